@@ -1,0 +1,132 @@
+"""The `moksori` command. Thin: it parses arguments and calls the modules."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from moksori import __version__
+
+
+def _cmd_text(args: argparse.Namespace) -> int:
+    from moksori.text import TextFrontend
+
+    text = args.text if args.text is not None else sys.stdin.read()
+    frontend = TextFrontend(args.lang, add_blank=args.add_blank)
+    result = frontend.process(text, strict=args.strict)
+    if args.json:
+        print(json.dumps(result.__dict__, ensure_ascii=False))
+        return 0
+    print(f"normalized: {result.normalized}")
+    print(f"pronounced: {result.pronounced}")
+    print(f"tokens:     {' '.join(result.tokens)}")
+    print(f"ids:        {' '.join(map(str, result.ids))}")
+    print(f"symbols:    {frontend.symbols.version} ({len(frontend.symbols)} symbols)")
+    return 0
+
+
+def _cmd_sample_dataset(args: argparse.Namespace) -> int:
+    from moksori.data.prompt_sets import read_prompt_file
+    from moksori.data.sample_dataset import make_sample_dataset
+
+    prompts = None
+    if args.prompts:
+        prompts = [line for path in args.prompts for line in read_prompt_file(path)]
+    out = make_sample_dataset(
+        args.out, language=args.lang, n=args.n, seed=args.seed, voice=args.voice, prompts=prompts
+    )
+    print(f"sample dataset written to {out}")
+    return 0
+
+
+def _cmd_preprocess(args: argparse.Namespace) -> int:
+    from moksori.data.preprocess import PreprocessConfig, preprocess_dataset
+    from moksori.data.report import format_report
+
+    config = PreprocessConfig(language=args.lang, add_blank=args.add_blank)
+    report = preprocess_dataset(args.dataset, args.out, config, workers=args.workers)
+    print(format_report(report))
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.what == "preprocess":
+        from moksori.bench.preprocess import main as bench_preprocess
+
+        return bench_preprocess(args.rest) or 0
+    raise SystemExit(f"unknown benchmark {args.what!r}")
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    """The README's main job until a trained voice ships: espeak sample set → preprocess → report."""
+    from moksori.data.preprocess import PreprocessConfig, preprocess_dataset
+    from moksori.data.report import format_report
+    from moksori.data.sample_dataset import make_sample_dataset
+
+    out = Path(args.out)
+    dataset = make_sample_dataset(out / "dataset", language=args.lang, n=args.n, seed=0)
+    report = preprocess_dataset(dataset, out / "preprocessed", PreprocessConfig(language=args.lang))
+    print(format_report(report))
+    print(f"\ndataset: {dataset}\nfeatures: {out / 'preprocessed'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="moksori", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"moksori {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    text = commands.add_parser("text", help="print normalized text, pronunciation and token ids")
+    text.add_argument("text", nargs="?", help="text to read (stdin when omitted)")
+    text.add_argument("--lang", default="ko", choices=["ko", "en"])
+    text.add_argument("--add-blank", action="store_true", help="interleave blank tokens (Glow-TTS)")
+    text.add_argument("--no-strict", dest="strict", action="store_false",
+                      help="drop unreadable characters with a warning instead of failing")
+    text.add_argument("--json", action="store_true", help="print one JSON object")
+    text.set_defaults(func=_cmd_text)
+
+    sample = commands.add_parser("sample-dataset", help="synthesise an LJSpeech-format dataset with espeak-ng")
+    sample.add_argument("--lang", default="ko", choices=["ko", "en"])
+    sample.add_argument("--n", type=int, default=100, help="number of clips")
+    sample.add_argument("--out", required=True, type=Path)
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--voice", default=None, help="espeak-ng voice, e.g. ko or ko+f3")
+    sample.add_argument("--prompts", nargs="*", type=Path,
+                        help="prompt files (sentence<TAB>length or one per line) instead of the built-in list")
+    sample.set_defaults(func=_cmd_sample_dataset)
+
+    pre = commands.add_parser("preprocess", help="check clips, cache mels and token ids, split, report")
+    pre.add_argument("dataset", type=Path, help="LJSpeech/KSS/mimic-recording-studio folder or a filelist")
+    pre.add_argument("--out", required=True, type=Path)
+    pre.add_argument("--lang", default="ko", choices=["ko", "en"])
+    pre.add_argument("--add-blank", action="store_true")
+    pre.add_argument("--workers", type=int, default=2)
+    pre.set_defaults(func=_cmd_preprocess)
+
+    bench = commands.add_parser("bench", help="benchmarks (not tests): preprocess")
+    bench.add_argument("what", choices=["preprocess"])
+    bench.add_argument("rest", nargs=argparse.REMAINDER, help="options of the benchmark (see its --help)")
+    bench.set_defaults(func=_cmd_bench)
+
+    demo = commands.add_parser("demo", help="the README's main job on built-in data")
+    demo.add_argument("--out", default=Path("out/demo"), type=Path)
+    demo.add_argument("--lang", default="ko", choices=["ko", "en"])
+    demo.add_argument("--n", type=int, default=40)
+    demo.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as error:
+        # Bad input is the user's to fix: one clear line, no traceback.
+        print(f"moksori {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
