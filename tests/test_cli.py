@@ -1,0 +1,62 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from moksori.cli import build_parser, main
+
+SUBCOMMANDS = ["text", "sample-dataset", "preprocess", "bench", "demo"]
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: moksori " + command in capsys.readouterr().out
+
+
+def test_console_script_runs():
+    result = subprocess.run([sys.executable, "-m", "moksori.cli", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0
+    assert result.stdout.startswith("moksori ")
+
+
+def test_text_reads_the_issue_sentence(capsys):
+    assert main(["text", "오늘은 2026년 11월 21일, 사과 3개에 4,500원이에요."]) == 0
+    out = capsys.readouterr().out
+    assert "normalized: 오늘은 이천이십육 년 십일월 이십일 일, 사과 세 개에 사천오백 원이에요." in out
+    assert "pronounced: " in out and "ids: " in out
+
+
+def test_text_json_round_trips_ids(capsys):
+    assert main(["text", "--json", "안녕하세요."]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["normalized"] == "안녕하세요."
+    assert all(isinstance(i, int) for i in result["ids"]) and result["ids"]
+
+
+def test_text_names_unreadable_characters(capsys):
+    assert main(["text", "사과 🍎 주세요"]) == 2
+    err = capsys.readouterr().err
+    assert "🍎" in err and "error" in err
+
+
+def test_text_rejects_empty_input(capsys):
+    assert main(["text", "   "]) == 2
+    assert "empty" in capsys.readouterr().err
+
+
+def test_parser_requires_a_command():
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([])
+
+
+def test_demo_builds_preprocesses_and_reports(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--n", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "clips" in out.lower()
+    assert (tmp_path / "dataset" / "metadata.csv").is_file()
+    manifest = (tmp_path / "preprocessed" / "manifest.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(manifest) == 4
