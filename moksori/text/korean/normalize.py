@@ -1,0 +1,495 @@
+"""Korean text normalisation: digits, Latin letters, units and symbols → Hangul.
+
+``normalize(text)`` spells out everything a Korean reader would say but that is
+not written in Hangul, and changes nothing else: Hangul and the sentence
+punctuation ``. , ? ! ; : … ' " ( ) [ ] { } “ ” ‘ ’ 「 」 『 』 《 》 〈 〉 < > —``
+pass through (the tokenizer keeps them as prosody symbols), and whitespace is
+collapsed to single spaces.
+
+Why our own code: ko-speech-tools' number reading is weak (20세기 → 이영세기,
+1권 → 한권, 11명 → 시빌명), and no maintained library reads Korean numbers with
+counters correctly. Its CMUdict English → Hangul converter *is* used, for Latin
+words missing from our loanword dictionary (see ``latin.py``).
+
+Rules, applied in this order (each one rewrites the text for the next):
+
+1. Characters: NFC for Hangul, NFKC for everything else (full-width digits and
+   letters, ㎏, ①; never NFKC on Hangul, which would split compatibility jamo).
+   Accents on Latin letters are dropped (café → cafe); zero-width and other
+   invisible format characters are removed.
+2. Latin phrases with punctuation inside (Wi-Fi, COVID-19 → 코로나 일구, R&D → 알앤디).
+3. Dates: 2026-11-21, 2026/11/21 and 2026.11.21. → 이천이십육 년 십일월 이십일 일.
+   The trailing dot of 2026.11.21. is part of the date unless it ends the text.
+4. Phone numbers and other hyphenated digit codes, digit by digit with 0 as 공
+   (010-1234-5678 → 공일공 일이삼사 오육칠팔); 3·1절 → 삼일절.
+5. Ranges: 3~4개 → 세 개에서 네 개 (the counter is repeated on the first number),
+   10~20명 → 열 명에서 스무 명, 21일~23일 → 이십일 일에서 이십삼 일; a hyphen is
+   read as a range only when a counter or unit follows the second number (2-3일).
+6. Times: 14:30 → 열네 시 삼십 분, 9:05 → 아홉 시 오 분, 3 PM → 오후 세 시.
+7. Money signs: $5 → 오 달러, ₩5,000 → 오천 원 (also € 유로, £ 파운드, ¥ 엔).
+8. Units: 5kg → 오 킬로그램, 50% → 오십 퍼센트, 100km/h → 시속 백 킬로미터,
+   -5℃ → 영하 오 도.
+9. Arithmetic between numbers: 3/4 → 사분의 삼, - 마이너스, + 플러스, × and x
+   between numbers 곱하기, ÷ 나누기, 3:2 → 삼 대 이; -5 → 마이너스 오.
+10. 제 + number: 제3회 → 제삼 회 (always Sino-Korean).
+11. Number + counter. Native numbers before native counters (3개 → 세 개,
+    20명 → 스무 명, 125개 → 백스물다섯 개), Sino-Korean before the others
+    (3분 → 삼 분, 20세기 → 이십 세기). Months: 6월 → 유월, 10월 → 시월.
+    Ambiguous counters:
+
+    - 번: a count of times (세 번 했다, 다섯 번이나) unless a numbered thing
+      follows (3번 출구 → 삼 번 출구, 2번 선수, 7번 버스) or a copula
+      (정답은 3번입니다 → 삼 번입니다); 번째 is always native (1번째 → 첫 번째).
+    - 분: minutes (삼 분), unless it is the honorific counter for people, which
+      needs clear context: 께서 follows (3분께서 → 세 분께서) or a noun for
+      people comes right before the number (손님 3분 → 손님 세 분).
+    - 대: a count of machines (3대 → 세 대) except round tens, which are age
+      groups (20대 → 이십 대).
+    - 시 is the hour (세 시), 살 native age, 세 Sino-Korean age.
+
+12. Number + 십/백/천/만/억/조/경: 5만 원 → 오만 원, 1천만 → 천만, 3억 → 삼억.
+13. Plain numbers, Sino-Korean, spaced by 만 units (1,234,567 → 백이십삼만
+    사천오백육십칠); decimals with 점 (3.14 → 삼 점 일사); numbers written with
+    a leading 0 are codes, read digit by digit (007 → 공공칠).
+14. Latin words (``latin.py``): acronyms letter by letter, dictionary loanwords,
+    CMUdict, then letter by letter; dots inside web addresses are 닷.
+15. Symbols: = 은/는 (the particle that fits the word before), + 플러스,
+    & 앤드, # 샵, @ 골뱅이, % 퍼센트, ° 도, Greek letters by name. Separators
+    with no sound (/ \\ | _ * • · - and a ~ that is not a range) become spaces.
+16. Hangul compatibility jamo written alone, as in chat: a consonant is read
+    with ㅡ (ㅋㅋ → 크크, ㅎㅎ → 흐흐), a vowel with silent ㅇ (ㅠㅠ → 유유).
+
+Spacing: a number's reading is separated from its counter or unit by a space, as
+standard spelling separates them (3개 → 세 개, 2026년 → 이천이십육 년), except
+month names, which are one word (십일월, 유월), and 분의 in fractions (오분의 일).
+
+Unreadable characters. Whatever is still not Hangul, whitespace or the
+punctuation above after these rules (emoji, Chinese characters, Cyrillic, kana,
+unknown symbols) is never passed through silently: with ``strict=False`` it is
+dropped and an ``UnreadableTextWarning`` naming the characters is issued; with
+``strict=True`` an ``UnreadableTextError`` is raised whose ``.characters`` lists
+them.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from moksori.text.errors import UnreadableTextError, UnreadableTextWarning
+from moksori.text.korean.latin import PHRASES, read_latin, spell_letters
+from moksori.text.korean.numbers import (
+    native_korean,
+    native_ordinal,
+    read_decimal,
+    read_digits,
+    read_number,
+    sino_korean,
+)
+from moksori.text.korean.units import (
+    CURRENCY_SIGNS,
+    NATIVE_COUNTERS,
+    NUMBERED_COPULAS,
+    NUMBERED_NOUNS,
+    PEOPLE_NOUNS,
+    SINO_COUNTERS,
+    TEMPERATURE_UNITS,
+    UNITS,
+)
+
+__all__ = ["normalize", "KEPT_PUNCTUATION"]
+
+KEPT_PUNCTUATION = frozenset(".,?!;:…'\"()[]{}“”‘’「」『』《》〈〉<>—")
+
+# ---------------------------------------------------------------------------
+# Pattern pieces
+# ---------------------------------------------------------------------------
+
+# A written number: 15,000 / 3.14 / 2026.
+NUM = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
+# A number starts here, not inside a Latin token or after a decimal point.
+START = r"(?<![A-Za-z\d])(?<!\d\.)"
+# A number ends here, not inside a Latin token or a longer number.
+END = r"(?![A-Za-z\d])(?![.,]\d)"
+MAGNITUDE = r"(?:[십백천]?[만억조경]|[십백천])(?!큼)"
+
+_SPECIAL_COUNTERS = {"번", "번째", "분의", "월", "대"}
+_ALL_COUNTERS = NATIVE_COUNTERS | SINO_COUNTERS | _SPECIAL_COUNTERS
+
+
+def _alternation(words) -> str:
+    """Regex alternation that tries longer words first (개월 before 개)."""
+    return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+
+
+COUNTER = _alternation(_ALL_COUNTERS)
+UNIT = _alternation(UNITS)
+SUFFIX = rf"(?:{MAGNITUDE})?\s?(?:{COUNTER}|{UNIT})|{MAGNITUDE}"
+
+_MAGNITUDE_POWERS = {"십": 1, "백": 2, "천": 3, "만": 4, "억": 8, "조": 12, "경": 16}
+_MONTHS = {6: "유월", 10: "시월"}
+
+# ---------------------------------------------------------------------------
+# Step 1: characters
+# ---------------------------------------------------------------------------
+
+_PRE_MAP = {
+    "㎡": "m²", "㎢": "km²", "㎥": "m³", "㎠": "cm²", "㎤": "cm³",
+    "−": "-", "‐": "-", "‑": "-", "⁄": "/", "№": "No. ",
+    "ㆍ": "·", "・": "·", "･": "·", "∙": "·", "〜": "~", "∼": "~",
+    "Ⅰ": "일", "Ⅱ": "이", "Ⅲ": "삼", "Ⅳ": "사", "Ⅴ": "오", "Ⅵ": "육",
+    "Ⅶ": "칠", "Ⅷ": "팔", "Ⅸ": "구", "Ⅹ": "십", "Ⅺ": "십일", "Ⅻ": "십이",
+}  # fmt: skip
+# Kept out of NFKC, which would turn them into something else ("…" → "...", "²" → "2").
+_KEEP_FROM_NFKC = frozenset("…²³·")
+
+
+def _is_hangul(char: str) -> bool:
+    code = ord(char)
+    return (
+        0xAC00 <= code <= 0xD7A3  # syllables
+        or 0x1100 <= code <= 0x11FF  # conjoining jamo
+        or 0x3131 <= code <= 0x318E  # compatibility jamo
+        or 0xA960 <= code <= 0xA97F
+        or 0xD7B0 <= code <= 0xD7FF
+    )
+
+
+def _normalize_character(char: str) -> str:
+    if _is_hangul(char) or char in _KEEP_FROM_NFKC:
+        return char
+    category = unicodedata.category(char)
+    if category == "Cf" or category.startswith("M"):
+        return ""  # invisible: zero-width joiners, variation selectors, stray accents
+    if category == "Cc" and not char.isspace():
+        return ""
+    out = []
+    for c in unicodedata.normalize("NFKC", char):
+        base = unicodedata.normalize("NFD", c)[0]
+        out.append(base if base.isascii() and base.isalpha() else c)
+    return "".join(out)
+
+
+def _prepare(text: str) -> str:
+    text = unicodedata.normalize("NFC", text)
+    for old, new in _PRE_MAP.items():
+        text = text.replace(old, new)
+    text = "".join(_normalize_character(c) for c in text)
+    return re.sub(r"\s+", " ", text)
+
+
+# ---------------------------------------------------------------------------
+# Readings used by the rules
+# ---------------------------------------------------------------------------
+
+
+def _month(number: str) -> str:
+    n = int(number)
+    return _MONTHS.get(n, sino_korean(n) + "월")
+
+
+def _is_label_number(after: str) -> bool:
+    """After "N번": is this the number of a thing (3번 출구) rather than a count?"""
+    after = after.lstrip()
+    return after.startswith(NUMBERED_NOUNS + NUMBERED_COPULAS)
+
+
+def _reads_native(counter: str, n: int, before: str, after: str) -> bool:
+    if counter in NATIVE_COUNTERS:
+        return True
+    if counter == "번":
+        return not _is_label_number(after)
+    if counter == "분":
+        return after.startswith("께서") or before.rstrip().endswith(PEOPLE_NOUNS)
+    if counter == "대":
+        return not (10 <= n <= 90 and n % 10 == 0)
+    return False
+
+
+def _counted(number: str, counter: str, before: str = "", after: str = "") -> str:
+    """A number and the counter after it: ('3', '개') → '세 개'."""
+    if "." in number:
+        return f"{read_decimal(number)} {counter}"
+    if counter == "월":
+        return _month(number)
+    n = int(number.replace(",", ""))
+    if counter == "분의":
+        return f"{sino_korean(n)}분의"
+    if counter == "번째":
+        return f"{native_ordinal(n)} {counter}"
+    if _reads_native(counter, n, before, after):
+        return f"{native_korean(n, prenominal=True)} {counter}"
+    return f"{sino_korean(n)} {counter}"
+
+
+def _with_particle(match: re.Match) -> str:
+    """= read as the topic particle that fits the word before it (일은, 이는)."""
+    before = match.string[: match.start()].rstrip()
+    last = before[-1:] if before else ""
+    has_final = "가" <= last <= "힣" and (ord(last) - 0xAC00) % 28 != 0
+    return "은 " if has_final else "는 "
+
+
+# ---------------------------------------------------------------------------
+# The rules
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    pattern: re.Pattern
+    replace: str | Callable[[re.Match], str]
+
+    def apply(self, text: str) -> str:
+        return self.pattern.sub(self.replace, text)
+
+
+def _phrase_pattern() -> re.Pattern:
+    parts = []
+    for phrase in sorted(PHRASES, key=len, reverse=True):
+        part = re.escape(phrase)
+        if phrase[0].isalnum():
+            part = r"(?<![A-Za-z0-9])" + part
+        if phrase[-1].isalnum():
+            part += r"(?![A-Za-z0-9])"
+        parts.append(part)
+    return re.compile("|".join(parts), re.IGNORECASE)
+
+
+def _date(match: re.Match) -> str:
+    year, month, day = match.group("y"), int(match.group("m")), int(match.group("d"))
+    return f"{year}년 {month}월 {day}일"
+
+
+def _digit_groups(match: re.Match) -> str:
+    return " ".join(read_digits(group) for group in match.group(0).split("-"))
+
+
+def _bare_mobile(match: re.Match) -> str:
+    return " ".join(read_digits(group) for group in match.groups())
+
+
+def _range_with_counter(match: re.Match) -> str:
+    first, second, suffix = match.group(1), match.group(2), match.group(3)
+    return f"{first}{suffix}에서 {second}{suffix}"
+
+
+def _time(match: re.Match) -> str:
+    hour, minute, second = int(match.group("h")), match.group("min"), match.group("s")
+    if hour > 24:
+        return match.group(0)
+    words = [f"{hour}시"]
+    if minute and int(minute):
+        words.append(f"{int(minute)}분")
+    if second and int(second):
+        words.append(f"{int(second)}초")
+    meridiem = match.group("ampm")
+    if meridiem:
+        words.insert(0, "오전" if meridiem.lower() == "a" else "오후")
+    return " ".join(words)
+
+
+def _money(match: re.Match) -> str:
+    return f"{match.group(2)}{match.group(3)}{CURRENCY_SIGNS[match.group(1)]}"
+
+
+def _unit(match: re.Match) -> str:
+    sign, number, unit = match.group(1), match.group(2), match.group(3)
+    prefix, reading = UNITS[unit]
+    words = [prefix] if prefix else []
+    if sign and unit in TEMPERATURE_UNITS:
+        words.append("영하" if sign == "-" else "영상")
+    elif sign:
+        words.append("마이너스" if sign == "-" else "플러스")
+    words += [read_number(number), reading]
+    return " ".join(words)
+
+
+def _fraction(match: re.Match) -> str:
+    numerator, denominator = int(match.group(1)), int(match.group(2))
+    return f"{sino_korean(denominator)}분의 {sino_korean(numerator)}"
+
+
+def _middle_dot_digits(match: re.Match) -> str:
+    return read_digits(match.group(0).replace("·", ""), zero="영")
+
+
+def _ordinal_je(match: re.Match) -> str:
+    number, counter = match.group(1), match.group(2)
+    reading = "제" + read_number(number)
+    return f"{reading} {counter}" if counter else reading
+
+
+# First letters of particles and endings that may follow a counter (3 개를, 3 명이).
+_PARTICLE_STARTS = frozenset("이가은는을를에의도만씩째쯤과와로으부까보뿐밖간당마요")
+
+
+def _counter(match: re.Match) -> str:
+    number, space, counter = match.group(1), match.group(2), match.group(3)
+    text, end = match.string, match.end()
+    after = text[end:]
+    if space and after[:1] >= "가" and after[:1] <= "힣" and after[0] not in _PARTICLE_STARTS:
+        # "2 알약": the counter is only the start of the next word; read the number plainly.
+        return match.group(0)
+    return _counted(number, counter, text[: match.start()], after)
+
+
+def _ratio(match: re.Match) -> str:
+    return f"{read_number(match.group(1))} 대 {read_number(match.group(2))}"
+
+
+def _magnitude(match: re.Match) -> str:
+    number, magnitude, counter = match.group(1), match.group(2), match.group(3)
+    if "." in number:
+        reading = read_decimal(number) + magnitude
+    else:
+        power = sum(_MAGNITUDE_POWERS[c] for c in magnitude)
+        reading = sino_korean(int(number.replace(",", "")) * 10**power)
+    return f"{reading} {counter}" if counter else reading
+
+
+def _plain_number(match: re.Match) -> str:
+    return read_number(match.group(0))
+
+
+def _latin(match: re.Match) -> str:
+    return read_latin(match.group(0))
+
+
+def _ampersand_letters(match: re.Match) -> str:
+    return f"{spell_letters(match.group(1))}앤{spell_letters(match.group(2))}"
+
+
+def _stray_tilde(match: re.Match) -> str:
+    text, start, end = match.string, match.start(), match.end()
+    between_words = start > 0 and end < len(text) and text[start - 1].isalnum() and text[end].isalnum()
+    return " " if between_words else ""
+
+
+_SYMBOL_WORDS = {
+    "+": "플러스", "&": "앤드", "×": "곱하기", "÷": "나누기", "#": "샵", "@": "골뱅이",
+    "%": "퍼센트", "°": "도", "²": "제곱", "³": "세제곱", "$": "달러", "₩": "원",
+    "€": "유로", "£": "파운드", "¥": "엔", "α": "알파", "β": "베타", "γ": "감마",
+    "δ": "델타", "Δ": "델타", "ε": "엡실론", "θ": "세타", "λ": "람다", "μ": "뮤",
+    "π": "파이", "σ": "시그마", "Σ": "시그마", "ω": "오메가", "Ω": "오메가",
+}  # fmt: skip
+_SILENT_SEPARATORS = "/\\|_*•·^`–-"
+
+_RULES: tuple[Rule, ...] = (
+    # 2. Latin phrases with punctuation or digits inside
+    Rule("latin phrase", _phrase_pattern(), lambda m: PHRASES[m.group(0).lower()]),
+    Rule("letters & letters", re.compile(r"(?<![A-Za-z])([A-Za-z]{1,2})&([A-Za-z]{1,2})(?![A-Za-z])"), _ampersand_letters),
+    Rule("No. before a number", re.compile(r"(?<![A-Za-z])No\.\s?(?=\d)", re.IGNORECASE), "넘버 "),
+    # 3. dates
+    Rule("ISO date", re.compile(r"(?<![\d.-])(?P<y>\d{4})([-/])(?P<m>0?[1-9]|1[0-2])\2(?P<d>0?[1-9]|[12]\d|3[01])(?![\d-])"), _date),
+    Rule("dotted date", re.compile(r"(?<![\d.])(?P<y>\d{4})\.\s?(?P<m>0?[1-9]|1[0-2])\.\s?(?P<d>0?[1-9]|[12]\d|3[01])(?![\d])(?:\.(?!\s*$))?"), _date),
+    # 4. phone numbers and codes
+    Rule("phone number", re.compile(r"(?<![\d-])0\d{1,2}-\d{3,4}-\d{4}(?![\d-])"), _digit_groups),
+    Rule("service number", re.compile(r"(?<![\d-])1[5-9]\d\d-\d{4}(?![\d-])"), _digit_groups),
+    Rule("bare mobile number", re.compile(r"(?<!\d)(01[016789])(\d{3,4})(\d{4})(?!\d)"), _bare_mobile),
+    Rule("digit code", re.compile(r"(?<![\d-])\d+(?:-\d+){2,}(?![\d-])"), _digit_groups),
+    Rule("middle-dot digits", re.compile(START + r"\d+(?:·\d+)+"), _middle_dot_digits),
+    # 5. ranges
+    Rule("range, counter on the second number", re.compile(rf"{START}({NUM})\s*[~–-]\s*({NUM})({SUFFIX})"), _range_with_counter),
+    Rule("range of times", re.compile(r"(?<=\d:\d\d)\s*-\s*(?=\d{1,2}:\d\d)"), "에서 "),
+    Rule("range", re.compile(r"(?<=\d)([가-힣%°℃A-Za-z]{0,4})\s*[~–]\s*(?=[-+]?[\d$₩€£¥])"), r"\1에서 "),
+    # 6. times
+    Rule("clock time", re.compile(r"(?<![\d:])(?P<h>\d{1,2}):(?P<min>[0-5]\d)(?::(?P<s>[0-5]\d))?(?![\d:])(?:\s?(?P<ampm>[AaPp])\.?[Mm]\.?(?![A-Za-z]))?"), _time),
+    Rule("hour with am/pm", re.compile(r"(?<![\d:])(?P<h>\d{1,2})\s?(?P<ampm>[AaPp])\.?[Mm]\.?(?![A-Za-z])(?P<min>)(?P<s>)"), _time),
+    Rule("a.m./p.m.", re.compile(r"(?<![A-Za-z])([AaPp])\.[Mm]\.?(?![A-Za-z])"), lambda m: "오전" if m.group(1) in "Aa" else "오후"),
+    # 7-8. money and units
+    Rule("currency sign", re.compile(rf"([{''.join(CURRENCY_SIGNS)}])\s?({NUM})((?:{MAGNITUDE})?)"), _money),
+    Rule("unit", re.compile(rf"{START}(?:(?<![^\s(\[])([-+]))?({NUM})\s?({UNIT})(?![A-Za-z0-9²³/])"), _unit),
+    # 9. arithmetic between numbers
+    Rule("fraction", re.compile(START + r"(\d+)/(\d+)(?![\d/])"), _fraction),
+    Rule("times", re.compile(r"(?<=\d)\s*[×*]\s*(?=\d)|(?<=\d)[xX](?=\d)"), " 곱하기 "),
+    Rule("divided by", re.compile(r"(?<=\d)\s*÷\s*(?=\d)"), " 나누기 "),
+    Rule("minus between numbers", re.compile(r"(?<=\d)\s*-\s*(?=\d)"), " 마이너스 "),
+    Rule("plus between numbers", re.compile(r"(?<=\d)\s*\+\s*(?=\d)"), " 플러스 "),
+    Rule("negative number", re.compile(r"(?<![^\s(\[=])-(?=\d)"), "마이너스 "),
+    Rule("positive number", re.compile(r"(?<![^\s(\[=])\+(?=\d)"), "플러스 "),
+    Rule("ratio", re.compile(rf"{START}({NUM})\s*:\s*({NUM}){END}"), _ratio),
+    # 10-12. ordinals, counters, magnitudes
+    Rule("제 + number", re.compile(rf"(?<![가-힣])제\s?{START}({NUM})(?:\s?({COUNTER}))?"), _ordinal_je),
+    Rule("number + counter", re.compile(rf"{START}({NUM})(\s?)({COUNTER})"), _counter),
+    Rule("number + 만/억/조", re.compile(rf"{START}({NUM})({MAGNITUDE})(?:\s?({COUNTER}))?"), _magnitude),
+    # 13. plain numbers
+    Rule("plain number", re.compile(START + NUM + END), _plain_number),
+    # 14. Latin
+    Rule("web address dot", re.compile(r"(?<=[A-Za-z])\.(?=[A-Za-z])"), " 닷 "),
+    Rule("Latin word", re.compile(r"[A-Za-z\d]*[A-Za-z][A-Za-z\d]*(?:'[A-Za-z]+)*"), _latin),
+    Rule("leftover digits", re.compile(r"\d+"), _plain_number),
+    # 15. symbols
+    Rule("equals", re.compile(r"\s*=\s*"), _with_particle),
+    Rule("spoken symbol", re.compile("[" + re.escape("".join(_SYMBOL_WORDS)) + "]"), lambda m: f" {_SYMBOL_WORDS[m.group(0)]} "),
+    Rule("stray tilde", re.compile(r"~+"), _stray_tilde),
+    Rule("silent separator", re.compile("[" + re.escape(_SILENT_SEPARATORS) + "]"), " "),
+)  # fmt: skip
+
+# ---------------------------------------------------------------------------
+# Step 16: compatibility jamo; then the unreadable-character policy
+# ---------------------------------------------------------------------------
+
+_ONSETS = "ㄱㄲㄴㄷㄸㄹㅁㅂㅃㅅㅆㅇㅈㅉㅊㅋㅌㅍㅎ"
+_CLUSTERS = {"ㄳ": "ㄱㅅ", "ㄵ": "ㄴㅈ", "ㄶ": "ㄴㅎ", "ㄺ": "ㄹㄱ", "ㄻ": "ㄹㅁ", "ㄼ": "ㄹㅂ",
+             "ㄽ": "ㄹㅅ", "ㄾ": "ㄹㅌ", "ㄿ": "ㄹㅍ", "ㅀ": "ㄹㅎ", "ㅄ": "ㅂㅅ"}  # fmt: skip
+_VOWELS = "ㅏㅐㅑㅒㅓㅔㅕㅖㅗㅘㅙㅚㅛㅜㅝㅞㅟㅠㅡㅢㅣ"
+_EU = _VOWELS.index("ㅡ")
+_SILENT_IEUNG = _ONSETS.index("ㅇ")
+
+
+def _syllable(onset: int, vowel: int) -> str:
+    return chr(0xAC00 + (onset * 21 + vowel) * 28)
+
+
+def _read_jamo(char: str) -> str:
+    """ㅋ → 크, ㅠ → 유, ㄳ → 그스; other characters unchanged."""
+    if char in _CLUSTERS:
+        return "".join(_read_jamo(c) for c in _CLUSTERS[char])
+    if char in _ONSETS:
+        return _syllable(_ONSETS.index(char), _EU)
+    if char in _VOWELS:
+        return _syllable(_SILENT_IEUNG, _VOWELS.index(char))
+    return char
+
+
+def _is_readable(char: str) -> bool:
+    return "가" <= char <= "힣" or char == " " or char in KEPT_PUNCTUATION
+
+
+def _drop_unreadable(text: str, original: str, strict: bool) -> str:
+    unreadable = list(dict.fromkeys(c for c in text if not _is_readable(c)))
+    if not unreadable:
+        return text
+    if strict:
+        raise UnreadableTextError(unreadable, original)
+    shown = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in unreadable)
+    warnings.warn(
+        f"dropped characters that cannot be read aloud: {shown} in {original[:80]!r}",
+        UnreadableTextWarning,
+        stacklevel=3,
+    )
+    kept = "".join(c for c in text if _is_readable(c))
+    return re.sub(r"\(\s*\)|\[\s*\]", "", kept)  # brackets left empty by the drop
+
+
+def normalize(text: str, *, strict: bool = False) -> str:
+    """Spell out digits, Latin letters, units and symbols in Hangul.
+
+    >>> normalize("오늘은 2026년 11월 21일, 사과 3개에 4,500원이에요.")
+    '오늘은 이천이십육 년 십일월 이십일 일, 사과 세 개에 사천오백 원이에요.'
+
+    Characters that still cannot be read (emoji, Chinese characters, other
+    scripts) are dropped with an ``UnreadableTextWarning``, or with
+    ``strict=True`` raise ``UnreadableTextError``.
+    """
+    result = _prepare(text)
+    for rule in _RULES:
+        result = rule.apply(result)
+    result = "".join(_read_jamo(c) for c in result)
+    result = _drop_unreadable(result, text, strict)
+    return re.sub(r"\s+", " ", result).strip()
