@@ -1,0 +1,268 @@
+"""English text cleaning: ASCII letters, lowercase, abbreviations and numbers in words.
+
+In the spirit of keithito's ``english_cleaners``, written for this project.
+Numbers are spelled out by our own small functions rather than ``inflect``: the
+rules needed here (cardinals, ordinals, years, decimals, money) fit in a few lines
+and that keeps the package free of another dependency with its own typing runtime.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import warnings
+
+from moksori.text.errors import UnreadableTextError, UnreadableTextWarning
+
+_ONES = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen "
+    "fourteen fifteen sixteen seventeen eighteen nineteen"
+).split()
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+_SCALES = (
+    (10**12, "trillion"),
+    (10**9, "billion"),
+    (10**6, "million"),
+    (10**3, "thousand"),
+)
+_IRREGULAR_ORDINALS = {
+    "one": "first",
+    "two": "second",
+    "three": "third",
+    "five": "fifth",
+    "eight": "eighth",
+    "nine": "ninth",
+    "twelve": "twelfth",
+}
+
+_ABBREVIATIONS = [
+    (re.compile(rf"\b{short}\.", re.IGNORECASE), long)
+    for short, long in (
+        ("mrs", "missus"),
+        ("mr", "mister"),
+        ("ms", "miss"),
+        ("dr", "doctor"),
+        ("st", "saint"),
+        ("co", "company"),
+        ("jr", "junior"),
+        ("sr", "senior"),
+        ("maj", "major"),
+        ("gen", "general"),
+        ("drs", "doctors"),
+        ("rev", "reverend"),
+        ("lt", "lieutenant"),
+        ("hon", "honorable"),
+        ("sgt", "sergeant"),
+        ("capt", "captain"),
+        ("esq", "esquire"),
+        ("ltd", "limited"),
+        ("col", "colonel"),
+        ("ft", "fort"),
+        ("prof", "professor"),
+        ("vs", "versus"),
+        ("etc", "et cetera"),
+    )
+]
+_LATIN_ABBREVIATIONS = [
+    (re.compile(r"\be\.g\.", re.IGNORECASE), "for example"),
+    (re.compile(r"\bi\.e\.", re.IGNORECASE), "that is"),
+]
+
+# Letters NFKD cannot take apart into ASCII.
+_LETTER_FOLDS = str.maketrans(
+    {"ß": "ss", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o", "Ø": "O",
+     "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "Th",
+     "ı": "i", "‘": "'", "’": "'", "ʼ": "'", "“": '"', "”": '"', "„": '"', "«": '"',
+     "»": '"', "‐": "-", "‑": "-", "−": "-", "×": " times ", "…": "..."}
+)
+_SYMBOL_WORDS = {"&": " and ", "%": " percent ", "+": " plus ", "=": " equals ",
+                 "@": " at ", "/": " ", "#": " number "}
+_CURRENCIES = {"$": ("dollar", "dollars", "cent", "cents"),
+               "£": ("pound", "pounds", "penny", "pence"),
+               "€": ("euro", "euros", "cent", "cents"),
+               "¥": ("yen", "yen", "sen", "sen")}
+_READABLE = re.compile(r"[a-z0-9\s.,?!;:'\"()\[\]\-—–]")
+
+_COMMA_NUMBER = re.compile(r"\b\d{1,3}(?:,\d{3})+\b")
+_MONEY = re.compile(r"([$£€¥])\s?(\d+)(?:\.(\d{1,2}))?\b(?:\s(thousand|million|billion|trillion)\b)?")
+_ORDINAL = re.compile(r"\b(\d+)(st|nd|rd|th)\b", re.IGNORECASE)
+_TIME = re.compile(r"\b(\d{1,2}):(\d{2})\b")
+_DECIMAL = re.compile(r"(?<![\d.])(\d+)\.(\d+)\b")
+_NEGATIVE = re.compile(r"(?<![\w-])-(?=\d)")
+_NUMBER = re.compile(r"\d+")
+_WHITESPACE = re.compile(r"\s+")
+
+
+def clean_english(text: str, *, strict: bool = False) -> str:
+    """Cleaned, lowercase English with every number and symbol in words.
+
+    Unreadable characters (ones with no English reading, such as Hangul or emoji)
+    are dropped with an ``UnreadableTextWarning``, or raise ``UnreadableTextError``
+    when ``strict``.
+    """
+    original = text
+    text = to_ascii(text)
+    text = expand_abbreviations(text)
+    text = expand_numbers(text)
+    text = text.lower()
+    text = _drop_unreadable(text, original, strict=strict)
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def to_ascii(text: str) -> str:
+    """Fold accented and typographic characters to ASCII (é → e, ’ → ').
+
+    A character with no ASCII form (Hangul, emoji) is left as it is, so that the
+    unreadable-character check can name it.
+    """
+    return "".join(_fold_character(character) for character in text.translate(_LETTER_FOLDS))
+
+
+def _fold_character(character: str) -> str:
+    if character.isascii():
+        return character
+    if unicodedata.category(character) == "Cf":  # zero-width and other invisible marks
+        return ""
+    decomposed = unicodedata.normalize("NFKD", character)
+    folded = "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
+    return folded if folded.isascii() else character
+
+
+def expand_abbreviations(text: str) -> str:
+    for pattern, replacement in _LATIN_ABBREVIATIONS + _ABBREVIATIONS:
+        text = pattern.sub(lambda match: _abbreviation_words(match, replacement), text)
+    return text
+
+
+def _abbreviation_words(match: re.Match[str], words: str) -> str:
+    # An abbreviation that ends the text also ends the sentence: keep its full stop.
+    at_end = not match.string[match.end() :].strip()
+    return words + "." if at_end else words
+
+
+def expand_numbers(text: str) -> str:
+    """Money, ordinals, times, decimals, years and plain numbers → words."""
+    text = _COMMA_NUMBER.sub(lambda m: m.group(0).replace(",", ""), text)
+    text = _MONEY.sub(_money_words, text)
+    text = _ORDINAL.sub(lambda m: ordinal_words(int(m.group(1))), text)
+    text = _TIME.sub(_time_words, text)
+    text = _DECIMAL.sub(_decimal_words, text)
+    text = _NEGATIVE.sub("minus ", text)
+    text = _NUMBER.sub(lambda m: _plain_number_words(m.group(0)), text)
+    for symbol, words in _SYMBOL_WORDS.items():
+        text = text.replace(symbol, words)
+    return text
+
+
+def number_to_words(number: int) -> str:
+    """Cardinal in words, American style: 105 → "one hundred five"."""
+    if number < 0:
+        return "minus " + number_to_words(-number)
+    if number < 20:
+        return _ONES[number]
+    if number < 100:
+        tens, ones = divmod(number, 10)
+        return _TENS[tens] + (f"-{_ONES[ones]}" if ones else "")
+    if number < 1000:
+        hundreds, rest = divmod(number, 100)
+        return f"{_ONES[hundreds]} hundred" + (f" {number_to_words(rest)}" if rest else "")
+    for scale, name in _SCALES:
+        if number >= scale:
+            count, rest = divmod(number, scale)
+            return f"{number_to_words(count)} {name}" + (f" {number_to_words(rest)}" if rest else "")
+    raise AssertionError("unreachable")
+
+
+def ordinal_words(number: int) -> str:
+    """1 → "first", 22 → "twenty-second", 100 → "one hundredth"."""
+    words = number_to_words(number)
+    head, separator, last = _split_last_word(words)
+    if last in _IRREGULAR_ORDINALS:
+        last = _IRREGULAR_ORDINALS[last]
+    elif last.endswith("y"):
+        last = last[:-1] + "ieth"
+    else:
+        last += "th"
+    return head + separator + last
+
+
+def year_words(year: int) -> str:
+    """Read like a year: 1995 → "nineteen ninety-five", 2005 → "two thousand five"."""
+    if not 1000 <= year <= 9999:
+        return number_to_words(year)
+    century, rest = divmod(year, 100)
+    if year % 1000 == 0 or 2000 <= year <= 2009:
+        return number_to_words(year)
+    if rest == 0:
+        return f"{number_to_words(century)} hundred"
+    if rest < 10:
+        return f"{number_to_words(century)} oh {number_to_words(rest)}"
+    return f"{number_to_words(century)} {number_to_words(rest)}"
+
+
+def _plain_number_words(digits: str) -> str:
+    number = int(digits)
+    if len(digits) == 4 and 1000 < number < 3000:
+        return year_words(number)
+    return number_to_words(number)
+
+
+def _money_words(match: re.Match[str]) -> str:
+    one, many, one_small, many_small = _CURRENCIES[match.group(1)]
+    whole = int(match.group(2))
+    fraction = match.group(3)
+    scale = match.group(4)
+    if scale:  # "$3 million" → "three million dollars"
+        return f"{_decimal_text(match.group(2), fraction)} {scale} {many}"
+    small = int(fraction.ljust(2, "0")) if fraction else 0
+    parts = []
+    if whole or not small:
+        parts.append(f"{number_to_words(whole)} {one if whole == 1 else many}")
+    if small:
+        parts.append(f"{number_to_words(small)} {one_small if small == 1 else many_small}")
+    return ", ".join(parts)
+
+
+def _time_words(match: re.Match[str]) -> str:
+    hours, minutes = int(match.group(1)), int(match.group(2))
+    if hours > 24 or minutes > 59:
+        return match.group(0).replace(":", " ")
+    if minutes == 0:
+        return f"{number_to_words(hours)} o'clock"
+    if minutes < 10:
+        return f"{number_to_words(hours)} oh {number_to_words(minutes)}"
+    return f"{number_to_words(hours)} {number_to_words(minutes)}"
+
+
+def _decimal_words(match: re.Match[str]) -> str:
+    return _decimal_text(match.group(1), match.group(2))
+
+
+def _decimal_text(whole: str, fraction: str | None) -> str:
+    words = number_to_words(int(whole))
+    if fraction:
+        words += " point " + " ".join(_ONES[int(digit)] for digit in fraction)
+    return words
+
+
+def _split_last_word(words: str) -> tuple[str, str, str]:
+    cut = max(words.rfind(" "), words.rfind("-"))
+    if cut < 0:
+        return "", "", words
+    return words[:cut], words[cut], words[cut + 1 :]
+
+
+def _drop_unreadable(text: str, original: str, *, strict: bool) -> str:
+    unreadable: list[str] = []
+    kept = []
+    for character in text:
+        if _READABLE.match(character):
+            kept.append(character)
+        elif character not in unreadable:
+            unreadable.append(character)
+    if unreadable:
+        if strict:
+            raise UnreadableTextError(unreadable, original)
+        shown = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in unreadable)
+        warnings.warn(f"dropped unreadable {shown} from {original[:80]!r}", UnreadableTextWarning, stacklevel=3)
+    return "".join(kept)

@@ -1,0 +1,107 @@
+import warnings
+from pathlib import Path
+
+import pytest
+
+from moksori.text.english import clean_english, number_to_words, ordinal_words, to_ascii, year_words
+from moksori.text.errors import UnreadableTextError, UnreadableTextWarning
+from moksori.text.tokens import english_to_tokens
+
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "data" / "english_corpus.csv"
+
+
+@pytest.mark.parametrize(
+    ("number", "words"),
+    [
+        (0, "zero"),
+        (7, "seven"),
+        (13, "thirteen"),
+        (20, "twenty"),
+        (42, "forty-two"),
+        (100, "one hundred"),
+        (105, "one hundred five"),
+        (999, "nine hundred ninety-nine"),
+        (1000, "one thousand"),
+        (1001, "one thousand one"),
+        (21_500, "twenty-one thousand five hundred"),
+        (1_000_000, "one million"),
+        (3_000_000_007, "three billion seven"),
+        (-4, "minus four"),
+    ],
+)
+def test_number_to_words(number: int, words: str) -> None:
+    assert number_to_words(number) == words
+
+
+@pytest.mark.parametrize(
+    ("number", "words"),
+    [(1, "first"), (2, "second"), (3, "third"), (4, "fourth"), (5, "fifth"), (8, "eighth"),
+     (9, "ninth"), (12, "twelfth"), (20, "twentieth"), (21, "twenty-first"),
+     (100, "one hundredth"), (1003, "one thousand third")],
+)
+def test_ordinal_words(number: int, words: str) -> None:
+    assert ordinal_words(number) == words
+
+
+@pytest.mark.parametrize(
+    ("year", "words"),
+    [(1995, "nineteen ninety-five"), (1905, "nineteen oh five"), (1900, "nineteen hundred"),
+     (2000, "two thousand"), (2005, "two thousand five"), (2026, "twenty twenty-six"),
+     (1066, "ten sixty-six")],
+)
+def test_year_words(year: int, words: str) -> None:
+    assert year_words(year) == words
+
+
+@pytest.mark.parametrize(
+    ("text", "cleaned"),
+    [
+        ("Mr. Smith met Dr. Jones.", "mister smith met doctor jones."),
+        ("St. Patrick and Mrs. Brown, etc.", "saint patrick and missus brown, et cetera."),
+        ("Jazz, e.g. bebop; i.e. fast.", "jazz, for example bebop; that is fast."),
+        ("It costs $3.50.", "it costs three dollars, fifty cents."),
+        ("$1 and $0.05", "one dollar and five cents"),
+        ("£2 or €1.01", "two pounds or one euro, one cent"),
+        ("$3 million", "three million dollars"),
+        ("The 21st and 2nd, 3rd, 11th", "the twenty-first and second, third, eleventh"),
+        ("Pi is 3.14", "pi is three point one four"),
+        ("About 80% of 1,000,000", "about eighty percent of one million"),
+        ("In 1995 and 2026", "in nineteen ninety-five and twenty twenty-six"),
+        ("From 0 to 255", "from zero to two hundred fifty-five"),
+        ("At 3:30 or 7:00", "at three thirty or seven o'clock"),
+        ("It was -5 outside", "it was minus five outside"),
+        ("a 91-year-old", "a ninety-one-year-old"),
+        ("Rock & Roll", "rock and roll"),
+        ("  lots   of\tspace \n here ", "lots of space here"),
+    ],
+)
+def test_clean_english(text: str, cleaned: str) -> None:
+    assert clean_english(text) == cleaned
+
+
+def test_to_ascii_folds_accents_and_typography() -> None:
+    assert to_ascii("Café naïve Ærø straße “hi” I’m") == 'Cafe naive AEro strasse "hi" I\'m'
+    assert to_ascii("zero\u200bwidth") == "zerowidth"
+    assert to_ascii("한") == "한"
+
+
+def test_unreadable_strict_names_characters_of_original_text() -> None:
+    with pytest.raises(UnreadableTextError) as caught:
+        clean_english("hello 안녕 😀", strict=True)
+    assert caught.value.characters == ["안", "녕", "😀"]
+    assert caught.value.text == "hello 안녕 😀"
+
+
+def test_unreadable_lenient_warns_and_drops() -> None:
+    with pytest.warns(UnreadableTextWarning, match="😀"):
+        assert clean_english("hello 😀 world") == "hello world"
+
+
+def test_corpus_cleans_to_known_symbols() -> None:
+    lines = [line.split("\t")[0] for line in CORPUS.read_text(encoding="utf-8").splitlines()[:3000]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for line in lines:
+            cleaned = clean_english(line)
+            assert not any(character.isdigit() for character in cleaned)
+            english_to_tokens(cleaned)  # strict: raises on anything outside the table

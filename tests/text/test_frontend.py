@@ -1,0 +1,145 @@
+import json
+from pathlib import Path
+
+import pytest
+
+import moksori.text as text_package
+from moksori.text import (
+    FrontendResult,
+    SymbolTable,
+    TextFrontend,
+    UnreadableTextError,
+    UnreadableTextWarning,
+    symbol_table,
+)
+from moksori.text.tokens import tokens_to_korean
+
+KOREAN_CORPUS = Path(__file__).resolve().parents[3] / "shared" / "data" / "korean_corpus.csv"
+
+
+def test_package_exports() -> None:
+    for name in (
+        "TextFrontend",
+        "FrontendResult",
+        "SymbolTable",
+        "symbol_table",
+        "split_sentences",
+        "split_paragraphs",
+        "UnreadableTextError",
+        "UnreadableTextWarning",
+    ):
+        assert hasattr(text_package, name)
+
+
+def test_korean_process_runs_every_stage() -> None:
+    result = TextFrontend("ko").process("국물을 같이 먹는다.")
+    assert isinstance(result, FrontendResult)
+    assert result.text == "국물을 같이 먹는다."
+    assert result.normalized == "국물을 같이 먹는다."
+    assert result.pronounced == "궁무를 가치 멍는다."
+    assert tokens_to_korean(result.tokens) == "궁무를 가치 멍는다."
+    assert result.tokens[-1] == "."
+    assert result.ids == symbol_table("ko").to_ids(result.tokens)
+
+
+def test_korean_without_pronunciation_keeps_spelling() -> None:
+    result = TextFrontend("ko", use_pronunciation=False).process("같이 먹는다")
+    assert result.pronounced == "같이 먹는다"
+    assert tokens_to_korean(result.tokens) == "같이 먹는다"
+
+
+def test_korean_numbers_go_through_normalize() -> None:
+    result = TextFrontend("ko").process("사과 3개")
+    assert not any(character.isdigit() for character in result.normalized)
+    assert "세" in result.normalized
+
+
+def test_english_process() -> None:
+    result = TextFrontend("en").process("Dr. Smith paid $3.")
+    assert result.normalized == "doctor smith paid three dollars."
+    assert result.pronounced == result.normalized
+    assert "".join(result.tokens) == result.normalized
+    assert result.ids == symbol_table("en").to_ids(result.tokens)
+
+
+@pytest.mark.parametrize("language", ["ko", "en"])
+def test_add_blank_interleaves_blank_id(language: str) -> None:
+    sample = "가나" if language == "ko" else "hi"
+    plain = TextFrontend(language).process(sample)
+    blanked = TextFrontend(language, add_blank=True).process(sample)
+    blank_id = symbol_table(language).blank_id
+    assert blanked.ids[0::2] == [blank_id] * (len(plain.ids) + 1)
+    assert blanked.ids[1::2] == plain.ids
+    assert blanked.tokens[1::2] == plain.tokens
+    assert len(blanked.tokens) == len(blanked.ids)
+
+
+@pytest.mark.parametrize("language", ["ko", "en"])
+@pytest.mark.parametrize("sample", ["", "   ", "...", " , ! ?"])
+def test_empty_text_raises(language: str, sample: str) -> None:
+    with pytest.raises(ValueError, match="empty"):
+        TextFrontend(language).to_ids(sample)
+
+
+def test_unreadable_strict_by_default() -> None:
+    with pytest.raises(UnreadableTextError) as caught:
+        TextFrontend("en").to_ids("hello 😀")
+    assert caught.value.characters == ["😀"]
+
+
+def test_unreadable_lenient_warns() -> None:
+    with pytest.warns(UnreadableTextWarning):
+        ids = TextFrontend("en").to_ids("hello 😀", strict=False)
+    assert ids == TextFrontend("en").to_ids("hello")
+
+
+def test_unknown_language() -> None:
+    with pytest.raises(ValueError, match="'fr'"):
+        TextFrontend("fr")
+
+
+@pytest.mark.parametrize("language", ["ko", "en"])
+def test_settings_round_trip_through_json(language: str) -> None:
+    frontend = TextFrontend(language, add_blank=True, use_pronunciation=False)
+    settings = json.loads(json.dumps(frontend.settings()))
+    assert settings["language"] == language
+    assert settings["symbol_table"]["version"] == symbol_table(language).version
+    rebuilt = TextFrontend.from_settings(settings)
+    assert rebuilt.settings() == frontend.settings()
+    sample = "같이 가요." if language == "ko" else "Come along."
+    assert rebuilt.to_ids(sample) == frontend.to_ids(sample)
+
+
+def test_from_settings_uses_stored_table() -> None:
+    custom = SymbolTable(["_", "<blank>", " ", ".", "a", "b", "c", "h", "i"], "en-tiny-1")
+    settings = {"language": "en", "add_blank": False, "symbol_table": custom.to_dict()}
+    frontend = TextFrontend.from_settings(settings)
+    assert frontend.symbols == custom
+    assert frontend.to_ids("hi.") == [7, 8, 3]
+
+
+def test_from_settings_rejects_bad_settings() -> None:
+    with pytest.raises(ValueError, match="language"):
+        TextFrontend.from_settings({"add_blank": True})
+    with pytest.raises(ValueError, match="colour"):
+        TextFrontend.from_settings({"language": "ko", "colour": "red"})
+    damaged = symbol_table("ko").to_dict()
+    damaged["symbols"] = damaged["symbols"][:-1]
+    with pytest.raises(ValueError, match="ko-jamo-1"):
+        TextFrontend.from_settings({"language": "ko", "symbol_table": damaged})
+
+
+def test_add_blank_needs_a_blank_symbol() -> None:
+    no_blank = SymbolTable(["_", " ", "a"], "en-noblank-1")
+    with pytest.raises(ValueError, match="blank"):
+        TextFrontend("en", add_blank=True, symbols=no_blank)
+
+
+def test_korean_corpus_sample_processes_strictly() -> None:
+    lines = KOREAN_CORPUS.read_text(encoding="utf-8").splitlines()[:300]
+    frontend = TextFrontend("ko")
+    for line in lines:
+        sentence = line.split("\t")[0]
+        result = frontend.process(sentence)
+        assert tokens_to_korean(result.tokens) == " ".join(result.pronounced.split())
+        assert len(result.pronounced.split()) == len(sentence.split())  # no word merged or split
