@@ -1,0 +1,305 @@
+"""Dataset readers: LJSpeech, KSS, NVIDIA-style filelists and mimic-recording-studio output.
+
+Every reader turns a dataset on disk into a list of :class:`Utterance` (id, audio path,
+transcript, speaker). Readers only parse transcripts; they never open audio, so a
+missing audio file is not a reader error (preprocessing rejects it as ``missing``).
+
+A line that cannot be parsed is *malformed*. :func:`scan_dataset` collects malformed
+lines (file, line number, reason) next to the utterances, so a preprocessing run can
+record them as rejected items and go on; :func:`read_dataset` raises
+:class:`MalformedLineError` naming the file and line of the first one.
+
+Formats (``format=`` names in brackets):
+
+* LJSpeech [``ljspeech``]: a folder with ``metadata.csv``, lines ``id|text`` or
+  ``id|raw text|normalized text`` (the normalized column is used when it is not
+  empty); audio is ``wavs/{id}.wav``.
+* KSS [``kss``]: a folder with ``transcript.v.1.x.txt``, lines ``path|original
+  script|expanded script|decomposed script|duration|English translation``; the
+  expanded script (column 3) is used; audio paths are relative to the folder.
+* filelist [``filelist``]: a text file of ``path|text`` or ``path|text|speaker``
+  lines; relative audio paths are relative to the filelist's folder.
+* mimic-recording-studio [``mimic``]: a ``{uuid}-metadata.txt`` file with lines
+  ``wavfile|text|length`` beside the wav files (the studio writes both to
+  ``backend/audio_files/{uuid}/``). The path may be that folder, the ``audio_files``
+  folder, the ``backend`` folder, or the metadata file itself; the speaker is the uuid.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = [
+    "FORMATS",
+    "DatasetFormatError",
+    "DatasetScan",
+    "MalformedLine",
+    "MalformedLineError",
+    "Utterance",
+    "detect_format",
+    "read_dataset",
+    "scan_dataset",
+]
+
+FORMATS = ("ljspeech", "kss", "filelist", "mimic")
+
+_KSS_PATTERN = "transcript.v.*.txt"
+_MIMIC_SUFFIX = "-metadata.txt"
+
+
+@dataclass
+class Utterance:
+    """One clip of a dataset: where its audio is and what is said in it."""
+
+    id: str
+    audio_path: Path
+    text: str
+    speaker: str = ""
+
+
+@dataclass(frozen=True)
+class MalformedLine:
+    """A transcript line that could not be parsed."""
+
+    source: Path
+    line_number: int
+    reason: str
+    line: str = ""
+
+    @property
+    def message(self) -> str:
+        return f"{self.source}:{self.line_number}: {self.reason}"
+
+
+@dataclass
+class DatasetScan:
+    """What a reader found: the utterances, the malformed lines, and the format."""
+
+    format: str
+    utterances: list[Utterance] = field(default_factory=list)
+    malformed: list[MalformedLine] = field(default_factory=list)
+
+
+class DatasetFormatError(ValueError):
+    """The path is not a dataset in any known format (or not in the one asked for)."""
+
+
+class MalformedLineError(ValueError):
+    """A transcript line could not be parsed; the message names the file and line."""
+
+    def __init__(self, malformed: list[MalformedLine]) -> None:
+        self.malformed = malformed
+        first = malformed[0]
+        more = f" (and {len(malformed) - 1} more malformed lines)" if len(malformed) > 1 else ""
+        super().__init__(f"malformed line {first.message}{more}")
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def read_dataset(path: str | Path, format: str = "auto") -> list[Utterance]:
+    """Read a dataset's utterances; raise :class:`MalformedLineError` on any bad line."""
+    scan = scan_dataset(path, format)
+    if scan.malformed:
+        raise MalformedLineError(scan.malformed)
+    return scan.utterances
+
+
+def scan_dataset(path: str | Path, format: str = "auto") -> DatasetScan:
+    """Read a dataset, collecting malformed lines instead of stopping at them."""
+    path = Path(path)
+    if not path.exists():
+        raise DatasetFormatError(f"dataset not found: {path}")
+    if format == "auto":
+        format = detect_format(path)
+    readers = {
+        "ljspeech": _read_ljspeech,
+        "kss": _read_kss,
+        "filelist": _read_filelist,
+        "mimic": _read_mimic,
+    }
+    if format not in readers:
+        raise DatasetFormatError(f"unknown dataset format {format!r}; known: {', '.join(FORMATS)}")
+    scan = DatasetScan(format=format)
+    readers[format](path, scan)
+    return scan
+
+
+def detect_format(path: str | Path) -> str:
+    """Name the format of the dataset at ``path`` (a folder or a transcript file)."""
+    path = Path(path)
+    if path.is_file():
+        return _detect_file_format(path)
+    if path.is_dir():
+        if (path / "metadata.csv").is_file():
+            return "ljspeech"
+        if _kss_transcripts(path):
+            return "kss"
+        if _mimic_metadata_files(path):
+            return "mimic"
+    raise DatasetFormatError(
+        f"{path} is not a dataset in a known format; looked for metadata.csv (LJSpeech), "
+        f"{_KSS_PATTERN} (KSS), *{_MIMIC_SUFFIX} (mimic-recording-studio, also under "
+        f"audio_files/*/), or a filelist file of path|text[|speaker] lines"
+    )
+
+
+# --------------------------------------------------------------------------- detection helpers
+
+
+def _detect_file_format(path: Path) -> str:
+    if path.name == "metadata.csv":
+        return "ljspeech"
+    if path.match(_KSS_PATTERN):
+        return "kss"
+    if path.name.endswith(_MIMIC_SUFFIX):
+        return "mimic"
+    return "filelist"
+
+
+def _kss_transcripts(folder: Path) -> list[Path]:
+    return sorted(folder.glob(_KSS_PATTERN), key=_version_key)
+
+
+def _version_key(path: Path) -> tuple:
+    # transcript.v.1.4.txt sorts after transcript.v.1.10.txt as text; compare numbers.
+    return tuple(int(part) if part.isdigit() else -1 for part in path.name.split("."))
+
+
+def _mimic_metadata_files(folder: Path) -> list[Path]:
+    patterns = [f"*{_MIMIC_SUFFIX}", f"*/*{_MIMIC_SUFFIX}", f"audio_files/*/*{_MIMIC_SUFFIX}"]
+    for pattern in patterns:
+        found = sorted(p for p in folder.glob(pattern) if p.is_file())
+        if found:
+            return found
+    return []
+
+
+# --------------------------------------------------------------------------- line reading
+
+
+def _numbered_lines(path: Path, scan: DatasetScan):
+    """Yield (line number, stripped line) for the non-blank lines of a UTF-8 file.
+
+    A line that is not valid UTF-8 is recorded as malformed and skipped.
+    """
+    data = path.read_bytes()
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    for number, raw in enumerate(data.splitlines(), start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            scan.malformed.append(
+                MalformedLine(path, number, f"not UTF-8 (byte {error.start})", repr(raw[:80]))
+            )
+            continue
+        line = line.strip()
+        if line:
+            yield number, line
+
+
+def _malformed(scan: DatasetScan, path: Path, number: int, reason: str, line: str) -> None:
+    scan.malformed.append(MalformedLine(path, number, reason, line[:200]))
+
+
+def _resolve(base: Path, audio: str) -> Path:
+    audio_path = Path(audio)
+    return audio_path if audio_path.is_absolute() else base / audio_path
+
+
+# --------------------------------------------------------------------------- readers
+
+
+def _read_ljspeech(path: Path, scan: DatasetScan) -> None:
+    metadata = path if path.is_file() else path / "metadata.csv"
+    folder = metadata.parent
+    for number, line in _numbered_lines(metadata, scan):
+        fields = line.split("|")
+        if len(fields) not in (2, 3):
+            _malformed(scan, metadata, number, f"expected id|text or id|raw|normalized, got {len(fields)} fields", line)
+            continue
+        utt_id = fields[0].strip()
+        if not utt_id:
+            _malformed(scan, metadata, number, "empty id", line)
+            continue
+        text = fields[1].strip()
+        if len(fields) == 3 and fields[2].strip():
+            text = fields[2].strip()
+        scan.utterances.append(Utterance(utt_id, folder / "wavs" / f"{utt_id}.wav", text))
+
+
+def _read_kss(path: Path, scan: DatasetScan) -> None:
+    if path.is_file():
+        transcript = path
+    else:
+        transcripts = _kss_transcripts(path)
+        if not transcripts:
+            raise DatasetFormatError(f"no {_KSS_PATTERN} in {path}")
+        transcript = transcripts[-1]
+    folder = transcript.parent
+    for number, line in _numbered_lines(transcript, scan):
+        fields = line.split("|")
+        # KSS 1.4 has 6 columns; the English translation (6th) is missing in some copies.
+        if len(fields) not in (5, 6):
+            _malformed(scan, transcript, number, f"expected 6 |-separated columns, got {len(fields)}", line)
+            continue
+        audio = fields[0].strip()
+        if not audio:
+            _malformed(scan, transcript, number, "empty audio path", line)
+            continue
+        scan.utterances.append(Utterance(Path(audio).stem, _resolve(folder, audio), fields[2].strip()))
+
+
+def _read_filelist(path: Path, scan: DatasetScan) -> None:
+    if not path.is_file():
+        raise DatasetFormatError(f"a filelist must be a file, got the folder {path}")
+    folder = path.parent
+    for number, line in _numbered_lines(path, scan):
+        fields = line.split("|")
+        if len(fields) not in (2, 3):
+            _malformed(scan, path, number, f"expected path|text or path|text|speaker, got {len(fields)} fields", line)
+            continue
+        audio = fields[0].strip()
+        if not audio:
+            _malformed(scan, path, number, "empty audio path", line)
+            continue
+        speaker = fields[2].strip() if len(fields) == 3 else ""
+        scan.utterances.append(Utterance(Path(audio).stem, _resolve(folder, audio), fields[1].strip(), speaker))
+
+
+def _read_mimic(path: Path, scan: DatasetScan) -> None:
+    files = [path] if path.is_file() else _mimic_metadata_files(path)
+    if not files:
+        raise DatasetFormatError(f"no *{_MIMIC_SUFFIX} in {path} or its audio_files/*/ folders")
+    for metadata in files:
+        speaker = metadata.name[: -len(_MIMIC_SUFFIX)]
+        _read_mimic_file(metadata, speaker, scan)
+
+
+_LENGTH_RE = re.compile(r"^\s*\d+\s*$")
+
+
+def _read_mimic_file(metadata: Path, speaker: str, scan: DatasetScan) -> None:
+    folder = metadata.parent
+    for number, line in _numbered_lines(metadata, scan):
+        # The studio writes the prompt unescaped, so split off the first and last fields only.
+        wav, sep, rest = line.partition("|")
+        text, sep2, length = rest.rpartition("|")
+        if not sep or not sep2 or not _LENGTH_RE.match(length):
+            _malformed(scan, metadata, number, "expected wavfile|text|length", line)
+            continue
+        wav = wav.strip()
+        if not wav:
+            _malformed(scan, metadata, number, "empty wav file name", line)
+            continue
+        scan.utterances.append(Utterance(Path(wav).stem, _mimic_audio(folder, speaker, wav), text.strip(), speaker))
+
+
+def _mimic_audio(folder: Path, speaker: str, wav: str) -> Path:
+    beside = _resolve(folder, wav)
+    nested = folder / "audio_files" / speaker / wav
+    # A metadata file copied out of audio_files/{uuid}/ still finds its clips there.
+    return nested if not beside.exists() and nested.exists() else beside
