@@ -6,7 +6,6 @@ import re
 import warnings
 from collections import Counter
 from importlib import resources
-from pathlib import Path
 
 import pytest
 
@@ -26,8 +25,6 @@ from moksori.data.prompt_sets import (
     to_compatibility_jamo,
 )
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-KOREAN_CORPUS = SHARED / "korean_corpus.csv"
 LATIN_OR_DIGIT = re.compile(r"[0-9A-Za-z]")
 
 
@@ -199,13 +196,13 @@ def test_missing_file(tmp_path):
         read_prompt_file(tmp_path / "nope.tsv")
 
 
-@pytest.mark.skipif(not KOREAN_CORPUS.is_file(), reason=f"{KOREAN_CORPUS} not present")
-def test_reads_shared_korean_corpus():
-    sentences = read_prompt_file(KOREAN_CORPUS)
+def test_reads_shared_korean_corpus(shared_data):
+    korean_corpus = shared_data / "korean_corpus.csv"
+    sentences = read_prompt_file(korean_corpus)
     # 3,922 sentences: `wc -l` (and the shared README) say 3,921 because the file's
     # last line has no trailing newline; that last sentence must not be lost.
     assert len(sentences) == 3922
-    data = KOREAN_CORPUS.read_bytes()
+    data = korean_corpus.read_bytes()
     assert len(sentences) == data.count(b"\n") + (not data.endswith(b"\n"))
     assert sentences[-1] == data.decode("utf-8").rsplit("\n", 1)[-1].split("\t")[0]
     assert all(s and "\t" not in s for s in sentences)

@@ -1,5 +1,4 @@
 import warnings
-from pathlib import Path
 
 import pytest
 
@@ -7,7 +6,6 @@ from moksori.text.english import clean_english, number_to_words, ordinal_words, 
 from moksori.text.errors import UnreadableTextError, UnreadableTextWarning
 from moksori.text.tokens import english_to_tokens
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "data" / "english_corpus.csv"
 
 
 @pytest.mark.parametrize(
@@ -97,8 +95,9 @@ def test_unreadable_lenient_warns_and_drops() -> None:
         assert clean_english("hello 😀 world") == "hello world"
 
 
-def test_corpus_cleans_to_known_symbols() -> None:
-    lines = [line.split("\t")[0] for line in CORPUS.read_text(encoding="utf-8").splitlines()[:3000]]
+def test_corpus_cleans_to_known_symbols(shared_data) -> None:
+    corpus = shared_data / "english_corpus.csv"
+    lines = [line.split("\t")[0] for line in corpus.read_text(encoding="utf-8").splitlines()[:3000]]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         for line in lines:

@@ -1,5 +1,4 @@
 import json
-from pathlib import Path
 
 import pytest
 
@@ -14,7 +13,6 @@ from moksori.text import (
 )
 from moksori.text.tokens import tokens_to_korean
 
-KOREAN_CORPUS = Path(__file__).resolve().parents[3] / "shared" / "data" / "korean_corpus.csv"
 
 
 def test_package_exports() -> None:
@@ -135,8 +133,8 @@ def test_add_blank_needs_a_blank_symbol() -> None:
         TextFrontend("en", add_blank=True, symbols=no_blank)
 
 
-def test_korean_corpus_sample_processes_strictly() -> None:
-    lines = KOREAN_CORPUS.read_text(encoding="utf-8").splitlines()[:300]
+def test_korean_corpus_sample_processes_strictly(shared_data) -> None:
+    lines = (shared_data / "korean_corpus.csv").read_text(encoding="utf-8").splitlines()[:300]
     frontend = TextFrontend("ko")
     for line in lines:
         sentence = line.split("\t")[0]

@@ -1,12 +1,10 @@
 import warnings
-from pathlib import Path
 
 import pytest
 
 from moksori.text.errors import UnreadableTextError, UnreadableTextWarning
 from moksori.text.korean.normalize import normalize
 
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 NATIVE_COUNTERS = [
     ("3개", "세 개"),
@@ -418,10 +416,8 @@ def test_output_has_no_digits_or_latin_letters():
     assert not any(c.isascii() and c.isalnum() for c in result)
 
 
-def test_korean_corpus_is_unchanged():
-    corpus = SHARED_DATA / "korean_corpus.csv"
-    if not corpus.exists():
-        pytest.skip(f"shared corpus not found at {corpus}")
+def test_korean_corpus_is_unchanged(shared_data):
+    corpus = shared_data / "korean_corpus.csv"
     lines = [line.split("\t")[0] for line in corpus.read_text(encoding="utf-8").splitlines()]
     changed = [line for line in lines if normalize(line) != " ".join(line.split())]
     assert changed == []
