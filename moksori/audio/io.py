@@ -96,6 +96,14 @@ def wav_bytes(wave: np.ndarray | torch.Tensor, sample_rate: int) -> bytes:
     return buffer.getvalue()
 
 
+def pcm16_round_trip(wave: np.ndarray | torch.Tensor) -> np.ndarray:
+    """What `load_audio` returns for `wave` after `save_wav`: 16-bit quantised, float32 in [-1, 1).
+
+    Lets a caller use the saved signal without reading the file back.
+    """
+    return (_to_pcm16(wave, 1).astype(np.float32) / 32768.0).astype(np.float32)
+
+
 def _to_pcm16(wave: np.ndarray | torch.Tensor, sample_rate: int) -> np.ndarray:
     if sample_rate <= 0:
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from moksori.audio.processing import active_rms, analysis_frames, frame_powers, power_to_db, trim_silence
+from moksori.audio.processing import active_rms, analysis_powers, power_to_db, trim_silence
 
 CLIP_LEVEL = 0.999
 # Frames quieter than this (relative to the loudest) are silence for the edge measures.
@@ -81,16 +81,17 @@ def analyze_clip(wave: np.ndarray, sample_rate: int, text: str | None = None) ->
     """
     wave = np.asarray(wave, dtype=np.float32)
     total = wave.size
-    _, (start, end) = trim_silence(wave, sample_rate, top_db=EDGE_SILENCE_TOP_DB, margin_s=0.0)
+    powers = analysis_powers(wave, sample_rate)
+    _, (start, end) = trim_silence(wave, sample_rate, top_db=EDGE_SILENCE_TOP_DB, margin_s=0.0, powers=powers)
     speech_duration_s = (end - start) / sample_rate
-    rms = active_rms(wave, sample_rate, EDGE_SILENCE_TOP_DB)
+    rms = active_rms(wave, sample_rate, EDGE_SILENCE_TOP_DB, powers=powers)
     return ClipReport(
         duration_s=total / sample_rate,
         sample_rate=sample_rate,
         peak=float(np.max(np.abs(wave))) if total else 0.0,
         clipped_samples=int(np.count_nonzero(np.abs(wave) >= CLIP_LEVEL)),
         rms_dbfs=float(power_to_db(rms**2)),
-        snr_db=estimate_snr_db(wave, sample_rate),
+        snr_db=estimate_snr_db(wave, sample_rate, powers=powers),
         leading_silence_s=start / sample_rate if end > 0 else total / sample_rate,
         trailing_silence_s=(total - end) / sample_rate if end > 0 else 0.0,
         speech_duration_s=speech_duration_s,
@@ -98,12 +99,13 @@ def analyze_clip(wave: np.ndarray, sample_rate: int, text: str | None = None) ->
     )
 
 
-def estimate_snr_db(wave: np.ndarray, sample_rate: int) -> float:
+def estimate_snr_db(wave: np.ndarray, sample_rate: int, *, powers: np.ndarray | None = None) -> float:
     """Speech-to-noise-floor ratio from short-frame energy percentiles (see `analyze_clip`)."""
     if wave.size == 0:
         return 0.0
-    frame_length, hop_length = analysis_frames(sample_rate)
-    powers = np.sort(frame_powers(wave, frame_length, hop_length))
+    if powers is None:
+        powers = analysis_powers(wave, sample_rate)
+    powers = np.sort(powers)
     noise_count = max(1, len(powers) // 10)
     noise = powers[:noise_count].mean()
     speech = powers[len(powers) // 2 :].mean()

@@ -45,6 +45,7 @@ from moksori.audio import (
     load_audio,
     mel_spectrogram,
     normalize_loudness,
+    pcm16_round_trip,
     save_wav,
     trim_silence,
 )
@@ -457,8 +458,8 @@ def _process_audio(utt: Utterance, wave: np.ndarray, text_result) -> dict[str, A
         )
     wav_path = out_dir / manifest.WAV_DIR / f"{utt.id}.wav"
     save_wav(wav_path, trimmed, sample_rate)
-    # The mel comes from the saved (16-bit) file, so it matches what a vocoder trains on.
-    saved = load_audio(wav_path, sample_rate)
+    # The mel comes from the saved 16-bit signal, so it matches what a vocoder trains on.
+    saved = pcm16_round_trip(trimmed)
     mel = mel_spectrogram(saved, sample_rate, config=config.mel).numpy()
     mel_path = out_dir / manifest.MEL_DIR / f"{utt.id}.npy"
     manifest.save_mel(mel_path, mel.astype(config.mel_dtype))

@@ -7,7 +7,15 @@ import pytest
 import soundfile
 import torch
 
-from moksori.audio import AudioError, load_audio, load_audio_with_rate, resample, save_wav, wav_bytes
+from moksori.audio import (
+    AudioError,
+    load_audio,
+    load_audio_with_rate,
+    pcm16_round_trip,
+    resample,
+    save_wav,
+    wav_bytes,
+)
 
 RATE = 22050
 
@@ -180,3 +188,10 @@ def test_directory_is_not_audio(tmp_path):
 
 def test_audio_error_is_a_value_error():
     assert issubclass(AudioError, ValueError)
+
+
+def test_pcm16_round_trip_equals_save_then_load(tmp_path):
+    wave = np.random.default_rng(3).uniform(-1.2, 1.2, 4000).astype(np.float32)
+    path = tmp_path / "q.wav"
+    save_wav(path, wave, 22050)
+    np.testing.assert_array_equal(pcm16_round_trip(wave), load_audio(path, 22050))
