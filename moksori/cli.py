@@ -52,11 +52,17 @@ def _cmd_preprocess(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    if args.what == "preprocess":
-        from moksori.bench.preprocess import main as bench_preprocess
+    import importlib
 
-        return bench_preprocess(args.rest) or 0
-    raise SystemExit(f"unknown benchmark {args.what!r}")
+    benchmark = importlib.import_module(f"moksori.bench.{args.what}")
+    rest = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
+    return benchmark.main(rest) or 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from moksori.training.loop import run
+
+    return run(args)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -71,6 +77,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(format_report(report))
     print(f"\ndataset: {dataset}\nfeatures: {out / 'preprocessed'}")
     return 0
+
+
+def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("recipe", help="recipe YAML (e.g. configs/glowtts_hifigan_ko.yaml)")
+    parser.add_argument("--stage", help="stage of a multi-stage recipe (e.g. acoustic, vocoder)")
+    parser.add_argument("--resume", action="store_true", help="continue the run from latest.pt in its run folder")
+    parser.add_argument("--init-from", help="warm-start from a checkpoint, run folder or voice bundle")
+    parser.add_argument("--run-dir", help="run folder (overrides the recipe's run_dir)")
+    parser.add_argument("--max-steps", type=int, help="total steps (overrides the recipe's train.steps)")
+    parser.add_argument("--data-dir", help="preprocessed folder (overrides the recipe's data.dir)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,8 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--workers", type=int, default=2)
     pre.set_defaults(func=_cmd_preprocess)
 
-    bench = commands.add_parser("bench", help="benchmarks (not tests): preprocess")
-    bench.add_argument("what", choices=["preprocess"])
+    train = commands.add_parser("train", help="train an acoustic model or a vocoder from a YAML recipe")
+    _add_train_arguments(train)
+    train.set_defaults(func=_cmd_train)
+
+    bench = commands.add_parser("bench", help="benchmarks (not tests): preprocess, train")
+    bench.add_argument("what", choices=["preprocess", "train"])
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="options of the benchmark (see its --help)")
     bench.set_defaults(func=_cmd_bench)
 

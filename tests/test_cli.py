@@ -6,7 +6,7 @@ import pytest
 
 from moksori.cli import build_parser, main
 
-SUBCOMMANDS = ["text", "sample-dataset", "preprocess", "bench", "demo"]
+SUBCOMMANDS = ["text", "sample-dataset", "preprocess", "train", "bench", "demo"]
 
 
 @pytest.mark.parametrize("command", SUBCOMMANDS)

@@ -416,6 +416,25 @@ class GlowTTS(nn.Module):
         return glow_tts_loss(outputs, x_lengths), outputs
 
     @torch.no_grad()
+    def aligned_mel(
+        self,
+        x: torch.Tensor,
+        x_lengths: torch.Tensor,
+        y: torch.Tensor,
+        y_lengths: torch.Tensor,
+        g: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Teacher-forced mel for vocoder fine-tuning: align the real mel ``y`` to the text (MAS),
+        expand the prior means along that alignment and decode them in reverse, with no noise.
+
+        Returns mel ``[b, out_channels, t_y']`` and lengths ``[b]``, both trimmed to a multiple
+        of ``n_sqz`` (the caller pads the few dropped frames if it needs the full length).
+        """
+        outputs = self(x, x_lengths, y, y_lengths, g=g)
+        mel, _ = self.decoder(outputs.z_m * outputs.z_mask, outputs.z_mask, g=self._speaker(g), reverse=True)
+        return mel * outputs.z_mask, outputs.y_lengths
+
+    @torch.no_grad()
     def initialize_actnorm(
         self,
         x: torch.Tensor,

@@ -415,6 +415,32 @@ def mel_loss(mel_fn: Callable[[torch.Tensor], torch.Tensor], y: torch.Tensor, y_
     return F.l1_loss(mel_fn(y_hat.squeeze(1)), mel_fn(y.squeeze(1))) * weight
 
 
+# (n_fft, hop, win) of the multi-resolution STFT loss (Parallel WaveGAN, Yamamoto et al. 2020).
+STFT_RESOLUTIONS = ((1024, 120, 600), (2048, 240, 1200), (512, 50, 240))
+
+
+def multi_resolution_stft_loss(y: torch.Tensor, y_hat: torch.Tensor,
+                               resolutions: Sequence[tuple[int, int, int]] = STFT_RESOLUTIONS
+                               ) -> torch.Tensor:
+    """Spectral convergence + log-magnitude L1, averaged over STFT resolutions.
+
+    ``y``, ``y_hat``: ``(batch, 1, T)`` or ``(batch, T)``. An optional auxiliary generator loss
+    (not in the HiFi-GAN paper) that helps a mel-only warm-up phase before the discriminators join.
+    """
+    y, y_hat = y.reshape(y.shape[0], -1), y_hat.reshape(y_hat.shape[0], -1)
+    total = y.new_zeros(())
+    for n_fft, hop, win in resolutions:
+        window = torch.hann_window(win, device=y.device, dtype=y.dtype)
+        mags = [
+            torch.stft(w, n_fft, hop, win, window, return_complex=True).abs().clamp_min(1e-7)
+            for w in (y, y_hat)
+        ]
+        spectral_convergence = torch.linalg.norm(mags[0] - mags[1]) / torch.linalg.norm(mags[0])
+        log_magnitude = F.l1_loss(torch.log(mags[1]), torch.log(mags[0]))
+        total = total + spectral_convergence + log_magnitude
+    return total / len(resolutions)
+
+
 def generator_total_loss(mpd: MultiPeriodDiscriminator, msd: MultiScaleDiscriminator,
                          y: torch.Tensor, y_hat: torch.Tensor,
                          mel_fn: Callable[[torch.Tensor], torch.Tensor]

@@ -1,0 +1,119 @@
+"""Checkpoints: the shared schema, atomic writes, keep-last-N, and loading.
+
+A checkpoint is a plain ``torch.save`` dict (see :data:`SCHEMA_KEYS`)::
+
+    format        "moksori-checkpoint-1"
+    model_name    registry name ("glow_tts", "hifigan")
+    model_config  config.to_dict() of the inference module
+    model         state_dict of the inference module (GlowTTS, or the HiFi-GAN Generator)
+    step, epoch   progress when it was written
+    text_frontend TextFrontend.settings() (acoustic models; None for vocoders)
+    mel_config    MelConfig.to_dict()
+    speakers      speaker names (may be empty)
+    train_state   training-only: other modules, optimizers, scaler, RNG, recipe, sampler position
+
+Files are ``ckpt_{step:08d}.pt`` and ``latest.pt`` in the run folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "LATEST",
+    "SCHEMA_KEYS",
+    "checkpoint_path",
+    "list_checkpoints",
+    "load_checkpoint",
+    "prune_checkpoints",
+    "save_checkpoint",
+]
+
+CHECKPOINT_FORMAT = "moksori-checkpoint-1"
+LATEST = "latest.pt"
+SCHEMA_KEYS = (
+    "format",
+    "model_name",
+    "model_config",
+    "model",
+    "step",
+    "epoch",
+    "text_frontend",
+    "mel_config",
+    "speakers",
+    "train_state",
+)
+_CKPT_NAME = re.compile(r"^ckpt_(\d{8,})\.pt$")
+
+
+def checkpoint_path(run_dir: str | Path, step: int) -> Path:
+    return Path(run_dir) / f"ckpt_{step:08d}.pt"
+
+
+def _atomic_torch_save(value: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as temp_file:
+            torch.save(value, temp_file)
+            temp_file.flush()
+            os.fsync(temp_file.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(run_dir: str | Path, checkpoint: dict[str, Any], keep_last: int | None = None) -> Path:
+    """Write ``checkpoint`` as ``ckpt_{step}.pt`` and ``latest.pt``, each atomically; then delete
+    all but the newest ``keep_last`` numbered checkpoints. Returns the numbered file."""
+    missing = [key for key in SCHEMA_KEYS if key not in checkpoint]
+    if missing:
+        raise ValueError(f"checkpoint lacks schema key(s): {', '.join(missing)}")
+    run_dir = Path(run_dir)
+    path = checkpoint_path(run_dir, int(checkpoint["step"]))
+    _atomic_torch_save(checkpoint, path)
+    _atomic_torch_save(checkpoint, run_dir / LATEST)
+    if keep_last is not None:
+        prune_checkpoints(run_dir, keep_last)
+    return path
+
+
+def list_checkpoints(run_dir: str | Path) -> list[Path]:
+    """Numbered checkpoints of a run, oldest first."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in run_dir.iterdir() if (m := _CKPT_NAME.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def prune_checkpoints(run_dir: str | Path, keep_last: int) -> list[Path]:
+    """Delete all but the newest ``keep_last`` numbered checkpoints; return the deleted paths."""
+    if keep_last < 1:
+        raise ValueError(f"keep_last must be at least 1, got {keep_last}")
+    old = list_checkpoints(run_dir)[:-keep_last]
+    for path in old:
+        path.unlink(missing_ok=True)
+    return old
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint file (or ``latest.pt`` of a run folder) on the CPU and check its format."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / LATEST
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
+        found = checkpoint.get("format") if isinstance(checkpoint, dict) else type(checkpoint).__name__
+        raise ValueError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint (format: {found!r})")
+    return checkpoint

@@ -1,0 +1,284 @@
+"""Fine-tuning and transfer learning.
+
+* :func:`warm_start` loads, from a checkpoint or a voice bundle, every weight whose name and
+  shape match the new model and reports the rest (a different symbol table changes
+  ``encoder.emb.weight``; a different speaker count ``emb_g.weight``).
+* :func:`apply_freeze` keeps parameters under given name prefixes fixed (small data).
+* :func:`cache_aligned_mels` runs a trained Glow-TTS teacher-forced over a preprocessed folder
+  and caches its mels, so a HiFi-GAN can be fine-tuned on (aligned mel, real audio) pairs;
+  :class:`AlignedMelDataset` swaps those mels into the training items.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+from moksori.data.dataset import TTSDataset, collate_tts
+from moksori.data.manifest import atomic_write_bytes, load_config
+from moksori.models import build_model
+from moksori.models.glow_tts import GlowTTS
+
+if TYPE_CHECKING:
+    from moksori.training.tasks import Task
+
+__all__ = [
+    "AlignedMelDataset",
+    "WarmStartReport",
+    "apply_freeze",
+    "cache_aligned_mels",
+    "load_matching",
+    "read_init_source",
+    "warm_start",
+]
+
+# Files of a voice bundle folder (see moksori.synthesis.bundle) by the role of the model.
+_BUNDLE_FILES = {"glow_tts": "acoustic.pt", "hifigan": "vocoder.pt"}
+_WN_G = ".parametrizations.weight.original0"
+_WN_V = ".parametrizations.weight.original1"
+
+
+@dataclass
+class WarmStartReport:
+    source: str
+    loaded: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # "name: reason"
+    not_in_source: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        lines = [f"warm start from {self.source}: loaded {len(self.loaded)} tensors, "
+                 f"skipped {len(self.skipped)}, {len(self.not_in_source)} kept at their initial values"]
+        lines += [f"  skipped {entry}" for entry in self.skipped]
+        lines += [f"  not in source: {name}" for name in self.not_in_source]
+        return "\n".join(lines)
+
+
+def read_init_source(path: str | Path, model_name: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The weights to warm-start a ``model_name`` model from: a moksori checkpoint, a voice
+    bundle folder (voice.json + acoustic.pt / vocoder.pt), or a bare/reference state dict.
+
+    Returns (state dict of the inference module, state dicts of other training modules such as
+    HiFi-GAN's ``mpd``/``msd`` when the source has them).
+    """
+    path = Path(path)
+    if path.is_dir():
+        if (path / "voice.json").is_file():
+            path = path / _BUNDLE_FILES[model_name]
+        elif (path / "latest.pt").is_file():
+            path = path / "latest.pt"
+        else:
+            raise FileNotFoundError(f"{path}: neither a voice bundle (voice.json) nor a run folder (latest.pt)")
+    if not path.is_file():
+        raise FileNotFoundError(f"no weights at {path}")
+    data = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{path}: expected a checkpoint dict, got {type(data).__name__}")
+    source_model = data.get("model_name")
+    if source_model is not None and source_model != model_name:
+        raise ValueError(f"{path} holds a {source_model} model; this recipe trains {model_name}")
+    others: dict[str, Any] = {}
+    if isinstance(data.get("train_state"), Mapping):
+        others = dict(data["train_state"].get("modules") or {})
+    for key in ("model", "generator"):  # ours / glow-tts reference, hifi-gan reference
+        if isinstance(data.get(key), Mapping):
+            return _strip_module_prefix(data[key]), others
+    return _strip_module_prefix(data), others
+
+
+def _strip_module_prefix(state: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    return {k.removeprefix("module."): v for k, v in state.items() if isinstance(v, torch.Tensor)}
+
+
+def _rename_weight_norm(source: dict[str, torch.Tensor], target: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Map legacy ``weight_g``/``weight_v`` and folded ``weight`` tensors onto the target's
+    weight-norm parametrization names where the target uses them."""
+    source = dict(source)
+    for key in target:
+        if not key.endswith(_WN_G) or key in source:
+            continue
+        base = key[: -len(_WN_G)]
+        if f"{base}.weight_g" in source and f"{base}.weight_v" in source:
+            source[key] = source.pop(f"{base}.weight_g")
+            source[base + _WN_V] = source.pop(f"{base}.weight_v")
+        elif f"{base}.weight" in source:
+            weight = source.pop(f"{base}.weight")
+            source[key] = weight.flatten(1).norm(dim=1).view(-1, *([1] * (weight.dim() - 1)))
+            source[base + _WN_V] = weight
+    return source
+
+
+def load_matching(module: nn.Module, source: Mapping[str, torch.Tensor], prefix: str = "") -> WarmStartReport:
+    """Copy every tensor of ``source`` whose name and shape match ``module``'s state; report the rest."""
+    target = module.state_dict()
+    source = _rename_weight_norm(dict(source), target)
+    report = WarmStartReport(source="")
+    matched: dict[str, torch.Tensor] = {}
+    for name, value in source.items():
+        if name not in target:
+            report.skipped.append(f"{prefix}{name}: not in the new model")
+        elif tuple(value.shape) != tuple(target[name].shape):
+            report.skipped.append(
+                f"{prefix}{name}: shape {tuple(value.shape)} in the source, {tuple(target[name].shape)} in the new model"
+            )
+        else:
+            matched[name] = value.to(target[name].dtype)
+            report.loaded.append(prefix + name)
+    report.not_in_source = [prefix + name for name in target if name not in matched]
+    module.load_state_dict(matched, strict=False)
+    return report
+
+
+def warm_start(task: "Task", source: str | Path) -> WarmStartReport:
+    """Load matching weights into ``task``'s modules from ``source`` (see :func:`read_init_source`)."""
+    model_state, others = read_init_source(source, task.model_name)
+    report = load_matching(task.inference_module(), model_state)
+    for name, module in task.nets.items():
+        if name != task.inference_name and name in others:
+            part = load_matching(module, others[name], prefix=f"{name}.")
+            report.loaded += part.loaded
+            report.skipped += part.skipped
+            report.not_in_source += part.not_in_source
+    report.source = str(source)
+    inference = task.inference_module()
+    if isinstance(inference, GlowTTS):
+        # ActNorm statistics come from the source: no data-dependent re-initialisation.
+        inference.set_ddi(False)
+    return report
+
+
+def apply_freeze(nets: Mapping[str, nn.Module], inference_name: str, prefixes: list[str]) -> list[str]:
+    """Set ``requires_grad=False`` on parameters under the given name prefixes; returns their names.
+
+    Names of the inference module are matched bare (``decoder``, ``encoder.encoder``) or with its
+    module name; other modules by ``name.param`` (``mpd``, ``msd.discriminators.0``). A prefix
+    matches whole name components. A prefix that matches nothing is an error.
+    """
+    frozen: list[str] = []
+    used = set()
+    for module_name, module in nets.items():
+        for name, param in module.named_parameters():
+            names = [f"{module_name}.{name}"] + ([name] if module_name == inference_name else [])
+            for prefix in prefixes:
+                if any(n == prefix or n.startswith(prefix.rstrip(".") + ".") for n in names):
+                    param.requires_grad_(False)
+                    frozen.append(names[-1])
+                    used.add(prefix)
+                    break
+    unused = [p for p in prefixes if p not in used]
+    if unused:
+        raise ValueError(f"freeze: no parameters under {', '.join(map(repr, unused))}")
+    return frozen
+
+
+# --- vocoder fine-tuning on aligned mels -------------------------------------------------------
+
+
+def _load_acoustic(path: str | Path, device: torch.device) -> tuple[GlowTTS, dict[str, Any]]:
+    checkpoint = torch.load(_checkpoint_file(path), map_location="cpu", weights_only=False)
+    if not isinstance(checkpoint, Mapping) or checkpoint.get("model_name") != "glow_tts":
+        raise ValueError(f"{path}: vocoder_finetune_from needs a glow_tts moksori checkpoint")
+    model = build_model("glow_tts", checkpoint["model_config"])
+    model.load_state_dict(checkpoint["model"])
+    return model.to(device).eval(), dict(checkpoint)
+
+
+def _checkpoint_file(path: str | Path) -> Path:
+    path = Path(path)
+    return path / "latest.pt" if path.is_dir() else path
+
+
+def cache_aligned_mels(
+    acoustic_checkpoint: str | Path,
+    data_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    device: torch.device | str = "cpu",
+    batch_size: int = 8,
+    progress: bool = True,
+) -> Path:
+    """Write ``out_dir/{id}.npy``: the teacher-forced Glow-TTS mel of every utterance (train and
+    val) of ``data_dir``, the same length as the cached real mel. Existing files are kept, so an
+    interrupted run continues; ``out_dir/source.json`` records the checkpoint used."""
+    device = torch.device(device)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model, checkpoint = _load_acoustic(acoustic_checkpoint, device)
+    _check_same_data_setup(checkpoint, data_dir)
+    marker = out_dir / "source.json"
+    source = {"checkpoint": str(Path(acoustic_checkpoint).resolve()), "step": int(checkpoint.get("step", 0))}
+    if marker.is_file() and json.loads(marker.read_text("utf-8")) != source:
+        for old in out_dir.glob("*.npy"):
+            old.unlink()
+    atomic_write_bytes(marker, json.dumps(source).encode("utf-8"))
+    for split in ("train", "val"):
+        dataset = TTSDataset(data_dir, split)
+        todo = [i for i, r in enumerate(dataset.records) if not (out_dir / f"{r['id']}.npy").is_file()]
+        for start in tqdm(range(0, len(todo), batch_size), desc=f"aligned mels ({split})", disable=not progress):
+            batch = collate_tts([dataset[i] for i in todo[start : start + batch_size]])
+            _write_aligned(model, batch, out_dir, device)
+    return out_dir
+
+
+def _check_same_data_setup(checkpoint: Mapping[str, Any], data_dir: str | Path) -> None:
+    config = load_config(Path(data_dir))
+    if checkpoint.get("mel_config") and checkpoint["mel_config"] != config["mel"]:
+        raise ValueError(f"the acoustic checkpoint's mel config differs from {data_dir}'s; preprocess alike")
+    text = checkpoint.get("text_frontend") or {}
+    if text.get("symbol_table") and text["symbol_table"] != config["text"].get("symbol_table"):
+        raise ValueError(f"the acoustic checkpoint's symbol table differs from {data_dir}'s")
+
+
+@torch.no_grad()
+def _write_aligned(model: GlowTTS, batch: dict[str, Any], out_dir: Path, device: torch.device) -> None:
+    g = batch["speaker"].to(device) if model.n_speakers > 1 else None
+    mel, lengths = model.aligned_mel(
+        batch["ids"].to(device), batch["ids_lengths"].to(device),
+        batch["mel"].to(device), batch["mel_lengths"].to(device), g=g,
+    )
+    for i, utt_id in enumerate(batch["id"]):
+        n_real = int(batch["mel_lengths"][i])
+        n = int(lengths[i])
+        aligned = batch["mel"][i, :, :n_real].clone()
+        # Glow-TTS drops up to n_sqz-1 tail frames; those keep the real mel.
+        aligned[:, :n] = mel[i, :, :n].float().cpu()
+        buffer = _npy_bytes(aligned.numpy())
+        atomic_write_bytes(out_dir / f"{utt_id}.npy", buffer)
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    import io
+
+    handle = io.BytesIO()
+    np.save(handle, array.astype(np.float32), allow_pickle=False)
+    return handle.getvalue()
+
+
+class AlignedMelDataset(Dataset):
+    """A :class:`TTSDataset` whose items carry the cached aligned mel instead of the real one."""
+
+    def __init__(self, base: TTSDataset, mel_dir: str | Path) -> None:
+        self.base = base
+        self.mel_dir = Path(mel_dir)
+        missing = [r["id"] for r in base.records if not (self.mel_dir / f"{r['id']}.npy").is_file()]
+        if missing:
+            raise FileNotFoundError(f"{self.mel_dir}: no aligned mel for {len(missing)} utterance(s), e.g. {missing[0]}")
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item = self.base[index]
+        item["mel"] = torch.from_numpy(np.load(self.mel_dir / f"{item['id']}.npy", allow_pickle=False))
+        return item
+
+    @property
+    def frame_lengths(self) -> list[int]:
+        return self.base.frame_lengths

@@ -1,0 +1,87 @@
+import pytest
+import torch
+
+from moksori.models import build_model
+from moksori.text import TextFrontend
+from moksori.training import TrainingError, train
+from moksori.training.checkpoint import (
+    CHECKPOINT_FORMAT,
+    SCHEMA_KEYS,
+    list_checkpoints,
+    load_checkpoint,
+    prune_checkpoints,
+    save_checkpoint,
+)
+
+
+@pytest.fixture(scope="module")
+def short_run(make_recipe, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("ckpt") / "run"
+    recipe = make_recipe("glowtts", run_dir, checkpoint_interval=2, keep_last=2, eval_interval=100)
+    return train(recipe, max_steps=7)
+
+
+def test_checkpoints_follow_the_schema_and_keep_last(short_run):
+    names = sorted(p.name for p in short_run.iterdir() if p.suffix == ".pt")
+    # Every 2 steps plus the final step 7, of which the newest two are kept.
+    assert names == ["ckpt_00000006.pt", "ckpt_00000007.pt", "latest.pt"]
+    assert not [p for p in short_run.rglob("*") if p.name.endswith(".tmp")]
+    checkpoint = torch.load(short_run / "ckpt_00000007.pt", map_location="cpu", weights_only=False)
+    assert set(SCHEMA_KEYS) <= set(checkpoint)
+    assert checkpoint["format"] == CHECKPOINT_FORMAT
+    assert (checkpoint["model_name"], checkpoint["step"]) == ("glow_tts", 7)
+    assert checkpoint["speakers"] == []
+    assert checkpoint["mel_config"]["n_mels"] == 80
+    state = checkpoint["train_state"]
+    assert {"optimizers", "rng", "recipe", "batch_in_epoch", "modules"} <= set(state)
+
+
+def test_checkpoint_rebuilds_the_model_without_outside_files(short_run):
+    checkpoint = load_checkpoint(short_run)
+    model = build_model(checkpoint["model_name"], checkpoint["model_config"])
+    model.load_state_dict(checkpoint["model"])
+    frontend = TextFrontend.from_settings(checkpoint["text_frontend"])
+    ids = torch.tensor([frontend.to_ids("안녕하세요.")])
+    mel, lengths, _ = model.eval().infer(ids, torch.tensor([ids.shape[1]]))
+    assert mel.shape[1] == 80 and int(lengths[0]) > 0
+
+
+def test_existing_run_needs_resume_and_resume_needs_a_checkpoint(short_run, make_recipe, tmp_path):
+    with pytest.raises(TrainingError, match="resume"):
+        train(make_recipe("glowtts", short_run), max_steps=8)
+    with pytest.raises(FileNotFoundError, match="cannot resume"):
+        train(make_recipe("glowtts", tmp_path / "empty"), max_steps=2, resume=True)
+
+
+def test_save_is_atomic_and_prunes(tmp_path):
+    base = {key: None for key in SCHEMA_KEYS} | {"format": CHECKPOINT_FORMAT, "model": {"w": torch.ones(2)}}
+    for step in (1, 2, 3):
+        save_checkpoint(tmp_path, base | {"step": step}, keep_last=2)
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["ckpt_00000002.pt", "ckpt_00000003.pt"]
+    assert load_checkpoint(tmp_path)["step"] == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt_00000002.pt", "ckpt_00000003.pt", "latest.pt"]
+    assert [p.name for p in prune_checkpoints(tmp_path, 1)] == ["ckpt_00000002.pt"]
+    with pytest.raises(ValueError, match="schema key"):
+        save_checkpoint(tmp_path, {"step": 4})
+
+
+def test_failed_write_leaves_no_temp_file_and_keeps_old_latest(tmp_path, monkeypatch):
+    base = {key: None for key in SCHEMA_KEYS} | {"format": CHECKPOINT_FORMAT}
+    save_checkpoint(tmp_path, base | {"step": 1})
+
+    def broken_save(value, handle):
+        handle.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(tmp_path, base | {"step": 2})
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt_00000001.pt", "latest.pt"]
+    assert load_checkpoint(tmp_path)["step"] == 1
+
+
+def test_load_checkpoint_rejects_other_files(tmp_path):
+    torch.save({"model": {}}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a moksori-checkpoint-1"):
+        load_checkpoint(tmp_path / "other.pt")

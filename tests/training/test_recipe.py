@@ -1,0 +1,62 @@
+from pathlib import Path
+
+import pytest
+
+from moksori.training.recipe import Recipe, RecipeError, load_recipe, recipe_stages
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def _minimal(**extra):
+    return {"model": "glow_tts", "data": {"dir": "d"}, "run_dir": "r", **extra}
+
+
+def test_minimal_recipe_gets_defaults():
+    recipe = load_recipe(_minimal())
+    assert isinstance(recipe, Recipe)
+    assert (recipe.train.amp, recipe.train.lr, recipe.data.batch_size) == ("off", None, 16)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (_minimal(trian={}), "'trian'"),
+        (_minimal(train={"stpes": 3}), r"recipe\.train: unknown key\(s\) 'stpes'"),
+        (_minimal(data={"dir": "d", "batchsize": 3}), "'batchsize'"),
+        (_minimal(train={"amp": "fp8"}), "amp"),
+        (_minimal(model="wavenet9"), "unknown model"),
+        ({"model": "glow_tts", "run_dir": "r"}, "missing required key 'data'"),
+        (_minimal(vocoder_finetune_from="x.pt"), "only a vocoder"),
+        (_minimal(train={"steps": 0}), "steps"),
+    ],
+)
+def test_bad_recipes_name_the_problem(values, message):
+    with pytest.raises(RecipeError, match=message):
+        load_recipe(values)
+
+
+def test_yaml_file_errors_name_the_file(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text("model: glow_tts\ndata: {dir: d}\nrun_dir: r\nfreez: [decoder]\n")
+    with pytest.raises(RecipeError, match=r"r\.yaml.*'freez'"):
+        load_recipe(path)
+
+
+@pytest.mark.parametrize("name", ["tiny_glowtts.yaml", "tiny_hifigan.yaml"])
+def test_shipped_tiny_recipes_load(name):
+    recipe = load_recipe(CONFIGS / name)
+    assert recipe.model_config["preset"] == "tiny"
+
+
+def test_two_stage_korean_recipe():
+    path = CONFIGS / "glowtts_hifigan_ko.yaml"
+    assert recipe_stages(path) == ["acoustic", "vocoder"]
+    acoustic = load_recipe(path, stage="acoustic")
+    vocoder = load_recipe(path, stage="vocoder")
+    assert (acoustic.model, vocoder.model) == ("glow_tts", "hifigan")
+    assert acoustic.data.dir == vocoder.data.dir  # from the shared defaults
+    assert vocoder.model_config["preset"] == "v1"
+    with pytest.raises(RecipeError, match="choose a stage"):
+        load_recipe(path)
+    with pytest.raises(RecipeError, match="no stage 'x'"):
+        load_recipe(path, stage="x")

@@ -1,0 +1,81 @@
+import logging
+
+import pytest
+import torch
+
+from moksori.training import load_checkpoint, train
+from moksori.training.tasks import DatasetInfo, build_task
+from moksori.training.warm_start import apply_freeze, read_init_source, warm_start
+
+
+@pytest.fixture()
+def source_checkpoint(glow_checkpoint):
+    return glow_checkpoint
+
+
+@pytest.fixture()
+def other_vocab_checkpoint(source_checkpoint, tmp_path):
+    """The source checkpoint as if trained with a symbol table of 7 more symbols."""
+    checkpoint = torch.load(source_checkpoint, map_location="cpu", weights_only=False)
+    emb = checkpoint["model"]["encoder.emb.weight"]
+    checkpoint["model"]["encoder.emb.weight"] = torch.cat([emb, torch.randn(7, emb.shape[1])])
+    checkpoint["model_config"]["n_vocab"] += 7
+    path = tmp_path / "other_vocab.pt"
+    torch.save(checkpoint, path)
+    return path
+
+
+def test_different_vocabulary_skips_only_the_embedding(make_recipe, sample_data, other_vocab_checkpoint, tmp_path):
+    recipe = make_recipe("glowtts", tmp_path / "run")
+    task = build_task(recipe, DatasetInfo.from_dir(sample_data), torch.device("cpu"))
+    report = warm_start(task, other_vocab_checkpoint)
+    assert [entry.split(":")[0] for entry in report.skipped] == ["encoder.emb.weight"]
+    assert "shape" in report.skipped[0] and "encoder.emb.weight" in report.describe()
+    assert report.not_in_source == ["encoder.emb.weight"]
+    source = torch.load(other_vocab_checkpoint, map_location="cpu", weights_only=False)["model"]
+    state = task.inference_module().state_dict()
+    assert len(report.loaded) == len(state) - 1
+    for name in report.loaded:
+        assert torch.equal(state[name], source[name]), name
+    assert not torch.equal(state["encoder.emb.weight"], source["encoder.emb.weight"][: state["encoder.emb.weight"].shape[0]])
+
+
+def test_train_with_init_from_reports_skipped_weights(make_recipe, other_vocab_checkpoint, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="moksori.training"):
+        run_dir = train(make_recipe("glowtts", tmp_path / "run"), init_from=str(other_vocab_checkpoint), max_steps=2)
+    assert "skipped encoder.emb.weight" in caplog.text
+    assert load_checkpoint(run_dir)["step"] == 2
+
+
+def test_freeze_keeps_frozen_parameters_unchanged(make_recipe, source_checkpoint, tmp_path):
+    recipe = make_recipe("glowtts", tmp_path / "run")
+    recipe.freeze = ["decoder"]
+    run_dir = train(recipe, init_from=str(source_checkpoint), max_steps=4)
+    before = load_checkpoint(source_checkpoint)["model"]
+    after = load_checkpoint(run_dir)["model"]
+    decoder = [k for k in after if k.startswith("decoder.")]
+    encoder = [k for k in after if k.startswith("encoder.") and after[k].is_floating_point()]
+    assert decoder and encoder
+    assert all(torch.equal(before[k], after[k]) for k in decoder)
+    assert any(not torch.equal(before[k], after[k]) for k in encoder)
+
+
+def test_freeze_prefixes_match_whole_names(make_recipe, sample_data, tmp_path):
+    task = build_task(make_recipe("glowtts", tmp_path / "run"), DatasetInfo.from_dir(sample_data), torch.device("cpu"))
+    frozen = apply_freeze(task.nets, task.inference_name, ["encoder.encoder"])
+    assert frozen and all(name.startswith("encoder.encoder.") for name in frozen)
+    assert all(p.requires_grad for n, p in task.model.named_parameters() if not n.startswith("encoder.encoder."))
+    with pytest.raises(ValueError, match="'encod'"):
+        apply_freeze(task.nets, task.inference_name, ["encod"])
+
+
+def test_voice_bundle_folder_is_a_warm_start_source(source_checkpoint, tmp_path):
+    bundle = tmp_path / "voice"
+    bundle.mkdir()
+    (bundle / "voice.json").write_text("{}")
+    state = load_checkpoint(source_checkpoint)["model"]
+    torch.save(state, bundle / "acoustic.pt")
+    loaded, others = read_init_source(bundle, "glow_tts")
+    assert set(loaded) == set(state) and others == {}
+    with pytest.raises(ValueError, match="holds a glow_tts model"):
+        read_init_source(source_checkpoint, "hifigan")
