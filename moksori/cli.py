@@ -65,6 +65,47 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from moksori.server.run import serve
+
+    serve(
+        args.host,
+        args.port,
+        args.voices,
+        workers=args.workers,
+        db_url=args.db_url,
+        require_api_keys=args.api_keys,
+        default_voice=args.default_voice,
+        max_concurrency=args.max_concurrency,
+        max_queue=args.max_queue,
+        max_text_chars=args.max_text_chars,
+    )
+    return 0
+
+
+def _cmd_keys(args: argparse.Namespace) -> int:
+    from moksori.server import run
+
+    if args.action == "create":
+        run.keys_create(args.db_url, args.name, args.rate_limit)
+    elif args.action == "list":
+        run.keys_list(args.db_url)
+    else:
+        run.keys_revoke(args.db_url, args.key)
+    return 0
+
+
+def _cmd_db(args: argparse.Namespace) -> int:
+    if args.action == "upgrade":
+        from moksori.store.database import upgrade
+
+        print(f"database at revision {upgrade(args.db_url)}")
+        return 0
+    from moksori.store.erd import main as erd_main
+
+    return erd_main(["--out", str(args.out)])
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     """The README's main job until a trained voice ships: espeak sample set → preprocess → report."""
     from moksori.data.preprocess import PreprocessConfig, preprocess_dataset
@@ -125,8 +166,41 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_arguments(train)
     train.set_defaults(func=_cmd_train)
 
-    bench = commands.add_parser("bench", help="benchmarks (not tests): preprocess, train")
-    bench.add_argument("what", choices=["preprocess", "train"])
+    serve = commands.add_parser("serve", help="serve voices over HTTP (TTS API; see docs/server.md)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--voices", default="voices", type=Path, help="folder of voice bundles")
+    serve.add_argument("--workers", type=int, default=1, help="server processes on this machine")
+    serve.add_argument("--db-url", default="sqlite:///moksori.db", help="SQLAlchemy URL (PostgreSQL works too)")
+    serve.add_argument("--default-voice", help="voice used when a request names none")
+    keys_switch = serve.add_mutually_exclusive_group()
+    keys_switch.add_argument("--api-keys", dest="api_keys", action="store_true", default=None,
+                             help="require API keys (default: only when bound to a non-loopback address)")
+    keys_switch.add_argument("--no-api-keys", dest="api_keys", action="store_false")
+    serve.add_argument("--max-concurrency", type=int, default=2, help="syntheses running at once")
+    serve.add_argument("--max-queue", type=int, default=16, help="requests waiting before 503")
+    serve.add_argument("--max-text-chars", type=int, default=5000)
+    serve.set_defaults(func=_cmd_serve)
+
+    keys = commands.add_parser("keys", help="API keys: create, list, revoke")
+    keys.add_argument("--db-url", default="sqlite:///moksori.db")
+    key_actions = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = key_actions.add_parser("create", help="create a key and print it once")
+    create.add_argument("name")
+    create.add_argument("--rate-limit", type=int, default=60, help="requests per minute")
+    key_actions.add_parser("list", help="list keys (prefixes only)")
+    revoke = key_actions.add_parser("revoke", help="revoke a key by id or prefix")
+    revoke.add_argument("key")
+    keys.set_defaults(func=_cmd_keys)
+
+    db = commands.add_parser("db", help="database: upgrade (migrate), erd (diagram in docs/)")
+    db.add_argument("action", choices=["upgrade", "erd"])
+    db.add_argument("--db-url", default="sqlite:///moksori.db")
+    db.add_argument("--out", default=Path("docs"), type=Path, help="erd: output folder")
+    db.set_defaults(func=_cmd_db)
+
+    bench = commands.add_parser("bench", help="benchmarks (not tests): preprocess, train, serve")
+    bench.add_argument("what", choices=["preprocess", "train", "serve"])
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="options of the benchmark (see its --help)")
     bench.set_defaults(func=_cmd_bench)
 
@@ -142,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, LookupError) as error:
         # Bad input is the user's to fix: one clear line, no traceback.
         print(f"moksori {args.command}: error: {error}", file=sys.stderr)
         return 2
