@@ -65,6 +65,53 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _cmd_bundle(args: argparse.Namespace) -> int:
+    from moksori.synthesis import make_bundle
+
+    out = make_bundle(
+        args.acoustic,
+        args.out,
+        vocoder_ckpt=args.vocoder,
+        name=args.name,
+        description=args.description,
+        licence=args.licence,
+        overwrite=args.overwrite,
+    )
+    print(f"voice bundle written to {out}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from moksori.synthesis.onnx_export import export_onnx
+
+    if not args.onnx:
+        raise ValueError("nothing to export: pass --onnx")
+    for path in export_onnx(args.voice):
+        print(f"wrote {path}")
+    return 0
+
+
+def _cmd_say(args: argparse.Namespace) -> int:
+    import time
+
+    from moksori.synthesis import Synthesizer
+    from moksori.synthesis.synthesizer import configure_allocator
+
+    configure_allocator()
+    text = args.text if args.text is not None else sys.stdin.read()
+    synthesizer = Synthesizer(args.voice, use_onnx=args.onnx, num_threads=args.threads)
+    started = time.perf_counter()
+    path = synthesizer.to_wav_file(
+        text, args.output, speed=args.speed, noise_scale=args.noise_scale, speaker=args.speaker, seed=args.seed
+    )
+    elapsed = time.perf_counter() - started
+    import soundfile
+
+    seconds = soundfile.info(str(path)).duration
+    print(f"{path}  ({seconds:.2f} s of audio in {elapsed:.2f} s, real-time factor {elapsed / max(seconds, 1e-9):.3f})")
+    return 0
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from moksori.server.run import serve
 
@@ -166,6 +213,36 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_arguments(train)
     train.set_defaults(func=_cmd_train)
 
+    bundle = commands.add_parser("bundle", help="make a voice bundle (folder) from training checkpoints")
+    bundle.add_argument("acoustic", type=Path, help="acoustic checkpoint or its run folder")
+    bundle.add_argument("--vocoder", type=Path, help="vocoder checkpoint or run folder (default: Griffin-Lim)")
+    bundle.add_argument("--out", required=True, type=Path, help="voice folder to write")
+    bundle.add_argument("--name", help="voice name (default: the folder name)")
+    bundle.add_argument("--description", default="")
+    bundle.add_argument("--licence", default="unspecified")
+    bundle.add_argument("--overwrite", action="store_true", help="replace an existing bundle of the same voice")
+    bundle.set_defaults(func=_cmd_bundle)
+
+    export = commands.add_parser("export", help="export a voice's models (ONNX)")
+    export.add_argument("voice", type=Path, help="voice bundle folder")
+    export.add_argument("--onnx", action="store_true", help="write acoustic.onnx and vocoder.onnx")
+    export.set_defaults(func=_cmd_export)
+
+    say = commands.add_parser("say", help="speak text with a voice into a wav file")
+    say.add_argument("text", nargs="?", help="text to speak (stdin when omitted)")
+    say.add_argument("--voice", required=True, type=Path, help="voice bundle folder")
+    say.add_argument("-o", "--output", default=Path("out.wav"), type=Path)
+    say.add_argument("--speed", type=float, default=1.0)
+    say.add_argument("--noise-scale", type=float, default=0.667)
+    say.add_argument("--speaker", help="speaker name or index (multi-speaker voices)")
+    say.add_argument("--seed", type=int, help="fixed noise for repeatable output")
+    say.add_argument("--threads", type=int, help="CPU threads")
+    onnx_switch = say.add_mutually_exclusive_group()
+    onnx_switch.add_argument("--onnx", dest="onnx", action="store_true", default=None,
+                             help="use the ONNX files (default: when the voice has them)")
+    onnx_switch.add_argument("--no-onnx", dest="onnx", action="store_false")
+    say.set_defaults(func=_cmd_say)
+
     serve = commands.add_parser("serve", help="serve voices over HTTP (TTS API; see docs/server.md)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
@@ -199,8 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("--out", default=Path("docs"), type=Path, help="erd: output folder")
     db.set_defaults(func=_cmd_db)
 
-    bench = commands.add_parser("bench", help="benchmarks (not tests): preprocess, train, serve")
-    bench.add_argument("what", choices=["preprocess", "train", "serve"])
+    bench = commands.add_parser("bench", help="benchmarks (not tests): preprocess, train, synth, serve")
+    bench.add_argument("what", choices=["preprocess", "train", "synth", "serve"])
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="options of the benchmark (see its --help)")
     bench.set_defaults(func=_cmd_bench)
 

@@ -1,0 +1,274 @@
+"""Synthesis benchmark: ``moksori bench synth``.
+
+For each model pair (random weights: the real-time factor does not depend on training) a
+temporary voice bundle is built and exported to ONNX, then, with PyTorch and with ONNX Runtime:
+
+* real-time factor (synthesis seconds / audio seconds) of the acoustic model alone, the vocoder
+  alone, and the whole Synthesizer path (text front end, sentences, silences), for about 5 s and
+  about 20 s of audio;
+* time to the first chunk of ``Synthesizer.stream`` for a three-sentence paragraph;
+* the process's peak resident memory so far (``getrusage``; it only grows, so later rows
+  include the earlier configurations).
+
+The untrained duration predictor is set to a constant 3 frames per token (about 5 syllables a
+second with blanks), so Korean text comes out at a natural length. Timings are the median of
+``repeats`` runs after one warm-up run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from moksori.audio import MelConfig
+from moksori.data.prompt_sets import builtin_prompts
+from moksori.models import build_model
+from moksori.models.glow_tts import GlowTTSConfig
+from moksori.models.hifigan import HiFiGANConfig
+from moksori.synthesis import Synthesizer, export_onnx, load_voice, make_bundle
+from moksori.synthesis.inference import GlowTTSInference, sentence_noise
+from moksori.synthesis.onnx_runtime import OnnxAcoustic, OnnxVocoder
+from moksori.text import TextFrontend
+
+DEFAULT_CONFIGS = ("glow_tts base + hifigan v1", "glow_tts base + hifigan v2")
+TARGET_SECONDS = (5.0, 20.0)
+FRAMES_PER_TOKEN = 2.5  # ceil → 3 frames per token
+_CONFIG_PATTERN = re.compile(r"glow_tts\s+(base|tiny)\s*\+\s*(?:hifigan\s+(v1|v2|v3|tiny)|griffin_lim)$")
+
+__all__ = ["main", "run_synth_benchmark"]
+
+
+def run_synth_benchmark(
+    voice_dir: str | Path | None = None,
+    *,
+    configs: Sequence[str] = DEFAULT_CONFIGS,
+    threads: int = 2,
+    onnx: bool = True,
+    repeats: int = 3,
+    work_dir: str | Path | None = None,
+) -> list[dict[str, Any]]:
+    """One row per (voice, backend, audio length). With ``voice_dir`` that voice is measured
+    (its ONNX files are used if present) instead of ``configs``."""
+    torch.set_num_threads(threads)
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="moksori-bench-synth-", dir=work_dir) as temp:
+        if voice_dir is not None:
+            targets = [(Path(voice_dir).name, Path(voice_dir), None)]
+        else:
+            targets = []
+            for config in configs:
+                started = time.perf_counter()
+                folder = _random_voice(config, Path(temp) / re.sub(r"\W+", "_", config))
+                export_s = None
+                if onnx:
+                    export_started = time.perf_counter()
+                    export_onnx(folder)
+                    export_s = time.perf_counter() - export_started
+                print(f"[{config}] bundle built in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+                targets.append((config, folder, export_s))
+        for label, folder, export_s in targets:
+            voice = load_voice(folder)
+            backends = [False] + ([True] if onnx and voice.onnx_path("acoustic") is not None else [])
+            for use_onnx in backends:
+                rows.extend(_measure(label, voice, use_onnx, threads, repeats, export_s))
+    return rows
+
+
+def _random_voice(config: str, folder: Path) -> Path:
+    match = _CONFIG_PATTERN.match(config.strip())
+    if match is None:
+        raise ValueError(f"unknown configuration {config!r}; e.g. {DEFAULT_CONFIGS[0]!r}")
+    acoustic_size, vocoder_preset = match.groups()
+    frontend = TextFrontend("ko", add_blank=True)
+    torch.manual_seed(0)
+    glow_config = getattr(GlowTTSConfig, acoustic_size)(len(frontend.symbols))
+    acoustic = build_model("glow_tts", glow_config.to_dict())
+    with torch.no_grad():
+        acoustic.encoder.proj_w.proj.weight.zero_()
+        acoustic.encoder.proj_w.proj.bias.fill_(math.log(FRAMES_PER_TOKEN))
+    folder.mkdir(parents=True, exist_ok=True)
+    acoustic_ckpt = _checkpoint(folder / "acoustic_ckpt.pt", acoustic, "glow_tts", frontend)
+    vocoder_ckpt = None
+    if vocoder_preset is not None:
+        vocoder = build_model("hifigan", HiFiGANConfig.preset(vocoder_preset).to_dict())
+        vocoder_ckpt = _checkpoint(folder / "vocoder_ckpt.pt", vocoder, "hifigan", None)
+    return make_bundle(acoustic_ckpt, folder / "voice", vocoder_ckpt=vocoder_ckpt, name=config)
+
+
+def _checkpoint(path: Path, model: torch.nn.Module, name: str, frontend: TextFrontend | None) -> Path:
+    torch.save(
+        {
+            "format": "moksori-checkpoint-1",
+            "model_name": name,
+            "model_config": model.config.to_dict(),
+            "model": model.state_dict(),
+            "step": 0,
+            "epoch": 0,
+            "text_frontend": frontend.settings() if frontend is not None else None,
+            "mel_config": MelConfig().to_dict(),
+            "speakers": [],
+            "train_state": {},
+        },
+        path,
+    )
+    return path
+
+
+def _texts(frontend: TextFrontend, frames_per_token: float, seconds: float, frames_per_second: float) -> str:
+    """Prompt sentences joined until the text is about ``seconds`` long."""
+    chosen, frames = [], 0.0
+    for sentence in builtin_prompts("ko"):
+        try:
+            n_tokens = len(frontend.to_ids(sentence))
+        except ValueError:
+            continue
+        if chosen and frames + n_tokens * frames_per_token > seconds * frames_per_second * 1.05:
+            continue
+        chosen.append(sentence)
+        frames += n_tokens * frames_per_token
+        if frames >= seconds * frames_per_second * 0.95:
+            break
+    return " ".join(chosen)
+
+
+def _median_time(run: Callable[[], Any], repeats: int) -> float:
+    run()  # warm-up
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def _measure(
+    label: str, voice: Any, use_onnx: bool, threads: int, repeats: int, export_s: float | None
+) -> list[dict[str, Any]]:
+    synth = Synthesizer(voice, use_onnx=use_onnx, num_threads=threads)
+    frontend, mel = voice.frontend, voice.mel_config
+    frames_per_second = mel.sample_rate / mel.hop_length
+    acoustic, vocode = _model_runners(voice, use_onnx, threads)
+    paragraph = " ".join(builtin_prompts("ko")[:3])
+
+    def first_chunk() -> None:
+        next(iter(synth.stream(paragraph, seed=0)))
+
+    first_chunk_s = _median_time(first_chunk, repeats)
+    rows = []
+    for seconds in TARGET_SECONDS:
+        text = _texts(frontend, math.ceil(FRAMES_PER_TOKEN), seconds, frames_per_second)
+        ids = frontend.to_ids(text)
+        mel_out = acoustic(ids)
+        speech_s = mel_out.shape[1] / frames_per_second
+        acoustic_s = _median_time(lambda: acoustic(ids), repeats)
+        vocoder_s = _median_time(lambda: vocode(mel_out), repeats)
+        audio_s = synth.synthesize(text, seed=0).size / mel.sample_rate
+        total_s = _median_time(lambda: synth.synthesize(text, seed=0), repeats)
+        rows.append(
+            {
+                "config": label,
+                "backend": "onnxruntime" if use_onnx else "pytorch",
+                "threads": threads,
+                "speech_s": round(speech_s, 2),
+                "acoustic_rtf": acoustic_s / speech_s,
+                "vocoder_rtf": vocoder_s / speech_s,
+                "audio_s": round(audio_s, 2),
+                "total_rtf": total_s / audio_s,
+                "first_chunk_s": first_chunk_s,
+                "export_s": export_s,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+    return rows
+
+
+def _model_runners(
+    voice: Any, use_onnx: bool, threads: int
+) -> tuple[Callable[[list[int]], np.ndarray], Callable[[np.ndarray], np.ndarray]]:
+    """ids → mel and mel → wave for one whole utterance, without sentence splitting."""
+    n_mels = voice.mel_config.n_mels
+    noise_cols = lambda ids: len(ids) * 4  # noqa: E731 - durations are fixed at 3 frames per token
+
+    if use_onnx:
+        onnx_acoustic = OnnxAcoustic(voice.onnx_path("acoustic"), threads)
+        onnx_vocoder = OnnxVocoder(voice.onnx_path("vocoder"), threads) if voice.vocoder is not None else None
+
+        def acoustic(ids: list[int]) -> np.ndarray:
+            return onnx_acoustic(ids, sentence_noise(0, 0, noise_cols(ids), n_mels), 0.667, 1.0, None)
+
+    else:
+        wrapper = GlowTTSInference(voice.acoustic).eval()
+        onnx_vocoder = None
+
+        def acoustic(ids: list[int]) -> np.ndarray:
+            noise = torch.from_numpy(sentence_noise(0, 0, noise_cols(ids), n_mels))[None]
+            with torch.inference_mode():
+                return wrapper(torch.tensor([ids]), torch.tensor([len(ids)]), torch.tensor([0.667, 1.0]), noise)[0].numpy()
+
+    def vocode(mel: np.ndarray) -> np.ndarray:
+        if onnx_vocoder is not None:
+            return onnx_vocoder(mel)
+        if voice.vocoder is None:
+            from moksori.audio import griffin_lim
+
+            return griffin_lim(mel, voice.mel_config)
+        with torch.inference_mode():
+            return voice.vocoder.infer(torch.from_numpy(mel)).numpy()
+
+    return acoustic, vocode
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    header = (
+        f"{'config':<28} {'backend':<11} {'speech s':>8} {'acoustic':>8} {'vocoder':>8} "
+        f"{'audio s':>7} {'total':>7} {'1st chunk':>9} {'export':>7} {'peak RSS':>9}"
+    )
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        export = f"{row['export_s']:.1f}s" if row["export_s"] is not None else "-"
+        lines.append(
+            f"{row['config']:<28} {row['backend']:<11} {row['speech_s']:>8.1f} {row['acoustic_rtf']:>8.3f} "
+            f"{row['vocoder_rtf']:>8.3f} {row['audio_s']:>7.1f} {row['total_rtf']:>7.3f} "
+            f"{row['first_chunk_s']:>8.2f}s {export:>7} {row['peak_rss_mb']:>7.0f}MB"
+        )
+    lines.append("acoustic / vocoder / total: real-time factor (seconds of work per second of audio); lower is faster.")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="moksori bench synth", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--voice", type=Path, help="measure this voice folder instead of random-weight configs")
+    parser.add_argument("--config", action="append", help=f"model pair (repeatable; default: {list(DEFAULT_CONFIGS)})")
+    parser.add_argument("--threads", type=int, default=2, help="intra-op threads (PyTorch and ONNX Runtime)")
+    parser.add_argument("--no-onnx", action="store_true", help="PyTorch only")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (median)")
+    parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")
+    args = parser.parse_args(argv)
+    rows = run_synth_benchmark(
+        args.voice,
+        configs=args.config or DEFAULT_CONFIGS,
+        threads=args.threads,
+        onnx=not args.no_onnx,
+        repeats=args.repeats,
+    )
+    print(format_table(rows))
+    if args.json is not None:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,412 @@
+"""Voice bundles: one self-describing folder per voice.
+
+::
+
+    my-voice/
+      voice.json      format, name, language, text front end (with its symbol table), audio/mel
+                      parameters, acoustic and vocoder model configs, speakers, training summary,
+                      licence, and every weight file with its sha256
+      acoustic.pt     state dict of the acoustic model (inference weights only)
+      vocoder.pt      state dict of the vocoder generator (absent for a Griffin-Lim voice)
+      acoustic.onnx   after ``export_onnx`` (optional)
+      vocoder.onnx
+
+A bundle is written into a temporary folder next to its destination and renamed into place, so
+a reader never sees half a voice and a failed write leaves the old voice as it was.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from moksori.audio import MelConfig
+from moksori.models import build_model
+from moksori.text import TextFrontend
+
+VOICE_FORMAT = "moksori-voice-1"
+CHECKPOINT_FORMAT = "moksori-checkpoint-1"
+VOICE_JSON = "voice.json"
+ACOUSTIC_FILE = "acoustic.pt"
+VOCODER_FILE = "vocoder.pt"
+ACOUSTIC_ONNX = "acoustic.onnx"
+VOCODER_ONNX = "vocoder.onnx"
+GRIFFIN_LIM = {"name": "griffin_lim"}
+ACOUSTIC_MODELS = ("glow_tts",)
+VOCODER_MODELS = ("hifigan",)
+
+
+class VoiceError(ValueError):
+    """A voice bundle or checkpoint that cannot be used; the message names the file and field."""
+
+
+@dataclass
+class Voice:
+    """A loaded voice: its parsed ``voice.json`` and models ready for inference (eval mode,
+    weight norm folded, flow inverses stored)."""
+
+    path: Path
+    config: dict[str, Any]
+    frontend: TextFrontend
+    mel_config: MelConfig
+    acoustic: nn.Module
+    vocoder: nn.Module | None
+    speakers: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return str(self.config["name"])
+
+    @property
+    def language(self) -> str:
+        return self.frontend.language
+
+    @property
+    def sample_rate(self) -> int:
+        return self.mel_config.sample_rate
+
+    @property
+    def vocoder_name(self) -> str:
+        return str(self.config["vocoder"].get("model_name") or self.config["vocoder"].get("name"))
+
+    def onnx_path(self, role: str) -> Path | None:
+        """The checked ONNX file of ``role`` ("acoustic" or "vocoder") listed in voice.json, or None."""
+        file_name = f"{role}.onnx"
+        return self.path / file_name if file_name in self.config.get("files", {}) else None
+
+
+# --- checkpoints -------------------------------------------------------------------------------
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file, or a training run folder (its ``latest.pt``)."""
+    path = Path(path)
+    if path.is_dir():
+        latest = path / "latest.pt"
+        if not latest.is_file():
+            raise VoiceError(f"{path}: a run folder needs a latest.pt checkpoint, and there is none")
+        return latest
+    if not path.is_file():
+        raise VoiceError(f"{path}: checkpoint not found")
+    return path
+
+
+def load_checkpoint(path: str | Path, *, kinds: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Read and check a ``moksori-checkpoint-1`` dict; ``kinds`` limits the allowed model names."""
+    path = resolve_checkpoint(path)
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # torch raises many kinds for a damaged file
+        raise VoiceError(f"{path}: cannot read the checkpoint ({error})") from error
+    if not isinstance(checkpoint, dict):
+        raise VoiceError(f"{path}: a checkpoint is a dict, this holds a {type(checkpoint).__name__}")
+    if checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise VoiceError(f"{path}: field 'format' is {checkpoint.get('format')!r}, expected {CHECKPOINT_FORMAT!r}")
+    for key in ("model_name", "model_config", "model", "mel_config"):
+        if key not in checkpoint:
+            raise VoiceError(f"{path}: checkpoint field {key!r} is missing")
+    if kinds is not None and checkpoint["model_name"] not in kinds:
+        raise VoiceError(
+            f"{path}: field 'model_name' is {checkpoint['model_name']!r}; expected one of {', '.join(kinds)}"
+        )
+    checkpoint["path"] = str(path)
+    return checkpoint
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+
+def make_bundle(
+    acoustic_ckpt: str | Path,
+    out_dir: str | Path,
+    *,
+    vocoder_ckpt: str | Path | None = None,
+    name: str | None = None,
+    description: str = "",
+    extra: dict[str, Any] | None = None,
+    licence: str = "unspecified",
+    overwrite: bool = False,
+) -> Path:
+    """Build a voice folder from an acoustic checkpoint (and a vocoder checkpoint; without one the
+    voice uses Griffin-Lim). ``extra`` is added to the training summary. Returns ``out_dir``."""
+    out_dir = Path(out_dir)
+    acoustic = load_checkpoint(acoustic_ckpt, kinds=ACOUSTIC_MODELS)
+    vocoder = load_checkpoint(vocoder_ckpt, kinds=VOCODER_MODELS) if vocoder_ckpt is not None else None
+    if not acoustic.get("text_frontend"):
+        raise VoiceError(f"{acoustic['path']}: field 'text_frontend' is empty; an acoustic checkpoint needs it")
+    if vocoder is not None:
+        _check_mels_agree(acoustic["mel_config"], vocoder["mel_config"], f"{acoustic['path']} / {vocoder['path']}")
+    frontend = TextFrontend.from_settings(acoustic["text_frontend"])  # validates the settings
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    temp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    try:
+        files = {ACOUSTIC_FILE: _save_state_dict(acoustic["model"], temp_dir / ACOUSTIC_FILE)}
+        if vocoder is not None:
+            files[VOCODER_FILE] = _save_state_dict(vocoder["model"], temp_dir / VOCODER_FILE)
+        voice_json = _voice_json(acoustic, vocoder, frontend, name or out_dir.name, description, extra, licence, files)
+        _write_json(temp_dir / VOICE_JSON, voice_json)
+        _check_replaceable(out_dir, files, overwrite)
+        _swap_into_place(temp_dir, out_dir)
+    finally:
+        shutil.rmtree(temp_dir, ignore_errors=True)
+    return out_dir
+
+
+def _voice_json(
+    acoustic: dict[str, Any],
+    vocoder: dict[str, Any] | None,
+    frontend: TextFrontend,
+    name: str,
+    description: str,
+    extra: dict[str, Any] | None,
+    licence: str,
+    files: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    mel = MelConfig.from_dict(acoustic["mel_config"])
+    training: dict[str, Any] = {"acoustic": _checkpoint_summary(acoustic)}
+    if vocoder is not None:
+        training["vocoder"] = _checkpoint_summary(vocoder)
+    training.update(extra or {})
+    return {
+        "format": VOICE_FORMAT,
+        "name": name,
+        "language": frontend.language,
+        "description": description,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "text_frontend": acoustic["text_frontend"],
+        "audio": {"sample_rate": mel.sample_rate, "mel": mel.to_dict()},
+        "acoustic": {"model_name": acoustic["model_name"], "model_config": acoustic["model_config"], "file": ACOUSTIC_FILE},
+        "vocoder": (
+            {
+                "model_name": vocoder["model_name"],
+                "model_config": vocoder["model_config"],
+                "mel": MelConfig.from_dict(vocoder["mel_config"]).to_dict(),
+                "file": VOCODER_FILE,
+            }
+            if vocoder is not None
+            else dict(GRIFFIN_LIM)
+        ),
+        "speakers": list(acoustic.get("speakers") or []),
+        "training": training,
+        "licence": licence,
+        "files": files,
+    }
+
+
+def _checkpoint_summary(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "checkpoint": Path(checkpoint["path"]).name,
+        "model_name": checkpoint["model_name"],
+        "step": checkpoint.get("step"),
+        "epoch": checkpoint.get("epoch"),
+    }
+
+
+def _save_state_dict(state_dict: dict[str, torch.Tensor], path: Path) -> dict[str, Any]:
+    # clone() drops views into larger storages, which torch.save would otherwise write whole.
+    torch.save({key: value.detach().clone() for key, value in state_dict.items()}, path)
+    return file_entry(path)
+
+
+def file_entry(path: Path) -> dict[str, Any]:
+    """The files-list entry of ``path``: its sha256 and size."""
+    return {"sha256": sha256_of(path), "bytes": path.stat().st_size}
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON atomically (temp file in the same folder, then rename)."""
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as temp_file:
+            json.dump(data, temp_file, ensure_ascii=False, indent=2)
+            temp_file.write("\n")
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+
+
+def update_voice_json(voice_dir: Path, changes: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``changes`` into a bundle's voice.json (atomically) and return the new content."""
+    data = read_voice_json(voice_dir)
+    data.update(changes)
+    _write_json(voice_dir / VOICE_JSON, data)
+    return data
+
+
+def _check_replaceable(out_dir: Path, new_files: dict[str, dict[str, Any]], overwrite: bool) -> None:
+    """Refuse to replace anything but the same voice (same weights) unless ``overwrite``."""
+    if overwrite or not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise VoiceError(f"{out_dir}: exists and is not a folder")
+    if not any(out_dir.iterdir()):
+        return
+    voice_json = out_dir / VOICE_JSON
+    if not voice_json.is_file():
+        raise VoiceError(f"{out_dir}: folder is not empty and holds no voice.json; not replacing it (overwrite=True to force)")
+    try:
+        old_files = json.loads(voice_json.read_text(encoding="utf-8")).get("files", {})
+    except (OSError, ValueError, AttributeError):
+        old_files = {}
+    same = all(old_files.get(key, {}).get("sha256") == entry["sha256"] for key, entry in new_files.items())
+    if not same:
+        raise VoiceError(f"{out_dir}: holds a different voice; pass overwrite=True to replace it")
+
+
+def _swap_into_place(temp_dir: Path, out_dir: Path) -> None:
+    if not out_dir.exists():
+        os.replace(temp_dir, out_dir)
+        return
+    old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+    os.replace(out_dir, old)
+    try:
+        os.replace(temp_dir, out_dir)
+    except BaseException:
+        os.replace(old, out_dir)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+def read_voice_json(voice_dir: str | Path) -> dict[str, Any]:
+    """Parse and check a bundle's voice.json (format, required fields); no weights are read."""
+    voice_dir = Path(voice_dir)
+    if not voice_dir.is_dir():
+        raise VoiceError(f"{voice_dir}: voice folder not found")
+    path = voice_dir / VOICE_JSON
+    if not path.is_file():
+        raise VoiceError(f"{path}: missing; a voice folder needs a voice.json")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise VoiceError(f"{path}: not valid JSON ({error})") from error
+    if not isinstance(data, dict):
+        raise VoiceError(f"{path}: the top level must be an object")
+    if data.get("format") != VOICE_FORMAT:
+        raise VoiceError(f"{path}: field 'format' is {data.get('format')!r}; this moksori reads {VOICE_FORMAT!r}")
+    for key in ("name", "text_frontend", "audio", "acoustic", "vocoder", "files"):
+        if key not in data:
+            raise VoiceError(f"{path}: field {key!r} is missing")
+    return data
+
+
+def load_voice(path: str | Path) -> Voice:
+    """Load a voice folder: check voice.json and every listed file's sha256, build the models."""
+    voice_dir = Path(path)
+    data = read_voice_json(voice_dir)
+    json_path = voice_dir / VOICE_JSON
+    _verify_files(voice_dir, data["files"])
+    mel_config = _field(json_path, "audio.mel", lambda: MelConfig.from_dict(data["audio"]["mel"]))
+    frontend = _field(json_path, "text_frontend", lambda: TextFrontend.from_settings(data["text_frontend"]))
+    vocoder_section = data["vocoder"]
+    if "model_name" in vocoder_section:
+        _check_mels_agree(data["audio"]["mel"], vocoder_section.get("mel", data["audio"]["mel"]), f"{json_path} vocoder.mel")
+    acoustic = _build(voice_dir, data["acoustic"], "acoustic")
+    vocoder = _build(voice_dir, vocoder_section, "vocoder") if "model_name" in vocoder_section else None
+    if vocoder is None and vocoder_section.get("name") != "griffin_lim":
+        raise VoiceError(f"{json_path}: field 'vocoder' names no model_name and is not griffin_lim")
+    if vocoder is not None:
+        _check_vocoder_framing(vocoder, mel_config, json_path)
+    speakers = [str(s) for s in data.get("speakers") or []]
+    return Voice(voice_dir, data, frontend, mel_config, acoustic, vocoder, speakers)
+
+
+def _field(json_path: Path, name: str, build: Any) -> Any:
+    try:
+        return build()
+    except (KeyError, TypeError, ValueError) as error:
+        raise VoiceError(f"{json_path}: field {name!r} is invalid ({error})") from error
+
+
+def _verify_files(voice_dir: Path, files: dict[str, Any]) -> None:
+    for file_name, entry in files.items():
+        path = voice_dir / file_name
+        if not path.is_file():
+            raise VoiceError(f"{path}: listed in voice.json 'files' but missing")
+        actual = sha256_of(path)
+        if actual != entry.get("sha256"):
+            raise VoiceError(
+                f"{path}: sha256 {actual[:12]}… does not match voice.json files.{file_name}.sha256 "
+                f"{str(entry.get('sha256'))[:12]}…; the file is damaged or was replaced"
+            )
+
+
+def _build(voice_dir: Path, section: dict[str, Any], role: str) -> nn.Module:
+    json_path = voice_dir / VOICE_JSON
+    file_name = section.get("file", f"{role}.pt")
+    weights = voice_dir / file_name
+    if not weights.is_file():
+        raise VoiceError(f"{weights}: weight file of field '{role}' is missing")
+    model = _field(json_path, f"{role}.model_config", lambda: build_model(section["model_name"], section["model_config"]))
+    try:
+        state_dict = torch.load(weights, map_location="cpu", weights_only=True)
+        model.load_state_dict(state_dict)
+    except Exception as error:
+        raise VoiceError(f"{weights}: weights do not fit {role}.model_config ({error})") from error
+    return prepare_for_inference(model)
+
+
+def prepare_for_inference(model: nn.Module) -> nn.Module:
+    """Eval mode, weight norm folded into the weights, flow inverses precomputed."""
+    model.eval()
+    if hasattr(model, "remove_weight_norm"):
+        model.remove_weight_norm()
+    if hasattr(model, "store_inverse"):
+        model.store_inverse()
+    if hasattr(model, "set_ddi"):
+        model.set_ddi(False)
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    return model
+
+
+def _check_mels_agree(acoustic_mel: dict[str, Any], vocoder_mel: dict[str, Any], where: str) -> None:
+    a, v = MelConfig.from_dict(acoustic_mel).to_dict(), MelConfig.from_dict(vocoder_mel).to_dict()
+    differ = [f"{key}: acoustic {a[key]!r} vs vocoder {v[key]!r}" for key in a if a[key] != v[key]]
+    if differ:
+        raise VoiceError(f"{where}: mel config of the acoustic model and the vocoder disagree ({'; '.join(differ)})")
+
+
+def _check_vocoder_framing(vocoder: nn.Module, mel: MelConfig, json_path: Path) -> None:
+    config = getattr(vocoder, "config", None)
+    checks = (("num_mels", mel.n_mels), ("hop_size", mel.hop_length), ("sampling_rate", mel.sample_rate))
+    for key, expected in checks:
+        actual = getattr(config, key, expected)
+        if actual != expected:
+            raise VoiceError(f"{json_path}: field 'vocoder.model_config.{key}' is {actual}, the mel config needs {expected}")
+
+
+__all__ = [
+    "VOICE_FORMAT",
+    "Voice",
+    "VoiceError",
+    "file_entry",
+    "load_checkpoint",
+    "load_voice",
+    "make_bundle",
+    "prepare_for_inference",
+    "read_voice_json",
+    "update_voice_json",
+]

@@ -1,0 +1,307 @@
+"""Text → waveform for a loaded voice: sentences, speed, noise, speakers, silences, streaming.
+
+text → paragraphs → sentences → symbol ids (strict) → acoustic model (length_scale = 1/speed)
+→ vocoder (HiFi-GAN, or Griffin-Lim for a voice without one) → float32 waveform.
+Every sentence draws its noise from its own generator (seed, sentence index), so ``stream`` and
+``synthesize`` give the same audio for the same seed, however sentences are batched.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from moksori.audio import griffin_lim, save_wav, wav_bytes
+from moksori.synthesis.bundle import Voice, VoiceError, load_voice
+from moksori.synthesis.inference import GlowTTSInference, sentence_noise
+from moksori.synthesis.onnx_runtime import OnnxAcoustic, OnnxVocoder, onnxruntime_available
+from moksori.text import UnreadableTextError, split_paragraphs
+
+MIN_SPEED, MAX_SPEED = 0.25, 4.0
+# Noise columns fed to acoustic.onnx per token (it cannot know the frame count up front; frames
+# beyond this reuse columns). Generous: trained voices use 2-8 frames per token.
+ONNX_NOISE_FRAMES_PER_TOKEN = 16
+
+# A long-running server holds onto freed glibc heap: every request allocates large, differently
+# sized tensors, and the default per-thread arenas and dynamic mmap threshold keep that memory.
+# Set these in the environment of the process (glibc reads them at start-up) or call
+# configure_allocator() early; release_memory() hands free heap back after a request.
+ALLOCATOR_ENV = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_TRIM_THRESHOLD_": "131072"}
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
+
+
+def _libc() -> Any | None:
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "mallopt") else None
+
+
+def configure_allocator() -> bool:
+    """Apply :data:`ALLOCATOR_ENV` at run time through glibc ``mallopt``; False where there is no glibc."""
+    libc = _libc()
+    if libc is None:
+        return False
+    settings = {
+        _M_ARENA_MAX: int(ALLOCATOR_ENV["MALLOC_ARENA_MAX"]),
+        _M_MMAP_THRESHOLD: int(ALLOCATOR_ENV["MALLOC_MMAP_THRESHOLD_"]),
+        _M_TRIM_THRESHOLD: int(ALLOCATOR_ENV["MALLOC_TRIM_THRESHOLD_"]),
+    }
+    return all(libc.mallopt(option, value) == 1 for option, value in settings.items())
+
+
+def release_memory() -> bool:
+    """Return free heap memory to the system (glibc ``malloc_trim``); False where unavailable."""
+    libc = _libc()
+    return bool(libc is not None and hasattr(libc, "malloc_trim") and libc.malloc_trim(0))
+
+
+def _as_float(value: Any, name: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+
+
+@dataclass(frozen=True)
+class _Sentence:
+    index: int  # position in the request; selects the sentence's noise
+    text: str
+    ids: list[int]
+    silence_after: int  # samples of silence that follow it
+
+
+@dataclass(frozen=True)
+class _Options:
+    length_scale: float
+    noise_scale: float
+    speaker_id: int | None
+    seed: int | None
+
+
+class Synthesizer:
+    """Synthesises speech with one voice.
+
+    ``use_onnx`` None picks ONNX Runtime when the voice has ONNX files and onnxruntime imports.
+    ``num_threads`` sets ONNX Runtime's intra-op threads and PyTorch's (process-wide) thread count.
+    ``batch_size`` sentences go through the PyTorch acoustic model together in ``synthesize``.
+    """
+
+    def __init__(
+        self,
+        voice: Voice | str | Path,
+        *,
+        use_onnx: bool | None = None,
+        num_threads: int | None = None,
+        batch_size: int = 8,
+    ) -> None:
+        self.voice = voice if isinstance(voice, Voice) else load_voice(voice)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        self.batch_size = batch_size
+        if num_threads is not None:
+            if num_threads < 1:
+                raise ValueError(f"num_threads must be at least 1, not {num_threads}")
+            torch.set_num_threads(num_threads)
+        self._acoustic = GlowTTSInference(self.voice.acoustic).eval()
+        self._onnx_acoustic, self._onnx_vocoder = self._onnx_sessions(use_onnx, num_threads)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.voice.sample_rate
+
+    @property
+    def uses_onnx(self) -> bool:
+        return self._onnx_acoustic is not None
+
+    def _onnx_sessions(
+        self, use_onnx: bool | None, num_threads: int | None
+    ) -> tuple[OnnxAcoustic | None, OnnxVocoder | None]:
+        acoustic_file = self.voice.onnx_path("acoustic")
+        vocoder_file = self.voice.onnx_path("vocoder")
+        complete = acoustic_file is not None and (self.voice.vocoder is None or vocoder_file is not None)
+        if use_onnx is None:
+            use_onnx = complete and onnxruntime_available()
+        if not use_onnx:
+            return None, None
+        if not complete:
+            raise VoiceError(f"{self.voice.path}: use_onnx=True but the voice has no ONNX files; run export_onnx first")
+        if not onnxruntime_available():
+            raise RuntimeError("use_onnx=True needs the onnxruntime package")
+        vocoder = OnnxVocoder(vocoder_file, num_threads) if vocoder_file is not None else None
+        return OnnxAcoustic(acoustic_file, num_threads), vocoder
+
+    # --- public API --------------------------------------------------------------------------
+
+    def synthesize(
+        self,
+        text: str,
+        *,
+        speed: float = 1.0,
+        noise_scale: float = 0.667,
+        speaker: str | int | None = None,
+        sentence_silence_s: float = 0.2,
+        paragraph_silence_s: float = 0.6,
+        seed: int | None = None,
+    ) -> np.ndarray:
+        """The whole text as one float32 waveform at ``sample_rate``."""
+        options = self._options(speed, noise_scale, speaker, seed)
+        sentences = self._sentences(text, sentence_silence_s, paragraph_silence_s)
+        step = 1 if self.uses_onnx else self.batch_size
+        chunks = []
+        for start in range(0, len(sentences), step):
+            batch = sentences[start : start + step]
+            for sentence, mel in zip(batch, self._mels(batch, options)):
+                chunks.append(self._with_silence(self._vocode(mel), sentence.silence_after))
+        return np.concatenate(chunks)
+
+    def stream(
+        self,
+        text: str,
+        *,
+        speed: float = 1.0,
+        noise_scale: float = 0.667,
+        speaker: str | int | None = None,
+        sentence_silence_s: float = 0.2,
+        paragraph_silence_s: float = 0.6,
+        seed: int | None = None,
+    ) -> Iterator[np.ndarray]:
+        """One float32 chunk per sentence (with the silence that follows it), each yielded as soon
+        as it is ready. The text is checked completely before the first chunk."""
+        options = self._options(speed, noise_scale, speaker, seed)
+        sentences = self._sentences(text, sentence_silence_s, paragraph_silence_s)
+        return self._stream(sentences, options)
+
+    def to_wav_bytes(self, text: str, **options: Any) -> bytes:
+        """A 16-bit PCM WAV file of the text, as bytes."""
+        return wav_bytes(self.synthesize(text, **options), self.sample_rate)
+
+    def to_wav_file(self, text: str, path: str | Path, **options: Any) -> Path:
+        """Write a 16-bit PCM WAV file of the text (atomically); returns its path."""
+        path = Path(path)
+        save_wav(path, self.synthesize(text, **options), self.sample_rate)
+        return path
+
+    def speaker_id(self, speaker: str | int | None) -> int | None:
+        """The model's speaker index for a name or index (None: the first speaker of a
+        multi-speaker voice, nothing for a single-speaker one)."""
+        n_speakers = int(getattr(self.voice.acoustic, "n_speakers", 0))
+        if n_speakers <= 1:
+            if speaker is None or speaker == 0 or (self.voice.speakers and speaker == self.voice.speakers[0]):
+                return None
+            raise ValueError(f"voice {self.voice.name!r} has a single speaker; got speaker {speaker!r}")
+        if speaker is None:
+            return 0
+        if isinstance(speaker, str):
+            if speaker not in self.voice.speakers:
+                raise ValueError(f"voice {self.voice.name!r} has no speaker {speaker!r}; speakers: {self.voice.speakers}")
+            return self.voice.speakers.index(speaker)
+        if not 0 <= int(speaker) < n_speakers:
+            raise ValueError(f"speaker id {speaker} is out of range 0..{n_speakers - 1}")
+        return int(speaker)
+
+    # --- steps ---------------------------------------------------------------------------------
+
+    def _stream(self, sentences: list[_Sentence], options: _Options) -> Iterator[np.ndarray]:
+        for sentence in sentences:
+            (mel,) = self._mels([sentence], options)
+            yield self._with_silence(self._vocode(mel), sentence.silence_after)
+
+    def _options(self, speed: float, noise_scale: float, speaker: str | int | None, seed: int | None) -> _Options:
+        if not MIN_SPEED < _as_float(speed, "speed") <= MAX_SPEED:
+            raise ValueError(f"speed must be in ({MIN_SPEED}, {MAX_SPEED}], got {speed!r}")
+        if not (math.isfinite(_as_float(noise_scale, "noise_scale")) and noise_scale >= 0):
+            raise ValueError(f"noise_scale must be a finite number >= 0, got {noise_scale!r}")
+        return _Options(1.0 / float(speed), float(noise_scale), self.speaker_id(speaker), seed)
+
+    def _sentences(self, text: str, sentence_silence_s: float, paragraph_silence_s: float) -> list[_Sentence]:
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("the text is empty: nothing to say")
+        for name, value in (("sentence_silence_s", sentence_silence_s), ("paragraph_silence_s", paragraph_silence_s)):
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be >= 0 seconds, got {value!r}")
+        sentence_gap = round(sentence_silence_s * self.sample_rate)
+        paragraph_gap = round(paragraph_silence_s * self.sample_rate)
+        sentences: list[_Sentence] = []
+        for paragraph in split_paragraphs(text):
+            for position, sentence in enumerate(paragraph):
+                ids = self._ids(sentence)
+                if ids is not None:
+                    gap = paragraph_gap if position == len(paragraph) - 1 else sentence_gap
+                    sentences.append(_Sentence(len(sentences), sentence, ids, gap))
+        if not sentences:
+            raise ValueError(f"the text has nothing to read aloud: {text[:80]!r}")
+        last = sentences[-1]
+        sentences[-1] = _Sentence(last.index, last.text, last.ids, 0)
+        return sentences
+
+    def _ids(self, sentence: str) -> list[int] | None:
+        """Symbol ids, or None for a sentence that is only punctuation (skipped)."""
+        try:
+            return self.voice.frontend.to_ids(sentence, strict=True)
+        except UnreadableTextError:
+            raise
+        except ValueError:
+            return None
+
+    def _mels(self, sentences: list[_Sentence], options: _Options) -> list[np.ndarray]:
+        if self._onnx_acoustic is not None:
+            return [self._onnx_mel(sentence, options) for sentence in sentences]
+        return self._torch_mels(sentences, options)
+
+    def _onnx_mel(self, sentence: _Sentence, options: _Options) -> np.ndarray:
+        assert self._onnx_acoustic is not None
+        n_noise = math.ceil(len(sentence.ids) * ONNX_NOISE_FRAMES_PER_TOKEN * max(options.length_scale, 1.0))
+        noise = sentence_noise(options.seed, sentence.index, n_noise, self.voice.mel_config.n_mels)
+        return self._onnx_acoustic(
+            sentence.ids, noise, options.noise_scale, options.length_scale, options.speaker_id
+        )
+
+    def _torch_mels(self, sentences: list[_Sentence], options: _Options) -> list[np.ndarray]:
+        lengths = [len(sentence.ids) for sentence in sentences]
+        ids = torch.zeros(len(sentences), max(lengths), dtype=torch.long)
+        for row, sentence in enumerate(sentences):
+            ids[row, : len(sentence.ids)] = torch.tensor(sentence.ids, dtype=torch.long)
+        sid = None if options.speaker_id is None else torch.full((len(sentences),), options.speaker_id)
+        with torch.inference_mode():
+            g = self._acoustic.speaker_vector(sid)
+            x_m, x_logs, x_mask, w_ceil, y_lengths = self._acoustic.durations(
+                ids, torch.tensor(lengths), options.length_scale, g
+            )
+            frames = y_lengths.tolist()
+            noise = torch.zeros(len(sentences), x_m.size(1), max(frames))
+            for row, (sentence, n_frames) in enumerate(zip(sentences, frames)):
+                noise[row, :, :n_frames] = torch.from_numpy(
+                    sentence_noise(options.seed, sentence.index, n_frames, x_m.size(1))
+                )
+            mel = self._acoustic.decode(x_m, x_logs, x_mask, w_ceil, y_lengths, noise, options.noise_scale, g)
+        return [mel[row, :, :n_frames].numpy() for row, n_frames in enumerate(frames)]
+
+    def _vocode(self, mel: np.ndarray) -> np.ndarray:
+        if self._onnx_vocoder is not None:
+            wave = self._onnx_vocoder(mel)
+        elif self.voice.vocoder is not None:
+            with torch.inference_mode():
+                wave = self.voice.vocoder.infer(torch.from_numpy(np.ascontiguousarray(mel))).numpy()
+        else:
+            wave = griffin_lim(mel, self.voice.mel_config)
+        return np.asarray(wave, dtype=np.float32).reshape(-1)
+
+    @staticmethod
+    def _with_silence(wave: np.ndarray, samples: int) -> np.ndarray:
+        if samples <= 0:
+            return wave
+        return np.concatenate([wave, np.zeros(samples, dtype=np.float32)])
+
+
+__all__ = ["ALLOCATOR_ENV", "Synthesizer", "configure_allocator", "release_memory"]

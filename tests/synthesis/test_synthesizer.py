@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from moksori.synthesis import Synthesizer, load_voice, make_bundle
+from moksori.synthesis.inference import GlowTTSInference, sentence_noise
+from moksori.text import UnreadableTextError
+
+ONE = "안녕하세요."
+THREE = "안녕하세요. 오늘은 날씨가 좋네요.\n\n같이 산책하러 갈까요?"
+
+
+@pytest.fixture(scope="module")
+def synth(voice_dir: Path) -> Synthesizer:
+    return Synthesizer(voice_dir, use_onnx=False)
+
+
+def test_synthesize_returns_float32_audio_growing_with_text(synth: Synthesizer) -> None:
+    short = synth.synthesize(ONE, seed=1)
+    longer = synth.synthesize("안녕하세요, 만나서 정말 반갑습니다", seed=1)
+    assert short.dtype == np.float32 and short.ndim == 1 and short.size > 0
+    assert np.isfinite(short).all()
+    assert longer.size > short.size
+    assert short.size % 256 == 0  # whole mel frames, no silence after the last sentence
+
+
+def test_speed_changes_length(synth: Synthesizer) -> None:
+    normal = synth.synthesize(ONE, speed=1.0, seed=0)
+    fast = synth.synthesize(ONE, speed=2.0, seed=0)
+    slow = synth.synthesize(ONE, speed=0.5, seed=0)
+    assert fast.size < normal.size < slow.size
+
+
+def test_seed_makes_output_deterministic(synth: Synthesizer) -> None:
+    a = synth.synthesize(ONE, seed=5)
+    assert np.array_equal(a, synth.synthesize(ONE, seed=5))
+    assert not np.array_equal(a, synth.synthesize(ONE, seed=6))
+
+
+def test_stream_yields_one_chunk_per_sentence_equal_to_synthesize(synth: Synthesizer) -> None:
+    chunks = list(synth.stream(THREE, seed=3, sentence_silence_s=0.1, paragraph_silence_s=0.5))
+    assert len(chunks) == 3
+    assert all(chunk.dtype == np.float32 for chunk in chunks)
+    # Sentence silence after the first, paragraph silence after the second, none after the last.
+    assert np.all(chunks[0][-2205:] == 0) and np.all(chunks[1][-11025:] == 0)
+    whole = synth.synthesize(THREE, seed=3, sentence_silence_s=0.1, paragraph_silence_s=0.5)
+    # synthesize batches the sentences through the acoustic model; stream runs them one by one.
+    np.testing.assert_allclose(np.concatenate(chunks), whole, atol=1e-4)
+
+
+def test_batched_and_single_sentences_agree(voice_dir: Path) -> None:
+    batched = Synthesizer(voice_dir, use_onnx=False, batch_size=4).synthesize(THREE, seed=2)
+    single = Synthesizer(voice_dir, use_onnx=False, batch_size=1).synthesize(THREE, seed=2)
+    np.testing.assert_allclose(batched, single, atol=1e-4)
+
+
+def test_noise_free_path_matches_glow_tts_infer(synth: Synthesizer, frontend) -> None:
+    model = synth.voice.acoustic
+    ids = torch.tensor([frontend.to_ids(ONE)])
+    lengths = torch.tensor([ids.size(1)])
+    expected, _, _ = model.infer(ids, lengths, noise_scale=0.0, length_scale=1.3)
+    wrapper = GlowTTSInference(model)
+    with torch.inference_mode():
+        got = wrapper(ids, lengths, torch.tensor([0.0, 1.3]), torch.randn(1, 80, 7))
+    assert torch.allclose(got, expected, atol=1e-5)
+
+
+def test_sentence_noise_prefix_is_stable() -> None:
+    assert np.array_equal(sentence_noise(1, 2, 10, 80), sentence_noise(1, 2, 30, 80)[:, :10])
+    assert not np.array_equal(sentence_noise(1, 2, 10, 80), sentence_noise(1, 3, 10, 80))
+
+
+def test_wav_bytes_and_file(synth: Synthesizer, tmp_path: Path) -> None:
+    data, rate = soundfile.read(io.BytesIO(synth.to_wav_bytes(ONE, seed=0)), dtype="float32")
+    assert rate == 22050 and data.size == synth.synthesize(ONE, seed=0).size
+    path = synth.to_wav_file(ONE, tmp_path / "out" / "a.wav", seed=0)
+    info = soundfile.info(str(path))
+    assert info.samplerate == 22050 and info.subtype == "PCM_16" and info.channels == 1
+
+
+def test_bad_input_is_rejected(synth: Synthesizer) -> None:
+    for text in ("", "   \n\n "):
+        with pytest.raises(ValueError, match="empty"):
+            synth.synthesize(text)
+    with pytest.raises(UnreadableTextError):
+        synth.synthesize("안녕 ☃ 하세요")
+    with pytest.raises(UnreadableTextError):
+        next(synth.stream("첫 문장입니다. 둘째 ☃ 문장."))  # checked before the first chunk
+    for speed in (0.25, 0, -1, 4.5, "fast"):
+        with pytest.raises(ValueError, match="speed"):
+            synth.synthesize(ONE, speed=speed)
+    assert synth.synthesize(ONE, speed=4.0).size > 0
+    for noise_scale in (-0.1, float("nan")):
+        with pytest.raises(ValueError, match="noise_scale"):
+            synth.synthesize(ONE, noise_scale=noise_scale)
+    with pytest.raises(ValueError, match="single speaker"):
+        synth.synthesize(ONE, speaker=3)
+
+
+def test_griffin_lim_voice(tmp_path: Path, checkpoints: dict[str, Path]) -> None:
+    voice = make_bundle(checkpoints["acoustic"], tmp_path / "gl")
+    synth = Synthesizer(voice)
+    assert not synth.uses_onnx and load_voice(voice).vocoder is None
+    wave = synth.synthesize(ONE, seed=0)
+    assert wave.dtype == np.float32 and wave.size > 0 and np.isfinite(wave).all()
+
+
+def test_multi_speaker_voice(tmp_path: Path, frontend, helpers, checkpoints: dict[str, Path]) -> None:
+    model = helpers.tiny_glow_tts(frontend, n_speakers=2)
+    ckpt = helpers.write_checkpoint(tmp_path / "ms.pt", model, "glow_tts", frontend=frontend, speakers=["민지", "준호"])
+    synth = Synthesizer(make_bundle(ckpt, tmp_path / "ms", vocoder_ckpt=checkpoints["vocoder"]), use_onnx=False)
+    assert synth.speaker_id("준호") == 1 and synth.speaker_id(None) == 0
+    a = synth.synthesize(ONE, speaker="민지", seed=0, noise_scale=0)
+    b = synth.synthesize(ONE, speaker=1, seed=0, noise_scale=0)
+    assert a.size > 0 and b.size > 0 and not (a.size == b.size and np.allclose(a, b))
+    with pytest.raises(ValueError, match="no speaker"):
+        synth.synthesize(ONE, speaker="영희")
+    with pytest.raises(ValueError, match="out of range"):
+        synth.synthesize(ONE, speaker=2)
