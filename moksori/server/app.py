@@ -1,0 +1,81 @@
+"""``create_app(settings)``: the FastAPI application.
+
+Routers are listed in :data:`ROUTERS`; another part of the server (the recording studio) adds
+its router there with one line.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import torch
+from fastapi import APIRouter, FastAPI
+
+from moksori import __version__
+from moksori.server import studio, tts
+from moksori.server.cache import AudioCache
+from moksori.server.errors import install_error_handlers
+from moksori.server.limits import RateLimiter, SynthesisPool
+from moksori.server.metrics import Metrics, MetricsMiddleware
+from moksori.server.settings import ServerSettings
+from moksori.server.state import ServerState
+from moksori.server.voices import VoiceRegistry
+from moksori.synthesis import release_memory
+
+log = logging.getLogger(__name__)
+
+ROUTERS: list[APIRouter] = [tts.router, studio.router]
+
+DESCRIPTION = """
+Text to speech with moksori voices. `GET /infer` and `POST /v1/audio/speech` (OpenAI-compatible)
+return whole files; `POST /synthesize` with `"stream": true` sends audio sentence by sentence.
+When API keys are on, send `Authorization: Bearer <key>`. Errors are JSON:
+`{"error": {"code": "...", "message": "..."}}`.
+"""
+
+
+def create_app(settings: ServerSettings | None = None) -> FastAPI:
+    """The server application for ``settings`` (defaults when None)."""
+    settings = settings or ServerSettings()
+    if settings.keys_required and settings.db_url is None:
+        raise ValueError("API keys are required (non-loopback host or require_api_keys=True) but db_url is None")
+    if settings.synthesis_threads is not None:
+        torch.set_num_threads(settings.synthesis_threads)  # process-wide, shared by all workers
+    state = _build_state(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        log.info("moksori server: voices from %s, API keys %s", settings.voices_dir, "on" if settings.keys_required else "off")
+        yield
+        state.pool.shutdown()
+        if state.database is not None:
+            state.database.dispose()
+
+    app = FastAPI(title="moksori", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.moksori = state
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.add_middleware(MetricsMiddleware, metrics=state.metrics)
+    return app
+
+
+def _build_state(settings: ServerSettings) -> ServerState:
+    database = None
+    if settings.db_url is not None:
+        from moksori.store import Database
+
+        database = Database(settings.db_url)
+    pool = SynthesisPool(settings.max_concurrency, settings.max_queue, settings.queue_timeout_s, on_idle=release_memory)
+    metrics = Metrics(queue_depth=lambda: pool.stats.waiting, in_progress=lambda: pool.stats.running)
+    return ServerState(
+        settings=settings,
+        database=database,
+        voices=VoiceRegistry(settings.voices_dir, database, settings.default_voice),
+        pool=pool,
+        cache=AudioCache(settings.cache_entries),
+        rate_limiter=RateLimiter(),
+        metrics=metrics,
+    )

@@ -1,0 +1,93 @@
+"""The one error shape of the API: ``{"error": {"code": ..., "message": ...}}`` with a 4xx/5xx status."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error the client gets as JSON; ``details`` adds fields beside code and message."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+        self.details = details or {}
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None, **details: Any) -> JSONResponse:
+    """The JSON error response; callers inside a request should prefer raising ApiError."""
+    return JSONResponse({"error": {"code": code, "message": message, **details}}, status_code=status, headers=headers)
+
+
+def _count(request: Request, code: str) -> None:
+    state = getattr(request.app.state, "moksori", None)
+    if state is not None:
+        state.metrics.errors.labels(code).inc()
+
+
+async def _api_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ApiError)
+    _count(request, error.code)
+    return error_response(error.status, error.code, error.message, error.headers, **error.details)
+
+
+async def _validation_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    problems = list(error.errors())
+    if any(problem.get("type") == "json_invalid" for problem in problems):
+        _count(request, "invalid_json")
+        return error_response(400, "invalid_json", "the request body is not valid JSON")
+    _count(request, "invalid_request")
+    return error_response(422, "invalid_request", "; ".join(_describe(problem) for problem in problems))
+
+
+def _describe(problem: dict[str, Any]) -> str:
+    # loc is like ("body", "speed") or ("query", "text"); the first part only says where.
+    location = [str(part) for part in problem.get("loc", ())[1:]] or [str(problem.get("loc", ("request",))[0])]
+    message = problem.get("msg", "invalid")
+    if "input" in problem and problem.get("type") != "missing":
+        return f"{'.'.join(location)}: {message} (got {problem['input']!r})"[:300]
+    return f"{'.'.join(location)}: {message}"
+
+
+async def _http_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
+    message = error.detail if isinstance(error.detail, str) else str(error.detail)
+    if error.status_code == 404 and message == "Not Found":
+        message = f"no such endpoint: {request.method} {request.url.path}"
+    code = codes.get(error.status_code, "http_error")
+    _count(request, code)
+    return error_response(error.status_code, code, message, dict(error.headers or {}))
+
+
+async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
+    _count(request, "internal_error")
+    return error_response(500, "internal_error", f"the server failed on this request ({type(error).__name__})")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,111 @@
+"""Server settings: one dataclass, readable from environment variables (for uvicorn workers)."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "MOKSORI_SERVER_"
+DEFAULT_DB_URL = "sqlite:///moksori.db"
+
+
+@dataclass
+class ServerSettings:
+    """Everything ``create_app`` needs.
+
+    ``db_url`` None runs without a database: no API keys and no private voices.
+    ``require_api_keys`` None turns keys on exactly when ``host`` is not a loopback address.
+    ``synthesis_threads`` None leaves PyTorch's thread count alone.
+    """
+
+    voices_dir: Path = Path("voices")
+    default_voice: str | None = None
+    db_url: str | None = DEFAULT_DB_URL
+    require_api_keys: bool | None = None
+    host: str = "127.0.0.1"
+    max_text_chars: int = 5000
+    max_concurrency: int = 2
+    max_queue: int = 16
+    queue_timeout_s: float = 30.0
+    cache_entries: int = 256
+    default_rate_limit_per_minute: int = 60
+    synthesis_threads: int | None = None
+    graceful_shutdown_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        self.voices_dir = Path(self.voices_dir)
+        checks = {
+            "max_text_chars": self.max_text_chars >= 1,
+            "max_concurrency": self.max_concurrency >= 1,
+            "max_queue": self.max_queue >= 0,
+            "queue_timeout_s": self.queue_timeout_s > 0,
+            "cache_entries": self.cache_entries >= 0,
+            "default_rate_limit_per_minute": self.default_rate_limit_per_minute >= 1,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"ServerSettings.{name} is out of range: {getattr(self, name)!r}")
+
+    @property
+    def keys_required(self) -> bool:
+        if self.require_api_keys is not None:
+            return self.require_api_keys
+        return not is_loopback(self.host)
+
+    def to_env(self) -> dict[str, str]:
+        """Environment variables that :meth:`from_env` turns back into these settings."""
+        env = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            env[ENV_PREFIX + item.name.upper()] = "" if value is None else str(value)
+        return env
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerSettings:
+        """Settings from ``MOKSORI_SERVER_<FIELD>`` variables; unset ones keep their defaults.
+        An empty value means None for the optional fields."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for item in fields(cls):
+            raw = environ.get(ENV_PREFIX + item.name.upper())
+            if raw is not None:
+                values[item.name] = _parse(item.name, raw)
+        return cls(**values)
+
+
+_OPTIONAL = {"default_voice", "db_url", "require_api_keys", "synthesis_threads"}
+_INTS = {"max_text_chars", "max_concurrency", "max_queue", "cache_entries", "default_rate_limit_per_minute", "synthesis_threads"}
+_FLOATS = {"queue_timeout_s", "graceful_shutdown_s"}
+
+
+def _parse(name: str, raw: str) -> Any:
+    if raw == "" and name in _OPTIONAL:
+        return None
+    try:
+        if name in _INTS:
+            return int(raw)
+        if name in _FLOATS:
+            return float(raw)
+    except ValueError:
+        raise ValueError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a number") from None
+    if name == "require_api_keys":
+        lowered = raw.strip().lower()
+        if lowered not in {"true", "false", "1", "0", "yes", "no"}:
+            raise ValueError(f"{ENV_PREFIX}REQUIRE_API_KEYS={raw!r}: use true, false or empty (automatic)")
+        return lowered in {"true", "1", "yes"}
+    return raw
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses; False for anything reachable from outside
+    (including 0.0.0.0 and ::, which bind every interface)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

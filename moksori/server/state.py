@@ -1,0 +1,30 @@
+"""The objects one app shares between requests (``app.state.moksori``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+
+from moksori.server.cache import AudioCache
+from moksori.server.limits import RateLimiter, SynthesisPool
+from moksori.server.metrics import Metrics
+from moksori.server.settings import ServerSettings
+from moksori.server.voices import VoiceRegistry
+
+
+@dataclass
+class ServerState:
+    settings: ServerSettings
+    database: Any | None  # moksori.store.Database
+    voices: VoiceRegistry
+    pool: SynthesisPool
+    cache: AudioCache
+    rate_limiter: RateLimiter
+    metrics: Metrics
+
+
+def server_state(request: Request) -> ServerState:
+    """FastAPI dependency: this app's shared state."""
+    return request.app.state.moksori

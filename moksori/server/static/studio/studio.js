@@ -1,0 +1,588 @@
+// The recording studio page: choose a voice and a prompt set, record prompt after prompt
+// (microphone → PCM in an AudioWorklet, or a ScriptProcessor where there is none → 16-bit WAV
+// → multipart upload), show the server's verdict, progress, export and training.
+// Plain JavaScript, no build step. The server does every check; this page only shows them.
+
+const $ = (id) => document.getElementById(id);
+
+const ADVICE = {
+  silent: "Nothing was heard: check that the right microphone is chosen and not muted.",
+  too_quiet: "Too quiet: move closer to the microphone or raise its input level.",
+  clipped: "Too loud (clipping): move back a little or lower the input level.",
+  noisy: "Background noise is high: find a quieter place, switch off fans.",
+  leading_silence: "Long silence before you start: trim it, or start speaking sooner.",
+  trailing_silence: "Long silence at the end: trim it, or stop the recording sooner.",
+  too_fast: "Faster than usual for this sentence: read a little more slowly.",
+  too_slow: "Slower than usual for this sentence: read at a natural pace.",
+  too_short: "Very short: read the whole sentence.",
+  too_long: "Very long: one sentence per take.",
+};
+
+const state = {
+  user: null,
+  anonymousAllowed: true,
+  voices: [],
+  voice: null,
+  promptSets: [],
+  promptSet: null,
+  prompts: [],
+  index: 0,
+  take: null, // the take shown under the prompt (a recording from the server)
+  uploading: false,
+  runPoll: null,
+};
+
+// --- server ---------------------------------------------------------------------------------
+
+async function api(path, options = {}) {
+  const init = { credentials: "same-origin", ...options };
+  if (options.json !== undefined) {
+    init.method = init.method || "POST";
+    init.headers = { "Content-Type": "application/json" };
+    init.body = JSON.stringify(options.json);
+  }
+  const response = await fetch(path, init);
+  const body = response.headers.get("content-type")?.includes("json") ? await response.json() : null;
+  if (!response.ok) {
+    const message = body?.error?.message || `${response.status} ${response.statusText}`;
+    throw Object.assign(new Error(message), { status: response.status });
+  }
+  return body;
+}
+
+function toast(message, isError = false) {
+  const box = $("toast");
+  box.textContent = message;
+  box.className = isError ? "error" : "";
+  box.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { box.hidden = true; }, isError ? 8000 : 3000);
+}
+
+// Runs an async UI action and shows its error instead of losing it in the console.
+function guarded(action) {
+  return async (event) => {
+    event?.preventDefault?.();
+    try {
+      await action(event);
+    } catch (error) {
+      toast(error.message, true);
+    }
+  };
+}
+
+// --- microphone -----------------------------------------------------------------------------
+
+class Recorder {
+  constructor(onLevel) {
+    this.onLevel = onLevel;
+    this.context = null;
+    this.chunks = [];
+    this.recording = false;
+  }
+
+  get ready() { return this.context !== null; }
+
+  async open() {
+    const stream = await navigator.mediaDevices.getUserMedia({
+      audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false },
+    });
+    this.context = new AudioContext();
+    await this.context.resume();
+    const source = this.context.createMediaStreamSource(stream);
+    const node = await this.captureNode();
+    // A muted gain keeps the capture node pulled by the graph without playing the microphone back.
+    const mute = this.context.createGain();
+    mute.gain.value = 0;
+    source.connect(node);
+    node.connect(mute);
+    mute.connect(this.context.destination);
+  }
+
+  async captureNode() {
+    if (this.context.audioWorklet) {
+      try {
+        await this.context.audioWorklet.addModule("/studio/static/recorder-worklet.js");
+        const node = new AudioWorkletNode(this.context, "pcm-capture");
+        node.port.onmessage = (event) => this.receive(event.data);
+        return node;
+      } catch (error) {
+        console.warn("AudioWorklet unavailable, using ScriptProcessor", error);
+      }
+    }
+    const node = this.context.createScriptProcessor(4096, 1, 1);
+    node.onaudioprocess = (event) => this.receive(new Float32Array(event.inputBuffer.getChannelData(0)));
+    return node;
+  }
+
+  receive(samples) {
+    let peak = 0;
+    let energy = 0;
+    for (const value of samples) {
+      peak = Math.max(peak, Math.abs(value));
+      energy += value * value;
+    }
+    this.onLevel(Math.sqrt(energy / samples.length), peak);
+    if (this.recording) this.chunks.push(samples);
+  }
+
+  begin() {
+    this.chunks = [];
+    this.recording = true;
+  }
+
+  end() {
+    this.recording = false;
+    const length = this.chunks.reduce((sum, chunk) => sum + chunk.length, 0);
+    const samples = new Float32Array(length);
+    let offset = 0;
+    for (const chunk of this.chunks) {
+      samples.set(chunk, offset);
+      offset += chunk.length;
+    }
+    this.chunks = [];
+    return encodeWav(samples, this.context.sampleRate);
+  }
+}
+
+// A mono 16-bit PCM WAV file of float samples in [-1, 1].
+function encodeWav(samples, sampleRate) {
+  const view = new DataView(new ArrayBuffer(44 + samples.length * 2));
+  const text = (offset, value) => [...value].forEach((c, i) => view.setUint8(offset + i, c.charCodeAt(0)));
+  text(0, "RIFF");
+  view.setUint32(4, 36 + samples.length * 2, true);
+  text(8, "WAVE");
+  text(12, "fmt ");
+  view.setUint32(16, 16, true); // size of the fmt chunk
+  view.setUint16(20, 1, true); // PCM
+  view.setUint16(22, 1, true); // mono
+  view.setUint32(24, sampleRate, true);
+  view.setUint32(28, sampleRate * 2, true); // bytes per second
+  view.setUint16(32, 2, true); // bytes per frame
+  view.setUint16(34, 16, true); // bits per sample
+  text(36, "data");
+  view.setUint32(40, samples.length * 2, true);
+  samples.forEach((value, i) => {
+    const clamped = Math.max(-1, Math.min(1, value));
+    view.setInt16(44 + i * 2, clamped < 0 ? clamped * 0x8000 : clamped * 0x7fff, true);
+  });
+  return new Blob([view], { type: "audio/wav" });
+}
+
+function showLevel(rms, peak) {
+  // dBFS from -60 (empty bar) to 0 (full bar).
+  const percent = (value) => Math.max(0, Math.min(100, ((20 * Math.log10(value + 1e-9)) + 60) / 60 * 100));
+  $("meter-bar").style.width = `${percent(rms)}%`;
+  $("meter-peak").style.left = `${percent(peak)}%`;
+}
+
+const recorder = new Recorder(showLevel);
+
+// --- account --------------------------------------------------------------------------------
+
+async function loadAccount() {
+  const account = await api("/api/studio/account");
+  state.user = account.user;
+  state.anonymousAllowed = account.anonymous_allowed;
+  $("account-name").textContent = state.user ? `Signed in as ${state.user.username}` : "Not signed in";
+  $("signin-form").hidden = Boolean(state.user);
+  $("signout").hidden = !state.user;
+  $("new-voice-private-label").hidden = !state.user;
+  const blocked = !state.user && !state.anonymousAllowed;
+  $("signin-required").hidden = !blocked;
+  $("studio").hidden = blocked;
+  return !blocked;
+}
+
+async function submitAccount(event) {
+  const action = event.submitter?.dataset.action || "signin";
+  await api(`/api/studio/account/${action}`, {
+    json: { username: $("signin-username").value, password: $("signin-password").value },
+  });
+  $("signin-password").value = "";
+  await start();
+}
+
+async function signOut() {
+  await api("/api/studio/account/signout", { method: "POST" });
+  localStorage.removeItem("moksori.voice");
+  await start();
+}
+
+// --- voices and prompt sets -----------------------------------------------------------------
+
+function fillSelect(select, items, label, selected) {
+  select.replaceChildren(...items.map((item) => new Option(label(item), item.id, false, item.id === selected)));
+}
+
+async function loadVoices(selectId) {
+  state.voices = (await api("/api/studio/voices")).voices;
+  const wanted = selectId ?? Number(localStorage.getItem("moksori.voice"));
+  const voice = state.voices.find((v) => v.id === wanted) || state.voices[0] || null;
+  fillSelect($("voice-select"), state.voices, (v) => `${v.name} (${v.language})${v.trained ? " ✓ trained" : ""}`, voice?.id);
+  await openVoice(voice);
+}
+
+async function createVoice() {
+  const form = $("new-voice-form");
+  const voice = await api("/api/studio/voices", {
+    json: {
+      name: form.name.value,
+      language: form.language.value,
+      description: form.description.value,
+      private: form.private.checked,
+    },
+  });
+  form.reset();
+  document.activeElement?.blur(); // so that Space records instead of typing
+  toast(`Voice “${voice.name}” created`);
+  await loadVoices(voice.id);
+}
+
+async function openVoice(voice) {
+  state.voice = voice;
+  const hasVoice = Boolean(voice);
+  $("recorder").hidden = !hasVoice;
+  $("details").hidden = !hasVoice;
+  $("new-voice").open = !hasVoice;
+  stopRunPoll();
+  if (!voice) return;
+  localStorage.setItem("moksori.voice", voice.id);
+  $("export-link").href = `/api/studio/voices/${voice.id}/export`;
+  $("delete-confirm").value = "";
+  const setId = Number(localStorage.getItem(`moksori.set.${voice.id}`));
+  const preferred = state.promptSets.find((s) => s.id === setId)
+    || state.promptSets.find((s) => s.source === "builtin" && s.language === voice.language)
+    || state.promptSets[0];
+  $("prompt-set-select").value = preferred?.id ?? "";
+  await openPromptSet(preferred);
+  await loadRuns();
+}
+
+async function loadPromptSets() {
+  state.promptSets = (await api("/api/studio/prompt-sets")).prompt_sets;
+  fillSelect($("prompt-set-select"), state.promptSets, (s) => `${s.name} — ${s.prompts} sentences`, state.promptSet?.id);
+}
+
+async function uploadPromptSet() {
+  const form = $("upload-prompts-form");
+  const body = new FormData(form);
+  if (!body.get("name")) body.set("name", form.file.files[0]?.name || "my sentences");
+  const created = await api("/api/studio/prompt-sets", { method: "POST", body });
+  form.reset();
+  toast(`${created.prompts} sentences uploaded` + (created.warnings.length ? ` (${created.warnings.length} warnings)` : ""));
+  await loadPromptSets();
+  if (state.voice) localStorage.setItem(`moksori.set.${state.voice.id}`, created.id);
+  $("prompt-set-select").value = created.id;
+  await openPromptSet(state.promptSets.find((s) => s.id === created.id));
+}
+
+async function openPromptSet(promptSet) {
+  state.promptSet = promptSet || null;
+  if (!promptSet || !state.voice) return;
+  localStorage.setItem(`moksori.set.${state.voice.id}`, promptSet.id);
+  const data = await api(`/api/studio/prompt-sets/${promptSet.id}/prompts?voice_id=${state.voice.id}`);
+  state.prompts = data.prompts;
+  const saved = localStorage.getItem(indexKey());
+  const firstOpen = state.prompts.findIndex((p) => !p.kept);
+  state.index = saved !== null ? Math.min(Number(saved), state.prompts.length - 1) : Math.max(0, firstOpen);
+  renderPromptList();
+  showPrompt();
+  await loadProgress();
+}
+
+function indexKey() {
+  return `moksori.index.${state.voice?.id}.${state.promptSet?.id}`;
+}
+
+// --- recording ------------------------------------------------------------------------------
+
+function currentPrompt() {
+  return state.prompts[state.index] || null;
+}
+
+function showPrompt() {
+  const prompt = currentPrompt();
+  $("prompt-text").textContent = prompt ? prompt.text : "This prompt set is empty.";
+  $("prompt-text").lang = state.promptSet?.language || "ko";
+  $("prompt-position").textContent = prompt ? `${state.index + 1} / ${state.prompts.length}` : "";
+  state.take = prompt ? prompt.kept || prompt.latest : null;
+  $("take-info").textContent = prompt && prompt.takes ? `${prompt.takes} take${prompt.takes > 1 ? "s" : ""}` : "no take yet";
+  showVerdict(state.take ? { recording: state.take, problems: state.take.problems, ok: !state.take.problems.length } : null);
+  document.querySelectorAll("#prompt-list li").forEach((li, i) => li.classList.toggle("current", i === state.index));
+  document.querySelector("#prompt-list li.current")?.scrollIntoView({ block: "nearest" });
+  localStorage.setItem(indexKey(), state.index);
+}
+
+function move(step) {
+  if (recorder.recording || state.uploading) return;
+  const next = state.index + step;
+  if (next < 0 || next >= state.prompts.length) return;
+  state.index = next;
+  showPrompt();
+}
+
+async function toggleRecording() {
+  if (state.uploading || !currentPrompt()) return;
+  if (!recorder.ready) {
+    setRecordState("Opening the microphone…");
+    await recorder.open();
+  }
+  if (!recorder.recording) {
+    recorder.begin();
+    setRecordState("Recording… press Space to stop.", true);
+    return;
+  }
+  const wav = recorder.end();
+  setRecordState("Checking the take…");
+  await uploadTake(wav);
+}
+
+function setRecordState(message, recording = false) {
+  $("record-state").textContent = message;
+  $("record-state").classList.toggle("recording", recording);
+  $("record").classList.toggle("recording", recording);
+  $("record").textContent = recording ? "■ Stop" : "● Record";
+}
+
+async function uploadTake(wav) {
+  const prompt = currentPrompt();
+  const body = new FormData();
+  body.set("prompt_id", prompt.id);
+  body.set("audio", wav, "take.wav");
+  state.uploading = true;
+  try {
+    const result = await api(`/api/studio/voices/${state.voice.id}/takes`, { method: "POST", body });
+    setRecordState(result.ok ? "Saved. Press → for the next prompt, or Space to record again." : "Saved, with problems: record again (Space), or keep it anyway.");
+    prompt.takes += 1;
+    prompt.latest = result.recording;
+    if (result.recording.kept) prompt.kept = result.recording;
+    state.take = result.recording;
+    $("take-info").textContent = `${prompt.takes} take${prompt.takes > 1 ? "s" : ""}`;
+    showVerdict(result);
+    renderPromptList();
+    await loadProgress();
+  } catch (error) {
+    setRecordState("The take could not be saved.");
+    throw error;
+  } finally {
+    state.uploading = false;
+  }
+}
+
+function showVerdict(result) {
+  const box = $("verdict");
+  box.replaceChildren();
+  $("take-actions").hidden = !result;
+  $("play").disabled = !result;
+  if (!result) return;
+  const take = result.recording;
+  const headline = document.createElement("div");
+  headline.className = result.ok ? "ok" : "problem";
+  headline.textContent = result.ok
+    ? `✓ Good take (${take.duration_s.toFixed(2)} s)`
+    : `✗ ${result.problems.length === 1 ? "A problem" : "Problems"} with this take (${take.duration_s.toFixed(2)} s)`;
+  box.append(headline);
+  if (!result.ok) {
+    const list = document.createElement("ul");
+    for (const problem of result.problems) {
+      const item = document.createElement("li");
+      item.dataset.code = problem.code;
+      item.append(ADVICE[problem.code] || problem.code, document.createElement("br"));
+      const detail = document.createElement("small");
+      detail.textContent = problem.message;
+      item.append(detail);
+      list.append(item);
+    }
+    box.append(list);
+  }
+  const kept = document.createElement("div");
+  kept.className = "hint";
+  kept.textContent = take.kept ? "This take is kept for the dataset." : "This take is not in the dataset.";
+  box.append(kept);
+  $("keep").hidden = take.kept;
+  $("trim").hidden = !result.problems.some((p) => p.code === "leading_silence" || p.code === "trailing_silence");
+}
+
+function playTake() {
+  if (!state.take) return;
+  new Audio(`${state.take.audio_url}?v=${Date.now()}`).play().catch((error) => toast(error.message, true));
+}
+
+async function keepTake() {
+  const take = await api(`/api/studio/recordings/${state.take.id}`, { method: "PATCH", json: { kept: true } });
+  updateTake(take, { recording: take, ok: true, problems: take.problems });
+}
+
+async function trimTake() {
+  const result = await api(`/api/studio/recordings/${state.take.id}/trim`, { method: "POST" });
+  updateTake(result.recording, result);
+  toast(result.ok ? "Trimmed: the take is fine now" : "Trimmed");
+}
+
+async function discardTake() {
+  await api(`/api/studio/recordings/${state.take.id}`, { method: "DELETE" });
+  await openPromptSet(state.promptSet);
+}
+
+function updateTake(take, result) {
+  const prompt = currentPrompt();
+  prompt.latest = take;
+  if (take.kept) prompt.kept = take;
+  else if (prompt.kept?.id === take.id) prompt.kept = null;
+  state.take = take;
+  showVerdict({ ...result, ok: result.problems.length === 0 });
+  renderPromptList();
+  loadProgress();
+}
+
+function renderPromptList() {
+  const items = state.prompts.map((prompt, i) => {
+    const item = document.createElement("li");
+    item.textContent = prompt.text;
+    item.title = prompt.text;
+    item.classList.toggle("kept", Boolean(prompt.kept));
+    item.classList.toggle("problem", !prompt.kept && prompt.takes > 0);
+    item.classList.toggle("current", i === state.index);
+    item.addEventListener("click", () => {
+      if (recorder.recording) return;
+      state.index = i;
+      showPrompt();
+    });
+    return item;
+  });
+  $("prompt-list").replaceChildren(...items);
+}
+
+// --- progress -------------------------------------------------------------------------------
+
+async function loadProgress() {
+  if (!state.voice) return;
+  const query = state.promptSet ? `?prompt_set_id=${state.promptSet.id}` : "";
+  const progress = await api(`/api/studio/voices/${state.voice.id}/progress${query}`);
+  $("progress-prompts").textContent = `${progress.prompts_done ?? 0} / ${progress.prompts_total ?? 0}`;
+  $("progress-minutes").textContent = progress.recorded_minutes.toFixed(1);
+  const goals = progress.goals;
+  $("progress-finetune").value = Math.min(1, progress.recorded_minutes / goals.finetune_minutes);
+  $("progress-scratch").value = Math.min(1, progress.recorded_minutes / goals.scratch_minutes);
+  $("progress-remaining").textContent =
+    `${goals.finetune_remaining_minutes.toFixed(0)} more minutes for fine-tuning, ` +
+    `${(goals.scratch_remaining_minutes / 60).toFixed(1)} more hours for training from scratch.` +
+    (progress.can_train ? "" : ` Training needs at least ${progress.min_training_takes} kept takes.`);
+  $("start-training").disabled = !progress.can_train;
+}
+
+// --- training -------------------------------------------------------------------------------
+
+async function loadTrainingChoices() {
+  const data = await api("/api/studio/recipes");
+  fillSelect($("recipe-select"), data.recipes.map((name) => ({ id: name })), (r) => r.id, data.default);
+  // /voices needs an API key on servers that require keys; fine-tuning is then offered from none.
+  const voices = await api("/voices").then((body) => body.voices, () => []);
+  const select = $("init-from-select");
+  select.replaceChildren(new Option("(train from scratch)", ""), ...voices.map((v) => new Option(`${v.name} (${v.language})`, v.id)));
+}
+
+async function loadRuns() {
+  const runs = (await api(`/api/studio/voices/${state.voice.id}/training`)).runs;
+  $("training").hidden = runs.length === 0;
+  if (runs.length) await pollRun(runs[0].id);
+}
+
+async function startTraining() {
+  const run = await api(`/api/studio/voices/${state.voice.id}/training`, {
+    json: { recipe: $("recipe-select").value || null, init_from_voice: $("init-from-select").value || null },
+  });
+  toast("Training started");
+  $("training").hidden = false;
+  await pollRun(run.id);
+}
+
+async function pollRun(runId) {
+  stopRunPoll();
+  const run = await api(`/api/studio/training/${runId}`);
+  const active = run.status === "queued" || run.status === "running";
+  $("training-status").textContent =
+    `Run ${run.id} (${run.recipe}): ${run.status}` + (active ? ` — ${run.stage}, step ${run.step}` : "") +
+    (run.error ? ` — ${run.error}` : "");
+  $("training-progress").value = run.progress;
+  $("training-log").textContent = run.log_tail;
+  $("training-log").scrollTop = $("training-log").scrollHeight;
+  $("cancel-training").hidden = !active;
+  $("cancel-training").dataset.run = run.id;
+  $("start-training").disabled = active;
+  if (active) state.runPoll = setTimeout(() => pollRun(runId).catch(() => {}), 2000);
+  else if (run.status === "succeeded") await loadProgress();
+}
+
+function stopRunPoll() {
+  clearTimeout(state.runPoll);
+  state.runPoll = null;
+}
+
+async function cancelTraining() {
+  const runId = $("cancel-training").dataset.run;
+  await api(`/api/studio/training/${runId}/cancel`, { method: "POST" });
+  await pollRun(runId);
+}
+
+async function deleteVoice() {
+  const confirm = $("delete-confirm").value;
+  await api(`/api/studio/voices/${state.voice.id}?confirm=${encodeURIComponent(confirm)}`, { method: "DELETE" });
+  toast(`Voice “${state.voice.name}” deleted`);
+  localStorage.removeItem("moksori.voice");
+  await loadVoices();
+}
+
+// --- wiring ---------------------------------------------------------------------------------
+
+function onKey(event) {
+  const typing = event.target.closest?.("input, textarea, select, [contenteditable]");
+  if (typing || event.repeat || $("recorder").hidden || event.ctrlKey || event.metaKey || event.altKey) return;
+  if (event.target.closest?.("button")) event.target.blur(); // Space must not also press a focused button
+  if (event.code === "Space") {
+    event.preventDefault();
+    guarded(toggleRecording)();
+  } else if (event.key === "ArrowLeft") {
+    event.preventDefault();
+    move(-1);
+  } else if (event.key === "ArrowRight") {
+    event.preventDefault();
+    move(1);
+  } else if (event.key === "p" || event.key === "P") {
+    playTake();
+  }
+}
+
+function wire() {
+  $("signin-form").addEventListener("submit", guarded(submitAccount));
+  $("signout").addEventListener("click", guarded(signOut));
+  $("new-voice-form").addEventListener("submit", guarded(createVoice));
+  $("voice-select").addEventListener("change", guarded(() => openVoice(state.voices.find((v) => v.id === Number($("voice-select").value)))));
+  $("prompt-set-select").addEventListener("change", guarded(() => openPromptSet(state.promptSets.find((s) => s.id === Number($("prompt-set-select").value)))));
+  $("upload-prompts-form").addEventListener("submit", guarded(uploadPromptSet));
+  $("record").addEventListener("click", guarded(toggleRecording));
+  $("prev").addEventListener("click", () => move(-1));
+  $("next").addEventListener("click", () => move(1));
+  $("play").addEventListener("click", playTake);
+  $("keep").addEventListener("click", guarded(keepTake));
+  $("trim").addEventListener("click", guarded(trimTake));
+  $("discard").addEventListener("click", guarded(discardTake));
+  $("training-form").addEventListener("submit", guarded(startTraining));
+  $("cancel-training").addEventListener("click", guarded(cancelTraining));
+  $("delete-voice-form").addEventListener("submit", guarded(deleteVoice));
+  // Buttons keep focus after a click; Space would then click them again instead of recording.
+  document.querySelectorAll(".controls button, #take-actions button").forEach((b) => b.addEventListener("mouseup", () => b.blur()));
+  document.addEventListener("keydown", onKey);
+}
+
+async function start() {
+  if (!(await loadAccount())) return;
+  await loadPromptSets();
+  await loadTrainingChoices();
+  await loadVoices();
+  document.body.dataset.ready = "true";
+}
+
+wire();
+guarded(start)();

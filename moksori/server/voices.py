@@ -1,0 +1,218 @@
+"""Which voices the server offers, and one shared Synthesizer per voice.
+
+Voices come from two places, merged:
+
+* bundles in ``voices_dir`` (each sub-folder with a voice.json, or ``voices_dir`` itself when it
+  is a bundle): public, with the folder name as id;
+* ``Voice`` rows of the database that have a ``bundle_path``: id is the row id, and a row with
+  ``is_private`` is seen and used only with an API key of its owner. A row pointing into
+  ``voices_dir`` takes over the folder's bundle (its id, name and privacy apply).
+
+Metadata is read from voice.json (re-read when the file changes); weights are loaded on first
+use, once, and the Synthesizer is shared by every request (inference only, so thread-safe).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from moksori.synthesis import Synthesizer, VoiceError, read_voice_json
+from moksori.synthesis.bundle import VOICE_JSON
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class VoiceInfo:
+    """What the server knows about a voice without loading its weights."""
+
+    id: str
+    name: str
+    path: Path
+    language: str
+    sample_rate: int
+    description: str = ""
+    created: str | None = None
+    speakers: list[str] = field(default_factory=list)
+    training: dict[str, Any] = field(default_factory=dict)
+    owner_id: int | None = None
+    is_private: bool = False
+    version: str = ""  # changes when the bundle is rebuilt; part of cache keys
+
+    def visible_to(self, owner_id: int | None) -> bool:
+        return not self.is_private or (owner_id is not None and owner_id == self.owner_id)
+
+    def public_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "language": self.language,
+            "sample_rate": self.sample_rate,
+            "description": self.description,
+            "created": self.created,
+            "speakers": self.speakers,
+            "training": self.training,
+            "private": self.is_private,
+        }
+
+
+class UnknownVoiceError(LookupError):
+    def __init__(self, wanted: str, available: list[str]) -> None:
+        self.wanted = wanted
+        self.available = available
+        shown = ", ".join(available) if available else "none"
+        super().__init__(f"voice {wanted!r} not found; available voices: {shown}")
+
+
+def info_from_bundle(path: Path, *, voice_id: str | None = None, owner_id: int | None = None, is_private: bool = False) -> VoiceInfo:
+    """Read a bundle's voice.json (no weights) into a VoiceInfo; VoiceError when it is invalid."""
+    data = read_voice_json(path)
+    files = data.get("files", {})
+    version = ",".join(f"{name}:{entry.get('sha256', '')[:16]}" for name, entry in sorted(files.items()))
+    return VoiceInfo(
+        id=voice_id or path.name,
+        name=str(data["name"]),
+        path=path,
+        language=str(data.get("language") or data["text_frontend"].get("language", "")),
+        sample_rate=int(data["audio"]["sample_rate"]),
+        description=str(data.get("description", "")),
+        created=data.get("created"),
+        speakers=[str(s) for s in data.get("speakers") or []],
+        training=dict(data.get("training") or {}),
+        owner_id=owner_id,
+        is_private=is_private,
+        version=f"{data.get('created')}|{version}",
+    )
+
+
+class VoiceRegistry:
+    """Voices from a folder and the database; lookups by name or id; shared Synthesizers."""
+
+    def __init__(self, voices_dir: Path, database: Any | None = None, default_voice: str | None = None) -> None:
+        self.voices_dir = Path(voices_dir)
+        self.database = database
+        self.default_voice = default_voice
+        self._bundle_cache: dict[Path, tuple[float, VoiceInfo | None]] = {}
+        self._synthesizers: dict[tuple[Path, str], Synthesizer] = {}
+        self._load_locks: dict[Path, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    # --- listing -------------------------------------------------------------------------
+
+    def all_voices(self) -> list[VoiceInfo]:
+        """Every servable voice, private ones included, sorted by name then id."""
+        by_path = {info.path: info for info in self._folder_voices()}
+        for info in self._database_voices():
+            by_path[info.path] = info  # a database row takes over its folder's bundle
+        return sorted(by_path.values(), key=lambda info: (info.name, info.id))
+
+    def voices_for(self, owner_id: int | None) -> list[VoiceInfo]:
+        """The voices a caller with ``owner_id`` (None: anonymous / ownerless key) may use."""
+        return [info for info in self.all_voices() if info.visible_to(owner_id)]
+
+    def find(self, wanted: str | None, owner_id: int | None) -> VoiceInfo:
+        """A visible voice by id or name (the caller's own voice first), or the default voice
+        when ``wanted`` is empty. UnknownVoiceError lists the visible names otherwise."""
+        visible = self.voices_for(owner_id)
+        if not wanted:
+            return self._default(visible)
+        for info in visible:
+            if info.id == wanted:
+                return info
+        named = [info for info in visible if info.name == wanted]
+        named.sort(key=lambda info: info.owner_id != owner_id or owner_id is None)
+        if named:
+            return named[0]
+        raise UnknownVoiceError(wanted, [info.name for info in visible])
+
+    def _default(self, visible: list[VoiceInfo]) -> VoiceInfo:
+        if self.default_voice:
+            for info in visible:
+                if self.default_voice in (info.id, info.name):
+                    return info
+            raise UnknownVoiceError(self.default_voice, [info.name for info in visible])
+        public = [info for info in visible if not info.is_private] or visible
+        if not public:
+            raise UnknownVoiceError("(default)", [])
+        return public[0]
+
+    def _folder_voices(self) -> list[VoiceInfo]:
+        if (self.voices_dir / VOICE_JSON).is_file():
+            folders = [self.voices_dir]
+        elif self.voices_dir.is_dir():
+            folders = sorted(p for p in self.voices_dir.iterdir() if (p / VOICE_JSON).is_file())
+        else:
+            folders = []
+        infos = (self._bundle_info(folder.resolve()) for folder in folders)
+        return [info for info in infos if info is not None]
+
+    def _bundle_info(self, path: Path) -> VoiceInfo | None:
+        """The folder's VoiceInfo, re-read only when its voice.json changed; None if invalid."""
+        try:
+            mtime = (path / VOICE_JSON).stat().st_mtime
+        except OSError:
+            return None
+        cached = self._bundle_cache.get(path)
+        if cached is not None and cached[0] == mtime:
+            return cached[1]
+        try:
+            info: VoiceInfo | None = info_from_bundle(path)
+        except (VoiceError, KeyError, TypeError, ValueError) as error:
+            log.warning("skipping voice folder %s: %s", path, error)
+            info = None
+        self._bundle_cache[path] = (mtime, info)
+        return info
+
+    def _database_voices(self) -> list[VoiceInfo]:
+        if self.database is None:
+            return []
+        from moksori.store.models import Voice as VoiceRow
+
+        with self.database.session() as session:
+            rows = session.scalars(select(VoiceRow).where(VoiceRow.bundle_path.is_not(None))).all()
+        infos = []
+        for row in rows:
+            base = self._bundle_info(self._resolve(row.bundle_path))
+            if base is None:
+                continue
+            # The row's name and description are what the owner chose; the bundle's are defaults.
+            changes = {"id": str(row.id), "name": row.name, "owner_id": row.owner_id, "is_private": bool(row.is_private)}
+            if row.description:
+                changes["description"] = row.description
+            infos.append(replace(base, **changes))
+        return infos
+
+    def _resolve(self, bundle_path: str) -> Path:
+        path = Path(bundle_path).expanduser()
+        return (path if path.is_absolute() else self.voices_dir / path).resolve()
+
+    # --- synthesizers ----------------------------------------------------------------------
+
+    def synthesizer(self, info: VoiceInfo) -> Synthesizer:
+        """The shared Synthesizer of ``info`` (loaded on first use; a rebuilt bundle reloads)."""
+        key = (info.path, info.version)
+        synthesizer = self._synthesizers.get(key)
+        if synthesizer is not None:
+            return synthesizer
+        with self._lock:
+            load_lock = self._load_locks.setdefault(info.path, threading.Lock())
+        with load_lock:  # one load per voice, other voices are not held up
+            synthesizer = self._synthesizers.get(key)
+            if synthesizer is None:
+                synthesizer = Synthesizer(info.path)
+                with self._lock:
+                    stale = [old for old in self._synthesizers if old[0] == info.path]
+                    for old in stale:
+                        del self._synthesizers[old]
+                    self._synthesizers[key] = synthesizer
+        return synthesizer
+
+    def loaded(self) -> list[str]:
+        """Names of the voices whose weights are in memory."""
+        return sorted(synth.voice.name for synth in self._synthesizers.values())
