@@ -8,7 +8,6 @@ keys the store's. Every synthesis runs on the bounded pool, never on the event l
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
@@ -33,6 +32,7 @@ from moksori.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from moksori.server.state import ServerState, server_state
 from moksori.server.voices import UnknownVoiceError, VoiceInfo
 from moksori.synthesis import VoiceError
+from moksori.synthesis.synthesizer import MAX_SPEED, MIN_SPEED
 from moksori.text import UnreadableTextError
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,6 @@ State = Annotated[ServerState, Depends(server_state)]
 Caller = Annotated[Principal, Depends(authenticate)]
 LimitedCaller = Annotated[Principal, Depends(rate_limited)]
 
-MIN_SPEED, MAX_SPEED = 0.25, 4.0
 # The voices OpenAI clients know; asked for one the server does not have, it uses its default.
 OPENAI_VOICES = frozenset(
     {"alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse"}
@@ -183,7 +182,7 @@ def _synthesize_job(state: ServerState, info: VoiceInfo, text: str, speed: float
     """Runs on a worker thread: load (once), synthesise, encode."""
     synthesizer = state.voices.synthesizer(info)
     started = time.perf_counter()
-    wave = synthesizer.synthesize(text, speed=_synth_speed(speed))
+    wave = synthesizer.synthesize(text, speed=speed)
     body, sample_rate = encode(wave, synthesizer.sample_rate, fmt.name)
     state.metrics.synthesis_seconds.labels(info.name).observe(time.perf_counter() - started)
     media_type = fmt.media_type if fmt.name != "pcm" else f"audio/pcm;rate={sample_rate}"
@@ -204,7 +203,7 @@ async def _streamed(
 
     def sentences() -> Iterator[bytes]:
         synthesizer = state.voices.synthesizer(info)
-        return (pcm16(chunk) for chunk in synthesizer.stream(text, speed=_synth_speed(speed)))
+        return (pcm16(chunk) for chunk in synthesizer.stream(text, speed=speed))
 
     chunks = state.pool.stream(sentences)
     try:
@@ -251,11 +250,6 @@ def _format(name: str) -> AudioFormat:
         return audio_format(name)
     except ValueError as error:
         raise ApiError(400, "unsupported_format", str(error)) from None
-
-
-def _synth_speed(speed: float) -> float:
-    # The API accepts speed 0.25 (OpenAI's minimum); the Synthesizer's range excludes it.
-    return max(float(speed), math.nextafter(MIN_SPEED, MAX_SPEED))
 
 
 async def _find_voice(state: ServerState, voice: str | None, principal: Principal) -> VoiceInfo:

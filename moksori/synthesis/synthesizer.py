@@ -218,8 +218,8 @@ class Synthesizer:
             yield self._with_silence(self._vocode(mel), sentence.silence_after)
 
     def _options(self, speed: float, noise_scale: float, speaker: str | int | None, seed: int | None) -> _Options:
-        if not MIN_SPEED < _as_float(speed, "speed") <= MAX_SPEED:
-            raise ValueError(f"speed must be in ({MIN_SPEED}, {MAX_SPEED}], got {speed!r}")
+        if not MIN_SPEED <= _as_float(speed, "speed") <= MAX_SPEED:
+            raise ValueError(f"speed must be in [{MIN_SPEED}, {MAX_SPEED}], got {speed!r}")
         if not (math.isfinite(_as_float(noise_scale, "noise_scale")) and noise_scale >= 0):
             raise ValueError(f"noise_scale must be a finite number >= 0, got {noise_scale!r}")
         return _Options(1.0 / float(speed), float(noise_scale), self.speaker_id(speaker), seed)
