@@ -112,6 +112,12 @@ def _cmd_say(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from moksori.evaluation.evaluate import run
+
+    return run(args)
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from moksori.server.run import serve
 
@@ -242,6 +248,19 @@ def build_parser() -> argparse.ArgumentParser:
                              help="use the ONNX files (default: when the voice has them)")
     onnx_switch.add_argument("--no-onnx", dest="onnx", action="store_false")
     say.set_defaults(func=_cmd_say)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="compare a voice's synthesis with held-out recordings (MCD, F0, duration, CER)"
+    )
+    evaluate.add_argument("voice", type=Path, help="voice folder (voice.json + weights)")
+    evaluate.add_argument("dataset_dir", type=Path, help="preprocessed dataset folder (moksori preprocess)")
+    evaluate.add_argument("--split", default="val", choices=["val", "train", "all"], help="utterances to use")
+    evaluate.add_argument("--limit", type=int, help="evaluate only the first N utterances")
+    evaluate.add_argument("--asr-model", type=Path, help="local faster-whisper model folder, for CER")
+    evaluate.add_argument("--seed", type=int, default=0, help="synthesis seed")
+    evaluate.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    evaluate.add_argument("--compare", type=Path, metavar="OTHER_VOICE", help="a second voice, side by side")
+    evaluate.set_defaults(func=_cmd_evaluate)
 
     serve = commands.add_parser("serve", help="serve voices over HTTP (TTS API; see docs/server.md)")
     serve.add_argument("--host", default="127.0.0.1")

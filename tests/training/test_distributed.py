@@ -6,7 +6,6 @@ import socket
 import subprocess
 import sys
 
-import torch
 
 from moksori.training import load_checkpoint
 
