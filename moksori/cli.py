@@ -9,6 +9,12 @@ from pathlib import Path
 
 from moksori import __version__
 
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+DEMO_SENTENCE = {
+    "ko": "안녕하세요. 오늘은 2026년 11월 21일, 사과 3개에 4,500원이에요.",
+    "en": "Hello. Today is November 21st, 2026, and three apples cost $4.50.",
+}
+
 
 def _cmd_text(args: argparse.Namespace) -> int:
     from moksori.text import TextFrontend
@@ -160,17 +166,43 @@ def _cmd_db(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    """The README's main job until a trained voice ships: espeak sample set → preprocess → report."""
+    """The README's main job: espeak sample set → preprocess → report → a short training run → speak.
+
+    Until a pretrained voice ships, the voice is a tiny Glow-TTS trained for a few hundred steps with
+    Griffin-Lim as its vocoder: it shows the whole path, not a usable voice.
+    """
+    import shutil
+
     from moksori.data.preprocess import PreprocessConfig, preprocess_dataset
     from moksori.data.report import format_report
     from moksori.data.sample_dataset import make_sample_dataset
 
     out = Path(args.out)
     dataset = make_sample_dataset(out / "dataset", language=args.lang, n=args.n, seed=0)
-    report = preprocess_dataset(dataset, out / "preprocessed", PreprocessConfig(language=args.lang))
+    features = out / "preprocessed"
+    report = preprocess_dataset(dataset, features, PreprocessConfig(language=args.lang))
     print(format_report(report))
-    print(f"\ndataset: {dataset}\nfeatures: {out / 'preprocessed'}")
-    return 0
+    print(f"\ndataset: {dataset}\nfeatures: {features}")
+    if args.train_steps <= 0:
+        return 0
+
+    from moksori.training import load_recipe, train
+
+    recipe = load_recipe(CONFIGS / "tiny_glowtts.yaml")
+    recipe.data.dir = str(features)
+    run_dir = out / "runs" / "acoustic"
+    shutil.rmtree(run_dir, ignore_errors=True)  # the demo's own earlier run
+    train(recipe, run_dir=str(run_dir), max_steps=args.train_steps)
+    voice = out / "voice"
+    make_bundle_args = dict(name="demo", description="tiny demo voice (espeak data, Griffin-Lim)", overwrite=True)
+    from moksori.synthesis import make_bundle
+
+    make_bundle(run_dir, voice, **make_bundle_args)
+    say = argparse.Namespace(
+        text=DEMO_SENTENCE[args.lang], voice=voice, output=out / "demo.wav", onnx=None, threads=2,
+        speed=1.0, noise_scale=0.667, speaker=None, seed=0,
+    )
+    return _cmd_say(say)
 
 
 def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -303,7 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="the README's main job on built-in data")
     demo.add_argument("--out", default=Path("out/demo"), type=Path)
     demo.add_argument("--lang", default="ko", choices=["ko", "en"])
-    demo.add_argument("--n", type=int, default=40)
+    demo.add_argument("--n", type=int, default=40, help="sample clips")
+    demo.add_argument("--train-steps", type=int, default=400, help="steps of the tiny Glow-TTS (0: stop after the report)")
     demo.set_defaults(func=_cmd_demo)
     return parser
 
