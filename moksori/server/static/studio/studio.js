@@ -461,7 +461,7 @@ async function loadProgress() {
   const query = state.promptSet ? `?prompt_set_id=${state.promptSet.id}` : "";
   const progress = await api(`/api/studio/voices/${state.voice.id}/progress${query}`);
   $("progress-prompts").textContent = `${progress.prompts_done ?? 0} / ${progress.prompts_total ?? 0}`;
-  $("progress-minutes").textContent = progress.recorded_minutes.toFixed(1);
+  $("progress-minutes").textContent = formatDuration(progress.recorded_seconds);
   const goals = progress.goals;
   $("progress-finetune").value = Math.min(1, progress.recorded_minutes / goals.finetune_minutes);
   $("progress-scratch").value = Math.min(1, progress.recorded_minutes / goals.scratch_minutes);
@@ -470,6 +470,14 @@ async function loadProgress() {
     `${(goals.scratch_remaining_minutes / 60).toFixed(1)} more hours for training from scratch.` +
     (progress.can_train ? "" : ` Training needs at least ${progress.min_training_takes} kept takes.`);
   $("start-training").disabled = !progress.can_train;
+}
+
+// 75.4 → "1:15", 3725 → "1:02:05"
+function formatDuration(seconds) {
+  const whole = Math.round(seconds);
+  const [h, m, s] = [Math.floor(whole / 3600), Math.floor(whole / 60) % 60, whole % 60];
+  const two = (n) => String(n).padStart(2, "0");
+  return h ? `${h}:${two(m)}:${two(s)}` : `${m}:${two(s)}`;
 }
 
 // --- training -------------------------------------------------------------------------------

@@ -1,0 +1,178 @@
+"""Studio test helpers: apps with a studio on a temporary database and data folder, a tiny
+training recipe, and espeak-spoken takes of the built-in Korean prompts."""
+
+from __future__ import annotations
+
+import io
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile
+import yaml
+
+from moksori.server import ServerSettings, create_app
+from moksori.server.studio import configure
+from moksori.studio import StudioSettings
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+SAMPLE_RATE = 22050
+
+
+def wav_file(wave: np.ndarray, sample_rate: int = SAMPLE_RATE, subtype: str = "PCM_16") -> bytes:
+    """The bytes of a WAV file; ``wave`` may be (samples,) or (samples, channels)."""
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.asarray(wave, dtype=np.float32), sample_rate, format="WAV", subtype=subtype)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def spoken() -> list[tuple[str, np.ndarray]]:
+    """(text, 22,050 Hz wave) for the first six built-in Korean prompts, spoken by espeak-ng."""
+    from moksori.audio import resample
+    from moksori.data.espeak import synthesize
+    from moksori.data.prompt_sets import builtin_prompts
+
+    clips = []
+    for text in builtin_prompts("ko")[:6]:
+        wave, rate = synthesize(text, voice="ko")
+        clips.append((text, resample(wave, rate, SAMPLE_RATE)))
+    return clips
+
+
+@pytest.fixture(scope="session")
+def recipes_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tiny_glowtts.yaml cut down: ``tiny`` (15 steps), ``tiny_resume`` (60 steps, a checkpoint
+    every 5) and ``tiny_long`` (far more steps than a test waits for); ``tiny_two_stage``: 4
+    Glow-TTS steps, then 2 HiFi-GAN steps on its aligned mels (as glowtts_hifigan_ko.yaml); and
+    ``vocoder_only``, which the studio must refuse."""
+    folder = tmp_path_factory.mktemp("recipes")
+    base = yaml.safe_load((CONFIGS / "tiny_glowtts.yaml").read_text())
+    variants = {"tiny": (15, 5), "tiny_resume": (60, 5), "tiny_long": (100000, 1000)}
+    for name, (steps, every) in variants.items():
+        recipe = {**base, "train": {**base["train"], "steps": steps, "checkpoint_interval": every,
+                                    "eval_interval": 100000, "warmup_steps": 5, "log_interval": 1}}
+        (folder / f"{name}.yaml").write_text(yaml.safe_dump(recipe))
+    vocoder = yaml.safe_load((CONFIGS / "tiny_hifigan.yaml").read_text())
+    vocoder["train"].update(steps=2, checkpoint_interval=2, eval_interval=100000, log_interval=1, adversarial=False)
+    acoustic = {**base, "train": {**base["train"], "steps": 4, "checkpoint_interval": 4, "eval_interval": 100000,
+                                  "warmup_steps": 5, "log_interval": 1}}
+    # The vocoder stage names the acoustic run's own folder, as a hand-written recipe does.
+    vocoder["vocoder_finetune_from"] = "runs/somewhere/latest.pt"
+    two_stage = {"stages": [{"name": "acoustic", **acoustic}, {"name": "vocoder", **vocoder}]}
+    (folder / "tiny_two_stage.yaml").write_text(yaml.safe_dump(two_stage))
+    (folder / "vocoder_only.yaml").write_text(yaml.safe_dump(vocoder))
+    return folder
+
+
+class StudioSite:
+    """One server's folders; ``client()`` starts an app on them (several in turn = restarts)."""
+
+    def __init__(self, root: Path, recipes_dir: Path, **studio: Any) -> None:
+        self.root = root
+        self.voices_dir = root / "voices"
+        self.db_url = f"sqlite:///{root / 'moksori.db'}"
+        self.studio = StudioSettings(data_dir=root / "studio", recipes_dir=recipes_dir, default_recipe="tiny",
+                                     train_threads=1, **studio)
+        self.clients: list[TestClient] = []
+
+    def client(self, **server: Any) -> TestClient:
+        values: dict[str, Any] = {"voices_dir": self.voices_dir, "db_url": self.db_url, "require_api_keys": False}
+        values.update(server)
+        app = create_app(ServerSettings(**values))
+        configure(app, self.studio)
+        client = TestClient(app)
+        client.__enter__()
+        self.clients.append(client)
+        return client
+
+    def stop(self, client: TestClient) -> None:
+        client.__exit__(None, None, None)
+        self.clients.remove(client)
+
+    def close(self) -> None:
+        for client in list(self.clients):
+            self.stop(client)
+
+
+@pytest.fixture
+def make_site(tmp_path: Path, recipes_dir: Path) -> Iterator[Callable[..., StudioSite]]:
+    sites: list[StudioSite] = []
+
+    def make(**studio: Any) -> StudioSite:
+        site = StudioSite(tmp_path / f"site{len(sites)}", recipes_dir, **studio)
+        sites.append(site)
+        return site
+
+    yield make
+    for site in sites:
+        site.close()
+
+
+@pytest.fixture
+def site(make_site: Callable[..., StudioSite]) -> StudioSite:
+    return make_site()
+
+
+@pytest.fixture
+def client(site: StudioSite) -> TestClient:
+    return site.client()
+
+
+def builtin_ko(client: TestClient) -> int:
+    sets = client.get("/api/studio/prompt-sets").json()["prompt_sets"]
+    return next(s["id"] for s in sets if s["source"] == "builtin" and s["language"] == "ko")
+
+
+def prompt_ids(client: TestClient, set_id: int) -> dict[str, int]:
+    """text → prompt id of a set."""
+    prompts = client.get(f"/api/studio/prompt-sets/{set_id}/prompts").json()["prompts"]
+    return {p["text"]: p["id"] for p in prompts}
+
+
+def new_voice(client: TestClient, name: str = "지민", language: str = "ko", **extra: Any) -> int:
+    response = client.post("/api/studio/voices", json={"name": name, "language": language, **extra})
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def upload(client: TestClient, voice_id: int, prompt_id: int, data: bytes, name: str = "take.wav") -> Any:
+    return client.post(f"/api/studio/voices/{voice_id}/takes", data={"prompt_id": str(prompt_id)},
+                       files={"audio": (name, data, "application/octet-stream")})
+
+
+def upload_spoken(client: TestClient, voice_id: int, spoken: list[tuple[str, np.ndarray]], n: int) -> list[dict]:
+    ids = prompt_ids(client, builtin_ko(client))
+    results = []
+    for text, wave in spoken[:n]:
+        response = upload(client, voice_id, ids[text], wav_file(wave))
+        assert response.status_code == 201, response.text
+        results.append(response.json())
+    return results
+
+
+def wait_for(check: Callable[[], Any], timeout_s: float = 120.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def tools() -> Any:
+    """The helpers above, for test modules (importlib import mode cannot import conftest)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(wav_file=wav_file, builtin_ko=builtin_ko, prompt_ids=prompt_ids, new_voice=new_voice,
+                           upload=upload, upload_spoken=upload_spoken, wait_for=wait_for)

@@ -1,0 +1,220 @@
+"""The studio in a real browser: headless Chromium with a fake microphone playing an espeak
+clip opens /studio on a real uvicorn server, creates a voice, records two prompts with the
+space bar and sees the verdicts; the takes land in the database and on disk.
+
+Screenshots of the page's main states go to ``out/screenshots/`` (not committed).
+Needs the Debian packages ``chromium`` and ``chromium-driver`` and the ``selenium`` package;
+skipped, saying which is missing, without them.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from sqlalchemy import select
+
+from moksori.server import ServerSettings, create_app
+from moksori.server.studio import configure
+from moksori.store import Database, Recording, Voice
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "out" / "screenshots"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+try:
+    from selenium import webdriver
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+except ImportError:  # pragma: no cover - depends on the machine
+    webdriver = None
+
+pytestmark = [
+    pytest.mark.skipif(webdriver is None, reason="selenium is not installed (pip install selenium)"),
+    pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)"),
+    pytest.mark.skipif(CHROMEDRIVER is None, reason="chromedriver is not installed (apt-get install -y chromium-driver)"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path: Path, recipes_dir: Path) -> Iterator[tuple[str, Path, object]]:
+    """A real uvicorn serving the app (studio included) on a free loopback port."""
+    import uvicorn
+
+    from moksori.studio import StudioSettings
+
+    db_url = f"sqlite:///{tmp_path / 'moksori.db'}"
+    app = create_app(ServerSettings(voices_dir=tmp_path / "voices", db_url=db_url, require_api_keys=False))
+    studio = StudioSettings(data_dir=tmp_path / "studio", recipes_dir=recipes_dir, default_recipe="tiny")
+    configure(app, studio)
+    port = _free_port()
+    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not uv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", tmp_path, studio
+    uv.should_exit = True
+    thread.join(30)
+
+
+@pytest.fixture
+def microphone(tmp_path: Path, spoken) -> Path:
+    """A WAV for Chromium's fake microphone: an espeak sentence with short pauses around it."""
+    _, wave = spoken[0]
+    pause = np.zeros(int(0.3 * 22050), np.float32)
+    path = tmp_path / "microphone.wav"
+    soundfile.write(str(path), np.concatenate([pause, wave * 0.8, pause]), 22050, subtype="PCM_16")
+    return path
+
+
+@pytest.fixture
+def browser(microphone: Path) -> Iterator[object]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    profile = tempfile.mkdtemp(prefix="moksori-chromium-")
+    for flag in (
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-dev-shm-usage", "--window-size=1280,1400", f"--user-data-dir={profile}",
+        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={microphone}", "--autoplay-policy=no-user-gesture-required",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def _shot(driver, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+
+
+def _wait(driver, condition, what: str, timeout_s: float = 30):
+    try:
+        return WebDriverWait(driver, timeout_s, poll_frequency=0.1).until(lambda d: condition(d))
+    except TimeoutException:
+        _shot(driver, f"failed-{what.replace(' ', '-')}")
+        logs = "\n".join(entry["message"] for entry in driver.get_log("browser"))
+        raise AssertionError(f"timed out waiting for {what}; browser console:\n{logs}") from None
+
+
+def _text(driver, element_id: str) -> str:
+    return driver.find_element(By.ID, element_id).text
+
+
+def _record_take(driver, seconds: float, shot: str | None = None) -> tuple[str, float]:
+    """Space, speak for ``seconds`` (the fake microphone plays), Space; returns the verdict and
+    the widest the level meter got meanwhile (px)."""
+    before = _text(driver, "take-info")
+    webdriver.ActionChains(driver).send_keys(Keys.SPACE).perform()
+    _wait(driver, lambda d: "recording" in d.find_element(By.ID, "record-state").get_attribute("class"), "recording")
+    meter, end = 0.0, time.monotonic() + seconds
+    while time.monotonic() < end:
+        width = driver.find_element(By.ID, "meter-bar").value_of_css_property("width")
+        meter = max(meter, float(width.removesuffix("px")))
+        time.sleep(0.05)
+    if shot:
+        _shot(driver, shot)
+    webdriver.ActionChains(driver).send_keys(Keys.SPACE).perform()
+    _wait(driver, lambda d: _text(d, "take-info") != before and _text(d, "verdict"), "the verdict")
+    return _text(driver, "verdict"), meter
+
+
+def test_record_two_prompts_in_the_browser(server, browser, spoken):
+    base, root, studio = server
+    driver = browser
+    driver.get(f"{base}/studio")
+    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
+    _shot(driver, "01-start")
+
+    driver.find_element(By.ID, "new-voice-name").send_keys("브라우저 목소리")
+    driver.find_element(By.ID, "create-voice").click()
+    _wait(driver, lambda d: d.find_element(By.ID, "recorder").is_displayed(), "the recorder")
+    _wait(driver, lambda d: _text(d, "prompt-text") == "안녕하세요, 만나서 반갑습니다.", "the first prompt")
+    assert _text(driver, "prompt-position") == "1 / 568"
+    _shot(driver, "02-voice-created")
+
+    first, meter = _record_take(driver, 2.5, shot="03-recording")
+    _shot(driver, "04-verdict")
+    assert "take" in first and ("Good take" in first or "with this take" in first), first
+    assert meter > 0, "the level meter never moved"
+
+    webdriver.ActionChains(driver).send_keys(Keys.ARROW_RIGHT).perform()
+    _wait(driver, lambda d: _text(d, "prompt-position") == "2 / 568", "the second prompt")
+    second, _ = _record_take(driver, 2.0)
+    _shot(driver, "05-second-take")
+    assert "take" in second, second
+
+    webdriver.ActionChains(driver).send_keys(Keys.ARROW_LEFT).perform()
+    _wait(driver, lambda d: _text(d, "prompt-position") == "1 / 568", "back to the first prompt")
+    assert _text(driver, "take-info") == "1 take"
+
+    with Database(f"sqlite:///{root / 'moksori.db'}") as db, db.session() as session:
+        (voice,) = session.scalars(select(Voice)).all()
+        takes = session.scalars(select(Recording).order_by(Recording.id)).all()
+    assert voice.name == "브라우저 목소리"
+    assert [take.voice_id for take in takes] == [voice.id, voice.id]
+    assert takes[0].prompt_id != takes[1].prompt_id
+    for take in takes:
+        path = studio.data_dir.resolve() / take.path
+        info = soundfile.info(str(path))
+        assert (info.samplerate, info.channels, info.subtype) == (22050, 1, "PCM_16")
+        assert 1.0 < info.duration < 4.5 and take.duration_s == pytest.approx(info.duration, abs=1e-3)
+        assert take.quality["rms_dbfs"] > -60, "the fake microphone's speech did not arrive"
+    _train_from_the_page(driver, base, voice.id, spoken)
+    severe = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    assert severe == [], severe
+
+
+def _train_from_the_page(driver, base: str, voice_id: int, spoken) -> None:
+    """Three more takes through the API, then Start training on the page until the run ends."""
+    import httpx
+
+    with httpx.Client(base_url=base) as http:
+        sets = http.get("/api/studio/prompt-sets").json()["prompt_sets"]
+        ko = next(s["id"] for s in sets if s["language"] == "ko" and s["source"] == "builtin")
+        ids = {p["text"]: p["id"] for p in http.get(f"/api/studio/prompt-sets/{ko}/prompts").json()["prompts"]}
+        for text, wave in spoken[2:5]:
+            buffer = io.BytesIO()
+            soundfile.write(buffer, wave, 22050, format="WAV")
+            response = http.post(f"/api/studio/voices/{voice_id}/takes", data={"prompt_id": str(ids[text])},
+                                 files={"audio": ("take.wav", buffer.getvalue())})
+            assert response.status_code == 201, response.text
+    driver.refresh()
+    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page again")
+    _wait(driver, lambda d: d.find_element(By.ID, "start-training").is_enabled(), "training to be possible")
+    assert _text(driver, "progress-prompts") == "5 / 568"
+    driver.find_element(By.ID, "start-training").click()
+    _wait(driver, lambda d: "running" in _text(d, "training-status") or "queued" in _text(d, "training-status"),
+          "the run to start")
+    _shot(driver, "06-training")
+    _wait(driver, lambda d: "succeeded" in _text(d, "training-status"), "the run to succeed", timeout_s=120)
+    assert "voice bundle written" in _text(driver, "training-log")
+    _shot(driver, "07-trained")
