@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -174,7 +175,7 @@ async def _whole(state: ServerState, principal: Principal, text: str, voice: str
         cached = await _run(state, info, _synthesize_job, state, info, text, speed, fmt)
         state.cache.put(key, cached)
     state.metrics.audio_seconds.labels(info.name).inc(cached.seconds)
-    headers = {"X-Voice": info.name, "X-Audio-Seconds": f"{cached.seconds:.3f}", "X-Cache": "hit" if hit else "miss"}
+    headers = {"X-Voice": _header_name(info), "X-Audio-Seconds": f"{cached.seconds:.3f}", "X-Cache": "hit" if hit else "miss"}
     return Response(cached.body, media_type=cached.media_type, headers=headers)
 
 
@@ -214,7 +215,7 @@ async def _streamed(
     sample_rate = info.sample_rate
     body = _stream_body(request, state, info, chunks, first, streaming_wav_header(sample_rate) if fmt.name == "wav" else b"")
     media_type = "audio/wav" if fmt.name == "wav" else f"audio/pcm;rate={sample_rate}"
-    headers = {"X-Voice": info.name, "X-Sample-Rate": str(sample_rate), "Cache-Control": "no-store"}
+    headers = {"X-Voice": _header_name(info), "X-Sample-Rate": str(sample_rate), "Cache-Control": "no-store"}
     return StreamingResponse(body, media_type=media_type, headers=headers)
 
 
@@ -250,6 +251,11 @@ def _format(name: str) -> AudioFormat:
         return audio_format(name)
     except ValueError as error:
         raise ApiError(400, "unsupported_format", str(error)) from None
+
+
+def _header_name(info: VoiceInfo) -> str:
+    # HTTP headers are latin-1: a Korean voice name goes percent-encoded (UTF-8), ASCII names unchanged.
+    return quote(info.name, safe=" -_.()")
 
 
 async def _find_voice(state: ServerState, voice: str | None, principal: Principal) -> VoiceInfo:

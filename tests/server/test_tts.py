@@ -115,3 +115,15 @@ def test_health_and_openapi_docs(make_client) -> None:
     speech = schema["components"]["schemas"]["SpeechRequest"]
     assert speech["examples"][0]["input"]
     assert {"/infer", "/v1/audio/speech", "/synthesize", "/voices", "/health", "/metrics"} <= set(schema["paths"])
+
+
+def test_korean_voice_name_is_percent_encoded_in_the_header(tmp_path, make_client):
+    from urllib.parse import unquote
+
+    from moksori.bench.serve import build_tiny_voice
+
+    build_tiny_voice(tmp_path / "voices" / "jimin", name="지민")
+    client = make_client(voices_dir=tmp_path / "voices")
+    response = client.get("/infer", params={"text": "안녕하세요.", "voice": "지민"})
+    assert response.status_code == 200
+    assert unquote(response.headers["X-Voice"]) == "지민"
