@@ -38,7 +38,7 @@ from moksori.data.prompt_sets import builtin_prompts
 from moksori.models import build_model
 from moksori.models.glow_tts import GlowTTSConfig
 from moksori.models.hifigan import HiFiGANConfig
-from moksori.synthesis import Synthesizer, export_onnx, load_voice, make_bundle
+from moksori.synthesis import Synthesizer, configure_allocator, export_onnx, load_voice, make_bundle
 from moksori.synthesis.inference import GlowTTSInference, sentence_noise
 from moksori.synthesis.onnx_runtime import OnnxAcoustic, OnnxVocoder
 from moksori.text import TextFrontend
@@ -63,6 +63,7 @@ def run_synth_benchmark(
     """One row per (voice, backend, audio length). With ``voice_dir`` that voice is measured
     (its ONNX files are used if present) instead of ``configs``."""
     torch.set_num_threads(threads)
+    configure_allocator()  # as `moksori say` and `moksori serve` run
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="moksori-bench-synth-", dir=work_dir) as temp:
         if voice_dir is not None:
