@@ -213,6 +213,8 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-dir", help="run folder (overrides the recipe's run_dir)")
     parser.add_argument("--max-steps", type=int, help="total steps (overrides the recipe's train.steps)")
     parser.add_argument("--data-dir", help="preprocessed folder (overrides the recipe's data.dir)")
+    parser.add_argument("--vocoder-finetune-from", metavar="ACOUSTIC_CKPT",
+                        help="train the vocoder on this acoustic model's ground-truth-aligned mels")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -561,6 +561,9 @@ def run(args: Any) -> int:
     recipe = load_recipe(args.recipe, stage=args.stage)
     if getattr(args, "data_dir", None):
         recipe.data.dir = args.data_dir
+    if getattr(args, "vocoder_finetune_from", None):
+        recipe.vocoder_finetune_from = args.vocoder_finetune_from
+        recipe.check()
     run_dir = train(recipe, resume=args.resume, init_from=args.init_from, run_dir=args.run_dir,
                     max_steps=args.max_steps)
     if int(os.environ.get("RANK", "0")) == 0:
