@@ -3,9 +3,21 @@
 Runtime only: nothing here imports ``moksori.training``.
 """
 
-from moksori.synthesis.bundle import Voice, VoiceError, load_checkpoint, load_voice, make_bundle, read_voice_json
+from moksori.synthesis.bundle import (
+    Voice,
+    VoiceError,
+    load_checkpoint,
+    load_voice,
+    make_bundle,
+    read_voice_json,
+)
 from moksori.synthesis.onnx_export import export_onnx
-from moksori.synthesis.synthesizer import ALLOCATOR_ENV, Synthesizer, configure_allocator, release_memory
+from moksori.synthesis.synthesizer import (
+    ALLOCATOR_ENV,
+    Synthesizer,
+    configure_allocator,
+    release_memory,
+)
 
 __all__ = [
     "ALLOCATOR_ENV",

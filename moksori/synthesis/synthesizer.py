@@ -22,13 +22,23 @@ import torch
 from moksori.audio import griffin_lim, save_wav, wav_bytes
 from moksori.synthesis.bundle import Voice, VoiceError, load_voice
 from moksori.synthesis.inference import GlowTTSInference, sentence_noise
-from moksori.synthesis.onnx_runtime import OnnxAcoustic, OnnxVocoder, onnxruntime_available
+from moksori.synthesis.onnx_runtime import (
+    OnnxAcoustic,
+    OnnxVocoder,
+    onnxruntime_available,
+)
 from moksori.text import UnreadableTextError, split_paragraphs
 
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
 # Noise columns fed to acoustic.onnx per token (it cannot know the frame count up front; frames
 # beyond this reuse columns). Generous: trained voices use 2-8 frames per token.
 ONNX_NOISE_FRAMES_PER_TOKEN = 16
+# stream() sends the first sentence's audio in two pieces so that the first audio leaves after
+# HEAD_FRAMES (~0.5 s) of vocoding instead of a whole sentence's. Each piece is vocoded with
+# CONTEXT_FRAMES of mel on either side and trimmed: more than HiFi-GAN's receptive field
+# (about 15 frames each way for V1-V3), so the pieces join exactly.
+HEAD_FRAMES = 48
+CONTEXT_FRAMES = 32
 
 # glibc serves each large tensor (over its mmap threshold) with a fresh mmap and unmaps it when
 # freed, so every vocoder call pays page faults for the same buffers again: measured here, HiFi-GAN
@@ -178,8 +188,9 @@ class Synthesizer:
         paragraph_silence_s: float = 0.6,
         seed: int | None = None,
     ) -> Iterator[np.ndarray]:
-        """One float32 chunk per sentence (with the silence that follows it), each yielded as soon
-        as it is ready. The text is checked completely before the first chunk."""
+        """Float32 chunks as soon as each is ready: one per sentence (with the silence that follows
+        it), except the first sentence, which comes as a short head and then its rest, so that
+        audio starts early. The text is checked completely before the first chunk."""
         options = self._options(speed, noise_scale, speaker, seed)
         sentences = self._sentences(text, sentence_silence_s, paragraph_silence_s)
         return self._stream(sentences, options)
@@ -217,7 +228,23 @@ class Synthesizer:
     def _stream(self, sentences: list[_Sentence], options: _Options) -> Iterator[np.ndarray]:
         for sentence in sentences:
             (mel,) = self._mels([sentence], options)
-            yield self._with_silence(self._vocode(mel), sentence.silence_after)
+            split = HEAD_FRAMES if sentence.index == 0 and self._vocoder_is_local() else mel.shape[1]
+            if split < mel.shape[1] - CONTEXT_FRAMES:
+                yield self._vocode_span(mel, 0, split)
+                yield self._with_silence(self._vocode_span(mel, split, mel.shape[1]), sentence.silence_after)
+            else:
+                yield self._with_silence(self._vocode(mel), sentence.silence_after)
+
+    def _vocoder_is_local(self) -> bool:
+        """A convolutional vocoder: a span of mel with enough context gives exactly that span's audio."""
+        return self._onnx_vocoder is not None or self.voice.vocoder is not None
+
+    def _vocode_span(self, mel: np.ndarray, start: int, end: int) -> np.ndarray:
+        """Audio of mel frames [start, end), vocoded with CONTEXT_FRAMES of context on each side."""
+        lo, hi = max(0, start - CONTEXT_FRAMES), min(mel.shape[1], end + CONTEXT_FRAMES)
+        hop = self.voice.mel_config.hop_length
+        wave = self._vocode(mel[:, lo:hi])
+        return wave[(start - lo) * hop : (end - lo) * hop]
 
     def _options(self, speed: float, noise_scale: float, speaker: str | int | None, seed: int | None) -> _Options:
         if not MIN_SPEED <= _as_float(speed, "speed") <= MAX_SPEED:

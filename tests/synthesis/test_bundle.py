@@ -10,10 +10,9 @@ import pytest
 import torch
 
 from moksori.audio import MelConfig
+from moksori.models import build_model
 from moksori.synthesis import VoiceError, load_voice, make_bundle, read_voice_json
 from moksori.synthesis.bundle import prepare_for_inference
-from moksori.models import build_model
-
 
 
 def copy_voice(voice_dir: Path, tmp_path: Path) -> Path:

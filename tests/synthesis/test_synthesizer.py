@@ -10,6 +10,7 @@ import torch
 
 from moksori.synthesis import Synthesizer, load_voice, make_bundle
 from moksori.synthesis.inference import GlowTTSInference, sentence_noise
+from moksori.synthesis.synthesizer import HEAD_FRAMES
 from moksori.text import UnreadableTextError
 
 ONE = "안녕하세요."
@@ -43,12 +44,14 @@ def test_seed_makes_output_deterministic(synth: Synthesizer) -> None:
     assert not np.array_equal(a, synth.synthesize(ONE, seed=6))
 
 
-def test_stream_yields_one_chunk_per_sentence_equal_to_synthesize(synth: Synthesizer) -> None:
+def test_stream_yields_sentence_chunks_equal_to_synthesize(synth: Synthesizer) -> None:
     chunks = list(synth.stream(THREE, seed=3, sentence_silence_s=0.1, paragraph_silence_s=0.5))
-    assert len(chunks) == 3
+    # The first sentence comes as a short head (HEAD_FRAMES of audio) and its rest, then one chunk each.
+    assert len(chunks) == 4
+    assert chunks[0].size == HEAD_FRAMES * 256
     assert all(chunk.dtype == np.float32 for chunk in chunks)
     # Sentence silence after the first, paragraph silence after the second, none after the last.
-    assert np.all(chunks[0][-2205:] == 0) and np.all(chunks[1][-11025:] == 0)
+    assert np.all(chunks[1][-2205:] == 0) and np.all(chunks[2][-11025:] == 0)
     whole = synth.synthesize(THREE, seed=3, sentence_silence_s=0.1, paragraph_silence_s=0.5)
     # synthesize batches the sentences through the acoustic model; stream runs them one by one.
     np.testing.assert_allclose(np.concatenate(chunks), whole, atol=1e-4)
