@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 import torch
 
-from moksori.audio import MelConfig
+from moksori.bench import write_untrained_checkpoint
 from moksori.models import build_model
 from moksori.models.glow_tts import GlowTTSConfig
 from moksori.models.hifigan import HiFiGANConfig
@@ -50,36 +50,17 @@ def build_tiny_voice(out_dir: str | Path, *, name: str = "tiny", griffin_lim: bo
     with torch.no_grad():
         acoustic.encoder.proj_w.proj.weight.zero_()
         acoustic.encoder.proj_w.proj.bias.fill_(math.log(TINY_FRAMES_PER_TOKEN))
-    acoustic_ckpt = _checkpoint(work / "acoustic.pt", acoustic, "glow_tts", frontend)
+    acoustic_ckpt = write_untrained_checkpoint(work / "acoustic.pt", acoustic, "glow_tts", frontend)
     vocoder_ckpt = None
     if not griffin_lim:
         vocoder = build_model("hifigan", HiFiGANConfig.preset("tiny").to_dict())
-        vocoder_ckpt = _checkpoint(work / "vocoder.pt", vocoder, "hifigan", None)
+        vocoder_ckpt = write_untrained_checkpoint(work / "vocoder.pt", vocoder, "hifigan", None)
     try:
         return make_bundle(acoustic_ckpt, out_dir, vocoder_ckpt=vocoder_ckpt, name=name, description="tiny random voice")
     finally:
         for path in work.iterdir():
             path.unlink()
         work.rmdir()
-
-
-def _checkpoint(path: Path, model: torch.nn.Module, model_name: str, frontend: TextFrontend | None) -> Path:
-    torch.save(
-        {
-            "format": "moksori-checkpoint-1",
-            "model_name": model_name,
-            "model_config": model.config.to_dict(),
-            "model": model.state_dict(),
-            "step": 0,
-            "epoch": 0,
-            "text_frontend": frontend.settings() if frontend is not None else None,
-            "mel_config": MelConfig().to_dict(),
-            "speakers": [],
-            "train_state": {},
-        },
-        path,
-    )
-    return path
 
 
 # --- the load test -----------------------------------------------------------------------------

@@ -33,12 +33,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from moksori.audio import MelConfig
+from moksori.bench import write_untrained_checkpoint
 from moksori.data.prompt_sets import builtin_prompts
 from moksori.models import build_model
 from moksori.models.glow_tts import GlowTTSConfig
 from moksori.models.hifigan import HiFiGANConfig
-from moksori.synthesis import Synthesizer, configure_allocator, export_onnx, load_voice, make_bundle
+from moksori.synthesis import (
+    Synthesizer,
+    configure_allocator,
+    export_onnx,
+    load_voice,
+    make_bundle,
+)
 from moksori.synthesis.inference import GlowTTSInference, sentence_noise
 from moksori.synthesis.onnx_runtime import OnnxAcoustic, OnnxVocoder
 from moksori.text import TextFrontend
@@ -101,31 +107,12 @@ def _random_voice(config: str, folder: Path) -> Path:
         acoustic.encoder.proj_w.proj.weight.zero_()
         acoustic.encoder.proj_w.proj.bias.fill_(math.log(FRAMES_PER_TOKEN))
     folder.mkdir(parents=True, exist_ok=True)
-    acoustic_ckpt = _checkpoint(folder / "acoustic_ckpt.pt", acoustic, "glow_tts", frontend)
+    acoustic_ckpt = write_untrained_checkpoint(folder / "acoustic_ckpt.pt", acoustic, "glow_tts", frontend)
     vocoder_ckpt = None
     if vocoder_preset is not None:
         vocoder = build_model("hifigan", HiFiGANConfig.preset(vocoder_preset).to_dict())
-        vocoder_ckpt = _checkpoint(folder / "vocoder_ckpt.pt", vocoder, "hifigan", None)
+        vocoder_ckpt = write_untrained_checkpoint(folder / "vocoder_ckpt.pt", vocoder, "hifigan", None)
     return make_bundle(acoustic_ckpt, folder / "voice", vocoder_ckpt=vocoder_ckpt, name=config)
-
-
-def _checkpoint(path: Path, model: torch.nn.Module, name: str, frontend: TextFrontend | None) -> Path:
-    torch.save(
-        {
-            "format": "moksori-checkpoint-1",
-            "model_name": name,
-            "model_config": model.config.to_dict(),
-            "model": model.state_dict(),
-            "step": 0,
-            "epoch": 0,
-            "text_frontend": frontend.settings() if frontend is not None else None,
-            "mel_config": MelConfig().to_dict(),
-            "speakers": [],
-            "train_state": {},
-        },
-        path,
-    )
-    return path
 
 
 def _texts(frontend: TextFrontend, frames_per_token: float, seconds: float, frames_per_second: float) -> str:
