@@ -127,3 +127,21 @@ def test_multi_speaker_voice(tmp_path: Path, frontend, helpers, checkpoints: dic
         synth.synthesize(ONE, speaker="영희")
     with pytest.raises(ValueError, match="out of range"):
         synth.synthesize(ONE, speaker=2)
+
+
+@pytest.mark.parametrize("preset", ["v1", "v2", "v3"])
+def test_stream_context_covers_the_published_vocoders(preset: str) -> None:
+    # stream() vocodes a sentence's head and rest separately, each with CONTEXT_FRAMES of context:
+    # with the published layouts the pieces must join to exactly the whole sentence's audio.
+    from moksori.models.hifigan import Generator, HiFiGANConfig
+    from moksori.synthesis.synthesizer import CONTEXT_FRAMES
+
+    torch.manual_seed(0)
+    generator = Generator(HiFiGANConfig.preset(preset)).eval()
+    generator.remove_weight_norm()
+    mel = torch.randn(1, 80, HEAD_FRAMES + 3 * CONTEXT_FRAMES)
+    with torch.inference_mode():
+        whole = generator.infer(mel).flatten()
+        head = generator.infer(mel[:, :, : HEAD_FRAMES + CONTEXT_FRAMES]).flatten()[: HEAD_FRAMES * 256]
+        rest = generator.infer(mel[:, :, HEAD_FRAMES - CONTEXT_FRAMES :]).flatten()[CONTEXT_FRAMES * 256 :]
+    torch.testing.assert_close(torch.cat([head, rest]), whole, atol=1e-5, rtol=0)
