@@ -197,7 +197,7 @@ def preprocess_dataset(
         rejected=rejected,
         n_train=len(train),
         n_val=len(val),
-        symbols=frontend.symbols,
+        frontend=frontend,
         dataset=str(dataset),
         dataset_format=scan.format,
         out_dir=str(out_dir),

@@ -53,7 +53,7 @@ def build_report(
     rejected: list[dict[str, Any]],
     n_train: int,
     n_val: int,
-    symbols,
+    frontend,
     dataset: str,
     dataset_format: str,
     out_dir: str,
@@ -62,11 +62,9 @@ def build_report(
     """Summarise manifest records (``kept``) and rejected records of a run."""
     durations = [record["duration_s"] for record in kept]
     rejected_seconds = sum(record.get("duration_s") or 0.0 for record in rejected)
-    seen_ids = {i for record in kept for i in record["ids"]}
-    # Padding and the blank are not spoken symbols: they do not count towards coverage.
-    specials = {symbols.pad_id, symbols.blank_id} - {None}
-    speakable = [i for i in range(len(symbols)) if i not in specials]
-    unseen = [token for i, token in zip(speakable, symbols.to_tokens(speakable)) if i not in seen_ids]
+    seen = set(frontend.symbols.to_tokens(sorted({i for record in kept for i in record["ids"]})))
+    speakable = frontend.spoken_symbols()
+    unseen = [symbol for symbol in speakable if symbol not in seen]
     reasons = Counter(record["reason"] for record in rejected)
     return PreprocessReport(
         dataset=dataset,
@@ -84,7 +82,7 @@ def build_report(
         duration_max_s=max(durations, default=0.0),
         n_train=n_train,
         n_val=n_val,
-        symbols_version=symbols.version,
+        symbols_version=frontend.symbols.version,
         symbols_total=len(speakable),
         symbols_seen=len(speakable) - len(unseen),
         unseen_symbols=unseen,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from moksori.text.english import clean_english
-from moksori.text.symbols import PROSODY, SymbolTable, symbol_table
+from moksori.text.symbols import BLANK, CODAS, PROSODY, SymbolTable, symbol_table
 from moksori.text.tokens import english_to_tokens, intersperse, korean_to_tokens
 
 LANGUAGES = ("ko", "en")
@@ -25,6 +25,11 @@ class FrontendResult:
     pronounced: str
     tokens: list[str]
     ids: list[int]
+
+
+# After the standard pronunciation rules a syllable ends in one of seven sounds (음절의 끝소리
+# 규칙): ㄱ ㄴ ㄷ ㄹ ㅁ ㅂ ㅇ. The other coda symbols only occur without pronunciation.
+PRONOUNCED_CODAS = frozenset("\u11a8\u11ab\u11ae\u11af\u11b7\u11b8\u11bc")
 
 
 class TextFrontend:
@@ -75,6 +80,13 @@ class TextFrontend:
 
     def to_ids(self, text: str, *, strict: bool = True) -> list[int]:
         return self.process(text, strict=strict).ids
+
+    def spoken_symbols(self) -> list[str]:
+        """The table's symbols this front end can produce: no pad or blank, and with Korean
+        pronunciation only the seven codas that survive it. Dataset coverage is judged on these."""
+        specials = {self.symbols.pad, BLANK}
+        unreachable = set(CODAS) - PRONOUNCED_CODAS if self.language == "ko" and self.use_pronunciation else set()
+        return [symbol for symbol in self.symbols.symbols if symbol not in specials | unreachable]
 
     def settings(self) -> dict[str, Any]:
         """What a voice stores to rebuild this front end exactly."""

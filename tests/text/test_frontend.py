@@ -141,3 +141,15 @@ def test_korean_corpus_sample_processes_strictly(shared_data) -> None:
         result = frontend.process(sentence)
         assert tokens_to_korean(result.tokens) == " ".join(result.pronounced.split())
         assert len(result.pronounced.split()) == len(sentence.split())  # no word merged or split
+
+
+def test_spoken_symbols_leave_out_codas_that_pronunciation_never_produces() -> None:
+    pronounced = TextFrontend("ko").spoken_symbols()
+    spelled = TextFrontend("ko", use_pronunciation=False).spoken_symbols()
+    assert "\u11ba" not in pronounced and "\u11ba" in spelled  # ㅅ as a coda: 옷 → [옫]
+    assert "\u11af" in pronounced  # ㄹ survives
+    assert len(spelled) - len(pronounced) == 20  # 27 codas, 7 pronounced
+    # Everything the front end emits for real text is among them.
+    frontend = TextFrontend("ko")
+    tokens = set(frontend.process("닭 값이 없어서 꽃을 샀다. 읽고, 앉아!").tokens)
+    assert tokens <= set(pronounced)
