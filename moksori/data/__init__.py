@@ -7,7 +7,7 @@ by the recording studio) does not pull in torch.
 * :mod:`moksori.data.preprocess` — checks, trimming, mel cache, manifest, train/val split
 * :mod:`moksori.data.report` — the preprocessing report
 * :mod:`moksori.data.dataset` — ``TTSDataset``, ``collate_tts``, ``LengthBucketSampler``
-* :mod:`moksori.data.espeak`, :mod:`moksori.data.sample_dataset` — espeak-ng sample datasets
+* :mod:`moksori.data.sample_dataset` — espeak-ng sample datasets (bindings in :mod:`moksori.espeak`)
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ _EXPORTS = {
     "TTSDataset": "dataset",
     "collate_tts": "dataset",
     "LengthBucketSampler": "dataset",
-    "synthesize": "espeak",
     "make_sample_dataset": "sample_dataset",
 }
 

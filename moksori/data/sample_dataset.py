@@ -17,7 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from moksori.audio import resample, save_wav
-from moksori.data.espeak import default_voice, synthesize
+from moksori.espeak import default_voice, synthesize
 from moksori.data.manifest import atomic_write_text
 from moksori.data.prompt_sets import builtin_prompts, read_prompt_file
 

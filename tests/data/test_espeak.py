@@ -3,7 +3,7 @@ import threading
 import numpy as np
 import pytest
 
-from moksori.data.espeak import EspeakError, default_voice, native_sample_rate, synthesize
+from moksori.espeak import EspeakError, default_voice, native_sample_rate, synthesize
 
 
 def rms(wave: np.ndarray) -> float:

@@ -7,7 +7,7 @@ import soundfile
 import torch
 
 from moksori.audio import load_audio, mel_spectrogram
-from moksori.data.espeak import synthesize
+from moksori.espeak import synthesize
 from moksori.data.manifest import read_jsonl
 from moksori.data.preprocess import PreprocessConfig, preprocess_dataset, split_train_val
 from moksori.data.report import PreprocessReport, format_report

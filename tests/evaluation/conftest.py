@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from moksori.audio import MelConfig
-from moksori.data.espeak import synthesize
+from moksori.espeak import synthesize
 from moksori.data.preprocess import PreprocessConfig, preprocess_dataset
 from moksori.data.report import format_report
 from moksori.data.sample_dataset import make_sample_dataset

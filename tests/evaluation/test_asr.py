@@ -81,7 +81,7 @@ def test_real_faster_whisper_transcribes_espeak_english():
     model_dir = os.environ.get("MOKSORI_ASR_MODEL")
     if not model_dir or not Path(model_dir).is_dir():
         pytest.skip("set MOKSORI_ASR_MODEL to a local faster-whisper model folder to run the real ASR test")
-    from moksori.data.espeak import synthesize
+    from moksori.espeak import synthesize
 
     text = "The quick brown fox jumps over the lazy dog."
     wave, sample_rate = synthesize(text, voice="en-us")

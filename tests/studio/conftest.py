@@ -38,7 +38,7 @@ def wav_file(wave: np.ndarray, sample_rate: int = SAMPLE_RATE, subtype: str = "P
 def spoken() -> list[tuple[str, np.ndarray]]:
     """(text, 22,050 Hz wave) for the first six built-in Korean prompts, spoken by espeak-ng."""
     from moksori.audio import resample
-    from moksori.data.espeak import synthesize
+    from moksori.espeak import synthesize
     from moksori.data.prompt_sets import builtin_prompts
 
     clips = []

@@ -243,6 +243,10 @@ PHONE_NUMBERS_AND_ORDINALS = [
 ]
 
 LATIN = [
+    # Words no dictionary knows: espeak-ng's letter-to-sound rules, not letter by letter.
+    ("Tacotron 모델", "태커트란 모델"),
+    ("Kubernetes 클러스터", "쿠버네티스 클러스터"),
+    ("Zelensky 대통령", "젤렌스키 대통령"),
     ("KBS", "케이비에스"),
     ("USB", "유에스비"),
     ("AI", "에이아이"),
@@ -421,3 +425,11 @@ def test_korean_corpus_is_unchanged(shared_data):
     lines = [line.split("\t")[0] for line in corpus.read_text(encoding="utf-8").splitlines()]
     changed = [line for line in lines if normalize(line) != " ".join(line.split())]
     assert changed == []
+
+
+def test_espeak_phonemes_map_to_arpabet_with_stress():
+    from moksori.text.korean.latin import _espeak_to_arpabet
+
+    assert _espeak_to_arpabet("t 'a k @ t r ,0 n") == "T AE1 K AH0 T R AA2 N"
+    assert _espeak_to_arpabet("s m 'A@ t f oU n") == "S M AA1 R T F OW0 N"
+    assert _espeak_to_arpabet("x 'a") is None  # a phoneme with no ARPAbet match: not guessed

@@ -12,7 +12,9 @@ How a Latin token (letters, possibly with digits attached) is read, in order:
    letter by letter (KBS → 케이비에스);
 5. camelCase words not in the dictionary are split and each part is read;
 6. other words through CMUdict and ko-speech-tools' English → Hangul converter;
-7. anything else letter by letter.
+7. words CMUdict lacks (Tacotron, Kubernetes) through espeak-ng's English letter-to-sound
+   rules, their phonemes mapped to ARPAbet and converted the same way;
+8. anything else (no vowel letter, or espeak unavailable) letter by letter.
 
 The loanword dictionary exists because the CMUdict converter follows the
 pronunciation too literally for words Korean has its own spelling for
@@ -263,6 +265,57 @@ def _read_with_cmudict(word: str) -> str | None:
     return reading
 
 
+# espeak-ng's English phoneme names → CMUdict's ARPAbet, so that a word no dictionary knows is
+# transliterated by the same rules (ko-speech-tools') as a CMUdict word.
+_ESPEAK_VOWELS = {
+    "a": "AE", "a#": "AH", "A:": "AA", "A@": "AA R", "aI": "AY", "aI@": "AY ER", "aI3": "AY ER",
+    "aU": "AW", "aU@": "AW ER", "E": "EH", "e@": "EH R", "eI": "EY", "@": "AH", "@2": "AH",
+    "@5": "AH", "@L": "AH L", "3": "ER", "3:": "ER", "I": "IH", "I2": "IH", "I#": "IH", "i": "IY",
+    "i:": "IY", "i@": "IY R", "i@3": "IY R", "O": "AO", "O:": "AO", "O@": "AO R", "o@": "AO R",
+    "OI": "OY", "oU": "OW", "0": "AA", "U": "UH", "U@": "UH R", "u:": "UW", "V": "AH",
+}  # fmt: skip
+_ESPEAK_CONSONANTS = {
+    "p": "P", "b": "B", "t": "T", "t#": "T", "d": "D", "d#": "D", "k": "K", "g": "G", "f": "F",
+    "v": "V", "T": "TH", "D": "DH", "s": "S", "z": "Z", "S": "SH", "Z": "ZH", "h": "HH", "m": "M",
+    "n": "N", "n-": "N", "N": "NG", "l": "L", "l-": "L", "r": "R", "r-": "R", "w": "W", "j": "Y",
+    "tS": "CH", "dZ": "JH",
+}  # fmt: skip
+
+
+def _espeak_to_arpabet(phonemes: str) -> str | None:
+    """"t 'a k @ t r ,0 n" → "T AE1 K AH0 T R AA2 N"; None if a phoneme has no ARPAbet match."""
+    arpabet = []
+    for name in phonemes.split():
+        stress = "1" if name.startswith("'") else "2" if name.startswith(",") else "0"
+        name = name.lstrip("',")
+        if name in _ESPEAK_CONSONANTS:
+            arpabet.append(_ESPEAK_CONSONANTS[name])
+        elif name in _ESPEAK_VOWELS:
+            vowel, *rest = _ESPEAK_VOWELS[name].split()
+            arpabet.extend([vowel + stress, *rest])
+        elif name:
+            return None
+    return " ".join(arpabet) or None
+
+
+def _read_with_espeak(word: str) -> str | None:
+    """A word in neither dictionary, by espeak-ng's English letter-to-sound rules. A word with no
+    vowel letter (Xyzzq) is left to be spelled: real words without one are in CMUdict already."""
+    if not any(letter in "aeiou" for letter in word.lower()):
+        return None
+    from moksori.espeak import EspeakError, phonemes
+
+    try:
+        clauses = phonemes(word)
+    except (EspeakError, OSError):
+        return None
+    arpabet = _espeak_to_arpabet(" ".join(clauses))
+    if arpabet is None:
+        return None
+    reading = convert_eng(word, {word: [arpabet]})
+    return reading if reading and all("가" <= c <= "힣" for c in reading) else None
+
+
 def _is_camel_case(word: str) -> bool:
     return any(a.islower() and b.isupper() for a, b in zip(word, word[1:]))
 
@@ -280,7 +333,7 @@ def _read_letters_only(word: str) -> str:
     lower = word.lower()
     if lower.endswith("s") and lower[:-1] in LOANWORDS:
         return LOANWORDS[lower[:-1]] + "스"
-    return _read_with_cmudict(word) or spell_letters(word)
+    return _read_with_cmudict(word) or _read_with_espeak(word) or spell_letters(word)
 
 
 def _read_mixed(token: str) -> str:

@@ -52,7 +52,8 @@ Rules, applied in this order (each one rewrites the text for the next):
     사천오백육십칠); decimals with 점 (3.14 → 삼 점 일사); numbers written with
     a leading 0 are codes, read digit by digit (007 → 공공칠).
 14. Latin words (``latin.py``): acronyms letter by letter, dictionary loanwords,
-    CMUdict, then letter by letter; dots inside web addresses are 닷.
+    CMUdict, espeak-ng's letter-to-sound rules, then letter by letter; dots inside web
+    addresses are 닷.
 15. Symbols: = 은/는 (the particle that fits the word before), + 플러스,
     & 앤드, # 샵, @ 골뱅이, % 퍼센트, ° 도, Greek letters by name. Separators
     with no sound (/ \\ | _ * • · - and a ~ that is not a range) become spaces.

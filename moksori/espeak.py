@@ -1,6 +1,8 @@
 """A small ctypes wrapper over libespeak-ng, as shipped by the ``espeakng-loader`` package.
 
-Used to make sample datasets for tests, benchmarks and the demo: no recordings needed.
+Used to make sample datasets for tests, benchmarks and the demo (no recordings needed), and by
+the Korean front end for English words no dictionary knows (their phonemes, by espeak's
+letter-to-sound rules).
 
 espeak-ng keeps global state and is not thread-safe, so every call goes through one
 lock, and the library is initialised once per process (again in a forked child, whose
@@ -15,7 +17,7 @@ import threading
 
 import numpy as np
 
-__all__ = ["EspeakError", "default_voice", "native_sample_rate", "synthesize"]
+__all__ = ["EspeakError", "default_voice", "native_sample_rate", "phonemes", "synthesize"]
 
 # espeak_AUDIO_OUTPUT: synthesise into the callback, return when done.
 _AUDIO_OUTPUT_SYNCHRONOUS = 0x02
@@ -76,6 +78,8 @@ class _Engine:
         lib.espeak_Synth.restype = ctypes.c_int
         lib.espeak_Synchronize.argtypes = []
         lib.espeak_Synchronize.restype = ctypes.c_int
+        lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_int]
+        lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
 
     def _collect(self, samples, count, _events) -> int:
         if count > 0 and samples:
@@ -92,6 +96,18 @@ class _Engine:
     def set_parameter(self, parameter: int, value: int) -> None:
         if self.lib.espeak_SetParameter(parameter, int(value), 0) != _EE_OK:
             raise EspeakError(f"espeak_SetParameter({parameter}, {value}) failed")
+
+    def phonemes(self, text: str) -> list[str]:
+        """espeak's ASCII phoneme names for ``text``, clause by clause, space-separated inside."""
+        data = ctypes.create_string_buffer(text.encode("utf-8") + b"\0")
+        position = ctypes.c_void_p(ctypes.addressof(data))
+        clauses = []
+        while position.value:
+            # textmode 1: UTF-8; phonememode: ASCII names, ' ' between phonemes (bits 8-23).
+            clause = self.lib.espeak_TextToPhonemes(ctypes.byref(position), _CHARS_UTF8, ord(" ") << 8)
+            if clause:
+                clauses.append(clause.decode("ascii", errors="replace"))
+        return clauses
 
     def speak(self, text: str) -> np.ndarray:
         data = text.encode("utf-8") + b"\0"
@@ -160,3 +176,14 @@ def synthesize(
         samples = engine.speak(text)
         sample_rate = engine.sample_rate
     return samples.astype(np.float32) / 32768.0, sample_rate
+
+
+def phonemes(text: str, voice: str = "en-us") -> list[str]:
+    """espeak-ng's phonemes for ``text`` (ASCII phoneme names with stress marks ' and ,), one
+    string per clause: e.g. ``phonemes("Tacotron") == ["t 'a k @ t r ,0 n"]``."""
+    if not text.strip():
+        return []
+    with _lock:
+        engine = _get_engine()
+        engine.set_voice(voice)
+        return engine.phonemes(text)
