@@ -41,7 +41,8 @@ def _cmd_sample_dataset(args: argparse.Namespace) -> int:
     if args.prompts:
         prompts = [line for path in args.prompts for line in read_prompt_file(path)]
     out = make_sample_dataset(
-        args.out, language=args.lang, n=args.n, seed=args.seed, voice=args.voice, prompts=prompts
+        args.out, language=args.lang, n=args.n, seed=args.seed, voice=args.voice, prompts=prompts,
+        extra_prompt_files=args.extra_prompts or (),
     )
     print(f"sample dataset written to {out}")
     return 0
@@ -239,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--voice", default=None, help="espeak-ng voice, e.g. ko or ko+f3")
     sample.add_argument("--prompts", nargs="*", type=Path,
                         help="prompt files (sentence<TAB>length or one per line) instead of the built-in list")
+    sample.add_argument("--extra-prompts", nargs="*", type=Path,
+                        help="prompt files added to the built-in list (e.g. ../shared/data/korean_corpus.csv)")
     sample.set_defaults(func=_cmd_sample_dataset)
 
     pre = commands.add_parser("preprocess", help="check clips, cache mels and token ids, split, report")

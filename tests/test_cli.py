@@ -60,3 +60,16 @@ def test_demo_builds_preprocesses_and_reports(tmp_path, capsys):
     assert (tmp_path / "dataset" / "metadata.csv").is_file()
     manifest = (tmp_path / "preprocessed" / "manifest.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(manifest) == 4
+
+
+def test_sample_dataset_adds_extra_prompt_files(tmp_path, capsys):
+    extra = tmp_path / "extra.tsv"
+    extra.write_text("우리만의 특별한 문장입니다.\t14\n", encoding="utf-8")
+    out = tmp_path / "set"
+    # More clips than the built-in list has sentences: the extra file's sentence must be used.
+    from moksori.data.prompt_sets import builtin_prompts
+
+    n = len(builtin_prompts("ko")) + 1
+    args = ["sample-dataset", "--n", str(n), "--out", str(out), "--extra-prompts", str(extra)]
+    assert main(args) == 0
+    assert "우리만의 특별한 문장입니다." in (out / "metadata.csv").read_text(encoding="utf-8")
