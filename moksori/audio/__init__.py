@@ -12,9 +12,21 @@ from moksori.audio.io import (
     save_wav,
     wav_bytes,
 )
-from moksori.audio.mel import MelConfig, MelSpectrogram, griffin_lim, mel_basis, mel_spectrogram
+from moksori.audio.mel import (
+    MelConfig,
+    MelSpectrogram,
+    griffin_lim,
+    mel_basis,
+    mel_spectrogram,
+)
 from moksori.audio.processing import normalize_loudness, trim_silence
-from moksori.audio.quality import ClipReport, Problem, QualityThresholds, analyze_clip, check_clip
+from moksori.audio.quality import (
+    ClipReport,
+    Problem,
+    QualityThresholds,
+    analyze_clip,
+    check_clip,
+)
 
 __all__ = [
     "AudioError",

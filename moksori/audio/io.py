@@ -8,14 +8,14 @@ with soundfile (libsndfile reads wav, flac, ogg/vorbis, opus and mp3) and writte
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import soundfile
 import soxr
 import torch
+
+from moksori.atomic import atomic_path
 
 
 class AudioError(ValueError):
@@ -77,15 +77,8 @@ def save_wav(path: str | Path, wave: np.ndarray | torch.Tensor, sample_rate: int
     """
     path = Path(path)
     pcm = _to_pcm16(wave, sample_rate)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as temp_file:
-            soundfile.write(temp_file, pcm, sample_rate, format="WAV", subtype="PCM_16")
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temp:
+        soundfile.write(temp, pcm, sample_rate, format="WAV", subtype="PCM_16")
 
 
 def wav_bytes(wave: np.ndarray | torch.Tensor, sample_rate: int) -> bytes:

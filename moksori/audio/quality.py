@@ -12,7 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from moksori.audio.processing import active_rms, analysis_powers, power_to_db, trim_silence
+from moksori.audio.processing import (
+    active_rms,
+    analysis_powers,
+    power_to_db,
+    trim_silence,
+)
 
 CLIP_LEVEL = 0.999
 # Frames quieter than this (relative to the loudest) are silence for the edge measures.

@@ -17,9 +17,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from moksori.audio import resample, save_wav
-from moksori.espeak import default_voice, synthesize
 from moksori.data.manifest import atomic_write_text
 from moksori.data.prompt_sets import builtin_prompts, read_prompt_file
+from moksori.espeak import default_voice, synthesize
 
 __all__ = ["SAMPLE_RATE", "choose_prompts", "make_sample_dataset"]
 

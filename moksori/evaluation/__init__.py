@@ -6,8 +6,20 @@
 """
 
 from moksori.evaluation.asr import Transcriber, load_asr
-from moksori.evaluation.evaluate import EvaluationResult, UtteranceScores, evaluate_voice, format_table, to_json
-from moksori.evaluation.metrics import character_error_rate, duration_ratio, f0_metrics, mcd_dtw, mel_cepstrum
+from moksori.evaluation.evaluate import (
+    EvaluationResult,
+    UtteranceScores,
+    evaluate_voice,
+    format_table,
+    to_json,
+)
+from moksori.evaluation.metrics import (
+    character_error_rate,
+    duration_ratio,
+    f0_metrics,
+    mcd_dtw,
+    mel_cepstrum,
+)
 
 __all__ = [
     "EvaluationResult",

@@ -24,7 +24,12 @@ from tqdm import tqdm
 from moksori.audio import load_audio
 from moksori.data.manifest import read_manifest, write_json
 from moksori.evaluation.asr import Transcriber, try_load_asr
-from moksori.evaluation.metrics import align, character_error_rate, f0_metrics_of_alignment, mcd_of_alignment
+from moksori.evaluation.metrics import (
+    align,
+    character_error_rate,
+    f0_metrics_of_alignment,
+    mcd_of_alignment,
+)
 from moksori.synthesis import Synthesizer, Voice, load_voice
 from moksori.text import TextFrontend
 

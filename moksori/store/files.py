@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path, PurePosixPath, PureWindowsPath
+
+from moksori.atomic import atomic_write_bytes
 
 
 class FileStore:
@@ -45,17 +46,7 @@ class FileStore:
     def write_atomic(self, relative: str, data: bytes) -> Path:
         """Write ``data`` so that readers see the old file or the new one, never a partial one."""
         target = self.path(relative)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as tmp:
-                tmp.write(data)
-                tmp.flush()
-                os.fsync(tmp.fileno())
-            os.replace(tmp_name, target)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
+        atomic_write_bytes(target, data, durable=True)
         _fsync_dir(target.parent)
         return target
 

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from moksori.atomic import atomic_write_bytes
 from moksori.audio import MelConfig
 from moksori.models import build_model
 from moksori.text import TextFrontend
@@ -234,15 +235,7 @@ def sha256_of(path: Path) -> str:
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     """Write JSON atomically (temp file in the same folder, then rename)."""
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as temp_file:
-            json.dump(data, temp_file, ensure_ascii=False, indent=2)
-            temp_file.write("\n")
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
 
 
 def update_voice_json(voice_dir: Path, changes: dict[str, Any]) -> dict[str, Any]:

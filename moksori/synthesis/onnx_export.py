@@ -16,13 +16,12 @@ vocoder.onnx
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import torch
 
+from moksori.atomic import atomic_path
 from moksori.synthesis.bundle import (
     ACOUSTIC_ONNX,
     VOCODER_ONNX,
@@ -88,28 +87,21 @@ def _export(
     opset: int,
 ) -> Path:
     """Export into a temp file next to ``path``, then rename (a reader never sees half a model)."""
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            # Tracer warnings about Python-side shape checks; the graph is verified by the tests.
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)
-            warnings.simplefilter("ignore", DeprecationWarning)
-            torch.onnx.export(
-                module,
-                args,
-                temp_name,
-                input_names=input_names,
-                output_names=output_names,
-                dynamic_axes=dynamic_axes,
-                opset_version=opset,
-                do_constant_folding=True,
-                dynamo=False,
-            )
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temp, torch.no_grad(), warnings.catch_warnings():
+        # Tracer warnings about Python-side shape checks; the graph is verified by the tests.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            module,
+            args,
+            str(temp),
+            input_names=input_names,
+            output_names=output_names,
+            dynamic_axes=dynamic_axes,
+            opset_version=opset,
+            do_constant_folding=True,
+            dynamo=False,
+        )
     return path
 
 

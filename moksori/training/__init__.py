@@ -10,7 +10,11 @@
 ``moksori train`` (options in ``moksori/cli.py``) calls :func:`moksori.training.loop.run`.
 """
 
-from moksori.training.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
+from moksori.training.checkpoint import (
+    CHECKPOINT_FORMAT,
+    load_checkpoint,
+    save_checkpoint,
+)
 from moksori.training.loop import StepContext, Trainer, TrainingError, train
 from moksori.training.recipe import Recipe, RecipeError, load_recipe
 

@@ -17,13 +17,13 @@ Files are ``ckpt_{step:08d}.pt`` and ``latest.pt`` in the run folder.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from moksori.atomic import atomic_path
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -58,17 +58,8 @@ def checkpoint_path(run_dir: str | Path, step: int) -> Path:
 
 
 def _atomic_torch_save(value: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as temp_file:
-            torch.save(value, temp_file)
-            temp_file.flush()
-            os.fsync(temp_file.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    with atomic_path(path, durable=True) as temp, open(temp, "wb") as handle:
+        torch.save(value, handle)
 
 
 def save_checkpoint(run_dir: str | Path, checkpoint: dict[str, Any], keep_last: int | None = None) -> Path:

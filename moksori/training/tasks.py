@@ -8,8 +8,8 @@ the non-finite checks). Loss maths stays in the model files; tasks only call it.
 
 from __future__ import annotations
 
-import math
 import contextlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +22,8 @@ from moksori.audio import MelConfig, MelSpectrogram, griffin_lim
 from moksori.data.manifest import load_config
 from moksori.models.glow_tts import GlowTTS, GlowTTSConfig, GlowTTSOutput, glow_tts_loss
 from moksori.models.hifigan import (
-    Generator,
     MEL_LOSS_WEIGHT,
+    Generator,
     HiFiGANConfig,
     MultiPeriodDiscriminator,
     MultiScaleDiscriminator,

@@ -22,8 +22,9 @@ from torch import nn
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from moksori.atomic import atomic_write_bytes
 from moksori.data.dataset import TTSDataset, collate_tts
-from moksori.data.manifest import atomic_write_bytes, load_config
+from moksori.data.manifest import load_config
 from moksori.models import build_model
 from moksori.models.glow_tts import GlowTTS
 

@@ -9,7 +9,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from moksori.models.layers.common import apply_weight_norm, remove_weight_norm, squeeze, unsqueeze
+from moksori.models.layers.common import (
+    apply_weight_norm,
+    remove_weight_norm,
+    squeeze,
+    unsqueeze,
+)
 from moksori.models.layers.wavenet import WN
 
 FlowOutput = tuple[torch.Tensor, torch.Tensor | None]
