@@ -5,8 +5,9 @@ the Korean front end for English words no dictionary knows (their phonemes, by e
 letter-to-sound rules).
 
 espeak-ng keeps global state and is not thread-safe, so every call goes through one
-lock, and the library is initialised once per process (again in a forked child, whose
-copy of the lock might have been held by another thread at fork time).
+lock, and the library is initialised once per process. A fork waits for that lock, so
+a child never inherits the library halfway through another thread's call (such a child
+hung); the child then initialises its own engine.
 """
 
 from __future__ import annotations
@@ -128,13 +129,21 @@ _engine: _Engine | None = None
 _defaults: dict[int, int] = {}
 
 
+def _hold_for_fork() -> None:
+    _lock.acquire()
+
+
+def _release_after_fork() -> None:
+    _lock.release()
+
+
 def _reset_after_fork() -> None:
     global _lock, _engine
     _lock = threading.Lock()
     _engine = None
 
 
-os.register_at_fork(after_in_child=_reset_after_fork)
+os.register_at_fork(before=_hold_for_fork, after_in_parent=_release_after_fork, after_in_child=_reset_after_fork)
 
 
 def _get_engine() -> _Engine:

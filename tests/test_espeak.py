@@ -73,3 +73,35 @@ def test_errors_and_defaults():
         synthesize("hello", voice="no-such-voice")
     with pytest.raises(ValueError):
         synthesize("   ")
+
+
+def _speak_in_child(queue) -> None:
+    wave, sample_rate = synthesize("포크한 자식 프로세스에서 말합니다.", voice="ko")
+    queue.put(wave.size / sample_rate)
+
+
+def test_a_fork_during_another_threads_synthesis_gets_a_working_engine():
+    # A child forked while a thread was inside libespeak-ng used to hang: fork now waits for it.
+    import multiprocessing
+    import threading
+
+    stop = threading.Event()
+
+    def keep_speaking() -> None:
+        while not stop.is_set():
+            synthesize("다른 스레드가 계속 말하고 있습니다.", voice="ko")
+
+    speaker = threading.Thread(target=keep_speaking, daemon=True)
+    speaker.start()
+    context = multiprocessing.get_context("fork")
+    try:
+        for _ in range(5):
+            queue = context.Queue()
+            child = context.Process(target=_speak_in_child, args=(queue,))
+            child.start()
+            child.join(timeout=30)
+            assert child.exitcode == 0, "the forked child hung or failed"
+            assert queue.get(timeout=5) > 1.0
+    finally:
+        stop.set()
+        speaker.join()
