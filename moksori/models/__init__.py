@@ -16,10 +16,12 @@ from torch import nn
 
 from moksori.models.glow_tts import GlowTTS, GlowTTSConfig
 from moksori.models.hifigan import Generator as HiFiGANGenerator
+from moksori.models.vocos import Vocos, VocosConfig
 
 MODELS: dict[str, type[nn.Module]] = {
     "glow_tts": GlowTTS,
     "hifigan": HiFiGANGenerator,
+    "vocos": Vocos,
 }
 
 
@@ -51,4 +53,4 @@ def _model_class(name: str) -> type[nn.Module]:
         raise ValueError(f"unknown model {name!r}; registered: {sorted(MODELS)}") from None
 
 
-__all__ = ["MODELS", "GlowTTS", "GlowTTSConfig", "build_model", "config_class"]
+__all__ = ["MODELS", "GlowTTS", "GlowTTSConfig", "Vocos", "VocosConfig", "build_model", "config_class"]

@@ -44,7 +44,7 @@ ACOUSTIC_ONNX = "acoustic.onnx"
 VOCODER_ONNX = "vocoder.onnx"
 GRIFFIN_LIM = {"name": "griffin_lim"}
 ACOUSTIC_MODELS = ("glow_tts",)
-VOCODER_MODELS = ("hifigan",)
+VOCODER_MODELS = ("hifigan", "vocos")
 
 
 class VoiceError(ValueError):

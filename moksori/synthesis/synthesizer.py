@@ -37,6 +37,7 @@ ONNX_NOISE_FRAMES_PER_TOKEN = 16
 # HEAD_FRAMES (~0.37 s) of vocoding instead of a whole sentence's. Each piece is vocoded with
 # CONTEXT_FRAMES of mel on either side and trimmed: more than HiFi-GAN's receptive field (a frame
 # changes the audio of 11 frames each way in V1, V2 and V3, measured), so the pieces join exactly.
+# A vocoder that declares ``context_frames`` (Vocos: 29) gets that many instead.
 HEAD_FRAMES = 32
 CONTEXT_FRAMES = 16
 
@@ -127,6 +128,7 @@ class Synthesizer:
             torch.set_num_threads(num_threads)
         self._acoustic = GlowTTSInference(self.voice.acoustic).eval()
         self._onnx_acoustic, self._onnx_vocoder = self._onnx_sessions(use_onnx, num_threads)
+        self._context_frames = max(CONTEXT_FRAMES, int(getattr(self.voice.vocoder, "context_frames", 0)))
 
     @property
     def sample_rate(self) -> int:
@@ -229,7 +231,7 @@ class Synthesizer:
         for sentence in sentences:
             (mel,) = self._mels([sentence], options)
             split = HEAD_FRAMES if sentence.index == 0 and self._vocoder_is_local() else mel.shape[1]
-            if split < mel.shape[1] - CONTEXT_FRAMES:
+            if split < mel.shape[1] - self._context_frames:
                 yield self._vocode_span(mel, 0, split)
                 yield self._with_silence(self._vocode_span(mel, split, mel.shape[1]), sentence.silence_after)
             else:
@@ -240,8 +242,8 @@ class Synthesizer:
         return self._onnx_vocoder is not None or self.voice.vocoder is not None
 
     def _vocode_span(self, mel: np.ndarray, start: int, end: int) -> np.ndarray:
-        """Audio of mel frames [start, end), vocoded with CONTEXT_FRAMES of context on each side."""
-        lo, hi = max(0, start - CONTEXT_FRAMES), min(mel.shape[1], end + CONTEXT_FRAMES)
+        """Audio of mel frames [start, end), vocoded with enough context on each side to be exact."""
+        lo, hi = max(0, start - self._context_frames), min(mel.shape[1], end + self._context_frames)
         hop = self.voice.mel_config.hop_length
         wave = self._vocode(mel[:, lo:hi])
         return wave[(start - lo) * hop : (end - lo) * hop]

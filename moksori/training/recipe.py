@@ -126,8 +126,8 @@ class Recipe:
             raise RecipeError("model_config: must be a mapping of config keys (and an optional preset)")
         if not all(isinstance(prefix, str) and prefix for prefix in self.freeze):
             raise RecipeError("freeze: must be a list of parameter-name prefixes")
-        if self.vocoder_finetune_from and self.model != "hifigan":
-            raise RecipeError("vocoder_finetune_from: only a vocoder (model: hifigan) can use it")
+        if self.vocoder_finetune_from and self.model not in ("hifigan", "vocos"):
+            raise RecipeError("vocoder_finetune_from: only a vocoder (model: hifigan or vocos) can use it")
         self.data.check("data")
         self.train.check("train")
 

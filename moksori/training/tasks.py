@@ -32,6 +32,7 @@ from moksori.models.hifigan import (
     mel_loss,
     multi_resolution_stft_loss,
 )
+from moksori.models.vocos import Vocos, VocosConfig
 from moksori.text import TextFrontend
 from moksori.training.logging import Examples, plot_alignment, plot_mels
 from moksori.training.recipe import Recipe, RecipeError
@@ -39,7 +40,7 @@ from moksori.training.recipe import Recipe, RecipeError
 if TYPE_CHECKING:
     from moksori.training.loop import StepContext
 
-__all__ = ["DatasetInfo", "GlowTTSTask", "HiFiGANTask", "OptimizerSpec", "TASKS", "Task", "build_task", "random_segments"]
+__all__ = ["DatasetInfo", "GlowTTSTask", "HiFiGANTask", "OptimizerSpec", "TASKS", "Task", "VocosTask", "build_task", "random_segments"]
 
 Batch = dict[str, Any]
 
@@ -152,8 +153,9 @@ class Task:
 def _glow_config(recipe: Recipe, info: DatasetInfo) -> GlowTTSConfig:
     values = dict(recipe.model_config)
     preset = values.pop("preset", "base")
-    if preset not in ("base", "tiny"):
-        raise RecipeError(f"model_config.preset: Glow-TTS presets are 'base' and 'tiny', got {preset!r}")
+    factories = {"base": GlowTTSConfig.base, "small": GlowTTSConfig.small, "tiny": GlowTTSConfig.tiny}
+    if preset not in factories:
+        raise RecipeError(f"model_config.preset: Glow-TTS presets are {sorted(factories)}, got {preset!r}")
     given_vocab = values.pop("n_vocab", None)
     if given_vocab is not None and given_vocab != info.n_vocab:
         raise RecipeError(
@@ -163,9 +165,8 @@ def _glow_config(recipe: Recipe, info: DatasetInfo) -> GlowTTSConfig:
     if len(info.speakers) > 1:
         values.setdefault("n_speakers", len(info.speakers))
         values.setdefault("gin_channels", 256)
-    factory = GlowTTSConfig.tiny if preset == "tiny" else GlowTTSConfig.base
     try:
-        return factory(info.n_vocab, **values)
+        return factories[preset](info.n_vocab, **values)
     except TypeError as error:
         raise RecipeError(f"model_config: {error}") from error
 
@@ -266,10 +267,14 @@ _MEL_TO_HIFIGAN = {
 }
 
 
-def _hifigan_config(recipe: Recipe, info: DatasetInfo) -> HiFiGANConfig:
+def _vocoder_config(recipe: Recipe, info: DatasetInfo, config_cls: type, default_preset: str) -> Any:
+    """A vocoder config (HiFiGANConfig or VocosConfig): preset, recipe keys, then the data's framing."""
     values = dict(recipe.model_config)
-    preset = values.pop("preset", "v1")
-    base = HiFiGANConfig.preset(str(preset)).to_dict()
+    preset = values.pop("preset", default_preset)
+    try:
+        base = config_cls.preset(str(preset)).to_dict()
+    except ValueError as error:
+        raise RecipeError(f"model_config.preset: {error}") from error
     for key, mel_key in _MEL_TO_HIFIGAN.items():
         data_value = getattr(info.mel_config, mel_key)
         if key in values and values[key] != data_value:
@@ -279,7 +284,7 @@ def _hifigan_config(recipe: Recipe, info: DatasetInfo) -> HiFiGANConfig:
         values[key] = data_value
     base.update(values)
     try:
-        return HiFiGANConfig.from_dict(base)
+        return config_cls.from_dict(base)
     except (TypeError, ValueError) as error:
         raise RecipeError(f"model_config: {error}") from error
 
@@ -307,15 +312,21 @@ def random_segments(
 
 
 class HiFiGANTask(Task):
+    """GAN vocoder training (HiFi-GAN's losses and discriminators) for any generator whose config
+    carries the HiFi-GAN framing and optimiser keys; :class:`VocosTask` reuses it."""
+
     model_name = "hifigan"
     inference_name = "generator"
     load_wave = True
     default_grad_clip = 0.0
+    generator_class: type[nn.Module] = Generator
+    config_class: type = HiFiGANConfig
+    default_preset = "v1"
 
     def __init__(self, recipe: Recipe, info: DatasetInfo, device: torch.device) -> None:
         super().__init__(recipe, info, device)
-        self.config = _hifigan_config(recipe, info)
-        self.nets["generator"] = Generator(self.config).to(device)
+        self.config = _vocoder_config(recipe, info, self.config_class, self.default_preset)
+        self.nets["generator"] = self.generator_class(self.config).to(device)
         self.nets["mpd"] = MultiPeriodDiscriminator().to(device)
         self.nets["msd"] = MultiScaleDiscriminator().to(device)
         loss_mel = MelConfig.from_dict({**info.mel_config.to_dict(), "fmax": self.config.fmax_for_loss})
@@ -420,7 +431,17 @@ class HiFiGANTask(Task):
         )
 
 
-TASKS: dict[str, type[Task]] = {"glow_tts": GlowTTSTask, "hifigan": HiFiGANTask}
+class VocosTask(HiFiGANTask):
+    """Vocos: ConvNeXt + inverse-STFT generator; usually trained with ``adversarial: false`` and
+    ``stft_loss: true`` first (mel + multi-resolution STFT), then with the discriminators."""
+
+    model_name = "vocos"
+    generator_class = Vocos
+    config_class = VocosConfig
+    default_preset = "small"
+
+
+TASKS: dict[str, type[Task]] = {"glow_tts": GlowTTSTask, "hifigan": HiFiGANTask, "vocos": VocosTask}
 
 
 def build_task(recipe: Recipe, info: DatasetInfo, device: torch.device) -> Task:

@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 # Files of a voice bundle folder (see moksori.synthesis.bundle) by the role of the model.
-_BUNDLE_FILES = {"glow_tts": "acoustic.pt", "hifigan": "vocoder.pt"}
+_BUNDLE_FILES = {"glow_tts": "acoustic.pt", "hifigan": "vocoder.pt", "vocos": "vocoder.pt"}
 _WN_G = ".parametrizations.weight.original0"
 _WN_V = ".parametrizations.weight.original1"
 
