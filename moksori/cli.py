@@ -258,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bundle = commands.add_parser("bundle", help="make a voice bundle (folder) from training checkpoints")
     bundle.add_argument("acoustic", type=Path, help="acoustic checkpoint or its run folder")
-    bundle.add_argument("--vocoder", type=Path, help="vocoder checkpoint or run folder (default: Griffin-Lim)")
+    bundle.add_argument("--vocoder", type=Path, help="vocoder checkpoint, run folder, or a voice folder whose vocoder is reused (default: Griffin-Lim)")
     bundle.add_argument("--out", required=True, type=Path, help="voice folder to write")
     bundle.add_argument("--name", help="voice name (default: the folder name)")
     bundle.add_argument("--description", default="")

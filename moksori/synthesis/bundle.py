@@ -138,11 +138,12 @@ def make_bundle(
     licence: str = "unspecified",
     overwrite: bool = False,
 ) -> Path:
-    """Build a voice folder from an acoustic checkpoint (and a vocoder checkpoint; without one the
-    voice uses Griffin-Lim). ``extra`` is added to the training summary. Returns ``out_dir``."""
+    """Build a voice folder from an acoustic checkpoint (and a vocoder checkpoint, or a voice folder
+    whose vocoder is reused; without one the voice uses Griffin-Lim). ``extra`` is added to the
+    training summary. Returns ``out_dir``."""
     out_dir = Path(out_dir)
     acoustic = load_checkpoint(acoustic_ckpt, kinds=ACOUSTIC_MODELS)
-    vocoder = load_checkpoint(vocoder_ckpt, kinds=VOCODER_MODELS) if vocoder_ckpt is not None else None
+    vocoder = _vocoder_source(vocoder_ckpt) if vocoder_ckpt is not None else None
     if not acoustic.get("text_frontend"):
         raise VoiceError(f"{acoustic['path']}: field 'text_frontend' is empty; an acoustic checkpoint needs it")
     if vocoder is not None:
@@ -162,6 +163,29 @@ def make_bundle(
     finally:
         shutil.rmtree(temp_dir, ignore_errors=True)
     return out_dir
+
+
+def _vocoder_source(path: str | Path) -> dict[str, Any]:
+    """A vocoder checkpoint, or the vocoder of a voice folder in the same checkpoint-like form."""
+    voice_dir = Path(path)
+    if not (voice_dir.is_dir() and (voice_dir / VOICE_JSON).is_file()):
+        return load_checkpoint(path, kinds=VOCODER_MODELS)
+    data = read_voice_json(voice_dir)
+    _verify_files(voice_dir, data["files"])
+    section = data["vocoder"]
+    if "model_name" not in section:
+        raise VoiceError(f"{voice_dir}: the voice uses Griffin-Lim; it has no vocoder to reuse")
+    weights = voice_dir / section.get("file", VOCODER_FILE)
+    summary = (data.get("training") or {}).get("vocoder") or {}
+    return {
+        "path": str(weights),
+        "model_name": section["model_name"],
+        "model_config": section["model_config"],
+        "model": torch.load(weights, map_location="cpu", weights_only=True),
+        "mel_config": section.get("mel", data["audio"]["mel"]),
+        "step": summary.get("step"),
+        "epoch": summary.get("epoch"),
+    }
 
 
 def _voice_json(
