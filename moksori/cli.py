@@ -105,8 +105,11 @@ def _cmd_say(args: argparse.Namespace) -> int:
     from moksori.synthesis.synthesizer import configure_allocator
 
     configure_allocator()
+    from moksori.voices import resolve_voice
+
+    voice = resolve_voice(args.voice)
     text = args.text if args.text is not None else sys.stdin.read()
-    synthesizer = Synthesizer(args.voice, use_onnx=args.onnx, num_threads=args.threads)
+    synthesizer = Synthesizer(voice, use_onnx=args.onnx, num_threads=args.threads)
     started = time.perf_counter()
     path = synthesizer.to_wav_file(
         text, args.output, speed=args.speed, noise_scale=args.noise_scale, speaker=args.speaker, seed=args.seed
@@ -116,6 +119,34 @@ def _cmd_say(args: argparse.Namespace) -> int:
 
     seconds = soundfile.info(str(path)).duration
     print(f"{path}  ({seconds:.2f} s of audio in {elapsed:.2f} s, real-time factor {elapsed / max(seconds, 1e-9):.3f})")
+    return 0
+
+
+def _cmd_finetune(args: argparse.Namespace) -> int:
+    import logging
+
+    from moksori.training.finetune import finetune
+
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+    result = finetune(
+        args.dataset,
+        args.base,
+        out=args.out,
+        name=args.name,
+        acoustic_steps=args.acoustic_steps,
+        vocoder_steps=args.vocoder_steps,
+        freeze=args.freeze or (),
+        lr=args.lr,
+        vocoder_lr=args.vocoder_lr,
+        run_dir=args.run_dir,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        recipe=args.recipe,
+        workers=args.workers,
+    )
+    print(f"voice written to {result.voice_dir}")
+    print(result.describe())
     return 0
 
 
@@ -273,7 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     say = commands.add_parser("say", help="speak text with a voice into a wav file")
     say.add_argument("text", nargs="?", help="text to speak (stdin when omitted)")
-    say.add_argument("--voice", required=True, type=Path, help="voice bundle folder")
+    say.add_argument("--voice", help="voice bundle folder; 'default' or left out: the Korean voice shipped "
+                     "with moksori (ko_default)")
     say.add_argument("-o", "--output", default=Path("out.wav"), type=Path)
     say.add_argument("--speed", type=float, default=1.0)
     say.add_argument("--noise-scale", type=float, default=0.667)
@@ -285,6 +317,34 @@ def build_parser() -> argparse.ArgumentParser:
                              help="use the ONNX files (default: when the voice has them)")
     onnx_switch.add_argument("--no-onnx", dest="onnx", action="store_false")
     say.set_defaults(func=_cmd_say)
+
+    tune = commands.add_parser(
+        "finetune",
+        help="fine-tune a voice (default: the shipped one) on your own recordings, then bundle it",
+        description="Fine-tune a voice on a small dataset: preprocess it like the base voice, train the "
+        "acoustic model and the vocoder from the base voice's weights, and write a voice folder.",
+    )
+    tune.add_argument("dataset", type=Path,
+                      help="LJSpeech/KSS/mimic-recording-studio folder or filelist, or a `moksori preprocess` folder")
+    tune.add_argument("--from", dest="base", default="default", metavar="default|VOICE_DIR",
+                      help="the voice to start from (default: the shipped ko_default)")
+    tune.add_argument("--out", type=Path, help="voice folder to write (default: voices/NAME)")
+    tune.add_argument("--name", help="voice name (default: the --out folder's name, else the dataset's)")
+    tune.add_argument("--acoustic-steps", type=int, help="Glow-TTS steps (recipe default: 1000)")
+    tune.add_argument("--vocoder-steps", type=int,
+                      help="vocoder steps (recipe default: 1000; 0 reuses the base voice's vocoder as it is)")
+    tune.add_argument("--freeze", nargs="+", metavar="PREFIX",
+                      help="acoustic parameter-name prefixes to keep fixed (e.g. encoder decoder.flows.0)")
+    tune.add_argument("--lr", type=float, help="acoustic learning rate (Noam scale; recipe default 0.05)")
+    tune.add_argument("--vocoder-lr", type=float, help="vocoder learning rate (recipe default 0.0002)")
+    tune.add_argument("--run-dir", type=Path, help="folder for the preprocessed data and both runs "
+                      "(default: runs/finetune_NAME)")
+    tune.add_argument("--resume", action="store_true", help="continue the runs in --run-dir")
+    tune.add_argument("--overwrite", action="store_true", help="replace an existing voice folder at --out")
+    tune.add_argument("--recipe", type=Path,
+                      help="training settings (default: built in, the same as configs/finetune_ko.yaml)")
+    tune.add_argument("--workers", type=int, default=2, help="preprocessing processes")
+    tune.set_defaults(func=_cmd_finetune)
 
     evaluate = commands.add_parser(
         "evaluate", help="compare a voice's synthesis with held-out recordings (MCD, F0, duration, CER)"
@@ -302,10 +362,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve voices over HTTP (TTS API; see docs/server.md)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--voices", default="voices", type=Path, help="folder of voice bundles")
+    serve.add_argument("--voices", default="voices", type=Path,
+                       help="folder of voice bundles; the voice shipped with moksori is offered too, as ko_default")
     serve.add_argument("--workers", type=int, default=1, help="server processes on this machine")
     serve.add_argument("--db-url", default="sqlite:///moksori.db", help="SQLAlchemy URL (PostgreSQL works too)")
-    serve.add_argument("--default-voice", help="voice used when a request names none")
+    serve.add_argument("--default-voice", help="voice used when a request names none (default: the first "
+                       "voice of --voices by name, or ko_default when there is none)")
     keys_switch = serve.add_mutually_exclusive_group()
     keys_switch.add_argument("--api-keys", dest="api_keys", action="store_true", default=None,
                              help="require API keys (default: only when bound to a non-loopback address)")

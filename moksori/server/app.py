@@ -73,7 +73,9 @@ def _build_state(settings: ServerSettings) -> ServerState:
     return ServerState(
         settings=settings,
         database=database,
-        voices=VoiceRegistry(settings.voices_dir, database, settings.default_voice),
+        voices=VoiceRegistry(
+            settings.voices_dir, database, settings.default_voice, include_default_voice=settings.include_default_voice
+        ),
         pool=pool,
         cache=AudioCache(settings.cache_entries),
         rate_limiter=RateLimiter(),

@@ -39,9 +39,11 @@ def serve(
     max_text_chars: int = 5000,
     cache_entries: int = 256,
     log_level: str = "info",
+    include_default_voice: bool = True,
 ) -> None:
     """Serve until interrupted; Ctrl-C / SIGTERM lets running requests finish (up to
-    ``graceful_shutdown_s``) before exiting."""
+    ``graceful_shutdown_s``) before exiting. The voice shipped with moksori (``ko_default``)
+    is offered beside those in ``voices_dir`` unless ``include_default_voice`` is False."""
     if workers < 1:
         raise ValueError(f"workers must be at least 1, not {workers}")
     settings = ServerSettings(
@@ -55,6 +57,7 @@ def serve(
         max_text_chars=max_text_chars,
         cache_entries=cache_entries,
         synthesis_threads=_threads_per_job(max_concurrency, workers),
+        include_default_voice=include_default_voice,
     )
     _prepare(settings)
     os.environ.update(settings.to_env())

@@ -20,6 +20,8 @@ class ServerSettings:
     ``db_url`` None runs without a database: no API keys and no private voices.
     ``require_api_keys`` None turns keys on exactly when ``host`` is not a loopback address.
     ``synthesis_threads`` None leaves PyTorch's thread count alone.
+    ``include_default_voice`` also offers the voice shipped with moksori (``ko_default``, see
+    :mod:`moksori.voices`) when it is installed; ``moksori serve`` turns it on.
     """
 
     voices_dir: Path = Path("voices")
@@ -35,6 +37,7 @@ class ServerSettings:
     default_rate_limit_per_minute: int = 60
     synthesis_threads: int | None = None
     graceful_shutdown_s: float = 30.0
+    include_default_voice: bool = False
 
     def __post_init__(self) -> None:
         self.voices_dir = Path(self.voices_dir)
@@ -80,6 +83,7 @@ class ServerSettings:
 _OPTIONAL = {"default_voice", "db_url", "require_api_keys", "synthesis_threads"}
 _INTS = {"max_text_chars", "max_concurrency", "max_queue", "cache_entries", "default_rate_limit_per_minute", "synthesis_threads"}
 _FLOATS = {"queue_timeout_s", "graceful_shutdown_s"}
+_BOOLS = {"include_default_voice"}
 
 
 def _parse(name: str, raw: str) -> Any:
@@ -92,6 +96,11 @@ def _parse(name: str, raw: str) -> Any:
             return float(raw)
     except ValueError:
         raise ValueError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a number") from None
+    if name in _BOOLS:
+        lowered = raw.strip().lower()
+        if lowered not in {"true", "false", "1", "0", "yes", "no"}:
+            raise ValueError(f"{ENV_PREFIX}{name.upper()}={raw!r}: use true or false")
+        return lowered in {"true", "1", "yes"}
     if name == "require_api_keys":
         lowered = raw.strip().lower()
         if lowered not in {"true", "false", "1", "0", "yes", "no"}:

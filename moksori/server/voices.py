@@ -8,6 +8,11 @@ Voices come from two places, merged:
   ``is_private`` is seen and used only with an API key of its owner. A row pointing into
   ``voices_dir`` takes over the folder's bundle (its id, name and privacy apply).
 
+With ``include_default_voice`` the voice shipped with moksori (``moksori/voices/ko_default``) is
+offered too, as ``ko_default``, unless ``voices_dir`` holds a voice of that id or name; it is
+the default voice only when no other public voice is there (or ``default_voice`` names it).
+An installation without the shipped voice simply does not list it.
+
 Metadata is read from voice.json (re-read when the file changes); weights are loaded on first
 use, once, and the Synthesizer is shared by every request (inference only, so thread-safe).
 """
@@ -22,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+import moksori.voices as shipped_voices
 from moksori.synthesis import Synthesizer, VoiceError, read_voice_json
 from moksori.synthesis.bundle import VOICE_JSON
 
@@ -94,10 +100,18 @@ def info_from_bundle(path: Path, *, voice_id: str | None = None, owner_id: int |
 class VoiceRegistry:
     """Voices from a folder and the database; lookups by name or id; shared Synthesizers."""
 
-    def __init__(self, voices_dir: Path, database: Any | None = None, default_voice: str | None = None) -> None:
+    def __init__(
+        self,
+        voices_dir: Path,
+        database: Any | None = None,
+        default_voice: str | None = None,
+        *,
+        include_default_voice: bool = False,
+    ) -> None:
         self.voices_dir = Path(voices_dir)
         self.database = database
         self.default_voice = default_voice
+        self.include_default_voice = include_default_voice
         self._bundle_cache: dict[Path, tuple[float, VoiceInfo | None]] = {}
         self._synthesizers: dict[tuple[Path, str], Synthesizer] = {}
         self._load_locks: dict[Path, threading.Lock] = {}
@@ -138,6 +152,8 @@ class VoiceRegistry:
                     return info
             raise UnknownVoiceError(self.default_voice, [info.name for info in visible])
         public = [info for info in visible if not info.is_private] or visible
+        # The shipped voice is the default only when nothing else is offered.
+        public = [info for info in public if not self._is_shipped(info)] or public
         if not public:
             raise UnknownVoiceError("(default)", [])
         return public[0]
@@ -150,7 +166,28 @@ class VoiceRegistry:
         else:
             folders = []
         infos = (self._bundle_info(folder.resolve()) for folder in folders)
-        return [info for info in infos if info is not None]
+        found = [info for info in infos if info is not None]
+        shipped = self._shipped_voice()
+        if shipped is not None and not any(
+            shipped_voices.DEFAULT_VOICE_NAME in (info.id, info.name) or info.path == shipped.path for info in found
+        ):
+            found.append(shipped)
+        return found
+
+    def _shipped_voice(self) -> VoiceInfo | None:
+        """The voice shipped with moksori as ``ko_default``, or None (not asked for, or absent)."""
+        if not self.include_default_voice:
+            return None
+        path = shipped_voices.default_voice_path()
+        if not (path / VOICE_JSON).is_file():
+            return None
+        info = self._bundle_info(path.resolve())
+        if info is None or info.id == shipped_voices.DEFAULT_VOICE_NAME:
+            return info
+        return replace(info, id=shipped_voices.DEFAULT_VOICE_NAME)
+
+    def _is_shipped(self, info: VoiceInfo) -> bool:
+        return self.include_default_voice and info.path == shipped_voices.default_voice_path().resolve()
 
     def _bundle_info(self, path: Path) -> VoiceInfo | None:
         """The folder's VoiceInfo, re-read only when its voice.json changed; None if invalid."""

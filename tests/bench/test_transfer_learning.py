@@ -1,0 +1,148 @@
+"""benchmarks/transfer_learning.py end to end on a tiny base voice, tiny data and a few steps."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from moksori.audio import MelConfig
+from moksori.models import build_model
+from moksori.models.glow_tts import GlowTTSConfig
+from moksori.models.vocos import VocosConfig
+from moksori.synthesis import make_bundle, read_voice_json
+from moksori.text import TextFrontend
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "transfer_learning.py"
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("transfer_learning_bench", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _checkpoint(path: Path, model: torch.nn.Module, model_name: str, frontend: TextFrontend | None) -> Path:
+    torch.save(
+        {
+            "format": "moksori-checkpoint-1",
+            "model_name": model_name,
+            "model_config": model.config.to_dict(),
+            "model": model.state_dict(),
+            "step": 10,
+            "epoch": 1,
+            "text_frontend": frontend.settings() if frontend is not None else None,
+            "mel_config": MelConfig().to_dict(),
+            "speakers": [],
+            "train_state": {},
+        },
+        path,
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory) -> Path:
+    """A tiny Glow-TTS (untrained, with a few frames per token) and a tiny Vocos, bundled."""
+    root = tmp_path_factory.mktemp("base")
+    frontend = TextFrontend("ko")
+    torch.manual_seed(0)
+    glow = build_model("glow_tts", GlowTTSConfig.tiny(len(frontend.symbols)).to_dict())
+    with torch.no_grad():
+        glow.encoder.proj_w.proj.bias.fill_(math.log(4.0))
+    vocos = build_model("vocos", VocosConfig.preset("tiny").to_dict())
+    return make_bundle(
+        _checkpoint(root / "glow.pt", glow, "glow_tts", frontend),
+        root / "voice",
+        vocoder_ckpt=_checkpoint(root / "vocos.pt", vocos, "vocos", None),
+    )
+
+
+def test_both_arms_are_trained_evaluated_and_tabulated(tiny_base, tmp_path, capsys):
+    bench = _load_script()
+    # Held-out sentences from a "pretraining validation split" the base never trained on.
+    held = tmp_path / "pretrain_val.jsonl"
+    sentences = ["오늘은 날씨가 맑습니다.", "내일 다시 만나요.", "고양이가 창가에 앉아 있다.",
+                 "버스가 곧 도착합니다.", "책을 천천히 읽었다.", "바람이 시원하게 분다."]
+    held.write_text("".join(json.dumps({"id": f"v{i}", "text": t}, ensure_ascii=False) + "\n"
+                            for i, t in enumerate(sentences)), encoding="utf-8")
+    prompts = tmp_path / "prompts.txt"  # the training pool: the built-in list plus this (not ../shared/data)
+    prompts.write_text("짧은 문장입니다.\n", encoding="utf-8")
+    work = tmp_path / "work"
+    argv = ["--base", str(tiny_base), "--train-minutes", "0.2", "--held-out", "4", "--held-out-from", str(held),
+            "--extra-prompts", str(prompts), "--steps", "2,4", "--work", str(work), "--quiet", "--seed", "3"]
+    assert bench.main(argv) == 0
+    out = capsys.readouterr().out
+
+    results = json.loads((work / "results.json").read_text(encoding="utf-8"))
+    assert [row["step"] for row in results["rows"]] == [2, 4]
+    for row in results["rows"]:
+        for arm in ("finetune", "scratch"):
+            entry = row[arm]
+            assert entry["voice"] == str(work / "voices" / f"{arm}_{row['step']:06d}")
+            assert entry["n"] == 4 and entry["errors"] == 0
+            for metric in ("mcd_db", "vuv_error", "duration_ratio"):
+                assert entry[metric] is not None and math.isfinite(entry[metric]), (arm, metric, entry)
+            assert entry["mcd_db"] > 0 and entry["duration_ratio"] > 0
+            # An untrained tiny vocoder may voice no frame at all: then there is no F0 error to give.
+            assert entry["f0_rmse_cents"] is None or math.isfinite(entry["f0_rmse_cents"])
+    assert math.isfinite(results["base_voice"]["mcd_db"])
+    # The data: exactly the held-out sentences as val, ~12 s of other sentences as train.
+    data = results["data"]
+    assert data["held_out"] == 4 and data["caveat"] is None
+    assert data["train_minutes"] >= 0.2 and data["train_clips"] >= 1
+    val = [json.loads(line) for line in Path(data["dir"], "val.jsonl").read_text("utf-8").splitlines()]
+    train = [json.loads(line) for line in Path(data["dir"], "train.jsonl").read_text("utf-8").splitlines()]
+    assert {r["text"] for r in val} <= set(sentences) and len(val) == 4
+    assert not {r["text"] for r in val} & {r["text"] for r in train}
+    # Both arms share the base's model and vocoder; only the fine-tune arm is warm-started.
+    for arm in ("finetune", "scratch"):
+        voice = read_voice_json(work / "voices" / f"{arm}_000004")
+        assert voice["acoustic"]["model_config"] == read_voice_json(tiny_base)["acoustic"]["model_config"]
+        assert voice["vocoder"]["model_name"] == "vocos"
+        assert results["wall_time"][arm]["complete"] and results["wall_time"][arm]["s_per_step"] > 0
+    assert results["schedules"]["finetune"]["init_from"] == "base"
+    assert results["schedules"]["scratch"]["init_from"] is None
+    answer = results["answer"]
+    assert answer["budget"] == 4 and answer["scratch_final_mcd_db"] == results["rows"][-1]["scratch"]["mcd_db"]
+    if answer["finetune_reaches_at_step"] is not None:
+        assert answer["fraction_of_budget"] == answer["finetune_reaches_at_step"] / 4
+
+    # The printed markdown table: a header, a base row and one row per step count.
+    assert "| step | fine-tune MCD dB | fine-tune F0 RMSE cents | fine-tune duration ratio | scratch MCD dB" in out
+    assert "| 0 (base voice) |" in out and "\n| 2 |" in out and "\n| 4 |" in out
+    assert "scratch's final MCD" in out
+
+    # A second run reuses everything: no training, same numbers.
+    stamp = (work / "runs" / "finetune" / "latest.pt").stat().st_mtime_ns
+    assert bench.main(argv) == 0
+    assert (work / "runs" / "finetune" / "latest.pt").stat().st_mtime_ns == stamp
+    again = json.loads((work / "results.json").read_text(encoding="utf-8"))
+    assert again["rows"] == results["rows"]
+    # Other settings in the same work folder are refused.
+    with pytest.raises(SystemExit, match="other settings"):
+        bench.main(argv + ["--variant", "ko+m3"])
+
+
+
+def test_without_an_unseen_source_the_held_out_sentences_come_from_the_pool_with_a_caveat(tiny_base, tmp_path):
+    bench = _load_script()
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("짧은 문장입니다.\n", encoding="utf-8")
+    args = bench.build_parser().parse_args(
+        ["--base", str(tiny_base), "--train-minutes", "0.1", "--held-out", "3", "--held-out-from", "none",
+         "--extra-prompts", str(prompts), "--quiet"]
+    )
+    data = bench.build_dataset(tmp_path / "data", args, read_voice_json(tiny_base), None)
+    assert data["held_out"] == 3 and "CAVEAT" in data["caveat"] and data["train_minutes"] >= 0.1
+    val = [json.loads(line) for line in Path(data["dir"], "val.jsonl").read_text("utf-8").splitlines()]
+    train = [json.loads(line) for line in Path(data["dir"], "train.jsonl").read_text("utf-8").splitlines()]
+    assert len(val) == 3 and train
+    assert not {r["text"] for r in val} & {r["text"] for r in train}
+    # Cached: a second call reads dataset.json and synthesises nothing.
+    assert bench.build_dataset(tmp_path / "data", args, read_voice_json(tiny_base), None) == data
