@@ -38,6 +38,7 @@ from moksori.data.prompt_sets import builtin_prompts
 from moksori.models import build_model
 from moksori.models.glow_tts import GlowTTSConfig
 from moksori.models.hifigan import HiFiGANConfig
+from moksori.models.vocos import VocosConfig
 from moksori.synthesis import (
     Synthesizer,
     configure_allocator,
@@ -52,7 +53,10 @@ from moksori.text import TextFrontend
 DEFAULT_CONFIGS = ("glow_tts base + hifigan v1", "glow_tts base + hifigan v2")
 TARGET_SECONDS = (5.0, 20.0)
 FRAMES_PER_TOKEN = 2.5  # ceil → 3 frames per token
-_CONFIG_PATTERN = re.compile(r"glow_tts\s+(base|tiny)\s*\+\s*(?:hifigan\s+(v1|v2|v3|tiny)|griffin_lim)$")
+# "glow_tts PRESET + hifigan PRESET | vocos PRESET | griffin_lim"
+_CONFIG_PATTERN = re.compile(
+    r"glow_tts\s+(base|small|tiny)\s*\+\s*(?:(hifigan)\s+(v1|v2|v3|tiny)|(vocos)\s+(base|small|tiny)|griffin_lim)$"
+)
 
 __all__ = ["main", "run_synth_benchmark"]
 
@@ -97,8 +101,12 @@ def run_synth_benchmark(
 def _random_voice(config: str, folder: Path) -> Path:
     match = _CONFIG_PATTERN.match(config.strip())
     if match is None:
-        raise ValueError(f"unknown configuration {config!r}; e.g. {DEFAULT_CONFIGS[0]!r}")
-    acoustic_size, vocoder_preset = match.groups()
+        raise ValueError(
+            f"unknown configuration {config!r}; write 'glow_tts base|small|tiny + hifigan v1|v2|v3|tiny', "
+            f"'... + vocos base|small|tiny' or '... + griffin_lim', e.g. {DEFAULT_CONFIGS[0]!r}"
+        )
+    acoustic_size, hifigan, hifigan_preset, vocos, vocos_preset = match.groups()
+    vocoder_name, vocoder_preset = (hifigan, hifigan_preset) if hifigan else (vocos, vocos_preset)
     frontend = TextFrontend("ko", add_blank=True)
     torch.manual_seed(0)
     glow_config = getattr(GlowTTSConfig, acoustic_size)(len(frontend.symbols))
@@ -109,9 +117,10 @@ def _random_voice(config: str, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     acoustic_ckpt = write_untrained_checkpoint(folder / "acoustic_ckpt.pt", acoustic, "glow_tts", frontend)
     vocoder_ckpt = None
-    if vocoder_preset is not None:
-        vocoder = build_model("hifigan", HiFiGANConfig.preset(vocoder_preset).to_dict())
-        vocoder_ckpt = write_untrained_checkpoint(folder / "vocoder_ckpt.pt", vocoder, "hifigan", None)
+    if vocoder_name is not None:
+        config_cls = HiFiGANConfig if vocoder_name == "hifigan" else VocosConfig
+        vocoder = build_model(vocoder_name, config_cls.preset(vocoder_preset).to_dict())
+        vocoder_ckpt = write_untrained_checkpoint(folder / "vocoder_ckpt.pt", vocoder, vocoder_name, None)
     return make_bundle(acoustic_ckpt, folder / "voice", vocoder_ckpt=vocoder_ckpt, name=config)
 
 
@@ -240,7 +249,12 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="moksori bench synth", description=__doc__.split("\n\n")[0])
     parser.add_argument("--voice", type=Path, help="measure this voice folder instead of random-weight configs")
-    parser.add_argument("--config", action="append", help=f"model pair (repeatable; default: {list(DEFAULT_CONFIGS)})")
+    parser.add_argument(
+        "--config",
+        action="append",
+        help="model pair 'glow_tts base|small|tiny + hifigan v1|v2|v3|tiny' (or '+ vocos base|small|tiny', "
+        f"'+ griffin_lim'); repeatable; default: {list(DEFAULT_CONFIGS)}",
+    )
     parser.add_argument("--threads", type=int, default=2, help="intra-op threads (PyTorch and ONNX Runtime)")
     parser.add_argument("--no-onnx", action="store_true", help="PyTorch only")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (median)")

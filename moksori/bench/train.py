@@ -1,8 +1,9 @@
 """Training-step benchmark: ``moksori bench train``.
 
 Times full training steps (forward, loss, backward, clipping, optimizer step; for HiFi-GAN the
-discriminator and generator updates) of a model through the same task hooks and step helper
-the training loop uses, on synthetic batches of a chosen size, so no dataset is needed.
+discriminator and generator updates; for Vocos, as its recipes train it, mel + multi-resolution
+STFT losses without discriminators) of a model through the same task hooks and step helper the
+training loop uses, on synthetic batches of a chosen size, so no dataset is needed.
 Reports the median seconds per step after warm-up steps.
 """
 
@@ -22,7 +23,11 @@ from moksori.training.loop import StepContext
 from moksori.training.recipe import DataRecipe, Recipe, TrainRecipe
 from moksori.training.tasks import DatasetInfo, build_task
 
-__all__ = ["main", "run_train_benchmark"]
+__all__ = ["MODELS", "main", "run_train_benchmark"]
+
+MODELS = ("glow_tts", "hifigan", "vocos")
+VOCODERS = ("hifigan", "vocos")  # trained on (mel, wave) segments
+DEFAULT_PRESETS = {"glow_tts": "base", "hifigan": "v1", "vocos": "small"}
 
 
 def _synthetic_batch(model: str, batch_size: int, frames: int, tokens: int, n_vocab: int,
@@ -39,7 +44,7 @@ def _synthetic_batch(model: str, batch_size: int, frames: int, tokens: int, n_vo
         "mel_lengths": frame_lengths,
         "speaker": torch.zeros(batch_size, dtype=torch.long),
     }
-    if model == "hifigan":
+    if model in VOCODERS:
         wave = 0.1 * torch.randn(batch_size, frames * mel_config.hop_length, generator=generator)
         batch["wave"] = wave
         batch["wave_lengths"] = frame_lengths * mel_config.hop_length
@@ -60,16 +65,25 @@ def run_train_benchmark(
     device: str | None = None,
     amp: str = "off",
     threads: int | None = None,
-    adversarial: bool = True,
+    adversarial: bool | None = None,
+    stft_loss: bool | None = None,
 ) -> dict[str, Any]:
-    """Seconds per training step of ``model`` ("glow_tts" | "hifigan") at ``batch_size``.
+    """Seconds per training step of ``model`` ("glow_tts" | "hifigan" | "vocos") at ``batch_size``.
 
     ``frames``/``tokens``: the longest utterance of a batch (Glow-TTS; 400 frames ≈ 4.6 s);
-    HiFi-GAN trains on its config's ``segment_size`` windows of utterances of ``frames`` frames.
+    the vocoders train on their config's ``segment_size`` windows of utterances of ``frames``
+    frames. ``adversarial`` / ``stft_loss`` (vocoders) default to each model's recipe: HiFi-GAN
+    with its discriminators, Vocos with mel + multi-resolution STFT losses only.
     """
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
     if threads:
         torch.set_num_threads(threads)
-    preset = preset or ("base" if model == "glow_tts" else "v1")
+    preset = preset or DEFAULT_PRESETS[model]
+    if adversarial is None:
+        adversarial = model != "vocos"
+    if stft_loss is None:
+        stft_loss = model == "vocos"
     target = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     frontend = TextFrontend("ko")
     info = DatasetInfo(Path("."), len(frontend.symbols), [], MelConfig(), frontend.settings())
@@ -78,7 +92,7 @@ def run_train_benchmark(
         data=DataRecipe(dir="synthetic", batch_size=batch_size),
         run_dir="unused",
         model_config={"preset": preset},
-        train=TrainRecipe(amp=amp, adversarial=adversarial, progress=False),
+        train=TrainRecipe(amp=amp, adversarial=adversarial, stft_loss=stft_loss, progress=False),
     )
     torch.manual_seed(0)
     task = build_task(recipe, info, target)
@@ -109,6 +123,8 @@ def run_train_benchmark(
     return {
         "model": model,
         "preset": preset,
+        "adversarial": model in VOCODERS and task.adversarial_at(warmup),
+        "stft_loss": model in VOCODERS and stft_loss,
         "batch_size": batch_size,
         "frames": frames,
         "device": str(target) if target.type != "cuda" else torch.cuda.get_device_name(target),
@@ -122,8 +138,8 @@ def run_train_benchmark(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="moksori bench train", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", choices=["glow_tts", "hifigan"], default="glow_tts")
-    parser.add_argument("--preset", help="model preset (default: base for Glow-TTS, v1 for HiFi-GAN)")
+    parser.add_argument("--model", choices=list(MODELS), default="glow_tts")
+    parser.add_argument("--preset", help="model preset (default: base for Glow-TTS, v1 for HiFi-GAN, small for Vocos)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--steps", type=int, default=3, help="timed steps")
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps first")
@@ -132,14 +148,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
     parser.add_argument("--amp", choices=["off", "bf16", "fp16"], default="off")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
-    parser.add_argument("--no-adversarial", action="store_true", help="HiFi-GAN: mel loss only")
+    losses = parser.add_mutually_exclusive_group()
+    losses.add_argument("--no-adversarial", dest="adversarial", action="store_false", default=None,
+                        help="HiFi-GAN: without the discriminators (mel loss only)")
+    losses.add_argument("--adversarial", dest="adversarial", action="store_true", default=None,
+                        help="Vocos: with HiFi-GAN's discriminators (default: spectral losses only)")
+    parser.add_argument("--stft-loss", dest="stft_loss", action="store_true", default=None,
+                        help="HiFi-GAN: add the multi-resolution STFT loss (Vocos always has it unless --no-stft-loss)")
+    parser.add_argument("--no-stft-loss", dest="stft_loss", action="store_false", default=None,
+                        help="Vocos: mel loss only")
     args = parser.parse_args(argv)
     result = run_train_benchmark(
         args.model, args.preset, args.batch_size, args.steps, args.warmup, args.frames, args.tokens,
-        args.device, args.amp, args.threads, adversarial=not args.no_adversarial,
+        args.device, args.amp, args.threads, adversarial=args.adversarial, stft_loss=args.stft_loss,
     )
+    losses_text = ""
+    if result["model"] in VOCODERS:
+        parts = ["mel"] + ["MR-STFT"] * result["stft_loss"] + ["adversarial"] * result["adversarial"]
+        losses_text = f", losses {' + '.join(parts)}"
     print(
-        f"{result['model']} ({result['preset']}, {result['parameters'] / 1e6:.2f}M parameters) "
+        f"{result['model']} ({result['preset']}, {result['parameters'] / 1e6:.2f}M parameters{losses_text}) "
         f"batch {result['batch_size']} on {result['device']} (amp {result['amp']}, {result['threads']} threads): "
         f"{result['seconds_per_step']:.3f} s/step (median of {len(result['step_times'])})"
     )

@@ -154,3 +154,64 @@ def test_vocoder_framing_must_match_mel(tmp_path: Path, voice_dir: Path) -> None
 def test_synthesis_does_not_import_training() -> None:
     code = "import sys, moksori.synthesis; assert not any(m.startswith('moksori.training') for m in sys.modules)"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _state_dicts_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[key], b[key]) for key in a)
+
+
+def test_vocoder_reused_from_a_voice_folder(tmp_path: Path, voice_dir: Path, frontend, helpers) -> None:
+    acoustic = helpers.tiny_glow_tts(frontend, seed=7)
+    other = helpers.write_checkpoint(tmp_path / "other.pt", acoustic, "glow_tts", frontend=frontend)
+    out = make_bundle(other, tmp_path / "reused", vocoder_ckpt=voice_dir)
+    source, data = read_voice_json(voice_dir), read_voice_json(out)
+    assert data["vocoder"] == source["vocoder"]  # model name, config, mel and file
+    summary = data["training"]["vocoder"]
+    assert summary == {**source["training"]["vocoder"], "checkpoint": "vocoder.pt"} and summary["step"] == 2000
+    assert _state_dicts_equal(torch.load(out / "vocoder.pt", weights_only=True),
+                              torch.load(voice_dir / "vocoder.pt", weights_only=True))
+    assert not _state_dicts_equal(torch.load(out / "acoustic.pt", weights_only=True),
+                                  torch.load(voice_dir / "acoustic.pt", weights_only=True))
+    assert _state_dicts_equal(load_voice(out).vocoder.state_dict(), load_voice(voice_dir).vocoder.state_dict())
+
+
+def test_vocos_voice_and_its_vocoder_reused_through_the_cli(tmp_path: Path, checkpoints: dict[str, Path],
+                                                             helpers, capsys) -> None:
+    from moksori.cli import main
+    from moksori.models.vocos import VocosConfig
+
+    torch.manual_seed(3)
+    vocos = build_model("vocos", VocosConfig.preset("tiny").to_dict())
+    ckpt = helpers.write_checkpoint(tmp_path / "vocos.pt", vocos, "vocos", step=1234)
+    first = make_bundle(checkpoints["acoustic"], tmp_path / "first", vocoder_ckpt=ckpt)
+    data = read_voice_json(first)
+    assert data["vocoder"]["model_name"] == "vocos" and data["vocoder"]["model_config"] == vocos.config.to_dict()
+    assert data["training"]["vocoder"]["step"] == 1234
+    loaded = load_voice(first).vocoder
+    assert loaded.__class__.__name__ == "Vocos" and not loaded.training
+    assert _state_dicts_equal(loaded.state_dict(), vocos.state_dict())
+
+    argv = ["bundle", str(checkpoints["acoustic"]), "--vocoder", str(first), "--out", str(tmp_path / "second")]
+    assert main(argv) == 0
+    assert "voice bundle written" in capsys.readouterr().out
+    second = load_voice(tmp_path / "second")
+    assert second.vocoder_name == "vocos"
+    assert _state_dicts_equal(second.vocoder.state_dict(), vocos.state_dict())
+
+
+def test_voice_folder_without_a_usable_vocoder_is_refused(tmp_path: Path, voice_dir: Path,
+                                                         checkpoints: dict[str, Path], capsys) -> None:
+    from moksori.cli import main
+
+    griffin = make_bundle(checkpoints["acoustic"], tmp_path / "gl")
+    with pytest.raises(VoiceError, match=r"gl: the voice uses Griffin-Lim; it has no vocoder to reuse"):
+        make_bundle(checkpoints["acoustic"], tmp_path / "v", vocoder_ckpt=griffin)
+    assert main(["bundle", str(checkpoints["acoustic"]), "--vocoder", str(griffin), "--out", str(tmp_path / "v")]) == 2
+    assert "Griffin-Lim" in capsys.readouterr().err
+    damaged = copy_voice(voice_dir, tmp_path)
+    data = bytearray((damaged / "vocoder.pt").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (damaged / "vocoder.pt").write_bytes(bytes(data))
+    with pytest.raises(VoiceError, match=r"vocoder.pt: sha256 .* does not match"):
+        make_bundle(checkpoints["acoustic"], tmp_path / "v", vocoder_ckpt=damaged)
+    assert not (tmp_path / "v").exists()

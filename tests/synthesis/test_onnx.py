@@ -105,3 +105,59 @@ def test_multi_speaker_export(tmp_path: Path, frontend, helpers) -> None:
             expected, _, _ = load_voice(voice).acoustic.infer(torch.tensor([ids]), torch.tensor([len(ids)]), g=sid,
                                                               noise_scale=0.0)
         np.testing.assert_allclose(got, expected[0].numpy(), atol=1e-3)
+
+
+# --- a Vocos vocoder ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def vocos_onnx_voice_dir(tmp_path_factory: pytest.TempPathFactory, checkpoints: dict[str, Path], helpers) -> Path:
+    from moksori.models import build_model
+    from moksori.models.vocos import VocosConfig
+
+    torch.manual_seed(0)
+    # Wider than the tiny preset's receptive field: 5 convolutions of kernel 9 + 2 = 22 frames of context.
+    vocos = build_model("vocos", {**VocosConfig.preset("tiny").to_dict(), "kernel_size": 9, "num_layers": 4})
+    with torch.no_grad():
+        for block in vocos.convnext:  # untrained layer scales are 1/num_layers; make every layer count
+            block.gamma.fill_(1.0)
+        vocos.out.weight.normal_(0.0, 0.1)
+        vocos.out.bias[: vocos.bins].fill_(2.0)  # log-magnitudes around 2: audio of speech-like level
+    root = tmp_path_factory.mktemp("vocos_onnx")
+    ckpt = helpers.write_checkpoint(root / "vocos.pt", vocos, "vocos")
+    voice = make_bundle(checkpoints["acoustic"], root / "voice", vocoder_ckpt=ckpt)
+    export_onnx(voice)
+    return voice
+
+
+def test_vocos_vocoder_exports_and_matches_pytorch(vocos_onnx_voice_dir: Path) -> None:
+    data = json.loads((vocos_onnx_voice_dir / "voice.json").read_text())
+    assert data["vocoder"]["model_name"] == "vocos"
+    assert {"acoustic.onnx", "vocoder.onnx"} <= set(data["files"])
+    onnx.checker.check_model(onnx.load(str(vocos_onnx_voice_dir / "vocoder.onnx")))
+    voice = load_voice(vocos_onnx_voice_dir)
+    runtime = OnnxVocoder(vocos_onnx_voice_dir / "vocoder.onnx", num_threads=1)
+    generator = torch.Generator().manual_seed(0)
+    for frames in (1, 11, 40, 173):  # the graph is dynamic in frames (exported with 32)
+        mel = torch.randn(80, frames, generator=generator) * 2 - 5
+        with torch.inference_mode():
+            expected = voice.vocoder.infer(mel).numpy()
+        got = runtime(mel.numpy())
+        assert got.shape == (frames * 256,)
+        assert np.abs(expected).max() > 0.1
+        np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def test_vocos_voice_synthesizes_with_onnx_like_pytorch(vocos_onnx_voice_dir: Path) -> None:
+    auto = Synthesizer(vocos_onnx_voice_dir, num_threads=1)
+    torch_path = Synthesizer(vocos_onnx_voice_dir, use_onnx=False)
+    assert auto.uses_onnx and not torch_path.uses_onnx
+    assert auto._context_frames == torch_path._context_frames == 22
+    text = "\n\n".join(TEXTS)
+    onnx_wave = auto.synthesize(text, seed=4)
+    torch_wave = torch_path.synthesize(text, seed=4)
+    assert onnx_wave.shape == torch_wave.shape and np.abs(torch_wave).max() > 0.1
+    np.testing.assert_allclose(onnx_wave, torch_wave, atol=2e-3)
+    chunks = list(auto.stream(text, seed=4))
+    assert len(chunks) == 3  # the first sentence as head + rest, then the second
+    np.testing.assert_allclose(np.concatenate(chunks), onnx_wave, atol=1e-5)

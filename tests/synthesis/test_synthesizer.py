@@ -145,3 +145,44 @@ def test_stream_context_covers_the_published_vocoders(preset: str) -> None:
         head = generator.infer(mel[:, :, : HEAD_FRAMES + CONTEXT_FRAMES]).flatten()[: HEAD_FRAMES * 256]
         rest = generator.infer(mel[:, :, HEAD_FRAMES - CONTEXT_FRAMES :]).flatten()[CONTEXT_FRAMES * 256 :]
     torch.testing.assert_close(torch.cat([head, rest]), whole, atol=1e-5, rtol=0)
+
+
+@pytest.fixture(scope="module")
+def vocos_voice_dir(tmp_path_factory: pytest.TempPathFactory, checkpoints: dict[str, Path], helpers) -> Path:
+    from moksori.models import build_model
+    from moksori.models.vocos import VocosConfig
+
+    torch.manual_seed(0)
+    # 5 convolutions of kernel 9 + 2 frames of STFT overlap: 22 frames of context, more than CONTEXT_FRAMES.
+    vocos = build_model("vocos", {**VocosConfig.preset("tiny").to_dict(), "kernel_size": 9, "num_layers": 4})
+    with torch.no_grad():
+        # Weights of unit gain (the 0.02 init and 1/num_layers layer scale leave a near-linear net in
+        # which a frame's influence on its distant neighbours is too faint to see).
+        for block in vocos.convnext:
+            block.gamma.fill_(1.0)
+            block.dwconv.weight.normal_(0.0, 0.3)
+            block.pwconv1.weight.normal_(0.0, block.pwconv1.in_features**-0.5)
+            block.pwconv2.weight.normal_(0.0, block.pwconv2.in_features**-0.5)
+        vocos.out.weight.normal_(0.0, 0.1)
+        vocos.out.bias[: vocos.bins].fill_(2.0)  # log-magnitudes around 2: audio of speech-like level
+    root = tmp_path_factory.mktemp("vocos_voice")
+    ckpt = helpers.write_checkpoint(root / "vocos.pt", vocos, "vocos")
+    return make_bundle(checkpoints["acoustic"], root / "voice", vocoder_ckpt=ckpt)
+
+
+def test_stream_joins_exactly_with_a_vocos_voice(vocos_voice_dir: Path) -> None:
+    from moksori.synthesis.synthesizer import CONTEXT_FRAMES
+
+    synth = Synthesizer(vocos_voice_dir, use_onnx=False)
+    assert synth.voice.vocoder_name == "vocos"
+    assert synth._context_frames == synth.voice.vocoder.context_frames == 22 > CONTEXT_FRAMES
+    options = {"seed": 3, "sentence_silence_s": 0.1, "paragraph_silence_s": 0.5}
+    whole = synth.synthesize(THREE, **options)
+    assert whole.dtype == np.float32 and np.isfinite(whole).all() and np.abs(whole).max() > 0.1
+    chunks = list(synth.stream(THREE, **options))
+    assert len(chunks) == 4 and chunks[0].size == HEAD_FRAMES * 256
+    np.testing.assert_allclose(np.concatenate(chunks), whole, atol=1e-5)
+    # HiFi-GAN's CONTEXT_FRAMES would not do for this vocoder: the head and the rest would not join.
+    synth._context_frames = CONTEXT_FRAMES
+    short = np.concatenate(list(synth.stream(THREE, **options)))
+    assert short.shape == whole.shape and np.abs(short - whole).max() > 1e-4
