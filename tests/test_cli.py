@@ -6,7 +6,7 @@ import pytest
 
 from moksori.cli import build_parser, main
 
-SUBCOMMANDS = ["text", "sample-dataset", "preprocess", "train", "bundle", "export", "say", "evaluate", "serve", "keys", "db", "bench", "demo"]
+SUBCOMMANDS = ["text", "sample-dataset", "preprocess", "train", "bundle", "export", "say", "finetune", "evaluate", "serve", "keys", "db", "bench", "demo"]
 
 
 @pytest.mark.parametrize("command", SUBCOMMANDS)
