@@ -198,10 +198,12 @@ def _cmd_db(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    """The README's main job: espeak sample set → preprocess → report → a short training run → speak.
+    """The README's main job: espeak sample set → preprocess → report → a short training run → speak,
+    then the same sentence in the shipped default voice.
 
-    Until a pretrained voice ships, the voice is a tiny Glow-TTS trained for a few hundred steps with
-    Griffin-Lim as its vocoder: it shows the whole path, not a usable voice.
+    The demo's own voice is a tiny Glow-TTS trained for a few hundred steps with Griffin-Lim as its
+    vocoder: it shows the whole path, not a usable voice. The shipped voice (moksori/voices/ko_default)
+    was trained for hours with the same code (configs/default_ko.yaml).
     """
     import shutil
 
@@ -234,6 +236,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         text=DEMO_SENTENCE[args.lang], voice=voice, output=out / "demo.wav", onnx=None, threads=2,
         speed=1.0, noise_scale=0.667, speaker=None, seed=0,
     )
+    _cmd_say(say)
+    print("\nthe same sentence in the default voice shipped with moksori:")
+    say.voice, say.output, say.text = None, out / "default_voice.wav", DEMO_SENTENCE["ko"]
     return _cmd_say(say)
 
 
@@ -349,14 +354,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser(
         "evaluate", help="compare a voice's synthesis with held-out recordings (MCD, F0, duration, CER)"
     )
-    evaluate.add_argument("voice", type=Path, help="voice folder (voice.json + weights)")
+    evaluate.add_argument("voice", help="voice folder (voice.json + weights), or 'default' for the shipped voice")
     evaluate.add_argument("dataset_dir", type=Path, help="preprocessed dataset folder (moksori preprocess)")
     evaluate.add_argument("--split", default="val", choices=["val", "train", "all"], help="utterances to use")
     evaluate.add_argument("--limit", type=int, help="evaluate only the first N utterances")
     evaluate.add_argument("--asr-model", type=Path, help="local faster-whisper model folder, for CER")
     evaluate.add_argument("--seed", type=int, default=0, help="synthesis seed")
     evaluate.add_argument("--json", type=Path, help="also write the results to this JSON file")
-    evaluate.add_argument("--compare", type=Path, metavar="OTHER_VOICE", help="a second voice, side by side")
+    evaluate.add_argument("--compare", metavar="OTHER_VOICE", help="a second voice (folder or 'default'), side by side")
     evaluate.set_defaults(func=_cmd_evaluate)
 
     serve = commands.add_parser("serve", help="serve voices over HTTP (TTS API; see docs/server.md)")

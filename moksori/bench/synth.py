@@ -248,7 +248,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="moksori bench synth", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--voice", type=Path, help="measure this voice folder instead of random-weight configs")
+    parser.add_argument("--voice", help="measure this voice folder ('default': the shipped one) instead of random-weight configs")
     parser.add_argument(
         "--config",
         action="append",
@@ -260,8 +260,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (median)")
     parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
+    from moksori.voices import resolve_voice
+
     rows = run_synth_benchmark(
-        args.voice,
+        resolve_voice(args.voice) if args.voice else None,
         configs=args.config or DEFAULT_CONFIGS,
         threads=args.threads,
         onnx=not args.no_onnx,

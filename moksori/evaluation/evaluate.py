@@ -303,9 +303,13 @@ def to_json(result: EvaluationResult) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``moksori evaluate`` with parsed arguments: print the table, write the JSON."""
+    from moksori.voices import resolve_voice
+
     options = {"split": args.split, "limit": args.limit, "asr_model": args.asr_model, "seed": args.seed}
-    result = evaluate_voice(args.voice, args.dataset_dir, **options)
-    other = evaluate_voice(args.compare, args.dataset_dir, **options) if args.compare is not None else None
+    result = evaluate_voice(resolve_voice(args.voice), args.dataset_dir, **options)
+    other = None
+    if args.compare is not None:
+        other = evaluate_voice(resolve_voice(args.compare), args.dataset_dir, **options)
     print(format_table(result, other))
     if args.json is not None:
         evaluations = [result] if other is None else [result, other]
