@@ -15,7 +15,7 @@ The experiment (run from the repository root)::
    The audio is preprocessed with the base voice's own text front end and mel settings.
 2. **Two arms, one step budget** (the last of ``--steps``), same model, data, batch size and seed:
 
-   * *fine-tune*: ``configs/finetune_ko.yaml`` (acoustic stage) warm-started from ``--base``;
+   * *fine-tune*: ``moksori/training/finetune_ko.yaml`` (acoustic stage) warm-started from ``--base``;
    * *scratch*: no warm start; a from-scratch Noam schedule with the peak learning rate of
      ``configs/default_ko.yaml`` reached after ``--scratch-warmup-fraction`` of the budget.
 
@@ -60,7 +60,7 @@ from moksori.training.recipe import Recipe, load_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_BASE = REPO / "moksori" / "voices" / "ko_default"
-FINETUNE_RECIPE = REPO / "configs" / "finetune_ko.yaml"
+FINETUNE_RECIPE = REPO / "moksori" / "training" / "finetune_ko.yaml"
 PRETRAIN_RECIPE = REPO / "configs" / "default_ko.yaml"
 DEFAULT_PRETRAIN_DATA = REPO / "data" / "pretrain_ko_processed"
 SHARED_DATA = Path(os.environ.get("MOKSORI_SHARED_DATA", REPO.parent / "shared" / "data"))

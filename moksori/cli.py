@@ -347,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--resume", action="store_true", help="continue the runs in --run-dir")
     tune.add_argument("--overwrite", action="store_true", help="replace an existing voice folder at --out")
     tune.add_argument("--recipe", type=Path,
-                      help="training settings (default: built in, the same as configs/finetune_ko.yaml)")
+                      help="training settings (default: moksori/training/finetune_ko.yaml)")
     tune.add_argument("--workers", type=int, default=2, help="preprocessing processes")
     tune.set_defaults(func=_cmd_finetune)
 

@@ -17,6 +17,8 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm, weight_norm
 
+from moksori.models.layers.common import vocode
+
 LRELU_SLOPE = 0.1
 MEL_LOSS_WEIGHT = 45.0
 FEATURE_LOSS_WEIGHT = 2.0
@@ -258,13 +260,7 @@ class Generator(nn.Module):
     @torch.no_grad()
     def infer(self, mel: torch.Tensor) -> torch.Tensor:
         """``(batch, num_mels, frames)`` → ``(batch, frames * hop)``; a 2-D mel gives a 1-D wave."""
-        if mel.dim() not in (2, 3) or mel.shape[-2] != self.config.num_mels:
-            raise ValueError(
-                f"expected mel of shape (batch, {self.config.num_mels}, frames), got {tuple(mel.shape)}"
-            )
-        unbatched = mel.dim() == 2
-        wave = self(mel.unsqueeze(0) if unbatched else mel).squeeze(1)
-        return wave.squeeze(0) if unbatched else wave
+        return vocode(self, mel, self.config.num_mels)
 
     def remove_weight_norm(self) -> None:
         """Fold weight norm into plain weights for inference (same output, fewer ops)."""

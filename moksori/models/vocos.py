@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from moksori.models.layers.common import vocode
+
 MAX_LOG_MAGNITUDE = math.log(100.0)  # the reference clips the magnitude at 1e2
 
 
@@ -178,11 +180,7 @@ class Vocos(nn.Module):
 
     def infer(self, mel: torch.Tensor) -> torch.Tensor:
         """``(batch, num_mels, frames)`` → ``(batch, frames * hop)``; a 2-D mel gives a 1-D wave."""
-        if mel.dim() not in (2, 3) or mel.shape[-2] != self.config.num_mels:
-            raise ValueError(f"expected mel of shape (batch, {self.config.num_mels}, frames), got {tuple(mel.shape)}")
-        unbatched = mel.dim() == 2
-        wave = self(mel.unsqueeze(0) if unbatched else mel).squeeze(1)
-        return wave.squeeze(0) if unbatched else wave
+        return vocode(self, mel, self.config.num_mels)
 
 
 def _init_weights(module: nn.Module) -> None:

@@ -13,9 +13,8 @@ set of one's own recordings, in one call.
 5. Both are bundled into the output voice folder, whose voice.json ``training.finetune``
    records the base voice, the steps and the dataset size.
 
-The training settings (batch sizes, learning rates, schedules) are :data:`FINETUNE_RECIPE`, the
-same as ``configs/finetune_ko.yaml`` in the repository; they live here so that an installed
-moksori, which has no ``configs/`` folder, fine-tunes alike. ``recipe=`` takes another file.
+The training settings (batch sizes, learning rates, schedules) are :data:`FINETUNE_RECIPE`,
+``moksori/training/finetune_ko.yaml`` (package data). ``recipe=`` takes another file.
 """
 
 from __future__ import annotations
@@ -32,50 +31,10 @@ __all__ = ["FINETUNE_RECIPE", "FinetuneError", "FinetuneResult", "check_dataset_
 
 log = logging.getLogger(__name__)
 
-# The training settings of `moksori finetune`: configs/finetune_ko.yaml, as data (a test keeps the
-# two equal). Per run, finetune() replaces data.dir, run_dir, init_from, model and model_config.
-FINETUNE_RECIPE: dict[str, Any] = {
-    "defaults": {
-        "data": {"dir": "data/my_voice_processed", "num_workers": 0, "max_val_batches": 4},
-        "train": {"seed": 1234, "amp": "off", "log_interval": 25, "keep_last": 2},
-    },
-    "stages": [
-        {
-            "name": "acoustic",
-            "model": "glow_tts",
-            "model_config": {"preset": "small"},
-            "data": {"batch_size": 8},
-            "train": {
-                "steps": 1000,
-                "lr": 0.05,
-                "warmup_steps": 100,
-                "grad_clip": 5.0,
-                "eval_interval": 250,
-                "checkpoint_interval": 250,
-            },
-            "init_from": "moksori/voices/ko_default",
-            "run_dir": "runs/finetune_acoustic",
-        },
-        {
-            "name": "vocoder",
-            "model": "vocos",
-            "model_config": {"preset": "small"},
-            "data": {"batch_size": 16},
-            "train": {
-                "steps": 1000,
-                "lr": 0.0002,
-                "grad_clip": 0,
-                "eval_interval": 500,
-                "checkpoint_interval": 500,
-                "adversarial": False,
-                "stft_loss": True,
-                "stft_loss_weight": 15.0,
-            },
-            "init_from": "moksori/voices/ko_default",
-            "run_dir": "runs/finetune_vocoder",
-        },
-    ],
-}
+# The training settings of `moksori finetune`, shipped inside the package (so an installed moksori,
+# which has no configs/ folder, has them). Per run, finetune() replaces data.dir, run_dir,
+# init_from, model and model_config.
+FINETUNE_RECIPE = Path(__file__).with_name("finetune_ko.yaml")
 
 _TEXT_KEYS = ("language", "add_blank", "use_pronunciation")
 
@@ -257,9 +216,8 @@ def _stage_recipes(recipe: str | Path | Mapping[str, Any] | None) -> dict[str, d
     from moksori.training.recipe import RecipeError, _merge, _read_yaml
 
     if recipe is None:
-        data: Any = copy.deepcopy(FINETUNE_RECIPE)
-        where = "the built-in finetune recipe"
-    elif isinstance(recipe, Mapping):
+        recipe = FINETUNE_RECIPE
+    if isinstance(recipe, Mapping):
         data, where = copy.deepcopy(dict(recipe)), "finetune recipe"
     else:
         data, where = _read_yaml(Path(recipe)), str(recipe)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from moksori.audio import MelConfig
+from moksori.bench import write_untrained_checkpoint
 from moksori.models import build_model
 from moksori.models.glow_tts import GlowTTSConfig
 from moksori.models.vocos import VocosConfig
@@ -27,25 +27,6 @@ def _load_script():
     return module
 
 
-def _checkpoint(path: Path, model: torch.nn.Module, model_name: str, frontend: TextFrontend | None) -> Path:
-    torch.save(
-        {
-            "format": "moksori-checkpoint-1",
-            "model_name": model_name,
-            "model_config": model.config.to_dict(),
-            "model": model.state_dict(),
-            "step": 10,
-            "epoch": 1,
-            "text_frontend": frontend.settings() if frontend is not None else None,
-            "mel_config": MelConfig().to_dict(),
-            "speakers": [],
-            "train_state": {},
-        },
-        path,
-    )
-    return path
-
-
 @pytest.fixture(scope="module")
 def tiny_base(tmp_path_factory) -> Path:
     """A tiny Glow-TTS (untrained, with a few frames per token) and a tiny Vocos, bundled."""
@@ -57,9 +38,9 @@ def tiny_base(tmp_path_factory) -> Path:
         glow.encoder.proj_w.proj.bias.fill_(math.log(4.0))
     vocos = build_model("vocos", VocosConfig.preset("tiny").to_dict())
     return make_bundle(
-        _checkpoint(root / "glow.pt", glow, "glow_tts", frontend),
+        write_untrained_checkpoint(root / "glow.pt", glow, "glow_tts", frontend),
         root / "voice",
-        vocoder_ckpt=_checkpoint(root / "vocos.pt", vocos, "vocos", None),
+        vocoder_ckpt=write_untrained_checkpoint(root / "vocos.pt", vocos, "vocos", None),
     )
 
 

@@ -8,16 +8,15 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 import moksori.voices as shipped
 from moksori.bench.serve import build_tiny_voice
 from moksori.cli import main
 from moksori.data.sample_dataset import make_sample_dataset
 from moksori.synthesis import load_voice, read_voice_json
+from moksori.training import load_recipe
 from moksori.training.finetune import FINETUNE_RECIPE, FinetuneError, finetune
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +47,9 @@ def _changed(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
     return any(not torch.equal(a[key], b[key]) for key in a)
 
 
-def test_builtin_recipe_is_configs_finetune_ko() -> None:
-    assert yaml.safe_load((CONFIGS / "finetune_ko.yaml").read_text("utf-8")) == FINETUNE_RECIPE
+def test_builtin_recipe_is_packaged_with_both_stages() -> None:
+    stages = {load_recipe(FINETUNE_RECIPE, stage=name).model for name in ("acoustic", "vocoder")}
+    assert stages == {"glow_tts", "vocos"}
 
 
 def test_finetune_preprocesses_trains_and_bundles(finetuned, base_voice: Path, raw_dataset: Path) -> None:

@@ -152,6 +152,16 @@ class ConvReluNorm(nn.Module):
         return (x_org + self.proj(x)) * x_mask
 
 
+def vocode(generator: nn.Module, mel: torch.Tensor, num_mels: int) -> torch.Tensor:
+    """Run a vocoder ``(batch, num_mels, frames)`` → ``(batch, 1, samples)`` on a batched or 2-D mel:
+    returns ``(batch, samples)``, or ``(samples,)`` for a 2-D mel. Shared by every vocoder's ``infer``."""
+    if mel.dim() not in (2, 3) or mel.shape[-2] != num_mels:
+        raise ValueError(f"expected mel of shape (batch, {num_mels}, frames), got {tuple(mel.shape)}")
+    unbatched = mel.dim() == 2
+    wave = generator(mel.unsqueeze(0) if unbatched else mel).squeeze(1)
+    return wave.squeeze(0) if unbatched else wave
+
+
 __all__ = [
     "ConvReluNorm",
     "LayerNorm",
@@ -164,4 +174,6 @@ __all__ = [
     "sequence_mask",
     "squeeze",
     "unsqueeze",
+    "vocode",
 ]
+
