@@ -35,10 +35,8 @@ import torch
 
 from moksori.bench import write_untrained_checkpoint
 from moksori.data.prompt_sets import builtin_prompts
-from moksori.models import build_model
-from moksori.models.glow_tts import GlowTTSConfig
-from moksori.models.hifigan import HiFiGANConfig
-from moksori.models.vocos import VocosConfig
+from moksori.models import registry
+from moksori.models.interfaces import Controls
 from moksori.synthesis import (
     Synthesizer,
     configure_allocator,
@@ -46,17 +44,18 @@ from moksori.synthesis import (
     load_voice,
     make_bundle,
 )
-from moksori.synthesis.inference import GlowTTSInference, sentence_noise
+from moksori.synthesis.inference import sentence_noise
 from moksori.synthesis.onnx_runtime import OnnxAcoustic, OnnxVocoder
 from moksori.text import TextFrontend
 
-DEFAULT_CONFIGS = ("glow_tts base + hifigan v1", "glow_tts base + hifigan v2")
+DEFAULT_CONFIGS = (
+    f"{registry.DEFAULT_ACOUSTIC} base + {registry.DEFAULT_VOCODER} v1",
+    f"{registry.DEFAULT_ACOUSTIC} base + {registry.DEFAULT_VOCODER} v2",
+)
 TARGET_SECONDS = (5.0, 20.0)
 FRAMES_PER_TOKEN = 2.5  # ceil → 3 frames per token
-# "glow_tts PRESET + hifigan PRESET | vocos PRESET | griffin_lim"
-_CONFIG_PATTERN = re.compile(
-    r"glow_tts\s+(base|small|tiny)\s*\+\s*(?:(hifigan)\s+(v1|v2|v3|tiny)|(vocos)\s+(base|small|tiny)|griffin_lim)$"
-)
+# "ACOUSTIC PRESET + VOCODER [PRESET]", family names and presets from the registry
+_CONFIG_PATTERN = re.compile(r"(\w+)\s+(\w+)\s*\+\s*(\w+)(?:\s+(\w+))?$")
 
 __all__ = ["main", "run_synth_benchmark"]
 
@@ -98,29 +97,50 @@ def run_synth_benchmark(
     return rows
 
 
-def _random_voice(config: str, folder: Path) -> Path:
+def _config_help() -> str:
+    acoustic = "; ".join(f"{f.name} {'|'.join(f.presets)}" for f in registry.families(registry.ACOUSTIC))
+    vocoder = "; ".join(f"{f.name} {'|'.join(f.presets)}".strip() for f in registry.families(registry.VOCODER))
+    return f"'ACOUSTIC PRESET + VOCODER PRESET' with acoustic {acoustic} and vocoder {vocoder}"
+
+
+def parse_config(config: str) -> tuple[registry.Family, str, registry.Family, str | None]:
+    """``"glow_tts base + hifigan v1"`` → (acoustic family, preset, vocoder family, preset)."""
     match = _CONFIG_PATTERN.match(config.strip())
+    problem = None
     if match is None:
-        raise ValueError(
-            f"unknown configuration {config!r}; write 'glow_tts base|small|tiny + hifigan v1|v2|v3|tiny', "
-            f"'... + vocos base|small|tiny' or '... + griffin_lim', e.g. {DEFAULT_CONFIGS[0]!r}"
-        )
-    acoustic_size, hifigan, hifigan_preset, vocos, vocos_preset = match.groups()
-    vocoder_name, vocoder_preset = (hifigan, hifigan_preset) if hifigan else (vocos, vocos_preset)
+        problem = "not of the form"
+    else:
+        acoustic_name, acoustic_preset, vocoder_name, vocoder_preset = match.groups()
+        try:
+            acoustic = registry.get(acoustic_name, registry.ACOUSTIC)
+            vocoder = registry.get(vocoder_name, registry.VOCODER)
+            acoustic.config(acoustic_preset, n_vocab=1)  # validates the preset names
+            if vocoder.has_weights:
+                vocoder.config(vocoder_preset)
+            elif vocoder_preset:
+                raise ValueError(f"{vocoder.name} has no presets")
+        except (ValueError, TypeError) as error:
+            problem = str(error)
+    if problem is not None:
+        raise ValueError(f"unknown configuration {config!r} ({problem}); write {_config_help()}, e.g. {DEFAULT_CONFIGS[0]!r}")
+    return acoustic, acoustic_preset, vocoder, vocoder_preset
+
+
+def _random_voice(config: str, folder: Path) -> Path:
+    acoustic_family, acoustic_preset, vocoder_family, vocoder_preset = parse_config(config)
     frontend = TextFrontend("ko", add_blank=True)
     torch.manual_seed(0)
-    glow_config = getattr(GlowTTSConfig, acoustic_size)(len(frontend.symbols))
-    acoustic = build_model("glow_tts", glow_config.to_dict())
-    with torch.no_grad():
-        acoustic.encoder.proj_w.proj.weight.zero_()
-        acoustic.encoder.proj_w.proj.bias.fill_(math.log(FRAMES_PER_TOKEN))
+    acoustic = acoustic_family.build(acoustic_family.config(acoustic_preset, n_vocab=len(frontend.symbols)))
+    # An untrained duration model would speak at a random rate: fix it (where the family has one).
+    constant_durations = acoustic_family.extra.get("constant_durations")
+    if constant_durations is not None:
+        constant_durations(acoustic, FRAMES_PER_TOKEN)
     folder.mkdir(parents=True, exist_ok=True)
-    acoustic_ckpt = write_untrained_checkpoint(folder / "acoustic_ckpt.pt", acoustic, "glow_tts", frontend)
+    acoustic_ckpt = write_untrained_checkpoint(folder / "acoustic_ckpt.pt", acoustic, acoustic_family.name, frontend)
     vocoder_ckpt = None
-    if vocoder_name is not None:
-        config_cls = HiFiGANConfig if vocoder_name == "hifigan" else VocosConfig
-        vocoder = build_model(vocoder_name, config_cls.preset(vocoder_preset).to_dict())
-        vocoder_ckpt = write_untrained_checkpoint(folder / "vocoder_ckpt.pt", vocoder, vocoder_name, None)
+    if vocoder_family.has_weights:
+        vocoder = vocoder_family.build(vocoder_family.config(vocoder_preset))
+        vocoder_ckpt = write_untrained_checkpoint(folder / "vocoder_ckpt.pt", vocoder, vocoder_family.name, None)
     return make_bundle(acoustic_ckpt, folder / "voice", vocoder_ckpt=vocoder_ckpt, name=config)
 
 
@@ -196,35 +216,33 @@ def _measure(
 def _model_runners(
     voice: Any, use_onnx: bool, threads: int
 ) -> tuple[Callable[[list[int]], np.ndarray], Callable[[np.ndarray], np.ndarray]]:
-    """ids → mel and mel → wave for one whole utterance, without sentence splitting."""
-    n_mels = voice.mel_config.n_mels
-    noise_cols = lambda ids: len(ids) * 4  # noqa: E731 - durations are fixed at 3 frames per token
+    """ids → mel and mel → wave for one whole utterance, without sentence splitting, through the
+    acoustic and vocoder interfaces (or their ONNX files)."""
+    controls = Controls(length_scale=1.0, noise_scale=0.667)
+
+    def noise(row: int, frames: int, channels: int) -> np.ndarray:
+        return sentence_noise(0, 0, frames, channels)
 
     if use_onnx:
-        onnx_acoustic = OnnxAcoustic(voice.onnx_path("acoustic"), threads)
+        onnx_acoustic = OnnxAcoustic(voice.onnx_path("acoustic"), type(voice.acoustic_model), voice.mel_config.n_mels, threads)
         onnx_vocoder = OnnxVocoder(voice.onnx_path("vocoder"), threads) if voice.vocoder is not None else None
 
         def acoustic(ids: list[int]) -> np.ndarray:
-            return onnx_acoustic(ids, sentence_noise(0, 0, noise_cols(ids), n_mels), 0.667, 1.0, None)
+            return onnx_acoustic.infer(ids, controls, noise)
 
     else:
-        wrapper = GlowTTSInference(voice.acoustic).eval()
         onnx_vocoder = None
 
         def acoustic(ids: list[int]) -> np.ndarray:
-            noise = torch.from_numpy(sentence_noise(0, 0, noise_cols(ids), n_mels))[None]
             with torch.inference_mode():
-                return wrapper(torch.tensor([ids]), torch.tensor([len(ids)]), torch.tensor([0.667, 1.0]), noise)[0].numpy()
+                out = voice.acoustic_model.infer(torch.tensor([ids]), torch.tensor([len(ids)]), controls, noise)
+            return out.mel[0, :, : int(out.lengths[0])].numpy()
 
     def vocode(mel: np.ndarray) -> np.ndarray:
         if onnx_vocoder is not None:
             return onnx_vocoder(mel)
-        if voice.vocoder is None:
-            from moksori.audio import griffin_lim
-
-            return griffin_lim(mel, voice.mel_config)
         with torch.inference_mode():
-            return voice.vocoder.infer(torch.from_numpy(mel)).numpy()
+            return voice.vocoder_model.infer(torch.from_numpy(mel)).numpy()
 
     return acoustic, vocode
 
@@ -252,8 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--config",
         action="append",
-        help="model pair 'glow_tts base|small|tiny + hifigan v1|v2|v3|tiny' (or '+ vocos base|small|tiny', "
-        f"'+ griffin_lim'); repeatable; default: {list(DEFAULT_CONFIGS)}",
+        help=f"model pair: {_config_help()}; repeatable; default: {list(DEFAULT_CONFIGS)}",
     )
     parser.add_argument("--threads", type=int, default=2, help="intra-op threads (PyTorch and ONNX Runtime)")
     parser.add_argument("--no-onnx", action="store_true", help="PyTorch only")

@@ -16,10 +16,13 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping, NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from moksori.checkpoint import match_weight_norm, strip_module_prefix, to_legacy_weight_norm_names
+from moksori.models.interfaces import AcousticModel, AcousticOutput, Controls, NoiseSource, OnnxGraph
 from moksori.models.layers.attention import Encoder
 from moksori.models.layers.common import (
     ConvReluNorm,
@@ -504,68 +507,18 @@ def glow_tts_loss(outputs: GlowTTSOutput, x_lengths: torch.Tensor) -> dict[str, 
 
 # --- reference checkpoints -------------------------------------------------------------------
 
-_WN_G = "parametrizations.weight.original0"
-_WN_V = "parametrizations.weight.original1"
-
-
 def _unwrap_checkpoint(state_dict: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     if "model" in state_dict and isinstance(state_dict["model"], Mapping):
         state_dict = state_dict["model"]
-    out: dict[str, torch.Tensor] = {}
     for key, value in state_dict.items():
         if not isinstance(value, torch.Tensor):
             raise ValueError(f"checkpoint entry {key!r} is a {type(value).__name__}, not a tensor")
-        while key.startswith("module."):
-            key = key[len("module.") :]
-        out[key] = value
-    return out
-
-
-def _norm_except_dim0(v: torch.Tensor) -> torch.Tensor:
-    return v.flatten(1).norm(dim=1).view(-1, *([1] * (v.dim() - 1)))
-
-
-def _weight_norm_parts(source: dict[str, torch.Tensor], prefix: str) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """(g, v) of the layer at ``prefix`` from whichever naming the source uses."""
-    for g_key, v_key in ((f"{prefix}weight_g", f"{prefix}weight_v"), (f"{prefix}{_WN_G}", f"{prefix}{_WN_V}")):
-        if g_key in source and v_key in source:
-            return source.pop(g_key), source.pop(v_key)
-    if f"{prefix}weight" in source:
-        weight = source.pop(f"{prefix}weight")
-        return _norm_except_dim0(weight), weight
-    return None
-
-
-def _match_weight_norm(source: dict[str, torch.Tensor], target_keys: list[str]) -> dict[str, torch.Tensor]:
-    """Rename/convert weight-norm tensors so they match the target model's layout
-    (legacy ``weight_g``/``weight_v``, parametrization ``original0``/``original1``, or baked ``weight``)."""
-    source = dict(source)
-    converted: dict[str, torch.Tensor] = {}
-    for key in target_keys:
-        if key.endswith(_WN_G):
-            prefix = key[: -len(_WN_G)]
-            if key in source:
-                continue
-            parts = _weight_norm_parts(source, prefix)
-            if parts is not None:
-                converted[prefix + _WN_G], converted[prefix + _WN_V] = parts
-        elif key.endswith(".weight") and key not in source:
-            prefix = key[: -len("weight")]
-            parts = _weight_norm_parts(source, prefix)
-            if parts is not None:
-                g, v = parts
-                converted[key] = g * v / _norm_except_dim0(v)
-    source.update(converted)
-    return source
+    return strip_module_prefix(state_dict)
 
 
 def to_reference_state_dict(model: GlowTTS) -> dict[str, torch.Tensor]:
     """The model's weights under the reference names (legacy ``weight_g``/``weight_v``)."""
-    out: dict[str, torch.Tensor] = {}
-    for key, value in model.state_dict().items():
-        key = key.replace(_WN_G, "weight_g").replace(_WN_V, "weight_v")
-        out[key] = value.detach().clone()
-    return out
+    return to_legacy_weight_norm_names(model.state_dict())
 
 
 def load_reference_state_dict(
@@ -578,7 +531,7 @@ def load_reference_state_dict(
     ``strict`` any problem raises ``ValueError`` and nothing is loaded; shape mismatches always raise.
     """
     target = model.state_dict()
-    source = _match_weight_norm(_unwrap_checkpoint(state_dict), list(target))
+    source = match_weight_norm(_unwrap_checkpoint(state_dict), list(target))
     missing = sorted(k for k in target if k not in source)
     unexpected = sorted(k for k in source if k not in target)
     mismatched = [
@@ -603,7 +556,144 @@ def load_reference_state_dict(
     return problems
 
 
+
+def set_constant_durations(model: GlowTTS, frames_per_token: float) -> None:
+    """Make the duration predictor say ``frames_per_token`` for every token (benchmarks of
+    untrained models: speed depends on the number of frames, not on the weights)."""
+    with torch.no_grad():
+        model.encoder.proj_w.proj.weight.zero_()
+        model.encoder.proj_w.proj.bias.fill_(math.log(frames_per_token))
+
+
+# --- inference adapter (the acoustic interface) -------------------------------------------------
+
+# Noise columns fed to the ONNX graph per token (it cannot know the frame count up front; frames
+# beyond this reuse columns). Generous: trained voices use 2-8 frames per token.
+ONNX_NOISE_FRAMES_PER_TOKEN = 16
+
+
+class GlowTTSAcoustic(AcousticModel):
+    """Text ids → mel for an eval-mode GlowTTS, with the noise passed in (see
+    :mod:`moksori.models.interfaces`). With ``noise_scale=0`` the output equals ``GlowTTS.infer``.
+
+    :meth:`forward` is the ONNX graph: everything in it is traceable with dynamic lengths (no
+    Python ints taken from tensors)."""
+
+    knobs = ("length_scale", "noise_scale", "speaker_id")
+
+    def __init__(self, model: GlowTTS):
+        super().__init__(model)
+        self.multi_speaker = model.n_speakers > 1
+
+    def speaker_vector(self, sid: torch.Tensor | None) -> torch.Tensor | None:
+        if not self.multi_speaker:
+            return None
+        if sid is None:
+            raise ValueError(f"this voice has {self.model.n_speakers} speakers: a speaker id is needed")
+        return F.normalize(self.model.emb_g(sid)).unsqueeze(-1)  # [b, gin, 1], as GlowTTS._speaker
+
+    def durations(
+        self, ids: torch.Tensor, ids_lengths: torch.Tensor, length_scale: torch.Tensor | float, g: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Encoder pass. Returns x_m, x_logs, x_mask, frames per token ``[b, t_x]``, mel lengths ``[b]``."""
+        x_m, x_logs, logw, x_mask = self.model.encoder(ids, ids_lengths, g=g)
+        w_ceil = torch.ceil(torch.exp(logw) * x_mask * length_scale).squeeze(1)
+        n_sqz = self.model.n_sqz
+        y_lengths = torch.clamp_min(w_ceil.sum(dim=1), 1).long()
+        y_lengths = torch.clamp_min(torch.div(y_lengths, n_sqz, rounding_mode="floor") * n_sqz, n_sqz)
+        return x_m, x_logs, x_mask, w_ceil, y_lengths
+
+    def decode(
+        self,
+        x_m: torch.Tensor,
+        x_logs: torch.Tensor,
+        x_mask: torch.Tensor,
+        w_ceil: torch.Tensor,
+        y_lengths: torch.Tensor,
+        noise: torch.Tensor,
+        noise_scale: torch.Tensor | float,
+        g: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Expand the priors by the durations, add ``noise`` ``[b, c, frames]`` and run the flows
+        backwards. Returns the mel and the alignment ``[b, t_x, frames]``."""
+        z_mask = sequence_mask(y_lengths, y_lengths.max()).unsqueeze(1).to(x_mask.dtype)
+        attn = generate_path(w_ceil, (x_mask.unsqueeze(-1) * z_mask.unsqueeze(2)).squeeze(1))
+        z_m = torch.matmul(x_m, attn)
+        z_logs = torch.matmul(x_logs, attn)
+        z = (z_m + torch.exp(z_logs) * noise * noise_scale) * z_mask
+        y, _ = self.model.decoder(z, z_mask, g=g, reverse=True)
+        return y * z_mask, attn
+
+    def infer(
+        self, ids: torch.Tensor, lengths: torch.Tensor, controls: Controls, noise: NoiseSource
+    ) -> AcousticOutput:
+        sid = None if controls.speaker_id is None else torch.full((ids.size(0),), controls.speaker_id)
+        g = self.speaker_vector(sid)
+        x_m, x_logs, x_mask, w_ceil, y_lengths = self.durations(ids, lengths, controls.length_scale, g)
+        frames = y_lengths.tolist()
+        z_noise = torch.zeros(ids.size(0), x_m.size(1), max(frames))
+        for row, n_frames in enumerate(frames):
+            z_noise[row, :, :n_frames] = torch.from_numpy(noise(row, n_frames, x_m.size(1)))
+        mel, attn = self.decode(x_m, x_logs, x_mask, w_ceil, y_lengths, z_noise, controls.noise_scale, g)
+        return AcousticOutput(mel, y_lengths, attn)
+
+    def teacher_forced_mel(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The Glow-TTS mel aligned to the real one (MAS), decoded from the prior means without
+        noise; up to ``n_sqz - 1`` tail frames are dropped."""
+        g = batch["speaker"] if self.model.n_speakers > 1 else None
+        return self.model.aligned_mel(batch["ids"], batch["ids_lengths"], batch["mel"], batch["mel_lengths"], g=g)
+
+    def forward(
+        self,
+        ids: torch.Tensor,
+        ids_lengths: torch.Tensor,
+        scales: torch.Tensor,
+        noise: torch.Tensor,
+        sid: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """One graph for export: ``scales`` = [noise_scale, length_scale]; ``noise`` ``[b, c, n]`` of any
+        length n ≥ 1 (frame ``j`` uses noise column ``j mod n``, so pass at least as many as expected)."""
+        g = self.speaker_vector(sid)
+        x_m, x_logs, x_mask, w_ceil, y_lengths = self.durations(ids, ids_lengths, scales[1], g)
+        frames = torch.arange(y_lengths.max(), device=ids.device) % noise.size(2)
+        mel, _ = self.decode(x_m, x_logs, x_mask, w_ceil, y_lengths, noise.index_select(2, frames), scales[0], g)
+        return mel
+
+    def onnx_graph(self, n_mels: int) -> OnnxGraph:
+        """Inputs ``input`` int64 [1, T]; ``input_lengths`` int64 [1]; ``scales`` float32 [2] =
+        [noise_scale, length_scale]; ``noise`` float32 [1, n_mels, N] (frame j uses column j mod N);
+        ``sid`` int64 [1] (multi-speaker only). Output ``mel`` float32 [1, n_mels, frames]."""
+        n_tokens = 16
+        args: tuple[torch.Tensor, ...] = (
+            torch.ones(1, n_tokens, dtype=torch.long),
+            torch.tensor([n_tokens], dtype=torch.long),
+            torch.tensor([0.667, 1.0], dtype=torch.float32),
+            torch.zeros(1, n_mels, 64),
+        )
+        names = ["input", "input_lengths", "scales", "noise"]
+        if self.multi_speaker:
+            args += (torch.zeros(1, dtype=torch.long),)
+            names.append("sid")
+        dynamic_axes = {"input": {1: "phonemes"}, "noise": {2: "noise_frames"}, "mel": {2: "frames"}}
+        return OnnxGraph(args, names, ["mel"], dynamic_axes)
+
+    @classmethod
+    def onnx_feeds(
+        cls, ids: list[int], controls: Controls, noise: NoiseSource, n_mels: int, input_names: set[str]
+    ) -> dict[str, np.ndarray]:
+        n_noise = math.ceil(len(ids) * ONNX_NOISE_FRAMES_PER_TOKEN * max(controls.length_scale, 1.0))
+        feeds = {
+            "input": np.asarray([ids], dtype=np.int64),
+            "input_lengths": np.asarray([len(ids)], dtype=np.int64),
+            "scales": np.asarray([controls.noise_scale, controls.length_scale], dtype=np.float32),
+            "noise": np.asarray(noise(0, n_noise, n_mels), dtype=np.float32)[None],
+        }
+        if "sid" in input_names:
+            feeds["sid"] = np.asarray([controls.speaker_id or 0], dtype=np.int64)
+        return feeds
+
 __all__ = [
+    "GlowTTSAcoustic",
     "DurationPredictor",
     "FlowGenerator",
     "FlowSpecDecoder",

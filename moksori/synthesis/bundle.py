@@ -27,24 +27,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from moksori.atomic import atomic_write_bytes
 from moksori.audio import MelConfig
-from moksori.models import build_model
+from moksori import checkpoint as checkpoint_io
+from moksori.models import registry
+from moksori.models.interfaces import AcousticModel
+from moksori.models.interfaces import Vocoder as VocoderInterface
 from moksori.text import TextFrontend
 
 VOICE_FORMAT = "moksori-voice-1"
-CHECKPOINT_FORMAT = "moksori-checkpoint-1"
 VOICE_JSON = "voice.json"
 ACOUSTIC_FILE = "acoustic.pt"
 VOCODER_FILE = "vocoder.pt"
 ACOUSTIC_ONNX = "acoustic.onnx"
 VOCODER_ONNX = "vocoder.onnx"
-GRIFFIN_LIM = {"name": "griffin_lim"}
-ACOUSTIC_MODELS = ("glow_tts",)
-VOCODER_MODELS = ("hifigan", "vocos")
+GRIFFIN_LIM = {"name": registry.GRIFFIN_LIM}
 
 
 class VoiceError(ValueError):
@@ -54,7 +53,9 @@ class VoiceError(ValueError):
 @dataclass
 class Voice:
     """A loaded voice: its parsed ``voice.json`` and models ready for inference (eval mode,
-    weight norm folded, flow inverses stored)."""
+    weight norm folded, flow inverses stored). ``acoustic``/``vocoder`` are the loaded modules
+    (``vocoder`` None for a Griffin-Lim voice); ``acoustic_model``/``vocoder_model`` are their
+    interfaces (:mod:`moksori.models.interfaces`), which is all that synthesis uses."""
 
     path: Path
     config: dict[str, Any]
@@ -62,6 +63,8 @@ class Voice:
     mel_config: MelConfig
     acoustic: nn.Module
     vocoder: nn.Module | None
+    acoustic_model: AcousticModel
+    vocoder_model: VocoderInterface
     speakers: list[str] = field(default_factory=list)
 
     @property
@@ -91,37 +94,18 @@ class Voice:
 
 def resolve_checkpoint(path: str | Path) -> Path:
     """A checkpoint file, or a training run folder (its ``latest.pt``)."""
-    path = Path(path)
-    if path.is_dir():
-        latest = path / "latest.pt"
-        if not latest.is_file():
-            raise VoiceError(f"{path}: a run folder needs a latest.pt checkpoint, and there is none")
-        return latest
-    if not path.is_file():
-        raise VoiceError(f"{path}: checkpoint not found")
-    return path
-
-
-def load_checkpoint(path: str | Path, *, kinds: tuple[str, ...] | None = None) -> dict[str, Any]:
-    """Read and check a ``moksori-checkpoint-1`` dict; ``kinds`` limits the allowed model names."""
-    path = resolve_checkpoint(path)
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # torch raises many kinds for a damaged file
-        raise VoiceError(f"{path}: cannot read the checkpoint ({error})") from error
-    if not isinstance(checkpoint, dict):
-        raise VoiceError(f"{path}: a checkpoint is a dict, this holds a {type(checkpoint).__name__}")
-    if checkpoint.get("format") != CHECKPOINT_FORMAT:
-        raise VoiceError(f"{path}: field 'format' is {checkpoint.get('format')!r}, expected {CHECKPOINT_FORMAT!r}")
-    for key in ("model_name", "model_config", "model", "mel_config"):
-        if key not in checkpoint:
-            raise VoiceError(f"{path}: checkpoint field {key!r} is missing")
-    if kinds is not None and checkpoint["model_name"] not in kinds:
-        raise VoiceError(
-            f"{path}: field 'model_name' is {checkpoint['model_name']!r}; expected one of {', '.join(kinds)}"
-        )
-    checkpoint["path"] = str(path)
-    return checkpoint
+        return checkpoint_io.resolve_checkpoint(path)
+    except checkpoint_io.CheckpointError as error:
+        raise VoiceError(str(error)) from error
+
+
+def load_checkpoint(path: str | Path, *, kinds: tuple[str, ...] | list[str] | None = None) -> dict[str, Any]:
+    """Read and check a moksori checkpoint; ``kinds`` limits the allowed model names."""
+    try:
+        return checkpoint_io.read_checkpoint(path, kinds=kinds)
+    except checkpoint_io.CheckpointError as error:
+        raise VoiceError(str(error)) from error
 
 
 # --- writing -------------------------------------------------------------------------------------
@@ -142,7 +126,7 @@ def make_bundle(
     whose vocoder is reused; without one the voice uses Griffin-Lim). ``extra`` is added to the
     training summary. Returns ``out_dir``."""
     out_dir = Path(out_dir)
-    acoustic = load_checkpoint(acoustic_ckpt, kinds=ACOUSTIC_MODELS)
+    acoustic = load_checkpoint(acoustic_ckpt, kinds=registry.names(registry.ACOUSTIC, weights=True))
     vocoder = _vocoder_source(vocoder_ckpt) if vocoder_ckpt is not None else None
     if not acoustic.get("text_frontend"):
         raise VoiceError(f"{acoustic['path']}: field 'text_frontend' is empty; an acoustic checkpoint needs it")
@@ -169,7 +153,7 @@ def _vocoder_source(path: str | Path) -> dict[str, Any]:
     """A vocoder checkpoint, or the vocoder of a voice folder in the same checkpoint-like form."""
     voice_dir = Path(path)
     if not (voice_dir.is_dir() and (voice_dir / VOICE_JSON).is_file()):
-        return load_checkpoint(path, kinds=VOCODER_MODELS)
+        return load_checkpoint(path, kinds=registry.names(registry.VOCODER, weights=True))
     data = read_voice_json(voice_dir)
     _verify_files(voice_dir, data["files"])
     section = data["vocoder"]
@@ -181,7 +165,7 @@ def _vocoder_source(path: str | Path) -> dict[str, Any]:
         "path": str(weights),
         "model_name": section["model_name"],
         "model_config": section["model_config"],
-        "model": torch.load(weights, map_location="cpu", weights_only=True),
+        "model": _read_weights(weights),
         "mel_config": section.get("mel", data["audio"]["mel"]),
         "step": summary.get("step"),
         "epoch": summary.get("epoch"),
@@ -238,10 +222,16 @@ def _checkpoint_summary(checkpoint: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _save_state_dict(state_dict: dict[str, torch.Tensor], path: Path) -> dict[str, Any]:
-    # clone() drops views into larger storages, which torch.save would otherwise write whole.
-    torch.save({key: value.detach().clone() for key, value in state_dict.items()}, path)
+def _save_state_dict(state_dict: dict[str, Any], path: Path) -> dict[str, Any]:
+    checkpoint_io.save_state_dict(state_dict, path)
     return file_entry(path)
+
+
+def _read_weights(path: Path) -> dict[str, Any]:
+    try:
+        return checkpoint_io.read_state_dict(path)
+    except checkpoint_io.CheckpointError as error:
+        raise VoiceError(str(error)) from error
 
 
 def file_entry(path: Path) -> dict[str, Any]:
@@ -340,14 +330,33 @@ def load_voice(path: str | Path) -> Voice:
     vocoder_section = data["vocoder"]
     if "model_name" in vocoder_section:
         _check_mels_agree(data["audio"]["mel"], vocoder_section.get("mel", data["audio"]["mel"]), f"{json_path} vocoder.mel")
-    acoustic = _build(voice_dir, data["acoustic"], "acoustic")
-    vocoder = _build(voice_dir, vocoder_section, "vocoder") if "model_name" in vocoder_section else None
-    if vocoder is None and vocoder_section.get("name") != "griffin_lim":
-        raise VoiceError(f"{json_path}: field 'vocoder' names no model_name and is not griffin_lim")
-    if vocoder is not None:
+    acoustic_family = _family(json_path, data["acoustic"].get("model_name"), registry.ACOUSTIC)
+    acoustic = _build(voice_dir, data["acoustic"], acoustic_family)
+    if "model_name" in vocoder_section:
+        vocoder_family = _family(json_path, vocoder_section["model_name"], registry.VOCODER)
+        vocoder = _build(voice_dir, vocoder_section, vocoder_family)
         _check_vocoder_framing(vocoder, mel_config, json_path)
+    elif vocoder_section.get("name") == registry.GRIFFIN_LIM:
+        vocoder_family, vocoder = registry.get(registry.GRIFFIN_LIM), None
+    else:
+        raise VoiceError(f"{json_path}: field 'vocoder' names no model_name and is not {registry.GRIFFIN_LIM}")
     speakers = [str(s) for s in data.get("speakers") or []]
-    return Voice(voice_dir, data, frontend, mel_config, acoustic, vocoder, speakers)
+    return Voice(
+        voice_dir, data, frontend, mel_config, acoustic, vocoder,
+        acoustic_family.inference(acoustic, mel_config).eval(),
+        vocoder_family.inference(vocoder, mel_config).eval(),
+        speakers,
+    )
+
+
+def _family(json_path: Path, name: Any, role: str) -> registry.Family:
+    try:
+        family = registry.get(str(name), role)
+    except ValueError as error:
+        raise VoiceError(f"{json_path}: field '{role}.model_name': {error}") from error
+    if not family.has_weights:
+        raise VoiceError(f"{json_path}: field '{role}.model_name' is {name!r}, which has no weights")
+    return family
 
 
 def _field(json_path: Path, name: str, build: Any) -> Any:
@@ -370,15 +379,16 @@ def _verify_files(voice_dir: Path, files: dict[str, Any]) -> None:
             )
 
 
-def _build(voice_dir: Path, section: dict[str, Any], role: str) -> nn.Module:
+def _build(voice_dir: Path, section: dict[str, Any], family: registry.Family) -> nn.Module:
     json_path = voice_dir / VOICE_JSON
+    role = family.role
     file_name = section.get("file", f"{role}.pt")
     weights = voice_dir / file_name
     if not weights.is_file():
         raise VoiceError(f"{weights}: weight file of field '{role}' is missing")
-    model = _field(json_path, f"{role}.model_config", lambda: build_model(section["model_name"], section["model_config"]))
+    model = _field(json_path, f"{role}.model_config", lambda: family.build(section["model_config"]))
+    state_dict = _read_weights(weights)
     try:
-        state_dict = torch.load(weights, map_location="cpu", weights_only=True)
         model.load_state_dict(state_dict)
     except Exception as error:
         raise VoiceError(f"{weights}: weights do not fit {role}.model_config ({error})") from error

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from moksori.models.interfaces import AcousticModel, Controls, NoiseSource
+
 
 def onnxruntime_available() -> bool:
     try:
@@ -29,25 +31,21 @@ def make_session(path: str | Path, num_threads: int | None = None) -> Any:
 
 
 class OnnxAcoustic:
-    """``acoustic.onnx``: ids → mel ``[n_mels, frames]`` (one sentence per call)."""
+    """``acoustic.onnx``: ids → mel ``[n_mels, frames]``, one sentence per call. The family's
+    adapter class (``onnx_feeds``) turns ids, controls and noise into the graph's inputs."""
 
-    def __init__(self, path: str | Path, num_threads: int | None = None):
+    def __init__(
+        self, path: str | Path, adapter: type[AcousticModel], n_mels: int, num_threads: int | None = None
+    ) -> None:
         self.session = make_session(path, num_threads)
+        self.adapter = adapter
+        self.n_mels = n_mels
         self.input_names = {i.name for i in self.session.get_inputs()}
-        self.multi_speaker = "sid" in self.input_names
+        self.output_name = self.session.get_outputs()[0].name
 
-    def __call__(
-        self, ids: list[int], noise: np.ndarray, noise_scale: float, length_scale: float, speaker_id: int | None
-    ) -> np.ndarray:
-        feeds = {
-            "input": np.asarray([ids], dtype=np.int64),
-            "input_lengths": np.asarray([len(ids)], dtype=np.int64),
-            "scales": np.asarray([noise_scale, length_scale], dtype=np.float32),
-            "noise": np.asarray(noise, dtype=np.float32)[None],
-        }
-        if self.multi_speaker:
-            feeds["sid"] = np.asarray([speaker_id or 0], dtype=np.int64)
-        return self.session.run(["mel"], feeds)[0][0]
+    def infer(self, ids: list[int], controls: Controls, noise: NoiseSource) -> np.ndarray:
+        feeds = self.adapter.onnx_feeds(ids, controls, noise, self.n_mels, self.input_names)
+        return self.session.run([self.output_name], feeds)[0][0]
 
 
 class OnnxVocoder:

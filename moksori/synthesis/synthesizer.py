@@ -1,7 +1,8 @@
 """Text → waveform for a loaded voice: sentences, speed, noise, speakers, silences, streaming.
 
 text → paragraphs → sentences → symbol ids (strict) → acoustic model (length_scale = 1/speed)
-→ vocoder (HiFi-GAN, or Griffin-Lim for a voice without one) → float32 waveform.
+→ vocoder → float32 waveform. The models are reached only through the acoustic and vocoder
+interfaces (:mod:`moksori.models.interfaces`), in PyTorch or in ONNX Runtime.
 Every sentence draws its noise from its own generator (seed, sentence index), so ``stream`` and
 ``synthesize`` give the same audio for the same seed, however sentences are batched.
 """
@@ -19,9 +20,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from moksori.audio import griffin_lim, save_wav, wav_bytes
+from moksori.audio import save_wav, wav_bytes
+from moksori.models.interfaces import Controls, NoiseSource
 from moksori.synthesis.bundle import Voice, VoiceError, load_voice
-from moksori.synthesis.inference import GlowTTSInference, sentence_noise
+from moksori.synthesis.inference import sentence_noise
 from moksori.synthesis.onnx_runtime import (
     OnnxAcoustic,
     OnnxVocoder,
@@ -30,16 +32,11 @@ from moksori.synthesis.onnx_runtime import (
 from moksori.text import UnreadableTextError, split_paragraphs
 
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
-# Noise columns fed to acoustic.onnx per token (it cannot know the frame count up front; frames
-# beyond this reuse columns). Generous: trained voices use 2-8 frames per token.
-ONNX_NOISE_FRAMES_PER_TOKEN = 16
 # stream() sends the first sentence's audio in two pieces so that the first audio leaves after
-# HEAD_FRAMES (~0.37 s) of vocoding instead of a whole sentence's. Each piece is vocoded with
-# CONTEXT_FRAMES of mel on either side and trimmed: more than HiFi-GAN's receptive field (a frame
-# changes the audio of 11 frames each way in V1, V2 and V3, measured), so the pieces join exactly.
-# A vocoder that declares ``context_frames`` (Vocos: 29) gets that many instead.
+# HEAD_FRAMES (~0.37 s) of vocoding instead of a whole sentence's. Each piece is vocoded with the
+# vocoder's context_frames of mel on either side and trimmed, so the pieces join exactly; a
+# vocoder without one (context_frames None) gets whole sentences.
 HEAD_FRAMES = 32
-CONTEXT_FRAMES = 16
 
 # glibc serves each large tensor (over its mmap threshold) with a fresh mmap and unmaps it when
 # freed, so every vocoder call pays page faults for the same buffers again: measured here, HiFi-GAN
@@ -101,6 +98,19 @@ class _Options:
     speaker_id: int | None
     seed: int | None
 
+    @property
+    def controls(self) -> Controls:
+        return Controls(self.length_scale, self.noise_scale, self.speaker_id)
+
+
+def _noise_source(seed: int | None, sentences: list[_Sentence]) -> NoiseSource:
+    """Row ``i`` of a batch draws the noise of ``sentences[i]`` (seeded by its index in the request)."""
+
+    def noise(row: int, frames: int, channels: int) -> np.ndarray:
+        return sentence_noise(seed, sentences[row].index, frames, channels)
+
+    return noise
+
 
 class Synthesizer:
     """Synthesises speech with one voice.
@@ -126,9 +136,10 @@ class Synthesizer:
             if num_threads < 1:
                 raise ValueError(f"num_threads must be at least 1, not {num_threads}")
             torch.set_num_threads(num_threads)
-        self._acoustic = GlowTTSInference(self.voice.acoustic).eval()
+        self._acoustic = self.voice.acoustic_model
+        self._vocoder = self.voice.vocoder_model
         self._onnx_acoustic, self._onnx_vocoder = self._onnx_sessions(use_onnx, num_threads)
-        self._context_frames = max(CONTEXT_FRAMES, int(getattr(self.voice.vocoder, "context_frames", 0)))
+        self._context_frames = self._vocoder.context_frames
 
     @property
     def sample_rate(self) -> int:
@@ -153,7 +164,7 @@ class Synthesizer:
         if not onnxruntime_available():
             raise RuntimeError("use_onnx=True needs the onnxruntime package")
         vocoder = OnnxVocoder(vocoder_file, num_threads) if vocoder_file is not None else None
-        return OnnxAcoustic(acoustic_file, num_threads), vocoder
+        return OnnxAcoustic(acoustic_file, type(self._acoustic), self.voice.mel_config.n_mels, num_threads), vocoder
 
     # --- public API --------------------------------------------------------------------------
 
@@ -210,7 +221,7 @@ class Synthesizer:
     def speaker_id(self, speaker: str | int | None) -> int | None:
         """The model's speaker index for a name or index (None: the first speaker of a
         multi-speaker voice, nothing for a single-speaker one)."""
-        n_speakers = int(getattr(self.voice.acoustic, "n_speakers", 0))
+        n_speakers = self._acoustic.n_speakers
         if n_speakers <= 1:
             if speaker is None or speaker == 0 or (self.voice.speakers and speaker == self.voice.speakers[0]):
                 return None
@@ -230,16 +241,13 @@ class Synthesizer:
     def _stream(self, sentences: list[_Sentence], options: _Options) -> Iterator[np.ndarray]:
         for sentence in sentences:
             (mel,) = self._mels([sentence], options)
-            split = HEAD_FRAMES if sentence.index == 0 and self._vocoder_is_local() else mel.shape[1]
-            if split < mel.shape[1] - self._context_frames:
+            local = self._context_frames is not None
+            split = HEAD_FRAMES if sentence.index == 0 and local else mel.shape[1]
+            if local and split < mel.shape[1] - self._context_frames:
                 yield self._vocode_span(mel, 0, split)
                 yield self._with_silence(self._vocode_span(mel, split, mel.shape[1]), sentence.silence_after)
             else:
                 yield self._with_silence(self._vocode(mel), sentence.silence_after)
-
-    def _vocoder_is_local(self) -> bool:
-        """A convolutional vocoder: a span of mel with enough context gives exactly that span's audio."""
-        return self._onnx_vocoder is not None or self.voice.vocoder is not None
 
     def _vocode_span(self, mel: np.ndarray, start: int, end: int) -> np.ndarray:
         """Audio of mel frames [start, end), vocoded with enough context on each side to be exact."""
@@ -286,46 +294,27 @@ class Synthesizer:
             return None
 
     def _mels(self, sentences: list[_Sentence], options: _Options) -> list[np.ndarray]:
+        controls = options.controls
         if self._onnx_acoustic is not None:
-            return [self._onnx_mel(sentence, options) for sentence in sentences]
-        return self._torch_mels(sentences, options)
-
-    def _onnx_mel(self, sentence: _Sentence, options: _Options) -> np.ndarray:
-        assert self._onnx_acoustic is not None
-        n_noise = math.ceil(len(sentence.ids) * ONNX_NOISE_FRAMES_PER_TOKEN * max(options.length_scale, 1.0))
-        noise = sentence_noise(options.seed, sentence.index, n_noise, self.voice.mel_config.n_mels)
-        return self._onnx_acoustic(
-            sentence.ids, noise, options.noise_scale, options.length_scale, options.speaker_id
-        )
-
-    def _torch_mels(self, sentences: list[_Sentence], options: _Options) -> list[np.ndarray]:
+            return [
+                self._onnx_acoustic.infer(sentence.ids, controls, _noise_source(options.seed, [sentence]))
+                for sentence in sentences
+            ]
         lengths = [len(sentence.ids) for sentence in sentences]
         ids = torch.zeros(len(sentences), max(lengths), dtype=torch.long)
         for row, sentence in enumerate(sentences):
             ids[row, : len(sentence.ids)] = torch.tensor(sentence.ids, dtype=torch.long)
-        sid = None if options.speaker_id is None else torch.full((len(sentences),), options.speaker_id)
         with torch.inference_mode():
-            g = self._acoustic.speaker_vector(sid)
-            x_m, x_logs, x_mask, w_ceil, y_lengths = self._acoustic.durations(
-                ids, torch.tensor(lengths), options.length_scale, g
-            )
-            frames = y_lengths.tolist()
-            noise = torch.zeros(len(sentences), x_m.size(1), max(frames))
-            for row, (sentence, n_frames) in enumerate(zip(sentences, frames)):
-                noise[row, :, :n_frames] = torch.from_numpy(
-                    sentence_noise(options.seed, sentence.index, n_frames, x_m.size(1))
-                )
-            mel = self._acoustic.decode(x_m, x_logs, x_mask, w_ceil, y_lengths, noise, options.noise_scale, g)
-        return [mel[row, :, :n_frames].numpy() for row, n_frames in enumerate(frames)]
+            out = self._acoustic.infer(ids, torch.tensor(lengths), controls, _noise_source(options.seed, sentences))
+        frames = out.lengths.tolist()
+        return [out.mel[row, :, :n_frames].numpy() for row, n_frames in enumerate(frames)]
 
     def _vocode(self, mel: np.ndarray) -> np.ndarray:
         if self._onnx_vocoder is not None:
             wave = self._onnx_vocoder(mel)
-        elif self.voice.vocoder is not None:
-            with torch.inference_mode():
-                wave = self.voice.vocoder.infer(torch.from_numpy(np.ascontiguousarray(mel))).numpy()
         else:
-            wave = griffin_lim(mel, self.voice.mel_config)
+            with torch.inference_mode():
+                wave = self._vocoder.infer(torch.from_numpy(np.ascontiguousarray(mel))).numpy()
         return np.asarray(wave, dtype=np.float32).reshape(-1)
 
     @staticmethod

@@ -15,7 +15,11 @@ from moksori.synthesis import (
     load_voice,
     make_bundle,
 )
-from moksori.synthesis.inference import GlowTTSInference, sentence_noise
+import math
+
+from moksori.models.glow_tts import ONNX_NOISE_FRAMES_PER_TOKEN, GlowTTSAcoustic
+from moksori.models.interfaces import Controls
+from moksori.synthesis.inference import sentence_noise
 from moksori.synthesis.onnx_runtime import OnnxAcoustic, OnnxVocoder
 
 TEXTS = ("안녕하세요.", "오늘은 날씨가 정말 좋네요, 같이 산책하러 갈까요?")
@@ -33,12 +37,12 @@ def test_export_writes_files_and_lists_them(onnx_voice_dir: Path) -> None:
 
 def test_acoustic_matches_pytorch(onnx_voice_dir: Path, frontend) -> None:
     voice = load_voice(onnx_voice_dir)
-    runtime = OnnxAcoustic(onnx_voice_dir / "acoustic.onnx", num_threads=1)
-    wrapper = GlowTTSInference(voice.acoustic)
+    runtime = OnnxAcoustic(onnx_voice_dir / "acoustic.onnx", GlowTTSAcoustic, 80, num_threads=1)
+    wrapper = voice.acoustic_model
     for text in TEXTS:  # different lengths: the graph is dynamic in tokens and frames
         ids = frontend.to_ids(text)
         for noise_scale, length_scale in ((0.0, 1.0), (0.0, 1.7), (0.667, 1.0)):
-            noise = sentence_noise(0, 0, 4 * len(ids) * 4, 80)
+            noise = sentence_noise(0, 0, math.ceil(len(ids) * ONNX_NOISE_FRAMES_PER_TOKEN * max(length_scale, 1)), 80)
             with torch.inference_mode():
                 expected = wrapper(torch.tensor([ids]), torch.tensor([len(ids)]),
                                    torch.tensor([noise_scale, length_scale]), torch.from_numpy(noise)[None])[0]
@@ -46,7 +50,7 @@ def test_acoustic_matches_pytorch(onnx_voice_dir: Path, frontend) -> None:
                     plain, _, _ = voice.acoustic.infer(torch.tensor([ids]), torch.tensor([len(ids)]),
                                                        noise_scale=0.0, length_scale=length_scale)
                     assert torch.allclose(plain[0], expected, atol=1e-5)
-            got = runtime(ids, noise, noise_scale, length_scale, None)
+            got = runtime.infer(ids, Controls(length_scale, noise_scale), lambda row, n, c: sentence_noise(0, 0, n, c))
             assert got.shape == tuple(expected.shape)
             np.testing.assert_allclose(got, expected.numpy(), atol=1e-3)
 
@@ -96,10 +100,11 @@ def test_multi_speaker_export(tmp_path: Path, frontend, helpers) -> None:
     voice = make_bundle(ckpt, tmp_path / "ms")
     export_onnx(voice)
     onnx_synth, torch_synth = Synthesizer(voice), Synthesizer(voice, use_onnx=False)
-    assert onnx_synth.uses_onnx and onnx_synth._onnx_acoustic.multi_speaker
+    assert onnx_synth.uses_onnx and "sid" in onnx_synth._onnx_acoustic.input_names
     for speaker in ("a", "c"):
         ids = frontend.to_ids(TEXTS[1])
-        got = onnx_synth._onnx_acoustic(ids, np.zeros((80, 1), np.float32), 0.0, 1.0, onnx_synth.speaker_id(speaker))
+        controls = Controls(1.0, 0.0, onnx_synth.speaker_id(speaker))
+        got = onnx_synth._onnx_acoustic.infer(ids, controls, lambda row, n, c: np.zeros((c, n), np.float32))
         sid = torch.tensor([torch_synth.speaker_id(speaker)])
         with torch.inference_mode():
             expected, _, _ = load_voice(voice).acoustic.infer(torch.tensor([ids]), torch.tensor([len(ids)]), g=sid,

@@ -9,7 +9,8 @@ import soundfile
 import torch
 
 from moksori.synthesis import Synthesizer, load_voice, make_bundle
-from moksori.synthesis.inference import GlowTTSInference, sentence_noise
+from moksori.models.interfaces import DEFAULT_CONTEXT_FRAMES as CONTEXT_FRAMES
+from moksori.synthesis.inference import sentence_noise
 from moksori.synthesis.synthesizer import HEAD_FRAMES
 from moksori.text import UnreadableTextError
 
@@ -68,7 +69,7 @@ def test_noise_free_path_matches_glow_tts_infer(synth: Synthesizer, frontend) ->
     ids = torch.tensor([frontend.to_ids(ONE)])
     lengths = torch.tensor([ids.size(1)])
     expected, _, _ = model.infer(ids, lengths, noise_scale=0.0, length_scale=1.3)
-    wrapper = GlowTTSInference(model)
+    wrapper = synth.voice.acoustic_model
     with torch.inference_mode():
         got = wrapper(ids, lengths, torch.tensor([0.0, 1.3]), torch.randn(1, 80, 7))
     assert torch.allclose(got, expected, atol=1e-5)
@@ -134,8 +135,6 @@ def test_stream_context_covers_the_published_vocoders(preset: str) -> None:
     # stream() vocodes a sentence's head and rest separately, each with CONTEXT_FRAMES of context:
     # with the published layouts the pieces must join to exactly the whole sentence's audio.
     from moksori.models.hifigan import Generator, HiFiGANConfig
-    from moksori.synthesis.synthesizer import CONTEXT_FRAMES
-
     torch.manual_seed(0)
     generator = Generator(HiFiGANConfig.preset(preset)).eval()
     generator.remove_weight_norm()
@@ -171,8 +170,6 @@ def vocos_voice_dir(tmp_path_factory: pytest.TempPathFactory, checkpoints: dict[
 
 
 def test_stream_joins_exactly_with_a_vocos_voice(vocos_voice_dir: Path) -> None:
-    from moksori.synthesis.synthesizer import CONTEXT_FRAMES
-
     synth = Synthesizer(vocos_voice_dir, use_onnx=False)
     assert synth.voice.vocoder_name == "vocos"
     assert synth._context_frames == synth.voice.vocoder.context_frames == 22 > CONTEXT_FRAMES

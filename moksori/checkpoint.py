@@ -1,0 +1,206 @@
+"""The one checkpoint module: format, reading (never executing a pickle's code), checks, and the
+name-conversion helpers that published checkpoints need.
+
+A moksori checkpoint is a plain ``torch.save`` dict::
+
+    format        "moksori-checkpoint-1"
+    model_name    registry family name
+    model_config  config.to_dict() of the inference module
+    model         state_dict of the inference module
+    step, epoch   progress when it was written
+    text_frontend TextFrontend.settings() (acoustic models; None for vocoders)
+    mel_config    MelConfig.to_dict()
+    speakers      speaker names (may be empty)
+    train_state   training-only: other modules, optimizers, scaler, RNG, recipe, sampler position
+
+Training writes them (:mod:`moksori.training.checkpoint`); bundles, warm starts, the studio and
+the benchmarks read them here. Every read uses ``torch.load(weights_only=True)`` with only
+NumPy's array reconstruction allowed besides tensors and plain containers (the RNG state of a
+run holds a NumPy array), so a hostile file cannot run code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+CHECKPOINT_FORMAT = "moksori-checkpoint-1"
+LATEST = "latest.pt"
+SCHEMA_KEYS = (
+    "format",
+    "model_name",
+    "model_config",
+    "model",
+    "step",
+    "epoch",
+    "text_frontend",
+    "mel_config",
+    "speakers",
+    "train_state",
+)
+REQUIRED_KEYS = ("model_name", "model_config", "model", "mel_config")
+
+# Weight norm as torch.nn.utils.parametrizations names it (g, v), and the legacy names.
+WN_G = "parametrizations.weight.original0"
+WN_V = "parametrizations.weight.original1"
+
+
+class CheckpointError(ValueError):
+    """A file that is not a usable checkpoint; the message names the file and the field."""
+
+
+def _safe_globals() -> list[Any]:
+    multiarray = getattr(np, "_core", None) or np.core  # NumPy 2 moved np.core to np._core
+    dtypes = [type(np.dtype(t)) for t in (np.uint32, np.int64, np.float64, np.float32)]
+    return [multiarray.multiarray._reconstruct, np.ndarray, np.dtype, *dtypes]
+
+
+def torch_load(path: str | Path, **kwargs: Any) -> Any:
+    """``torch.load`` on the CPU that never executes code from the file (tensors, containers,
+    numbers, strings and NumPy arrays only)."""
+    with torch.serialization.safe_globals(_safe_globals()):
+        return torch.load(path, map_location="cpu", weights_only=True, **kwargs)
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file, or a training run folder's ``latest.pt``."""
+    path = Path(path)
+    if path.is_dir():
+        latest = path / LATEST
+        if not latest.is_file():
+            raise CheckpointError(f"{path}: a run folder needs a {LATEST} checkpoint, and there is none")
+        return latest
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    return path
+
+
+def read_checkpoint(path: str | Path, *, kinds: Iterable[str] | None = None, mmap: bool = False) -> dict[str, Any]:
+    """Read and check a moksori checkpoint (file or run folder); ``kinds`` limits the model names.
+    The returned dict also holds ``path``, the file it came from."""
+    path = resolve_checkpoint(path)
+    try:
+        checkpoint = torch_load(path, mmap=mmap)
+    except Exception as error:  # torch raises many kinds for a damaged or hostile file
+        raise CheckpointError(f"{path}: cannot read the checkpoint ({error})") from error
+    check_checkpoint(checkpoint, path, kinds)
+    checkpoint["path"] = str(path)
+    return checkpoint
+
+
+def check_checkpoint(checkpoint: Any, path: str | Path, kinds: Iterable[str] | None = None) -> None:
+    if not isinstance(checkpoint, dict):
+        raise CheckpointError(f"{path}: a checkpoint is a dict, this holds a {type(checkpoint).__name__}")
+    if checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: field 'format' is {checkpoint.get('format')!r}, expected {CHECKPOINT_FORMAT!r}")
+    for key in REQUIRED_KEYS:
+        if key not in checkpoint:
+            raise CheckpointError(f"{path}: checkpoint field {key!r} is missing")
+    kinds = list(kinds) if kinds is not None else None
+    if kinds is not None and checkpoint["model_name"] not in kinds:
+        raise CheckpointError(
+            f"{path}: field 'model_name' is {checkpoint['model_name']!r}; expected one of {', '.join(kinds)}"
+        )
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """A bare state dict file (a bundle's ``acoustic.pt``/``vocoder.pt``)."""
+    try:
+        state = torch_load(path)
+    except Exception as error:
+        raise CheckpointError(f"{path}: cannot read the weights ({error})") from error
+    if not isinstance(state, Mapping):
+        raise CheckpointError(f"{path}: expected a state dict, got a {type(state).__name__}")
+    return dict(state)
+
+
+def save_state_dict(state_dict: Mapping[str, torch.Tensor], path: str | Path) -> None:
+    # clone() drops views into larger storages, which torch.save would otherwise write whole.
+    torch.save({key: value.detach().clone() for key, value in state_dict.items()}, path)
+
+
+# --- reference-name conversion -----------------------------------------------------------------
+
+
+def strip_module_prefix(state: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """Tensors of a state dict with DataParallel/DDP ``module.`` prefixes removed (others dropped)."""
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        if isinstance(value, torch.Tensor):
+            while key.startswith("module."):
+                key = key[len("module.") :]
+            out[key] = value
+    return out
+
+
+def norm_except_dim0(v: torch.Tensor) -> torch.Tensor:
+    return v.flatten(1).norm(dim=1).view(-1, *([1] * (v.dim() - 1)))
+
+
+def fold_weight_norm(g: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """The plain weight ``g * v / ||v||`` of a weight-normed layer."""
+    return g * v / norm_except_dim0(v)
+
+
+def _weight_norm_parts(source: dict[str, torch.Tensor], prefix: str) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(g, v) of the layer at ``prefix`` from whichever naming the source uses (removed from it)."""
+    for g_key, v_key in ((f"{prefix}weight_g", f"{prefix}weight_v"), (f"{prefix}{WN_G}", f"{prefix}{WN_V}")):
+        if g_key in source and v_key in source:
+            return source.pop(g_key), source.pop(v_key)
+    if f"{prefix}weight" in source:
+        weight = source.pop(f"{prefix}weight")
+        return norm_except_dim0(weight), weight
+    return None
+
+
+def match_weight_norm(source: Mapping[str, torch.Tensor], target_keys: Iterable[str]) -> dict[str, torch.Tensor]:
+    """Rename/convert weight-norm tensors of ``source`` to the target's layout: legacy
+    ``weight_g``/``weight_v`` (published checkpoints), parametrization ``original0``/``original1``
+    (moksori training) or a plain ``weight`` (weight norm removed), whichever the target uses."""
+    source = dict(source)
+    converted: dict[str, torch.Tensor] = {}
+    for key in target_keys:
+        if key.endswith(WN_G) and key not in source:
+            prefix = key[: -len(WN_G)]
+            parts = _weight_norm_parts(source, prefix)
+            if parts is not None:
+                converted[prefix + WN_G], converted[prefix + WN_V] = parts
+        elif key.endswith(".weight") and key not in source:
+            prefix = key[: -len("weight")]
+            parts = _weight_norm_parts(source, prefix)
+            if parts is not None:
+                converted[key] = fold_weight_norm(*parts)
+    source.update(converted)
+    return source
+
+
+def to_legacy_weight_norm_names(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state dict with parametrization names turned into the legacy ``weight_g``/``weight_v``
+    that the published PyTorch 1.x checkpoints use."""
+    return {key.replace(WN_G, "weight_g").replace(WN_V, "weight_v"): value.detach().clone() for key, value in state.items()}
+
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CheckpointError",
+    "LATEST",
+    "REQUIRED_KEYS",
+    "SCHEMA_KEYS",
+    "WN_G",
+    "WN_V",
+    "check_checkpoint",
+    "fold_weight_norm",
+    "match_weight_norm",
+    "norm_except_dim0",
+    "read_checkpoint",
+    "read_state_dict",
+    "resolve_checkpoint",
+    "save_state_dict",
+    "strip_module_prefix",
+    "to_legacy_weight_norm_names",
+    "torch_load",
+]

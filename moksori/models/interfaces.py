@@ -1,0 +1,150 @@
+"""The two interfaces every model family offers to synthesis, export, bundles and benchmarks.
+
+* :class:`AcousticModel`: symbol ids → mel (+ lengths, alignment), with the knobs of
+  :class:`Controls` that the family reads (``knobs``), and ``teacher_forced_mel`` for vocoder
+  fine-tuning data (aligned mels from Glow-TTS, teacher-forced ones from attention models).
+* :class:`Vocoder`: mel → audio, with its receptive field in frames (``context_frames``; None
+  means "not streamable with context": streaming then vocodes whole sentences).
+
+An adapter wraps a trained model (its weights are shared, not copied). Each family's adapter
+lives beside its model and is named in the registry (:mod:`moksori.models.registry`); nothing
+outside the family knows more about a model than what is written here.
+
+Noise: a sentence's random draws come from a :data:`NoiseSource` that the caller owns (the
+synthesizer seeds one per sentence), so a sentence sounds the same alone, in a batch, through
+PyTorch or through ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+
+# (row in the batch, frames, channels) -> float32 standard normal noise [channels, frames]; a
+# longer draw starts with the same values as a shorter one.
+NoiseSource = Callable[[int, int, int], np.ndarray]
+
+KNOBS = ("length_scale", "noise_scale", "speaker_id")
+
+
+@dataclass(frozen=True)
+class Controls:
+    """What a request may change. ``noise_scale`` is the sampling temperature (Glow-TTS noise
+    scale, a flow's sigma); ``style`` holds family-defined inputs (a reference mel, an
+    interpolation weight, a mixture component) and is ignored by families without style."""
+
+    length_scale: float = 1.0
+    noise_scale: float = 0.667
+    speaker_id: int | None = None
+    style: dict[str, Any] = field(default_factory=dict)
+
+
+class AcousticOutput(NamedTuple):
+    mel: torch.Tensor  # [b, n_mels, frames], zero past each row's length
+    lengths: torch.Tensor  # [b] frames
+    alignment: torch.Tensor | None  # [b, tokens, frames] or None
+
+
+@dataclass(frozen=True)
+class OnnxGraph:
+    """What ``torch.onnx.export`` needs to export an adapter's ``forward``."""
+
+    args: tuple[torch.Tensor, ...]
+    input_names: list[str]
+    output_names: list[str]
+    dynamic_axes: dict[str, dict[int, str]]
+
+
+class AcousticModel(nn.Module):
+    """Text ids → mel. Subclasses set ``knobs`` and implement :meth:`infer`."""
+
+    knobs: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    @property
+    def n_speakers(self) -> int:
+        return int(getattr(self.model, "n_speakers", 0) or 0)
+
+    def infer(
+        self, ids: torch.Tensor, lengths: torch.Tensor, controls: Controls, noise: NoiseSource
+    ) -> AcousticOutput:
+        """``ids`` ``[b, tokens]`` (zero-padded), ``lengths`` ``[b]``."""
+        raise NotImplementedError
+
+    def teacher_forced_mel(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mels for vocoder fine-tuning from a training batch (``ids``, ``mel`` and their lengths,
+        ``speaker``): ``[b, n_mels, frames]`` and the valid frames per row (at most the real ones)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot make teacher-forced mels")
+
+    # --- ONNX --------------------------------------------------------------------------------
+    def onnx_graph(self, n_mels: int) -> OnnxGraph:
+        """Example inputs and names for exporting :meth:`forward`."""
+        raise NotImplementedError(f"{type(self).__name__} has no ONNX export")
+
+    @classmethod
+    def onnx_feeds(
+        cls, ids: list[int], controls: Controls, noise: NoiseSource, n_mels: int, input_names: set[str]
+    ) -> dict[str, np.ndarray]:
+        """The ONNX Runtime inputs of one sentence for the graph :meth:`onnx_graph` describes."""
+        raise NotImplementedError(f"{cls.__name__} has no ONNX export")
+
+
+class Vocoder(nn.Module):
+    """Mel ``[n_mels, frames]`` (or ``[b, n_mels, frames]``) → audio ``[samples]`` (or ``[b, samples]``)."""
+
+    # Mel frames either side that change a frame's audio: a span vocoded with this much context
+    # joins its neighbours exactly. None: the output of a span depends on the whole sentence.
+    context_frames: int | None = None
+
+    def infer(self, mel: torch.Tensor, controls: Controls | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def onnx_graph(self, n_mels: int) -> OnnxGraph:
+        raise NotImplementedError(f"{type(self).__name__} has no ONNX export")
+
+
+# HiFi-GAN's receptive field is 11 frames each way in V1, V2 and V3 (measured); 16 is used for a
+# convolutional vocoder that does not declare its own.
+DEFAULT_CONTEXT_FRAMES = 16
+
+
+class ConvVocoder(Vocoder):
+    """A feed-forward generator with ``infer(mel)`` (HiFi-GAN, Vocos): local, so streamable with
+    context. The model may declare a larger ``context_frames`` of its own."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.context_frames = max(DEFAULT_CONTEXT_FRAMES, int(getattr(model, "context_frames", 0)))
+
+    def infer(self, mel: torch.Tensor, controls: Controls | None = None) -> torch.Tensor:
+        return self.model.infer(mel)
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        return self.model(mel).squeeze(1)
+
+    def onnx_graph(self, n_mels: int) -> OnnxGraph:
+        return OnnxGraph(
+            (torch.zeros(1, n_mels, 32),), ["mel"], ["wave"], {"mel": {2: "frames"}, "wave": {1: "samples"}}
+        )
+
+
+__all__ = [
+    "AcousticModel",
+    "AcousticOutput",
+    "Controls",
+    "ConvVocoder",
+    "DEFAULT_CONTEXT_FRAMES",
+    "KNOBS",
+    "NoiseSource",
+    "OnnxGraph",
+    "Vocoder",
+]
