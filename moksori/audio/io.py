@@ -8,6 +8,7 @@ with soundfile (libsndfile reads wav, flac, ogg/vorbis, opus and mp3) and writte
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +49,87 @@ def load_audio_with_rate(path: str | Path) -> tuple[np.ndarray, int]:
     if not np.all(np.isfinite(wave)):
         raise AudioError(f"{path}: audio contains NaN or infinite samples")
     return np.clip(wave, -1.0, 1.0).astype(np.float32, copy=False), int(file_rate)
+
+
+# libsndfile's frame count for a stream that does not state its length (e.g. a FLAC header with
+# total samples 0): such files are checked while they are decoded.
+UNKNOWN_FRAMES = 2**62
+
+
+class AudioLimitError(AudioError):
+    """The audio is over a limit (length, channels, sample rate); ``code`` names which one.
+    Raised from the file's header, before its samples are decoded, whenever the header tells."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class AudioLimits:
+    """What :func:`load_audio_bounded` accepts. Memory used is at most about
+    ``max_seconds * max_sample_rate * 4`` bytes plus one block, whatever the file claims."""
+
+    max_seconds: float
+    max_channels: int = 2
+    max_sample_rate: int = 192_000
+    block_frames: int = 65_536
+
+
+def load_audio_bounded(path: str | Path, limits: AudioLimits) -> tuple[np.ndarray, int]:
+    """Like :func:`load_audio_with_rate`, for untrusted files (uploads): the header (length,
+    channels, rate) is checked before anything is decoded, and samples are decoded block by
+    block, mixed to mono, and abandoned as soon as they pass ``max_seconds`` (a header may lie).
+    AudioLimitError for audio over a limit, AudioError for unreadable audio."""
+    path = Path(path)
+    _check_file(path)
+    try:
+        with soundfile.SoundFile(str(path)) as handle:
+            _check_header(handle.frames, handle.channels, handle.samplerate, limits)
+            max_frames = int(limits.max_seconds * handle.samplerate)
+            wave = _read_blocks(handle, max_frames, limits)
+            rate = int(handle.samplerate)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError) as error:
+        raise AudioError(f"{path}: not a readable audio file ({error})") from error
+    if wave.size == 0:
+        raise AudioError(f"{path}: audio file contains no samples (zero length)")
+    if not np.all(np.isfinite(wave)):
+        raise AudioError(f"{path}: audio contains NaN or infinite samples")
+    return np.clip(wave, -1.0, 1.0).astype(np.float32, copy=False), rate
+
+
+def _check_header(frames: int, channels: int, sample_rate: int, limits: AudioLimits) -> None:
+    if channels < 1 or channels > limits.max_channels:
+        raise AudioLimitError(
+            f"the audio has {channels} channels; at most {limits.max_channels} are accepted (record in mono)",
+            "too_many_channels",
+        )
+    if sample_rate < 1 or sample_rate > limits.max_sample_rate:
+        raise AudioLimitError(
+            f"the audio's sample rate is {sample_rate} Hz; at most {limits.max_sample_rate} Hz is accepted",
+            "unsupported_sample_rate",
+        )
+    if frames < UNKNOWN_FRAMES and frames > limits.max_seconds * sample_rate:
+        raise _too_long(frames / sample_rate, limits.max_seconds)
+
+
+def _read_blocks(handle: soundfile.SoundFile, max_frames: int, limits: AudioLimits) -> np.ndarray:
+    blocks: list[np.ndarray] = []
+    total = 0
+    while True:
+        block = handle.read(limits.block_frames, dtype="float32", always_2d=True)
+        if block.shape[0] == 0:
+            break
+        total += block.shape[0]
+        if total > max_frames:  # the header understated the length
+            raise _too_long(total / handle.samplerate, limits.max_seconds, at_least=True)
+        blocks.append(block.mean(axis=1, dtype=np.float32))
+    return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
+
+
+def _too_long(seconds: float, limit: float, *, at_least: bool = False) -> AudioLimitError:
+    length = f"{'over ' if at_least else ''}{seconds:.1f} s"
+    return AudioLimitError(f"the take is {length} long; a take may be at most {limit:.0f} s", "take_too_long")
 
 
 def _check_file(path: Path) -> None:

@@ -48,6 +48,7 @@ from moksori.audio import (
     trim_silence,
     wav_bytes,
 )
+from moksori.audio.io import AudioLimitError, AudioLimits, load_audio_bounded
 from moksori.data.prompt_sets import (
     PromptFileWarning,
     available_languages,
@@ -91,6 +92,7 @@ class StudioSettings:
     sample_rate: int = 22050
     max_upload_bytes: int = 20 * 1024 * 1024
     max_take_s: float = 60.0
+    max_channels: int = 2
     trim_margin_s: float = 0.15
     recipes_dir: Path = Path("configs")
     default_recipe: str = "glowtts_hifigan_ko"
@@ -102,8 +104,10 @@ class StudioSettings:
     def __post_init__(self) -> None:
         self.data_dir = None if self.data_dir is None else Path(self.data_dir)
         self.recipes_dir = Path(self.recipes_dir)
-        if self.sample_rate < 8000 or self.max_upload_bytes < 1 or self.max_take_s <= 0:
-            raise ValueError("StudioSettings: sample_rate >= 8000, max_upload_bytes >= 1 and max_take_s > 0")
+        if self.sample_rate < 8000 or self.max_upload_bytes < 1 or self.max_take_s <= 0 or self.max_channels < 1:
+            raise ValueError(
+                "StudioSettings: sample_rate >= 8000, max_upload_bytes >= 1, max_take_s > 0 and max_channels >= 1"
+            )
         if self.min_training_takes < 2:
             raise ValueError("StudioSettings.min_training_takes must be at least 2 (one goes to validation)")
 
@@ -129,7 +133,7 @@ def _parse_env(name: str, raw: str) -> Any:
             raise ValueError(f"{where}: use true, false or empty (automatic)")
         return lowered in ("true", "1", "yes")
     try:
-        if name in ("sample_rate", "max_upload_bytes", "min_training_takes", "train_threads"):
+        if name in ("sample_rate", "max_upload_bytes", "max_channels", "min_training_takes", "train_threads"):
             return int(raw)
         if name in ("max_take_s", "trim_margin_s"):
             return float(raw)
@@ -435,25 +439,23 @@ class StudioService:
         return TakeResult(recording, problems, source_rate)
 
     def _decode_upload(self, data: bytes) -> tuple[np.ndarray, int]:
+        """Decode an upload within the take limits: the header is checked before decoding and
+        samples are decoded in blocks, so a small file that expands to hours is refused cheaply."""
         limit = self.settings.max_upload_bytes
         if len(data) > limit:
             raise TooLargeError(f"the upload is {len(data)} bytes; the limit is {limit} bytes")
         if not data:
             raise InvalidInputError("the uploaded audio is empty (0 bytes)", code="empty_upload")
+        limits = AudioLimits(max_seconds=self.settings.max_take_s, max_channels=self.settings.max_channels)
         with self._temp_file(data) as path:
             try:
-                wave, rate = load_audio_with_rate(path)
+                return load_audio_bounded(path, limits)
+            except AudioLimitError as error:
+                raise InvalidInputError(str(error), code=error.code) from error
             except AudioError as error:
                 # The message starts with our temp path: the client needs the problem, not the path.
                 problem = str(error).replace(f"{path}: ", "").replace(str(path), "upload")
                 raise InvalidInputError(f"the upload is not usable audio: {problem}", code="invalid_audio") from error
-        duration = wave.size / rate
-        if duration > self.settings.max_take_s:
-            raise InvalidInputError(
-                f"the take is {duration:.1f} s long; a take may be at most {self.settings.max_take_s:.0f} s",
-                code="take_too_long",
-            )
-        return wave, rate
 
     @contextmanager
     def _temp_file(self, data: bytes) -> Iterator[Path]:
