@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import logging
 import time
+import unicodedata
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from moksori.server.errors import ApiError
+from moksori.server.tts import OPENAI_VOICES
+from moksori.server.voices import STUDIO_BUNDLE
 from moksori.studio.jobs import RunInfo, TrainingJobs
 from moksori.studio.service import (
     MAX_PROMPT_FILE_BYTES,
@@ -287,9 +290,21 @@ def list_voices(studio: StudioDep, user: Caller) -> dict[str, Any]:
 
 
 @router.post("/api/studio/voices", status_code=201, summary="Create a voice")
-def create_voice(body: NewVoice, studio: StudioDep, user: Caller) -> dict[str, Any]:
+def create_voice(body: NewVoice, request: Request, studio: StudioDep, user: Caller) -> dict[str, Any]:
+    _check_voice_name(request, body.name)
     voice = studio.service.create_voice(body.name, body.language, body.description, owner_id=user, private=body.private)
     return _voice_json(voice)
+
+
+def _check_voice_name(request: Request, name: str) -> None:
+    """409 for a name that could be taken for an operator's voice: an operator or shipped voice's
+    id or name, an OpenAI voice name, a number (voice ids are numbers) or a bundle folder name."""
+    cleaned = unicodedata.normalize("NFC", name or "").strip().casefold()
+    reserved = {n.casefold() for n in request.app.state.moksori.voices.operator_names()} | OPENAI_VOICES
+    if cleaned in reserved or cleaned.isdigit() or STUDIO_BUNDLE.fullmatch(cleaned):
+        raise ApiError(409, "voice_name_reserved",
+                       f"the voice name {name.strip()!r} is reserved (it names a voice of this server, an OpenAI voice, "
+                       "or looks like a voice id); choose another name")
 
 
 @router.get("/api/studio/voices/{voice_id}", summary="One voice and its progress")

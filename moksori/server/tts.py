@@ -107,8 +107,8 @@ async def openai_speech(
     state: State,
 ) -> Response:
     voice = body.voice
-    if voice and voice.lower() in OPENAI_VOICES and not await _has_voice(state, voice, principal):
-        voice = None
+    if voice and voice.lower() in OPENAI_VOICES and not await _has_operator_voice(state, voice, principal):
+        voice = None  # an OpenAI name means the default voice unless the operator has a voice of that name
     return await _whole(state, principal, body.input, voice, body.speed, body.response_format)
 
 
@@ -267,12 +267,12 @@ async def _find_voice(state: ServerState, voice: str | None, principal: Principa
         raise ApiError(404, "voice_not_found", str(error), details={"available": error.available}) from None
 
 
-async def _has_voice(state: ServerState, voice: str, principal: Principal) -> bool:
+async def _has_operator_voice(state: ServerState, voice: str, principal: Principal) -> bool:
     try:
-        await run_in_threadpool(state.voices.find, voice, principal.owner_id)
+        info = await run_in_threadpool(state.voices.find, voice, principal.owner_id)
     except UnknownVoiceError:
         return False
-    return True
+    return not info.studio
 
 
 async def _run(state: ServerState, info: VoiceInfo, function: Any, *args: Any) -> Any:

@@ -13,6 +13,13 @@ offered too, as ``ko_default``, unless ``voices_dir`` holds a voice of that id o
 the default voice only when no other public voice is there (or ``default_voice`` names it).
 An installation without the shipped voice simply does not list it.
 
+Voices the recording studio trained (a row whose bundle is ``voices_dir/studio-<row id>``) are
+*studio voices*: they never shadow the operator's voices (folder bundles, the shipped voice, rows
+the operator registered). A name or id is looked up among operator voices first, then studio
+voices (the caller's own before other users' public ones); ``studio-<n>`` folders are served only
+through their row; and the default voice is chosen among operator voices only (or set by
+``default_voice``), so no studio user can change what a request without ``voice`` gets.
+
 Metadata is read from voice.json (re-read when the file changes); weights are loaded on first
 use, once, and the Synthesizer is shared by every request (inference only, so thread-safe).
 """
@@ -20,6 +27,7 @@ use, once, and the Synthesizer is shared by every request (inference only, so th
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,6 +40,9 @@ from moksori.synthesis import Synthesizer, VoiceError, read_voice_json
 from moksori.synthesis.bundle import VOICE_JSON
 
 log = logging.getLogger(__name__)
+
+# The folder name moksori.studio gives a trained bundle (``bundle_name``): studio-<voice row id>.
+STUDIO_BUNDLE = re.compile(r"studio-[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,7 @@ class VoiceInfo:
     owner_id: int | None = None
     is_private: bool = False
     version: str = ""  # changes when the bundle is rebuilt; part of cache keys
+    studio: bool = False  # trained in the recording studio: never shadows an operator voice
 
     def visible_to(self, owner_id: int | None) -> bool:
         return not self.is_private or (owner_id is not None and owner_id == self.owner_id)
@@ -69,11 +81,20 @@ class VoiceInfo:
 
 
 class UnknownVoiceError(LookupError):
-    def __init__(self, wanted: str, available: list[str]) -> None:
+    def __init__(self, wanted: str, available: list[str], message: str | None = None) -> None:
         self.wanted = wanted
         self.available = available
         shown = ", ".join(available) if available else "none"
-        super().__init__(f"voice {wanted!r} not found; available voices: {shown}")
+        super().__init__(message or f"voice {wanted!r} not found; available voices: {shown}")
+
+
+class NoDefaultVoiceError(UnknownVoiceError):
+    """No voice was asked for and the operator's voices offer no default."""
+
+    def __init__(self, available: list[str]) -> None:
+        shown = ", ".join(available) if available else "none"
+        super().__init__("(default)", available, "this server has no default voice (the operator sets one with "
+                         f"default_voice); name a voice with 'voice'; available voices: {shown}")
 
 
 def info_from_bundle(path: Path, *, voice_id: str | None = None, owner_id: int | None = None, is_private: bool = False) -> VoiceInfo:
@@ -131,31 +152,38 @@ class VoiceRegistry:
         return [info for info in self.all_voices() if info.visible_to(owner_id)]
 
     def find(self, wanted: str | None, owner_id: int | None) -> VoiceInfo:
-        """A visible voice by id or name (the caller's own voice first), or the default voice
-        when ``wanted`` is empty. UnknownVoiceError lists the visible names otherwise."""
+        """A visible voice by id or name, or the default voice when ``wanted`` is empty.
+        Operator voices come first, then studio voices (the caller's own first), so a studio
+        voice never shadows an operator's. UnknownVoiceError lists the visible names otherwise."""
         visible = self.voices_for(owner_id)
         if not wanted:
             return self._default(visible)
-        for info in visible:
-            if info.id == wanted:
-                return info
-        named = [info for info in visible if info.name == wanted]
-        named.sort(key=lambda info: info.owner_id != owner_id or owner_id is None)
-        if named:
-            return named[0]
-        raise UnknownVoiceError(wanted, [info.name for info in visible])
+        found = _lookup(visible, wanted, owner_id)
+        if found is None:
+            raise UnknownVoiceError(wanted, [info.name for info in visible])
+        return found
+
+    def operator_names(self) -> set[str]:
+        """Ids and names of every voice that is not a studio voice (private ones included), and
+        the shipped voice's: names a studio voice may not take."""
+        names = {shipped_voices.DEFAULT_VOICE_NAME}
+        for info in self.all_voices():
+            if not info.studio:
+                names.update((info.id, info.name))
+        return names
 
     def _default(self, visible: list[VoiceInfo]) -> VoiceInfo:
-        if self.default_voice:
-            for info in visible:
-                if self.default_voice in (info.id, info.name):
-                    return info
-            raise UnknownVoiceError(self.default_voice, [info.name for info in visible])
-        public = [info for info in visible if not info.is_private] or visible
+        if self.default_voice:  # the operator's choice, looked up operator voices first
+            found = _lookup(visible, self.default_voice, None)
+            if found is None:
+                raise UnknownVoiceError(self.default_voice, [info.name for info in visible])
+            return found
+        operator = [info for info in visible if not info.studio]
+        public = [info for info in operator if not info.is_private] or operator
         # The shipped voice is the default only when nothing else is offered.
         public = [info for info in public if not self._is_shipped(info)] or public
         if not public:
-            raise UnknownVoiceError("(default)", [])
+            raise NoDefaultVoiceError([info.name for info in visible])
         return public[0]
 
     def _folder_voices(self) -> list[VoiceInfo]:
@@ -165,6 +193,8 @@ class VoiceRegistry:
             folders = sorted(p for p in self.voices_dir.iterdir() if (p / VOICE_JSON).is_file())
         else:
             folders = []
+        # A studio bundle is served only through its database row (owner, privacy, studio rank).
+        folders = [folder for folder in folders if not STUDIO_BUNDLE.fullmatch(folder.name)]
         infos = (self._bundle_info(folder.resolve()) for folder in folders)
         found = [info for info in infos if info is not None]
         shipped = self._shipped_voice()
@@ -219,11 +249,15 @@ class VoiceRegistry:
             if base is None:
                 continue
             # The row's name and description are what the owner chose; the bundle's are defaults.
-            changes = {"id": str(row.id), "name": row.name, "owner_id": row.owner_id, "is_private": bool(row.is_private)}
+            changes = {"id": str(row.id), "name": row.name, "owner_id": row.owner_id, "is_private": bool(row.is_private),
+                       "studio": self._is_studio_bundle(base.path)}
             if row.description:
                 changes["description"] = row.description
             infos.append(replace(base, **changes))
         return infos
+
+    def _is_studio_bundle(self, path: Path) -> bool:
+        return path.parent == self.voices_dir.resolve() and STUDIO_BUNDLE.fullmatch(path.name) is not None
 
     def _resolve(self, bundle_path: str) -> Path:
         path = Path(bundle_path).expanduser()
@@ -253,3 +287,17 @@ class VoiceRegistry:
     def loaded(self) -> list[str]:
         """Names of the voices whose weights are in memory."""
         return sorted(synth.voice.name for synth in self._synthesizers.values())
+
+
+def _lookup(visible: list[VoiceInfo], wanted: str, owner_id: int | None) -> VoiceInfo | None:
+    """``wanted`` by id, then by name, among operator voices, then likewise among studio voices
+    (the caller's own before others')."""
+    for tier in ([i for i in visible if not i.studio], [i for i in visible if i.studio]):
+        for info in tier:
+            if info.id == wanted:
+                return info
+        named = [info for info in tier if info.name == wanted]
+        named.sort(key=lambda info: owner_id is None or info.owner_id != owner_id)
+        if named:
+            return named[0]
+    return None
