@@ -546,9 +546,9 @@ def _metrics_line(record: dict[str, Any], total: int) -> str:
 
 def checkpoint_step(path: Path) -> int:
     """The step of a checkpoint, without reading its weights (they are memory-mapped)."""
-    import torch
+    from moksori.checkpoint import torch_load
 
-    return int(torch.load(path, map_location="cpu", mmap=True, weights_only=False)["step"])
+    return int(torch_load(path, mmap=True)["step"])
 
 
 def _bundle_has(bundle: str, kind: str) -> bool:

@@ -1,18 +1,7 @@
-"""Checkpoints: the shared schema, atomic writes, keep-last-N, and loading.
+"""Writing training checkpoints: atomic writes, keep-last-N, and loading for resume.
 
-A checkpoint is a plain ``torch.save`` dict (see :data:`SCHEMA_KEYS`)::
-
-    format        "moksori-checkpoint-1"
-    model_name    registry name ("glow_tts", "hifigan")
-    model_config  config.to_dict() of the inference module
-    model         state_dict of the inference module (GlowTTS, or the HiFi-GAN Generator)
-    step, epoch   progress when it was written
-    text_frontend TextFrontend.settings() (acoustic models; None for vocoders)
-    mel_config    MelConfig.to_dict()
-    speakers      speaker names (may be empty)
-    train_state   training-only: other modules, optimizers, scaler, RNG, recipe, sampler position
-
-Files are ``ckpt_{step:08d}.pt`` and ``latest.pt`` in the run folder.
+The format (schema keys, version) and every read live in :mod:`moksori.checkpoint`; files are
+``ckpt_{step:08d}.pt`` and ``latest.pt`` in the run folder.
 """
 
 from __future__ import annotations
@@ -24,6 +13,7 @@ from typing import Any
 import torch
 
 from moksori.atomic import atomic_path
+from moksori.checkpoint import CHECKPOINT_FORMAT, LATEST, SCHEMA_KEYS, CheckpointError, check_checkpoint, torch_load
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -36,20 +26,6 @@ __all__ = [
     "save_checkpoint",
 ]
 
-CHECKPOINT_FORMAT = "moksori-checkpoint-1"
-LATEST = "latest.pt"
-SCHEMA_KEYS = (
-    "format",
-    "model_name",
-    "model_config",
-    "model",
-    "step",
-    "epoch",
-    "text_frontend",
-    "mel_config",
-    "speakers",
-    "train_state",
-)
 _CKPT_NAME = re.compile(r"^ckpt_(\d{8,})\.pt$")
 
 
@@ -103,8 +79,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         path = path / LATEST
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
-        found = checkpoint.get("format") if isinstance(checkpoint, dict) else type(checkpoint).__name__
-        raise ValueError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint (format: {found!r})")
+    checkpoint = torch_load(path)
+    try:
+        check_checkpoint(checkpoint, path)
+    except CheckpointError as error:
+        raise ValueError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint ({error})") from error
     return checkpoint

@@ -3,7 +3,7 @@
 A recipe names the model, its config (a preset plus explicit keys), the preprocessed data
 folder, the training settings and the run folder::
 
-    model: glow_tts
+    model: <family>               # a registered family; `moksori models` lists them
     model_config: {preset: base}
     data: {dir: data/kss_processed, batch_size: 32}
     train: {steps: 300000, eval_interval: 1000, checkpoint_interval: 5000}
@@ -116,18 +116,23 @@ class Recipe:
     name: str = ""
 
     def check(self) -> None:
-        from moksori.models import MODELS
+        from moksori.models import registry
 
-        if self.model not in MODELS:
-            raise RecipeError(f"model: unknown model {self.model!r}; registered: {', '.join(sorted(MODELS))}")
+        try:
+            family = registry.get(self.model)
+        except ValueError as error:
+            raise RecipeError(f"model: {error}") from None
+        if not family.trainable:
+            raise RecipeError(f"model: {self.model} is not trained; trainable: {', '.join(registry.names(trainable=True))}")
         if not self.run_dir:
             raise RecipeError("run_dir: the run folder is required")
         if not isinstance(self.model_config, dict):
             raise RecipeError("model_config: must be a mapping of config keys (and an optional preset)")
         if not all(isinstance(prefix, str) and prefix for prefix in self.freeze):
             raise RecipeError("freeze: must be a list of parameter-name prefixes")
-        if self.vocoder_finetune_from and self.model not in ("hifigan", "vocos"):
-            raise RecipeError("vocoder_finetune_from: only a vocoder (model: hifigan or vocos) can use it")
+        if self.vocoder_finetune_from and family.role != registry.VOCODER:
+            vocoders = ", ".join(registry.names(registry.VOCODER, trainable=True))
+            raise RecipeError(f"vocoder_finetune_from: only a vocoder (model: {vocoders}) can use it")
         self.data.check("data")
         self.train.check("train")
 

@@ -4,9 +4,10 @@
   shape match the new model and reports the rest (a different symbol table changes
   ``encoder.emb.weight``; a different speaker count ``emb_g.weight``).
 * :func:`apply_freeze` keeps parameters under given name prefixes fixed (small data).
-* :func:`cache_aligned_mels` runs a trained Glow-TTS teacher-forced over a preprocessed folder
-  and caches its mels, so a HiFi-GAN can be fine-tuned on (aligned mel, real audio) pairs;
-  :class:`AlignedMelDataset` swaps those mels into the training items.
+* :func:`cache_aligned_mels` runs a trained acoustic model teacher-forced over a preprocessed
+  folder (its ``teacher_forced_mel``: aligned mels from Glow-TTS, teacher-forced ones from an
+  attention model) and caches its mels, so a vocoder can be fine-tuned on (generated mel, real
+  audio) pairs; :class:`AlignedMelDataset` swaps those mels into the training items.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from torch import nn
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from moksori import checkpoint as checkpoint_io
 from moksori.atomic import atomic_write_bytes
+from moksori.audio import MelConfig
 from moksori.data.dataset import TTSDataset, collate_tts
 from moksori.data.manifest import load_config
-from moksori.models import build_model
-from moksori.models.glow_tts import GlowTTS
+from moksori.models import registry
+from moksori.models.interfaces import AcousticModel
 
 if TYPE_CHECKING:
     from moksori.training.tasks import Task
@@ -42,9 +45,7 @@ __all__ = [
 ]
 
 # Files of a voice bundle folder (see moksori.synthesis.bundle) by the role of the model.
-_BUNDLE_FILES = {"glow_tts": "acoustic.pt", "hifigan": "vocoder.pt", "vocos": "vocoder.pt"}
-_WN_G = ".parametrizations.weight.original0"
-_WN_V = ".parametrizations.weight.original1"
+_BUNDLE_FILES = {registry.ACOUSTIC: "acoustic.pt", registry.VOCODER: "vocoder.pt"}
 
 
 @dataclass
@@ -72,14 +73,14 @@ def read_init_source(path: str | Path, model_name: str) -> tuple[dict[str, torch
     path = Path(path)
     if path.is_dir():
         if (path / "voice.json").is_file():
-            path = path / _BUNDLE_FILES[model_name]
+            path = path / _BUNDLE_FILES[registry.get(model_name).role]
         elif (path / "latest.pt").is_file():
             path = path / "latest.pt"
         else:
             raise FileNotFoundError(f"{path}: neither a voice bundle (voice.json) nor a run folder (latest.pt)")
     if not path.is_file():
         raise FileNotFoundError(f"no weights at {path}")
-    data = torch.load(path, map_location="cpu", weights_only=False)
+    data = checkpoint_io.torch_load(path)
     if not isinstance(data, Mapping):
         raise ValueError(f"{path}: expected a checkpoint dict, got {type(data).__name__}")
     source_model = data.get("model_name")
@@ -95,31 +96,13 @@ def read_init_source(path: str | Path, model_name: str) -> tuple[dict[str, torch
 
 
 def _strip_module_prefix(state: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-    return {k.removeprefix("module."): v for k, v in state.items() if isinstance(v, torch.Tensor)}
-
-
-def _rename_weight_norm(source: dict[str, torch.Tensor], target: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Map legacy ``weight_g``/``weight_v`` and folded ``weight`` tensors onto the target's
-    weight-norm parametrization names where the target uses them."""
-    source = dict(source)
-    for key in target:
-        if not key.endswith(_WN_G) or key in source:
-            continue
-        base = key[: -len(_WN_G)]
-        if f"{base}.weight_g" in source and f"{base}.weight_v" in source:
-            source[key] = source.pop(f"{base}.weight_g")
-            source[base + _WN_V] = source.pop(f"{base}.weight_v")
-        elif f"{base}.weight" in source:
-            weight = source.pop(f"{base}.weight")
-            source[key] = weight.flatten(1).norm(dim=1).view(-1, *([1] * (weight.dim() - 1)))
-            source[base + _WN_V] = weight
-    return source
+    return checkpoint_io.strip_module_prefix(state)
 
 
 def load_matching(module: nn.Module, source: Mapping[str, torch.Tensor], prefix: str = "") -> WarmStartReport:
     """Copy every tensor of ``source`` whose name and shape match ``module``'s state; report the rest."""
     target = module.state_dict()
-    source = _rename_weight_norm(dict(source), target)
+    source = checkpoint_io.match_weight_norm(source, target)
     report = WarmStartReport(source="")
     matched: dict[str, torch.Tensor] = {}
     for name, value in source.items():
@@ -149,8 +132,8 @@ def warm_start(task: "Task", source: str | Path) -> WarmStartReport:
             report.not_in_source += part.not_in_source
     report.source = str(source)
     inference = task.inference_module()
-    if isinstance(inference, GlowTTS):
-        # ActNorm statistics come from the source: no data-dependent re-initialisation.
+    if hasattr(inference, "set_ddi"):
+        # Data-dependent initialisation (Glow-TTS's ActNorm) comes from the source: not redone.
         inference.set_ddi(False)
     return report
 
@@ -182,18 +165,18 @@ def apply_freeze(nets: Mapping[str, nn.Module], inference_name: str, prefixes: l
 # --- vocoder fine-tuning on aligned mels -------------------------------------------------------
 
 
-def _load_acoustic(path: str | Path, device: torch.device) -> tuple[GlowTTS, dict[str, Any]]:
-    checkpoint = torch.load(_checkpoint_file(path), map_location="cpu", weights_only=False)
-    if not isinstance(checkpoint, Mapping) or checkpoint.get("model_name") != "glow_tts":
-        raise ValueError(f"{path}: vocoder_finetune_from needs a glow_tts moksori checkpoint")
-    model = build_model("glow_tts", checkpoint["model_config"])
+def _load_acoustic(path: str | Path, device: torch.device) -> tuple[AcousticModel, dict[str, Any]]:
+    """The acoustic interface of a moksori acoustic checkpoint (any acoustic family)."""
+    kinds = registry.names(registry.ACOUSTIC, weights=True)
+    try:
+        checkpoint = checkpoint_io.read_checkpoint(path, kinds=kinds)
+    except checkpoint_io.CheckpointError as error:
+        raise ValueError(f"vocoder_finetune_from needs an acoustic moksori checkpoint: {error}") from error
+    family = registry.get(checkpoint["model_name"], registry.ACOUSTIC)
+    model = family.build(checkpoint["model_config"])
     model.load_state_dict(checkpoint["model"])
-    return model.to(device).eval(), dict(checkpoint)
-
-
-def _checkpoint_file(path: str | Path) -> Path:
-    path = Path(path)
-    return path / "latest.pt" if path.is_dir() else path
+    adapter = family.inference(model, MelConfig.from_dict(checkpoint["mel_config"]))
+    return adapter.to(device).eval(), dict(checkpoint)
 
 
 def cache_aligned_mels(
@@ -205,7 +188,7 @@ def cache_aligned_mels(
     batch_size: int = 8,
     progress: bool = True,
 ) -> Path:
-    """Write ``out_dir/{id}.npy``: the teacher-forced Glow-TTS mel of every utterance (train and
+    """Write ``out_dir/{id}.npy``: the teacher-forced mel of the acoustic model of every utterance (train and
     val) of ``data_dir``, the same length as the cached real mel. Existing files are kept, so an
     interrupted run continues; ``out_dir/source.json`` records the checkpoint used."""
     device = torch.device(device)
@@ -238,17 +221,14 @@ def _check_same_data_setup(checkpoint: Mapping[str, Any], data_dir: str | Path) 
 
 
 @torch.no_grad()
-def _write_aligned(model: GlowTTS, batch: dict[str, Any], out_dir: Path, device: torch.device) -> None:
-    g = batch["speaker"].to(device) if model.n_speakers > 1 else None
-    mel, lengths = model.aligned_mel(
-        batch["ids"].to(device), batch["ids_lengths"].to(device),
-        batch["mel"].to(device), batch["mel_lengths"].to(device), g=g,
-    )
+def _write_aligned(model: AcousticModel, batch: dict[str, Any], out_dir: Path, device: torch.device) -> None:
+    on_device = {key: value.to(device) if isinstance(value, torch.Tensor) else value for key, value in batch.items()}
+    mel, lengths = model.teacher_forced_mel(on_device)
     for i, utt_id in enumerate(batch["id"]):
         n_real = int(batch["mel_lengths"][i])
-        n = int(lengths[i])
+        n = min(int(lengths[i]), n_real)
         aligned = batch["mel"][i, :, :n_real].clone()
-        # Glow-TTS drops up to n_sqz-1 tail frames; those keep the real mel.
+        # Frames the model does not give (Glow-TTS drops up to n_sqz-1 at the end) keep the real mel.
         aligned[:, :n] = mel[i, :, :n].float().cpu()
         buffer = _npy_bytes(aligned.numpy())
         atomic_write_bytes(out_dir / f"{utt_id}.npy", buffer)

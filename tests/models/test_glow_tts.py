@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from moksori.models import MODELS, build_model
+from moksori.models import build_model, registry
 from moksori.models.glow_tts import (
     GlowTTS,
     GlowTTSConfig,
@@ -59,7 +59,7 @@ def test_base_model_size_matches_paper():
 
 
 def test_registry_builds_glow_tts():
-    assert MODELS["glow_tts"] is GlowTTS
+    assert registry.get("glow_tts").model_class is GlowTTS
     model = build_model("glow_tts", GlowTTSConfig.tiny(N_VOCAB).to_dict())
     assert isinstance(model, GlowTTS) and model.config.hidden_channels == 32
     with pytest.raises(ValueError, match="unknown model"):
@@ -258,24 +258,129 @@ def _infer(model: GlowTTS) -> torch.Tensor:
     return mel
 
 
+def _reference_layout(c: GlowTTSConfig) -> dict[str, tuple[tuple[int, ...], bool]]:
+    """Every parameter of jaywalnut310/glow-tts ``models.FlowGenerator`` for config ``c``: its
+    name in the reference's state dict -> (shape, whether the reference wraps the conv in
+    ``torch.nn.utils.weight_norm``, i.e. stores ``weight_g``/``weight_v`` instead of ``weight``).
+
+    Written from the reference sources (models.py, modules.py, attentions.py), not from moksori."""
+    layout: dict[str, tuple[tuple[int, ...], bool]] = {}
+
+    def conv(name, c_out, c_in, k, weight_norm=False):
+        layout[f"{name}.weight"] = ((c_out, c_in, k), weight_norm)
+        layout[f"{name}.bias"] = ((c_out,), False)
+
+    def layer_norm(name, channels):  # modules.LayerNorm: gamma and beta
+        layout[f"{name}.gamma"] = ((channels,), False)
+        layout[f"{name}.beta"] = ((channels,), False)
+
+    h, k, fc = c.hidden_channels_enc or c.hidden_channels, c.kernel_size, c.filter_channels
+    layout["encoder.emb.weight"] = ((c.n_vocab, h), False)
+    if c.prenet:  # modules.ConvReluNorm(h, h, h, kernel_size=5, n_layers=3)
+        for i in range(3):
+            conv(f"encoder.pre.conv_layers.{i}", h, h, 5)
+            layer_norm(f"encoder.pre.norm_layers.{i}", h)
+        conv("encoder.pre.proj", h, h, 1)
+    for i in range(c.n_layers_enc):  # attentions.Encoder
+        attn = f"encoder.encoder.attn_layers.{i}"
+        for name in ("conv_q", "conv_k", "conv_v", "conv_o"):
+            conv(f"{attn}.{name}", h, h, 1)
+        if c.window_size is not None:  # heads_share=True: one set of relative embeddings
+            layout[f"{attn}.emb_rel_k"] = ((1, 2 * c.window_size + 1, h // c.n_heads), False)
+            layout[f"{attn}.emb_rel_v"] = ((1, 2 * c.window_size + 1, h // c.n_heads), False)
+        layer_norm(f"encoder.encoder.norm_layers_1.{i}", h)
+        conv(f"encoder.encoder.ffn_layers.{i}.conv_1", fc, h, k)
+        conv(f"encoder.encoder.ffn_layers.{i}.conv_2", h, fc, k)
+        layer_norm(f"encoder.encoder.norm_layers_2.{i}", h)
+    conv("encoder.proj_m", c.out_channels, h, 1)
+    if not c.mean_only:
+        conv("encoder.proj_s", c.out_channels, h, 1)
+    conv("encoder.proj_w.conv_1", c.filter_channels_dp, h + c.gin_channels, k)  # DurationPredictor
+    layer_norm("encoder.proj_w.norm_1", c.filter_channels_dp)
+    conv("encoder.proj_w.conv_2", c.filter_channels_dp, c.filter_channels_dp, k)
+    layer_norm("encoder.proj_w.norm_2", c.filter_channels_dp)
+    conv("encoder.proj_w.proj", 1, c.filter_channels_dp, 1)
+
+    channels, hd = c.out_channels * c.n_sqz, c.hidden_channels_dec or c.hidden_channels
+    for b in range(c.n_blocks_dec):  # FlowSpecDecoder: ActNorm, InvConvNear, CouplingBlock
+        layout[f"decoder.flows.{3 * b}.logs"] = ((1, channels, 1), False)
+        layout[f"decoder.flows.{3 * b}.bias"] = ((1, channels, 1), False)
+        layout[f"decoder.flows.{3 * b + 1}.weight"] = ((c.n_split, c.n_split), False)
+        block = f"decoder.flows.{3 * b + 2}"
+        conv(f"{block}.start", hd, channels // 2, 1, weight_norm=True)
+        conv(f"{block}.end", channels, hd, 1)
+        if c.gin_channels:
+            conv(f"{block}.wn.cond_layer", 2 * hd * c.n_block_layers, c.gin_channels, 1, weight_norm=True)
+        for i in range(c.n_block_layers):  # modules.WN
+            conv(f"{block}.wn.in_layers.{i}", 2 * hd, hd, c.kernel_size_dec, weight_norm=True)
+            res_skip = 2 * hd if i < c.n_block_layers - 1 else hd
+            conv(f"{block}.wn.res_skip_layers.{i}", res_skip, hd, 1, weight_norm=True)
+    if c.n_speakers > 1:
+        layout["emb_g.weight"] = ((c.n_speakers, c.gin_channels), False)
+    return layout
+
+
+def _reference_checkpoint(model: GlowTTS, seed: int = 5) -> dict[str, torch.Tensor]:
+    """The weights of ``model`` stored the way the reference stores them, built by hand: plain
+    tensors under the reference names, and for each weight-normed conv its ``weight_g`` (norm per
+    output channel, shape ``[out, 1, 1]``) and a ``weight_v`` that is the weight times an arbitrary
+    positive per-channel factor (only its direction counts, as in a trained checkpoint)."""
+    gen = torch.Generator().manual_seed(seed)
+    state = {}
+    for name, (shape, weight_norm) in _reference_layout(model.config).items():
+        module_name, _, attribute = name.rpartition(".")
+        value = getattr(model.get_submodule(module_name), attribute).detach().clone()
+        assert tuple(value.shape) == shape, name
+        if weight_norm:
+            scale = torch.rand(shape[0], 1, 1, generator=gen) * 3 + 0.5
+            state[f"{module_name}.weight_g"] = value.norm(dim=(1, 2), keepdim=True)
+            state[f"{module_name}.weight_v"] = value * scale
+        else:
+            state[name] = value
+    return state
+
+
+def _infer_with(model: GlowTTS, speakers: torch.Tensor | None) -> torch.Tensor:
+    x, x_lengths, _, _ = make_batch()
+    generator = torch.Generator().manual_seed(7)
+    return model.eval().infer(x, x_lengths, g=speakers, generator=generator)[0]
+
+
 @pytest.mark.parametrize("prefix", ["", "module."])
-def test_reference_checkpoint_loads_and_reproduces_output(prefix):
-    source = _trained_like(make_model(seed=0))
-    checkpoint = {
-        "model": {prefix + k: v for k, v in to_reference_state_dict(source).items()},
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"n_speakers": 3, "gin_channels": 4, "mean_only": False, "prenet": False, "window_size": None}],
+    ids=["single_speaker", "multi_speaker"],
+)
+def test_reference_checkpoint_loads_and_reproduces_output(prefix, overrides):
+    torch.manual_seed(0)
+    source = _trained_like(GlowTTS(GlowTTSConfig.tiny(N_VOCAB, **overrides)))
+    speakers = torch.tensor([0, 2, 1, 2]) if source.n_speakers > 1 else None
+    state = _reference_checkpoint(source)
+    c = source.config
+    weight_normed = c.n_blocks_dec * (1 + 2 * c.n_block_layers + (1 if c.gin_channels else 0))
+    assert sum(key.endswith(".weight_g") for key in state) == sum(key.endswith(".weight_v") for key in state) == weight_normed
+    assert not any("parametrizations" in key for key in state)
+    checkpoint = {  # what the reference's utils.save_checkpoint writes
+        "model": {prefix + key: value for key, value in state.items()},
         "iteration": 1000,
+        "optimizer": {},
         "learning_rate": 1.0,
     }
-    target = make_model(seed=1)
-    assert not torch.allclose(_infer(target)[:, :, :4], _infer(source)[:, :, :4])
-    assert load_reference_state_dict(target, checkpoint) == []
-    assert torch.equal(_infer(target), _infer(source))
+
+    torch.manual_seed(1)
+    target = GlowTTS(GlowTTSConfig.tiny(N_VOCAB, **overrides))
+    expected = _infer_with(source, speakers)
+    assert not torch.allclose(_infer_with(target, speakers)[:, :, :4], expected[:, :, :4])
+    assert load_reference_state_dict(target, checkpoint) == []  # strict: every key used, none missing
+    assert torch.allclose(_infer_with(target, speakers), expected, atol=1e-5)
 
     # also into a model prepared for inference (weight norm baked, inverses stored)
-    baked = make_model(seed=2)
+    torch.manual_seed(2)
+    baked = GlowTTS(GlowTTSConfig.tiny(N_VOCAB, **overrides))
     baked.store_inverse()
     assert load_reference_state_dict(baked, checkpoint["model"]) == []
-    assert torch.allclose(_infer(baked), _infer(source), atol=1e-5)
+    assert torch.allclose(_infer_with(baked, speakers), expected, atol=1e-5)
 
 
 def test_own_state_dict_and_baked_state_dict_load():

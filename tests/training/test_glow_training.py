@@ -6,7 +6,7 @@ import torch
 
 from moksori.data.dataset import LengthBucketSampler, TTSDataset
 from moksori.training import TrainingError, load_checkpoint, train
-from moksori.training import tasks as tasks_module
+from moksori.training.tasks import glow_tts as tasks_module
 from moksori.training.logging import read_metrics
 
 

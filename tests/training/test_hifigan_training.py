@@ -4,7 +4,7 @@ import torch
 from moksori.models.hifigan import Generator, HiFiGANConfig
 from moksori.training import load_checkpoint, train
 from moksori.training.logging import read_metrics
-from moksori.training.tasks import random_segments
+from moksori.training.tasks.gan_vocoder import random_segments
 
 
 def _series(run_dir, key):

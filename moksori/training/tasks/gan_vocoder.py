@@ -1,0 +1,230 @@
+"""GAN vocoder training (HiFi-GAN's losses and its multi-period and multi-scale discriminators),
+shared by every feed-forward generator trained that way: HiFi-GAN and Vocos."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from moksori.audio import MelConfig, MelSpectrogram
+from moksori.models.hifigan import (
+    MEL_LOSS_WEIGHT,
+    Generator,
+    HiFiGANConfig,
+    MultiPeriodDiscriminator,
+    MultiScaleDiscriminator,
+    discriminator_total_loss,
+    generator_total_loss,
+    mel_loss,
+    multi_resolution_stft_loss,
+)
+from moksori.models.vocos import Vocos, VocosConfig
+from moksori.training.logging import Examples, plot_mels
+from moksori.training.recipe import Recipe, RecipeError
+from moksori.training.tasks.base import Batch, DatasetInfo, OptimizerSpec, Task
+
+if TYPE_CHECKING:
+    from moksori.training.loop import StepContext
+
+__all__ = ["GANVocoderTask", "HiFiGANTask", "VocosTask", "random_segments"]
+
+
+# The data's mel framing under HiFi-GAN's config names (jik876/hifi-gan config_v1.json).
+HIFIGAN_FRAMING = {
+    "num_mels": "n_mels",
+    "sampling_rate": "sample_rate",
+    "n_fft": "n_fft",
+    "hop_size": "hop_length",
+    "win_size": "win_length",
+    "fmin": "fmin",
+    "fmax": "fmax",
+}
+
+
+def _vocoder_config(
+    recipe: Recipe, info: DatasetInfo, config_cls: type, default_preset: str, framing: dict[str, str]
+) -> Any:
+    """A vocoder config: preset, recipe keys, then the data's framing (``framing``: config key →
+    MelConfig field, in the family's own names)."""
+    values = dict(recipe.model_config)
+    preset = values.pop("preset", default_preset)
+    try:
+        base = config_cls.preset(str(preset)).to_dict()
+    except ValueError as error:
+        raise RecipeError(f"model_config.preset: {error}") from error
+    for key, mel_key in framing.items():
+        data_value = getattr(info.mel_config, mel_key)
+        if key in values and values[key] != data_value:
+            raise RecipeError(
+                f"model_config.{key} is {values[key]} but the data's mel config has {mel_key}={data_value}"
+            )
+        values[key] = data_value
+    base.update(values)
+    try:
+        return config_cls.from_dict(base)
+    except (TypeError, ValueError) as error:
+        raise RecipeError(f"model_config: {error}") from error
+
+
+def random_segments(
+    batch: Batch, segment_frames: int, hop: int, generator: torch.Generator, pad_value: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One random window of ``segment_frames`` mel frames per utterance and its matching audio.
+
+    Returns wave ``(b, 1, segment_frames * hop)`` and mel ``(b, n_mels, segment_frames)``;
+    utterances shorter than a segment are padded (silence, and the log-mel of silence).
+    """
+    waves, mels = batch["wave"], batch["mel"]
+    wave_out = waves.new_zeros(waves.shape[0], 1, segment_frames * hop)
+    mel_out = mels.new_full((mels.shape[0], mels.shape[1], segment_frames), pad_value)
+    for i in range(waves.shape[0]):
+        frames = min(int(batch["mel_lengths"][i]), int(batch["wave_lengths"][i]) // hop)
+        start = 0
+        if frames > segment_frames:
+            start = int(torch.randint(0, frames - segment_frames + 1, (1,), generator=generator))
+        n = min(segment_frames, frames)
+        mel_out[i, :, :n] = mels[i, :, start : start + n]
+        wave_out[i, 0, : n * hop] = waves[i, start * hop : (start + n) * hop]
+    return wave_out, mel_out
+
+
+class GANVocoderTask(Task):
+    """GAN vocoder training (HiFi-GAN's losses and discriminators) for a generator ``mel → wave``.
+    A subclass names the generator, its config class (with ``preset``, the framing keys of
+    ``framing``, ``segment_size``, ``learning_rate``, ``adam_b1``/``adam_b2``, ``lr_decay`` and
+    ``fmax_for_loss``) and its default preset."""
+
+    inference_name = "generator"
+    load_wave = True
+    default_grad_clip = 0.0
+    generator_class: type[nn.Module]
+    config_class: type
+    default_preset: str
+    framing: dict[str, str] = HIFIGAN_FRAMING
+
+    def __init__(self, recipe: Recipe, info: DatasetInfo, device: torch.device) -> None:
+        super().__init__(recipe, info, device)
+        self.config = _vocoder_config(recipe, info, self.config_class, self.default_preset, self.framing)
+        self.nets["generator"] = self.generator_class(self.config).to(device)
+        self.nets["mpd"] = MultiPeriodDiscriminator().to(device)
+        self.nets["msd"] = MultiScaleDiscriminator().to(device)
+        loss_mel = MelConfig.from_dict({**info.mel_config.to_dict(), "fmax": self.config.fmax_for_loss})
+        self.loss_mel = MelSpectrogram(loss_mel).to(device)
+        self.aligned_mel_dir: Path | None = None
+
+    def model_config(self) -> dict[str, Any]:
+        return self.config.to_dict()
+
+    def optimizers(self) -> list[OptimizerSpec]:
+        config = self.config
+        lr = self.recipe.train.lr if self.recipe.train.lr is not None else config.learning_rate
+        betas = (config.adam_b1, config.adam_b2)
+
+        def lr_at(step: int, epoch: int) -> float:
+            return lr * config.lr_decay**epoch
+
+        specs = [OptimizerSpec("generator", torch.optim.AdamW(self.trainable("generator"), lr, betas=betas), lr_at)]
+        disc = self.trainable("mpd", "msd")
+        if disc:
+            specs.append(OptimizerSpec("discriminator", torch.optim.AdamW(disc, lr, betas=betas), lr_at))
+        return specs
+
+    def prepare_data(self, rank: int, world_size: int) -> None:
+        source = self.recipe.vocoder_finetune_from
+        if not source:
+            return
+        from moksori.training.warm_start import cache_aligned_mels
+
+        self.aligned_mel_dir = Path(self.recipe.run_dir) / "aligned_mels"
+        if rank == 0:
+            cache_aligned_mels(source, self.info.root, self.aligned_mel_dir, device=self.device)
+
+    def wrap_dataset(self, dataset: torch.utils.data.Dataset) -> torch.utils.data.Dataset:
+        if self.aligned_mel_dir is None:
+            return dataset
+        from moksori.training.warm_start import AlignedMelDataset
+
+        return AlignedMelDataset(dataset, self.aligned_mel_dir)
+
+    def adversarial_at(self, step: int) -> bool:
+        train = self.recipe.train
+        return train.adversarial and step >= train.adversarial_start_step and bool(self.trainable("mpd", "msd"))
+
+    def train_step(self, batch: Batch, step: int, ctx: "StepContext") -> dict[str, float]:
+        generator = torch.Generator().manual_seed(self.recipe.train.seed * 1_000_003 + step)
+        hop = self.info.mel_config.hop_length
+        segment_frames = self.config.segment_size // hop
+        y, mel = random_segments(batch, segment_frames, hop, generator,
+                                 math.log(self.info.mel_config.clamp))
+        metrics: dict[str, float] = {}
+        with ctx.autocast():
+            y_hat = self.net("generator")(mel)
+        y_hat = y_hat.float()
+        adversarial = self.adversarial_at(step)
+        if adversarial:
+            with ctx.autocast():
+                loss_d, parts_d = discriminator_total_loss(self.net("mpd"), self.net("msd"), y, y_hat)
+            ctx.optimize("discriminator", loss_d.float(), self.trainable("mpd", "msd"))
+            metrics.update(parts_d, disc=loss_d.item())
+        with ctx.autocast():
+            if adversarial:
+                loss_g, parts_g = generator_total_loss(self.net("mpd"), self.net("msd"), y, y_hat, self.loss_mel)
+            else:
+                loss_g = mel_loss(self.loss_mel, y, y_hat)
+                parts_g = {"mel": loss_g.item()}
+        loss_g = loss_g.float()
+        if self.recipe.train.stft_loss:
+            stft = multi_resolution_stft_loss(y, y_hat)
+            loss_g = loss_g + self.recipe.train.stft_loss_weight * stft
+            parts_g["stft"] = stft.item()
+        ctx.optimize("generator", loss_g, self.trainable("generator"))
+        metrics.update(parts_g, loss=loss_g.item())
+        # The unweighted mel L1, comparable between adversarial and mel-only phases.
+        metrics["mel_l1"] = parts_g["mel"] / MEL_LOSS_WEIGHT
+        return metrics
+
+    def _full_utterances(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        generator = self.nets["generator"]
+        y_hat = generator(batch["mel"]).squeeze(1)
+        n = min(y_hat.shape[-1], batch["wave"].shape[-1])
+        mel_real = self.loss_mel(batch["wave"][:, :n])
+        mel_fake = self.loss_mel(y_hat[:, :n])
+        return y_hat, mel_real, mel_fake
+
+    @torch.no_grad()
+    def validate(self, batch: Batch) -> dict[str, float]:
+        _, mel_real, mel_fake = self._full_utterances(batch)
+        frames = torch.clamp(batch["mel_lengths"], max=mel_real.shape[-1])
+        mask = (torch.arange(mel_real.shape[-1], device=frames.device)[None, :] < frames[:, None]).float()
+        error = (mel_real - mel_fake).abs().mean(dim=1) * mask
+        return {"mel_l1": (error.sum() / mask.sum()).item()}
+
+    @torch.no_grad()
+    def examples(self, batch: Batch, step: int) -> Examples:
+        first = {key: value[:1] for key, value in batch.items()}
+        y_hat, mel_real, mel_fake = self._full_utterances(first)
+        frames = int(first["mel_lengths"][0])
+        samples = int(first["wave_lengths"][0])
+        return Examples(
+            images={"mel": plot_mels({"real": mel_real[0, :, :frames], "generated": mel_fake[0, :, :frames]})},
+            audio={"generated/0": y_hat[0, :samples].float().cpu().numpy()},
+        )
+
+
+class HiFiGANTask(GANVocoderTask):
+    generator_class = Generator
+    config_class = HiFiGANConfig
+    default_preset = "v1"
+
+
+class VocosTask(GANVocoderTask):
+    """Vocos: ConvNeXt + inverse-STFT generator; usually trained with ``adversarial: false`` and
+    ``stft_loss: true`` first (mel + multi-resolution STFT), then with the discriminators."""
+
+    generator_class = Vocos
+    config_class = VocosConfig
+    default_preset = "small"
