@@ -66,6 +66,7 @@ class Studio:
     jobs: TrainingJobs
     secret: bytes
     anonymous_allowed: bool
+    signup_allowed: bool
 
 
 def configure(app: FastAPI, settings: StudioSettings) -> None:
@@ -95,10 +96,10 @@ def _open_studio(app: FastAPI) -> Studio | None:
     resumed = jobs.start()
     if resumed:
         log.info("studio: resuming training runs %s", resumed)
-    anonymous = settings.allow_anonymous
-    if anonymous is None:
-        anonymous = not state.settings.keys_required
-    return Studio(settings, service, jobs, service.session_secret(), anonymous)
+    open_server = not state.settings.keys_required  # loopback, unless the operator asked for keys
+    anonymous = open_server if settings.allow_anonymous is None else settings.allow_anonymous
+    signup = open_server if settings.allow_signup is None else settings.allow_signup
+    return Studio(settings, service, jobs, service.session_secret(), anonymous, signup)
 
 
 class _StudioRoute(APIRoute):
@@ -221,13 +222,18 @@ def _user_json(user: Any) -> dict[str, Any] | None:
 
 @router.get("/api/studio/account", summary="Who is signed in, and whether anonymous use is allowed")
 def account(request: Request, studio: StudioDep) -> dict[str, Any]:
-    return {"user": _user_json(session_user(request, studio)), "anonymous_allowed": studio.anonymous_allowed}
+    return {"user": _user_json(session_user(request, studio)), "anonymous_allowed": studio.anonymous_allowed,
+            "signup_allowed": studio.signup_allowed}
 
 
 @router.post("/api/studio/account/signup", status_code=201, summary="Create an account and sign in")
 def signup(body: Credentials, request: Request, response: Response, studio: StudioDep) -> dict[str, Any]:
     from moksori.store.accounts import create_user
 
+    if not studio.signup_allowed:
+        raise ApiError(403, "signup_disabled", "sign-up is off on this server (it is reachable from other machines); "
+                       "ask the operator for an account, or the operator turns sign-up on with "
+                       "MOKSORI_STUDIO_ALLOW_SIGNUP=true")
     try:
         user = create_user(studio.service.db, body.username, body.password)
     except ValueError as error:

@@ -84,7 +84,8 @@ class StudioSettings:
 
     ``data_dir`` None puts the studio's files in a ``studio`` folder beside the SQLite database
     file (see :func:`default_data_dir`). ``allow_anonymous`` None allows use without
-    an account exactly when the server needs no API keys (a loopback address).
+    an account exactly when the server needs no API keys (a loopback address); ``allow_signup``
+    None likewise allows creating accounts only then: off loopback the operator turns it on.
     ``train_threads`` None leaves training's thread count alone.
     """
 
@@ -98,6 +99,7 @@ class StudioSettings:
     default_recipe: str = "glowtts_hifigan_ko"
     min_training_takes: int = 4
     allow_anonymous: bool | None = None
+    allow_signup: bool | None = None
     train_threads: int | None = None
     thresholds: QualityThresholds = field(default_factory=QualityThresholds)
 
@@ -125,9 +127,9 @@ class StudioSettings:
 
 def _parse_env(name: str, raw: str) -> Any:
     where = f"{ENV_PREFIX}{name.upper()}={raw!r}"
-    if name in ("data_dir", "allow_anonymous", "train_threads") and raw.strip() == "":
+    if name in ("data_dir", "allow_anonymous", "allow_signup", "train_threads") and raw.strip() == "":
         return None
-    if name == "allow_anonymous":
+    if name in ("allow_anonymous", "allow_signup"):
         lowered = raw.strip().lower()
         if lowered not in ("true", "false", "1", "0", "yes", "no"):
             raise ValueError(f"{where}: use true, false or empty (automatic)")
