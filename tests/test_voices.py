@@ -48,10 +48,31 @@ def no_shipped_voice(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 # --- resolve_voice ------------------------------------------------------------------------------
 
 
-def test_default_voice_path_is_inside_the_package() -> None:
-    path = shipped.default_voice_path()
-    assert path.name == shipped.DEFAULT_VOICE_NAME == "ko_default"
-    assert path.parent == Path(shipped.__file__).resolve().parent
+@pytest.mark.skipif(not shipped.default_voice_available(), reason="no shipped default voice in this checkout")
+def test_the_real_shipped_voice_resolves_loads_and_speaks() -> None:
+    import numpy as np
+
+    from moksori.synthesis import Synthesizer
+
+    path = shipped.resolve_voice(None)
+    assert shipped.resolve_voice("default") == shipped.resolve_voice("ko_default") == path
+    assert path.parent == Path(shipped.__file__).resolve().parent  # inside the package, not the cwd
+    synthesizer = Synthesizer(path, use_onnx=False)
+    assert synthesizer.voice.name == "ko_default" and synthesizer.sample_rate == 22050
+
+    def spoken(text: str) -> tuple[float, np.ndarray]:
+        wave = synthesizer.synthesize(text, seed=0)
+        assert wave.dtype == np.float32 and wave.ndim == 1 and np.isfinite(wave).all()
+        assert 0.05 < np.abs(wave).max() <= 1.0  # audible, not clipped
+        frames = wave[: len(wave) // 256 * 256].reshape(-1, 256)
+        loud = np.sqrt((frames**2).mean(axis=1)) > 0.01
+        assert loud.mean() > 0.5, "mostly silence"
+        return len(wave) / synthesizer.sample_rate, wave
+
+    short, _ = spoken("안녕하세요.")  # 5 syllables
+    long, _ = spoken("안녕하세요. 오늘 날씨가 참 좋네요.")  # 15 syllables
+    assert 0.4 < short < 2.5 and 1.2 < long < 7.5  # about 3 to 12 syllables a second
+    assert long > 2 * short
 
 
 @pytest.mark.parametrize("spec", [None, "default", "ko_default"])
@@ -79,11 +100,59 @@ def test_voices_module_does_not_import_torch() -> None:
     assert result.stdout.strip() == "False"
 
 
-def test_package_data_lists_the_shipped_voice() -> None:
-    import tomllib
+def test_installed_package_finds_its_data_via_importlib_resources(tmp_path: Path) -> None:
+    """Build a wheel from this checkout, install it by unpacking (a pure-Python wheel is just
+    that) and, with that copy first on sys.path, find the shipped voice and the other package
+    data through importlib.resources, as an installed moksori does wherever it runs."""
+    import shutil
+    import zipfile
 
-    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text("utf-8"))
-    assert pyproject["tool"]["setuptools"]["package-data"]["moksori.voices"] == ["ko_default/*"]
+    if not shipped.default_voice_available():
+        pytest.skip("no shipped default voice in this checkout")
+    root = Path(__file__).resolve().parents[1]
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        if (root / name).is_file():
+            shutil.copy(root / name, source / name)
+    shutil.copytree(root / "moksori", source / "moksori", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.onnx"))
+    build = [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation", "--no-index",
+             "-w", str(tmp_path / "dist"), "-q"]  # fmt: skip
+    subprocess.run(build, capture_output=True, text=True, check=True, cwd=tmp_path)
+    (wheel,) = (tmp_path / "dist").glob("moksori-*.whl")
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+
+    code = """
+import json, sys
+from importlib import resources
+sys.path.insert(0, sys.argv[1])
+import moksori.voices as voices
+from moksori.data.prompt_sets import builtin_prompts
+voice = resources.files("moksori.voices") / "ko_default"
+print(json.dumps({
+    "module": voices.__file__,
+    "voice_files": sorted(entry.name for entry in voice.iterdir()),
+    "voice_json": json.loads((voice / "voice.json").read_text("utf-8"))["name"],
+    "default_path": str(voices.resolve_voice(None)),
+    "available": voices.default_voice_available(),
+    "prompts": [len(builtin_prompts("ko")), len(builtin_prompts("en"))],
+    "finetune_recipe": (resources.files("moksori.training") / "finetune_ko.yaml").is_file(),
+    "migration_template": (resources.files("moksori.store") / "migrations" / "script.py.mako").is_file(),
+    "studio_page": any(resources.files("moksori.server").joinpath("static", "studio").iterdir()),
+}))
+"""
+    result = subprocess.run([sys.executable, "-c", code, str(site)], capture_output=True, text=True, check=True, cwd=tmp_path)
+    found = __import__("json").loads(result.stdout)
+    installed = site / "moksori" / "voices"
+    assert Path(found["module"]).resolve() == (installed / "__init__.py").resolve()  # not the checkout
+    assert found["voice_files"] == ["README.md", "acoustic.pt", "vocoder.pt", "voice.json"]
+    assert found["voice_json"] == "ko_default"
+    assert Path(found["default_path"]).resolve() == (installed / "ko_default").resolve() and found["available"]
+    for name in ("acoustic.pt", "vocoder.pt", "voice.json"):  # the weights themselves, byte for byte
+        assert (installed / "ko_default" / name).read_bytes() == (shipped.default_voice_path() / name).read_bytes()
+    assert found["prompts"] == [568, 228]
+    assert found["finetune_recipe"] and found["migration_template"] and found["studio_page"]
 
 
 # --- moksori say ----------------------------------------------------------------------------------

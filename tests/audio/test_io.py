@@ -186,8 +186,21 @@ def test_directory_is_not_audio(tmp_path):
         load_audio(tmp_path)
 
 
-def test_audio_error_is_a_value_error():
-    assert issubclass(AudioError, ValueError)
+def test_audio_error_is_a_value_error(tmp_path):
+    """Callers that catch ValueError catch bad audio: real bad files, caught as ValueError."""
+    nan = tmp_path / "nan.wav"
+    samples = sine(440, 0.1)
+    samples[100] = np.nan
+    soundfile.write(str(nan), samples, RATE, subtype="FLOAT")
+    with pytest.raises(ValueError, match=r"nan\.wav: audio contains NaN or infinite samples") as caught:
+        load_audio(nan)
+    assert type(caught.value) is AudioError
+
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(wav_bytes(sine(440, 0.1), RATE)[:30])  # a RIFF header cut short
+    with pytest.raises(ValueError, match=r"cut\.wav: not a readable audio file \(.+\)") as caught:
+        load_audio_with_rate(cut)
+    assert type(caught.value) is AudioError
 
 
 def test_pcm16_round_trip_equals_save_then_load(tmp_path):

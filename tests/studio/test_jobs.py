@@ -160,12 +160,37 @@ def clear_death_signal():
         ctypes.CDLL(None).prctl(1, 0)  # PR_SET_PDEATHSIG, none
 
 
-def test_child_main_runs_the_cli_with_threads_set(monkeypatch, clear_death_signal):
+@pytest.fixture
+def restore_torch_threads():
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_child_main_runs_the_cli_with_threads_set(monkeypatch, clear_death_signal, restore_torch_threads):
+    import torch
+
+    torch.set_num_threads(2)
     calls = []
     monkeypatch.setenv("MOKSORI_STUDIO_TRAIN_THREADS", "1")
     monkeypatch.setenv("MOKSORI_STUDIO_PARENT_PID", str(__import__("os").getppid()))
-    assert child_main(["train", "x.yaml"], main=lambda argv: calls.append(argv) or 0) == 0
-    assert calls == [["train", "x.yaml"]]
+    # the CLI must already run with the thread count the studio asked for
+    main = lambda argv: calls.append((argv, torch.get_num_threads())) or 0  # noqa: E731
+    assert child_main(["train", "x.yaml"], main=main) == 0
+    assert calls == [(["train", "x.yaml"], 1)]
+
+
+def test_child_main_leaves_threads_alone_when_unset(monkeypatch, clear_death_signal, restore_torch_threads):
+    import torch
+
+    torch.set_num_threads(2)
+    calls = []
+    monkeypatch.delenv("MOKSORI_STUDIO_TRAIN_THREADS", raising=False)
+    monkeypatch.setenv("MOKSORI_STUDIO_PARENT_PID", str(__import__("os").getppid()))
+    assert child_main(["train", "x.yaml"], main=lambda argv: calls.append(torch.get_num_threads()) or 0) == 0
+    assert calls == [2]
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux only")

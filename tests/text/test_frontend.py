@@ -15,18 +15,40 @@ from moksori.text.tokens import tokens_to_korean
 
 
 
-def test_package_exports() -> None:
-    for name in (
-        "TextFrontend",
-        "FrontendResult",
-        "SymbolTable",
-        "symbol_table",
-        "split_sentences",
-        "split_paragraphs",
-        "UnreadableTextError",
-        "UnreadableTextWarning",
-    ):
-        assert hasattr(text_package, name)
+def test_package_exports_work_on_a_known_input() -> None:
+    """Every name ``moksori.text`` exports, used from the package, on inputs with known output."""
+    result = text_package.TextFrontend("ko").process("국밥 먹자.")
+    assert isinstance(result, text_package.FrontendResult)
+    # 경음화 (밥 → 빱), 비음화 across the word boundary (빱 먹 → 빰 먹), 경음화 (자 → 짜)
+    assert result.pronounced == "국빰 먹짜."
+    assert result.tokens == [
+        "\u1100", "\u116e", "\u11a8",  # 국: onset ㄱ, vowel ㅜ, coda ㄱ
+        "\u1108", "\u1161", "\u11b7",  # 빰: onset ㅃ, vowel ㅏ, coda ㅁ
+        " ",
+        "\u1106", "\u1165", "\u11a8",  # 먹: onset ㅁ, vowel ㅓ, coda ㄱ
+        "\u110d", "\u1161",  # 짜: onset ㅉ, vowel ㅏ
+        ".",
+    ]  # fmt: skip
+    # ids of the versioned table: stored voices depend on them never moving
+    table = text_package.symbol_table("ko")
+    assert isinstance(table, text_package.SymbolTable)
+    assert (table.version, len(table), table.pad_id, table.blank_id) == ("ko-jamo-1", 75, 0, 1)
+    assert result.ids == [8, 40, 48, 16, 27, 63, 2, 14, 31, 48, 21, 27, 3]
+    assert table.to_tokens(result.ids) == result.tokens
+    assert text_package.TextFrontend("en").process("Hi, Bob.").ids == [17, 18, 4, 2, 11, 24, 11, 3]
+    with pytest.raises(text_package.UnknownSymbolError, match=r"'Z' \(U\+005A\) is not in symbol table 'ko-jamo-1'"):
+        table.to_ids(["Z"])
+
+    text = "국밥 먹자. 좋아!\n\n내일 봐요."
+    assert text_package.split_paragraphs(text) == [["국밥 먹자.", "좋아!"], ["내일 봐요."]]
+    assert text_package.split_sentences(text) == ["국밥 먹자.", "좋아!", "내일 봐요."]
+
+    with pytest.raises(text_package.UnreadableTextError) as caught:
+        text_package.TextFrontend("ko").to_ids("국밥 😀")
+    assert caught.value.characters == ["😀"]
+    with pytest.warns(text_package.UnreadableTextWarning, match="😀"):
+        lenient = text_package.TextFrontend("ko").to_ids("국밥 😀", strict=False)
+    assert lenient == text_package.TextFrontend("ko").to_ids("국밥")
 
 
 def test_korean_process_runs_every_stage() -> None:

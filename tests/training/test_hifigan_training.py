@@ -16,7 +16,7 @@ def test_tiny_hifigan_mel_loss_falls(make_recipe, tmp_path):
     run_dir = train(recipe, max_steps=50)
     mel = _series(run_dir, "mel_l1")
     assert len(mel) == 50 and not _series(run_dir, "disc")
-    # Measured over 60 steps: 1.98 -> 1.32.
+    # Measured over these 50 steps (means of the first and last five): 1.94 -> 1.36.
     assert np.mean(mel[-5:]) < 0.85 * np.mean(mel[:5]), (mel[:5], mel[-5:])
     assert all(np.isfinite(_series(run_dir, "stft")))
     assert read_metrics(run_dir, "val")[-1]["mel_l1"] > 0
