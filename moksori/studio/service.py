@@ -12,7 +12,8 @@ A take's file is written atomically before its database row; if the row cannot b
 file is deleted again, so a crash never leaves a row pointing at nothing or a half file.
 
 Access: a voice with an owner is seen only by that user; a voice without one (made without
-signing in) by everyone who may use the studio anonymously.
+signing in) only by anonymous callers (where the server allows anonymous use), never by a
+signed-in user. Uploaded prompt sets likewise; built-in sets are everyone's.
 """
 
 from __future__ import annotations
@@ -327,7 +328,8 @@ class StudioService:
     def check_voice(self, session: Session, voice_id: int, user_id: int | None) -> Voice:
         """The voice, loaded in ``session``, if ``user_id`` may use it; NotFoundError otherwise."""
         voice = session.get(Voice, voice_id)
-        if voice is None or (voice.owner_id is not None and voice.owner_id != user_id):
+        # A voice made without an account belongs to anonymous use only, not to every account.
+        if voice is None or voice.owner_id != user_id:
             raise NotFoundError(f"no voice with id {voice_id}" + ("" if user_id else " (sign in to see your voices)"))
         return voice
 
@@ -406,7 +408,10 @@ class StudioService:
 
     def _prompt_set(self, session: Session, set_id: int, user_id: int | None) -> PromptSet:
         prompt_set = session.get(PromptSet, set_id)
-        if prompt_set is None or (prompt_set.owner_id is not None and prompt_set.owner_id != user_id):
+        uploaded = prompt_set is not None and prompt_set.source == "upload"
+        if prompt_set is None or (uploaded and prompt_set.owner_id != user_id) or (
+            not uploaded and prompt_set.owner_id not in (None, user_id)
+        ):
             raise NotFoundError(f"no prompt set with id {set_id}")
         return prompt_set
 

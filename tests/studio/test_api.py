@@ -100,7 +100,7 @@ def test_anonymous_use_can_be_switched_off(make_site, tools):
     client = site.client()
     refused = client.get("/api/studio/voices")
     assert refused.status_code == 401 and "sign in" in refused.json()["error"]["message"]
-    assert client.get("/api/studio/account").json() == {"user": None, "anonymous_allowed": False}
+    assert client.get("/api/studio/account").json() == {"user": None, "anonymous_allowed": False, "signup_allowed": True}
     client.post("/api/studio/account/signup", json={"username": "frank", "password": "long enough"})
     assert client.get("/api/studio/voices").status_code == 200
 
