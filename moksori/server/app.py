@@ -15,6 +15,7 @@ from fastapi import APIRouter, FastAPI
 
 from moksori import __version__
 from moksori.server import studio, tts
+from moksori.server.bodies import BodyLimitMiddleware
 from moksori.server.cache import AudioCache
 from moksori.server.errors import install_error_handlers
 from moksori.server.limits import RateLimiter, SynthesisPool
@@ -58,7 +59,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
-    app.add_middleware(MetricsMiddleware, metrics=state.metrics)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes,
+                       on_refused=lambda code: state.metrics.errors.labels(code).inc())
+    app.add_middleware(MetricsMiddleware, metrics=state.metrics)  # outermost: counts refused bodies too
     return app
 
 

@@ -20,6 +20,8 @@ class ServerSettings:
     ``db_url`` None runs without a database: no API keys and no private voices.
     ``require_api_keys`` None turns keys on exactly when ``host`` is not a loopback address.
     ``synthesis_threads`` None leaves PyTorch's thread count alone.
+    ``max_body_bytes`` caps every request body except the studio's multipart uploads (which have
+    their own limit); a larger body gets 413 before it is read.
     ``include_default_voice`` also offers the voice shipped with moksori (``ko_default``, see
     :mod:`moksori.voices`) when it is installed; ``moksori serve`` turns it on.
     """
@@ -30,6 +32,7 @@ class ServerSettings:
     require_api_keys: bool | None = None
     host: str = "127.0.0.1"
     max_text_chars: int = 5000
+    max_body_bytes: int = 256 * 1024
     max_concurrency: int = 2
     max_queue: int = 16
     queue_timeout_s: float = 30.0
@@ -43,6 +46,7 @@ class ServerSettings:
         self.voices_dir = Path(self.voices_dir)
         checks = {
             "max_text_chars": self.max_text_chars >= 1,
+            "max_body_bytes": self.max_body_bytes >= 1024,
             "max_concurrency": self.max_concurrency >= 1,
             "max_queue": self.max_queue >= 0,
             "queue_timeout_s": self.queue_timeout_s > 0,
@@ -81,7 +85,7 @@ class ServerSettings:
 
 
 _OPTIONAL = {"default_voice", "db_url", "require_api_keys", "synthesis_threads"}
-_INTS = {"max_text_chars", "max_concurrency", "max_queue", "cache_entries", "default_rate_limit_per_minute", "synthesis_threads"}
+_INTS = {"max_text_chars", "max_body_bytes", "max_concurrency", "max_queue", "cache_entries", "default_rate_limit_per_minute", "synthesis_threads"}
 _FLOATS = {"queue_timeout_s", "graceful_shutdown_s"}
 _BOOLS = {"include_default_voice"}
 

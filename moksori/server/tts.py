@@ -47,6 +47,8 @@ LimitedCaller = Annotated[Principal, Depends(rate_limited)]
 OPENAI_VOICES = frozenset(
     {"alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse"}
 )
+# OpenAI's own cap on ``input``; /v1/audio/speech applies it (or max_text_chars, if lower).
+OPENAI_MAX_INPUT_CHARS = 4096
 AUDIO_RESPONSE = {200: {"content": {"audio/wav": {}, "audio/mpeg": {}, "audio/ogg": {}, "audio/pcm": {}}}}
 
 
@@ -61,7 +63,7 @@ class SpeechRequest(BaseModel):
         }
     )
     model: str = Field("tts-1", description="accepted for compatibility and ignored")
-    input: str = Field(description="the text to speak")
+    input: str = Field(description=f"the text to speak, at most {OPENAI_MAX_INPUT_CHARS} characters")
     voice: str | None = Field(None, description="voice name or id; OpenAI voice names and omission use the default voice")
     response_format: str = Field("mp3", description="mp3, opus, wav, flac, pcm (16-bit little-endian) or ogg (Vorbis)")
     speed: float = Field(1.0, ge=MIN_SPEED, le=MAX_SPEED)
@@ -109,7 +111,8 @@ async def openai_speech(
     voice = body.voice
     if voice and voice.lower() in OPENAI_VOICES and not await _has_operator_voice(state, voice, principal):
         voice = None  # an OpenAI name means the default voice unless the operator has a voice of that name
-    return await _whole(state, principal, body.input, voice, body.speed, body.response_format)
+    limit = min(state.settings.max_text_chars, OPENAI_MAX_INPUT_CHARS)
+    return await _whole(state, principal, body.input, voice, body.speed, body.response_format, limit)
 
 
 @router.post("/synthesize", responses=AUDIO_RESPONSE, summary="Text to speech, optionally streamed")
@@ -163,8 +166,11 @@ async def metrics(principal: Caller, state: State) -> Response:
 # --- whole responses ---------------------------------------------------------------------------
 
 
-async def _whole(state: ServerState, principal: Principal, text: str, voice: str | None, speed: float, format_name: str) -> Response:
-    _check_text(text, state.settings.max_text_chars)
+async def _whole(
+    state: ServerState, principal: Principal, text: str, voice: str | None, speed: float, format_name: str,
+    max_chars: int | None = None,
+) -> Response:
+    _check_text(text, max_chars or state.settings.max_text_chars)
     fmt = _format(format_name)
     info = await _find_voice(state, voice, principal)
     key = AudioCache.key(text, f"{info.id}|{info.version}", speed, fmt.name)
