@@ -252,30 +252,17 @@ class TrainingJobs:
 
     def _resolve_recipe(self, name: str) -> list[dict[str, Any]]:
         """The stages of a recipe as dicts: [{"name", "kind": acoustic|vocoder, "recipe"}]."""
-        from moksori.synthesis.bundle import ACOUSTIC_MODELS, VOCODER_MODELS
-        from moksori.training.recipe import RecipeError, load_recipe, recipe_stages
+        from moksori.training.pipeline import voice_stages
+        from moksori.training.recipe import RecipeError
 
         if name not in self._recipe_files():
             raise InvalidInputError(f"unknown recipe {name!r}; available: {', '.join(self._recipe_files()) or 'none'}")
         path = self.settings.recipes_dir / f"{name}.yaml"
         try:
-            names = recipe_stages(path) or [None]
-            recipes = [(stage or "model", load_recipe(path, stage=stage)) for stage in names]
+            stages = voice_stages(path, where=f"recipe {name!r}")
         except (RecipeError, OSError, ValueError) as error:
             raise InvalidInputError(f"recipe {name!r} cannot be used: {error}") from error
-        stages = []
-        for stage, recipe in recipes:
-            kind = "acoustic" if recipe.model in ACOUSTIC_MODELS else "vocoder" if recipe.model in VOCODER_MODELS else None
-            if kind is None:
-                raise InvalidInputError(f"recipe {name!r}, stage {stage!r}: model {recipe.model!r} cannot go in a voice")
-            stages.append({"name": stage, "kind": kind, "recipe": recipe.to_dict()})
-        kinds = [stage["kind"] for stage in stages]
-        if kinds.count("acoustic") != 1 or kinds[0] != "acoustic" or kinds.count("vocoder") > 1:
-            raise InvalidInputError(
-                f"recipe {name!r} must train one acoustic model first, optionally followed by one vocoder; "
-                f"it has {kinds}"
-            )
-        return stages
+        return [{"name": stage.name, "kind": stage.role, "recipe": stage.recipe.to_dict()} for stage in stages]
 
     # --- the runner ---------------------------------------------------------------------------
 
@@ -329,6 +316,9 @@ class TrainingJobs:
             self._finish(run.id, "failed", error=_describe(error))
 
     def _pipeline(self, run: TrainingRun, job: dict[str, Any]) -> None:
+        from moksori.training.pipeline import Stage, make_voice
+        from moksori.training.recipe import Recipe
+
         folder = Path(run.run_dir)
         voice = self._voice(run.voice_id)
         processed = folder / "processed"
@@ -336,16 +326,27 @@ class TrainingJobs:
             self._log(run, "data already prepared; skipping export and preprocessing")
         else:
             self._prepare_data(run, voice, folder / "dataset", processed)
-        stages = job["stages"]
+        stages = [Stage(s["name"], Recipe.from_dict(s["recipe"]), s["kind"]) for s in job["stages"]]
         share = (1.0 - DATA_SHARE - BUNDLE_SHARE) / len(stages)
-        checkpoints: dict[str, Path] = {}
-        for index, stage in enumerate(stages):
+        spans = {stage.name: (DATA_SHARE + index * share, share) for index, stage in enumerate(stages)}
+
+        def on_stage(index: int, stage: Stage, recipe: Recipe) -> None:
             self._check(run.id)
-            base = DATA_SHARE + index * share
-            checkpoints[stage["kind"]] = self._train_stage(run, stage, job, processed, checkpoints, (base, share))
+            self._stage(run, f"train {stage.name}")
+
+        def run_stage(name: str, recipe: Recipe, resume: bool) -> Path:
+            return self._train_stage(run, name, recipe, resume, spans[name])
+
+        target = self.service.bundle_dir(voice.id)
+        make_voice(
+            processed, stages, target, run_dir=folder / "train", name=voice.name, init_from=job.get("init_from"),
+            resume=True, progress=False,  # a progress bar only fills the log with carriage returns
+            run_stage=run_stage, on_stage=on_stage, description=voice.description,
+            extra={"studio_run": run.id, "recipe": job["recipe"]}, overwrite=True,
+        )
         self._check(run.id)
         self._stage(run, "bundle")
-        self._make_bundle(run, voice, job, checkpoints)
+        self._voice_ready(run, voice, target)
 
     def _prepare_data(self, run: TrainingRun, voice: Voice, dataset: Path, processed: Path) -> None:
         from moksori.data.preprocess import PreprocessConfig, preprocess_dataset
@@ -364,31 +365,12 @@ class TrainingJobs:
             raise JobError(f"only {report.n_kept} recordings passed preprocessing; too few to train (see the log)")
         self._update(run.id, progress=DATA_SHARE)
 
-    def _train_stage(
-        self,
-        run: TrainingRun,
-        stage: dict[str, Any],
-        job: dict[str, Any],
-        processed: Path,
-        checkpoints: dict[str, Path],
-        span: tuple[float, float],
-    ) -> Path:
-        from moksori.training.recipe import Recipe
-
-        name, kind = stage["name"], stage["kind"]
-        self._stage(run, f"train {name}")
-        recipe = Recipe.from_dict(stage["recipe"])
-        stage_dir = Path(run.run_dir) / "train" / name
-        recipe.data.dir = str(processed)
-        recipe.run_dir = str(stage_dir)
-        recipe.train.progress = False  # a progress bar only fills the log with carriage returns
-        if job.get("init_from") and recipe.init_from is None and _bundle_has(job["init_from"], kind):
-            recipe.init_from = job["init_from"]
-        if kind == "vocoder" and recipe.vocoder_finetune_from and "acoustic" in checkpoints:
-            recipe.vocoder_finetune_from = str(checkpoints["acoustic"])  # this run's acoustic model
+    def _train_stage(self, run: TrainingRun, name: str, recipe: Any, resume: bool, span: tuple[float, float]) -> Path:
+        """Train one stage in a child process (``python -m moksori.studio.jobs train``), following
+        its progress and stopping it on cancel."""
+        stage_dir = Path(recipe.run_dir)
         recipe_file = Path(run.run_dir) / f"recipe-{name}.yaml"
         _write_yaml(recipe_file, recipe.to_dict())
-        resume = (stage_dir / "latest.pt").is_file()
         if resume:
             self._log(run, f"resuming {name} from step {checkpoint_step(stage_dir / 'latest.pt')} (latest.pt)")
         command = [self.python, "-m", "moksori.studio.jobs", "train", str(recipe_file)] + (["--resume"] if resume else [])
@@ -432,17 +414,7 @@ class TrainingJobs:
                 if record:
                     self._log(run, _metrics_line(record, total))
 
-    def _make_bundle(
-        self, run: TrainingRun, voice: Voice, job: dict[str, Any], checkpoints: dict[str, Path]
-    ) -> None:
-        from moksori.synthesis import make_bundle
-
-        target = self.service.bundle_dir(voice.id)
-        extra = {"studio_run": run.id, "recipe": job["recipe"]}
-        make_bundle(
-            checkpoints["acoustic"], target, vocoder_ckpt=checkpoints.get("vocoder"), name=voice.name,
-            description=voice.description, extra=extra, overwrite=True,
-        )
+    def _voice_ready(self, run: TrainingRun, voice: Voice, target: Path) -> None:
         with self.db.session() as session:
             row = session.get(Voice, voice.id)
             if row is None:
@@ -551,12 +523,6 @@ def checkpoint_step(path: Path) -> int:
     return int(torch_load(path, mmap=True)["step"])
 
 
-def _bundle_has(bundle: str, kind: str) -> bool:
-    from moksori.synthesis.bundle import ACOUSTIC_FILE, VOCODER_FILE
-
-    return (Path(bundle) / (ACOUSTIC_FILE if kind == "acoustic" else VOCODER_FILE)).is_file()
-
-
 def _write_yaml(path: Path, data: dict[str, Any]) -> None:
     import yaml
 
@@ -620,8 +586,8 @@ def _die_with_parent() -> None:
 
 
 def child_main(argv: list[str], main: Callable[[list[str]], int] | None = None) -> int:
-    """``python -m moksori.studio.jobs train RECIPE [--resume]``: ``moksori train`` tied to
-    the server process."""
+    """``python -m moksori.studio.jobs train RECIPE [--resume]``: one training stage
+    (:func:`moksori.training.pipeline.child_main`) tied to the server process."""
     _die_with_parent()
     threads = os.environ.get("MOKSORI_STUDIO_TRAIN_THREADS")
     if threads:
@@ -629,7 +595,7 @@ def child_main(argv: list[str], main: Callable[[list[str]], int] | None = None) 
 
         torch.set_num_threads(int(threads))
     if main is None:
-        from moksori.cli import main
+        from moksori.training.pipeline import child_main as main
     return main(argv)
 
 

@@ -145,37 +145,28 @@ def finetune(
     check_dataset_matches(data_dir, base_json, base_dir)
     dataset_summary = _dataset_summary(data_dir, dataset)
 
-    from moksori.training.loop import train
+    from moksori.models import registry
+    from moksori.training.pipeline import Stage, make_voice
     from moksori.training.recipe import Recipe
 
     acoustic_recipe.update(
         model=base_acoustic["model_name"],
         model_config=dict(base_acoustic["model_config"]),  # the base voice's architecture
         init_from=str(base_dir),
-        run_dir=str(acoustic_run),
     )
-    acoustic_recipe["data"]["dir"] = str(data_dir)
-    acoustic_recipe["train"]["progress"] = progress
     acoustic = Recipe.from_dict(acoustic_recipe, "finetune recipe, acoustic stage")
-    train(acoustic, resume=resume and (acoustic_run / "latest.pt").is_file())
-
-    vocoder_source: Path | None
+    stages = [Stage("acoustic", acoustic, registry.ACOUSTIC)]
     if train_vocoder:
         vocoder_recipe.update(
             model=base_vocoder["model_name"],
             model_config=dict(base_vocoder["model_config"]),
             init_from=str(base_dir),
-            run_dir=str(vocoder_run),
         )
-        vocoder_recipe["data"]["dir"] = str(data_dir)
-        vocoder_recipe["train"]["progress"] = progress
         vocoder = Recipe.from_dict(vocoder_recipe, "finetune recipe, vocoder stage")
-        train(vocoder, resume=resume and (vocoder_run / "latest.pt").is_file())
-        vocoder_source, vocoder_kind = vocoder_run, "trained"
-    elif "model_name" in base_vocoder:
-        vocoder_source, vocoder_kind = base_dir, "reused"
+        stages.append(Stage("vocoder", vocoder, registry.VOCODER))
+        vocoder_kind = "trained"
     else:
-        vocoder_source, vocoder_kind = None, "griffin_lim"
+        vocoder_kind = "reused" if "model_name" in base_vocoder else "griffin_lim"
 
     summary = {
         "base_voice": {
@@ -191,17 +182,18 @@ def finetune(
         "vocoder_steps": vocoder.train.steps if train_vocoder else 0,
         "dataset": dataset_summary,
         "run_dir": str(run_dir.resolve()),
-        "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    from moksori.synthesis import make_bundle
 
-    make_bundle(
-        acoustic_run,
-        out,
-        vocoder_ckpt=vocoder_source,
-        name=name,
+    def extra() -> dict[str, Any]:
+        summary["finished"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        return {"finetune": summary}
+
+    make_voice(
+        data_dir, stages, out, run_dir=run_dir, name=name,
+        reuse_vocoder=base_dir if vocoder_kind == "reused" else None,
+        resume=resume, progress=progress,
         description=f"{name}: fine-tuned from {base_json['name']} on {dataset_summary['n_train'] + dataset_summary['n_val']} clips",
-        extra={"finetune": summary},
+        extra=extra,
         licence=licence or str(base_json.get("licence") or "unspecified"),
         overwrite=replace_out,
     )
@@ -246,10 +238,10 @@ def _dataset_name(dataset: Path) -> str:
 def _check_freeze(base_acoustic: Mapping[str, Any], prefixes: list[str]) -> None:
     if not prefixes:
         return
-    from moksori.models import build_model
+    from moksori.models import registry
     from moksori.training.warm_start import apply_freeze
 
-    model = build_model(base_acoustic["model_name"], base_acoustic["model_config"])
+    model = registry.get(base_acoustic["model_name"]).build(base_acoustic["model_config"])
     try:
         apply_freeze({"model": model}, "model", prefixes)
     except ValueError as error:
@@ -289,16 +281,14 @@ def _prepare_data(
     dataset: Path, data_dir: Path, base_json: Mapping[str, Any], base_dir: Path, resume: bool, workers: int,
     progress: bool,
 ) -> Path:
-    """The preprocessed folder to train on: ``dataset`` itself when already preprocessed, else
-    ``data_dir`` (made now, or reused when resuming)."""
-    if (dataset / "config.json").is_file():
-        return dataset
-    if resume and (data_dir / "config.json").is_file():
-        log.info("resuming: using the preprocessed data in %s", data_dir)
-        return data_dir
+    """The preprocessed folder to train on (see :func:`moksori.training.pipeline.prepare_data`),
+    made with the base voice's text front end and mel parameters."""
     from moksori.audio import MelConfig
-    from moksori.data.preprocess import PreprocessConfig, preprocess_dataset
-    from moksori.data.report import format_report
+    from moksori.data.preprocess import PreprocessConfig
+    from moksori.training.pipeline import prepare_data
+
+    if (dataset / "config.json").is_file() or (resume and (data_dir / "config.json").is_file()):
+        return prepare_data(dataset, data_dir, None, resume=resume)  # already preprocessed
 
     text = base_json["text_frontend"]
     if not _is_current_table(text):
@@ -313,13 +303,10 @@ def _prepare_data(
         add_blank=bool(text.get("add_blank", False)),
         use_pronunciation=bool(text.get("use_pronunciation", True)),
     )
-    report = preprocess_dataset(dataset, data_dir, config, workers=workers, progress=progress)
-    log.info("%s", format_report(report))
-    if report.n_train < 1:
-        raise FinetuneError(
-            f"{dataset}: no usable clips ({report.n_kept} kept, {report.n_rejected} rejected; see {data_dir / 'rejected.jsonl'})"
-        )
-    return data_dir
+    try:
+        return prepare_data(dataset, data_dir, config, resume=resume, workers=workers, progress=progress)
+    except ValueError as error:
+        raise FinetuneError(str(error)) from error
 
 
 def check_dataset_matches(data_dir: str | Path, base_json: Mapping[str, Any], base_dir: str | Path = "the base voice") -> None:
