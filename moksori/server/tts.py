@@ -139,6 +139,7 @@ async def voices(principal: Caller, state: State) -> dict[str, Any]:
 
 @router.get("/health", summary="Liveness and readiness (no key needed)")
 async def health(state: State) -> JSONResponse:
+    """No key needed, so it names no private voice: only public voices' names, private ones counted."""
     stats = state.pool.stats
     body: dict[str, Any] = {
         "status": "ok",
@@ -148,13 +149,17 @@ async def health(state: State) -> JSONResponse:
             "max_concurrency": state.pool.max_concurrency,
             "max_queue": state.pool.max_queue,
         },
-        "loaded_voices": state.voices.loaded(),
     }
     try:
-        body["voices"] = len(await run_in_threadpool(state.voices.all_voices))
+        infos = await run_in_threadpool(state.voices.all_voices)
     except Exception as error:  # noqa: BLE001 - a broken database makes this instance unready, not dead
         log.warning("health check failed: %s", error)
-        return JSONResponse({**body, "status": "unavailable", "problem": str(error)[:200]}, status_code=503)
+        return JSONResponse({**body, "status": "unavailable", "problem": type(error).__name__}, status_code=503)
+    in_memory = state.voices.loaded_paths()
+    loaded = [info for info in infos if info.path in in_memory]
+    body["voices"] = len(infos)
+    body["loaded_voices"] = sorted(info.name for info in loaded if not info.is_private)
+    body["loaded_private_voices"] = sum(info.is_private for info in loaded)
     return JSONResponse(body)
 
 
@@ -180,7 +185,7 @@ async def _whole(
     if cached is None:
         cached = await _run(state, info, _synthesize_job, state, info, text, speed, fmt)
         state.cache.put(key, cached)
-    state.metrics.audio_seconds.labels(info.name).inc(cached.seconds)
+    state.metrics.audio_seconds.labels(metric_voice(info)).inc(cached.seconds)
     headers = {"X-Voice": _header_name(info), "X-Audio-Seconds": f"{cached.seconds:.3f}", "X-Cache": "hit" if hit else "miss"}
     return Response(cached.body, media_type=cached.media_type, headers=headers)
 
@@ -191,7 +196,7 @@ def _synthesize_job(state: ServerState, info: VoiceInfo, text: str, speed: float
     started = time.perf_counter()
     wave = synthesizer.synthesize(text, speed=speed)
     body, sample_rate = encode(wave, synthesizer.sample_rate, fmt.name)
-    state.metrics.synthesis_seconds.labels(info.name).observe(time.perf_counter() - started)
+    state.metrics.synthesis_seconds.labels(metric_voice(info)).observe(time.perf_counter() - started)
     media_type = fmt.media_type if fmt.name != "pcm" else f"audio/pcm;rate={sample_rate}"
     return CachedAudio(body, media_type, len(wave) / synthesizer.sample_rate)
 
@@ -238,7 +243,7 @@ async def _stream_body(
             yield chunk
     finally:
         await chunks.aclose()  # stops the worker between sentences if the client left
-        state.metrics.audio_seconds.labels(info.name).inc(sent / 2 / info.sample_rate)
+        state.metrics.audio_seconds.labels(metric_voice(info)).inc(sent / 2 / info.sample_rate)
 
 
 # --- shared steps ----------------------------------------------------------------------------
@@ -257,6 +262,14 @@ def _format(name: str) -> AudioFormat:
         return audio_format(name)
     except ValueError as error:
         raise ApiError(400, "unsupported_format", str(error)) from None
+
+
+def metric_voice(info: VoiceInfo) -> str:
+    """The ``voice`` label of metrics, which every key may read: an operator's public voice by
+    name; private voices and studio voices (names chosen by users, unbounded in number) pooled."""
+    if info.is_private:
+        return "(private)"
+    return "(studio)" if info.studio else info.name
 
 
 def _header_name(info: VoiceInfo) -> str:

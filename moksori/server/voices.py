@@ -284,9 +284,11 @@ class VoiceRegistry:
                     self._synthesizers[key] = synthesizer
         return synthesizer
 
-    def loaded(self) -> list[str]:
-        """Names of the voices whose weights are in memory."""
-        return sorted(synth.voice.name for synth in self._synthesizers.values())
+    def loaded_paths(self) -> set[Path]:
+        """Bundle folders of the voices whose weights are in memory (names are for callers to
+        choose: a private voice's name is not everyone's to see)."""
+        with self._lock:
+            return {path for path, _ in self._synthesizers}
 
 
 def _lookup(visible: list[VoiceInfo], wanted: str, owner_id: int | None) -> VoiceInfo | None:
