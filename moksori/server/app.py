@@ -41,14 +41,18 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     """The server application for ``settings`` (defaults when None)."""
     settings = settings or ServerSettings()
     if settings.keys_required and settings.db_url is None:
-        raise ValueError("API keys are required (non-loopback host or require_api_keys=True) but db_url is None")
+        raise ValueError(
+            f"API keys are required ({_why_keys(settings)}) and they need a database, but db_url is None; "
+            "set db_url, or for a loopback-only server host='127.0.0.1' (MOKSORI_SERVER_HOST)"
+        )
     if settings.synthesis_threads is not None:
         torch.set_num_threads(settings.synthesis_threads)  # process-wide, shared by all workers
     state = _build_state(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        log.info("moksori server: voices from %s, API keys %s", settings.voices_dir, "on" if settings.keys_required else "off")
+        log.info("moksori server: voices from %s, API keys %s", settings.voices_dir,
+                 f"on ({_why_keys(settings)})" if settings.keys_required else "off (loopback only)")
         yield
         state.pool.shutdown()
         if state.database is not None:
@@ -63,6 +67,14 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
                        on_refused=lambda code: state.metrics.errors.labels(code).inc())
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)  # outermost: counts refused bodies too
     return app
+
+
+def _why_keys(settings: ServerSettings) -> str:
+    if settings.require_api_keys:
+        return "require_api_keys is on"
+    if settings.host is None:
+        return "the bind address is unknown: MOKSORI_SERVER_HOST is not set"
+    return f"host {settings.host} is not loopback"
 
 
 def _build_state(settings: ServerSettings) -> ServerState:

@@ -19,6 +19,10 @@ class ServerSettings:
 
     ``db_url`` None runs without a database: no API keys and no private voices.
     ``require_api_keys`` None turns keys on exactly when ``host`` is not a loopback address.
+    ``host`` is the address the server is bound to, as far as the settings know: None means not
+    known (uvicorn or gunicorn started directly, without ``MOKSORI_SERVER_HOST``) and counts as
+    reachable from anywhere, so keys are required and studio sign-up is off: the secure defaults
+    never depend on how the process was started.
     ``synthesis_threads`` None leaves PyTorch's thread count alone.
     ``max_body_bytes`` caps every request body except the studio's multipart uploads (which have
     their own limit); a larger body gets 413 before it is read.
@@ -30,7 +34,7 @@ class ServerSettings:
     default_voice: str | None = None
     db_url: str | None = DEFAULT_DB_URL
     require_api_keys: bool | None = None
-    host: str = "127.0.0.1"
+    host: str | None = None
     max_text_chars: int = 5000
     max_body_bytes: int = 256 * 1024
     max_concurrency: int = 2
@@ -61,7 +65,12 @@ class ServerSettings:
     def keys_required(self) -> bool:
         if self.require_api_keys is not None:
             return self.require_api_keys
-        return not is_loopback(self.host)
+        return not self.loopback_only
+
+    @property
+    def loopback_only(self) -> bool:
+        """Whether the server is known to listen on loopback only (an unknown host is not)."""
+        return self.host is not None and is_loopback(self.host)
 
     def to_env(self) -> dict[str, str]:
         """Environment variables that :meth:`from_env` turns back into these settings."""
@@ -84,7 +93,7 @@ class ServerSettings:
         return cls(**values)
 
 
-_OPTIONAL = {"default_voice", "db_url", "require_api_keys", "synthesis_threads"}
+_OPTIONAL = {"default_voice", "db_url", "require_api_keys", "synthesis_threads", "host"}
 _INTS = {"max_text_chars", "max_body_bytes", "max_concurrency", "max_queue", "cache_entries", "default_rate_limit_per_minute", "synthesis_threads"}
 _FLOATS = {"queue_timeout_s", "graceful_shutdown_s"}
 _BOOLS = {"include_default_voice"}

@@ -18,7 +18,7 @@ def live_url(voices_dir):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    app = create_app(ServerSettings(voices_dir=voices_dir, db_url=None, max_concurrency=1))
+    app = create_app(ServerSettings(voices_dir=voices_dir, db_url=None, max_concurrency=1, require_api_keys=False))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
