@@ -9,7 +9,6 @@ from pathlib import Path
 
 from moksori import __version__
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 DEMO_SENTENCE = {
     "ko": "안녕하세요. 오늘은 2026년 11월 21일, 사과 3개에 4,500원이에요.",
     "en": "Hello. Today is November 21st, 2026, and three apples cost $4.50.",
@@ -203,7 +202,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     The demo's own voice is a tiny Glow-TTS trained for a few hundred steps with Griffin-Lim as its
     vocoder: it shows the whole path, not a usable voice. The shipped voice (moksori/voices/ko_default)
-    was trained for hours with the same code (configs/default_ko.yaml).
+    was trained for hours with the same code (the default_ko recipe).
     """
     import shutil
 
@@ -222,7 +221,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     from moksori.training import load_recipe, train
 
-    recipe = load_recipe(CONFIGS / "tiny_glowtts.yaml")
+    from moksori.recipes import resolve_recipe
+
+    recipe = load_recipe(resolve_recipe("tiny_glowtts"))
     recipe.data.dir = str(features)
     run_dir = out / "runs" / "acoustic"
     shutil.rmtree(run_dir, ignore_errors=True)  # the demo's own earlier run
@@ -243,7 +244,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("recipe", help="recipe YAML (e.g. configs/glowtts_hifigan_ko.yaml)")
+    parser.add_argument("recipe", help="a shipped recipe's name (e.g. glowtts_hifigan_ko; `moksori models` lists them) or a recipe YAML file")
     parser.add_argument("--stage", help="stage of a multi-stage recipe (e.g. acoustic, vocoder)")
     parser.add_argument("--resume", action="store_true", help="continue the run from latest.pt in its run folder")
     parser.add_argument("--init-from", help="warm-start from a checkpoint, run folder or voice bundle")
@@ -347,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--resume", action="store_true", help="continue the runs in --run-dir")
     tune.add_argument("--overwrite", action="store_true", help="replace an existing voice folder at --out")
     tune.add_argument("--recipe", type=Path,
-                      help="training settings (default: moksori/training/finetune_ko.yaml)")
+                      help="training settings (default: the shipped finetune_ko recipe)")
     tune.add_argument("--workers", type=int, default=2, help="preprocessing processes")
     tune.set_defaults(func=_cmd_finetune)
 

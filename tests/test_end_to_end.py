@@ -7,7 +7,7 @@ import soundfile
 
 from moksori.cli import main
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = Path(__file__).resolve().parents[1] / "moksori" / "recipes"
 
 
 def _train(recipe: str, data: Path, run_dir: Path, steps: int, *extra: str) -> None:

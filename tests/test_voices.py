@@ -90,7 +90,7 @@ def test_missing_shipped_voice_is_a_clear_error(no_shipped_voice: Path) -> None:
     assert not shipped.default_voice_available()
     with pytest.raises(VoiceError, match="ships no default voice") as error:
         shipped.resolve_voice(None)
-    assert "configs/default_ko.yaml" in str(error.value) and str(no_shipped_voice) in str(error.value)
+    assert "default_ko" in str(error.value) and str(no_shipped_voice) in str(error.value)
     assert shipped.resolve_voice("voices/mine") == Path("voices/mine")  # paths never need it
 
 
@@ -137,7 +137,7 @@ print(json.dumps({
     "default_path": str(voices.resolve_voice(None)),
     "available": voices.default_voice_available(),
     "prompts": [len(builtin_prompts("ko")), len(builtin_prompts("en"))],
-    "finetune_recipe": (resources.files("moksori.training") / "finetune_ko.yaml").is_file(),
+    "finetune_recipe": (resources.files("moksori.recipes") / "finetune_ko.yaml").is_file(),
     "migration_template": (resources.files("moksori.store") / "migrations" / "script.py.mako").is_file(),
     "studio_page": any(resources.files("moksori.server").joinpath("static", "studio").iterdir()),
 }))

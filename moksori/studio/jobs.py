@@ -60,7 +60,6 @@ log = logging.getLogger(__name__)
 JOB_FILE = "job.json"
 LOG_FILE = "job.log"
 LOCK_FILE = "job.lock"
-RECIPE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 # Share of the progress bar: the data steps, then training, then the bundle.
 DATA_SHARE = 0.10
 BUNDLE_SHARE = 0.05
@@ -133,8 +132,8 @@ class TrainingJobs:
     # --- requests -----------------------------------------------------------------------------
 
     def recipes(self) -> list[str]:
-        """Names of the recipes a run may use: the ``*.yaml`` files of ``recipes_dir`` that
-        train a voice (an acoustic model, optionally then a vocoder)."""
+        """Names of the recipes a run may use: those shipped with moksori and the ``*.yaml`` files
+        of ``recipes_dir`` that train a voice (an acoustic model, optionally then a vocoder)."""
         usable = []
         for name in self._recipe_files():
             try:
@@ -144,11 +143,11 @@ class TrainingJobs:
             usable.append(name)
         return usable
 
-    def _recipe_files(self) -> list[str]:
-        folder = self.settings.recipes_dir
-        if not folder.is_dir():
-            return []
-        return sorted(path.stem for path in folder.glob("*.yaml") if RECIPE_NAME.fullmatch(path.stem))
+    def _recipe_files(self) -> dict[str, Path]:
+        """Name → file of the recipes shipped with moksori and those of ``recipes_dir``."""
+        from moksori.recipes import available_recipes
+
+        return available_recipes([self.settings.recipes_dir])
 
     def start_run(
         self, voice_id: int, recipe: str | None, user_id: int | None, *, init_from: str | Path | None = None
@@ -255,9 +254,10 @@ class TrainingJobs:
         from moksori.training.pipeline import voice_stages
         from moksori.training.recipe import RecipeError
 
-        if name not in self._recipe_files():
-            raise InvalidInputError(f"unknown recipe {name!r}; available: {', '.join(self._recipe_files()) or 'none'}")
-        path = self.settings.recipes_dir / f"{name}.yaml"
+        files = self._recipe_files()
+        if name not in files:
+            raise InvalidInputError(f"unknown recipe {name!r}; available: {', '.join(files) or 'none'}")
+        path = files[name]
         try:
             stages = voice_stages(path, where=f"recipe {name!r}")
         except (RecipeError, OSError, ValueError) as error:

@@ -96,6 +96,7 @@ class StudioSettings:
     max_take_s: float = 60.0
     max_channels: int = 2
     trim_margin_s: float = 0.15
+    # The operator's own recipes, offered beside those shipped with moksori (moksori/recipes).
     recipes_dir: Path = Path("configs")
     default_recipe: str = "glowtts_hifigan_ko"
     min_training_takes: int = 4

@@ -14,7 +14,7 @@ set of one's own recordings, in one call.
    records the base voice, the steps and the dataset size.
 
 The training settings (batch sizes, learning rates, schedules) are :data:`FINETUNE_RECIPE`,
-``moksori/training/finetune_ko.yaml`` (package data). ``recipe=`` takes another file.
+the shipped recipe ``finetune_ko`` (``moksori/recipes/``). ``recipe=`` takes another file.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 # The training settings of `moksori finetune`, shipped inside the package (so an installed moksori,
 # which has no configs/ folder, has them). Per run, finetune() replaces data.dir, run_dir,
 # init_from, model and model_config.
-FINETUNE_RECIPE = Path(__file__).with_name("finetune_ko.yaml")
+FINETUNE_RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "finetune_ko.yaml"
 
 _TEXT_KEYS = ("language", "add_blank", "use_pronunciation")
 

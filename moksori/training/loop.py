@@ -558,7 +558,9 @@ def run(args: Any) -> int:
 
     if not std_logging.getLogger().handlers:
         std_logging.basicConfig(level=std_logging.INFO, format="%(message)s")
-    recipe = load_recipe(args.recipe, stage=args.stage)
+    from moksori.recipes import resolve_recipe
+
+    recipe = load_recipe(resolve_recipe(args.recipe), stage=args.stage)
     if getattr(args, "data_dir", None):
         recipe.data.dir = args.data_dir
     if getattr(args, "vocoder_finetune_from", None):

@@ -2,7 +2,7 @@
 
 The default Korean voice lives in ``moksori/voices/ko_default/`` (voice.json, acoustic.pt,
 vocoder.pt, README.md; package data, so an installed moksori has it too). It is built with
-``configs/default_ko.yaml``; a development checkout may not have it yet.
+the ``default_ko`` recipe (``moksori/recipes/``); a development checkout may not have it yet.
 
 :func:`resolve_voice` maps what a user typed to a voice folder: nothing, ``"default"`` or
 ``"ko_default"`` is the shipped voice, anything else is a path. Importing this module does not
@@ -45,7 +45,7 @@ def resolve_voice(spec: str | Path | None) -> Path:
 
         raise VoiceError(
             f"this moksori ships no default voice (no voice.json in {path}). Build one with "
-            f"the recipe configs/default_ko.yaml (its header lists the commands) and put the bundle "
+            f"the default_ko recipe (moksori/recipes/default_ko.yaml; its header lists the commands) and put the bundle "
             f"there, or name a voice folder with --voice VOICE_DIR"
         )
     return path

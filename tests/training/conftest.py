@@ -10,7 +10,7 @@ from moksori.data.preprocess import PreprocessConfig, preprocess_dataset
 from moksori.data.sample_dataset import make_sample_dataset
 from moksori.training.recipe import Recipe, load_recipe
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "moksori" / "recipes"
 
 
 @pytest.fixture(scope="session")
@@ -24,7 +24,7 @@ def sample_data(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def make_recipe(sample_data):
-    """``make_recipe("glowtts" | "hifigan", run_dir, **train_overrides)``: configs/tiny_*.yaml
+    """``make_recipe("glowtts" | "hifigan", run_dir, **train_overrides)``: moksori/recipes/tiny_*.yaml
     pointed at the test data, logging every step, no progress bar."""
 
     def make(name: str, run_dir: Path, **train: object) -> Recipe:

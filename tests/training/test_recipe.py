@@ -4,7 +4,7 @@ import pytest
 
 from moksori.training.recipe import Recipe, RecipeError, load_recipe, recipe_stages
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "moksori" / "recipes"
 
 
 def _minimal(**extra):

@@ -19,7 +19,7 @@ def _series(run_dir, key):
 
 
 def vocos_recipe(make_recipe, run_dir, **train_overrides):
-    """configs/tiny_hifigan.yaml as a Vocos recipe: ``model: vocos``, tiny preset, mel + MR-STFT only."""
+    """moksori/recipes/tiny_hifigan.yaml as a Vocos recipe: ``model: vocos``, tiny preset, mel + MR-STFT only."""
     recipe = make_recipe("hifigan", run_dir, adversarial=False, stft_loss=True, **train_overrides)
     recipe.model = "vocos"
     recipe.model_config = {"preset": "tiny"}
