@@ -15,9 +15,9 @@ The experiment (run from the repository root)::
    The audio is preprocessed with the base voice's own text front end and mel settings.
 2. **Two arms, one step budget** (the last of ``--steps``), same model, data, batch size and seed:
 
-   * *fine-tune*: ``moksori/training/finetune_ko.yaml`` (acoustic stage) warm-started from ``--base``;
+   * *fine-tune*: ``moksori/recipes/finetune_ko.yaml`` (acoustic stage) warm-started from ``--base``;
    * *scratch*: no warm start; a from-scratch Noam schedule with the peak learning rate of
-     ``configs/default_ko.yaml`` reached after ``--scratch-warmup-fraction`` of the budget.
+     ``moksori/recipes/default_ko.yaml`` reached after ``--scratch-warmup-fraction`` of the budget.
 
    Each arm trains in segments ending at every step of ``--steps`` (``--resume`` between them is
    exact, so this is the same run as one uninterrupted one); each segment's checkpoint is bundled
@@ -60,8 +60,8 @@ from moksori.training.recipe import Recipe, load_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_BASE = REPO / "moksori" / "voices" / "ko_default"
-FINETUNE_RECIPE = REPO / "moksori" / "training" / "finetune_ko.yaml"
-PRETRAIN_RECIPE = REPO / "configs" / "default_ko.yaml"
+FINETUNE_RECIPE = REPO / "moksori" / "recipes" / "finetune_ko.yaml"
+PRETRAIN_RECIPE = REPO / "moksori" / "recipes" / "default_ko.yaml"
 DEFAULT_PRETRAIN_DATA = REPO / "data" / "pretrain_ko_processed"
 SHARED_DATA = Path(os.environ.get("MOKSORI_SHARED_DATA", REPO.parent / "shared" / "data"))
 ARMS = ("finetune", "scratch")

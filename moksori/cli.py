@@ -57,6 +57,15 @@ def _cmd_preprocess(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_models(args: argparse.Namespace) -> int:
+    from moksori.models.registry import describe_families
+    from moksori.recipes import available_recipes
+
+    print(describe_families(language=args.lang))
+    print("\nrecipes (moksori train NAME): " + ", ".join(available_recipes()))
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     import importlib
 
@@ -399,6 +408,10 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("--db-url", default="sqlite:///moksori.db")
     db.add_argument("--out", default=Path("docs"), type=Path, help="erd: output folder")
     db.set_defaults(func=_cmd_db)
+
+    models = commands.add_parser("models", help="the model families: role, presets, parameter counts; and the shipped recipes")
+    models.add_argument("--lang", default="ko", help="text front end whose symbol table sizes the acoustic models")
+    models.set_defaults(func=_cmd_models)
 
     bench = commands.add_parser("bench", help="benchmarks (not tests): preprocess, train, synth, serve")
     bench.add_argument("what", choices=["preprocess", "train", "synth", "serve"])

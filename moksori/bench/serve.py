@@ -27,9 +27,7 @@ import httpx
 import torch
 
 from moksori.bench import write_untrained_checkpoint
-from moksori.models import build_model
-from moksori.models.glow_tts import GlowTTSConfig
-from moksori.models.hifigan import HiFiGANConfig
+from moksori.models import registry
 from moksori.server.settings import ServerSettings
 from moksori.synthesis import make_bundle
 from moksori.text import TextFrontend
@@ -40,21 +38,22 @@ __all__ = ["build_tiny_voice", "main", "run_load_test"]
 
 
 def build_tiny_voice(out_dir: str | Path, *, name: str = "tiny", griffin_lim: bool = False, seed: int = 0) -> Path:
-    """A voice bundle with a tiny Glow-TTS and a tiny HiFi-GAN (or Griffin-Lim), random weights.
-    Every token lasts the same number of frames, so audio length grows with the text."""
+    """A voice bundle with the default acoustic and vocoder families at their "tiny" presets (or
+    Griffin-Lim), random weights. Every token lasts the same number of frames, so audio length
+    grows with the text."""
     out_dir = Path(out_dir)
     work = Path(tempfile.mkdtemp(prefix="tiny-voice-"))
     frontend = TextFrontend("ko")
     torch.manual_seed(seed)
-    acoustic = build_model("glow_tts", GlowTTSConfig.tiny(len(frontend.symbols)).to_dict())
-    with torch.no_grad():
-        acoustic.encoder.proj_w.proj.weight.zero_()
-        acoustic.encoder.proj_w.proj.bias.fill_(math.log(TINY_FRAMES_PER_TOKEN))
-    acoustic_ckpt = write_untrained_checkpoint(work / "acoustic.pt", acoustic, "glow_tts", frontend)
+    acoustic_family = registry.get(registry.DEFAULT_ACOUSTIC)
+    acoustic = acoustic_family.build(acoustic_family.config("tiny", n_vocab=len(frontend.symbols)))
+    acoustic_family.extra["constant_durations"](acoustic, TINY_FRAMES_PER_TOKEN)
+    acoustic_ckpt = write_untrained_checkpoint(work / "acoustic.pt", acoustic, acoustic_family.name, frontend)
     vocoder_ckpt = None
     if not griffin_lim:
-        vocoder = build_model("hifigan", HiFiGANConfig.preset("tiny").to_dict())
-        vocoder_ckpt = write_untrained_checkpoint(work / "vocoder.pt", vocoder, "hifigan", None)
+        vocoder_family = registry.get(registry.DEFAULT_VOCODER)
+        vocoder = vocoder_family.build(vocoder_family.config("tiny"))
+        vocoder_ckpt = write_untrained_checkpoint(work / "vocoder.pt", vocoder, vocoder_family.name, None)
     try:
         return make_bundle(acoustic_ckpt, out_dir, vocoder_ckpt=vocoder_ckpt, name=name, description="tiny random voice")
     finally:

@@ -104,7 +104,7 @@ def _config_help() -> str:
 
 
 def parse_config(config: str) -> tuple[registry.Family, str, registry.Family, str | None]:
-    """``"glow_tts base + hifigan v1"`` → (acoustic family, preset, vocoder family, preset)."""
+    """``"ACOUSTIC PRESET + VOCODER PRESET"`` → (acoustic family, preset, vocoder family, preset)."""
     match = _CONFIG_PATTERN.match(config.strip())
     problem = None
     if match is None:

@@ -18,16 +18,13 @@ from typing import Any
 import torch
 
 from moksori.audio import MelConfig, mel_spectrogram
+from moksori.models import registry
 from moksori.text import TextFrontend
 from moksori.training.loop import StepContext
 from moksori.training.recipe import DataRecipe, Recipe, TrainRecipe
 from moksori.training.tasks import DatasetInfo, build_task
 
-__all__ = ["MODELS", "main", "run_train_benchmark"]
-
-MODELS = ("glow_tts", "hifigan", "vocos")
-VOCODERS = ("hifigan", "vocos")  # trained on (mel, wave) segments
-DEFAULT_PRESETS = {"glow_tts": "base", "hifigan": "v1", "vocos": "small"}
+__all__ = ["main", "run_train_benchmark"]
 
 
 def _synthetic_batch(model: str, batch_size: int, frames: int, tokens: int, n_vocab: int,
@@ -44,7 +41,7 @@ def _synthetic_batch(model: str, batch_size: int, frames: int, tokens: int, n_vo
         "mel_lengths": frame_lengths,
         "speaker": torch.zeros(batch_size, dtype=torch.long),
     }
-    if model in VOCODERS:
+    if registry.get(model).role == registry.VOCODER:  # trained on (mel, wave) segments
         wave = 0.1 * torch.randn(batch_size, frames * mel_config.hop_length, generator=generator)
         batch["wave"] = wave
         batch["wave_lengths"] = frame_lengths * mel_config.hop_length
@@ -55,7 +52,7 @@ def _synthetic_batch(model: str, batch_size: int, frames: int, tokens: int, n_vo
 
 
 def run_train_benchmark(
-    model: str = "glow_tts",
+    model: str = registry.DEFAULT_ACOUSTIC,
     preset: str | None = None,
     batch_size: int = 16,
     steps: int = 3,
@@ -68,22 +65,26 @@ def run_train_benchmark(
     adversarial: bool | None = None,
     stft_loss: bool | None = None,
 ) -> dict[str, Any]:
-    """Seconds per training step of ``model`` ("glow_tts" | "hifigan" | "vocos") at ``batch_size``.
+    """Seconds per training step of ``model`` (a trainable registered family) at ``batch_size``.
 
     ``frames``/``tokens``: the longest utterance of a batch (Glow-TTS; 400 frames ≈ 4.6 s);
     the vocoders train on their config's ``segment_size`` windows of utterances of ``frames``
-    frames. ``adversarial`` / ``stft_loss`` (vocoders) default to each model's recipe: HiFi-GAN
-    with its discriminators, Vocos with mel + multi-resolution STFT losses only.
+    frames. ``adversarial`` / ``stft_loss`` (GAN vocoders) default to the family's own training
+    (its registry entry's ``train_defaults``: HiFi-GAN with its discriminators, Vocos with mel +
+    multi-resolution STFT losses only).
     """
-    if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
+    if model not in registry.names(trainable=True):
+        raise ValueError(f"unknown model {model!r}; choose from {', '.join(registry.names(trainable=True))}")
+    family = registry.get(model)
+    is_vocoder = family.role == registry.VOCODER
     if threads:
         torch.set_num_threads(threads)
-    preset = preset or DEFAULT_PRESETS[model]
+    preset = preset or family.default_preset
+    defaults = {"adversarial": True, "stft_loss": False, **family.extra.get("train_defaults", {})}
     if adversarial is None:
-        adversarial = model != "vocos"
+        adversarial = defaults["adversarial"]
     if stft_loss is None:
-        stft_loss = model == "vocos"
+        stft_loss = defaults["stft_loss"]
     target = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     frontend = TextFrontend("ko")
     info = DatasetInfo(Path("."), len(frontend.symbols), [], MelConfig(), frontend.settings())
@@ -123,8 +124,8 @@ def run_train_benchmark(
     return {
         "model": model,
         "preset": preset,
-        "adversarial": model in VOCODERS and task.adversarial_at(warmup),
-        "stft_loss": model in VOCODERS and stft_loss,
+        "adversarial": is_vocoder and task.adversarial_at(warmup),
+        "stft_loss": is_vocoder and stft_loss,
         "batch_size": batch_size,
         "frames": frames,
         "device": str(target) if target.type != "cuda" else torch.cuda.get_device_name(target),
@@ -138,8 +139,8 @@ def run_train_benchmark(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="moksori bench train", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", choices=list(MODELS), default="glow_tts")
-    parser.add_argument("--preset", help="model preset (default: base for Glow-TTS, v1 for HiFi-GAN, small for Vocos)")
+    parser.add_argument("--model", choices=registry.names(trainable=True), default=registry.DEFAULT_ACOUSTIC)
+    parser.add_argument("--preset", help="model preset (default: the family's; `moksori models` lists them)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--steps", type=int, default=3, help="timed steps")
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps first")
@@ -150,20 +151,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     losses = parser.add_mutually_exclusive_group()
     losses.add_argument("--no-adversarial", dest="adversarial", action="store_false", default=None,
-                        help="HiFi-GAN: without the discriminators (mel loss only)")
+                        help="GAN vocoders: without the discriminators (mel loss only)")
     losses.add_argument("--adversarial", dest="adversarial", action="store_true", default=None,
-                        help="Vocos: with HiFi-GAN's discriminators (default: spectral losses only)")
+                        help="GAN vocoders trained without them by default: with the discriminators")
     parser.add_argument("--stft-loss", dest="stft_loss", action="store_true", default=None,
-                        help="HiFi-GAN: add the multi-resolution STFT loss (Vocos always has it unless --no-stft-loss)")
+                        help="GAN vocoders: add the multi-resolution STFT loss (default: the family's own)")
     parser.add_argument("--no-stft-loss", dest="stft_loss", action="store_false", default=None,
-                        help="Vocos: mel loss only")
+                        help="GAN vocoders: without the multi-resolution STFT loss")
     args = parser.parse_args(argv)
     result = run_train_benchmark(
         args.model, args.preset, args.batch_size, args.steps, args.warmup, args.frames, args.tokens,
         args.device, args.amp, args.threads, adversarial=args.adversarial, stft_loss=args.stft_loss,
     )
     losses_text = ""
-    if result["model"] in VOCODERS:
+    if registry.get(result["model"]).role == registry.VOCODER:
         parts = ["mel"] + ["MR-STFT"] * result["stft_loss"] + ["adversarial"] * result["adversarial"]
         losses_text = f", losses {' + '.join(parts)}"
     print(

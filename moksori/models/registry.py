@@ -133,6 +133,24 @@ def families(role: str | None = None) -> Iterable[Family]:
     return [f for f in FAMILIES.values() if role is None or f.role == role]
 
 
+def describe_families(language: str = "ko") -> str:
+    """A table of the families: role, presets with parameter counts, training, reference."""
+    from moksori.text import TextFrontend
+
+    n_vocab = len(TextFrontend(language).symbols)
+    lines = [f"{'family':<12} {'role':<9} {'trained':<8} presets (parameters; * default)"]
+    for family in FAMILIES.values():
+        presets = []
+        for preset in family.presets:
+            model = family.build(family.config(preset, n_vocab=n_vocab))
+            count = sum(p.numel() for p in model.parameters()) / 1e6
+            presets.append(f"{preset}{'*' if preset == family.default_preset else ''} {count:.2f}M")
+        lines.append(f"{family.name:<12} {family.role:<9} {'yes' if family.trainable else 'no':<8} "
+                     f"{', '.join(presets) or '(no weights)'}")
+        lines.append(f"{'':<31}{family.description}" + (f" [{family.reference}]" if family.reference else ""))
+    return "\n".join(lines)
+
+
 # --- the families moksori ships --------------------------------------------------------------
 
 
@@ -165,6 +183,7 @@ def _register_builtin() -> None:
         Vocos, VocosConfig, ("base", "small", "tiny"), "small",
         lambda preset, **_: VocosConfig.preset(preset), ConvVocoder,
         task="moksori.training.tasks.gan_vocoder:VocosTask", reference="gemelo-ai/vocos",
+        extra={"train_defaults": {"adversarial": False, "stft_loss": True}},
     ))
     register(Family(
         GRIFFIN_LIM, VOCODER, "Griffin-Lim phase reconstruction: no weights, no training",
@@ -188,6 +207,7 @@ __all__ = [
     "GRIFFIN_LIM",
     "ROLES",
     "VOCODER",
+    "describe_families",
     "families",
     "get",
     "names",
