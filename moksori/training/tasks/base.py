@@ -85,6 +85,7 @@ class Task:
         self.info = info
         self.device = device
         self.nets: dict[str, nn.Module] = {}
+        self.aligned_mel_dir: Path | None = None
         # What the training step calls: the same modules, wrapped in DDP when distributed.
         self.runtime: dict[str, nn.Module] = {}
 
@@ -119,10 +120,24 @@ class Task:
         """Data-dependent initialisation on the first batch of a fresh (not warm-started) run."""
 
     def prepare_data(self, rank: int, world_size: int) -> None:
-        """Build caches the data loader needs (rank 0 writes, others wait in the loop's barrier)."""
+        """Build caches the data loader needs (rank 0 writes, others wait in the loop's barrier).
+        By default: a vocoder with ``vocoder_finetune_from`` caches that acoustic model's
+        teacher-forced mels, which :meth:`wrap_dataset` then trains on."""
+        source = self.recipe.vocoder_finetune_from
+        if not source:
+            return
+        from moksori.training.warm_start import cache_aligned_mels
+
+        self.aligned_mel_dir = Path(self.recipe.run_dir) / "aligned_mels"
+        if rank == 0:
+            cache_aligned_mels(source, self.info.root, self.aligned_mel_dir, device=self.device)
 
     def wrap_dataset(self, dataset: torch.utils.data.Dataset) -> torch.utils.data.Dataset:
-        return dataset
+        if self.aligned_mel_dir is None:
+            return dataset
+        from moksori.training.warm_start import AlignedMelDataset
+
+        return AlignedMelDataset(dataset, self.aligned_mel_dir)
 
     def train_step(self, batch: Batch, step: int, ctx: "StepContext") -> dict[str, float]:
         raise NotImplementedError

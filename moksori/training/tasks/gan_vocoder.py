@@ -114,7 +114,6 @@ class GANVocoderTask(Task):
         self.nets["msd"] = MultiScaleDiscriminator().to(device)
         loss_mel = MelConfig.from_dict({**info.mel_config.to_dict(), "fmax": self.config.fmax_for_loss})
         self.loss_mel = MelSpectrogram(loss_mel).to(device)
-        self.aligned_mel_dir: Path | None = None
 
     def model_config(self) -> dict[str, Any]:
         return self.config.to_dict()
@@ -132,23 +131,6 @@ class GANVocoderTask(Task):
         if disc:
             specs.append(OptimizerSpec("discriminator", torch.optim.AdamW(disc, lr, betas=betas), lr_at))
         return specs
-
-    def prepare_data(self, rank: int, world_size: int) -> None:
-        source = self.recipe.vocoder_finetune_from
-        if not source:
-            return
-        from moksori.training.warm_start import cache_aligned_mels
-
-        self.aligned_mel_dir = Path(self.recipe.run_dir) / "aligned_mels"
-        if rank == 0:
-            cache_aligned_mels(source, self.info.root, self.aligned_mel_dir, device=self.device)
-
-    def wrap_dataset(self, dataset: torch.utils.data.Dataset) -> torch.utils.data.Dataset:
-        if self.aligned_mel_dir is None:
-            return dataset
-        from moksori.training.warm_start import AlignedMelDataset
-
-        return AlignedMelDataset(dataset, self.aligned_mel_dir)
 
     def adversarial_at(self, step: int) -> bool:
         train = self.recipe.train
