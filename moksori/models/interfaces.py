@@ -34,14 +34,18 @@ KNOBS = ("length_scale", "noise_scale", "speaker_id")
 
 @dataclass(frozen=True)
 class Controls:
-    """What a request may change. ``noise_scale`` is the sampling temperature (Glow-TTS noise
-    scale, a flow's sigma); ``style`` holds family-defined inputs (a reference mel, an
-    interpolation weight, a mixture component) and is ignored by families without style."""
+    """What a request may change. ``noise_scale`` is the acoustic model's sampling temperature
+    (Glow-TTS noise scale, Flowtron's sigma); ``style`` holds family-defined inputs (a reference
+    mel, an interpolation weight, a mixture component), ignored by families without style.
+    ``sigma`` and ``denoise`` are the vocoder's (a flow vocoder's sampling temperature, a
+    denoiser's strength): None means the vocoder's own default."""
 
     length_scale: float = 1.0
     noise_scale: float = 0.667
     speaker_id: int | None = None
     style: dict[str, Any] = field(default_factory=dict)
+    sigma: float | None = None
+    denoise: float | None = None
 
 
 class AcousticOutput(NamedTuple):

@@ -97,10 +97,12 @@ class _Options:
     noise_scale: float
     speaker_id: int | None
     seed: int | None
+    sigma: float | None = None
+    denoise: float | None = None
 
     @property
     def controls(self) -> Controls:
-        return Controls(self.length_scale, self.noise_scale, self.speaker_id)
+        return Controls(self.length_scale, self.noise_scale, self.speaker_id, sigma=self.sigma, denoise=self.denoise)
 
 
 def _noise_source(seed: int | None, sentences: list[_Sentence]) -> NoiseSource:
@@ -178,16 +180,20 @@ class Synthesizer:
         sentence_silence_s: float = 0.2,
         paragraph_silence_s: float = 0.6,
         seed: int | None = None,
+        sigma: float | None = None,
+        denoise: float | None = None,
     ) -> np.ndarray:
-        """The whole text as one float32 waveform at ``sample_rate``."""
-        options = self._options(speed, noise_scale, speaker, seed)
+        """The whole text as one float32 waveform at ``sample_rate``. ``sigma`` and ``denoise``
+        reach the vocoder (a flow vocoder's sampling temperature, a denoiser's strength; None: the
+        vocoder's default; vocoders without them ignore them)."""
+        options = self._options(speed, noise_scale, speaker, seed, sigma, denoise)
         sentences = self._sentences(text, sentence_silence_s, paragraph_silence_s)
         step = 1 if self.uses_onnx else self.batch_size
         chunks = []
         for start in range(0, len(sentences), step):
             batch = sentences[start : start + step]
             for sentence, mel in zip(batch, self._mels(batch, options)):
-                chunks.append(self._with_silence(self._vocode(mel), sentence.silence_after))
+                chunks.append(self._with_silence(self._vocode(mel, options), sentence.silence_after))
         return np.concatenate(chunks)
 
     def stream(
@@ -200,11 +206,13 @@ class Synthesizer:
         sentence_silence_s: float = 0.2,
         paragraph_silence_s: float = 0.6,
         seed: int | None = None,
+        sigma: float | None = None,
+        denoise: float | None = None,
     ) -> Iterator[np.ndarray]:
         """Float32 chunks as soon as each is ready: one per sentence (with the silence that follows
         it), except the first sentence, which comes as a short head and then its rest, so that
         audio starts early. The text is checked completely before the first chunk."""
-        options = self._options(speed, noise_scale, speaker, seed)
+        options = self._options(speed, noise_scale, speaker, seed, sigma, denoise)
         sentences = self._sentences(text, sentence_silence_s, paragraph_silence_s)
         return self._stream(sentences, options)
 
@@ -244,24 +252,30 @@ class Synthesizer:
             local = self._context_frames is not None
             split = HEAD_FRAMES if sentence.index == 0 and local else mel.shape[1]
             if local and split < mel.shape[1] - self._context_frames:
-                yield self._vocode_span(mel, 0, split)
-                yield self._with_silence(self._vocode_span(mel, split, mel.shape[1]), sentence.silence_after)
+                yield self._vocode_span(mel, 0, split, options)
+                yield self._with_silence(self._vocode_span(mel, split, mel.shape[1], options), sentence.silence_after)
             else:
-                yield self._with_silence(self._vocode(mel), sentence.silence_after)
+                yield self._with_silence(self._vocode(mel, options), sentence.silence_after)
 
-    def _vocode_span(self, mel: np.ndarray, start: int, end: int) -> np.ndarray:
+    def _vocode_span(self, mel: np.ndarray, start: int, end: int, options: _Options) -> np.ndarray:
         """Audio of mel frames [start, end), vocoded with enough context on each side to be exact."""
         lo, hi = max(0, start - self._context_frames), min(mel.shape[1], end + self._context_frames)
         hop = self.voice.mel_config.hop_length
-        wave = self._vocode(mel[:, lo:hi])
+        wave = self._vocode(mel[:, lo:hi], options)
         return wave[(start - lo) * hop : (end - lo) * hop]
 
-    def _options(self, speed: float, noise_scale: float, speaker: str | int | None, seed: int | None) -> _Options:
+    def _options(
+        self, speed: float, noise_scale: float, speaker: str | int | None, seed: int | None,
+        sigma: float | None = None, denoise: float | None = None,
+    ) -> _Options:
         if not MIN_SPEED <= _as_float(speed, "speed") <= MAX_SPEED:
             raise ValueError(f"speed must be in [{MIN_SPEED}, {MAX_SPEED}], got {speed!r}")
         if not (math.isfinite(_as_float(noise_scale, "noise_scale")) and noise_scale >= 0):
             raise ValueError(f"noise_scale must be a finite number >= 0, got {noise_scale!r}")
-        return _Options(1.0 / float(speed), float(noise_scale), self.speaker_id(speaker), seed)
+        for name, value in (("sigma", sigma), ("denoise", denoise)):
+            if value is not None and not (math.isfinite(_as_float(value, name)) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        return _Options(1.0 / float(speed), float(noise_scale), self.speaker_id(speaker), seed, sigma, denoise)
 
     def _sentences(self, text: str, sentence_silence_s: float, paragraph_silence_s: float) -> list[_Sentence]:
         if not isinstance(text, str) or not text.strip():
@@ -309,12 +323,12 @@ class Synthesizer:
         frames = out.lengths.tolist()
         return [out.mel[row, :, :n_frames].numpy() for row, n_frames in enumerate(frames)]
 
-    def _vocode(self, mel: np.ndarray) -> np.ndarray:
+    def _vocode(self, mel: np.ndarray, options: _Options) -> np.ndarray:
         if self._onnx_vocoder is not None:
             wave = self._onnx_vocoder(mel)
         else:
             with torch.inference_mode():
-                wave = self._vocoder.infer(torch.from_numpy(np.ascontiguousarray(mel))).numpy()
+                wave = self._vocoder.infer(torch.from_numpy(np.ascontiguousarray(mel)), options.controls).numpy()
         return np.asarray(wave, dtype=np.float32).reshape(-1)
 
     @staticmethod

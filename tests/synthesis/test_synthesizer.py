@@ -183,3 +183,14 @@ def test_stream_joins_exactly_with_a_vocos_voice(vocos_voice_dir: Path) -> None:
     synth._context_frames = CONTEXT_FRAMES
     short = np.concatenate(list(synth.stream(THREE, **options)))
     assert short.shape == whole.shape and np.abs(short - whole).max() > 1e-4
+
+
+def test_vocoder_controls_reach_the_vocoder_interface(synth: Synthesizer, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = []
+    real = synth._vocoder.infer
+    monkeypatch.setattr(synth._vocoder, "infer", lambda mel, controls=None: seen.append(controls) or real(mel, controls))
+    synth.synthesize(ONE, sigma=0.5, denoise=0.01)
+    list(synth.stream(ONE, sigma=0.5, denoise=0.01))
+    assert len(seen) >= 2 and all(c.sigma == 0.5 and c.denoise == 0.01 for c in seen)
+    with pytest.raises(ValueError, match="sigma must be a finite number >= 0"):
+        synth.synthesize(ONE, sigma=-1.0)
