@@ -228,20 +228,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if args.train_steps <= 0:
         return 0
 
-    from moksori.training import load_recipe, train
-
     from moksori.recipes import resolve_recipe
+    from moksori.training.pipeline import make_voice, voice_stages
 
-    recipe = load_recipe(resolve_recipe("tiny_glowtts"))
-    recipe.data.dir = str(features)
-    run_dir = out / "runs" / "acoustic"
-    shutil.rmtree(run_dir, ignore_errors=True)  # the demo's own earlier run
-    train(recipe, run_dir=str(run_dir), max_steps=args.train_steps)
-    voice = out / "voice"
-    make_bundle_args = dict(name="demo", description="tiny demo voice (espeak data, Griffin-Lim)", overwrite=True)
-    from moksori.synthesis import make_bundle
-
-    make_bundle(run_dir, voice, **make_bundle_args)
+    stages = voice_stages(resolve_recipe("tiny_glowtts"))
+    stages[0].recipe.train.steps = args.train_steps
+    runs = out / "runs"
+    shutil.rmtree(runs, ignore_errors=True)  # the demo's own earlier run
+    voice = make_voice(features, stages, out / "voice", run_dir=runs, name="demo",
+                       description="tiny demo voice (espeak data, Griffin-Lim)", overwrite=True)
     say = argparse.Namespace(
         text=DEMO_SENTENCE[args.lang], voice=voice, output=out / "demo.wav", onnx=None, threads=2,
         speed=1.0, noise_scale=0.667, speaker=None, seed=0,

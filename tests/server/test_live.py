@@ -37,10 +37,10 @@ def test_client_leaving_mid_stream_frees_the_worker(live_url, monkeypatch) -> No
     vocoded = []
     original = Synthesizer._vocode
 
-    def slow_vocode(self, mel):
+    def slow_vocode(self, mel, options):
         vocoded.append(time.monotonic())
         time.sleep(0.1)
-        return original(self, mel)
+        return original(self, mel, options)
 
     monkeypatch.setattr(Synthesizer, "_vocode", slow_vocode)
     text = " ".join(f"문장 {n}번입니다." for n in range(1, 41))  # 40 sentences, ≥ 4 s of work
