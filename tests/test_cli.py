@@ -6,7 +6,7 @@ import pytest
 
 from moksori.cli import build_parser, main
 
-SUBCOMMANDS = ["text", "sample-dataset", "preprocess", "train", "bundle", "export", "say", "finetune", "evaluate", "serve", "keys", "db", "bench", "demo"]
+SUBCOMMANDS = ["text", "sample-dataset", "preprocess", "train", "bundle", "export", "say", "finetune", "evaluate", "serve", "keys", "db", "bench", "demo", "models"]
 
 
 @pytest.mark.parametrize("command", SUBCOMMANDS)
@@ -15,6 +15,18 @@ def test_every_command_has_help(command, capsys):
         main([command, "--help"])
     assert exit_info.value.code == 0
     assert "usage: moksori " + command in capsys.readouterr().out
+
+
+def test_models_lists_every_registered_family_with_presets(capsys):
+    from moksori.models import registry
+
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for family in registry.families():
+        line = next(line for line in out.splitlines() if line.startswith(family.name + " "))
+        assert family.role in line and all(preset in line for preset in family.presets)
+    assert "glow_tts" in out and "tiny 0.11M" in out  # Glow-TTS tiny's parameter count
+    assert "glowtts_hifigan_ko" in out.split("recipes")[-1]
 
 
 def test_console_script_runs():
