@@ -186,11 +186,25 @@ def _cmd_keys(args: argparse.Namespace) -> int:
     from moksori.server import run
 
     if args.action == "create":
-        run.keys_create(args.db_url, args.name, args.rate_limit)
+        owner = run.owner_id_of(args.db_url, args.owner) if args.owner else None
+        run.keys_create(args.db_url, args.name, args.rate_limit, owner_id=owner)
     elif args.action == "list":
         run.keys_list(args.db_url)
     else:
         run.keys_revoke(args.db_url, args.key)
+    return 0
+
+
+def _cmd_users(args: argparse.Namespace) -> int:
+    import getpass
+
+    from moksori.server import run
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"password for {args.username}: ")
+    run.users_create(args.db_url, args.username, password)
     return 0
 
 
@@ -393,10 +407,19 @@ def build_parser() -> argparse.ArgumentParser:
     create = key_actions.add_parser("create", help="create a key and print it once")
     create.add_argument("name")
     create.add_argument("--rate-limit", type=int, default=60, help="requests per minute")
+    create.add_argument("--owner", help="studio user who owns the key (reaches that user's private voices)")
     key_actions.add_parser("list", help="list keys (prefixes only)")
     revoke = key_actions.add_parser("revoke", help="revoke a key by id or prefix")
     revoke.add_argument("key")
     keys.set_defaults(func=_cmd_keys)
+
+    users = commands.add_parser("users", help="studio accounts: create (when sign-up is off, the operator makes them)")
+    users.add_argument("--db-url", default="sqlite:///moksori.db")
+    user_actions = users.add_subparsers(dest="action", required=True, metavar="ACTION")
+    user_create = user_actions.add_parser("create", help="create a studio account")
+    user_create.add_argument("username")
+    user_create.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    users.set_defaults(func=_cmd_users)
 
     db = commands.add_parser("db", help="database: upgrade (migrate), erd (diagram in docs/)")
     db.add_argument("action", choices=["upgrade", "erd"])

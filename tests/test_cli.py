@@ -6,7 +6,7 @@ import pytest
 
 from moksori.cli import build_parser, main
 
-SUBCOMMANDS = ["text", "sample-dataset", "preprocess", "train", "bundle", "export", "say", "finetune", "evaluate", "serve", "keys", "db", "bench", "demo", "models"]
+SUBCOMMANDS = ["text", "sample-dataset", "preprocess", "train", "bundle", "export", "say", "finetune", "evaluate", "serve", "keys", "db", "bench", "demo", "models", "users"]
 
 
 @pytest.mark.parametrize("command", SUBCOMMANDS)
@@ -85,3 +85,30 @@ def test_sample_dataset_adds_extra_prompt_files(tmp_path, capsys):
     args = ["sample-dataset", "--n", str(n), "--out", str(out), "--extra-prompts", str(extra)]
     assert main(args) == 0
     assert "우리만의 특별한 문장입니다." in (out / "metadata.csv").read_text(encoding="utf-8")
+
+
+def test_operator_creates_a_user_and_a_key_owned_by_them(tmp_path, monkeypatch, capsys):
+    import io
+
+    from moksori.store import Database
+    from moksori.store.accounts import authenticate
+    from moksori.store.keys import list_api_keys
+
+    db_url = f"sqlite:///{tmp_path / 'm.db'}"
+    monkeypatch.setattr(sys, "stdin", io.StringIO("a long enough password\n"))
+    assert main(["users", "--db-url", db_url, "create", "Jimin", "--password-stdin"]) == 0
+    assert "created user" in capsys.readouterr().out
+    with Database(db_url) as db:
+        user = authenticate(db, "jimin", "a long enough password")
+    assert user is not None
+
+    assert main(["keys", "--db-url", db_url, "create", "jimin-app", "--owner", "jimin"]) == 0
+    with Database(db_url) as db:
+        (key,) = list_api_keys(db)
+    assert key.owner_id == user.id
+
+    assert main(["keys", "--db-url", db_url, "create", "x", "--owner", "nobody"]) == 2
+    assert "no user 'nobody'" in capsys.readouterr().err
+    monkeypatch.setattr(sys, "stdin", io.StringIO("short\n"))
+    assert main(["users", "--db-url", db_url, "create", "minho", "--password-stdin"]) == 2
+    assert "password is too short" in capsys.readouterr().err

@@ -108,6 +108,33 @@ def keys_create(db_url: str = DEFAULT_DB_URL, name: str = "default", rate_limit:
     return plaintext
 
 
+def owner_id_of(db_url: str, username: str) -> int:
+    """The id of the studio user ``username``; ValueError naming it when there is none."""
+    from sqlalchemy import select
+
+    from moksori.store import Database
+    from moksori.store.accounts import normalize_username
+    from moksori.store.models import User
+
+    name = normalize_username(username)
+    with Database(db_url) as db, db.session() as session:
+        user_id = session.scalar(select(User.id).where(User.username == name))
+    if user_id is None:
+        raise ValueError(f"no user {name!r}; create one with `moksori users create {name}`")
+    return int(user_id)
+
+
+def users_create(db_url: str, username: str, password: str) -> int:
+    """Create a studio account (the operator's way when sign-up is off); returns its id."""
+    from moksori.store import Database
+    from moksori.store.accounts import create_user
+
+    with Database(db_url) as db:
+        user = create_user(db, username, password)
+    print(f"created user {user.id} {user.username!r}")
+    return int(user.id)
+
+
 def keys_list(db_url: str = DEFAULT_DB_URL) -> None:
     """Print every API key (id, prefix, name, limit, state); never the key itself."""
     from moksori.store import Database
