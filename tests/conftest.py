@@ -1,5 +1,8 @@
 import os
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -17,3 +20,58 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared corpora not found at {SHARED_DATA} (set MOKSORI_SHARED_DATA)")
     return SHARED_DATA
+
+
+class StudioSite:
+    """One server's folders (voices, database, studio data); ``client(**server)`` starts an app on
+    them (several in turn = restarts). Shared by the studio and security tests."""
+
+    def __init__(self, root: Path, **studio: Any) -> None:
+        from moksori.studio import StudioSettings
+
+        self.root = root
+        self.voices_dir = root / "voices"
+        self.voices_dir.mkdir(parents=True, exist_ok=True)
+        self.db_url = f"sqlite:///{root / 'moksori.db'}"
+        self.studio = StudioSettings(data_dir=root / "studio", **studio)
+        self.clients: list[Any] = []
+
+    def client(self, **server: Any) -> Any:
+        from moksori.server import ServerSettings, create_app
+        from moksori.server.studio import configure
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from fastapi.testclient import TestClient
+
+        values: dict[str, Any] = {"voices_dir": self.voices_dir, "db_url": self.db_url, "require_api_keys": False}
+        values.update(server)
+        app = create_app(ServerSettings(**values))
+        configure(app, self.studio)
+        client = TestClient(app)
+        client.__enter__()
+        self.clients.append(client)
+        return client
+
+    def stop(self, client: Any) -> None:
+        client.__exit__(None, None, None)
+        self.clients.remove(client)
+
+    def close(self) -> None:
+        for client in list(self.clients):
+            self.stop(client)
+
+
+@pytest.fixture
+def site_factory(tmp_path: Path) -> Iterator[Callable[..., StudioSite]]:
+    """``site_factory(**studio_settings)``: a new :class:`StudioSite` under ``tmp_path``, closed after the test."""
+    sites: list[StudioSite] = []
+
+    def make(**studio: Any) -> StudioSite:
+        site = StudioSite(tmp_path / f"site{len(sites)}", **studio)
+        sites.append(site)
+        return site
+
+    yield make
+    for site in sites:
+        site.close()

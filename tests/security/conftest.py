@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -15,9 +15,6 @@ import numpy as np
 import pytest
 import soundfile
 
-from moksori.server import ServerSettings, create_app
-from moksori.server.studio import configure
-from moksori.studio import StudioSettings
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -45,44 +42,10 @@ def without_length(flac: bytes) -> bytes:
     return bytes(data)
 
 
-class Site:
-    """A server with a studio on its own folders; ``client(**server)`` starts one app."""
-
-    def __init__(self, root: Path, **studio: Any) -> None:
-        self.root = root
-        self.voices_dir = root / "voices"
-        self.voices_dir.mkdir(parents=True, exist_ok=True)
-        self.db_url = f"sqlite:///{root / 'moksori.db'}"
-        self.studio = StudioSettings(data_dir=root / "studio", **studio)
-        self.clients: list[TestClient] = []
-
-    def client(self, **server: Any) -> TestClient:
-        values: dict[str, Any] = {"voices_dir": self.voices_dir, "db_url": self.db_url, "require_api_keys": False}
-        values.update(server)
-        app = create_app(ServerSettings(**values))
-        configure(app, self.studio)
-        client = TestClient(app)
-        client.__enter__()
-        self.clients.append(client)
-        return client
-
-    def close(self) -> None:
-        for client in self.clients:
-            client.__exit__(None, None, None)
-
-
 @pytest.fixture
-def make_site(tmp_path: Path) -> Iterator[Callable[..., Site]]:
-    sites: list[Site] = []
-
-    def make(**studio: Any) -> Site:
-        site = Site(tmp_path / f"site{len(sites)}", **studio)
-        sites.append(site)
-        return site
-
-    yield make
-    for site in sites:
-        site.close()
+def make_site(site_factory: Callable[..., Any]) -> Callable[..., Any]:
+    """A server with a studio on its own folders (tests/conftest.py ``StudioSite``)."""
+    return site_factory
 
 
 def first_ko_prompt(client: TestClient) -> int:

@@ -28,6 +28,14 @@ def _peak_upload(client, voice, prompt, data, sec):
     return response, peak
 
 
+def _count_block_reads(monkeypatch) -> list[int]:
+    """A list that grows by one for every block of audio decoded (``SoundFile.read``)."""
+    reads: list[int] = []
+    original_read = soundfile.SoundFile.read
+    monkeypatch.setattr(soundfile.SoundFile, "read", lambda self, *a, **k: reads.append(1) or original_read(self, *a, **k))
+    return reads
+
+
 def test_hour_long_flac_is_refused_from_its_header(make_site, sec, hour_of_silence, monkeypatch):
     assert len(hour_of_silence) < 1 * MB  # the bomb: 0.25 MB that decodes to 317 MB of float32
     site = make_site()
@@ -38,9 +46,7 @@ def test_hour_long_flac_is_refused_from_its_header(make_site, sec, hour_of_silen
         raise AssertionError("an upload was decoded whole (soundfile.read)")
 
     monkeypatch.setattr(soundfile, "read", no_whole_reads)
-    decoded = []
-    original_read = soundfile.SoundFile.read
-    monkeypatch.setattr(soundfile.SoundFile, "read", lambda self, *a, **k: decoded.append(1) or original_read(self, *a, **k))
+    decoded = _count_block_reads(monkeypatch)
 
     response, peak = _peak_upload(client, voice, prompt, hour_of_silence, sec)
     assert response.status_code == 400, response.text
@@ -70,9 +76,7 @@ def test_a_header_without_length_is_decoded_in_bounded_blocks(make_site, sec, mo
     voice, prompt = sec.new_voice(client), sec.first_ko_prompt(client)
     bomb = sec.without_length(sec.flac_silence(600.0))
     monkeypatch.setattr(audio_io.AudioLimits, "block_frames", 22050)  # one second a block
-    blocks = []
-    original_read = soundfile.SoundFile.read
-    monkeypatch.setattr(soundfile.SoundFile, "read", lambda self, *a, **k: blocks.append(1) or original_read(self, *a, **k))
+    blocks = _count_block_reads(monkeypatch)
 
     response, peak = _peak_upload(client, voice, prompt, bomb, sec)
     assert response.status_code == 400, response.text

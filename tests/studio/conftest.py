@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +15,6 @@ import pytest
 import soundfile
 import yaml
 
-from moksori.server import ServerSettings, create_app
-from moksori.server.studio import configure
-from moksori.studio import StudioSettings
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -73,57 +70,23 @@ def recipes_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-class StudioSite:
-    """One server's folders; ``client()`` starts an app on them (several in turn = restarts)."""
+@pytest.fixture
+def make_site(site_factory: Callable[..., Any], recipes_dir: Path) -> Callable[..., Any]:
+    """A studio site (tests/conftest.py ``StudioSite``) offering the tiny test recipes."""
 
-    def __init__(self, root: Path, recipes_dir: Path, **studio: Any) -> None:
-        self.root = root
-        self.voices_dir = root / "voices"
-        self.db_url = f"sqlite:///{root / 'moksori.db'}"
-        self.studio = StudioSettings(data_dir=root / "studio", recipes_dir=recipes_dir, default_recipe="tiny",
-                                     train_threads=1, **studio)
-        self.clients: list[TestClient] = []
+    def make(**studio: Any) -> Any:
+        return site_factory(**{"recipes_dir": recipes_dir, "default_recipe": "tiny", "train_threads": 1, **studio})
 
-    def client(self, **server: Any) -> TestClient:
-        values: dict[str, Any] = {"voices_dir": self.voices_dir, "db_url": self.db_url, "require_api_keys": False}
-        values.update(server)
-        app = create_app(ServerSettings(**values))
-        configure(app, self.studio)
-        client = TestClient(app)
-        client.__enter__()
-        self.clients.append(client)
-        return client
-
-    def stop(self, client: TestClient) -> None:
-        client.__exit__(None, None, None)
-        self.clients.remove(client)
-
-    def close(self) -> None:
-        for client in list(self.clients):
-            self.stop(client)
+    return make
 
 
 @pytest.fixture
-def make_site(tmp_path: Path, recipes_dir: Path) -> Iterator[Callable[..., StudioSite]]:
-    sites: list[StudioSite] = []
-
-    def make(**studio: Any) -> StudioSite:
-        site = StudioSite(tmp_path / f"site{len(sites)}", recipes_dir, **studio)
-        sites.append(site)
-        return site
-
-    yield make
-    for site in sites:
-        site.close()
-
-
-@pytest.fixture
-def site(make_site: Callable[..., StudioSite]) -> StudioSite:
+def site(make_site: Callable[..., Any]) -> Any:
     return make_site()
 
 
 @pytest.fixture
-def client(site: StudioSite) -> TestClient:
+def client(site: Any) -> TestClient:
     return site.client()
 
 
