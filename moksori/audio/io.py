@@ -43,12 +43,16 @@ def load_audio_with_rate(path: str | Path) -> tuple[np.ndarray, int]:
         data, file_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as error:
         raise AudioError(f"{path}: not a readable audio file ({error})") from error
-    if data.shape[0] == 0:
+    return _checked_mono(path, data.mean(axis=1, dtype=np.float32)), int(file_rate)
+
+
+def _checked_mono(path: Path, wave: np.ndarray) -> np.ndarray:
+    """A decoded mono wave, refused when empty or not finite, clipped to [-1, 1]."""
+    if wave.size == 0:
         raise AudioError(f"{path}: audio file contains no samples (zero length)")
-    wave = data.mean(axis=1, dtype=np.float32)
     if not np.all(np.isfinite(wave)):
         raise AudioError(f"{path}: audio contains NaN or infinite samples")
-    return np.clip(wave, -1.0, 1.0).astype(np.float32, copy=False), int(file_rate)
+    return np.clip(wave, -1.0, 1.0).astype(np.float32, copy=False)
 
 
 # libsndfile's frame count for a stream that does not state its length (e.g. a FLAC header with
@@ -91,11 +95,7 @@ def load_audio_bounded(path: str | Path, limits: AudioLimits) -> tuple[np.ndarra
             rate = int(handle.samplerate)
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as error:
         raise AudioError(f"{path}: not a readable audio file ({error})") from error
-    if wave.size == 0:
-        raise AudioError(f"{path}: audio file contains no samples (zero length)")
-    if not np.all(np.isfinite(wave)):
-        raise AudioError(f"{path}: audio contains NaN or infinite samples")
-    return np.clip(wave, -1.0, 1.0).astype(np.float32, copy=False), rate
+    return _checked_mono(path, wave), rate
 
 
 def _check_header(frames: int, channels: int, sample_rate: int, limits: AudioLimits) -> None:
