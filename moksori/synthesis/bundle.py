@@ -44,6 +44,8 @@ VOCODER_FILE = "vocoder.pt"
 ACOUSTIC_ONNX = "acoustic.onnx"
 VOCODER_ONNX = "vocoder.onnx"
 GRIFFIN_LIM = {"name": registry.GRIFFIN_LIM}
+# The weight file of each role in a voice folder.
+ROLE_FILES = {registry.ACOUSTIC: ACOUSTIC_FILE, registry.VOCODER: VOCODER_FILE}
 
 
 class VoiceError(ValueError):

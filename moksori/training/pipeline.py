@@ -52,10 +52,7 @@ def voice_stages(source: str | Path | Mapping[str, Any], where: str | None = Non
     """The stages of a recipe file or dict that make a voice: one acoustic model first, then at
     most one vocoder. :class:`RecipeError` otherwise, naming what is wrong."""
     where = where or (str(source) if not isinstance(source, Mapping) else "recipe")
-    if isinstance(source, Mapping):
-        names = [str(s.get("name", i)) for i, s in enumerate(source.get("stages") or [])] or [None]
-    else:
-        names = recipe_stages(source) or [None]
+    names: list[str | None] = list(recipe_stages(source)) or [None]
     stages = []
     for name in names:
         recipe = load_recipe(source, stage=name)
@@ -104,7 +101,9 @@ def train_stage(name: str, recipe: Recipe, resume: bool) -> Path:
 
 def voice_has(voice_dir: str | Path, role: str) -> bool:
     """Whether a voice folder has trained weights for ``role`` (a Griffin-Lim voice has no vocoder)."""
-    return (Path(voice_dir) / f"{role}.pt").is_file()
+    from moksori.synthesis.bundle import ROLE_FILES
+
+    return (Path(voice_dir) / ROLE_FILES[role]).is_file()
 
 
 def stage_recipe(

@@ -185,9 +185,9 @@ def _read_yaml(path: Path) -> Any:
         raise RecipeError(f"{path}: not valid YAML: {error}") from error
 
 
-def recipe_stages(path: str | Path) -> list[str]:
-    """Names of the stages in a multi-stage recipe file (empty for a single-stage file)."""
-    data = _read_yaml(Path(path))
+def recipe_stages(source: str | Path | Mapping[str, Any]) -> list[str]:
+    """Names of the stages in a multi-stage recipe file or dict (empty for a single stage)."""
+    data = source if isinstance(source, Mapping) else _read_yaml(Path(source))
     if isinstance(data, Mapping) and "stages" in data:
         return [str(stage.get("name", i)) for i, stage in enumerate(data["stages"])]
     return []

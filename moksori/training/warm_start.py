@@ -44,8 +44,6 @@ __all__ = [
     "warm_start",
 ]
 
-# Files of a voice bundle folder (see moksori.synthesis.bundle) by the role of the model.
-_BUNDLE_FILES = {registry.ACOUSTIC: "acoustic.pt", registry.VOCODER: "vocoder.pt"}
 
 
 @dataclass
@@ -73,7 +71,9 @@ def read_init_source(path: str | Path, model_name: str) -> tuple[dict[str, torch
     path = Path(path)
     if path.is_dir():
         if (path / "voice.json").is_file():
-            path = path / _BUNDLE_FILES[registry.get(model_name).role]
+            from moksori.synthesis.bundle import ROLE_FILES
+
+            path = path / ROLE_FILES[registry.get(model_name).role]
         elif (path / "latest.pt").is_file():
             path = path / "latest.pt"
         else:
