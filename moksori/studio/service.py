@@ -409,9 +409,9 @@ class StudioService:
 
     def _prompt_set(self, session: Session, set_id: int, user_id: int | None) -> PromptSet:
         prompt_set = session.get(PromptSet, set_id)
-        uploaded = prompt_set is not None and prompt_set.source == "upload"
-        if prompt_set is None or (uploaded and prompt_set.owner_id != user_id) or (
-            not uploaded and prompt_set.owner_id not in (None, user_id)
+        # Built-in sets are everyone's; an uploaded set only its uploader's (anonymous: anonymous use's).
+        if prompt_set is None or not (
+            prompt_set.owner_id == user_id or (prompt_set.source != "upload" and prompt_set.owner_id is None)
         ):
             raise NotFoundError(f"no prompt set with id {set_id}")
         return prompt_set
