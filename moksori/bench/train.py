@@ -93,7 +93,8 @@ def run_train_benchmark(
         data=DataRecipe(dir="synthetic", batch_size=batch_size),
         run_dir="unused",
         model_config={"preset": preset},
-        train=TrainRecipe(amp=amp, adversarial=adversarial, stft_loss=stft_loss, progress=False),
+        train=TrainRecipe(amp=amp, progress=False),
+        options={"adversarial": adversarial, "stft_loss": stft_loss} if is_vocoder else {},
     )
     torch.manual_seed(0)
     task = build_task(recipe, info, target)

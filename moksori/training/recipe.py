@@ -56,9 +56,11 @@ class DataRecipe:
 
 @dataclass
 class TrainRecipe:
-    """Loop settings. ``lr`` / ``grad_clip`` left at ``None`` take the model's own default
-    (Glow-TTS: Noam scale 1.0, clip 5.0; HiFi-GAN: the config's learning_rate, no clip).
-    ``grad_clip: 0`` turns clipping off (the norm is still logged)."""
+    """Loop settings, the same for every family. ``lr`` is the family's base learning rate
+    (Glow-TTS: the scale of its Noam schedule; GAN vocoders: AdamW's rate); ``lr`` /
+    ``grad_clip`` left at ``None`` take the family's own default (Glow-TTS: Noam scale 1.0,
+    clip 5.0; HiFi-GAN: the config's learning_rate, no clip). ``grad_clip: 0`` turns clipping
+    off (the norm is still logged). Settings only one family has are its ``options``."""
 
     steps: int = 100_000
     lr: float | None = None
@@ -72,22 +74,14 @@ class TrainRecipe:
     log_interval: int = 50
     # Consecutive steps with a non-finite loss or gradient norm before training stops.
     max_bad_steps: int = 20
-    # Vocoder (HiFi-GAN) only: when the discriminators join, and an optional extra
-    # multi-resolution STFT loss on the generator.
-    adversarial: bool = True
-    adversarial_start_step: int = 0
-    stft_loss: bool = False
-    stft_loss_weight: float = 1.0
-    # Acoustic (Glow-TTS) only: the number of validation utterances rendered to audio.
-    n_audio_examples: int = 1
     progress: bool = True
 
     def check(self, where: str) -> None:
         _positive(self.steps, f"{where}.steps")
         for name in ("eval_interval", "checkpoint_interval", "keep_last", "log_interval", "max_bad_steps"):
             _positive(getattr(self, name), f"{where}.{name}")
-        if self.warmup_steps < 0 or self.adversarial_start_step < 0 or self.n_audio_examples < 0:
-            raise RecipeError(f"{where}: warmup_steps, adversarial_start_step, n_audio_examples must be >= 0")
+        if self.warmup_steps < 0:
+            raise RecipeError(f"{where}.warmup_steps: must be >= 0, got {self.warmup_steps}")
         if self.amp not in AMP_MODES:
             raise RecipeError(f"{where}.amp: must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
         if self.lr is not None and self.lr <= 0:
@@ -103,7 +97,9 @@ class Recipe:
     parameter-name prefixes to keep fixed (e.g. ``decoder``, ``encoder.encoder``; for a vocoder
     also ``mpd``/``msd``). ``init_from`` warm-starts from a checkpoint or voice bundle;
     ``vocoder_finetune_from`` trains a vocoder on mels from that acoustic checkpoint, aligned
-    to the real audio."""
+    to the real audio. ``options`` are the family's own training settings (its task's
+    ``options_class``: e.g. a GAN vocoder's ``adversarial``, ``stft_loss``; Glow-TTS's
+    ``n_audio_examples``); older recipes that put them under ``train`` are read the same."""
 
     model: str
     data: DataRecipe
@@ -113,6 +109,7 @@ class Recipe:
     freeze: list[str] = field(default_factory=list)
     init_from: str | None = None
     vocoder_finetune_from: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
     name: str = ""
 
     def check(self) -> None:
@@ -135,6 +132,7 @@ class Recipe:
             raise RecipeError(f"vocoder_finetune_from: only a vocoder (model: {vocoders}) can use it")
         self.data.check("data")
         self.train.check("train")
+        family.task_class().parse_options(self.options)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -148,13 +146,33 @@ class Recipe:
         for key in ("model", "data", "run_dir"):
             if key not in values:
                 raise RecipeError(f"{where}: missing required key {key!r}")
+        values["options"], train = _family_options(values, where)
         values["data"] = _section(DataRecipe, values["data"], f"{where}.data")
-        values["train"] = _section(TrainRecipe, values.get("train") or {}, f"{where}.train")
+        values["train"] = _section(TrainRecipe, train, f"{where}.train")
         values["model_config"] = dict(values.get("model_config") or {})
         values["freeze"] = list(values.get("freeze") or [])
         recipe = cls(**values)
         recipe.check()
         return recipe
+
+
+def _family_options(values: Mapping[str, Any], where: str) -> tuple[dict[str, Any], Any]:
+    """The recipe's ``options``, and its ``train`` section without the keys that are the family's
+    options (recipes written before options existed kept them under ``train``)."""
+    options = values.get("options") or {}
+    train = values.get("train") or {}
+    if not isinstance(options, Mapping):
+        raise RecipeError(f"{where}.options: expected a mapping, got {type(options).__name__}")
+    if not isinstance(train, Mapping):
+        return dict(options), train
+    from moksori.models import registry
+
+    try:
+        known = registry.get(values["model"]).task_class().option_names()
+    except (ValueError, ImportError, AttributeError):
+        return dict(options), train  # an unknown model: check() says so
+    moved = {key: value for key, value in train.items() if key in known}
+    return {**moved, **options}, {key: value for key, value in train.items() if key not in known}
 
 
 def _section(cls: type, values: Any, where: str) -> Any:

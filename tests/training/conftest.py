@@ -24,7 +24,7 @@ def sample_data(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def make_recipe(sample_data):
-    """``make_recipe("glowtts" | "hifigan", run_dir, **train_overrides)``: moksori/recipes/tiny_*.yaml
+    """``make_recipe("glowtts" | "hifigan", run_dir, **overrides)`` (train settings or options): moksori/recipes/tiny_*.yaml
     pointed at the test data, logging every step, no progress bar."""
 
     def make(name: str, run_dir: Path, **train: object) -> Recipe:
@@ -33,10 +33,12 @@ def make_recipe(sample_data):
         recipe.run_dir = str(run_dir)
         recipe.train.log_interval = 1
         recipe.train.progress = False
-        for key, value in train.items():
-            if not hasattr(recipe.train, key):
-                raise AttributeError(key)
-            setattr(recipe.train, key, value)
+        for key, value in train.items():  # a loop setting, or else one of the family's options
+            if hasattr(recipe.train, key):
+                setattr(recipe.train, key, value)
+            else:
+                recipe.options[key] = value
+        recipe.check()
         return recipe
 
     return make

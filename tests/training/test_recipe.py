@@ -60,3 +60,27 @@ def test_two_stage_korean_recipe():
         load_recipe(path)
     with pytest.raises(RecipeError, match="no stage 'x'"):
         load_recipe(path, stage="x")
+
+
+def test_family_settings_are_options_and_old_recipes_still_read() -> None:
+    base = {"data": {"dir": "d"}, "run_dir": "r"}
+    new = load_recipe({**base, "model": "hifigan", "options": {"adversarial": False, "stft_loss": True}})
+    # Recipes written before options existed kept these keys under train: they are moved.
+    old = load_recipe({**base, "model": "hifigan", "train": {"steps": 7, "adversarial": False, "stft_loss": True}})
+    assert new.options == old.options == {"adversarial": False, "stft_loss": True} and old.train.steps == 7
+    assert not hasattr(old.train, "adversarial")
+    assert load_recipe({**base, "model": "glow_tts", "options": {"n_audio_examples": 2}}).options == {"n_audio_examples": 2}
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"model": "glow_tts", "options": {"adversarial": False}}, r"options: unknown key\(s\) 'adversarial'; known: n_audio_examples"),
+        ({"model": "glow_tts", "train": {"adversarial": False}}, r"recipe.train: unknown key\(s\) 'adversarial'"),
+        ({"model": "hifigan", "options": {"adversarial_start_step": -1}}, r"options: adversarial_start_step must be >= 0"),
+        ({"model": "hifigan", "options": ["adversarial"]}, r"recipe.options: expected a mapping"),
+    ],
+)
+def test_bad_options_name_the_key(values: dict, message: str) -> None:
+    with pytest.raises(RecipeError, match=message):
+        load_recipe({"data": {"dir": "d"}, "run_dir": "r", **values})

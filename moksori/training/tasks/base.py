@@ -9,7 +9,8 @@ task lives in its own file here and is named in the registry (:mod:`moksori.mode
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,18 +77,39 @@ class Task:
     module under :attr:`inference_name`) in ``__init__`` and implement the hooks below."""
 
     inference_name: str = "model"
+    # The family's own training settings (a dataclass; the recipe's ``options``), or None.
+    options_class: type | None = None
     load_wave: bool = False
     default_grad_clip: float = 0.0
 
     def __init__(self, recipe: Recipe, info: DatasetInfo, device: torch.device) -> None:
         self.recipe = recipe
         self.model_name = recipe.model  # the registry family this task trains
+        self.options = self.parse_options(recipe.options)
         self.info = info
         self.device = device
         self.nets: dict[str, nn.Module] = {}
         self.aligned_mel_dir: Path | None = None
         # What the training step calls: the same modules, wrapped in DDP when distributed.
         self.runtime: dict[str, nn.Module] = {}
+
+    @classmethod
+    def option_names(cls) -> set[str]:
+        return {f.name for f in dataclasses.fields(cls.options_class)} if cls.options_class is not None else set()
+
+    @classmethod
+    def parse_options(cls, values: Mapping[str, Any]) -> Any:
+        """The recipe's ``options`` as :attr:`options_class`; RecipeError naming a bad key."""
+        unknown = sorted(set(values) - cls.option_names())
+        if unknown:
+            known = ", ".join(sorted(cls.option_names())) or "none"
+            raise RecipeError(f"options: unknown key(s) {', '.join(map(repr, unknown))}; known: {known}")
+        if cls.options_class is None:
+            return None
+        try:
+            return cls.options_class(**values)
+        except (TypeError, ValueError) as error:
+            raise RecipeError(f"options: {error}") from error
 
     def net(self, name: str) -> nn.Module:
         return self.runtime.get(name, self.nets[name])

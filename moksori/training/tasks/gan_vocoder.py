@@ -4,6 +4,7 @@ shared by every feed-forward generator trained that way: HiFi-GAN and Vocos."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +31,22 @@ from moksori.training.tasks.base import Batch, DatasetInfo, OptimizerSpec, Task
 if TYPE_CHECKING:
     from moksori.training.loop import StepContext
 
-__all__ = ["GANVocoderTask", "HiFiGANTask", "VocosTask", "random_segments"]
+__all__ = ["GANVocoderOptions", "GANVocoderTask", "HiFiGANTask", "VocosTask", "random_segments"]
+
+
+@dataclass
+class GANVocoderOptions:
+    """A GAN vocoder's own training settings (a recipe's ``options``): whether and from which
+    step the discriminators train, and an optional multi-resolution STFT loss on the generator."""
+
+    adversarial: bool = True
+    adversarial_start_step: int = 0
+    stft_loss: bool = False
+    stft_loss_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.adversarial_start_step < 0:
+            raise ValueError(f"adversarial_start_step must be >= 0, got {self.adversarial_start_step}")
 
 
 # The data's mel framing under HiFi-GAN's config names (jik876/hifi-gan config_v1.json).
@@ -101,6 +117,7 @@ class GANVocoderTask(Task):
     inference_name = "generator"
     load_wave = True
     default_grad_clip = 0.0
+    options_class = GANVocoderOptions
     generator_class: type[nn.Module]
     config_class: type
     default_preset: str
@@ -133,8 +150,8 @@ class GANVocoderTask(Task):
         return specs
 
     def adversarial_at(self, step: int) -> bool:
-        train = self.recipe.train
-        return train.adversarial and step >= train.adversarial_start_step and bool(self.trainable("mpd", "msd"))
+        options = self.options
+        return options.adversarial and step >= options.adversarial_start_step and bool(self.trainable("mpd", "msd"))
 
     def train_step(self, batch: Batch, step: int, ctx: "StepContext") -> dict[str, float]:
         generator = torch.Generator().manual_seed(self.recipe.train.seed * 1_000_003 + step)
@@ -159,9 +176,9 @@ class GANVocoderTask(Task):
                 loss_g = mel_loss(self.loss_mel, y, y_hat)
                 parts_g = {"mel": loss_g.item()}
         loss_g = loss_g.float()
-        if self.recipe.train.stft_loss:
+        if self.options.stft_loss:
             stft = multi_resolution_stft_loss(y, y_hat)
-            loss_g = loss_g + self.recipe.train.stft_loss_weight * stft
+            loss_g = loss_g + self.options.stft_loss_weight * stft
             parts_g["stft"] = stft.item()
         ctx.optimize("generator", loss_g, self.trainable("generator"))
         metrics.update(parts_g, loss=loss_g.item())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -19,7 +20,18 @@ from moksori.training.tasks.base import Batch, DatasetInfo, OptimizerSpec, Task
 if TYPE_CHECKING:
     from moksori.training.loop import StepContext
 
-__all__ = ["GlowTTSTask", "noam_lr"]
+__all__ = ["GlowTTSOptions", "GlowTTSTask", "noam_lr"]
+
+
+@dataclass
+class GlowTTSOptions:
+    """Glow-TTS's own training settings (a recipe's ``options``)."""
+
+    n_audio_examples: int = 1  # validation utterances rendered to audio (Griffin-Lim) for TensorBoard
+
+    def __post_init__(self) -> None:
+        if self.n_audio_examples < 0:
+            raise ValueError(f"n_audio_examples must be >= 0, got {self.n_audio_examples}")
 
 
 def _glow_config(recipe: Recipe, info: DatasetInfo) -> GlowTTSConfig:
@@ -58,6 +70,7 @@ def noam_lr(scale: float, hidden_channels: int, warmup_steps: int) -> Callable[[
 class GlowTTSTask(Task):
     inference_name = "model"
     default_grad_clip = 5.0
+    options_class = GlowTTSOptions
 
     def __init__(self, recipe: Recipe, info: DatasetInfo, device: torch.device) -> None:
         super().__init__(recipe, info, device)
@@ -107,7 +120,7 @@ class GlowTTSTask(Task):
         _, outputs = self._losses(self.model, batch, None)
         x, x_lengths, y, y_lengths, g = self._inputs(batch)
         out = Examples()
-        n_audio = self.recipe.train.n_audio_examples
+        n_audio = self.options.n_audio_examples
         generator = torch.Generator().manual_seed(0)
         for i in range(min(max(n_audio, 1), x.shape[0])):
             mel, mel_lengths, _ = self.model.infer(
