@@ -25,7 +25,9 @@ FEATURE_LOSS_WEIGHT = 2.0
 MPD_PERIODS = (2, 3, 5, 7, 11)
 
 # Keys of the reference config files that describe the run, not the model; accepted and dropped.
-_REFERENCE_RUNTIME_KEYS = frozenset({"num_gpus", "seed", "num_workers", "dist_config", "num_freq"})
+# Keys of the reference config_v*.json (and of older moksori configs: batch_size) that the model
+# does not use; read and dropped. The batch size is the recipe's data.batch_size.
+_REFERENCE_RUNTIME_KEYS = frozenset({"num_gpus", "seed", "num_workers", "dist_config", "num_freq", "batch_size"})
 
 
 @dataclass
@@ -49,7 +51,6 @@ class HiFiGANConfig:
     fmax_for_loss: float | None = None
     # Training.
     segment_size: int = 8192
-    batch_size: int = 16
     learning_rate: float = 2e-4
     adam_b1: float = 0.8
     adam_b2: float = 0.99
@@ -132,7 +133,6 @@ class HiFiGANConfig:
                 "resblock_kernel_sizes": [3, 5],
                 "resblock_dilation_sizes": [[1, 3, 5], [1, 3, 5]],
                 "segment_size": 2048,
-                "batch_size": 2,
             },
         }
         if name not in presets:

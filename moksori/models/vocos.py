@@ -43,7 +43,6 @@ class VocosConfig:
     fmax_for_loss: float | None = None
     # Training.
     segment_size: int = 8192
-    batch_size: int = 16
     learning_rate: float = 5e-4
     adam_b1: float = 0.8
     adam_b2: float = 0.9
@@ -71,7 +70,7 @@ class VocosConfig:
         presets: dict[str, dict[str, Any]] = {
             "base": {"dim": 512, "intermediate_dim": 1536},
             "small": {},
-            "tiny": {"dim": 32, "intermediate_dim": 64, "num_layers": 2, "segment_size": 2048, "batch_size": 2},
+            "tiny": {"dim": 32, "intermediate_dim": 64, "num_layers": 2, "segment_size": 2048},
         }
         if name not in presets:
             raise ValueError(f"unknown Vocos preset {name!r}; choose from {sorted(presets)}")
@@ -83,10 +82,11 @@ class VocosConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "VocosConfig":
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        # batch_size: written by older moksori configs, never read (the recipe's data.batch_size is).
+        unknown = sorted(set(data) - known - {"batch_size"})
         if unknown:
             raise ValueError(f"VocosConfig: unknown keys {unknown}")
-        return cls(**dict(data))
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 class ConvNeXtBlock(nn.Module):
