@@ -142,8 +142,8 @@ def norm_except_dim0(v: torch.Tensor) -> torch.Tensor:
 
 
 def fold_weight_norm(g: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """The plain weight ``g * v / ||v||`` of a weight-normed layer."""
-    return g * v / norm_except_dim0(v)
+    """The plain weight ``g · v / ‖v‖`` of a weight-normed layer (norm over every dim but 0)."""
+    return v * (g / norm_except_dim0(v))
 
 
 def _weight_norm_parts(source: dict[str, torch.Tensor], prefix: str) -> tuple[torch.Tensor, torch.Tensor] | None:

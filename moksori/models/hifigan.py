@@ -17,6 +17,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm, weight_norm
 
+from moksori.checkpoint import fold_weight_norm
 from moksori.models.layers.common import vocode
 
 LRELU_SLOPE = 0.1
@@ -462,12 +463,6 @@ def discriminator_total_loss(mpd: MultiPeriodDiscriminator, msd: MultiScaleDiscr
     return loss_f + loss_s, {"disc_mpd": loss_f.item(), "disc_msd": loss_s.item()}
 
 
-def _fold_weight_norm(g: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """weight = g · v / ‖v‖, the norm taken over every dim but 0 (weight norm's default dim)."""
-    norm = v.flatten(1).norm(dim=1).view(-1, *([1] * (v.dim() - 1)))
-    return v * (g / norm)
-
-
 # Legacy (torch.nn.utils.weight_norm / spectral_norm) suffix → part, and where each part lives
 # on a parametrized module. Legacy spectral norm also calls its power-iteration buffer weight_v,
 # so which norm a layer uses is read from the target model, not from the checkpoint.
@@ -493,7 +488,7 @@ def _map_legacy_layer(base: str, parts: dict[str, torch.Tensor], target: Mapping
     elif f"{base}.{_WEIGHT_NORM_TARGETS['weight_g']}" in target:
         names = _WEIGHT_NORM_TARGETS
     elif f"{base}.weight" in target and set(parts) == {"weight_g", "weight_v"}:
-        return {f"{base}.weight": _fold_weight_norm(parts["weight_g"], parts["weight_v"])}
+        return {f"{base}.weight": fold_weight_norm(parts["weight_g"], parts["weight_v"])}
     else:
         return None
     if set(parts) != set(names):
