@@ -1,0 +1,686 @@
+"""Flowtron (NVIDIA): an autoregressive flow between mel frames and a Gaussian latent z.
+
+Each flow is an affine coupling over time: frame ``t`` of its output is
+``exp(log_s_t) * x_t + b_t`` where ``log_s_t`` and ``b_t`` come from an attention LSTM and a
+decoder LSTM that see only the frames before ``t`` (and the whole text). Flows alternate
+direction (``AR_Step`` forward, ``AR_Back_Step`` on the time-reversed frames), so the second
+flow conditions on the future of the first. The Jacobian of a flow is triangular; its log
+determinant is the sum of ``log_s``. Training maximises the likelihood of z under a Gaussian
+(or Gaussian-mixture) prior plus a stop-gate loss on the last flow; inference samples z
+(``sigma``, a reference's mean, an interpolation, a mixture component) and inverts the flows
+one frame at a time until the gate fires.
+
+Parameter names follow NVIDIA/flowtron (``speaker_embedding``, ``embedding``, ``encoder``,
+``flows.N`` with ``attention_lstm``, ``attention_layer.query/key/value/v``, ``lstm``,
+``dense_layer.layers``, ``conv``, ``gate_layer``; ``mel_encoder`` and ``gaussian_mixture`` for
+the mixture prior), so its published checkpoints import (:func:`load_reference_state_dict`).
+The text encoder is Tacotron2's (:class:`moksori.models.tacotron2.Encoder`) with Flowtron's
+masked instance normalisation in place of batch normalisation.
+
+Layouts: mels and z are ``[b, n_mel_channels, frames]`` as everywhere in moksori; inside the
+flows frames are batch-first ``[b, frames, channels]``.
+
+Not supported: NVIDIA's ``use_cumm_attention`` (cumulative-attention conditioning) and the CTC
+attention loss; a checkpoint that needs the former is refused by name.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from moksori.models.layers.common import sequence_mask
+from moksori.models.tacotron2 import Encoder
+
+# --- config -------------------------------------------------------------------------------------
+
+
+@dataclass
+class FlowtronConfig:
+    """NVIDIA/flowtron's ``model_config`` names, plus the text encoder's shape, the encoder
+    dropout and the inference limits."""
+
+    n_speakers: int = 1
+    n_speaker_dim: int = 128
+    n_text: int = 185
+    n_text_dim: int = 512
+    n_flows: int = 2
+    n_mel_channels: int = 80
+    n_hidden: int = 1024
+    n_attn_channels: int = 640
+    n_lstm_layers: int = 2
+    mel_encoder_n_hidden: int = 512
+    n_components: int = 0
+    mean_scale: float = 0.0
+    fixed_gaussian: bool = True
+    dummy_speaker_embedding: bool = False
+    use_gate_layer: bool = True
+    encoder_n_convolutions: int = 3
+    encoder_kernel_size: int = 5
+    p_dropout: float = 0.5  # text-encoder dropout (the reference's fixed 0.5)
+    gate_threshold: float = 0.5
+    max_decoder_steps: int = 1000
+    sigma: float = 1.0  # standard deviation of the Gaussian prior in training
+
+    def __post_init__(self) -> None:
+        for name in ("n_speakers", "n_speaker_dim", "n_text", "n_text_dim", "n_flows", "n_mel_channels",
+                     "n_hidden", "n_attn_channels", "n_lstm_layers", "encoder_n_convolutions",
+                     "max_decoder_steps"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"FlowtronConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.n_text_dim % 2:
+            raise ValueError(f"FlowtronConfig.n_text_dim must be even (a bidirectional LSTM), got {self.n_text_dim}")
+        if self.encoder_kernel_size % 2 == 0:
+            raise ValueError(f"FlowtronConfig.encoder_kernel_size must be odd, got {self.encoder_kernel_size}")
+        if self.n_components < 0 or self.n_components == 1:
+            raise ValueError(f"FlowtronConfig.n_components must be 0 (Gaussian) or >= 2, got {self.n_components}")
+        if not 0.0 <= self.p_dropout < 1.0:
+            raise ValueError(f"FlowtronConfig.p_dropout must be in [0, 1), got {self.p_dropout}")
+        if self.sigma <= 0:
+            raise ValueError(f"FlowtronConfig.sigma must be positive, got {self.sigma}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "FlowtronConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown Flowtron config key(s): {', '.join(unknown)}")
+        return cls(**values)
+
+    @classmethod
+    def base(cls, n_text: int = 185, **overrides: Any) -> "FlowtronConfig":
+        """NVIDIA's published LJSpeech/LibriTTS config (``config.json``)."""
+        return cls(n_text=n_text, **overrides)
+
+    @classmethod
+    def small(cls, n_text: int = 185, **overrides: Any) -> "FlowtronConfig":
+        """About a tenth of the base model: trains on one GPU in hours on a small voice."""
+        values: dict[str, Any] = dict(n_speaker_dim=64, n_text_dim=256, n_hidden=512, n_attn_channels=256,
+                                      mel_encoder_n_hidden=256)
+        return cls(n_text=n_text, **{**values, **overrides})
+
+    @classmethod
+    def tiny(cls, n_text: int = 185, **overrides: Any) -> "FlowtronConfig":
+        """For tests and CPU demos."""
+        values: dict[str, Any] = dict(n_speaker_dim=8, n_text_dim=32, n_hidden=32, n_attn_channels=16,
+                                      n_lstm_layers=1, mel_encoder_n_hidden=16, encoder_n_convolutions=2,
+                                      encoder_kernel_size=3, max_decoder_steps=400)
+        return cls(n_text=n_text, **{**values, **overrides})
+
+    @classmethod
+    def preset(cls, name: str, n_text: int = 185, **overrides: Any) -> "FlowtronConfig":
+        factories = {"base": cls.base, "small": cls.small, "tiny": cls.tiny}
+        if name not in factories:
+            raise ValueError(f"unknown Flowtron preset {name!r}; choose from {', '.join(factories)}")
+        return factories[name](n_text, **overrides)
+
+
+PRESETS = ("base", "small", "tiny")
+
+# --- layers (NVIDIA's LinearNorm / ConvNorm names) ------------------------------------------------
+
+
+class LinearNorm(nn.Module):
+    """A linear layer under ``linear_layer`` with Xavier initialisation for the following nonlinearity."""
+
+    def __init__(self, in_dim: int, out_dim: int, bias: bool = True, w_init_gain: str = "linear") -> None:
+        super().__init__()
+        self.linear_layer = nn.Linear(in_dim, out_dim, bias=bias)
+        nn.init.xavier_uniform_(self.linear_layer.weight, gain=nn.init.calculate_gain(w_init_gain))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear_layer(x)
+
+
+class ConvNorm(nn.Module):
+    """A 1-D convolution under ``conv`` ("same" padding for odd kernels)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 1, w_init_gain: str = "linear") -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, padding=(kernel_size - 1) // 2)
+        nn.init.xavier_uniform_(self.conv.weight, gain=nn.init.calculate_gain(w_init_gain))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+class MaskedInstanceNorm1d(nn.InstanceNorm1d):
+    """Instance normalisation over the valid frames only (``mask`` ``[b, 1, t]``); without a
+    mask, plain instance normalisation. Parameters ``weight``/``bias`` (affine), no buffers."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, affine: bool = True) -> None:
+        super().__init__(num_features, eps=eps, affine=affine, track_running_stats=False)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if mask is None:
+            return super().forward(x)
+        mask = mask.to(x.dtype)
+        count = mask.sum(dim=2, keepdim=True).clamp_min(1.0)
+        mean = (x * mask).sum(dim=2, keepdim=True) / count
+        var = (((x - mean) * mask) ** 2).sum(dim=2, keepdim=True) / count
+        out = (x - mean) / torch.sqrt(var + self.eps)
+        if self.affine:
+            out = out * self.weight.view(1, -1, 1) + self.bias.view(1, -1, 1)
+        return out
+
+
+class DenseLayer(nn.Module):
+    """``layers``: tanh-activated linear layers."""
+
+    def __init__(self, in_dim: int, sizes: list[int]) -> None:
+        super().__init__()
+        in_sizes = [in_dim] + sizes[:-1]
+        self.layers = nn.ModuleList(LinearNorm(i, o) for i, o in zip(in_sizes, sizes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for linear in self.layers:
+            x = torch.tanh(linear(x))
+        return x
+
+
+class Attention(nn.Module):
+    """Additive attention of a decoder state (query) over the text+speaker memory. ``forward``
+    takes projected keys/values (:meth:`memory`) so a step-by-step decoder projects them once."""
+
+    def __init__(self, n_query: int, n_memory: int, n_att_channels: int) -> None:
+        super().__init__()
+        self.query = LinearNorm(n_query, n_att_channels, bias=False, w_init_gain="tanh")
+        self.key = LinearNorm(n_memory, n_att_channels, bias=False, w_init_gain="tanh")
+        self.value = LinearNorm(n_memory, n_att_channels, bias=False, w_init_gain="tanh")
+        self.v = LinearNorm(n_att_channels, 1, bias=False, w_init_gain="tanh")
+
+    def memory(self, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values ``[b, t_text, n_att]`` of the memory ``[b, t_text, n_memory]``."""
+        return self.key(text), self.value(text)
+
+    def forward(
+        self,
+        queries: torch.Tensor,
+        keys: torch.Tensor,
+        values: torch.Tensor,
+        text_mask: torch.Tensor,
+        attn_prior: torch.Tensor | None = None,
+        temperature: float = 1.0,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``queries`` ``[b, t_mel, n_query]``; ``text_mask`` ``[b, t_text]`` True on real tokens;
+        ``attn_prior`` ``[b, t_mel, t_text]`` multiplies the attention (then renormalised).
+        Returns the context ``[b, t_mel, n_att]`` and the weights ``[b, t_mel, t_text]``."""
+        q = self.query(queries)
+        scores = self.v(torch.tanh(q.unsqueeze(2) + keys.unsqueeze(1))).squeeze(-1) / temperature
+        pad = ~text_mask.unsqueeze(1)
+        scores = scores.masked_fill(pad, float("-inf"))
+        attn = torch.softmax(scores, dim=2)
+        if attn_prior is not None:
+            # The reference's posterior: log attention + log prior, renormalised over the tokens.
+            posterior = torch.log(attn.float() + 1e-20) + torch.log(attn_prior.float() + 1e-20)
+            attn = torch.softmax(posterior.masked_fill(pad, float("-inf")), dim=2).to(values.dtype)
+        return torch.bmm(attn, values), attn
+
+
+# --- frame order helpers --------------------------------------------------------------------------
+
+
+def reverse_frames(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse the first ``lengths[r]`` frames of each row of ``x`` ``[b, t, ...]`` (frame axis 1);
+    padding stays at the end. Its own inverse."""
+    t = x.size(1)
+    positions = torch.arange(t, device=x.device).unsqueeze(0)
+    lengths = lengths.to(x.device).unsqueeze(1)
+    index = torch.where(positions < lengths, lengths - 1 - positions, positions)
+    index = index.view(*index.shape, *([1] * (x.dim() - 2))).expand_as(x)
+    return torch.gather(x, 1, index)
+
+
+class FlowOutput(NamedTuple):
+    z: torch.Tensor  # [b, t, c] processing order of this step
+    log_s: torch.Tensor  # [b, t, c]
+    gate: torch.Tensor | None  # [b, t] logits (the last flow only)
+    attn: torch.Tensor  # [b, t, t_text]
+
+
+# --- the flow steps -------------------------------------------------------------------------------
+
+
+class AR_Step(nn.Module):  # noqa: N801 - NVIDIA's class name
+    """One autoregressive affine coupling over the frames in their given order."""
+
+    def __init__(self, config: FlowtronConfig, add_gate: bool) -> None:
+        super().__init__()
+        c = config
+        n_memory = c.n_text_dim + c.n_speaker_dim
+        self.n_mel_channels = c.n_mel_channels
+        self.conv = nn.Conv1d(c.n_hidden, 2 * c.n_mel_channels, 1)
+        # Zero-initialised: every flow starts as the identity (log_s = 0, b = 0).
+        nn.init.zeros_(self.conv.weight)
+        nn.init.zeros_(self.conv.bias)
+        self.lstm = nn.LSTM(c.n_hidden + c.n_attn_channels, c.n_hidden, c.n_lstm_layers, batch_first=True)
+        self.attention_lstm = nn.LSTM(c.n_mel_channels, c.n_hidden, batch_first=True)
+        self.attention_layer = Attention(c.n_hidden, n_memory, c.n_attn_channels)
+        self.dense_layer = DenseLayer(c.n_hidden, [c.n_hidden, c.n_hidden])
+        if add_gate:
+            self.gate_layer = LinearNorm(c.n_hidden + c.n_attn_channels, 1, w_init_gain="sigmoid")
+
+    @property
+    def has_gate(self) -> bool:
+        return hasattr(self, "gate_layer")
+
+    def _affine(self, lstm_hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.conv(self.dense_layer(lstm_hidden).transpose(1, 2)).transpose(1, 2)
+        return out[..., : self.n_mel_channels], out[..., self.n_mel_channels :]
+
+    def forward(
+        self, x: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor, attn_prior: torch.Tensor | None = None
+    ) -> FlowOutput:
+        """``x`` ``[b, t, c]`` in processing order; frame ``t`` is conditioned on frames ``< t``."""
+        previous = F.pad(x[:, :-1], (0, 0, 1, 0))  # frame t sees x[t-1]; the first sees zeros
+        attention_hidden, _ = self.attention_lstm(previous)
+        keys, values = self.attention_layer.memory(text)
+        context, attn = self.attention_layer(attention_hidden, keys, values, text_mask, attn_prior)
+        decoder_input = torch.cat([attention_hidden, context], dim=-1)
+        gate = self.gate_layer(decoder_input).squeeze(-1) if self.has_gate else None
+        lstm_hidden, _ = self.lstm(decoder_input)
+        log_s, b = self._affine(lstm_hidden)
+        return FlowOutput(torch.exp(log_s) * x + b, log_s, gate, attn)
+
+    @torch.no_grad()
+    def infer(
+        self,
+        z: torch.Tensor,
+        text: torch.Tensor,
+        text_mask: torch.Tensor,
+        use_gate: bool,
+        gate_threshold: float,
+        temperature: float = 1.0,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Invert frame by frame: ``z`` ``[b, n, c]`` → ``x`` ``[b, n, c]``, attention
+        ``[b, n, t_text]`` and the frames per row (the gate's stop, or ``n``: rows whose gate
+        never fired keep ``n``). Frames after a row's stop are computed but meaningless."""
+        bsz, n, _ = z.shape
+        keys, values = self.attention_layer.memory(text)
+        frame = z.new_zeros(bsz, 1, z.size(2))
+        state_attn = state_lstm = None
+        outputs, attns = [], []
+        lengths = torch.full((bsz,), n, dtype=torch.long, device=z.device)
+        stopped = torch.zeros(bsz, dtype=torch.bool, device=z.device)
+        for i in range(n):
+            attention_hidden, state_attn = self.attention_lstm(frame, state_attn)
+            context, attn = self.attention_layer(attention_hidden, keys, values, text_mask, temperature=temperature)
+            decoder_input = torch.cat([attention_hidden, context], dim=-1)
+            lstm_hidden, state_lstm = self.lstm(decoder_input, state_lstm)
+            log_s, b = self._affine(lstm_hidden)
+            frame = (z[:, i : i + 1] - b) * torch.exp(-log_s)
+            outputs.append(frame)
+            attns.append(attn)
+            if use_gate and self.has_gate:
+                fired = (torch.sigmoid(self.gate_layer(decoder_input)).view(-1) > gate_threshold) & ~stopped
+                lengths = torch.where(fired, torch.full_like(lengths, i + 1), lengths)
+                stopped = stopped | fired
+                if bool(stopped.all()):
+                    break
+        return torch.cat(outputs, dim=1), torch.cat(attns, dim=1), lengths
+
+
+class AR_Back_Step(nn.Module):  # noqa: N801 - NVIDIA's class name
+    """An :class:`AR_Step` (under ``ar_step``) over the time-reversed frames."""
+
+    def __init__(self, config: FlowtronConfig, add_gate: bool) -> None:
+        super().__init__()
+        self.ar_step = AR_Step(config, add_gate)
+
+    @property
+    def has_gate(self) -> bool:
+        return self.ar_step.has_gate
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        text: torch.Tensor,
+        text_mask: torch.Tensor,
+        lengths: torch.Tensor,
+        attn_prior: torch.Tensor | None = None,
+    ) -> FlowOutput:
+        """Output ``z`` in time order; ``log_s`` and ``gate`` in processing (reversed) order,
+        whose valid frames also come first; ``attn`` back in time order."""
+        prior = None if attn_prior is None else reverse_frames(attn_prior, lengths)
+        out = self.ar_step(reverse_frames(x, lengths), text, text_mask, prior)
+        return FlowOutput(reverse_frames(out.z, lengths), out.log_s, out.gate, reverse_frames(out.attn, lengths))
+
+    def infer(
+        self,
+        z: torch.Tensor,
+        text: torch.Tensor,
+        text_mask: torch.Tensor,
+        lengths: torch.Tensor,
+        use_gate: bool,
+        gate_threshold: float,
+        temperature: float = 1.0,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Inverse of :meth:`forward` for rows of ``lengths`` frames. With the gate, the rows
+        stop early: row ``r`` then holds the inverse of the last ``lengths_out[r]`` frames of
+        its ``lengths[r]`` (those this flow consumed first)."""
+        x, attn, out_lengths = self.ar_step.infer(
+            reverse_frames(z, lengths), text, text_mask, use_gate, gate_threshold, temperature
+        )
+        if not (use_gate and self.has_gate):
+            out_lengths = lengths
+        return reverse_frames(x, out_lengths), reverse_frames(attn, out_lengths), out_lengths
+
+
+# --- the mixture prior ------------------------------------------------------------------------------
+
+
+class MelEncoder(nn.Module):
+    """Convolutions (masked instance norm) + BiLSTM, averaged over time: one vector per mel,
+    from which :class:`GaussianMixture` predicts the component weights."""
+
+    def __init__(self, n_mel_channels: int, n_hidden: int, kernel_size: int = 3, n_convolutions: int = 2) -> None:
+        super().__init__()
+        self.convolutions = nn.ModuleList(
+            nn.Sequential(ConvNorm(n_mel_channels if i == 0 else n_hidden, n_hidden, kernel_size, "relu"),
+                          MaskedInstanceNorm1d(n_hidden))
+            for i in range(n_convolutions)
+        )
+        self.lstm = nn.LSTM(n_hidden, n_hidden // 2, 1, batch_first=True, bidirectional=True)
+
+    def forward(self, mel: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        mask = sequence_mask(lengths, mel.size(2)).unsqueeze(1)
+        x = mel
+        for conv, norm in self.convolutions:
+            x = F.dropout(F.relu(norm(conv(x * mask), mask)), 0.5, self.training)
+        packed = nn.utils.rnn.pack_padded_sequence(x.transpose(1, 2), lengths.cpu(), batch_first=True,
+                                                   enforce_sorted=False)
+        out, _ = nn.utils.rnn.pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=mel.size(2))
+        # The reference averages over all padded frames; the valid frames' mean is what it means.
+        return (out * mask.transpose(1, 2)).sum(dim=1) / lengths.unsqueeze(1).to(out.dtype)
+
+
+class GaussianMixture(nn.Module):
+    """Component weights from a mel embedding; means and log variances fixed (buffers
+    ``mean``/``log_var`` ``[1, n_mel, k]``) or predicted (``mean_layer``/``log_var_layer``)."""
+
+    def __init__(self, n_hidden: int, n_components: int, n_mel_channels: int, fixed_gaussian: bool,
+                 mean_scale: float) -> None:
+        super().__init__()
+        self.n_mel_channels = n_mel_channels
+        self.n_components = n_components
+        self.fixed_gaussian = fixed_gaussian
+        self.prob_layer = LinearNorm(n_hidden, n_components)
+        if fixed_gaussian:
+            # Means on distinct axes (scaled one-hot rows), as the reference; seeded, so a
+            # model built twice from one config has the same prior.
+            generator = torch.Generator().manual_seed(n_components * 7919 + n_mel_channels)
+            axes = torch.randperm(n_mel_channels, generator=generator)[:n_components]
+            mean = torch.eye(n_mel_channels)[axes].t().unsqueeze(0) * mean_scale
+            self.register_buffer("mean", mean)
+            self.register_buffer("log_var", torch.zeros(1, n_mel_channels, n_components))
+        else:
+            self.mean_layer = LinearNorm(n_hidden, n_mel_channels * n_components)
+            self.log_var_layer = LinearNorm(n_hidden, n_mel_channels * n_components)
+
+    def forward(self, embedding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``embedding`` ``[b, n_hidden]`` → mean, log_var ``[b or 1, n_mel, k]``, prob ``[b, k]``."""
+        prob = torch.softmax(self.prob_layer(embedding), dim=1)
+        if self.fixed_gaussian:
+            return self.mean, self.log_var, prob
+        shape = (embedding.size(0), self.n_mel_channels, self.n_components)
+        return self.mean_layer(embedding).view(shape), self.log_var_layer(embedding).view(shape), prob
+
+
+# --- the text encoder -------------------------------------------------------------------------------
+
+
+def _text_encoder(config: FlowtronConfig) -> nn.Module:
+    """Tacotron2's encoder (``convolutions`` of conv + norm, bidirectional ``lstm``) with
+    Flowtron's masked instance normalisation in place of batch normalisation."""
+    encoder = Encoder(config.n_text_dim, config.encoder_n_convolutions, config.encoder_kernel_size)
+    for block in encoder.convolutions:
+        block[1] = MaskedInstanceNorm1d(config.n_text_dim)
+    return encoder
+
+
+def encode_text(encoder: nn.Module, x: torch.Tensor, lengths: torch.Tensor, p_dropout: float) -> torch.Tensor:
+    """Run the encoder's layers on embedded text ``x`` ``[b, n_text_dim, t]`` with padding
+    masked out of the convolutions and the normalisation statistics: ``[b, t, n_text_dim]``."""
+    mask = sequence_mask(lengths, x.size(2)).unsqueeze(1)
+    for block in encoder.convolutions:
+        conv, norm = block[0], block[1]
+        x = F.dropout(F.relu(norm(conv(x * mask), mask)), p_dropout, encoder.training)
+    packed = nn.utils.rnn.pack_padded_sequence(x.transpose(1, 2), lengths.cpu(), batch_first=True,
+                                               enforce_sorted=False)
+    out, _ = nn.utils.rnn.pad_packed_sequence(encoder.lstm(packed)[0], batch_first=True, total_length=x.size(2))
+    return out
+
+
+# --- the model -------------------------------------------------------------------------------------
+
+
+class FlowtronOutput(NamedTuple):
+    z: torch.Tensor  # [b, n_mel, t] time order, zero past each row's length
+    log_s_list: list[torch.Tensor]  # per flow [b, t, n_mel]; valid frames first
+    gate: torch.Tensor | None  # [b, t] logits of the last flow; target 1 on its last valid frame
+    attns: list[torch.Tensor]  # per flow [b, t, t_text], time order
+    mean: torch.Tensor | None  # mixture prior: [b or 1, n_mel, k]
+    log_var: torch.Tensor | None
+    prob: torch.Tensor | None  # [b, k]
+
+
+class FlowtronInference(NamedTuple):
+    mel: torch.Tensor  # [b, n_mel, frames], zero past each row's length
+    lengths: torch.Tensor  # [b]
+    attns: list[torch.Tensor]  # per flow in inference order (last flow first) [b, frames, t_text], time order
+    hit_limit: torch.Tensor  # [b] bool: the gate never fired within the frames given
+
+
+class Flowtron(nn.Module):
+    def __init__(self, config: FlowtronConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.speaker_embedding = nn.Embedding(c.n_speakers, c.n_speaker_dim)
+        self.embedding = nn.Embedding(c.n_text, c.n_text_dim)
+        self.encoder = _text_encoder(c)
+        if c.n_components > 1:
+            self.mel_encoder = MelEncoder(c.n_mel_channels, c.mel_encoder_n_hidden)
+            self.gaussian_mixture = GaussianMixture(c.mel_encoder_n_hidden, c.n_components, c.n_mel_channels,
+                                                    c.fixed_gaussian, c.mean_scale)
+        self.flows = nn.ModuleList()
+        for i in range(c.n_flows):
+            add_gate = c.use_gate_layer and i == c.n_flows - 1
+            self.flows.append(AR_Step(c, add_gate) if i % 2 == 0 else AR_Back_Step(c, add_gate))
+
+    @property
+    def n_speakers(self) -> int:
+        return self.config.n_speakers
+
+    @property
+    def n_mel_channels(self) -> int:
+        return self.config.n_mel_channels
+
+    def memory(self, text: torch.Tensor, text_lengths: torch.Tensor, speaker: torch.Tensor | None) -> torch.Tensor:
+        """Encoded text with the speaker vector appended to every token: ``[b, t_text, n_text+n_spk]``."""
+        if speaker is None or self.config.dummy_speaker_embedding:
+            speaker = torch.zeros(text.size(0), dtype=torch.long, device=text.device)
+        if int(speaker.max()) >= self.config.n_speakers or int(speaker.min()) < 0:
+            raise ValueError(f"speaker id out of range: this model has {self.config.n_speakers} speaker(s)")
+        encoded = encode_text(self.encoder, self.embedding(text).transpose(1, 2), text_lengths, self.config.p_dropout)
+        spk = self.speaker_embedding(speaker).unsqueeze(1).expand(-1, encoded.size(1), -1)
+        return torch.cat([encoded, spk], dim=2)
+
+    def mixture(self, mel: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The mixture prior's mean, log_var ``[b or 1, n_mel, k]`` and weights ``[b, k]`` for ``mel``."""
+        if not hasattr(self, "gaussian_mixture"):
+            raise ValueError("this Flowtron has a plain Gaussian prior (n_components = 0): no mixture components")
+        return self.gaussian_mixture(self.mel_encoder(mel, lengths))
+
+    def forward(
+        self,
+        mel: torch.Tensor,
+        mel_lengths: torch.Tensor,
+        text: torch.Tensor,
+        text_lengths: torch.Tensor,
+        speaker: torch.Tensor | None = None,
+        attn_prior: torch.Tensor | None = None,
+    ) -> FlowtronOutput:
+        """mel ``[b, n_mel, t]`` → z. ``attn_prior`` ``[b, t, t_text]`` (e.g. :func:`beta_binomial_prior`)."""
+        memory = self.memory(text, text_lengths, speaker)
+        text_mask = sequence_mask(text_lengths, text.size(1))
+        mean = log_var = prob = None
+        if hasattr(self, "gaussian_mixture"):
+            mean, log_var, prob = self.mixture(mel, mel_lengths)
+        frame_mask = sequence_mask(mel_lengths, mel.size(2)).unsqueeze(2).to(mel.dtype)
+        x = mel.transpose(1, 2) * frame_mask
+        log_s_list, attns, gate = [], [], None
+        for flow in self.flows:
+            if isinstance(flow, AR_Back_Step):
+                out = flow(x, memory, text_mask, mel_lengths, attn_prior)
+            else:
+                out = flow(x, memory, text_mask, attn_prior)
+            x = out.z * frame_mask
+            log_s_list.append(out.log_s)
+            attns.append(out.attn)
+            gate = out.gate
+        return FlowtronOutput(x.transpose(1, 2), log_s_list, gate, attns, mean, log_var, prob)
+
+    @torch.no_grad()
+    def infer(
+        self,
+        z: torch.Tensor,
+        text: torch.Tensor,
+        text_lengths: torch.Tensor,
+        speaker: torch.Tensor | None = None,
+        *,
+        lengths: torch.Tensor | None = None,
+        gate_threshold: float | None = None,
+        temperature: float = 1.0,
+    ) -> FlowtronInference:
+        """z ``[b, n_mel, n]`` → mel. Without ``lengths`` the last flow's gate decides each row's
+        length (at most ``n`` frames; ``hit_limit`` marks rows that reached ``n``). With
+        ``lengths`` every row is exactly that long and no gate is used: then
+        ``infer(forward(mel).z, lengths=mel_lengths)`` gives back ``mel``.
+
+        With the gate and an even number of flows, the last flow runs backwards in time, so a
+        row that stops after ``L`` frames inverts the *last* ``L`` frames of its z."""
+        memory = self.memory(text, text_lengths, speaker)
+        text_mask = sequence_mask(text_lengths, text.size(1))
+        threshold = self.config.gate_threshold if gate_threshold is None else gate_threshold
+        use_gate = lengths is None and self.config.use_gate_layer
+        n = z.size(2)
+        current = torch.full((z.size(0),), n, dtype=torch.long, device=z.device) if lengths is None else lengths
+        x = z.transpose(1, 2)
+        attns = []
+        hit_limit = torch.zeros(z.size(0), dtype=torch.bool, device=z.device)
+        for i, flow in enumerate(reversed(self.flows)):
+            gated = use_gate and i == 0
+            if isinstance(flow, AR_Back_Step):
+                x, attn, out_lengths = flow.infer(x, memory, text_mask, current, gated, threshold, temperature)
+            else:
+                x, attn, out_lengths = flow.infer(x, memory, text_mask, gated, threshold, temperature)
+            if gated:
+                hit_limit = out_lengths >= n
+                current = out_lengths
+                width = int(current.max())
+                x, attn = x[:, :width], attn[:, :width]
+            x = x * sequence_mask(current, x.size(1)).unsqueeze(2).to(x.dtype)
+            attns.append(attn)
+        return FlowtronInference(x.transpose(1, 2), current, attns, hit_limit)
+
+
+# --- losses and the attention prior -------------------------------------------------------------------
+
+
+def gate_target(lengths: torch.Tensor, frames: int) -> torch.Tensor:
+    """1 from each row's last valid frame on, 0 before (the reference's target) ``[b, frames]``."""
+    positions = torch.arange(frames, device=lengths.device).unsqueeze(0)
+    return (positions >= (lengths - 1).unsqueeze(1)).float()
+
+
+def beta_binomial_prior(text_lengths: torch.Tensor, mel_lengths: torch.Tensor, scaling: float = 1.0,
+                        t_text: int | None = None, t_mel: int | None = None) -> torch.Tensor:
+    """The diagonal attention prior of the reference's data loader: for mel frame ``i`` of ``M``
+    (1-based), a beta-binomial over the ``P`` tokens with ``a = scaling*i``, ``b = scaling*(M+1-i)``.
+    ``[b, t_mel, t_text]``, zero outside each row's lengths."""
+    t_text = int(text_lengths.max()) if t_text is None else t_text
+    t_mel = int(mel_lengths.max()) if t_mel is None else t_mel
+    prior = torch.zeros(text_lengths.size(0), t_mel, t_text)
+    for row, (p, m) in enumerate(zip(text_lengths.tolist(), mel_lengths.tolist())):
+        k = torch.arange(p, dtype=torch.float64).unsqueeze(0)  # tokens 0..p-1 = successes of p-1 trials
+        i = torch.arange(1, m + 1, dtype=torch.float64).unsqueeze(1)
+        a, b = scaling * i, scaling * (m + 1 - i)
+        n = p - 1
+        log_choose = math.lgamma(n + 1) - torch.lgamma(k + 1) - torch.lgamma(n - k + 1)
+        log_beta = lambda x, y: torch.lgamma(x) + torch.lgamma(y) - torch.lgamma(x + y)  # noqa: E731
+        log_pmf = log_choose + log_beta(k + a, n - k + b) - log_beta(a, b)
+        prior[row, :m, :p] = torch.exp(log_pmf).float()
+    return prior.to(text_lengths.device)
+
+
+def flowtron_loss(
+    output: FlowtronOutput, mel_lengths: torch.Tensor, sigma: float = 1.0, use_gate: bool = True
+) -> dict[str, torch.Tensor]:
+    """Negative log-likelihood per mel element (the constant ``log(2 pi)/2`` left out, as the
+    reference) minus the flows' log-determinants, plus the stop-gate cross-entropy per frame.
+    Returns ``total``, ``nll``, ``log_det`` and ``gate`` (0 without a gate)."""
+    z = output.z.float()
+    frames = z.size(2)
+    mask = sequence_mask(mel_lengths, frames).float()  # [b, t]
+    n_elements = mask.sum() * z.size(1)
+    log_det = sum((log_s.float() * mask.unsqueeze(2)).sum() for log_s in output.log_s_list)
+    if output.mean is not None:
+        mean, log_var, prob = output.mean.float(), output.log_var.float(), output.prob.float()
+        diff = z.unsqueeze(3) - mean.unsqueeze(2)  # [b, n_mel, t, k]
+        log_n = -0.5 * diff**2 / torch.exp(log_var.unsqueeze(2)) - 0.5 * log_var.unsqueeze(2)
+        log_p = torch.logsumexp(log_n + torch.log(prob)[:, None, None, :], dim=3)  # [b, n_mel, t]
+        nll = -(log_p * mask.unsqueeze(1)).sum()
+    else:
+        nll = ((z * mask.unsqueeze(1)) ** 2).sum() / (2 * sigma * sigma) + n_elements * math.log(sigma)
+    nll = (nll - log_det) / n_elements
+    gate = torch.zeros((), device=z.device)
+    if use_gate and output.gate is not None:
+        target = gate_target(mel_lengths, frames)
+        bce = F.binary_cross_entropy_with_logits(output.gate.float(), target, reduction="none")
+        gate = (bce * mask).sum() / mask.sum()
+    return {"total": nll + gate, "nll": nll, "log_det": log_det / n_elements, "gate": gate}
+
+
+class FlowtronLoss(nn.Module):
+    """:func:`flowtron_loss` as a module (the reference's ``FlowtronLoss(sigma, gm_loss, gate_loss)``;
+    the mixture branch is taken when the output carries a mixture prior)."""
+
+    def __init__(self, sigma: float = 1.0, gate_loss: bool = True) -> None:
+        super().__init__()
+        self.sigma = sigma
+        self.gate_loss = gate_loss
+
+    def forward(self, output: FlowtronOutput, mel_lengths: torch.Tensor) -> dict[str, torch.Tensor]:
+        return flowtron_loss(output, mel_lengths, self.sigma, self.gate_loss)
+
+
+__all__ = [
+    "AR_Back_Step",
+    "AR_Step",
+    "Attention",
+    "DenseLayer",
+    "Flowtron",
+    "FlowtronConfig",
+    "FlowtronInference",
+    "FlowtronLoss",
+    "FlowtronOutput",
+    "GaussianMixture",
+    "LinearNorm",
+    "MaskedInstanceNorm1d",
+    "MelEncoder",
+    "PRESETS",
+    "beta_binomial_prior",
+    "encode_text",
+    "flowtron_loss",
+    "gate_target",
+    "reverse_frames",
+]

@@ -1,0 +1,230 @@
+"""Flowtron maths: exact invertibility, log-determinant against the numerical Jacobian, causal
+masking, the stop gate, the attention prior and the losses (tiny models, CPU)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from moksori.models.flowtron import (
+    AR_Back_Step,
+    Flowtron,
+    FlowtronConfig,
+    beta_binomial_prior,
+    flowtron_loss,
+    gate_target,
+    reverse_frames,
+)
+
+
+def _model(n_flows: int = 2, n_mel: int = 6, dtype: torch.dtype = torch.float32, **overrides) -> Flowtron:
+    torch.manual_seed(0)
+    config = FlowtronConfig.tiny(12, n_flows=n_flows, n_mel_channels=n_mel, **overrides)
+    model = Flowtron(config).to(dtype).eval()
+    # The couplings start as the identity (zero conv); give them weights so the tests see real maps.
+    with torch.no_grad():
+        for flow in model.flows:
+            step = flow.ar_step if isinstance(flow, AR_Back_Step) else flow
+            step.conv.weight.normal_(0, 0.3)
+            step.conv.bias.normal_(0, 0.3)
+    return model
+
+
+def _batch(n_mel: int = 6, dtype: torch.dtype = torch.float32):
+    torch.manual_seed(1)
+    text = torch.randint(1, 12, (2, 7))
+    text_lengths = torch.tensor([7, 4])
+    text[1, 4:] = 0
+    mel_lengths = torch.tensor([9, 6])
+    mel = torch.randn(2, n_mel, 9, dtype=dtype)
+    mel[1, :, 6:] = 0
+    return mel, mel_lengths, text, text_lengths
+
+
+@pytest.mark.parametrize("n_flows", [1, 2, 3])
+def test_inverse_gives_back_the_mel(n_flows):
+    model = _model(n_flows)
+    mel, mel_lengths, text, text_lengths = _batch()
+    out = model(mel, mel_lengths, text, text_lengths)
+    assert out.z.shape == mel.shape
+    assert not torch.allclose(out.z, mel, atol=1e-2)  # the flows do change the frames
+    back = model.infer(out.z, text, text_lengths, lengths=mel_lengths)
+    assert torch.equal(back.lengths, mel_lengths)
+    assert torch.allclose(back.mel, mel, atol=1e-5), (back.mel - mel).abs().max()
+
+
+@pytest.mark.parametrize("n_flows", [1, 2])
+def test_log_determinant_matches_numerical_jacobian(n_flows):
+    model = _model(n_flows, n_mel=3, dtype=torch.float64)
+    torch.manual_seed(2)
+    text = torch.randint(1, 12, (1, 5))
+    text_lengths = torch.tensor([5])
+    lengths = torch.tensor([4])
+    mel = torch.randn(1, 3, 4, dtype=torch.float64)
+
+    def to_z(flat: torch.Tensor) -> torch.Tensor:
+        return model(flat.view(1, 3, 4), lengths, text, text_lengths).z.reshape(-1)
+
+    jacobian = torch.autograd.functional.jacobian(to_z, mel.reshape(-1))
+    _, logabsdet = torch.linalg.slogdet(jacobian)
+    out = model(mel, lengths, text, text_lengths)
+    log_det = sum(log_s.sum() for log_s in out.log_s_list)
+    log_det = log_det.detach()
+    assert abs(float(log_det)) > 0.1
+    assert torch.allclose(log_det, logabsdet, atol=1e-8), (float(log_det), float(logabsdet))
+
+
+def test_a_frames_z_does_not_depend_on_later_frames():
+    model = _model(1)
+    mel, mel_lengths, text, text_lengths = _batch()
+    z = model(mel, mel_lengths, text, text_lengths).z
+    changed = mel.clone()
+    changed[:, :, 5:] += torch.randn_like(changed[:, :, 5:])
+    z2 = model(changed, mel_lengths, text, text_lengths).z
+    assert torch.equal(z[0, :, :5], z2[0, :, :5])
+    assert not torch.allclose(z[0, :, 5:], z2[0, :, 5:])
+
+
+def test_the_backward_flow_is_causal_in_reversed_time():
+    model = _model(2)
+    back = model.flows[1]
+    mel, mel_lengths, text, text_lengths = _batch()
+    memory = model.memory(text, text_lengths, None)
+    text_mask = torch.arange(7).unsqueeze(0) < text_lengths.unsqueeze(1)
+    x = mel.transpose(1, 2)
+    z = back(x, memory, text_mask, mel_lengths).z
+    changed = x.clone()
+    changed[0, :3] += 1.0  # the first frames are the back flow's *latest*
+    z2 = back(changed, memory, text_mask, mel_lengths).z
+    assert torch.equal(z[0, 3:], z2[0, 3:])
+    assert not torch.allclose(z[0, :3], z2[0, :3])
+
+
+def test_padding_does_not_change_a_row():
+    model = _model(2)
+    mel, mel_lengths, text, text_lengths = _batch()
+    batched = model(mel, mel_lengths, text, text_lengths)
+    alone = model(mel[1:, :, :6], mel_lengths[1:], text[1:, :4], text_lengths[1:])
+    assert torch.allclose(batched.z[1, :, :6], alone.z[0], atol=1e-6)
+    assert torch.allclose(batched.log_s_list[1][1, :6], alone.log_s_list[1][0], atol=1e-6)
+    assert torch.all(batched.z[1, :, 6:] == 0)
+
+
+def test_reverse_frames_keeps_padding_at_the_end():
+    x = torch.arange(10).view(2, 5, 1)
+    out = reverse_frames(x, torch.tensor([5, 3]))
+    assert out[:, :, 0].tolist() == [[4, 3, 2, 1, 0], [7, 6, 5, 8, 9]]
+    assert torch.equal(reverse_frames(out, torch.tensor([5, 3])), x)
+
+
+def test_gate_stops_inference_and_the_step_limit_is_reported():
+    model = _model(2)
+    _, _, text, text_lengths = _batch()
+    gate = model.flows[-1].ar_step.gate_layer.linear_layer
+    z = torch.randn(2, 6, 20)
+    with torch.no_grad():
+        gate.weight.zero_()
+        gate.bias.fill_(10.0)  # fires at once
+    out = model.infer(z, text, text_lengths)
+    assert out.lengths.tolist() == [1, 1] and out.mel.shape[2] == 1
+    assert not out.hit_limit.any()
+    with torch.no_grad():
+        gate.bias.fill_(-10.0)  # never fires
+    out = model.infer(z, text, text_lengths)
+    assert out.lengths.tolist() == [20, 20] and out.hit_limit.all()
+
+
+def test_gated_inference_inverts_the_frames_the_last_flow_consumed():
+    """A row that stops after L frames is the inverse of z's last L frames (the last flow runs
+    backwards in time for an even number of flows)."""
+    model = _model(2)
+    _, _, text, text_lengths = _batch()
+    text, text_lengths = text[:1], text_lengths[:1]
+    z = torch.randn(1, 6, 12)
+    layer = model.flows[-1].ar_step.gate_layer.linear_layer
+    with torch.no_grad():
+        layer.weight.zero_()
+        layer.bias.fill_(-10.0)
+    full = model.infer(z, text, text_lengths)
+    assert full.lengths.tolist() == [12]
+    # z of the generated mel, read back by the forward pass, equals z
+    again = model(full.mel, full.lengths, text, text_lengths).z
+    assert torch.allclose(again, z, atol=1e-5)
+    with torch.no_grad():
+        layer.bias.fill_(10.0)  # stops after one frame: the last frame of z
+    one = model.infer(z, text, text_lengths)
+    assert one.lengths.tolist() == [1]
+    assert torch.allclose(model(one.mel, one.lengths, text, text_lengths).z, z[:, :, -1:], atol=1e-5)
+    forward_only = _model(1)
+    with torch.no_grad():
+        forward_only.flows[0].gate_layer.linear_layer.weight.zero_()
+        forward_only.flows[0].gate_layer.linear_layer.bias.fill_(10.0)
+    one = forward_only.infer(z, text, text_lengths)
+    assert torch.allclose(forward_only(one.mel, one.lengths, text, text_lengths).z, z[:, :, :1], atol=1e-5)
+
+
+def test_gate_output_and_target():
+    model = _model(2)
+    mel, mel_lengths, text, text_lengths = _batch()
+    out = model(mel, mel_lengths, text, text_lengths)
+    assert out.gate.shape == (2, 9)
+    target = gate_target(mel_lengths, 9)
+    assert target[0].tolist() == [0] * 8 + [1]
+    assert target[1].tolist() == [0] * 5 + [1] * 4
+    no_gate = _model(2, use_gate_layer=False)
+    assert no_gate(mel, mel_lengths, text, text_lengths).gate is None
+    assert not hasattr(no_gate.flows[-1].ar_step, "gate_layer")
+
+
+def test_beta_binomial_prior_is_a_diagonal_distribution():
+    prior = beta_binomial_prior(torch.tensor([5, 3]), torch.tensor([20, 6]))
+    assert prior.shape == (2, 20, 5)
+    assert torch.allclose(prior[0].sum(1), torch.ones(20), atol=1e-5)
+    assert torch.allclose(prior[1, :6, :3].sum(1), torch.ones(6), atol=1e-5)
+    assert prior[1, 6:].abs().sum() == 0 and prior[1, :, 3:].abs().sum() == 0
+    peaks = prior[0].argmax(1)
+    assert peaks[0] == 0 and peaks[-1] == 4 and bool((peaks[1:] >= peaks[:-1]).all())
+
+
+def test_attention_prior_pulls_the_attention_to_the_diagonal():
+    model = _model(1)
+    mel, mel_lengths, text, text_lengths = _batch()
+    prior = beta_binomial_prior(text_lengths, mel_lengths, t_text=7, t_mel=9)
+    plain = model(mel, mel_lengths, text, text_lengths).attns[0]
+    guided = model(mel, mel_lengths, text, text_lengths, attn_prior=prior).attns[0]
+    assert torch.allclose(guided[0].sum(1), torch.ones(9), atol=1e-5)
+    diagonal = prior[0].argmax(1)
+    assert (guided[0].argmax(1) == diagonal).float().mean() > (plain[0].argmax(1) == diagonal).float().mean()
+
+
+def test_loss_gaussian_and_mixture():
+    mel, mel_lengths, text, text_lengths = _batch()
+    model = _model(2)
+    losses = flowtron_loss(model(mel, mel_lengths, text, text_lengths), mel_lengths)
+    assert set(losses) == {"total", "nll", "log_det", "gate"}
+    assert torch.isfinite(losses["total"]) and losses["gate"] > 0
+    # with identity flows and z = mel the NLL is the Gaussian's: mean(mel^2)/2 over valid elements
+    identity = Flowtron(FlowtronConfig.tiny(12, n_flows=1, n_mel_channels=6, use_gate_layer=False)).eval()
+    out = identity(mel, mel_lengths, text, text_lengths)
+    valid = torch.cat([mel[0, :, :9].reshape(-1), mel[1, :, :6].reshape(-1)])
+    assert torch.allclose(flowtron_loss(out, mel_lengths)["nll"], (valid**2).mean() / 2, atol=1e-6)
+
+    mixture = _model(2, n_components=3, fixed_gaussian=False)
+    mixture.train()
+    out = mixture(mel, mel_lengths, text, text_lengths)
+    assert out.mean.shape == (2, 6, 3) and out.prob.shape == (2, 3)
+    losses = flowtron_loss(out, mel_lengths)
+    losses["total"].backward()
+    assert mixture.gaussian_mixture.prob_layer.linear_layer.weight.grad.abs().sum() > 0
+
+
+def test_config_checks_and_presets():
+    with pytest.raises(ValueError, match="n_components"):
+        FlowtronConfig(n_components=1)
+    with pytest.raises(ValueError, match="unknown Flowtron config key"):
+        FlowtronConfig.from_dict({"n_flowz": 2})
+    base = FlowtronConfig.preset("base", 185)
+    assert (base.n_hidden, base.n_attn_channels, base.n_text_dim, base.n_flows) == (1024, 640, 512, 2)
+    assert FlowtronConfig.from_dict(FlowtronConfig.tiny(30).to_dict()) == FlowtronConfig.tiny(30)
+    with pytest.raises(ValueError, match="speaker id out of range"):
+        _model(1)(*_batch()[:4], speaker=torch.tensor([0, 3]))
