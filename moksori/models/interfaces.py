@@ -17,7 +17,7 @@ PyTorch or through ONNX Runtime.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
@@ -46,12 +46,17 @@ class Controls:
     style: dict[str, Any] = field(default_factory=dict)
     sigma: float | None = None
     denoise: float | None = None
+    # The request's seed for a vocoder that samples (WaveNet): None means fresh randomness.
+    seed: int | None = None
 
 
 class AcousticOutput(NamedTuple):
     mel: torch.Tensor  # [b, n_mels, frames], zero past each row's length
     lengths: torch.Tensor  # [b] frames
     alignment: torch.Tensor | None  # [b, tokens, frames] or None
+    # Attention models: one moksori.models.layers.alignment_check.AlignmentReport per row (the
+    # synthesizer retries a failed row with another seed, then reports it); empty: not checked.
+    reports: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,16 @@ class AcousticModel(nn.Module):
     """Text ids → mel. Subclasses set ``knobs`` and implement :meth:`infer`."""
 
     knobs: ClassVar[tuple[str, ...]] = ()
+    # Graphs besides the main one (``acoustic.onnx``), exported as ``acoustic.<name>.onnx``: an
+    # autoregressive model exports its encoder, one decoder step and its postnet, and runs the loop
+    # in Python (:meth:`onnx_run`).
+    onnx_extra_graphs: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def max_symbols(self) -> int | None:
+        """The most symbols one sentence may have (a decoder step limit); longer sentences are
+        split at commas/phrases before synthesis. None: no limit."""
+        return None
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
@@ -100,6 +115,27 @@ class AcousticModel(nn.Module):
         """The ONNX Runtime inputs of one sentence for the graph :meth:`onnx_graph` describes."""
         raise NotImplementedError(f"{cls.__name__} has no ONNX export")
 
+    def onnx_graphs(self, n_mels: int) -> dict[str, tuple[nn.Module, OnnxGraph]]:
+        """Every graph to export: ``""`` is the main one (this module's :meth:`forward`), the
+        others are named in ``onnx_extra_graphs``."""
+        return {"": (self, self.onnx_graph(n_mels))}
+
+    def onnx_metadata(self) -> dict[str, str]:
+        """Facts the ONNX runtime loop needs, stored in the main graph's metadata."""
+        return {}
+
+    @classmethod
+    def onnx_run(
+        cls, sessions: dict[str, Any], metadata: dict[str, str], ids: list[int], controls: Controls,
+        noise: NoiseSource, n_mels: int,
+    ) -> tuple[np.ndarray, Any]:
+        """One sentence through ONNX Runtime: ``sessions`` by graph name (``""`` the main one).
+        Returns the mel ``[n_mels, frames]`` and the alignment report (None: not checked)."""
+        session = sessions[""]
+        input_names = {i.name for i in session.get_inputs()}
+        feeds = cls.onnx_feeds(ids, controls, noise, n_mels, input_names)
+        return session.run([session.get_outputs()[0].name], feeds)[0][0], None
+
 
 class Vocoder(nn.Module):
     """Mel ``[n_mels, frames]`` (or ``[b, n_mels, frames]``) → audio ``[samples]`` (or ``[b, samples]``)."""
@@ -111,8 +147,19 @@ class Vocoder(nn.Module):
     def infer(self, mel: torch.Tensor, controls: Controls | None = None) -> torch.Tensor:
         raise NotImplementedError
 
+    def stream(self, mel: torch.Tensor, controls: Controls | None = None) -> Iterator[torch.Tensor]:
+        """Audio pieces in order, each as soon as it is ready; their concatenation is :meth:`infer`.
+        By default one piece. An autoregressive vocoder (WaveNet) overrides it to yield audio as
+        it is sampled, and the synthesizer's stream then uses it (:func:`streams_natively`)."""
+        yield self.infer(mel, controls)
+
     def onnx_graph(self, n_mels: int) -> OnnxGraph:
         raise NotImplementedError(f"{type(self).__name__} has no ONNX export")
+
+
+def streams_natively(vocoder: Any) -> bool:
+    """Whether ``vocoder`` overrides :meth:`Vocoder.stream` (pieces as they are made)."""
+    return isinstance(vocoder, Vocoder) and type(vocoder).stream is not Vocoder.stream
 
 
 # HiFi-GAN's receptive field is 11 frames each way in V1, V2 and V3 (measured); 16 is used for a
@@ -151,4 +198,5 @@ __all__ = [
     "NoiseSource",
     "OnnxGraph",
     "Vocoder",
+    "streams_natively",
 ]

@@ -159,6 +159,8 @@ def _register_builtin() -> None:
     from moksori.models.griffin_lim import GriffinLim
     from moksori.models.hifigan import Generator, HiFiGANConfig
     from moksori.models.interfaces import ConvVocoder
+    from moksori.models.tacotron2 import PRESETS as TACOTRON2_PRESETS
+    from moksori.models.tacotron2 import Tacotron2, Tacotron2Acoustic, Tacotron2Config
     from moksori.models.vocos import Vocos, VocosConfig
 
     glow_presets = {"base": GlowTTSConfig.base, "small": GlowTTSConfig.small, "tiny": GlowTTSConfig.tiny}
@@ -171,6 +173,13 @@ def _register_builtin() -> None:
         GlowTTS, GlowTTSConfig, tuple(glow_presets), "base", glow_config, GlowTTSAcoustic,
         task="moksori.training.tasks.glow_tts:GlowTTSTask", reference="jaywalnut310/glow-tts",
         extra={"constant_durations": set_constant_durations},
+    ))
+    register(Family(
+        "tacotron2", ACOUSTIC, "Tacotron2: location-sensitive attention, autoregressive decoder, stop gate",
+        Tacotron2, Tacotron2Config, TACOTRON2_PRESETS, "base",
+        lambda preset, *, n_vocab, n_mels=80, **_: Tacotron2Config.preset(preset, n_vocab, n_mel_channels=n_mels),
+        Tacotron2Acoustic,
+        task="moksori.training.tasks.tacotron2:Tacotron2Task", reference="NVIDIA/tacotron2",
     ))
     register(Family(
         "hifigan", VOCODER, "HiFi-GAN: transposed-convolution generator with MRF blocks, GAN-trained",

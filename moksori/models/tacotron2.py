@@ -29,11 +29,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Mapping, NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from moksori.checkpoint import strip_module_prefix
+from moksori.models.interfaces import AcousticModel, AcousticOutput, Controls, NoiseSource, OnnxGraph
+from moksori.models.layers.alignment_check import AlignmentReport, check_alignment
 from moksori.models.layers.common import sequence_mask
 
 
@@ -714,8 +717,198 @@ def load_reference_state_dict(model: Tacotron2, checkpoint: Mapping[str, Any], s
     return problems
 
 
+# --- inference adapter (the acoustic interface) -----------------------------------------------------
+
+# A sentence may have at most max_decoder_steps * n_frames_per_step / FRAMES_PER_SYMBOL symbols:
+# read speech takes 5-8 mel frames per character or jamo (LJSpeech, KSS), so 10 leaves room for
+# slow speakers before the step limit would cut a sentence.
+FRAMES_PER_SYMBOL = 10
+# Prenet noise columns drawn at first; doubled as decoding goes on (a longer draw starts with the
+# same values, so the masks do not depend on how far ahead they were drawn).
+FIRST_NOISE_STEPS = 64
+
+
+class _NoiseColumns:
+    """Prenet dropout masks for decoder step ``t`` of each row, drawn from the sentence's noise."""
+
+    def __init__(self, noise: NoiseSource, rows: int, channels: int, p: float, limit: int):
+        self.noise, self.rows, self.channels, self.p, self.limit = noise, rows, channels, p, limit
+        self.drawn: list[np.ndarray] = []
+
+    def column(self, row: int, t: int) -> np.ndarray:
+        if not self.drawn or t >= self.drawn[0].shape[1]:
+            n = min(self.limit, max(FIRST_NOISE_STEPS, 2 * (self.drawn[0].shape[1] if self.drawn else 0), t + 1))
+            self.drawn = [np.asarray(self.noise(r, n, self.channels), dtype=np.float32) for r in range(self.rows)]
+        return self.drawn[row][:, t]
+
+    def __call__(self, t: int, batch: int) -> torch.Tensor:
+        noise = torch.from_numpy(np.stack([self.column(row, t) for row in range(batch)]))
+        return prenet_mask_from_noise(noise, self.p)
+
+
+def _alignment_report(alignment: torch.Tensor, n_tokens: int, steps: int, hit_limit: bool) -> AlignmentReport:
+    return check_alignment(alignment, n_tokens, hit_limit, n_frames=max(int(steps), 1))
+
+
+class Tacotron2Acoustic(AcousticModel):
+    """Text ids → mel for an eval-mode Tacotron2: batched greedy decoding, each row stopping at its
+    own gate, the prenet's dropout masks drawn from the sentence's noise (so a sentence reads the
+    same alone, batched, or through ONNX Runtime). Every row's alignment is checked
+    (:func:`check_alignment`) and reported in :class:`AcousticOutput` ``reports``.
+
+    ONNX: the encoder is ``acoustic.onnx``, one decoder step ``acoustic.decoder_step.onnx``, the
+    postnet ``acoustic.postnet.onnx``; :meth:`onnx_run` runs the loop in Python."""
+
+    knobs = ("speaker_id",)
+    onnx_extra_graphs = ("decoder_step", "postnet")
+
+    def __init__(self, model: Tacotron2):
+        super().__init__(model)
+        self.config: Tacotron2Config = model.config
+
+    @property
+    def max_symbols(self) -> int:
+        return max(1, self.config.max_decoder_steps * self.config.n_frames_per_step // FRAMES_PER_SYMBOL)
+
+    def _speaker(self, controls: Controls, rows: int) -> torch.Tensor | None:
+        if self.model.n_speakers <= 1:
+            return None
+        return torch.full((rows,), int(controls.speaker_id or 0), dtype=torch.long)
+
+    def infer(
+        self, ids: torch.Tensor, lengths: torch.Tensor, controls: Controls, noise: NoiseSource
+    ) -> AcousticOutput:
+        c = self.config
+        masks = _NoiseColumns(noise, ids.size(0), self.model.decoder.prenet.mask_channels, c.p_prenet_dropout,
+                              c.max_decoder_steps)
+        out = self.model.infer(ids, lengths, self._speaker(controls, ids.size(0)),
+                               masks if c.prenet_dropout_at_inference else None)
+        reports = tuple(
+            _alignment_report(out.alignments[row], int(lengths[row]), int(out.steps[row]), bool(out.hit_step_limit[row]))
+            for row in range(ids.size(0))
+        )
+        alignment = out.alignments.repeat_interleave(c.n_frames_per_step, dim=2)
+        return AcousticOutput(out.mel, out.lengths, alignment, reports)
+
+    def teacher_forced_mel(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The postnet mel decoded with the real mel as the decoder's input (NVIDIA's
+        ground-truth-aligned mels for WaveGlow/HiFi-GAN fine-tuning)."""
+        speaker = batch.get("speaker") if self.model.n_speakers > 1 else None
+        with torch.no_grad():
+            out = self.model(batch["ids"], batch["ids_lengths"], batch["mel"], batch["mel_lengths"], speaker)
+        frames = batch["mel"].size(2)
+        return out.mel_postnet[:, :, :frames], batch["mel_lengths"].clone()
+
+    # --- ONNX: encoder, one decoder step, postnet; the loop in Python --------------------------
+    def onnx_graph(self, n_mels: int) -> OnnxGraph:
+        """The encoder: ``input`` int64 [1, T] (and ``sid`` int64 [1] with several speakers) →
+        ``memory`` [1, T, memory_dim], ``processed_memory`` [1, T, attention_dim]."""
+        args: tuple[torch.Tensor, ...] = (torch.ones(1, 12, dtype=torch.long),)
+        names = ["input"]
+        if self.model.n_speakers > 1:
+            args += (torch.zeros(1, dtype=torch.long),)
+            names.append("sid")
+        axes = {"input": {1: "tokens"}, "memory": {1: "tokens"}, "processed_memory": {1: "tokens"}}
+        return OnnxGraph(args, names, ["memory", "processed_memory"], axes)
+
+    def forward(self, ids: torch.Tensor, sid: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        memory = self.model.encode(ids, None, sid)
+        return memory, self.model.decoder.attention_layer.memory_layer(memory)
+
+    def onnx_graphs(self, n_mels: int) -> dict[str, tuple[nn.Module, OnnxGraph]]:
+        c, tokens = self.config, 12
+        state = self.model.decoder.initial_state(torch.zeros(1, tokens, c.memory_dim))
+        step_args = (
+            torch.zeros(1, self.model.decoder.frame_dim),
+            torch.ones(1, self.model.decoder.prenet.mask_channels),
+            *state,
+            torch.zeros(1, tokens, c.memory_dim),
+            torch.zeros(1, tokens, c.attention_dim),
+        )
+        step_axes = {name: {1: "tokens"} for name in ("attention_weights", "attention_weights_cum", "memory",
+                                                       "processed_memory", "out_attention_weights",
+                                                       "out_attention_weights_cum")}
+        step = OnnxGraph(step_args, ["frame", "prenet_mask", *DecoderState._fields, "memory", "processed_memory"],
+                         ["mel", "gate", *(f"out_{name}" for name in DecoderState._fields)], step_axes)
+        postnet = OnnxGraph((torch.zeros(1, n_mels, 16),), ["mel"], ["mel_postnet"],
+                            {"mel": {2: "frames"}, "mel_postnet": {2: "frames"}})
+        return {"": (self, self.onnx_graph(n_mels)), "decoder_step": (_OnnxDecoderStep(self.model), step),
+                "postnet": (_OnnxPostnet(self.model), postnet)}
+
+    def onnx_metadata(self) -> dict[str, str]:
+        c = self.config
+        facts = {
+            "max_decoder_steps": c.max_decoder_steps, "gate_threshold": c.gate_threshold,
+            "p_prenet_dropout": c.p_prenet_dropout if c.prenet_dropout_at_inference else 0.0,
+            "n_frames_per_step": c.n_frames_per_step, "prenet_channels": self.model.decoder.prenet.mask_channels,
+            "frame_dim": self.model.decoder.frame_dim, "attention_rnn_dim": c.attention_rnn_dim,
+            "decoder_rnn_dim": c.decoder_rnn_dim, "memory_dim": c.memory_dim,
+        }
+        return {f"tacotron2.{key}": str(value) for key, value in facts.items()}
+
+    @classmethod
+    def onnx_run(
+        cls, sessions: dict[str, Any], metadata: dict[str, str], ids: list[int], controls: Controls,
+        noise: NoiseSource, n_mels: int,
+    ) -> tuple[np.ndarray, AlignmentReport]:
+        meta = {key.removeprefix("tacotron2."): float(value) for key, value in metadata.items()
+                if key.startswith("tacotron2.")}
+        limit, r = int(meta["max_decoder_steps"]), int(meta["n_frames_per_step"])
+        p = meta["p_prenet_dropout"]
+        encoder_feeds = {"input": np.asarray([ids], dtype=np.int64)}
+        if "sid" in {i.name for i in sessions[""].get_inputs()}:
+            encoder_feeds["sid"] = np.asarray([controls.speaker_id or 0], dtype=np.int64)
+        memory, processed = sessions[""].run(["memory", "processed_memory"], encoder_feeds)
+        tokens = memory.shape[1]
+        sizes = [meta["attention_rnn_dim"]] * 2 + [meta["decoder_rnn_dim"]] * 2 + [tokens, tokens, meta["memory_dim"]]
+        state = [np.zeros((1, int(size)), dtype=np.float32) for size in sizes]
+        masks = _NoiseColumns(noise, 1, int(meta["prenet_channels"]), p, limit)
+        frame = np.zeros((1, int(meta["frame_dim"])), dtype=np.float32)
+        mels, weights, stopped = [], [], False
+        for t in range(limit):
+            mask = masks(t, 1).numpy() if p > 0 else np.ones((1, int(meta["prenet_channels"])), dtype=np.float32)
+            feeds = {"frame": frame, "prenet_mask": mask, **dict(zip(DecoderState._fields, state)),
+                     "memory": memory, "processed_memory": processed}
+            frame, gate, *state = sessions["decoder_step"].run(None, feeds)
+            mels.append(frame)
+            weights.append(state[4][0])
+            if 1.0 / (1.0 + np.exp(-float(gate[0]))) > meta["gate_threshold"]:
+                stopped = True
+                break
+        mel = np.concatenate(mels, axis=0).reshape(len(mels) * r, n_mels).T[None]
+        (mel_postnet,) = sessions["postnet"].run(["mel_postnet"], {"mel": np.ascontiguousarray(mel)})
+        alignment = torch.from_numpy(np.stack(weights, axis=1))
+        return mel_postnet[0], _alignment_report(alignment, len(ids), len(mels), not stopped)
+
+
+class _OnnxDecoderStep(nn.Module):
+    """One decoder step for export: prenet (with the given dropout mask) then :meth:`Decoder.step`;
+    inputs and outputs are the state's tensors one by one."""
+
+    def __init__(self, model: Tacotron2):
+        super().__init__()
+        self.model = model
+
+    def forward(self, frame: torch.Tensor, prenet_mask: torch.Tensor, *rest: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        *state, memory, processed_memory = rest
+        decoder = self.model.decoder
+        mel, gate, new_state = decoder.step(decoder.prenet(frame, prenet_mask), DecoderState(*state), memory,
+                                            processed_memory, None)
+        return (mel, gate, *new_state)
+
+
+class _OnnxPostnet(nn.Module):
+    def __init__(self, model: Tacotron2):
+        super().__init__()
+        self.model = model
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        return mel + self.model.postnet(mel)
+
+
 __all__ = [
     "Attention",
+    "Tacotron2Acoustic",
     "ConvNorm",
     "Decoder",
     "DecoderState",

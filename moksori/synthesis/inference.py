@@ -5,14 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 
-def sentence_noise(seed: int | None, index: int, frames: int, channels: int) -> np.ndarray:
+def sentence_noise(seed: int | None, index: int, frames: int, channels: int, attempt: int = 0) -> np.ndarray:
     """Standard normal noise ``[channels, frames]`` for sentence ``index`` of a request.
 
     Drawn frame by frame from ``numpy.random.default_rng([seed, index])``, so a longer draw starts
     with the same values as a shorter one: the noise of a sentence does not depend on how many
-    frames the caller asked for. ``seed=None`` gives fresh randomness.
+    frames the caller asked for. ``seed=None`` gives fresh randomness. ``attempt`` > 0 gives other
+    noise for the same sentence (a retry after a failed alignment), as reproducible as the first.
     """
-    rng = np.random.default_rng(None if seed is None else [seed, index])
+    key = [seed, index] if attempt == 0 else [seed, index, attempt]
+    rng = np.random.default_rng(None if seed is None else key)
     return np.ascontiguousarray(rng.standard_normal((frames, channels), dtype=np.float32).T)
 
 

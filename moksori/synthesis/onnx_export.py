@@ -33,7 +33,7 @@ def export_onnx(voice_dir: str | Path, *, opset: int = OPSET) -> list[Path]:
     """Write ``acoustic.onnx`` (and ``vocoder.onnx`` unless the voice uses Griffin-Lim) into the
     voice folder and add them to voice.json's files list. Returns the written paths."""
     voice = load_voice(voice_dir)
-    written = [export_acoustic(voice, voice.path / ACOUSTIC_ONNX, opset=opset)]
+    written = export_acoustic_graphs(voice, voice.path / ACOUSTIC_ONNX, opset=opset)
     if voice.vocoder is not None:
         written.append(export_vocoder(voice, voice.path / VOCODER_ONNX, opset=opset))
     files = dict(read_voice_json(voice.path)["files"])
@@ -48,6 +48,17 @@ def export_acoustic(voice: Voice, path: Path, *, opset: int = OPSET) -> Path:
     return _export(model, model.onnx_graph(voice.mel_config.n_mels), path, opset)
 
 
+def export_acoustic_graphs(voice: Voice, path: Path, *, opset: int = OPSET) -> list[Path]:
+    """Every graph of the acoustic model: the main one at ``path`` (with the adapter's
+    ``onnx_metadata``), each extra one at ``<stem>.<name>.onnx`` beside it."""
+    model = voice.acoustic_model.eval()
+    written = []
+    for name, (module, graph) in model.onnx_graphs(voice.mel_config.n_mels).items():
+        target = path if not name else path.with_name(f"{path.stem}.{name}.onnx")
+        written.append(_export(module.eval(), graph, target, opset, model.onnx_metadata() if not name else None))
+    return written
+
+
 def export_vocoder(voice: Voice, path: Path, *, opset: int = OPSET) -> Path:
     if voice.vocoder is None:
         raise ValueError(f"{voice.path}: the voice uses Griffin-Lim; there is no vocoder to export")
@@ -55,8 +66,11 @@ def export_vocoder(voice: Voice, path: Path, *, opset: int = OPSET) -> Path:
     return _export(model, model.onnx_graph(voice.mel_config.n_mels), path, opset)
 
 
-def _export(module: torch.nn.Module, graph: OnnxGraph, path: Path, opset: int) -> Path:
-    """Export into a temp file next to ``path``, then rename (a reader never sees half a model)."""
+def _export(
+    module: torch.nn.Module, graph: OnnxGraph, path: Path, opset: int, metadata: dict[str, str] | None = None
+) -> Path:
+    """Export into a temp file next to ``path``, then rename (a reader never sees half a model).
+    ``metadata`` goes into the model's ``metadata_props``."""
     with atomic_path(path) as temp, torch.no_grad(), warnings.catch_warnings():
         # Tracer warnings about Python-side shape checks; the graph is verified by the tests.
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
@@ -72,7 +86,19 @@ def _export(module: torch.nn.Module, graph: OnnxGraph, path: Path, opset: int) -
             do_constant_folding=True,
             dynamo=False,
         )
+        if metadata:
+            _add_metadata(temp, metadata)
     return path
 
 
-__all__ = ["OPSET", "export_acoustic", "export_onnx", "export_vocoder"]
+def _add_metadata(path: Path, metadata: dict[str, str]) -> None:
+    import onnx
+
+    proto = onnx.load(str(path))
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = str(key), str(value)
+    onnx.save(proto, str(path))
+
+
+__all__ = ["OPSET", "export_acoustic", "export_acoustic_graphs", "export_onnx", "export_vocoder"]

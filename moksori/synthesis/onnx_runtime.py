@@ -31,21 +31,33 @@ def make_session(path: str | Path, num_threads: int | None = None) -> Any:
 
 
 class OnnxAcoustic:
-    """``acoustic.onnx``: ids → mel ``[n_mels, frames]``, one sentence per call. The family's
-    adapter class (``onnx_feeds``) turns ids, controls and noise into the graph's inputs."""
+    """``acoustic.onnx`` (and ``acoustic.<name>.onnx`` for each of the adapter's
+    ``onnx_extra_graphs``): ids → mel ``[n_mels, frames]``, one sentence per call. The family's
+    adapter class (``onnx_run``, by default through ``onnx_feeds``) runs the graphs."""
 
     def __init__(
         self, path: str | Path, adapter: type[AcousticModel], n_mels: int, num_threads: int | None = None
     ) -> None:
+        path = Path(path)
         self.session = make_session(path, num_threads)
+        self.sessions = {"": self.session}
+        for name in adapter.onnx_extra_graphs:
+            extra = path.with_name(f"{path.stem}.{name}.onnx")
+            if not extra.is_file():
+                raise FileNotFoundError(f"{extra}: graph {name!r} of {path.name} is missing; export the voice again")
+            self.sessions[name] = make_session(extra, num_threads)
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         self.adapter = adapter
         self.n_mels = n_mels
         self.input_names = {i.name for i in self.session.get_inputs()}
         self.output_name = self.session.get_outputs()[0].name
 
     def infer(self, ids: list[int], controls: Controls, noise: NoiseSource) -> np.ndarray:
-        feeds = self.adapter.onnx_feeds(ids, controls, noise, self.n_mels, self.input_names)
-        return self.session.run([self.output_name], feeds)[0][0]
+        return self.infer_with_report(ids, controls, noise)[0]
+
+    def infer_with_report(self, ids: list[int], controls: Controls, noise: NoiseSource) -> tuple[np.ndarray, Any]:
+        """The mel and the alignment report (None where the family does not check alignments)."""
+        return self.adapter.onnx_run(self.sessions, self.metadata, ids, controls, noise, self.n_mels)
 
 
 class OnnxVocoder:

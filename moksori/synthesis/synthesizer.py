@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import logging
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,7 +30,9 @@ from moksori.synthesis.onnx_runtime import (
     OnnxVocoder,
     onnxruntime_available,
 )
-from moksori.text import UnreadableTextError, split_paragraphs
+from moksori.text import UnreadableTextError, split_paragraphs, split_sentences
+
+log = logging.getLogger(__name__)
 
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
 # stream() sends the first sentence's audio in two pieces so that the first audio leaves after
@@ -105,13 +108,50 @@ class _Options:
         return Controls(self.length_scale, self.noise_scale, self.speaker_id, sigma=self.sigma, denoise=self.denoise)
 
 
-def _noise_source(seed: int | None, sentences: list[_Sentence]) -> NoiseSource:
-    """Row ``i`` of a batch draws the noise of ``sentences[i]`` (seeded by its index in the request)."""
+def _noise_source(seed: int | None, sentences: list[_Sentence], attempt: int = 0) -> NoiseSource:
+    """Row ``i`` of a batch draws the noise of ``sentences[i]`` (seeded by its index in the request;
+    ``attempt`` > 0: other noise, for a retry)."""
 
     def noise(row: int, frames: int, channels: int) -> np.ndarray:
-        return sentence_noise(seed, sentences[row].index, frames, channels)
+        return sentence_noise(seed, sentences[row].index, frames, channels, attempt)
 
     return noise
+
+
+@dataclass(frozen=True)
+class AlignmentFailure:
+    """A sentence whose attention alignment failed even after a retry with other noise."""
+
+    index: int  # the sentence's position in the request
+    text: str
+    reasons: str  # the detector's summary, e.g. "not monotonic, hit max_decoder_steps"
+
+    def __str__(self) -> str:
+        return f"sentence {self.index + 1} ({self.text[:40]!r}): {self.reasons}"
+
+
+@dataclass(frozen=True)
+class SynthesisResult:
+    """A waveform and the sentences whose alignment failed (empty when all read correctly or the
+    model has no attention to check)."""
+
+    wave: np.ndarray
+    alignment_failures: list[AlignmentFailure]
+
+    @property
+    def alignment_ok(self) -> bool:
+        return not self.alignment_failures
+
+    def alignment_summary(self) -> str:
+        """``failed; <reasons>`` (the server's X-Moksori-Alignment header), or ``ok``."""
+        if self.alignment_ok:
+            return "ok"
+        return "failed; " + "; ".join(str(failure) for failure in self.alignment_failures)
+
+
+# An attention model whose alignment failed gets one more try with other noise (its prenet
+# dropout or sampling then differs), which fixes most one-off failures.
+ALIGNMENT_RETRIES = 1
 
 
 class Synthesizer:
@@ -185,16 +225,39 @@ class Synthesizer:
     ) -> np.ndarray:
         """The whole text as one float32 waveform at ``sample_rate``. ``sigma`` and ``denoise``
         reach the vocoder (a flow vocoder's sampling temperature, a denoiser's strength; None: the
-        vocoder's default; vocoders without them ignore them)."""
+        vocoder's default; vocoders without them ignore them). Failed alignments are logged; use
+        :meth:`synthesize_report` to get them."""
+        return self.synthesize_report(
+            text, speed=speed, noise_scale=noise_scale, speaker=speaker, sentence_silence_s=sentence_silence_s,
+            paragraph_silence_s=paragraph_silence_s, seed=seed, sigma=sigma, denoise=denoise,
+        ).wave
+
+    def synthesize_report(
+        self,
+        text: str,
+        *,
+        speed: float = 1.0,
+        noise_scale: float = 0.667,
+        speaker: str | int | None = None,
+        sentence_silence_s: float = 0.2,
+        paragraph_silence_s: float = 0.6,
+        seed: int | None = None,
+        sigma: float | None = None,
+        denoise: float | None = None,
+    ) -> SynthesisResult:
+        """:meth:`synthesize`, also naming the sentences whose attention alignment failed (an
+        attention model's sentence is retried once with other noise before it counts as failed)."""
         options = self._options(speed, noise_scale, speaker, seed, sigma, denoise)
         sentences = self._sentences(text, sentence_silence_s, paragraph_silence_s)
         step = 1 if self.uses_onnx else self.batch_size
-        chunks = []
+        chunks, failures = [], []
         for start in range(0, len(sentences), step):
             batch = sentences[start : start + step]
-            for sentence, mel in zip(batch, self._mels(batch, options)):
+            mels, batch_failures = self._checked_mels(batch, options)
+            failures += batch_failures
+            for sentence, mel in zip(batch, mels):
                 chunks.append(self._with_silence(self._vocode(mel, options), sentence.silence_after))
-        return np.concatenate(chunks)
+        return SynthesisResult(np.concatenate(chunks), failures)
 
     def stream(
         self,
@@ -248,7 +311,7 @@ class Synthesizer:
 
     def _stream(self, sentences: list[_Sentence], options: _Options) -> Iterator[np.ndarray]:
         for sentence in sentences:
-            (mel,) = self._mels([sentence], options)
+            (mel,), _ = self._checked_mels([sentence], options)
             local = self._context_frames is not None
             split = HEAD_FRAMES if sentence.index == 0 and local else mel.shape[1]
             if local and split < mel.shape[1] - self._context_frames:
@@ -287,16 +350,48 @@ class Synthesizer:
         paragraph_gap = round(paragraph_silence_s * self.sample_rate)
         sentences: list[_Sentence] = []
         for paragraph in split_paragraphs(text):
-            for position, sentence in enumerate(paragraph):
-                ids = self._ids(sentence)
-                if ids is not None:
-                    gap = paragraph_gap if position == len(paragraph) - 1 else sentence_gap
-                    sentences.append(_Sentence(len(sentences), sentence, ids, gap))
+            pieces = [piece for sentence in paragraph for piece in self._within_limit(sentence)]
+            for position, (sentence, ids) in enumerate(pieces):
+                gap = paragraph_gap if position == len(pieces) - 1 else sentence_gap
+                sentences.append(_Sentence(len(sentences), sentence, ids, gap))
         if not sentences:
             raise ValueError(f"the text has nothing to read aloud: {text[:80]!r}")
         last = sentences[-1]
         sentences[-1] = _Sentence(last.index, last.text, last.ids, 0)
         return sentences
+
+    def _within_limit(self, sentence: str) -> list[tuple[str, list[int]]]:
+        """The sentence with its ids, split at commas, then phrases, then words while it has more
+        symbols than the acoustic model's ``max_symbols`` (an attention decoder's step limit)."""
+        ids = self._ids(sentence)
+        if ids is None:
+            return []
+        limit = self._acoustic.max_symbols
+        if limit is None or len(ids) <= limit or len(sentence) <= 1:
+            return [(sentence, ids)]
+        max_chars = max(1, min(len(sentence) - 1, len(sentence) * limit // len(ids)))
+        pieces = split_sentences(sentence, max_chars=max_chars)
+        if len(pieces) <= 1:
+            return [(sentence, ids)]
+        return [item for piece in pieces for item in self._within_limit(piece)]
+
+    def _checked_mels(self, sentences: list[_Sentence], options: _Options) -> tuple[list[np.ndarray], list[AlignmentFailure]]:
+        """Mels of the sentences; a sentence whose alignment failed is tried again with other noise
+        (up to ``ALIGNMENT_RETRIES`` times) and, failing still, named in the returned list."""
+        mels, reports = self._mels_with_reports(sentences, options)
+        failures = []
+        for row, sentence in enumerate(sentences):
+            attempt = 0
+            while reports[row] is not None and not reports[row].ok and attempt < ALIGNMENT_RETRIES:
+                attempt += 1
+                (mel,), (report,) = self._mels_with_reports([sentence], options, attempt)
+                if report is None or report.ok or not _worse(report, reports[row]):
+                    mels[row], reports[row] = mel, report
+            if reports[row] is not None and not reports[row].ok:
+                failure = AlignmentFailure(sentence.index, sentence.text, reports[row].summary())
+                log.warning("alignment failed: %s", failure)
+                failures.append(failure)
+        return mels, failures
 
     def _ids(self, sentence: str) -> list[int] | None:
         """Symbol ids, or None for a sentence that is only punctuation (skipped)."""
@@ -307,21 +402,26 @@ class Synthesizer:
         except ValueError:
             return None
 
-    def _mels(self, sentences: list[_Sentence], options: _Options) -> list[np.ndarray]:
+    def _mels_with_reports(
+        self, sentences: list[_Sentence], options: _Options, attempt: int = 0
+    ) -> tuple[list[np.ndarray], list[Any]]:
+        """Mels and alignment reports (None where the model checks none)."""
         controls = options.controls
         if self._onnx_acoustic is not None:
-            return [
-                self._onnx_acoustic.infer(sentence.ids, controls, _noise_source(options.seed, [sentence]))
+            results = [
+                self._onnx_acoustic.infer_with_report(sentence.ids, controls, _noise_source(options.seed, [sentence], attempt))
                 for sentence in sentences
             ]
+            return [mel for mel, _ in results], [report for _, report in results]
         lengths = [len(sentence.ids) for sentence in sentences]
         ids = torch.zeros(len(sentences), max(lengths), dtype=torch.long)
         for row, sentence in enumerate(sentences):
             ids[row, : len(sentence.ids)] = torch.tensor(sentence.ids, dtype=torch.long)
         with torch.inference_mode():
-            out = self._acoustic.infer(ids, torch.tensor(lengths), controls, _noise_source(options.seed, sentences))
+            out = self._acoustic.infer(ids, torch.tensor(lengths), controls, _noise_source(options.seed, sentences, attempt))
         frames = out.lengths.tolist()
-        return [out.mel[row, :, :n_frames].numpy() for row, n_frames in enumerate(frames)]
+        reports = list(out.reports) if out.reports else [None] * len(sentences)
+        return [out.mel[row, :, :n_frames].numpy() for row, n_frames in enumerate(frames)], reports
 
     def _vocode(self, mel: np.ndarray, options: _Options) -> np.ndarray:
         if self._onnx_vocoder is not None:
@@ -338,4 +438,16 @@ class Synthesizer:
         return np.concatenate([wave, np.zeros(samples, dtype=np.float32)])
 
 
-__all__ = ["ALLOCATOR_ENV", "Synthesizer", "configure_allocator", "release_memory"]
+def _worse(new: Any, old: Any) -> bool:
+    """A retry's report with more failure reasons than the first try's (keep the first then)."""
+    return len(new.reasons) > len(old.reasons)
+
+
+__all__ = [
+    "ALLOCATOR_ENV",
+    "AlignmentFailure",
+    "SynthesisResult",
+    "Synthesizer",
+    "configure_allocator",
+    "release_memory",
+]
