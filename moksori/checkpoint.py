@@ -21,6 +21,7 @@ run holds a NumPy array), so a hostile file cannot run code.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,159 @@ def save_state_dict(state_dict: Mapping[str, torch.Tensor], path: str | Path) ->
     torch.save({key: value.detach().clone() for key, value in state_dict.items()}, path)
 
 
+def write_imported_checkpoint(
+    path: str | Path, model_name: str, model_config: Mapping[str, Any], state: Mapping[str, torch.Tensor],
+    mel_config: Mapping[str, Any], *, source: str = "", text_frontend: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write published weights, converted to a family's names, as a moksori checkpoint (step 0,
+    no training state) that ``moksori bundle`` and ``init_from`` read. Atomic."""
+    from moksori.atomic import atomic_path
+
+    checkpoint = {
+        "format": CHECKPOINT_FORMAT, "model_name": model_name, "model_config": dict(model_config),
+        "model": {key: value.detach().clone().contiguous() for key, value in state.items()},
+        "step": 0, "epoch": 0, "text_frontend": dict(text_frontend) if text_frontend is not None else None,
+        "mel_config": dict(mel_config), "speakers": [], "train_state": None, "imported_from": source,
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as temp, open(temp, "wb") as handle:
+        torch.save(checkpoint, handle)
+    return path
+
+
+# --- pickled model objects (published checkpoints that torch.save a whole model) ----------------
+
+# Containers and tensor rebuilders a pickled module needs; nothing here runs code from the file.
+_PICKLE_FUNCTIONS: dict[tuple[str, str], Any] = {
+    ("collections", "OrderedDict"): OrderedDict,
+    ("builtins", "set"): set,
+    ("__builtin__", "set"): set,
+    ("builtins", "frozenset"): frozenset,
+    ("__builtin__", "frozenset"): frozenset,
+    ("builtins", "object"): object,
+    ("__builtin__", "object"): object,
+    ("torch._utils", "_rebuild_tensor"): torch._utils._rebuild_tensor,
+    ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
+    ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,
+    ("torch._utils", "_rebuild_parameter_with_state"): torch._utils._rebuild_parameter_with_state,
+    ("torch", "Size"): torch.Size,
+    ("torch", "device"): torch.device,
+}
+# Classes whose objects become inert holders wherever a pickle names them: torch's own modules
+# and weight-norm hook (by module prefix), plus what the caller allows (e.g. "glow.WaveGlow").
+_TORCH_MODULE_PREFIXES = ("torch.nn.modules.", "torch.nn.parallel.")
+_TORCH_HOLDERS = {("torch.nn.utils.weight_norm", "WeightNorm")}
+
+
+class PickledObject:
+    """An inert stand-in for an object of a class a pickle names: it keeps the state the pickle
+    gives it as plain attributes and has no behaviour (its class's code is never imported)."""
+
+    pickled_class = ""
+    dump_patches = False  # read by torch's legacy loader when it compares saved class sources
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "PickledObject":
+        return object.__new__(cls)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.__dict__["_pickled_args"] = args
+
+    def __setstate__(self, state: Any) -> None:
+        if isinstance(state, tuple) and len(state) == 2:  # (dict state, slot state)
+            state = {**(state[0] or {}), **(state[1] or {})}
+        if not isinstance(state, Mapping):
+            raise CheckpointError(f"unexpected state for a pickled {self.pickled_class}: {type(state).__name__}")
+        self.__dict__.update(state)
+
+
+def _holder_class(module: str, name: str) -> type:
+    return type(name, (PickledObject,), {"pickled_class": f"{module}.{name}", "__module__": "moksori.checkpoint"})
+
+
+def _reconstructor(cls: Any, base: Any, state: Any) -> Any:
+    """``copyreg._reconstructor`` (objects pickled with protocol 0/1), for holder classes only."""
+    if not (isinstance(cls, type) and issubclass(cls, PickledObject)) or base is not object:
+        raise CheckpointError(f"refusing to rebuild {cls!r} from base {base!r}")
+    return cls()
+
+
+def _restricted_pickle_module(allowed_classes: Iterable[str]) -> Any:
+    """A ``pickle_module`` for ``torch.load`` whose unpickler resolves only the tables above and
+    ``allowed_classes`` (as holders); any other global is refused before anything is called."""
+    import pickle
+    import types
+
+    allowed = {tuple(name.rsplit(".", 1)) for name in allowed_classes} | _TORCH_HOLDERS
+    holders: dict[tuple[str, str], type] = {}
+
+    class RestrictedUnpickler(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            key = (module, name)
+            if key in _PICKLE_FUNCTIONS:
+                return _PICKLE_FUNCTIONS[key]
+            if key == ("copyreg", "_reconstructor") or key == ("copy_reg", "_reconstructor"):
+                return _reconstructor
+            if name.isidentifier() and (key in allowed or module.startswith(_TORCH_MODULE_PREFIXES)):
+                return holders.setdefault(key, _holder_class(module, name))
+            raise CheckpointError(f"the pickle names {module}.{name}, which is not allowed in a model checkpoint "
+                                  "(refused without running it)")
+
+    def load(file: Any, **kwargs: Any) -> Any:
+        return RestrictedUnpickler(file, **kwargs).load()
+
+    return types.SimpleNamespace(Unpickler=RestrictedUnpickler, load=load, __name__="moksori_restricted_pickle")
+
+
+def holder_state_dict(obj: Any, prefix: str = "") -> dict[str, torch.Tensor]:
+    """The state dict of a pickled module held by :class:`PickledObject`: its ``_parameters`` and
+    ``_buffers`` (``None`` entries skipped), then its ``_modules``, by name as ``nn.Module`` does."""
+    if not isinstance(obj, PickledObject):
+        raise CheckpointError(f"expected a pickled module, got {type(obj).__name__}")
+    state: dict[str, torch.Tensor] = {}
+    for table in ("_parameters", "_buffers"):
+        for name, value in (getattr(obj, table, None) or {}).items():
+            if isinstance(value, torch.Tensor):
+                state[prefix + name] = value.detach()
+    for name, child in (getattr(obj, "_modules", None) or {}).items():
+        if child is not None:
+            state.update(holder_state_dict(child, f"{prefix}{name}."))
+    return state
+
+
+def read_pickled_module(
+    path: str | Path, allowed_classes: Iterable[str] = (), key: str = "model"
+) -> dict[str, torch.Tensor]:
+    """The state dict of a whole model object that a published checkpoint pickles (e.g. NVIDIA's
+    ``{"model": <glow.WaveGlow>}``), read without executing any of the pickle's code: the classes
+    it names (``allowed_classes`` such as ``"glow.WaveGlow"``, and torch's ``nn`` modules) become
+    inert holders whose tensors are collected; any other global is refused with
+    :class:`CheckpointError`. Weight norm stays as its ``weight_g``/``weight_v`` tensors
+    (:func:`fold_weight_norm`, :func:`match_weight_norm`)."""
+    import warnings
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # legacy files: "source code of class ... has changed"
+            data = torch.load(path, map_location="cpu", weights_only=False,
+                              pickle_module=_restricted_pickle_module(allowed_classes))
+    except CheckpointError as error:
+        raise CheckpointError(f"{path}: {error}") from None
+    except Exception as error:
+        raise CheckpointError(f"{path}: cannot read the pickled checkpoint ({type(error).__name__}: {error})") from error
+    model = data.get(key) if isinstance(data, Mapping) else data
+    if not isinstance(model, PickledObject):
+        found = sorted(map(str, data)) if isinstance(data, Mapping) else type(data).__name__
+        raise CheckpointError(f"{path}: expected a pickled model under {key!r}, found {found}")
+    state = holder_state_dict(model)
+    if not state:
+        raise CheckpointError(f"{path}: the pickled {model.pickled_class} holds no tensors")
+    return strip_module_prefix(state)
+
+
 # --- reference-name conversion -----------------------------------------------------------------
 
 
@@ -195,12 +349,16 @@ __all__ = [
     "check_checkpoint",
     "fold_weight_norm",
     "match_weight_norm",
+    "PickledObject",
+    "holder_state_dict",
     "norm_except_dim0",
     "read_checkpoint",
+    "read_pickled_module",
     "read_state_dict",
     "resolve_checkpoint",
     "save_state_dict",
     "strip_module_prefix",
     "to_legacy_weight_norm_names",
     "torch_load",
+    "write_imported_checkpoint",
 ]

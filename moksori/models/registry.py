@@ -181,6 +181,16 @@ def _register_builtin() -> None:
         Tacotron2Acoustic,
         task="moksori.training.tasks.tacotron2:Tacotron2Task", reference="NVIDIA/tacotron2",
     ))
+    from moksori.models.flowtron import PRESETS as FLOWTRON_PRESETS
+    from moksori.models.flowtron import Flowtron, FlowtronAcoustic, FlowtronConfig
+
+    register(Family(
+        "flowtron", ACOUSTIC, "Flowtron: autoregressive flow with attention; style control through its latent z",
+        Flowtron, FlowtronConfig, FLOWTRON_PRESETS, "base",
+        lambda preset, *, n_vocab, n_mels=80, **_: FlowtronConfig.preset(preset, n_vocab, n_mel_channels=n_mels),
+        FlowtronAcoustic,
+        task="moksori.training.tasks.flowtron:FlowtronTask", reference="NVIDIA/flowtron",
+    ))
     register(Family(
         "hifigan", VOCODER, "HiFi-GAN: transposed-convolution generator with MRF blocks, GAN-trained",
         Generator, HiFiGANConfig, ("v1", "v2", "v3", "tiny"), "v1",
@@ -193,6 +203,15 @@ def _register_builtin() -> None:
         lambda preset, **_: VocosConfig.preset(preset), ConvVocoder,
         task="moksori.training.tasks.gan_vocoder:VocosTask", reference="gemelo-ai/vocos",
         extra={"train_defaults": {"adversarial": False, "stft_loss": True}},
+    ))
+    from moksori.models.waveglow import WaveGlow, WaveGlowConfig, WaveGlowVocoder, import_reference
+
+    register(Family(
+        "waveglow", VOCODER, "WaveGlow: a flow vocoder trained by maximum likelihood, with its denoiser",
+        WaveGlow, WaveGlowConfig, ("base", "small", "tiny"), "base",
+        lambda preset, **_: WaveGlowConfig.preset(preset), WaveGlowVocoder,
+        task="moksori.training.tasks.waveglow:WaveGlowTask", reference="NVIDIA/waveglow",
+        extra={"import_reference": import_reference},
     ))
     register(Family(
         GRIFFIN_LIM, VOCODER, "Griffin-Lim phase reconstruction: no weights, no training",
