@@ -34,6 +34,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from moksori.models.interfaces import AcousticModel, AcousticOutput, Controls, NoiseSource
+from moksori.models.layers.alignment_check import check_alignment
 from moksori.models.layers.common import sequence_mask
 from moksori.models.tacotron2 import Encoder
 
@@ -528,8 +530,10 @@ class Flowtron(nn.Module):
         text_lengths: torch.Tensor,
         speaker: torch.Tensor | None = None,
         attn_prior: torch.Tensor | None = None,
+        n_flows: int | None = None,
     ) -> FlowtronOutput:
-        """mel ``[b, n_mel, t]`` → z. ``attn_prior`` ``[b, t, t_text]`` (e.g. :func:`beta_binomial_prior`)."""
+        """mel ``[b, n_mel, t]`` → z. ``attn_prior`` ``[b, t, t_text]`` (e.g. :func:`beta_binomial_prior`).
+        ``n_flows`` runs only the first flows (the training curriculum; no gate unless the last runs)."""
         memory = self.memory(text, text_lengths, speaker)
         text_mask = sequence_mask(text_lengths, text.size(1))
         mean = log_var = prob = None
@@ -538,7 +542,7 @@ class Flowtron(nn.Module):
         frame_mask = sequence_mask(mel_lengths, mel.size(2)).unsqueeze(2).to(mel.dtype)
         x = mel.transpose(1, 2) * frame_mask
         log_s_list, attns, gate = [], [], None
-        for flow in self.flows:
+        for flow in self.flows[: len(self.flows) if n_flows is None else n_flows]:
             if isinstance(flow, AR_Back_Step):
                 out = flow(x, memory, text_mask, mel_lengths, attn_prior)
             else:
@@ -663,16 +667,230 @@ class FlowtronLoss(nn.Module):
         return flowtron_loss(output, mel_lengths, self.sigma, self.gate_loss)
 
 
+# --- inference adapter (the acoustic interface) ----------------------------------------------------
+
+STYLE_KEYS = ("ref_mel", "ref_ids", "strength", "segments", "ref_mel_b", "ref_ids_b", "z_b", "alpha", "component")
+MAX_STYLE_SEGMENTS = 64
+
+
+@dataclass(frozen=True)
+class FlowtronStyle:
+    """What ``Controls.style`` may hold for Flowtron (all optional):
+
+    * ``ref_mel`` ``[n_mel, frames]``: a reference recording's mel; its z (the forward pass) is
+      averaged over time (``segments`` > 1: over that many equal segments, laid out over the
+      generated frames in order) and the prior is centred there. ``ref_ids``: the reference's
+      transcript as symbol ids; without it the sentence's own text is used to encode the
+      reference (an approximation: the reference is then read against the wrong text).
+    * ``strength`` in [0, 1]: how far the prior's mean moves from its own mean toward the
+      reference's (0: plain sampling, 1: centred on the reference).
+    * ``ref_mel_b`` (+ ``ref_ids_b``) or ``z_b`` ``[n_mel]``: a second style; ``alpha`` in [0, 1]
+      interpolates the mean ``(1 - alpha) z_a + alpha z_b`` (``z_a``: the reference's mean, or
+      the prior's own without ``ref_mel``).
+    * ``component``: the mixture component to sample from (models with ``n_components`` > 1;
+      default: the reference's most likely component, else 0).
+    """
+
+    ref_mel: torch.Tensor | None = None
+    ref_ids: torch.Tensor | None = None
+    strength: float = 1.0
+    segments: int = 1
+    ref_mel_b: torch.Tensor | None = None
+    ref_ids_b: torch.Tensor | None = None
+    z_b: torch.Tensor | None = None
+    alpha: float = 0.0
+    component: int | None = None
+
+    @classmethod
+    def from_controls(cls, style: dict[str, Any], n_mel: int, n_components: int) -> "FlowtronStyle":
+        unknown = sorted(set(style) - set(STYLE_KEYS))
+        if unknown:
+            raise ValueError(f"unknown Flowtron style key(s) {', '.join(unknown)}; known: {', '.join(STYLE_KEYS)}")
+        values = dict(style)
+        for key in ("ref_mel", "ref_mel_b"):
+            if values.get(key) is not None:
+                values[key] = _as_mel(values[key], n_mel, key)
+        for key in ("ref_ids", "ref_ids_b"):
+            if values.get(key) is not None:
+                ids = torch.as_tensor(values[key], dtype=torch.long).reshape(-1)
+                if ids.numel() == 0:
+                    raise ValueError(f"style {key} is empty")
+                values[key] = ids
+        if values.get("z_b") is not None:
+            z_b = torch.as_tensor(values["z_b"], dtype=torch.float32)
+            if z_b.shape != (n_mel,):
+                raise ValueError(f"style z_b must have shape [{n_mel}], got {tuple(z_b.shape)}")
+            values["z_b"] = z_b
+        for key in ("strength", "alpha"):
+            if key in values:
+                value = float(values[key])
+                if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+                    raise ValueError(f"style {key} must be in [0, 1], got {values[key]!r}")
+                values[key] = value
+        if "segments" in values:
+            segments = int(values["segments"])
+            if not 1 <= segments <= MAX_STYLE_SEGMENTS:
+                raise ValueError(f"style segments must be in 1..{MAX_STYLE_SEGMENTS}, got {values['segments']!r}")
+            values["segments"] = segments
+        if values.get("component") is not None:
+            if n_components < 2:
+                raise ValueError("style component: this Flowtron has a plain Gaussian prior (no mixture components)")
+            component = int(values["component"])
+            if not 0 <= component < n_components:
+                raise ValueError(f"style component must be in 0..{n_components - 1}, got {values['component']!r}")
+            values["component"] = component
+        if values.get("ref_mel_b") is not None and values.get("z_b") is not None:
+            raise ValueError("style: give either ref_mel_b or z_b, not both")
+        return cls(**values)
+
+
+def _as_mel(value: Any, n_mel: int, name: str) -> torch.Tensor:
+    mel = torch.as_tensor(value, dtype=torch.float32)
+    if mel.dim() == 3 and mel.size(0) == 1:
+        mel = mel[0]
+    if mel.dim() != 2 or mel.size(0) != n_mel or mel.size(1) < 2:
+        raise ValueError(f"style {name} must be a mel [{n_mel}, frames >= 2], got shape {tuple(mel.shape)}")
+    if not torch.isfinite(mel).all():
+        raise ValueError(f"style {name} has non-finite values")
+    return mel
+
+
+def segment_means(z: torch.Tensor, segments: int) -> torch.Tensor:
+    """Means of ``z`` ``[n_mel, frames]`` over ``segments`` equal spans: ``[n_mel, segments]``."""
+    bounds = torch.linspace(0, z.size(1), segments + 1).round().long().tolist()
+    return torch.stack([z[:, a:max(b, a + 1)].mean(dim=1) for a, b in zip(bounds[:-1], bounds[1:])], dim=1)
+
+
+def spread_segments(means: torch.Tensor, frames: int) -> torch.Tensor:
+    """Segment means ``[n_mel, k]`` laid over ``frames`` frames in order: ``[n_mel, frames]``."""
+    index = (torch.arange(frames) * means.size(1)) // max(frames, 1)
+    return means[:, index]
+
+
+class FlowtronAcoustic(AcousticModel):
+    """Text ids → mel for an eval-mode Flowtron. ``noise_scale`` is Flowtron's sigma (the
+    standard deviation of the sampled z); ``style`` is read as :class:`FlowtronStyle`. The
+    last flow's gate ends each sentence, at most ``max_decoder_steps`` frames; every row's
+    alignment (the first flow's attention, in time order) is checked and reported.
+
+    PyTorch only: the frame-by-frame inverse does not trace to ONNX."""
+
+    knobs = ("noise_scale", "speaker_id", "style")
+
+    def __init__(self, model: Flowtron):
+        super().__init__(model)
+        self.config: FlowtronConfig = model.config
+
+    @property
+    def max_symbols(self) -> int:
+        from moksori.models.tacotron2 import FRAMES_PER_SYMBOL
+
+        return max(1, self.config.max_decoder_steps // FRAMES_PER_SYMBOL)
+
+    def _speaker(self, controls: Controls, rows: int) -> torch.Tensor | None:
+        if self.model.n_speakers <= 1:
+            return None
+        return torch.full((rows,), int(controls.speaker_id or 0), dtype=torch.long)
+
+    @torch.no_grad()
+    def reference_z(
+        self, mel: torch.Tensor, ids: torch.Tensor, speaker: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """z ``[n_mel, frames]`` of a reference mel ``[n_mel, frames]`` read with text ``ids``
+        ``[tokens]``, and its mixture weights ``[k]`` (None for a Gaussian prior)."""
+        out = self.model(mel.unsqueeze(0), torch.tensor([mel.size(1)]), ids.unsqueeze(0),
+                         torch.tensor([ids.numel()]), None if speaker is None else speaker[:1])
+        return out.z[0], None if out.prob is None else out.prob[0]
+
+    def _prior(
+        self, style: FlowtronStyle, row_ids: torch.Tensor, speaker: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per row: the prior's own mean and std ``[n_mel, 1]`` and the style mean ``[n_mel, k]``
+        (k segments; equal to the prior's mean when no style is given)."""
+        n_mel = self.config.n_mel_channels
+        mean0, std0 = torch.zeros(n_mel, 1), torch.ones(n_mel, 1)
+        z_a = prob = None
+        if style.ref_mel is not None:
+            ref_ids = row_ids if style.ref_ids is None else style.ref_ids
+            z_ref, prob = self.reference_z(style.ref_mel, ref_ids, speaker)
+            z_a = segment_means(z_ref, style.segments)
+        if self.config.n_components > 1:
+            k = style.component
+            if k is None:
+                k = int(prob.argmax()) if prob is not None else 0
+            if self.config.fixed_gaussian:
+                mean, log_var = self.model.gaussian_mixture.mean[0], self.model.gaussian_mixture.log_var[0]
+            elif style.ref_mel is not None:
+                embedding = self.model.mel_encoder(style.ref_mel.unsqueeze(0), torch.tensor([style.ref_mel.size(1)]))
+                mean, log_var, _ = self.model.gaussian_mixture(embedding)
+                mean, log_var = mean[0], log_var[0]
+            else:
+                raise ValueError("this Flowtron predicts its mixture from a reference mel: give style ref_mel")
+            mean0, std0 = mean[:, k : k + 1], torch.exp(0.5 * log_var[:, k : k + 1])
+        if z_a is None:
+            z_a = mean0
+        z_b = None
+        if style.ref_mel_b is not None:
+            ids_b = row_ids if style.ref_ids_b is None else style.ref_ids_b
+            z_b = self.reference_z(style.ref_mel_b, ids_b, speaker)[0].mean(dim=1, keepdim=True)
+        elif style.z_b is not None:
+            z_b = style.z_b.unsqueeze(1)
+        target = z_a if z_b is None else (1 - style.alpha) * z_a + style.alpha * z_b
+        styled = (1 - style.strength) * mean0 + style.strength * target if style.ref_mel is not None or z_b is not None \
+            else mean0
+        return mean0, std0, styled
+
+    def infer(
+        self, ids: torch.Tensor, lengths: torch.Tensor, controls: Controls, noise: NoiseSource
+    ) -> AcousticOutput:
+        c = self.config
+        style = FlowtronStyle.from_controls(controls.style, c.n_mel_channels, c.n_components)
+        sigma = float(controls.noise_scale)
+        speaker = self._speaker(controls, ids.size(0))
+        n = c.max_decoder_steps
+        rows = []
+        for row in range(ids.size(0)):
+            _, std0, styled = self._prior(style, ids[row, : lengths[row]], speaker)
+            eps = torch.from_numpy(noise(row, n, c.n_mel_channels))
+            rows.append((std0, styled, eps))
+        # Segment means need the sentence's length: a first pass with the segments' average finds it.
+        z = torch.stack([styled.mean(dim=1, keepdim=True) + sigma * std0 * eps for std0, styled, eps in rows])
+        out = self.model.infer(z, ids, lengths, speaker)
+        if style.segments > 1 and style.ref_mel is not None:
+            frames = out.lengths
+            z = torch.zeros(ids.size(0), c.n_mel_channels, int(frames.max()))
+            for row, (std0, styled, eps) in enumerate(rows):
+                m = int(frames[row])
+                z[row, :, :m] = spread_segments(styled, m) + sigma * std0 * eps[:, :m]
+            out = self.model.infer(z, ids, lengths, speaker, lengths=frames)
+            out = out._replace(hit_limit=torch.as_tensor(frames >= n))
+        alignment = out.attns[-1].transpose(1, 2)  # the first flow's, [b, tokens, frames]
+        reports = tuple(
+            check_alignment(alignment[row], int(lengths[row]), bool(out.hit_limit[row]),
+                            n_frames=max(int(out.lengths[row]), 1))
+            for row in range(ids.size(0))
+        )
+        return AcousticOutput(out.mel, out.lengths, alignment, reports)
+
+    def teacher_forced_mel(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError(
+            "Flowtron maps a real mel to z and back exactly, so it has no teacher-forced mel of its own: "
+            "fine-tune the vocoder on the real mels (leave vocoder_finetune_from out)"
+        )
+
+
 __all__ = [
     "AR_Back_Step",
     "AR_Step",
     "Attention",
     "DenseLayer",
     "Flowtron",
+    "FlowtronAcoustic",
     "FlowtronConfig",
     "FlowtronInference",
     "FlowtronLoss",
     "FlowtronOutput",
+    "FlowtronStyle",
     "GaussianMixture",
     "LinearNorm",
     "MaskedInstanceNorm1d",
@@ -683,4 +901,6 @@ __all__ = [
     "flowtron_loss",
     "gate_target",
     "reverse_frames",
+    "segment_means",
+    "spread_segments",
 ]

@@ -228,3 +228,109 @@ def test_config_checks_and_presets():
     assert FlowtronConfig.from_dict(FlowtronConfig.tiny(30).to_dict()) == FlowtronConfig.tiny(30)
     with pytest.raises(ValueError, match="speaker id out of range"):
         _model(1)(*_batch()[:4], speaker=torch.tensor([0, 3]))
+
+
+# --- the inference adapter ---------------------------------------------------------------------------
+
+from moksori.models.flowtron import FlowtronAcoustic, segment_means  # noqa: E402
+from moksori.models.interfaces import Controls  # noqa: E402
+from moksori.models.layers.alignment_check import HIT_STEP_LIMIT  # noqa: E402
+
+
+def _noise(seed: int = 0):
+    def noise(row: int, frames: int, channels: int):
+        generator = torch.Generator().manual_seed(seed * 100 + row)
+        return torch.randn(frames, channels, generator=generator).T.contiguous().numpy()
+
+    return noise
+
+
+def _adapter(n_flows: int = 1, steps: int = 12, gate_bias: float = -10.0, **overrides) -> FlowtronAcoustic:
+    model = _model(n_flows, max_decoder_steps=steps, **overrides)
+    step = model.flows[-1].ar_step if isinstance(model.flows[-1], AR_Back_Step) else model.flows[-1]
+    if hasattr(step, "gate_layer"):
+        with torch.no_grad():
+            step.gate_layer.linear_layer.weight.zero_()
+            step.gate_layer.linear_layer.bias.fill_(gate_bias)
+    return FlowtronAcoustic(model).eval()
+
+
+def _z_of(adapter: FlowtronAcoustic, out, ids, lengths) -> torch.Tensor:
+    return adapter.model(out.mel, out.lengths, ids, lengths).z
+
+
+def test_adapter_reports_the_step_limit_and_stops_at_the_gate():
+    ids, lengths = torch.randint(1, 12, (2, 5)), torch.tensor([5, 5])
+    stuck = _adapter(steps=12, gate_bias=-10.0)
+    out = stuck.infer(ids, lengths, Controls(noise_scale=0.5), _noise())
+    assert out.lengths.tolist() == [12, 12] and out.mel.shape == (2, 6, 12)
+    assert all(not r.ok and HIT_STEP_LIMIT in r.reasons for r in out.reports)
+    assert out.alignment.shape == (2, 5, 12)
+    stops = _adapter(steps=12, gate_bias=10.0).infer(ids, lengths, Controls(noise_scale=0.5), _noise())
+    assert stops.lengths.tolist() == [1, 1]
+    assert not any(HIT_STEP_LIMIT in r.reasons for r in stops.reports)
+
+
+def test_adapter_is_deterministic_and_batch_independent():
+    adapter = _adapter(n_flows=2)
+    ids, lengths = torch.randint(1, 12, (2, 5)), torch.tensor([5, 3])
+    ids[1, 3:] = 0
+    a = adapter.infer(ids, lengths, Controls(noise_scale=0.7), _noise())
+    b = adapter.infer(ids, lengths, Controls(noise_scale=0.7), _noise())
+    assert torch.equal(a.mel, b.mel)
+    alone = adapter.infer(ids[:1], lengths[:1], Controls(noise_scale=0.7), _noise())
+    assert torch.allclose(alone.mel[0], a.mel[0], atol=1e-5)
+    quiet = adapter.infer(ids, lengths, Controls(noise_scale=0.0), _noise())
+    assert not torch.allclose(quiet.mel, a.mel)
+
+
+def test_style_reference_centres_z_on_the_reference_mean():
+    adapter = _adapter()
+    ids, lengths = torch.randint(1, 12, (1, 5)), torch.tensor([5])
+    torch.manual_seed(3)
+    ref_mel, ref_ids = torch.randn(6, 10) + 2.0, torch.randint(1, 12, (4,))
+    z_ref, _ = adapter.reference_z(ref_mel, ref_ids)
+    style = {"ref_mel": ref_mel, "ref_ids": ref_ids, "strength": 1.0}
+    out = adapter.infer(ids, lengths, Controls(noise_scale=0.0, style=style), _noise())
+    z = _z_of(adapter, out, ids, lengths)[0]
+    assert torch.allclose(z, z_ref.mean(1, keepdim=True).expand_as(z), atol=1e-4)
+    half = adapter.infer(ids, lengths, Controls(noise_scale=0.0, style={**style, "strength": 0.3}), _noise())
+    z_half = _z_of(adapter, half, ids, lengths)[0]
+    assert torch.allclose(z_half, 0.3 * z_ref.mean(1, keepdim=True).expand_as(z), atol=1e-4)
+    # per segment: the first half of the frames follows the reference's first half
+    seg = adapter.infer(ids, lengths, Controls(noise_scale=0.0, style={**style, "segments": 2}), _noise())
+    z_seg = _z_of(adapter, seg, ids, lengths)[0]
+    means = segment_means(z_ref, 2)
+    assert torch.allclose(z_seg[:, 0], means[:, 0], atol=1e-4) and torch.allclose(z_seg[:, -1], means[:, 1], atol=1e-4)
+
+
+def test_style_interpolation_and_mixture_component():
+    adapter = _adapter()
+    ids, lengths = torch.randint(1, 12, (1, 5)), torch.tensor([5])
+    z_b = torch.linspace(-1, 1, 6)
+    out = adapter.infer(ids, lengths, Controls(noise_scale=0.0, style={"z_b": z_b, "alpha": 0.25}), _noise())
+    z = _z_of(adapter, out, ids, lengths)[0]
+    assert torch.allclose(z, 0.25 * z_b.unsqueeze(1).expand_as(z), atol=1e-4)
+
+    mixture = _adapter(n_components=3, mean_scale=3.0)
+    out = mixture.infer(ids, lengths, Controls(noise_scale=0.0, style={"component": 2}), _noise())
+    z = mixture.model(out.mel, out.lengths, ids, lengths).z[0]
+    expected = mixture.model.gaussian_mixture.mean[0, :, 2:3].expand_as(z)
+    assert torch.allclose(z, expected, atol=1e-4) and expected.abs().max() == 3.0
+
+
+@pytest.mark.parametrize(
+    ("style", "message"),
+    [
+        ({"strength": 1.5}, "strength must be in"),
+        ({"alpha": -0.1}, "alpha must be in"),
+        ({"component": 0}, "no mixture components"),
+        ({"segments": 0}, "segments must be in"),
+        ({"ref_mel": torch.zeros(5, 10)}, "ref_mel must be a mel"),
+        ({"loudness": 1}, "unknown Flowtron style key"),
+    ],
+)
+def test_style_values_are_checked(style, message):
+    adapter = _adapter()
+    with pytest.raises(ValueError, match=message):
+        adapter.infer(torch.ones(1, 3, dtype=torch.long), torch.tensor([3]), Controls(style=style), _noise())
