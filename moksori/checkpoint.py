@@ -145,6 +145,27 @@ def write_imported_checkpoint(
     return path
 
 
+def import_published(model_name: str, source: str | Path, out: str | Path) -> Path:
+    """Convert a published checkpoint of a registry family (its ``extra["import_reference"]``:
+    path → (config, state dict); acoustic families also name their ``reference_text_frontend``)
+    into a moksori checkpoint at ``out``, which ``moksori bundle`` and ``init_from`` read."""
+    from moksori.audio import MelConfig
+    from moksori.models import registry
+
+    family = registry.get(model_name)
+    importer = family.extra.get("import_reference")
+    if importer is None:
+        able = [f.name for f in registry.families() if "import_reference" in f.extra]
+        raise ValueError(f"{model_name} has no published-checkpoint importer; families with one: {', '.join(able)}")
+    config, state = importer(source)
+    frontend = family.extra.get("reference_text_frontend")
+    n_mels = getattr(config, "n_mel_channels", getattr(config, "num_mels", 80))
+    return write_imported_checkpoint(
+        out, model_name, config.to_dict(), state, MelConfig(n_mels=int(n_mels)).to_dict(), source=str(source),
+        text_frontend=frontend() if frontend is not None else None,
+    )
+
+
 # --- pickled model objects (published checkpoints that torch.save a whole model) ----------------
 
 # Containers and tensor rebuilders a pickled module needs; nothing here runs code from the file.
@@ -351,6 +372,7 @@ __all__ = [
     "match_weight_norm",
     "PickledObject",
     "holder_state_dict",
+    "import_published",
     "norm_except_dim0",
     "read_checkpoint",
     "read_pickled_module",

@@ -120,7 +120,8 @@ def _cmd_say(args: argparse.Namespace) -> int:
     synthesizer = Synthesizer(voice, use_onnx=args.onnx, num_threads=args.threads)
     started = time.perf_counter()
     path = synthesizer.to_wav_file(
-        text, args.output, speed=args.speed, noise_scale=args.noise_scale, speaker=args.speaker, seed=args.seed
+        text, args.output, speed=args.speed, noise_scale=args.noise_scale, speaker=args.speaker, seed=args.seed,
+        sigma=args.vocoder_sigma, denoise=args.denoise,
     )
     elapsed = time.perf_counter() - started
     import soundfile
@@ -128,6 +129,27 @@ def _cmd_say(args: argparse.Namespace) -> int:
     seconds = soundfile.info(str(path)).duration
     print(f"{path}  ({seconds:.2f} s of audio in {elapsed:.2f} s, real-time factor {elapsed / max(seconds, 1e-9):.3f})")
     return 0
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from moksori.checkpoint import import_published
+
+    out = import_published(args.model, args.checkpoint, args.out)
+    print(f"wrote {out} (a {args.model} checkpoint: `moksori bundle` and recipes' init_from read it)")
+    return 0
+
+
+def _non_negative(text: str) -> float:
+    """argparse type: a finite number >= 0."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
 
 
 def _cmd_finetune(args: argparse.Namespace) -> int:
@@ -311,6 +333,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_arguments(train)
     train.set_defaults(func=_cmd_train)
 
+    imp = commands.add_parser("import", help="convert a published checkpoint (e.g. NVIDIA's WaveGlow) into a moksori one")
+    imp.add_argument("model", help="model family (`moksori models` lists them), e.g. waveglow")
+    imp.add_argument("checkpoint", type=Path, help="the published file (pickled models are read without running code)")
+    imp.add_argument("--out", required=True, type=Path, help="moksori checkpoint to write")
+    imp.set_defaults(func=_cmd_import)
+
     bundle = commands.add_parser("bundle", help="make a voice bundle (folder) from training checkpoints")
     bundle.add_argument("acoustic", type=Path, help="acoustic checkpoint or its run folder")
     bundle.add_argument("--vocoder", type=Path, help="vocoder checkpoint, run folder, or a voice folder whose vocoder is reused (default: Griffin-Lim)")
@@ -333,6 +361,10 @@ def build_parser() -> argparse.ArgumentParser:
     say.add_argument("-o", "--output", default=Path("out.wav"), type=Path)
     say.add_argument("--speed", type=float, default=1.0)
     say.add_argument("--noise-scale", type=float, default=0.667)
+    say.add_argument("--vocoder-sigma", type=_non_negative, metavar="FLOAT",
+                     help="the vocoder's sampling temperature (WaveGlow; default: the vocoder's, 0.666)")
+    say.add_argument("--denoise", type=_non_negative, metavar="FLOAT",
+                     help="denoiser strength (WaveGlow; 0 turns it off; default: the vocoder's, 0.01)")
     say.add_argument("--speaker", help="speaker name or index (multi-speaker voices)")
     say.add_argument("--seed", type=int, help="fixed noise for repeatable output")
     say.add_argument("--threads", type=int, help="CPU threads")

@@ -156,6 +156,15 @@ class Vocoder(nn.Module):
     def onnx_graph(self, n_mels: int) -> OnnxGraph:
         raise NotImplementedError(f"{type(self).__name__} has no ONNX export")
 
+    def onnx_feeds(self, mel: np.ndarray, controls: Controls | None = None) -> dict[str, np.ndarray]:
+        """The ONNX Runtime inputs of one sentence's mel ``[n_mels, frames]`` for :meth:`onnx_graph`
+        (a flow vocoder adds its noise here: WaveGlow's ``z``)."""
+        return {"mel": np.asarray(mel, dtype=np.float32)[None]}
+
+    def onnx_finish(self, wave: np.ndarray, controls: Controls | None = None) -> np.ndarray:
+        """What runs on the graph's output outside the graph (WaveGlow's denoiser); by default nothing."""
+        return wave
+
 
 def streams_natively(vocoder: Any) -> bool:
     """Whether ``vocoder`` overrides :meth:`Vocoder.stream` (pieces as they are made)."""

@@ -402,7 +402,8 @@ class Denoiser(nn.Module):
 
 class WaveGlowVocoder(Vocoder):
     """WaveGlow behind the vocoder interface: ``controls.sigma`` (default 0.666) scales noise drawn
-    from a generator seeded with ``seed`` (the same mel gives the same audio), and the denoiser
+    from a generator seeded with ``controls.seed``, or else the adapter's ``seed`` (so the same mel
+    gives the same audio), and the denoiser
     runs at ``controls.denoise`` (default 0.01; 0 turns it off). On a GPU, ``half()`` runs the
     flows in float16; noise and the denoiser stay float32."""
 
@@ -424,27 +425,29 @@ class WaveGlowVocoder(Vocoder):
             self._denoiser["bias"] = Denoiser.for_vocoder(self.model)
         return self._denoiser["bias"]
 
-    def noise(self, rows: int, groups: int, sigma: float) -> torch.Tensor:
-        """``sigma`` · N(0, 1) ``[rows, n_group, groups]``, float32 on the CPU. Every row gets the
-        seed's draw, made group by group (NumPy), so a row's noise does not depend on the batch and
-        a longer draw starts with the same values as a shorter one."""
-        draw = np.random.default_rng(self.seed).standard_normal((groups, self.n_group), dtype=np.float32)
+    def noise(self, rows: int, groups: int, sigma: float, seed: int | None = None) -> torch.Tensor:
+        """``sigma`` · N(0, 1) ``[rows, n_group, groups]``, float32 on the CPU, from ``seed`` (None:
+        the adapter's own). Every row gets the seed's draw, made group by group (NumPy), so a row's
+        noise does not depend on the batch and a longer draw starts with the same values."""
+        rng = np.random.default_rng(self.seed if seed is None else seed)
+        draw = rng.standard_normal((groups, self.n_group), dtype=np.float32)
         return sigma * torch.from_numpy(np.ascontiguousarray(draw.T)).unsqueeze(0).expand(rows, -1, -1)
 
     @staticmethod
-    def _settings(controls: Controls | None) -> tuple[float, float]:
+    def _settings(controls: Controls | None) -> tuple[float, float, int | None]:
+        """sigma, denoiser strength and noise seed of a request (defaults where it gives none)."""
         sigma = DEFAULT_SIGMA if controls is None or controls.sigma is None else float(controls.sigma)
         denoise = DEFAULT_DENOISE if controls is None or controls.denoise is None else float(controls.denoise)
-        return sigma, denoise
+        return sigma, denoise, getattr(controls, "seed", None)
 
     def infer(self, mel: torch.Tensor, controls: Controls | None = None) -> torch.Tensor:
         if mel.dim() not in (2, 3) or mel.shape[-2] != self.model.config.n_mel_channels:
             raise ValueError(f"expected mel of shape (batch, {self.model.config.n_mel_channels}, frames), "
                              f"got {tuple(mel.shape)}")
-        sigma, denoise = self._settings(controls)
+        sigma, denoise, seed = self._settings(controls)
         batch = mel.unsqueeze(0) if mel.dim() == 2 else mel
         parameter = next(self.model.parameters())
-        z = self.noise(batch.size(0), self.model.groups(batch.size(2)), sigma)
+        z = self.noise(batch.size(0), self.model.groups(batch.size(2)), sigma, seed)
         wave = self.model.reverse(batch.to(parameter.device, parameter.dtype), z.to(parameter.device, parameter.dtype))
         wave = self.finish(wave.float(), denoise)
         return (wave[0] if mel.dim() == 2 else wave).to(mel.device)
@@ -463,12 +466,12 @@ class WaveGlowVocoder(Vocoder):
                          {"mel": {2: "frames"}, "z": {2: "groups"}, "wave": {1: "samples"}})
 
     def onnx_feeds(self, mel: np.ndarray, controls: Controls | None = None) -> dict[str, np.ndarray]:
-        sigma, _ = self._settings(controls)
-        z = self.noise(1, self.model.groups(mel.shape[-1]), sigma)
+        sigma, _, seed = self._settings(controls)
+        z = self.noise(1, self.model.groups(mel.shape[-1]), sigma, seed)
         return {"mel": np.asarray(mel, dtype=np.float32)[None], "z": z.numpy()}
 
     def onnx_finish(self, wave: np.ndarray, controls: Controls | None = None) -> np.ndarray:
-        _, denoise = self._settings(controls)
+        _, denoise, _ = self._settings(controls)
         if denoise <= 0:
             return wave
         return self.finish(torch.from_numpy(np.asarray(wave, dtype=np.float32)), denoise).numpy()

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from moksori.models.interfaces import AcousticModel, Controls, NoiseSource
+from moksori.models.interfaces import AcousticModel, Controls, NoiseSource, Vocoder
 
 
 def onnxruntime_available() -> bool:
@@ -61,13 +61,17 @@ class OnnxAcoustic:
 
 
 class OnnxVocoder:
-    """``vocoder.onnx``: mel ``[n_mels, frames]`` → wave ``[frames * hop]``."""
+    """``vocoder.onnx``: mel ``[n_mels, frames]`` → wave ``[frames * hop]``. The family's adapter
+    (``onnx_feeds``, ``onnx_finish``; by default the graph takes the mel alone) builds the inputs
+    from the mel and controls (WaveGlow: its noise ``z``) and finishes the output (its denoiser)."""
 
-    def __init__(self, path: str | Path, num_threads: int | None = None):
+    def __init__(self, path: str | Path, num_threads: int | None = None, adapter: Vocoder | None = None):
         self.session = make_session(path, num_threads)
+        self.adapter = adapter if adapter is not None else Vocoder()
 
-    def __call__(self, mel: np.ndarray) -> np.ndarray:
-        return self.session.run(["wave"], {"mel": np.asarray(mel, dtype=np.float32)[None]})[0][0]
+    def __call__(self, mel: np.ndarray, controls: Controls | None = None) -> np.ndarray:
+        wave = self.session.run(["wave"], self.adapter.onnx_feeds(mel, controls))[0][0]
+        return self.adapter.onnx_finish(wave, controls)
 
 
 __all__ = ["OnnxAcoustic", "OnnxVocoder", "make_session", "onnxruntime_available"]

@@ -205,7 +205,7 @@ class Synthesizer:
             raise VoiceError(f"{self.voice.path}: use_onnx=True but the voice has no ONNX files; run export_onnx first")
         if not onnxruntime_available():
             raise RuntimeError("use_onnx=True needs the onnxruntime package")
-        vocoder = OnnxVocoder(vocoder_file, num_threads) if vocoder_file is not None else None
+        vocoder = OnnxVocoder(vocoder_file, num_threads, self._vocoder) if vocoder_file is not None else None
         return OnnxAcoustic(acoustic_file, type(self._acoustic), self.voice.mel_config.n_mels, num_threads), vocoder
 
     # --- public API --------------------------------------------------------------------------
@@ -425,7 +425,7 @@ class Synthesizer:
 
     def _vocode(self, mel: np.ndarray, options: _Options) -> np.ndarray:
         if self._onnx_vocoder is not None:
-            wave = self._onnx_vocoder(mel)
+            wave = self._onnx_vocoder(mel, options.controls)
         else:
             with torch.inference_mode():
                 wave = self._vocoder.infer(torch.from_numpy(np.ascontiguousarray(mel)), options.controls).numpy()

@@ -228,6 +228,9 @@ def test_vocoder_output_is_repeatable_and_follows_sigma_and_denoise(vocoder):
         torch.testing.assert_close(WaveGlowVocoder(vocoder.model, seed=9).infer(mel, Controls(sigma=0.0, denoise=0.0)),
                                    quiet, atol=0, rtol=0)
         assert not torch.allclose(WaveGlowVocoder(vocoder.model, seed=9).infer(mel, Controls(denoise=0.0)), plain)
+        # A request's seed overrides the adapter's.
+        torch.testing.assert_close(vocoder.infer(mel, Controls(denoise=0.0, seed=9)),
+                                   WaveGlowVocoder(vocoder.model, seed=9).infer(mel, Controls(denoise=0.0)), atol=0, rtol=0)
 
 
 def test_a_batch_row_sounds_as_it_does_alone(vocoder):
