@@ -161,6 +161,8 @@ def _register_builtin() -> None:
     from moksori.models.interfaces import ConvVocoder
     from moksori.models.tacotron2 import PRESETS as TACOTRON2_PRESETS
     from moksori.models.tacotron2 import Tacotron2, Tacotron2Acoustic, Tacotron2Config
+    from moksori.models.tacotron2 import import_reference as import_tacotron2
+    from moksori.models.tacotron2 import reference_text_frontend as tacotron2_text_frontend
     from moksori.models.vocos import Vocos, VocosConfig
 
     glow_presets = {"base": GlowTTSConfig.base, "small": GlowTTSConfig.small, "tiny": GlowTTSConfig.tiny}
@@ -180,6 +182,7 @@ def _register_builtin() -> None:
         lambda preset, *, n_vocab, n_mels=80, **_: Tacotron2Config.preset(preset, n_vocab, n_mel_channels=n_mels),
         Tacotron2Acoustic,
         task="moksori.training.tasks.tacotron2:Tacotron2Task", reference="NVIDIA/tacotron2",
+        extra={"import_reference": import_tacotron2, "reference_text_frontend": tacotron2_text_frontend},
     ))
     from moksori.models.flowtron import PRESETS as FLOWTRON_PRESETS
     from moksori.models.flowtron import Flowtron, FlowtronAcoustic, FlowtronConfig
@@ -212,6 +215,14 @@ def _register_builtin() -> None:
         lambda preset, **_: WaveGlowConfig.preset(preset), WaveGlowVocoder,
         task="moksori.training.tasks.waveglow:WaveGlowTask", reference="NVIDIA/waveglow",
         extra={"import_reference": import_reference},
+    ))
+    from moksori.models.wavenet import WaveNet, WaveNetConfig, WaveNetVocoder
+
+    register(Family(
+        "wavenet", VOCODER, "WaveNet: autoregressive, mel-conditioned, mixture of logistics; streams as it samples",
+        WaveNet, WaveNetConfig, ("base", "small", "tiny"), "base",
+        lambda preset, **_: WaveNetConfig.preset(preset), WaveNetVocoder,
+        task="moksori.training.tasks.wavenet:WaveNetTask", reference="r9y9/wavenet_vocoder",
     ))
     register(Family(
         GRIFFIN_LIM, VOCODER, "Griffin-Lim phase reconstruction: no weights, no training",

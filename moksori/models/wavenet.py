@@ -34,7 +34,7 @@ vocoder (``mel → wave``) has no single graph: the adapter is PyTorch-only in a
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
 
@@ -358,17 +358,20 @@ class WaveNet(nn.Module):
             out = f(out)
         return out
 
-    def loss(self, wave: torch.Tensor, mel: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    def loss(self, wave: torch.Tensor, mel: torch.Tensor, lengths: torch.Tensor | None = None,
+             forward: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
         """Mean negative log-likelihood per sample of ``wave`` ``[b, t]`` given its mel, teacher-forced;
-        ``lengths`` (samples per row) masks padding."""
+        ``lengths`` (samples per row) masks padding. ``forward``: the module to call instead of
+        this one (a DDP wrapper of it)."""
         config = self.config
+        net = self if forward is None else forward
         if config.output_distribution == MOL:
             target = wave.clamp(-1.0, 1.0)
-            y = self(self.shift_right(target), mel)
-            nll = discretized_mix_logistic_loss(y, target, config.quantize_channels, config.log_scale_min)
+            y = net(self.shift_right(target), mel).float()
+            nll = discretized_mix_logistic_loss(y, target.float(), config.quantize_channels, config.log_scale_min)
         else:
             target = mulaw_quantize(wave, config.quantize_channels)
-            y = self(self.shift_right(target), mel)
+            y = net(self.shift_right(target), mel).float()
             nll = F.cross_entropy(y, target, reduction="none")
         if lengths is None:
             return nll.mean()

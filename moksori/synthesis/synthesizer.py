@@ -13,7 +13,7 @@ import ctypes
 import ctypes.util
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from moksori.audio import save_wav, wav_bytes
-from moksori.models.interfaces import Controls, NoiseSource
+from moksori.models.interfaces import Controls, NoiseSource, streams_natively
 from moksori.synthesis.bundle import Voice, VoiceError, load_voice
 from moksori.synthesis.inference import sentence_noise
 from moksori.synthesis.onnx_runtime import (
@@ -102,10 +102,21 @@ class _Options:
     seed: int | None
     sigma: float | None = None
     denoise: float | None = None
+    style: Mapping[str, Any] | None = None  # the acoustic model's style inputs (Flowtron)
 
     @property
     def controls(self) -> Controls:
-        return Controls(self.length_scale, self.noise_scale, self.speaker_id, sigma=self.sigma, denoise=self.denoise)
+        return Controls(self.length_scale, self.noise_scale, self.speaker_id, sigma=self.sigma, denoise=self.denoise,
+                        seed=self.seed, style=dict(self.style or {}))
+
+
+class SynthesisStopped(Exception):
+    """``synthesize(stop=...)`` was told to stop before the text was done."""
+
+
+def _check_stop(stop: Callable[[], bool] | None) -> None:
+    if stop is not None and stop():
+        raise SynthesisStopped("synthesis stopped before the text was done")
 
 
 def _noise_source(seed: int | None, sentences: list[_Sentence], attempt: int = 0) -> NoiseSource:
@@ -222,6 +233,8 @@ class Synthesizer:
         seed: int | None = None,
         sigma: float | None = None,
         denoise: float | None = None,
+        style: Mapping[str, Any] | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> np.ndarray:
         """The whole text as one float32 waveform at ``sample_rate``. ``sigma`` and ``denoise``
         reach the vocoder (a flow vocoder's sampling temperature, a denoiser's strength; None: the
@@ -229,7 +242,7 @@ class Synthesizer:
         :meth:`synthesize_report` to get them."""
         return self.synthesize_report(
             text, speed=speed, noise_scale=noise_scale, speaker=speaker, sentence_silence_s=sentence_silence_s,
-            paragraph_silence_s=paragraph_silence_s, seed=seed, sigma=sigma, denoise=denoise,
+            paragraph_silence_s=paragraph_silence_s, seed=seed, sigma=sigma, denoise=denoise, style=style, stop=stop,
         ).wave
 
     def synthesize_report(
@@ -244,18 +257,24 @@ class Synthesizer:
         seed: int | None = None,
         sigma: float | None = None,
         denoise: float | None = None,
+        style: Mapping[str, Any] | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> SynthesisResult:
         """:meth:`synthesize`, also naming the sentences whose attention alignment failed (an
-        attention model's sentence is retried once with other noise before it counts as failed)."""
-        options = self._options(speed, noise_scale, speaker, seed, sigma, denoise)
+        attention model's sentence is retried once with other noise before it counts as failed).
+        ``stop`` is asked before each batch and each sentence's vocoding; once it answers True,
+        :class:`SynthesisStopped` is raised (the server's client went away)."""
+        options = self._options(speed, noise_scale, speaker, seed, sigma, denoise, style)
         sentences = self._sentences(text, sentence_silence_s, paragraph_silence_s)
         step = 1 if self.uses_onnx else self.batch_size
         chunks, failures = [], []
         for start in range(0, len(sentences), step):
             batch = sentences[start : start + step]
+            _check_stop(stop)
             mels, batch_failures = self._checked_mels(batch, options)
             failures += batch_failures
             for sentence, mel in zip(batch, mels):
+                _check_stop(stop)
                 chunks.append(self._with_silence(self._vocode(mel, options), sentence.silence_after))
         return SynthesisResult(np.concatenate(chunks), failures)
 
@@ -271,11 +290,12 @@ class Synthesizer:
         seed: int | None = None,
         sigma: float | None = None,
         denoise: float | None = None,
+        style: Mapping[str, Any] | None = None,
     ) -> Iterator[np.ndarray]:
         """Float32 chunks as soon as each is ready: one per sentence (with the silence that follows
         it), except the first sentence, which comes as a short head and then its rest, so that
         audio starts early. The text is checked completely before the first chunk."""
-        options = self._options(speed, noise_scale, speaker, seed, sigma, denoise)
+        options = self._options(speed, noise_scale, speaker, seed, sigma, denoise, style)
         sentences = self._sentences(text, sentence_silence_s, paragraph_silence_s)
         return self._stream(sentences, options)
 
@@ -288,6 +308,58 @@ class Synthesizer:
         path = Path(path)
         save_wav(path, self.synthesize(text, **options), self.sample_rate)
         return path
+
+    def style_reference(self, wave: np.ndarray, sample_rate: int) -> torch.Tensor:
+        """The mel ``[n_mels, frames]`` of a style reference recording (mono float audio at
+        ``sample_rate``, resampled to the voice's rate), as ``style={"ref_mel": ...}`` takes it."""
+        from moksori.audio import mel_spectrogram, resample
+
+        wave = np.asarray(wave, dtype=np.float32).reshape(-1)
+        config = self.voice.mel_config
+        if sample_rate != config.sample_rate:
+            wave = resample(wave, sample_rate, config.sample_rate)
+        if wave.size < 4 * config.hop_length:
+            raise ValueError(f"the style reference is too short ({wave.size / config.sample_rate:.3f} s)")
+        return mel_spectrogram(wave, config.sample_rate, config=config)
+
+    def style_controls(
+        self,
+        *,
+        ref_wave: np.ndarray | None = None,
+        ref_sample_rate: int | None = None,
+        ref_text: str | None = None,
+        strength: float | None = None,
+        component: int | None = None,
+        segments: int | None = None,
+    ) -> dict[str, Any]:
+        """The ``style`` of a request from its user-facing fields (a reference recording and its
+        optional transcript, ``style_strength`` in [0, 1], ``style_component``,
+        ``style_segments``); ValueError naming the field otherwise. Empty: no style."""
+        style: dict[str, Any] = {}
+        if ref_wave is not None:
+            style["ref_mel"] = self.style_reference(ref_wave, int(ref_sample_rate or self.sample_rate))
+            if ref_text:
+                style["ref_ids"] = self.voice.frontend.to_ids(ref_text, strict=True)
+        elif ref_text or strength is not None or segments is not None:
+            raise ValueError("style_strength, style_segments and style_ref_text need a style reference (style_ref)")
+        if strength is not None:
+            if not (math.isfinite(_as_float(strength, "style_strength")) and 0.0 <= float(strength) <= 1.0):
+                raise ValueError(f"style_strength must be in [0, 1], got {strength!r}")
+            style["strength"] = float(strength)
+        if segments is not None:
+            if isinstance(segments, bool) or int(segments) != segments or not 1 <= int(segments) <= 64:
+                raise ValueError(f"style_segments must be an integer in 1..64, got {segments!r}")
+            style["segments"] = int(segments)
+        if component is not None:
+            if isinstance(component, bool) or int(component) != component or int(component) < 0:
+                raise ValueError(f"style_component must be an integer >= 0, got {component!r}")
+            n_components = int(getattr(getattr(self._acoustic.model, "config", None), "n_components", 0) or 0)
+            if n_components < 2:
+                raise ValueError(f"style_component: voice {self.voice.name!r} has no mixture components")
+            if int(component) >= n_components:
+                raise ValueError(f"style_component must be in 0..{n_components - 1}, got {component!r}")
+            style["component"] = int(component)
+        return style
 
     def speaker_id(self, speaker: str | int | None) -> int | None:
         """The model's speaker index for a name or index (None: the first speaker of a
@@ -312,6 +384,9 @@ class Synthesizer:
     def _stream(self, sentences: list[_Sentence], options: _Options) -> Iterator[np.ndarray]:
         for sentence in sentences:
             (mel,), _ = self._checked_mels([sentence], options)
+            if self._onnx_vocoder is None and streams_natively(self._vocoder):
+                yield from self._vocode_stream(mel, sentence.silence_after, options)
+                continue
             local = self._context_frames is not None
             split = HEAD_FRAMES if sentence.index == 0 and local else mel.shape[1]
             if local and split < mel.shape[1] - self._context_frames:
@@ -319,6 +394,21 @@ class Synthesizer:
                 yield self._with_silence(self._vocode_span(mel, split, mel.shape[1], options), sentence.silence_after)
             else:
                 yield self._with_silence(self._vocode(mel, options), sentence.silence_after)
+
+    def _vocode_stream(self, mel: np.ndarray, silence_after: int, options: _Options) -> Iterator[np.ndarray]:
+        """A vocoder that streams natively (autoregressive): its pieces as they are made, the
+        silence after the last one. The same audio as :meth:`_vocode`."""
+        pieces = self._vocoder.stream(torch.from_numpy(np.ascontiguousarray(mel)), options.controls)
+        piece = None
+        while True:
+            with torch.inference_mode():
+                following = next(pieces, None)
+            if following is None:
+                break
+            if piece is not None:
+                yield piece
+            piece = np.asarray(following.numpy(), dtype=np.float32).reshape(-1)
+        yield self._with_silence(piece if piece is not None else np.zeros(0, np.float32), silence_after)
 
     def _vocode_span(self, mel: np.ndarray, start: int, end: int, options: _Options) -> np.ndarray:
         """Audio of mel frames [start, end), vocoded with enough context on each side to be exact."""
@@ -329,7 +419,7 @@ class Synthesizer:
 
     def _options(
         self, speed: float, noise_scale: float, speaker: str | int | None, seed: int | None,
-        sigma: float | None = None, denoise: float | None = None,
+        sigma: float | None = None, denoise: float | None = None, style: Mapping[str, Any] | None = None,
     ) -> _Options:
         if not MIN_SPEED <= _as_float(speed, "speed") <= MAX_SPEED:
             raise ValueError(f"speed must be in [{MIN_SPEED}, {MAX_SPEED}], got {speed!r}")
@@ -338,7 +428,15 @@ class Synthesizer:
         for name, value in (("sigma", sigma), ("denoise", denoise)):
             if value is not None and not (math.isfinite(_as_float(value, name)) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-        return _Options(1.0 / float(speed), float(noise_scale), self.speaker_id(speaker), seed, sigma, denoise)
+        if style:
+            if "style" not in self._acoustic.knobs:
+                family = self.voice.config.get("acoustic", {}).get("model_name", "this family")
+                raise ValueError(f"voice {self.voice.name!r} has no style controls (its acoustic model is "
+                                 f"{family}); style needs a Flowtron voice")
+            if self._onnx_acoustic is not None:
+                raise ValueError("style controls need the PyTorch model: synthesise without ONNX (use_onnx=False)")
+        return _Options(1.0 / float(speed), float(noise_scale), self.speaker_id(speaker), seed, sigma, denoise,
+                        dict(style) if style else None)
 
     def _sentences(self, text: str, sentence_silence_s: float, paragraph_silence_s: float) -> list[_Sentence]:
         if not isinstance(text, str) or not text.strip():
