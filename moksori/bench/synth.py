@@ -225,7 +225,8 @@ def _model_runners(
 
     if use_onnx:
         onnx_acoustic = OnnxAcoustic(voice.onnx_path("acoustic"), type(voice.acoustic_model), voice.mel_config.n_mels, threads)
-        onnx_vocoder = OnnxVocoder(voice.onnx_path("vocoder"), threads) if voice.vocoder is not None else None
+        onnx_vocoder = (OnnxVocoder(voice.onnx_path("vocoder"), threads, voice.vocoder_model)
+                        if voice.vocoder is not None else None)
 
         def acoustic(ids: list[int]) -> np.ndarray:
             return onnx_acoustic.infer(ids, controls, noise)

@@ -94,7 +94,9 @@ def run_train_benchmark(
         run_dir="unused",
         model_config={"preset": preset},
         train=TrainRecipe(amp=amp, progress=False),
-        options={"adversarial": adversarial, "stft_loss": stft_loss} if is_vocoder else {},
+        # Only the options the family's task has (GAN vocoders; WaveGlow and WaveNet have none).
+        options={k: v for k, v in {"adversarial": adversarial, "stft_loss": stft_loss}.items()
+                 if is_vocoder and k in family.task_class().option_names()},
     )
     torch.manual_seed(0)
     task = build_task(recipe, info, target)
@@ -125,8 +127,8 @@ def run_train_benchmark(
     return {
         "model": model,
         "preset": preset,
-        "adversarial": is_vocoder and task.adversarial_at(warmup),
-        "stft_loss": is_vocoder and stft_loss,
+        "adversarial": is_vocoder and hasattr(task, "adversarial_at") and task.adversarial_at(warmup),
+        "stft_loss": is_vocoder and "stft_loss" in recipe.options and stft_loss,
         "batch_size": batch_size,
         "frames": frames,
         "device": str(target) if target.type != "cuda" else torch.cuda.get_device_name(target),
@@ -165,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         args.device, args.amp, args.threads, adversarial=args.adversarial, stft_loss=args.stft_loss,
     )
     losses_text = ""
-    if registry.get(result["model"]).role == registry.VOCODER:
+    if "adversarial" in registry.get(result["model"]).task_class().option_names():  # GAN vocoders
         parts = ["mel"] + ["MR-STFT"] * result["stft_loss"] + ["adversarial"] * result["adversarial"]
         losses_text = f", losses {' + '.join(parts)}"
     print(

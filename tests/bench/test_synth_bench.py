@@ -38,3 +38,8 @@ def test_main_accepts_a_vocos_config(tmp_path, capsys):
                  "--json", str(out)]) == 0
     assert "glow_tts tiny + vocos tiny" in capsys.readouterr().out
     assert out.read_text().count('"backend": "pytorch"') == 2
+
+
+def test_waveglow_configurations_build(tmp_path):
+    voice = read_voice_json(_random_voice("glow_tts tiny + waveglow tiny", tmp_path / "waveglow"))
+    assert voice["vocoder"]["model_name"] == "waveglow" and voice["vocoder"]["model_config"]["n_flows"] == 4

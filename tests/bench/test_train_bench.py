@@ -34,3 +34,12 @@ def test_main_prints_the_vocos_losses(capsys):
     assert "losses mel)" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["--model", "vocos", "--adversarial", "--no-adversarial"])
+
+
+def test_waveglow_trains_by_likelihood_without_gan_options(capsys):
+    result = run_train_benchmark("waveglow", "tiny", batch_size=1, steps=1, warmup=0, frames=20, device="cpu", threads=1)
+    assert result["adversarial"] is False and result["stft_loss"] is False
+    assert 3e6 < result["parameters"] < 4e6 and math.isfinite(result["seconds_per_step"])
+    assert main(["--model", "waveglow", "--preset", "tiny", "--batch-size", "1", "--steps", "1", "--warmup", "0",
+                 "--frames", "20", "--device", "cpu", "--threads", "1"]) == 0
+    assert capsys.readouterr().out.startswith("waveglow (tiny, 3.46M parameters) batch 1 on cpu")
