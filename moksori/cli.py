@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from moksori import __version__
 
@@ -117,11 +118,15 @@ def _cmd_say(args: argparse.Namespace) -> int:
 
     voice = resolve_voice(args.voice)
     text = args.text if args.text is not None else sys.stdin.read()
-    synthesizer = Synthesizer(voice, use_onnx=args.onnx, num_threads=args.threads)
+    style_ref = getattr(args, "style_ref", None)
+    use_onnx = False if style_ref is not None else args.onnx  # style needs the PyTorch model
+    synthesizer = Synthesizer(voice, use_onnx=use_onnx, num_threads=args.threads)
+    style = _style_from_args(args, synthesizer)
     started = time.perf_counter()
     path = synthesizer.to_wav_file(
         text, args.output, speed=args.speed, noise_scale=args.noise_scale, speaker=args.speaker, seed=args.seed,
         sigma=args.vocoder_sigma, denoise=args.denoise,
+        **({"style": style} if style else {}),
     )
     elapsed = time.perf_counter() - started
     import soundfile
@@ -129,6 +134,21 @@ def _cmd_say(args: argparse.Namespace) -> int:
     seconds = soundfile.info(str(path)).duration
     print(f"{path}  ({seconds:.2f} s of audio in {elapsed:.2f} s, real-time factor {elapsed / max(seconds, 1e-9):.3f})")
     return 0
+
+
+def _style_from_args(args: argparse.Namespace, synthesizer: Any) -> dict[str, Any]:
+    """Flowtron's style controls from ``--style-ref`` (a wav), ``--style-ref-text``,
+    ``--style-strength``, ``--style-component``, ``--style-segments``."""
+    wave = rate = None
+    if getattr(args, "style_ref", None) is not None:
+        from moksori.audio import load_audio_with_rate
+
+        wave, rate = load_audio_with_rate(args.style_ref)
+    return synthesizer.style_controls(
+        ref_wave=wave, ref_sample_rate=rate, ref_text=getattr(args, "style_ref_text", None),
+        strength=getattr(args, "style_strength", None), component=getattr(args, "style_component", None),
+        segments=getattr(args, "style_segments", None),
+    )
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
@@ -360,7 +380,16 @@ def build_parser() -> argparse.ArgumentParser:
                      "with moksori (ko_default)")
     say.add_argument("-o", "--output", default=Path("out.wav"), type=Path)
     say.add_argument("--speed", type=float, default=1.0)
-    say.add_argument("--noise-scale", type=float, default=0.667)
+    say.add_argument("--noise-scale", "--sigma", dest="noise_scale", type=float, default=0.667,
+                     help="the acoustic model's sampling temperature (Glow-TTS noise scale; --sigma: Flowtron's sigma)")
+    style = say.add_argument_group("style (Flowtron voices)")
+    style.add_argument("--style-ref", type=Path, metavar="WAV", help="a recording whose style (its latent z) to follow")
+    style.add_argument("--style-ref-text", metavar="TEXT", help="what the style recording says (better transfer)")
+    style.add_argument("--style-strength", type=float, metavar="FLOAT",
+                       help="0..1: how far to move from the voice's own style toward the reference (default 1)")
+    style.add_argument("--style-segments", type=int, metavar="N",
+                       help="follow the reference in N segments over time instead of its overall mean")
+    style.add_argument("--style-component", type=int, metavar="INT", help="mixture component of the prior (voices with one)")
     say.add_argument("--vocoder-sigma", type=_non_negative, metavar="FLOAT",
                      help="the vocoder's sampling temperature (WaveGlow; default: the vocoder's, 0.666)")
     say.add_argument("--denoise", type=_non_negative, metavar="FLOAT",

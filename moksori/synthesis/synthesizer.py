@@ -207,7 +207,8 @@ class Synthesizer:
     ) -> tuple[OnnxAcoustic | None, OnnxVocoder | None]:
         acoustic_file = self.voice.onnx_path("acoustic")
         vocoder_file = self.voice.onnx_path("vocoder")
-        complete = acoustic_file is not None and (self.voice.vocoder is None or vocoder_file is not None)
+        vocoder_done = self.voice.vocoder is None or vocoder_file is not None or not getattr(self._vocoder, "has_onnx_graph", True)
+        complete = acoustic_file is not None and vocoder_done
         if use_onnx is None:
             use_onnx = complete and onnxruntime_available()
         if not use_onnx:
