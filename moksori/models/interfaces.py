@@ -143,6 +143,9 @@ class Vocoder(nn.Module):
     # Mel frames either side that change a frame's audio: a span vocoded with this much context
     # joins its neighbours exactly. None: the output of a span depends on the whole sentence.
     context_frames: int | None = None
+    # False: no single mel → wave graph (an autoregressive vocoder: WaveNet); a voice's ONNX
+    # export then leaves the vocoder in PyTorch and the acoustic model alone runs in ONNX Runtime.
+    has_onnx_graph: ClassVar[bool] = True
 
     def infer(self, mel: torch.Tensor, controls: Controls | None = None) -> torch.Tensor:
         raise NotImplementedError

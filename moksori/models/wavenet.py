@@ -592,6 +592,7 @@ class WaveNetVocoder(Vocoder):
     vocoder (see :class:`WaveNetStep` for the step graph)."""
 
     context_frames = None
+    has_onnx_graph = False
     # Samples per streamed piece (16 frames, 0.19 s at 22,050 Hz): a piece costs about
     # 16 frames of generation before it leaves.
     chunk_samples = 4096

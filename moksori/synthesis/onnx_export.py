@@ -30,11 +30,11 @@ OPSET = 17
 
 
 def export_onnx(voice_dir: str | Path, *, opset: int = OPSET) -> list[Path]:
-    """Write ``acoustic.onnx`` (and ``vocoder.onnx`` unless the voice uses Griffin-Lim) into the
-    voice folder and add them to voice.json's files list. Returns the written paths."""
+    """Write ``acoustic.onnx`` (and ``vocoder.onnx`` unless the voice uses Griffin-Lim or a vocoder
+    without a single graph, which then runs in PyTorch) into the voice folder and add them to voice.json's files list. Returns the written paths."""
     voice = load_voice(voice_dir)
     written = export_acoustic_graphs(voice, voice.path / ACOUSTIC_ONNX, opset=opset)
-    if voice.vocoder is not None:
+    if voice.vocoder is not None and getattr(voice.vocoder_model, "has_onnx_graph", True):
         written.append(export_vocoder(voice, voice.path / VOCODER_ONNX, opset=opset))
     files = dict(read_voice_json(voice.path)["files"])
     for path in written:

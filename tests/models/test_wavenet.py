@@ -201,3 +201,26 @@ def test_step_graph_equals_incremental_state() -> None:
             y, *queues = step(x[:, t : t + 1], cond[t], *queues)
             outs.append(y)
     torch.testing.assert_close(torch.stack(outs, dim=2), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_step_graph_exports_to_onnx_and_equals_pytorch(tmp_path) -> None:
+    onnxruntime = pytest.importorskip("onnxruntime")
+    from moksori.models.wavenet import IncrementalState, export_step_onnx
+
+    model = _model(dtype=torch.float32)
+    path = tmp_path / "wavenet_step.onnx"
+    names = export_step_onnx(model, str(path))
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    batch, samples = 2, 300
+    mel = torch.randn(batch, 6, 2)
+    x = torch.rand(batch, samples) - 0.5
+    expected = model.incremental_forward(x, mel)  # [b, out, t]
+    with torch.no_grad():
+        cond = IncrementalState(model, batch).condition(model.conditioning(mel)).numpy()
+    queues = [q.numpy() for q in WaveNetStep(model).initial_queues(batch)]
+    outs = []
+    for t in range(samples):
+        feeds = {"x": x[:, t : t + 1].numpy(), "cond": cond[t], **dict(zip(names[2:], queues))}
+        y, *queues = session.run(None, feeds)
+        outs.append(y)
+    np.testing.assert_allclose(np.stack(outs, axis=2), expected.numpy(), rtol=1e-4, atol=1e-4)
