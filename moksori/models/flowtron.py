@@ -27,7 +27,9 @@ attention loss; a checkpoint that needs the former is refused by name.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
@@ -879,6 +881,96 @@ class FlowtronAcoustic(AcousticModel):
         )
 
 
+# --- NVIDIA checkpoints ------------------------------------------------------------------------------
+
+# The classes NVIDIA's training script pickles inside ``{"model": <flowtron.Flowtron>}``.
+NVIDIA_CLASSES = tuple(
+    f"flowtron.{name}" for name in (
+        "Flowtron", "AR_Step", "AR_Back_Step", "Attention", "LinearNorm", "ConvNorm", "DenseLayer", "Encoder",
+        "MelEncoder",
+    "NVIDIA_CLASSES",
+    "config_from_reference_state_dict",
+    "import_reference",
+    "load_reference_state_dict", "GaussianMixture", "MaskedInstanceNorm1d", "AttentionConditioningLayer",
+    )
+)
+
+
+def config_from_reference_state_dict(state: Mapping[str, torch.Tensor], **overrides: Any) -> FlowtronConfig:
+    """The :class:`FlowtronConfig` whose shapes fit an NVIDIA Flowtron state dict (the sizes come
+    from the tensors; ``dummy_speaker_embedding`` and ``mean_scale`` are not in the weights)."""
+    if any(".attn_cond_layer." in key for key in state):
+        raise ValueError("this Flowtron uses cumulative attention (use_cumm_attention), which moksori does not implement")
+    for key in ("embedding.weight", "speaker_embedding.weight", "flows.0.conv.weight"):
+        if key not in state:
+            raise ValueError(f"not a Flowtron state dict: no {key}")
+    n_flows = 1 + max(int(key.split(".")[1]) for key in state if key.startswith("flows."))
+    first = "flows.0."
+    n_text, n_text_dim = state["embedding.weight"].shape
+    n_speakers, n_speaker_dim = state["speaker_embedding.weight"].shape
+    two_mel, n_hidden, _ = state[first + "conv.weight"].shape
+    n_attn = state[first + "attention_layer.key.linear_layer.weight"].shape[0]
+    n_lstm = sum(1 for key in state if key.startswith(first + "lstm.weight_ih_l"))
+    last = f"flows.{n_flows - 1}." + ("ar_step." if n_flows % 2 == 0 else "")
+    n_convs = sum(1 for key in state if key.startswith("encoder.convolutions.") and key.endswith(".0.conv.weight"))
+    values: dict[str, Any] = dict(
+        n_speakers=n_speakers, n_speaker_dim=n_speaker_dim, n_text=n_text, n_text_dim=n_text_dim, n_flows=n_flows,
+        n_mel_channels=two_mel // 2, n_hidden=n_hidden, n_attn_channels=n_attn, n_lstm_layers=n_lstm,
+        use_gate_layer=last + "gate_layer.linear_layer.weight" in state,
+        encoder_n_convolutions=n_convs, encoder_kernel_size=state["encoder.convolutions.0.0.conv.weight"].shape[2],
+    )
+    if "gaussian_mixture.prob_layer.linear_layer.weight" in state:
+        n_components, hidden = state["gaussian_mixture.prob_layer.linear_layer.weight"].shape
+        values.update(n_components=n_components, mel_encoder_n_hidden=hidden,
+                      fixed_gaussian="gaussian_mixture.mean" in state)
+    values.update(overrides)
+    return FlowtronConfig(**values)
+
+
+def load_reference_state_dict(model: Flowtron, state: Mapping[str, torch.Tensor]) -> None:
+    """Load an NVIDIA Flowtron state dict (``module.`` prefixes removed) into ``model``; names and
+    shapes must match exactly (BatchNorm-free: Flowtron's norms have no running statistics)."""
+    target = model.state_dict()
+    problems = [f"missing: {key}" for key in sorted(set(target) - set(state))]
+    problems += [f"unexpected: {key}" for key in sorted(set(state) - set(target))]
+    problems += [f"{key}: {tuple(state[key].shape)} in the checkpoint, {tuple(value.shape)} here"
+                 for key, value in target.items() if key in state and state[key].shape != value.shape]
+    if problems:
+        raise ValueError("the checkpoint does not fit this Flowtron:\n  " + "\n  ".join(problems[:20]))
+    model.load_state_dict({key: state[key].to(value.dtype) for key, value in target.items()})
+
+
+def import_reference(path: str | Path) -> tuple[FlowtronConfig, dict[str, torch.Tensor]]:
+    """Config and state dict (float32) of an NVIDIA Flowtron checkpoint: a published
+    ``{"state_dict": ...}`` file, or a training checkpoint that pickles the whole model
+    (``{"model": <flowtron.Flowtron>, "iteration": ...}``), read without running its code."""
+    from moksori.checkpoint import CheckpointError, read_pickled_module, strip_module_prefix, torch_load
+
+    try:
+        raw = torch_load(path)
+    except Exception as plain_error:  # not loadable as plain tensors: a pickled model object?
+        try:
+            state = read_pickled_module(path, NVIDIA_CLASSES)
+        except CheckpointError as pickled_error:
+            raise CheckpointError(f"{path}: not an NVIDIA Flowtron checkpoint ({pickled_error}; as a state dict: "
+                                  f"{plain_error})") from None
+    else:
+        if not isinstance(raw, Mapping):
+            raise CheckpointError(f"{path}: expected a dict with a 'state_dict', got a {type(raw).__name__}")
+        inner = raw.get("state_dict", raw.get("model", raw))
+        if not isinstance(inner, Mapping):
+            raise CheckpointError(f"{path}: expected a state dict under 'state_dict' or 'model'")
+        state = strip_module_prefix(inner)
+    state = {key: value.float() if value.is_floating_point() else value for key, value in state.items()}
+    try:
+        config = config_from_reference_state_dict(state)
+        model = Flowtron(config)
+        load_reference_state_dict(model, state)
+    except ValueError as error:
+        raise CheckpointError(f"{path}: {error}") from error
+    return config, model.state_dict()
+
+
 __all__ = [
     "AR_Back_Step",
     "AR_Step",
@@ -895,6 +987,10 @@ __all__ = [
     "LinearNorm",
     "MaskedInstanceNorm1d",
     "MelEncoder",
+    "NVIDIA_CLASSES",
+    "config_from_reference_state_dict",
+    "import_reference",
+    "load_reference_state_dict",
     "PRESETS",
     "beta_binomial_prior",
     "encode_text",

@@ -186,6 +186,7 @@ def _register_builtin() -> None:
     ))
     from moksori.models.flowtron import PRESETS as FLOWTRON_PRESETS
     from moksori.models.flowtron import Flowtron, FlowtronAcoustic, FlowtronConfig
+    from moksori.models.flowtron import import_reference as import_flowtron
 
     register(Family(
         "flowtron", ACOUSTIC, "Flowtron: autoregressive flow with attention; style control through its latent z",
@@ -193,6 +194,7 @@ def _register_builtin() -> None:
         lambda preset, *, n_vocab, n_mels=80, **_: FlowtronConfig.preset(preset, n_vocab, n_mel_channels=n_mels),
         FlowtronAcoustic,
         task="moksori.training.tasks.flowtron:FlowtronTask", reference="NVIDIA/flowtron",
+        extra={"import_reference": import_flowtron},
     ))
     register(Family(
         "hifigan", VOCODER, "HiFi-GAN: transposed-convolution generator with MRF blocks, GAN-trained",

@@ -334,3 +334,96 @@ def test_style_values_are_checked(style, message):
     adapter = _adapter()
     with pytest.raises(ValueError, match=message):
         adapter.infer(torch.ones(1, 3, dtype=torch.long), torch.tensor([3]), Controls(style=style), _noise())
+
+
+# --- NVIDIA checkpoints ---------------------------------------------------------------------------------
+
+import sys  # noqa: E402
+import types  # noqa: E402
+
+from moksori.checkpoint import CheckpointError  # noqa: E402
+from moksori.models.flowtron import config_from_reference_state_dict, import_reference  # noqa: E402
+
+
+def _nvidia_like(n_components: int = 0) -> Flowtron:
+    return _model(2, n_mel=6, n_components=n_components, n_speakers=3)
+
+
+def test_import_published_state_dict(tmp_path):
+    model = _nvidia_like()
+    state = {f"module.{key}": value for key, value in model.state_dict().items()}  # saved from DataParallel
+    path = tmp_path / "flowtron_ljs.pt"
+    torch.save({"state_dict": state}, path)
+    config, imported = import_reference(path)
+    assert config.n_flows == 2 and config.n_speakers == 3 and config.n_mel_channels == 6
+    assert (config.n_hidden, config.n_attn_channels, config.n_text_dim, config.n_lstm_layers) == (32, 16, 32, 1)
+    assert config.use_gate_layer and config.encoder_n_convolutions == 2 and config.encoder_kernel_size == 3
+    rebuilt = Flowtron(config).eval()
+    rebuilt.load_state_dict(imported)
+    mel, mel_lengths, text, text_lengths = _batch()
+    assert torch.equal(rebuilt(mel, mel_lengths, text, text_lengths).z, model(mel, mel_lengths, text, text_lengths).z)
+
+
+def test_import_training_checkpoint_with_a_pickled_model(tmp_path, monkeypatch):
+    """NVIDIA's train.py saves ``{"model": <flowtron.Flowtron>, ...}``: read without running its code."""
+    model = _nvidia_like(n_components=2)
+    fake = types.ModuleType("flowtron")
+    renamed = {}
+    for module in model.modules():
+        cls = type(module)
+        if cls.__module__.startswith("torch."):
+            continue
+        if cls.__name__ not in renamed:  # one class per name (the encoder's ConvNorm is Tacotron2's)
+            renamed[cls.__name__] = type(cls.__name__, (cls,), {"__module__": "flowtron", "__qualname__": cls.__name__})
+            setattr(fake, cls.__name__, renamed[cls.__name__])
+        module.__class__ = renamed[cls.__name__]
+    object.__delattr__(model, "config")  # NVIDIA's object keeps no config object
+    monkeypatch.setitem(sys.modules, "flowtron", fake)
+    path = tmp_path / "model_1000"
+    torch.save({"model": model, "iteration": 1000, "optimizer": {}, "learning_rate": 1e-3}, path)
+    monkeypatch.delitem(sys.modules, "flowtron")
+    config, imported = import_reference(path)
+    assert config.n_components == 2 and config.fixed_gaussian
+    assert torch.equal(imported["gaussian_mixture.mean"], model.gaussian_mixture.mean)
+    expected = {key: value for key, value in model.state_dict().items()}
+    assert set(imported) == set(expected)
+    assert all(torch.equal(imported[key], expected[key]) for key in expected)
+
+
+def test_import_refuses_what_it_cannot_read(tmp_path):
+    path = tmp_path / "evil.pt"
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("ran",))
+
+    torch.save({"model": Evil()}, path)
+    with pytest.raises(CheckpointError, match="not an NVIDIA Flowtron checkpoint"):
+        import_reference(path)
+    state = _nvidia_like().state_dict()
+    state["flows.0.attn_cond_layer.location_conv_hidden.conv.weight"] = torch.zeros(1)
+    with pytest.raises(ValueError, match="use_cumm_attention"):
+        config_from_reference_state_dict(state)
+    torch.save({"state_dict": {"embedding.weight": torch.zeros(3, 4)}}, path)
+    with pytest.raises(CheckpointError, match="not a Flowtron state dict"):
+        import_reference(path)
+
+
+def test_moksori_import_writes_a_checkpoint_that_warm_starts(tmp_path):
+    from moksori.checkpoint import read_checkpoint
+    from moksori.cli import main
+    from moksori.training.warm_start import load_matching, read_init_source
+
+    model = _nvidia_like()
+    source = tmp_path / "flowtron_ljs.pt"
+    torch.save({"state_dict": model.state_dict()}, source)
+    out = tmp_path / "imported.pt"
+    assert main(["import", "flowtron", str(source), "--out", str(out)]) == 0
+    checkpoint = read_checkpoint(out)
+    assert checkpoint["model_name"] == "flowtron" and checkpoint["model_config"]["n_speakers"] == 3
+    # a Korean model with another symbol table and one speaker takes the flows from it
+    korean = Flowtron(FlowtronConfig.from_dict({**checkpoint["model_config"], "n_text": 40, "n_speakers": 1}))
+    state, _ = read_init_source(out, "flowtron")
+    report = load_matching(korean, state)
+    assert "flows.1.ar_step.lstm.weight_ih_l0" in report.loaded
+    assert any(entry.startswith("embedding.weight") for entry in report.skipped)
