@@ -225,8 +225,9 @@ def _model_runners(
 
     if use_onnx:
         onnx_acoustic = OnnxAcoustic(voice.onnx_path("acoustic"), type(voice.acoustic_model), voice.mel_config.n_mels, threads)
+        # None for Griffin-Lim and for a vocoder without a single graph (WaveNet: PyTorch).
         onnx_vocoder = (OnnxVocoder(voice.onnx_path("vocoder"), threads, voice.vocoder_model)
-                        if voice.vocoder is not None else None)
+                        if voice.onnx_path("vocoder") is not None else None)
 
         def acoustic(ids: list[int]) -> np.ndarray:
             return onnx_acoustic.infer(ids, controls, noise)

@@ -593,9 +593,9 @@ class WaveNetVocoder(Vocoder):
 
     context_frames = None
     has_onnx_graph = False
-    # Samples per streamed piece (16 frames, 0.19 s at 22,050 Hz): a piece costs about
-    # 16 frames of generation before it leaves.
-    chunk_samples = 4096
+    # Samples per streamed piece (4 frames, 46 ms at 22,050 Hz): the first audio leaves after
+    # this many samples of generation.
+    chunk_samples = 1024
 
     def __init__(self, model: WaveNet) -> None:
         super().__init__()
