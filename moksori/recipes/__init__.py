@@ -8,6 +8,8 @@ user's own recipes live anywhere, conventionally in ``configs/``.
 | ``default_ko`` | the shipped default voice: Glow-TTS small, then Vocos small (CPU-sized) |
 | ``finetune_ko`` | ``moksori finetune``'s small-data settings |
 | ``tiny_glowtts``, ``tiny_hifigan`` | tiny models for tests and ``moksori demo`` |
+| ``waveglow_ko`` | a base Glow-TTS, then WaveGlow (NVIDIA's config) on its aligned mels (GPU-sized) |
+| ``tiny_waveglow`` | a tiny WaveGlow for tests |
 """
 
 from __future__ import annotations
