@@ -7,8 +7,11 @@ keys the store's. Every synthesis runs on the bounded pool, never on the event l
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 import time
+import unicodedata
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -31,9 +34,24 @@ from moksori.server.encode import (
 from moksori.server.errors import ApiError
 from moksori.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from moksori.server.state import ServerState, server_state
+from moksori.server.style import (
+    COMPONENT_HELP,
+    MAX_REFERENCE_TEXT,
+    MAX_SIGMA,
+    MAX_STYLE_COMPONENT,
+    MAX_STYLE_SEGMENTS,
+    SEGMENTS_HELP,
+    SIGMA_HELP,
+    STRENGTH_HELP,
+    STYLE_REF_HELP,
+    STYLE_REF_TEXT_HELP,
+    STYLE_REF_WAV_HELP,
+    acoustic_controls,
+    resolve_style,
+)
 from moksori.server.voices import UnknownVoiceError, VoiceInfo
 from moksori.synthesis import VoiceError
-from moksori.synthesis.synthesizer import MAX_SPEED, MIN_SPEED
+from moksori.synthesis.synthesizer import MAX_SPEED, MIN_SPEED, SynthesisStopped
 from moksori.text import UnreadableTextError
 
 log = logging.getLogger(__name__)
@@ -49,6 +67,12 @@ OPENAI_VOICES = frozenset(
 )
 # OpenAI's own cap on ``input``; /v1/audio/speech applies it (or max_text_chars, if lower).
 OPENAI_MAX_INPUT_CHARS = 4096
+# The vocoder's controls a request may set (WaveGlow: sampling temperature, denoiser strength;
+# other vocoders ignore them); None leaves the vocoder's defaults (0.666 and 0.01 for WaveGlow).
+MAX_VOCODER_SIGMA = 2.0
+MAX_DENOISE = 1.0
+VOCODER_SIGMA_HELP = f"the vocoder's sampling temperature, 0..{MAX_VOCODER_SIGMA} (WaveGlow; default 0.666)"
+DENOISE_HELP = f"denoiser strength, 0 (off)..{MAX_DENOISE} (WaveGlow; default 0.01)"
 AUDIO_RESPONSE = {200: {"content": {"audio/wav": {}, "audio/mpeg": {}, "audio/ogg": {}, "audio/pcm": {}}}}
 
 
@@ -68,6 +92,19 @@ class SpeechRequest(BaseModel):
     response_format: str = Field("mp3", description="mp3, opus, wav, flac, pcm (16-bit little-endian) or ogg (Vorbis)")
     speed: float = Field(1.0, ge=MIN_SPEED, le=MAX_SPEED)
     instructions: str | None = Field(None, description="accepted for compatibility and ignored")
+    vocoder_sigma: float | None = Field(None, ge=0.0, le=MAX_VOCODER_SIGMA, description=VOCODER_SIGMA_HELP)
+    denoise: float | None = Field(None, ge=0.0, le=MAX_DENOISE, description=DENOISE_HELP)
+    sigma: float | None = Field(None, ge=0.0, le=MAX_SIGMA, description=SIGMA_HELP)
+    style_ref: str | None = Field(None, max_length=64, description=STYLE_REF_HELP)
+    style_ref_wav: str | None = Field(None, description=STYLE_REF_WAV_HELP)
+    style_ref_text: str | None = Field(None, max_length=MAX_REFERENCE_TEXT, description=STYLE_REF_TEXT_HELP)
+    style_strength: float | None = Field(None, ge=0.0, le=1.0, description=STRENGTH_HELP)
+    style_component: int | None = Field(None, ge=0, le=MAX_STYLE_COMPONENT, description=COMPONENT_HELP)
+    style_segments: int | None = Field(None, ge=1, le=MAX_STYLE_SEGMENTS, description=SEGMENTS_HELP)
+
+    def acoustic(self) -> dict[str, Any]:
+        return acoustic_controls(self.sigma, self.style_ref, self.style_ref_wav, self.style_ref_text,
+                                 self.style_strength, self.style_component, self.style_segments)
 
 
 class SynthesizeRequest(BaseModel):
@@ -85,6 +122,19 @@ class SynthesizeRequest(BaseModel):
     speed: float = Field(1.0, ge=MIN_SPEED, le=MAX_SPEED)
     format: str = Field("wav", description="wav or pcm when streaming; any /infer format otherwise")
     stream: bool = Field(False, description="send audio sentence by sentence as it is synthesised")
+    vocoder_sigma: float | None = Field(None, ge=0.0, le=MAX_VOCODER_SIGMA, description=VOCODER_SIGMA_HELP)
+    denoise: float | None = Field(None, ge=0.0, le=MAX_DENOISE, description=DENOISE_HELP)
+    sigma: float | None = Field(None, ge=0.0, le=MAX_SIGMA, description=SIGMA_HELP)
+    style_ref: str | None = Field(None, max_length=64, description=STYLE_REF_HELP)
+    style_ref_wav: str | None = Field(None, description=STYLE_REF_WAV_HELP)
+    style_ref_text: str | None = Field(None, max_length=MAX_REFERENCE_TEXT, description=STYLE_REF_TEXT_HELP)
+    style_strength: float | None = Field(None, ge=0.0, le=1.0, description=STRENGTH_HELP)
+    style_component: int | None = Field(None, ge=0, le=MAX_STYLE_COMPONENT, description=COMPONENT_HELP)
+    style_segments: int | None = Field(None, ge=1, le=MAX_STYLE_SEGMENTS, description=SEGMENTS_HELP)
+
+    def acoustic(self) -> dict[str, Any]:
+        return acoustic_controls(self.sigma, self.style_ref, self.style_ref_wav, self.style_ref_text,
+                                 self.style_strength, self.style_component, self.style_segments)
 
 
 # --- endpoints -------------------------------------------------------------------------------
@@ -93,18 +143,30 @@ class SynthesizeRequest(BaseModel):
 @router.get("/infer", responses=AUDIO_RESPONSE, summary="Text to speech (query string)")
 async def infer(
     text: Annotated[str, Query(description="the text to speak", examples=["안녕하세요. 만나서 반갑습니다."])],
+    request: Request,
     principal: LimitedCaller,
     state: State,
     voice: Annotated[str | None, Query(description="voice name or id; the default voice when omitted")] = None,
     speed: Annotated[float, Query(ge=MIN_SPEED, le=MAX_SPEED)] = 1.0,
     format: Annotated[str, Query(description="wav, mp3, ogg, opus, flac or pcm")] = "wav",
+    vocoder_sigma: Annotated[float | None, Query(ge=0.0, le=MAX_VOCODER_SIGMA, description=VOCODER_SIGMA_HELP)] = None,
+    denoise: Annotated[float | None, Query(ge=0.0, le=MAX_DENOISE, description=DENOISE_HELP)] = None,
+    sigma: Annotated[float | None, Query(ge=0.0, le=MAX_SIGMA, description=SIGMA_HELP)] = None,
+    style_ref: Annotated[str | None, Query(max_length=64, description=STYLE_REF_HELP)] = None,
+    style_ref_text: Annotated[str | None, Query(max_length=MAX_REFERENCE_TEXT, description=STYLE_REF_TEXT_HELP)] = None,
+    style_strength: Annotated[float | None, Query(ge=0.0, le=1.0, description=STRENGTH_HELP)] = None,
+    style_component: Annotated[int | None, Query(ge=0, le=MAX_STYLE_COMPONENT, description=COMPONENT_HELP)] = None,
+    style_segments: Annotated[int | None, Query(ge=1, le=MAX_STYLE_SEGMENTS, description=SEGMENTS_HELP)] = None,
 ) -> Response:
-    return await _whole(state, principal, text, voice, speed, format)
+    acoustic = acoustic_controls(sigma, style_ref, None, style_ref_text, style_strength, style_component, style_segments)
+    return await _whole(state, principal, text, voice, speed, format, request=request,
+                        vocoder=_vocoder_controls(vocoder_sigma, denoise) | acoustic)
 
 
 @router.post("/v1/audio/speech", responses=AUDIO_RESPONSE, summary="OpenAI-compatible text to speech")
 async def openai_speech(
     body: SpeechRequest,
+    request: Request,
     principal: LimitedCaller,
     state: State,
 ) -> Response:
@@ -112,7 +174,9 @@ async def openai_speech(
     if voice and voice.lower() in OPENAI_VOICES and not await _has_operator_voice(state, voice, principal):
         voice = None  # an OpenAI name means the default voice unless the operator has a voice of that name
     limit = min(state.settings.max_text_chars, OPENAI_MAX_INPUT_CHARS)
-    return await _whole(state, principal, body.input, voice, body.speed, body.response_format, limit)
+    return await _whole(state, principal, body.input, voice, body.speed, body.response_format, limit,
+                        field="input", request=request,
+                        vocoder=_vocoder_controls(body.vocoder_sigma, body.denoise) | body.acoustic())
 
 
 @router.post("/synthesize", responses=AUDIO_RESPONSE, summary="Text to speech, optionally streamed")
@@ -122,13 +186,15 @@ async def synthesize(
     principal: LimitedCaller,
     state: State,
 ) -> Response:
+    vocoder = _vocoder_controls(body.vocoder_sigma, body.denoise) | body.acoustic()
     if not body.stream:
-        return await _whole(state, principal, body.text, body.voice, body.speed, body.format)
-    return await _streamed(request, state, principal, body.text, body.voice, body.speed, body.format)
+        return await _whole(state, principal, body.text, body.voice, body.speed, body.format, request=request,
+                            vocoder=vocoder)
+    return await _streamed(request, state, principal, body.text, body.voice, body.speed, body.format, vocoder)
 
 
 @router.get("/voices", summary="The voices this caller may use")
-async def voices(principal: Caller, state: State) -> dict[str, Any]:
+async def voices(principal: LimitedCaller, state: State) -> dict[str, Any]:
     visible = await run_in_threadpool(state.voices.voices_for, principal.owner_id)
     try:
         default = (await run_in_threadpool(state.voices.find, None, principal.owner_id)).id
@@ -164,7 +230,7 @@ async def health(state: State) -> JSONResponse:
 
 
 @router.get("/metrics", summary="Prometheus metrics")
-async def metrics(principal: Caller, state: State) -> Response:
+async def metrics(principal: LimitedCaller, state: State) -> Response:
     return Response(state.metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
 
@@ -173,41 +239,84 @@ async def metrics(principal: Caller, state: State) -> Response:
 
 async def _whole(
     state: ServerState, principal: Principal, text: str, voice: str | None, speed: float, format_name: str,
-    max_chars: int | None = None,
+    max_chars: int | None = None, *, field: str = "text", request: Request | None = None,
+    vocoder: dict[str, float] | None = None,
 ) -> Response:
-    _check_text(text, max_chars or state.settings.max_text_chars)
+    _check_text(text, max_chars or state.settings.max_text_chars, field)
     fmt = _format(format_name)
     info = await _find_voice(state, voice, principal)
-    key = AudioCache.key(text, f"{info.id}|{info.version}", speed, fmt.name)
+    vocoder = vocoder or {}
+    key = AudioCache.key(text, f"{info.id}|{info.version}{_vocoder_key(vocoder)}", speed, fmt.name)
     cached = state.cache.get(key)
     hit = cached is not None
     state.metrics.cache.labels("hit" if hit else "miss").inc()
     if cached is None:
-        cached = await _run(state, info, _synthesize_job, state, info, text, speed, fmt)
+        stop = threading.Event()
+        job = _run(state, info, _synthesize_job, state, info, text, speed, fmt, stop, vocoder)
+        cached = await (job if request is None else _unless_client_leaves(request, job, stop))
         state.cache.put(key, cached)
     state.metrics.audio_seconds.labels(metric_voice(info)).inc(cached.seconds)
     headers = {"X-Voice": _header_name(info), "X-Audio-Seconds": f"{cached.seconds:.3f}", "X-Cache": "hit" if hit else "miss"}
     return Response(cached.body, media_type=cached.media_type, headers=headers)
 
 
-def _synthesize_job(state: ServerState, info: VoiceInfo, text: str, speed: float, fmt: AudioFormat) -> CachedAudio:
-    """Runs on a worker thread: load (once), synthesise, encode."""
+def _synthesize_job(
+    state: ServerState, info: VoiceInfo, text: str, speed: float, fmt: AudioFormat, stop: threading.Event | None = None,
+    vocoder: dict[str, float] | None = None,
+) -> CachedAudio:
+    """Runs on a worker thread: load (once), synthesise, encode. Once ``stop`` is set (the client
+    left) synthesis ends at the next sentence, and a job that had not started yet does nothing."""
+    if stop is not None and stop.is_set():  # the client left while the job waited in the queue
+        raise ClientGone()
     synthesizer = state.voices.synthesizer(info)
     started = time.perf_counter()
-    wave = synthesizer.synthesize(text, speed=speed)
+    try:
+        options = resolve_style(vocoder or {}, synthesizer)  # vocoder and acoustic controls
+        wave = synthesizer.synthesize(text, speed=speed, **options, stop=None if stop is None else stop.is_set)
+    except SynthesisStopped:
+        raise ClientGone() from None
     body, sample_rate = encode(wave, synthesizer.sample_rate, fmt.name)
     state.metrics.synthesis_seconds.labels(metric_voice(info)).observe(time.perf_counter() - started)
     media_type = fmt.media_type if fmt.name != "pcm" else f"audio/pcm;rate={sample_rate}"
     return CachedAudio(body, media_type, len(wave) / synthesizer.sample_rate)
 
 
+class ClientGone(Exception):
+    """The client closed the connection before its audio was ready."""
+
+
+async def _unless_client_leaves(request: Request, job: Any, stop: threading.Event) -> Any:
+    """Await ``job``; if the client disconnects first, set ``stop`` (a queued job is dropped, a
+    running one ends at the next sentence) and answer 499 to nobody."""
+    work = asyncio.ensure_future(job)
+    gone = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
+        if work.done():
+            return work.result()
+        stop.set()
+        work.cancel()
+        raise ApiError(499, "client_closed_request", "the client closed the connection; synthesis was stopped")
+    finally:
+        gone.cancel()
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns when the client disconnects (the body was read already: only a disconnect can come)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
 # --- streamed responses --------------------------------------------------------------------
 
 
 async def _streamed(
-    request: Request, state: ServerState, principal: Principal, text: str, voice: str | None, speed: float, format_name: str
+    request: Request, state: ServerState, principal: Principal, text: str, voice: str | None, speed: float, format_name: str,
+    vocoder: dict[str, float] | None = None,
 ) -> Response:
-    _check_text(text, state.settings.max_text_chars)
+    _check_text(text, state.settings.max_text_chars, "text")
     fmt = _format(format_name)
     if fmt.name not in STREAM_FORMATS:
         raise ApiError(400, "unsupported_format", f"format {fmt.name!r} cannot be streamed; use one of: {', '.join(STREAM_FORMATS)}")
@@ -215,7 +324,8 @@ async def _streamed(
 
     def sentences() -> Iterator[bytes]:
         synthesizer = state.voices.synthesizer(info)
-        return (pcm16(chunk) for chunk in synthesizer.stream(text, speed=speed))
+        options = resolve_style(vocoder or {}, synthesizer)  # vocoder and acoustic controls
+        return (pcm16(chunk) for chunk in synthesizer.stream(text, speed=speed, **options))
 
     chunks = state.pool.stream(sentences)
     try:
@@ -249,12 +359,32 @@ async def _stream_body(
 # --- shared steps ----------------------------------------------------------------------------
 
 
-def _check_text(text: str, max_chars: int) -> None:
+ALLOWED_CONTROLS = frozenset("\t\n\r")
+
+
+def _check_text(text: str, max_chars: int, field: str = "text") -> None:
     if not text or not text.strip():
-        raise ApiError(400, "empty_text", "the text is empty: nothing to say")
+        raise ApiError(400, "empty_text", f"{field} is empty: nothing to say")
     if len(text) > max_chars:
-        raise ApiError(413, "text_too_long", f"the text has {len(text)} characters; the limit is {max_chars}",
-                       details={"limit": max_chars})
+        raise ApiError(413, "text_too_long", f"{field} has {len(text)} characters; the limit is {max_chars}",
+                       details={"limit": max_chars, "field": field})
+    for position, char in enumerate(text):
+        category = unicodedata.category(char)
+        if (category == "Cc" and char not in ALLOWED_CONTROLS) or category == "Cs":
+            kind = "a lone surrogate" if category == "Cs" else "a control character"
+            raise ApiError(400, "invalid_text",
+                           f"{field} contains {kind} (U+{ord(char):04X}) at position {position}; only tabs and "
+                           "line breaks are allowed among control characters", details={"field": field, "position": position})
+
+
+def _vocoder_controls(sigma: float | None, denoise: float | None) -> dict[str, float]:
+    """The Synthesizer's ``sigma``/``denoise`` keywords for the fields a request set."""
+    return {key: float(value) for key, value in (("sigma", sigma), ("denoise", denoise)) if value is not None}
+
+
+def _vocoder_key(vocoder: dict[str, float]) -> str:
+    """What the vocoder controls add to a cache key (nothing when the request leaves the defaults)."""
+    return "".join(f"|{key}={value!r}" for key, value in sorted(vocoder.items()))
 
 
 def _format(name: str) -> AudioFormat:
@@ -304,6 +434,8 @@ async def _translate_errors(awaitable: Any, info: VoiceInfo) -> Any:
         return await awaitable
     except (ApiError, StopAsyncIteration):
         raise
+    except ClientGone:
+        raise ApiError(499, "client_closed_request", "the client closed the connection; synthesis was stopped") from None
     except UnreadableTextError as error:
         shown = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in error.characters)
         raise ApiError(422, "unreadable_text", f"voice {info.name!r} cannot read these characters: {shown}",

@@ -336,6 +336,10 @@ class Synthesizer:
         """The ``style`` of a request from its user-facing fields (a reference recording and its
         optional transcript, ``style_strength`` in [0, 1], ``style_component``,
         ``style_segments``); ValueError naming the field otherwise. Empty: no style."""
+        if "style" not in self._acoustic.knobs:
+            family = self.voice.config.get("acoustic", {}).get("model_name", "this family")
+            raise ValueError(f"voice {self.voice.name!r} has no style controls (its acoustic model is {family}); "
+                             "style needs a Flowtron voice")
         style: dict[str, Any] = {}
         if ref_wave is not None:
             style["ref_mel"] = self.style_reference(ref_wave, int(ref_sample_rate or self.sample_rate))
