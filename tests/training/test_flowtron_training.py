@@ -160,3 +160,17 @@ def test_style_transfer_moves_the_output_toward_the_reference(flowtron_voice, sa
         assert gaps[0] > gaps[1] > gaps[2] and gaps[2] < 0.3, (levels, target)
         finals.append(levels[2])
     assert 1.0 < finals[1] - finals[0] < 2.0, finals
+
+
+def test_finetune_from_a_flowtron_voice(flowtron_voice, sample_data, tmp_path):
+    from moksori.synthesis import Synthesizer
+    from moksori.training.finetune import finetune
+
+    result = finetune(sample_data, flowtron_voice, out=tmp_path / "mine", run_dir=tmp_path / "runs",
+                      acoustic_steps=2, vocoder_steps=0, progress=False)
+    checkpoint = load_checkpoint(tmp_path / "runs" / "acoustic")
+    assert checkpoint["model_name"] == "flowtron" and checkpoint["step"] == 2
+    # the family's own learning rate, not the shipped recipe's Glow-TTS Noam scale
+    assert result.summary["acoustic_lr"] is None
+    wave = Synthesizer(result.voice_dir).synthesize("안녕.", noise_scale=0.5, seed=0)
+    assert wave.size > 0 and np.isfinite(wave).all()
