@@ -27,6 +27,7 @@ import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping, NamedTuple
 
 import numpy as np
@@ -717,6 +718,37 @@ def load_reference_state_dict(model: Tacotron2, checkpoint: Mapping[str, Any], s
     return problems
 
 
+def import_reference(path: str | Path) -> tuple[Tacotron2Config, dict[str, torch.Tensor]]:
+    """Config and state dict (float32) of an NVIDIA ``tacotron2_statedict.pt``-style file
+    (``{"state_dict": …, "optimizer": …}`` or a bare state dict), read without executing any code
+    from it. The config's sizes come from the tensors; the rest are NVIDIA's hparams."""
+    from moksori.checkpoint import CheckpointError, torch_load
+
+    try:
+        raw = torch_load(path)
+    except Exception as error:  # torch raises many kinds for a damaged or hostile file
+        raise CheckpointError(f"{path}: cannot read an NVIDIA Tacotron2 checkpoint ({error})") from error
+    if not isinstance(raw, Mapping):
+        raise CheckpointError(f"{path}: expected a dict with a 'state_dict', got a {type(raw).__name__}")
+    try:
+        state = {k: v.float() if v.is_floating_point() else v for k, v in unwrap_reference_checkpoint(raw).items()}
+        config = config_from_reference_state_dict(state)
+        model = Tacotron2(config)
+        load_reference_state_dict(model, state, strict=True)
+    except ValueError as error:
+        raise CheckpointError(f"{path}: {error}") from error
+    return config, model.state_dict()
+
+
+def reference_text_frontend() -> dict[str, Any]:
+    """The text front end of NVIDIA's published English Tacotron2 (its symbol table and
+    ``english_cleaners``), as ``TextFrontend.settings()``."""
+    from moksori.text import TextFrontend
+    from moksori.text.nvidia import NVIDIA_ENGLISH
+
+    return TextFrontend("en", cleaners=NVIDIA_ENGLISH).settings()
+
+
 # --- inference adapter (the acoustic interface) -----------------------------------------------------
 
 # A sentence may have at most max_decoder_steps * n_frames_per_step / FRAMES_PER_SYMBOL symbols:
@@ -927,7 +959,9 @@ __all__ = [
     "guided_attention_loss",
     "guided_attention_penalty",
     "guided_attention_schedule",
+    "import_reference",
     "load_reference_state_dict",
+    "reference_text_frontend",
     "prenet_mask_from_noise",
     "tacotron2_loss",
     "unwrap_reference_checkpoint",

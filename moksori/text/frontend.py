@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from moksori.text import nvidia
 from moksori.text.english import clean_english
 from moksori.text.symbols import BLANK, CODAS, PROSODY, SymbolTable, symbol_table
 from moksori.text.tokens import english_to_tokens, intersperse, korean_to_tokens
@@ -39,6 +40,8 @@ class TextFrontend:
     before splitting into jamo; English has no pronunciation step (characters are
     used as they are), so the flag changes nothing there. ``symbols`` is the table
     of a stored voice; by default the current built-in table of the language.
+    ``cleaners="nvidia_english"`` (English only) reads text exactly as NVIDIA Tacotron2's
+    ``english_cleaners`` and symbol table do (imported NVIDIA voices; :mod:`moksori.text.nvidia`).
     """
 
     def __init__(
@@ -48,12 +51,20 @@ class TextFrontend:
         add_blank: bool = False,
         use_pronunciation: bool = True,
         symbols: SymbolTable | None = None,
+        cleaners: str | None = None,
     ) -> None:
         if language not in LANGUAGES:
             raise ValueError(f"unsupported language {language!r} (supported: {', '.join(LANGUAGES)})")
+        if cleaners not in (None, nvidia.NVIDIA_ENGLISH):
+            raise ValueError(f"unknown cleaners {cleaners!r} (known: {nvidia.NVIDIA_ENGLISH})")
+        if cleaners == nvidia.NVIDIA_ENGLISH and language != "en":
+            raise ValueError(f"cleaners {cleaners!r} read English; the language must be 'en', not {language!r}")
         self.language = language
         self.add_blank = add_blank
         self.use_pronunciation = use_pronunciation
+        self.cleaners = cleaners
+        if symbols is None and cleaners == nvidia.NVIDIA_ENGLISH:
+            symbols = SymbolTable(nvidia.NVIDIA_ENGLISH_SYMBOLS, nvidia.NVIDIA_ENGLISH_VERSION)
         self.symbols = symbols if symbols is not None else symbol_table(language)
         if add_blank and self.symbols.blank_id is None:
             raise ValueError(f"symbol table {self.symbols.version!r} has no blank symbol for add_blank")
@@ -64,7 +75,12 @@ class TextFrontend:
         Raises ``UnreadableTextError`` (strict) for characters that cannot be read,
         and ``ValueError`` if nothing readable is left.
         """
-        if self.language == "ko":
+        if self.cleaners == nvidia.NVIDIA_ENGLISH:
+            normalized, tokens = nvidia.text_to_tokens(text)
+            pronounced = normalized
+            if not nvidia.has_speech(tokens):
+                raise ValueError(f"the text is empty after normalisation: {text[:80]!r}")
+        elif self.language == "ko":
             normalized, pronounced = self._korean_text(text, strict=strict)
             tokens = korean_to_tokens(pronounced, strict=strict)
         else:
@@ -90,18 +106,21 @@ class TextFrontend:
 
     def settings(self) -> dict[str, Any]:
         """What a voice stores to rebuild this front end exactly."""
-        return {
+        settings = {
             "language": self.language,
             "add_blank": self.add_blank,
             "use_pronunciation": self.use_pronunciation,
             "symbol_table": self.symbols.to_dict(),
         }
+        if self.cleaners is not None:  # absent for moksori's own cleaners: older settings stay as they were
+            settings["cleaners"] = self.cleaners
+        return settings
 
     @classmethod
     def from_settings(cls, settings: dict[str, Any]) -> TextFrontend:
         if "language" not in settings:
             raise ValueError("text front end settings need a 'language'")
-        unknown = set(settings) - {"language", "add_blank", "use_pronunciation", "symbol_table"}
+        unknown = set(settings) - {"language", "add_blank", "use_pronunciation", "symbol_table", "cleaners"}
         if unknown:
             raise ValueError(f"unknown text front end settings: {', '.join(sorted(unknown))}")
         stored_table = settings.get("symbol_table")
@@ -110,12 +129,14 @@ class TextFrontend:
             add_blank=bool(settings.get("add_blank", False)),
             use_pronunciation=bool(settings.get("use_pronunciation", True)),
             symbols=SymbolTable.from_dict(stored_table) if stored_table is not None else None,
+            cleaners=settings.get("cleaners"),
         )
 
     def __repr__(self) -> str:
         return (
             f"TextFrontend({self.language!r}, add_blank={self.add_blank}, "
-            f"use_pronunciation={self.use_pronunciation}, symbols={self.symbols.version!r})"
+            f"use_pronunciation={self.use_pronunciation}, symbols={self.symbols.version!r}"
+            + (f", cleaners={self.cleaners!r})" if self.cleaners else ")")
         )
 
     def _korean_text(self, text: str, *, strict: bool) -> tuple[str, str]:

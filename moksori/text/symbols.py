@@ -24,6 +24,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from moksori.text.nvidia import NVIDIA_ENGLISH_SYMBOLS, NVIDIA_ENGLISH_VERSION
+
 PAD = "_"
 BLANK = "<blank>"
 SPACE = " "
@@ -40,6 +42,8 @@ ENGLISH_VERSION = "en-char-1"
 BUILTIN_TABLES: dict[str, tuple[str, ...]] = {
     KOREAN_VERSION: (PAD, BLANK, *PROSODY, *ONSETS, *NUCLEI, *CODAS),
     ENGLISH_VERSION: (PAD, BLANK, *PROSODY, "'", "-", *ENGLISH_LETTERS),
+    # Imported NVIDIA Tacotron2 voices: NVIDIA's own table (no blank), see moksori.text.nvidia.
+    NVIDIA_ENGLISH_VERSION: NVIDIA_ENGLISH_SYMBOLS,
 }
 
 _VERSION_BY_LANGUAGE = {"ko": KOREAN_VERSION, "en": ENGLISH_VERSION}
