@@ -17,7 +17,7 @@ from moksori import __version__
 from moksori.server import studio, tts
 from moksori.server.bodies import BodyLimitMiddleware
 from moksori.server.cache import AudioCache
-from moksori.server.errors import install_error_handlers
+from moksori.server.errors import SafeJSONResponse, install_error_handlers
 from moksori.server.limits import RateLimiter, SynthesisPool
 from moksori.server.metrics import Metrics, MetricsMiddleware
 from moksori.server.settings import ServerSettings
@@ -58,13 +58,14 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         if state.database is not None:
             state.database.dispose()
 
-    app = FastAPI(title="moksori", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="moksori", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+                  default_response_class=SafeJSONResponse)
     app.state.moksori = state
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes,
-                       on_refused=lambda code: state.metrics.errors.labels(code).inc())
+                       on_refused=lambda code: state.metrics.errors.labels(code).inc(), timeout_s=settings.body_timeout_s)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)  # outermost: counts refused bodies too
     return app
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -33,9 +34,20 @@ class ApiError(Exception):
         self.details = details or {}
 
 
+class SafeJSONResponse(JSONResponse):
+    """JSON that always renders: text that cannot be UTF-8 (a lone surrogate the client sent,
+    echoed in a message) goes out as a ``\\uXXXX`` escape instead of failing with a 500."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None, **details: Any) -> JSONResponse:
     """The JSON error response; callers inside a request should prefer raising ApiError."""
-    return JSONResponse({"error": {"code": code, "message": message, **details}}, status_code=status, headers=headers)
+    return SafeJSONResponse({"error": {"code": code, "message": message, **details}}, status_code=status, headers=headers)
 
 
 def _count(request: Request, code: str) -> None:
@@ -73,6 +85,9 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
     codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
     message = error.detail if isinstance(error.detail, str) else str(error.detail)
+    if error.status_code == 400 and message == "There was an error parsing the body":  # FastAPI: not UTF-8, say
+        _count(request, "invalid_json")
+        return error_response(400, "invalid_json", "the request body is not valid JSON (it must be UTF-8 text)")
     if error.status_code == 404 and message == "Not Found":
         message = f"no such endpoint: {request.method} {request.url.path}"
     code = codes.get(error.status_code, "http_error")

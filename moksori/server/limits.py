@@ -108,6 +108,10 @@ class SynthesisPool:
             if future.cancel():  # only succeeds while the job has not started
                 raise self._busy(f"the request waited {self.queue_timeout_s:g} s in the queue without starting") from None
             return await waiter
+        except asyncio.CancelledError:
+            future.cancel()  # the caller is gone: a job still queued never starts (a running one is the job's to stop)
+            waiter.add_done_callback(_retrieve)  # its outcome has no reader any more
+            raise
 
     async def stream(self, make_iterator: Callable[[], Iterator[T]]) -> AsyncIterator[T]:
         """Run an iterator on one worker, yielding its items as they come. The worker stops
@@ -160,6 +164,11 @@ class SynthesisPool:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 async def _wait_either(event: asyncio.Event, job: asyncio.Future[Any]) -> None:
     if event.is_set() or job.done():
         return
@@ -187,8 +196,9 @@ class RateLimiter:
         self._buckets: dict[str, _Bucket] = {}
         self._lock = threading.Lock()
 
-    def check(self, key: str, per_minute: int) -> None:
-        """Take one token from ``key``'s bucket, or raise 429 with Retry-After."""
+    def check(self, key: str, per_minute: int, what: str = "this API key") -> None:
+        """Take one token from ``key``'s bucket, or raise 429 with Retry-After (``what`` names
+        whose limit it is in the message)."""
         rate = per_minute / 60.0
         now = self._clock()
         with self._lock:
@@ -202,6 +212,6 @@ class RateLimiter:
         raise ApiError(
             429,
             "rate_limited",
-            f"rate limit of {per_minute} requests a minute reached for this API key; retry in {retry} s",
+            f"rate limit of {per_minute} requests a minute reached for {what}; retry in {retry} s",
             headers={"Retry-After": str(retry)},
         )

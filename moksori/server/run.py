@@ -13,10 +13,12 @@ import uvicorn
 from fastapi import FastAPI
 
 from moksori.server.app import create_app
+from moksori.server.protocol import MAX_HEAD_BYTES, GuardedH11Protocol
 from moksori.server.settings import DEFAULT_DB_URL, ServerSettings
 from moksori.synthesis import ALLOCATOR_ENV, configure_allocator
 
 APP_FACTORY = "moksori.server.run:app_from_env"
+KEEP_ALIVE_S = 5  # an idle kept-alive connection is closed after this long
 
 
 def app_from_env() -> FastAPI:
@@ -73,6 +75,10 @@ def serve(
         workers=workers,
         log_level=log_level,
         timeout_graceful_shutdown=int(settings.graceful_shutdown_s),
+        # Slow and oversized request heads: a deadline, a size cap, JSON errors (moksori.server.protocol).
+        http=GuardedH11Protocol,
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
 
 

@@ -26,6 +26,13 @@ class ServerSettings:
     ``synthesis_threads`` None leaves PyTorch's thread count alone.
     ``max_body_bytes`` caps every request body except the studio's multipart uploads (which have
     their own limit); a larger body gets 413 before it is read.
+    ``body_timeout_s``: a request body that stalls this long is answered 408 (see
+    :mod:`moksori.server.bodies`); ``header_timeout_s``: a connection whose request line and
+    headers do not arrive within this long is closed (``moksori serve`` only: see
+    :mod:`moksori.server.protocol`).
+    ``allowed_origins`` (comma-separated, e.g. ``https://studio.example.org``) are origins besides
+    the server's own host from which the studio accepts state-changing requests (see
+    :mod:`moksori.server.origin`).
     ``include_default_voice`` also offers the voice shipped with moksori (``ko_default``, see
     :mod:`moksori.voices`) when it is installed; ``moksori serve`` turns it on.
     """
@@ -45,6 +52,9 @@ class ServerSettings:
     synthesis_threads: int | None = None
     graceful_shutdown_s: float = 30.0
     include_default_voice: bool = False
+    allowed_origins: str | None = None
+    body_timeout_s: float = 30.0
+    header_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
         self.voices_dir = Path(self.voices_dir)
@@ -56,6 +66,8 @@ class ServerSettings:
             "queue_timeout_s": self.queue_timeout_s > 0,
             "cache_entries": self.cache_entries >= 0,
             "default_rate_limit_per_minute": self.default_rate_limit_per_minute >= 1,
+            "body_timeout_s": self.body_timeout_s > 0,
+            "header_timeout_s": self.header_timeout_s > 0,
         }
         for name, ok in checks.items():
             if not ok:
@@ -93,9 +105,9 @@ class ServerSettings:
         return cls(**values)
 
 
-_OPTIONAL = {"default_voice", "db_url", "require_api_keys", "synthesis_threads", "host"}
+_OPTIONAL = {"default_voice", "db_url", "require_api_keys", "synthesis_threads", "host", "allowed_origins"}
 _INTS = {"max_text_chars", "max_body_bytes", "max_concurrency", "max_queue", "cache_entries", "default_rate_limit_per_minute", "synthesis_threads"}
-_FLOATS = {"queue_timeout_s", "graceful_shutdown_s"}
+_FLOATS = {"queue_timeout_s", "graceful_shutdown_s", "body_timeout_s", "header_timeout_s"}
 _BOOLS = {"include_default_voice"}
 
 

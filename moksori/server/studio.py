@@ -8,10 +8,8 @@ from :func:`configure` (before the app starts) or ``MOKSORI_STUDIO_*`` environme
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import errno
 import logging
-import time
 import unicodedata
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -19,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
@@ -29,6 +28,8 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from moksori.server.errors import ApiError
+from moksori.server.guard import SignInGuard
+from moksori.server.origin import check_origin
 from moksori.server.tts import OPENAI_VOICES
 from moksori.server.voices import STUDIO_BUNDLE
 from moksori.studio.jobs import RunInfo, TrainingJobs
@@ -55,6 +56,20 @@ STATIC_FILES = {
 COOKIE = "moksori_studio"
 SESSION_DAYS = 30
 FORM_OVERHEAD_BYTES = 64 * 1024  # multipart boundaries and the small fields beside the file
+SIGNUPS_PER_MINUTE = 10  # per client address
+# Database ids are 64-bit signed integers: a larger number names nothing (404/422, never a 500).
+MAX_ID = 2**63 - 1
+Id = Annotated[int, PathParam(ge=0, le=MAX_ID)]
+OptionalId = Annotated[int | None, Query(ge=0, le=MAX_ID)]
+# The studio's pages: no framing, and nothing loaded from anywhere but this server.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                               "media-src 'self' blob:; connect-src 'self'; worker-src 'self' blob:; object-src 'none'; "
+                               "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
 
 
 @dataclass
@@ -64,9 +79,9 @@ class Studio:
     settings: StudioSettings
     service: StudioService
     jobs: TrainingJobs
-    secret: bytes
     anonymous_allowed: bool
     signup_allowed: bool
+    guard: SignInGuard
 
 
 def configure(app: FastAPI, settings: StudioSettings) -> None:
@@ -92,6 +107,7 @@ def _open_studio(app: FastAPI) -> Studio | None:
         return None
     settings = getattr(app.state, "studio_settings", None) or StudioSettings.from_env()
     service = StudioService(state.database, settings, state.settings.voices_dir)
+    service.reconcile()
     jobs = TrainingJobs(service)
     resumed = jobs.start()
     if resumed:
@@ -99,22 +115,40 @@ def _open_studio(app: FastAPI) -> Studio | None:
     open_server = not state.settings.keys_required  # loopback, unless the operator asked for keys
     anonymous = open_server if settings.allow_anonymous is None else settings.allow_anonymous
     signup = open_server if settings.allow_signup is None else settings.allow_signup
-    return Studio(settings, service, jobs, service.session_secret(), anonymous, signup)
+    return Studio(settings, service, jobs, anonymous, signup, SignInGuard())
 
 
 class _StudioRoute(APIRoute):
-    """Turns the studio's errors into the API's JSON errors."""
+    """Refuses state-changing requests from foreign pages (Origin/Referer), and turns the studio's
+    errors and storage failures into the API's JSON errors."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def route(request: Request) -> Response:
+            check_origin(request)
             try:
                 return await handler(request)
             except StudioError as error:
                 raise _api_error(error) from error
+            except OSError as error:
+                raise storage_error(error) from error
 
         return route
+
+
+def storage_error(error: OSError) -> ApiError:
+    """503/507 with a code for a data folder that cannot be written (read-only, full, gone)."""
+    log.error("studio storage failed: %s", error)
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return ApiError(507, "storage_full", "the server's data folder is full; nothing was changed. Try again later",
+                        headers={"Retry-After": "60"})
+    if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return ApiError(503, "storage_read_only", "the server's data folder cannot be written at the moment; "
+                        "nothing was changed. Try again later", headers={"Retry-After": "60"})
+    name = errno.errorcode.get(error.errno or 0, type(error).__name__)
+    return ApiError(503, "storage_unavailable", f"the server's data folder failed ({name}); nothing was changed. "
+                    "Try again later", headers={"Retry-After": "60"})
 
 
 def _api_error(error: StudioError) -> ApiError:
@@ -146,13 +180,9 @@ StudioDep = Annotated[Studio, Depends(get_studio)]
 
 
 def session_user(request: Request, studio: StudioDep) -> Any:  # a User row or None
-    user_id = read_session(request.cookies.get(COOKIE), studio.secret)
-    if user_id is None:
-        return None
-    from moksori.store import User
+    from moksori.store.accounts import session_user as user_of
 
-    with studio.service.db.session() as session:
-        return session.get(User, user_id)
+    return user_of(studio.service.db, request.cookies.get(COOKIE))
 
 
 def caller(request: Request, studio: StudioDep) -> int | None:
@@ -166,38 +196,22 @@ def caller(request: Request, studio: StudioDep) -> int | None:
 Caller = Annotated[int | None, Depends(caller)]
 
 
-# --- session cookies ---------------------------------------------------------------------------
-
-
-def make_session(user_id: int, secret: bytes, days: int = SESSION_DAYS) -> str:
-    """A signed cookie value: ``user_id.expiry.hmac``."""
-    payload = f"{user_id}.{int(time.time()) + days * 86400}"
-    return f"{payload}.{_sign(payload, secret)}"
-
-
-def read_session(value: str | None, secret: bytes) -> int | None:
-    """The user id of a valid, unexpired cookie value, else None."""
-    if not value or value.count(".") != 2:
-        return None
-    payload, _, signature = value.rpartition(".")
-    if not hmac.compare_digest(signature, _sign(payload, secret)):
-        return None
-    user_id, expires = payload.split(".")
-    if not (user_id.isdigit() and expires.isdigit()) or int(expires) < time.time():
-        return None
-    return int(user_id)
-
-
-def _sign(payload: str, secret: bytes) -> str:
-    return hmac.new(secret, payload.encode(), hashlib.sha256).hexdigest()
-
-
 # --- pages -------------------------------------------------------------------------------------
 
 
 @router.get("/studio", include_in_schema=False)
-async def studio_page() -> FileResponse:
-    return FileResponse(STATIC_DIR / "index.html", media_type="text/html; charset=utf-8")
+async def studio_page(request: Request) -> HTMLResponse:
+    studio = getattr(request.app.state, "studio", None)
+    return HTMLResponse(page_html(studio is not None and studio.signup_allowed), headers=PAGE_HEADERS)
+
+
+def page_html(signup_allowed: bool) -> str:
+    """The studio page; without its sign-up button and hint when sign-up is off."""
+    html = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    if not signup_allowed:
+        html = html.replace('<button id="signup-button" type="submit" data-action="signup" class="secondary">Sign up</button>', "")
+        html = html.replace('<span id="signup-hint"> (or sign up)</span>', "")
+    return html
 
 
 @router.get("/studio/static/{name}", include_in_schema=False)
@@ -205,7 +219,7 @@ async def studio_static(name: str) -> FileResponse:
     media_type = STATIC_FILES.get(name)
     if media_type is None:
         raise ApiError(404, "not_found", f"no studio file {name!r}")
-    return FileResponse(STATIC_DIR / name, media_type=media_type)
+    return FileResponse(STATIC_DIR / name, media_type=media_type, headers=PAGE_HEADERS)
 
 
 # --- accounts ----------------------------------------------------------------------------------
@@ -234,12 +248,14 @@ def signup(body: Credentials, request: Request, response: Response, studio: Stud
         raise ApiError(403, "signup_disabled", "sign-up is off on this server (it is reachable from other machines); "
                        "ask the operator for an account, or the operator turns sign-up on with "
                        "MOKSORI_STUDIO_ALLOW_SIGNUP=true")
+    request.app.state.moksori.rate_limiter.check(f"signup:{client_address(request)}", SIGNUPS_PER_MINUTE,
+                                                 what="sign-ups from this address")
     try:
         user = create_user(studio.service.db, body.username, body.password)
     except ValueError as error:
         status = 409 if "already taken" in str(error) else 400
         raise ApiError(status, "invalid_account", str(error)) from error
-    _set_cookie(request, response, user.id, studio.secret)
+    _set_cookie(request, response, user.id, studio)
     return {"user": _user_json(user)}
 
 
@@ -247,22 +263,37 @@ def signup(body: Credentials, request: Request, response: Response, studio: Stud
 def signin(body: Credentials, request: Request, response: Response, studio: StudioDep) -> dict[str, Any]:
     from moksori.store.accounts import authenticate
 
+    address = client_address(request)
+    studio.guard.check(body.username, address)  # before hashing: a locked guess costs nothing
     user = authenticate(studio.service.db, body.username, body.password)
     if user is None:
+        studio.guard.failed(body.username, address)
         raise ApiError(401, "wrong_credentials", "wrong username or password")
-    _set_cookie(request, response, user.id, studio.secret)
+    studio.guard.succeeded(body.username)
+    _set_cookie(request, response, user.id, studio)
     return {"user": _user_json(user)}
 
 
-@router.post("/api/studio/account/signout", summary="Sign out (clears the session cookie)")
-def signout(response: Response) -> dict[str, Any]:
+@router.post("/api/studio/account/signout", summary="Sign out (ends the session on the server, clears the cookie)")
+def signout(request: Request, response: Response, studio: StudioDep) -> dict[str, Any]:
+    from moksori.store.accounts import end_session
+
+    end_session(studio.service.db, request.cookies.get(COOKIE))
     response.delete_cookie(COOKIE, path="/")
     return {"user": None}
 
 
-def _set_cookie(request: Request, response: Response, user_id: int, secret: bytes) -> None:
+def client_address(request: Request) -> str:
+    """The client's address as uvicorn saw it (the proxy's, unless uvicorn trusts its
+    forwarded headers: --proxy-headers --forwarded-allow-ips)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
+def _set_cookie(request: Request, response: Response, user_id: int, studio: Studio) -> None:
+    from moksori.store.accounts import create_session
+
     response.set_cookie(
-        COOKIE, make_session(user_id, secret), max_age=SESSION_DAYS * 86400, path="/",
+        COOKIE, create_session(studio.service.db, user_id, SESSION_DAYS), max_age=SESSION_DAYS * 86400, path="/",
         httponly=True, samesite="lax", secure=request.url.scheme == "https",
     )
 
@@ -314,27 +345,28 @@ def _check_voice_name(request: Request, name: str) -> None:
 
 
 @router.get("/api/studio/voices/{voice_id}", summary="One voice and its progress")
-def get_voice(voice_id: int, studio: StudioDep, user: Caller) -> dict[str, Any]:
+def get_voice(voice_id: Id, studio: StudioDep, user: Caller) -> dict[str, Any]:
     voice = studio.service.get_voice(voice_id, user)
     return {**_voice_json(voice), "progress": studio.service.progress(voice_id, user).to_dict()}
 
 
 @router.delete("/api/studio/voices/{voice_id}", summary="Delete a voice (needs confirm=<its name>)")
-def delete_voice(voice_id: int, studio: StudioDep, user: Caller, confirm: str | None = None) -> dict[str, Any]:
+def delete_voice(voice_id: Id, studio: StudioDep, user: Caller, confirm: str | None = None) -> dict[str, Any]:
     voice = studio.service.get_voice(voice_id, user)
     if confirm == voice.name:
+        studio.service.check_writable()  # a read-only folder refuses before any run is cancelled
         studio.jobs.cancel_voice(voice.id)
     studio.service.delete_voice(voice_id, user, confirm)
     return {"deleted": _voice_json(voice)}
 
 
 @router.get("/api/studio/voices/{voice_id}/progress", summary="Prompts done, minutes recorded, goals")
-def progress(voice_id: int, studio: StudioDep, user: Caller, prompt_set_id: int | None = None) -> dict[str, Any]:
+def progress(voice_id: Id, studio: StudioDep, user: Caller, prompt_set_id: OptionalId = None) -> dict[str, Any]:
     return studio.service.progress(voice_id, user, prompt_set_id).to_dict()
 
 
 @router.get("/api/studio/voices/{voice_id}/export", summary="The kept takes as an LJSpeech dataset (zip)")
-def export_zip(voice_id: int, studio: StudioDep, user: Caller) -> FileResponse:
+def export_zip(voice_id: Id, studio: StudioDep, user: Caller) -> FileResponse:
     path, filename = studio.service.export_zip(voice_id, user)
     return FileResponse(path, media_type="application/zip", filename=filename,
                         background=BackgroundTask(path.unlink, missing_ok=True))
@@ -383,7 +415,7 @@ async def upload_prompt_set(request: Request, studio: StudioDep, user: Caller) -
 
 
 @router.get("/api/studio/prompt-sets/{set_id}/prompts", summary="A set's prompts, with a voice's takes")
-def prompts(set_id: int, studio: StudioDep, user: Caller, voice_id: int | None = None) -> dict[str, Any]:
+def prompts(set_id: Id, studio: StudioDep, user: Caller, voice_id: OptionalId = None) -> dict[str, Any]:
     statuses = studio.service.prompt_statuses(set_id, voice_id, user)
     return {"prompt_set_id": set_id, "prompts": [_status_json(s) for s in statuses]}
 
@@ -421,7 +453,7 @@ def _take_json(result: TakeResult) -> dict[str, Any]:
 
 @router.post("/api/studio/voices/{voice_id}/takes", status_code=201,
              summary="Upload a take (multipart: prompt_id, audio); answers with its quality verdict")
-async def upload_take(voice_id: int, request: Request, studio: StudioDep, user: Caller) -> dict[str, Any]:
+async def upload_take(voice_id: Id, request: Request, studio: StudioDep, user: Caller) -> dict[str, Any]:
     form = await read_form(request, studio.settings.max_upload_bytes + FORM_OVERHEAD_BYTES)
     try:
         prompt_id = _form_int(form, "prompt_id")
@@ -437,22 +469,22 @@ class KeptChange(BaseModel):
 
 
 @router.patch("/api/studio/recordings/{recording_id}", summary="Keep a take (or drop it from the dataset)")
-def set_kept(recording_id: int, body: KeptChange, studio: StudioDep, user: Caller) -> dict[str, Any]:
+def set_kept(recording_id: Id, body: KeptChange, studio: StudioDep, user: Caller) -> dict[str, Any]:
     return _recording_json(studio.service.set_kept(recording_id, body.kept, user))
 
 
 @router.post("/api/studio/recordings/{recording_id}/trim", summary="Trim the take's leading and trailing silence")
-def trim(recording_id: int, studio: StudioDep, user: Caller) -> dict[str, Any]:
+def trim(recording_id: Id, studio: StudioDep, user: Caller) -> dict[str, Any]:
     return _take_json(studio.service.trim_take(recording_id, user))
 
 
 @router.delete("/api/studio/recordings/{recording_id}", summary="Delete a take and its file")
-def delete_take(recording_id: int, studio: StudioDep, user: Caller) -> dict[str, Any]:
+def delete_take(recording_id: Id, studio: StudioDep, user: Caller) -> dict[str, Any]:
     return {"deleted": _recording_json(studio.service.delete_take(recording_id, user))}
 
 
 @router.get("/api/studio/recordings/{recording_id}/audio", summary="A take's WAV file")
-def take_audio(recording_id: int, studio: StudioDep, user: Caller) -> FileResponse:
+def take_audio(recording_id: Id, studio: StudioDep, user: Caller) -> FileResponse:
     return FileResponse(studio.service.take_file(recording_id, user), media_type="audio/wav")
 
 
@@ -490,7 +522,7 @@ def recipes(studio: StudioDep, user: Caller) -> dict[str, Any]:
 
 
 @router.post("/api/studio/voices/{voice_id}/training", status_code=202, summary="Start training a voice")
-def start_training(voice_id: int, body: NewRun, request: Request, studio: StudioDep, user: Caller) -> dict[str, Any]:
+def start_training(voice_id: Id, body: NewRun, request: Request, studio: StudioDep, user: Caller) -> dict[str, Any]:
     init_from = None
     if body.init_from_voice:
         from moksori.server.voices import UnknownVoiceError
@@ -504,17 +536,17 @@ def start_training(voice_id: int, body: NewRun, request: Request, studio: Studio
 
 
 @router.get("/api/studio/voices/{voice_id}/training", summary="A voice's training runs, newest first")
-def list_runs(voice_id: int, studio: StudioDep, user: Caller) -> dict[str, Any]:
+def list_runs(voice_id: Id, studio: StudioDep, user: Caller) -> dict[str, Any]:
     return {"runs": [_run_json(run) for run in studio.jobs.runs(voice_id, user)]}
 
 
 @router.get("/api/studio/training/{run_id}", summary="A run's status, progress and log tail")
-def run_status(run_id: int, studio: StudioDep, user: Caller) -> dict[str, Any]:
+def run_status(run_id: Id, studio: StudioDep, user: Caller) -> dict[str, Any]:
     return _info_json(studio.jobs.info(run_id, user))
 
 
 @router.post("/api/studio/training/{run_id}/cancel", summary="Cancel a queued or running run")
-def cancel_run(run_id: int, studio: StudioDep, user: Caller) -> dict[str, Any]:
+def cancel_run(run_id: Id, studio: StudioDep, user: Caller) -> dict[str, Any]:
     return _run_json(studio.jobs.cancel(run_id, user))
 
 
@@ -559,6 +591,8 @@ def _form_file(form: FormData, field: str) -> UploadFile:
 
 def _form_int(form: FormData, field: str) -> int:
     value = form.get(field)
-    if not isinstance(value, str) or not value.strip().isdigit():
-        raise ApiError(400, "invalid_field", f"the multipart field {field!r} must be a whole number, got {value!r}")
+    if not isinstance(value, str) or not value.strip().isascii() or not value.strip().isdigit():
+        raise ApiError(400, "invalid_field", f"the multipart field {field!r} must be a whole number, got {value!r}"[:300])
+    if len(value.strip()) > 19 or int(value) > MAX_ID:
+        raise ApiError(404, "not_found", f"no {field.removesuffix('_id')} with id {value.strip()[:40]}")
     return int(value)

@@ -193,8 +193,9 @@ class VoiceRegistry:
             folders = sorted(p for p in self.voices_dir.iterdir() if (p / VOICE_JSON).is_file())
         else:
             folders = []
-        # A studio bundle is served only through its database row (owner, privacy, studio rank).
-        folders = [folder for folder in folders if not STUDIO_BUNDLE.fullmatch(folder.name)]
+        # A studio bundle is served only through its database row (owner, privacy, studio rank);
+        # hidden folders (a studio bundle being deleted is one) are never served.
+        folders = [folder for folder in folders if not STUDIO_BUNDLE.fullmatch(folder.name) and not folder.name.startswith(".")]
         infos = (self._bundle_info(folder.resolve()) for folder in folders)
         found = [info for info in infos if info is not None]
         shipped = self._shipped_voice()

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +20,8 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 DEFAULT_URL = "sqlite:///moksori.db"
@@ -54,10 +58,25 @@ def _make_engine(url: URL) -> Engine:
         # Every new connection to ":memory:" is a new, empty database: keep exactly one.
         kwargs["poolclass"] = StaticPool
     elif url.database and not url.database.startswith("file:"):
-        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        _create_private(Path(url.database).expanduser())
     engine = create_engine(url, **kwargs)
     event.listen(engine, "connect", _set_sqlite_pragmas)
     return engine
+
+
+def _create_private(path: Path) -> None:
+    """Create the SQLite file readable by its owner only (0600: it holds password and key hashes
+    and session tokens' hashes); SQLite gives its -wal and -shm files the same mode. An existing
+    file readable by others is left as it is, with a warning."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            log.warning("database file %s is readable by other users (mode %o); chmod 600 it", path, mode)
+        return
+    os.close(fd)
 
 
 def alembic_config(url: str | URL) -> Config:

@@ -252,6 +252,23 @@ class TrainingRun(Base):
         return f"TrainingRun(id={self.id!r}, voice_id={self.voice_id!r}, status={self.status!r})"
 
 
+class StudioSession(Base):
+    """A signed-in studio session. The cookie holds a random token and only its SHA-256 is stored
+    here: signing out deletes the row, so a copied cookie stops working at once, and a copy of the
+    database hands out no sessions."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+    def __repr__(self) -> str:
+        return f"StudioSession(id={self.id!r}, user_id={self.user_id!r})"
+
+
 class ApiKey(Base):
     """An API key. Only the SHA-256 of the key is stored; ``prefix`` is its first 8 characters."""
 

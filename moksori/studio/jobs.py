@@ -166,9 +166,10 @@ class TrainingJobs:
             folder = self.run_folder(voice.id, run.id)
             run.run_dir = str(folder)
             run.log_path = str(folder / LOG_FILE)
-        folder.mkdir(parents=True, exist_ok=True)
-        job = {"recipe": recipe, "stages": stages, "init_from": str(init_from) if init_from else None}
-        (folder / JOB_FILE).write_text(json.dumps(job, indent=2, ensure_ascii=False), encoding="utf-8")
+            # Written before the row commits: a folder that cannot be written leaves no run behind.
+            folder.mkdir(parents=True, exist_ok=True)
+            job = {"recipe": recipe, "stages": stages, "init_from": str(init_from) if init_from else None}
+            (folder / JOB_FILE).write_text(json.dumps(job, indent=2, ensure_ascii=False), encoding="utf-8")
         self._log(run, f"queued: recipe {recipe!r}" + (f", fine-tuning from {init_from}" if init_from else ""))
         self._queue.put(run.id)
         return run
@@ -274,8 +275,12 @@ class TrainingJobs:
                 continue
             try:
                 self._process(run_id)
-            except Exception:  # the runner must outlive any one job
+            except Exception as error:  # the runner must outlive any one job, and the run must not stay "running"
                 log.exception("studio training run %s failed unexpectedly", run_id)
+                try:
+                    self._finish(run_id, "failed", error=_describe(error))
+                except Exception:  # noqa: BLE001 - the database itself is failing; logged, the next start resumes
+                    log.exception("could not mark training run %s as failed", run_id)
 
     def _process(self, run_id: int) -> None:
         with self.db.session() as session:
@@ -468,12 +473,17 @@ class TrainingJobs:
                 setattr(run, key, value)
 
     def _log(self, run: TrainingRun, message: str) -> None:
+        """Append to the run's log; a log that cannot be written (read-only or full data folder)
+        goes to the server log instead, and never fails the request or the run's bookkeeping."""
         if not run.log_path:
             return
         stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
-        Path(run.log_path).parent.mkdir(parents=True, exist_ok=True)
-        with open(run.log_path, "a", encoding="utf-8") as handle:
-            handle.write(f"[studio {stamp}] {message}\n")
+        try:
+            Path(run.log_path).parent.mkdir(parents=True, exist_ok=True)
+            with open(run.log_path, "a", encoding="utf-8") as handle:
+                handle.write(f"[studio {stamp}] {message}\n")
+        except OSError as error:
+            log.warning("training run %s: cannot write its log (%s): %s", run.id, error, message[:500])
 
 
 # --- helpers -----------------------------------------------------------------------------------

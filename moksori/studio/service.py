@@ -10,6 +10,11 @@ Files live in a :class:`~moksori.store.FileStore` under ``StudioSettings.data_di
 
 A take's file is written atomically before its database row; if the row cannot be written the
 file is deleted again, so a crash never leaves a row pointing at nothing or a half file.
+Deleting goes the other way round: the file (or folder) is first renamed to a ``.deleting-``
+name, then the row is deleted (the rename is undone if that fails), then the file. A data folder
+that cannot be written therefore refuses the delete before anything changes. What a kill -9 can
+still leave behind (a take file whose row was never written, ``tmp/upload-*``, ``.deleting-*``)
+is removed by :meth:`StudioService.reconcile` when the server starts.
 
 Access: a voice with an owner is seen only by that user; a voice without one (made without
 signing in) only by anonymous callers (where the server allows anonymous use), never by a
@@ -18,8 +23,10 @@ signed-in user. Uploaded prompt sets likewise; built-in sets are everyone's.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import time
 import secrets
 import shutil
 import tempfile
@@ -66,7 +73,12 @@ from moksori.store import (
     Voice,
 )
 
+log = logging.getLogger(__name__)
+
 ENV_PREFIX = "MOKSORI_STUDIO_"
+# Leftovers younger than this may belong to an upload another server worker is handling now.
+STALE_AFTER_S = 300.0
+TRASH_PREFIX = ".deleting-"
 LANGUAGES = ("ko", "en")
 ACTIVE_RUN_STATUSES = ("queued", "running")
 # Recommended amounts of kept speech: fine-tuning a pretrained voice vs. training from scratch.
@@ -267,6 +279,8 @@ class StudioService:
         if language not in LANGUAGES:
             raise InvalidInputError(f"language {language!r} is not supported; use one of {', '.join(LANGUAGES)}")
         description = (description or "").strip()[:2000]
+        if any(_unspeakable_control(c) and c not in "\n\r" for c in description):
+            raise InvalidInputError("the description contains control characters or lone surrogates")
         voice = Voice(
             name=name,
             language=language,
@@ -314,13 +328,30 @@ class StudioService:
             ).all()
             if active:
                 raise ConflictError(f"voice {voice.name!r} has training runs in progress ({active}); cancel them first")
-            session.delete(voice)
-        # The row is gone first: files without a row are only wasted space, never a broken voice.
-        self.files.delete_tree(voice_folder(voice.id))
-        bundle = self.bundle_dir(voice.id)
-        if bundle.is_dir():
-            shutil.rmtree(bundle)
+        trashed: list[tuple[Path, Path]] = []
+        try:
+            # Files are moved aside first: a folder that cannot be written refuses before the row goes.
+            for folder in (self.files.root / voice_folder(voice.id), self.bundle_dir(voice.id)):
+                moved = _move_aside(folder)
+                if moved is not None:
+                    trashed.append((folder, moved))
+            with self.db.session() as session:
+                row = session.get(Voice, voice.id)
+                if row is not None:
+                    session.delete(row)
+        except BaseException:
+            _put_back(trashed)
+            raise
+        for _, moved in trashed:
+            _remove_quietly(moved)
         return voice
+
+    def check_writable(self) -> None:
+        """Raise the OSError of a data folder that cannot be written (before a change that must
+        not half-happen)."""
+        fd, name = tempfile.mkstemp(prefix=".probe-", dir=self.files.root)
+        os.close(fd)
+        os.unlink(name)
 
     def bundle_dir(self, voice_id: int) -> Path:
         """Where the studio puts a voice's trained bundle: a folder of the server's voices_dir."""
@@ -377,7 +408,7 @@ class StudioService:
             raise InvalidInputError(f"language {language!r} is not supported; use one of {', '.join(LANGUAGES)}")
         if len(data) > MAX_PROMPT_FILE_BYTES:
             raise TooLargeError(f"prompt file is {len(data)} bytes; the limit is {MAX_PROMPT_FILE_BYTES}")
-        sentences, notes = _parse_prompt_upload(data, name)
+        sentences, notes = _parse_prompt_upload(data, name, language)
         prompt_set = PromptSet(name=name, language=language, owner_id=owner_id, source="upload")
         prompt_set.prompts = [Prompt(position=i, text=text) for i, text in enumerate(sentences)]
         with self.db.session() as session:
@@ -560,10 +591,22 @@ class StudioService:
         return TakeResult(row, problems)
 
     def delete_take(self, recording_id: int, user_id: int | None) -> Recording:
-        with self.db.session() as session:
-            recording = self._recording(session, recording_id, user_id)
-            session.delete(recording)
-        self.files.delete(recording.path)
+        """Delete a take's row and file: both, or neither (an OSError when the file cannot be
+        removed leaves the row alone)."""
+        trashed: list[tuple[Path, Path]] = []
+        try:
+            with self.db.session() as session:
+                recording = self._recording(session, recording_id, user_id)
+                source = self.files.path(recording.path)
+                moved = _move_aside(source)
+                if moved is not None:
+                    trashed.append((source, moved))
+                session.delete(recording)
+        except BaseException:
+            _put_back(trashed)
+            raise
+        for _, moved in trashed:
+            _remove_quietly(moved)
         return recording
 
     def _recording(self, session: Session, recording_id: int, user_id: int | None) -> Recording:
@@ -641,6 +684,57 @@ class StudioService:
             Path(name).unlink(missing_ok=True)
             raise
         return Path(name), f"{folder}.zip"
+
+    # --- start-up ---------------------------------------------------------------------------------
+
+    def reconcile(self, stale_after_s: float = STALE_AFTER_S) -> dict[str, int]:
+        """Clean up what a killed server left in the data folder, and log it: upload and export
+        temp files, take files without a row, folders of voices that no longer exist, and
+        ``.deleting-`` leftovers; only those older than ``stale_after_s`` (another worker may be
+        writing newer ones). Returns counts by kind. A folder that cannot be written is logged,
+        not fatal."""
+        counts = {"temp_files": 0, "orphan_takes": 0, "orphan_voice_folders": 0, "deleting": 0}
+        cutoff = time.time() - stale_after_s
+        try:
+            self._reconcile(counts, cutoff)
+        except OSError as error:
+            log.warning("studio start-up: could not clean the data folder %s: %s", self.files.root, error)
+        if any(counts.values()):
+            log.warning("studio start-up: removed %d temp files, %d take files without a row, %d folders of deleted "
+                        "voices, %d half-deleted files (left by a killed server) from %s",
+                        counts["temp_files"], counts["orphan_takes"], counts["orphan_voice_folders"], counts["deleting"],
+                        self.files.root)
+        return counts
+
+    def _reconcile(self, counts: dict[str, int], cutoff: float) -> None:
+        for path in self.tmp_dir.glob("*"):
+            if path.name.startswith(("upload-", "export-")) and _older(path, cutoff):
+                _remove_quietly(path)
+                counts["temp_files"] += 1
+        with self.db.session() as session:
+            voice_ids = set(session.scalars(select(Voice.id)))
+            take_paths = set(session.scalars(select(Recording.path)))
+        voices_root = self.files.root / "voices"
+        for folder in sorted(voices_root.glob("*")) if voices_root.is_dir() else []:
+            if folder.name.startswith(TRASH_PREFIX):
+                _remove_quietly(folder)
+                counts["deleting"] += 1
+            elif folder.name.isdigit() and int(folder.name) not in voice_ids and _older(folder, cutoff):
+                _remove_quietly(folder)
+                counts["orphan_voice_folders"] += 1
+            elif folder.name.isdigit():
+                for path in sorted((folder / "takes").glob("*")):
+                    relative = path.relative_to(self.files.root).as_posix()
+                    if path.name.startswith(TRASH_PREFIX):
+                        _remove_quietly(path)
+                        counts["deleting"] += 1
+                    elif relative not in take_paths and path.is_file() and _older(path, cutoff):
+                        _remove_quietly(path)  # a take whose row was never written, or an atomic write's temp file
+                        counts["orphan_takes"] += 1
+        if self.voices_dir.is_dir():
+            for folder in self.voices_dir.glob(f"{TRASH_PREFIX}*-studio-*"):
+                _remove_quietly(folder)
+                counts["deleting"] += 1
 
     # --- session secret -----------------------------------------------------------------------
 
@@ -737,12 +831,12 @@ def _clean_name(value: str, what: str) -> str:
         raise InvalidInputError(f"the {what} is empty")
     if len(name) > 100:
         raise InvalidInputError(f"the {what} is {len(name)} characters long; at most 100")
-    if any(unicodedata.category(char) == "Cc" for char in name):
-        raise InvalidInputError(f"the {what} contains control characters")
+    if any(unicodedata.category(char) in ("Cc", "Cs") for char in name):
+        raise InvalidInputError(f"the {what} contains control characters or lone surrogates")
     return name
 
 
-def _parse_prompt_upload(data: bytes, name: str) -> tuple[list[str], list[str]]:
+def _parse_prompt_upload(data: bytes, name: str, language: str = "ko") -> tuple[list[str], list[str]]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -762,7 +856,55 @@ def _parse_prompt_upload(data: bytes, name: str) -> tuple[list[str], list[str]]:
                 f"{prompt.where}: sentence of {len(prompt.text)} characters; at most {MAX_PROMPT_CHARS} (split it)"
             )
     notes = [str(item.message) for item in caught if issubclass(item.category, PromptFileWarning)]
-    return [prompt.text for prompt in prompts], notes
+    kept: list[str] = []
+    for prompt in prompts:
+        controls = sorted({f"U+{ord(c):04X}" for c in prompt.text if _unspeakable_control(c)})
+        if controls:  # NUL and friends cannot be read aloud, and some databases refuse them
+            notes.append(f"{prompt.where}: control characters ({', '.join(controls)}); line skipped")
+            continue
+        kept.append(prompt.text)
+    if not kept:
+        raise InvalidInputError(f"{name}: no usable sentences (every line holds control characters)")
+    notes.extend(_unreadable_notes(prompts, language))
+    return kept, notes
+
+
+# Lines made only of these need no check by the text front end (the fast path for big files).
+_PLAIN_KO = re.compile(r"[\uAC00-\uD7A3 .,?!]+")
+_PLAIN_EN = re.compile(r"[A-Za-z' .,?!]+")
+MAX_CHECKED_PROMPTS = 2000
+
+
+def _unspeakable_control(char: str) -> bool:
+    return unicodedata.category(char) in ("Cc", "Cs") and char != "\t"
+
+
+def _unreadable_notes(prompts: list[Any], language: str) -> list[str]:
+    """Warnings for sentences with characters the language's text front end cannot read aloud
+    (emoji, Chinese characters in a Korean set, ...): they can be recorded, but training drops them."""
+    from moksori.text import TextFrontend, UnreadableTextError
+
+    plain = _PLAIN_KO if language == "ko" else _PLAIN_EN
+    frontend: Any = None
+    notes: list[str] = []
+    checked = 0
+    for prompt in prompts:
+        if plain.fullmatch(prompt.text) or any(_unspeakable_control(c) for c in prompt.text):
+            continue
+        if checked == MAX_CHECKED_PROMPTS:
+            notes.append(f"only the first {MAX_CHECKED_PROMPTS} sentences with digits or symbols were checked for "
+                         "characters the voice cannot read")
+            break
+        checked += 1
+        frontend = frontend or TextFrontend(language)
+        try:
+            frontend.process(prompt.text)
+        except UnreadableTextError as error:
+            shown = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in error.characters[:8])
+            notes.append(f"{prompt.where}: a {language} voice cannot read {shown}; training will skip this sentence")
+        except Exception as error:  # noqa: BLE001 - any front-end failure is worth a warning, not a failed upload
+            notes.append(f"{prompt.where}: the {language} text front end cannot read this sentence ({error})"[:300])
+    return notes
 
 
 def _metadata_text(text: str) -> str:
@@ -771,6 +913,42 @@ def _metadata_text(text: str) -> str:
 
 def _metadata(entries: list[tuple[str, str, Path]]) -> str:
     return "".join(f"{utt_id}|{text}|{text}\n" for utt_id, text, _ in entries)
+
+
+def _move_aside(path: Path) -> Path | None:
+    """Rename ``path`` to a ``.deleting-`` name beside it (None when it does not exist); raises
+    the OSError of a folder that cannot be written."""
+    if not path.exists():
+        return None
+    target = path.with_name(f"{TRASH_PREFIX}{secrets.token_hex(4)}-{path.name}")
+    os.rename(path, target)
+    return target
+
+
+def _put_back(moved: list[tuple[Path, Path]]) -> None:
+    for original, aside in reversed(moved):
+        try:
+            os.rename(aside, original)
+        except OSError as error:
+            log.error("could not put %s back to %s: %s", aside, original, error)
+
+
+def _remove_quietly(path: Path) -> None:
+    """Remove a file or folder; a failure is logged (the next start-up's reconcile retries)."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    except OSError as error:
+        log.warning("could not remove %s (the next start-up retries): %s", path, error)
+
+
+def _older(path: Path, cutoff: float) -> bool:
+    try:
+        return path.stat().st_mtime < cutoff
+    except OSError:
+        return False
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

@@ -9,13 +9,13 @@ from sqlalchemy import inspect, text
 
 from moksori.store import Base, Database, User, downgrade, upgrade
 
-TABLES = {"users", "voices", "prompt_sets", "prompts", "recordings", "training_runs", "api_keys"}
+TABLES = {"users", "voices", "prompt_sets", "prompts", "recordings", "training_runs", "api_keys", "sessions"}
 
 
 def test_fresh_file_gets_every_table_at_head(db: Database) -> None:
     assert TABLES <= set(inspect(db.engine).get_table_names())
     assert set(Base.metadata.tables) == TABLES
-    assert db.revision() == "0001"
+    assert db.revision() == "0002"
 
 
 def test_migrated_schema_matches_the_models(db: Database) -> None:
@@ -41,11 +41,11 @@ def test_sqlite_pragmas_are_on(db: Database) -> None:
 
 def test_downgrade_to_base_and_up_again(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'm.db'}"
-    assert upgrade(url) == "0001"
+    assert upgrade(url) == "0002"
     assert downgrade(url, "base") is None
     with Database(url, migrate=False) as db:
         assert set(inspect(db.engine).get_table_names()) == {"alembic_version"}
-    assert upgrade(url) == "0001"
+    assert upgrade(url) == "0002"
 
 
 def test_reopening_keeps_data_and_a_bare_path_means_sqlite(tmp_path: Path) -> None:
@@ -58,7 +58,7 @@ def test_reopening_keeps_data_and_a_bare_path_means_sqlite(tmp_path: Path) -> No
 
 def test_in_memory_database_survives_across_sessions() -> None:
     with Database.in_memory() as db:
-        assert db.revision() == "0001"
+        assert db.revision() == "0002"
         with db.session() as session:
             session.add(User(username="solmi", password_hash="x"))
         with db.session() as session:
@@ -84,4 +84,4 @@ def test_databases_opened_together_on_a_new_file_migrate_it_once(tmp_path: Path)
         return upgrade(url)
 
     with ThreadPoolExecutor(max_workers=6) as pool:
-        assert list(pool.map(open_and_check, range(6))) == ["0001"] * 6
+        assert list(pool.map(open_and_check, range(6))) == ["0002"] * 6

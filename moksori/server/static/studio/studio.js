@@ -186,6 +186,11 @@ async function loadAccount() {
   state.anonymousAllowed = account.anonymous_allowed;
   $("account-name").textContent = state.user ? `Signed in as ${state.user.username}` : "Not signed in";
   $("signin-form").hidden = Boolean(state.user);
+  // The server leaves the sign-up button out of the page when sign-up is off; this covers a page
+  // served before the setting changed.
+  for (const id of ["signup-button", "signup-hint"]) {
+    if ($(id)) $(id).hidden = !account.signup_allowed;
+  }
   $("signout").hidden = !state.user;
   $("new-voice-private-label").hidden = !state.user;
   const blocked = !state.user && !state.anonymousAllowed;
