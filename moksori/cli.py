@@ -123,12 +123,18 @@ def _cmd_say(args: argparse.Namespace) -> int:
     synthesizer = Synthesizer(voice, use_onnx=use_onnx, num_threads=args.threads)
     style = _style_from_args(args, synthesizer)
     started = time.perf_counter()
-    path = synthesizer.to_wav_file(
-        text, args.output, speed=args.speed, noise_scale=args.noise_scale, speaker=args.speaker, seed=args.seed,
+    result = synthesizer.synthesize_report(
+        text, speed=args.speed, noise_scale=args.noise_scale, speaker=args.speaker, seed=args.seed,
         sigma=args.vocoder_sigma, denoise=args.denoise,
         **({"style": style} if style else {}),
     )
+    from moksori.audio import save_wav
+
+    path = Path(args.output)
+    save_wav(path, result.wave, synthesizer.sample_rate)
     elapsed = time.perf_counter() - started
+    for failure in result.alignment_failures:  # an attention model lost its place (after one retry)
+        print(f"warning: alignment failed in {failure}; that part may be garbled", file=sys.stderr)
     import soundfile
 
     seconds = soundfile.info(str(path)).duration
@@ -510,8 +516,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, LookupError) as error:
-        # Bad input is the user's to fix: one clear line, no traceback.
+    except (ValueError, FileNotFoundError, LookupError, NotImplementedError) as error:
+        # Bad input (or a feature a model family lacks) is the user's to fix: one clear line, no traceback.
         print(f"moksori {args.command}: error: {error}", file=sys.stderr)
         return 2
 

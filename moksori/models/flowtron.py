@@ -36,7 +36,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from moksori.models.interfaces import AcousticModel, AcousticOutput, Controls, NoiseSource
+from moksori.models.interfaces import AcousticModel, AcousticOutput, Controls, NoiseSource, OnnxGraph
 from moksori.models.layers.alignment_check import check_alignment
 from moksori.models.layers.common import sequence_mask
 from moksori.models.tacotron2 import Encoder
@@ -873,6 +873,10 @@ class FlowtronAcoustic(AcousticModel):
             for row in range(ids.size(0))
         )
         return AcousticOutput(out.mel, out.lengths, alignment, reports)
+
+    def onnx_graph(self, n_mels: int) -> OnnxGraph:
+        raise NotImplementedError("Flowtron voices run in PyTorch only (its frame-by-frame inverse is not exported "
+                                  "to ONNX); synthesise without --onnx")
 
     def teacher_forced_mel(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError(

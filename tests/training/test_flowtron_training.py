@@ -174,3 +174,8 @@ def test_finetune_from_a_flowtron_voice(flowtron_voice, sample_data, tmp_path):
     assert result.summary["acoustic_lr"] is None
     wave = Synthesizer(result.voice_dir).synthesize("안녕.", noise_scale=0.5, seed=0)
     assert wave.size > 0 and np.isfinite(wave).all()
+
+
+def test_onnx_export_of_a_flowtron_voice_says_pytorch_only(flowtron_voice, capsys):
+    assert main(["export", str(flowtron_voice), "--onnx"]) == 2
+    assert "PyTorch only" in capsys.readouterr().err
