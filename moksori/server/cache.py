@@ -12,6 +12,7 @@ class CachedAudio:
     body: bytes
     media_type: str
     seconds: float
+    alignment: str = ""  # "failed; <reasons>" when an attention model's alignment failed, else empty
 
 
 CacheKey = tuple[str, str, float, str]

@@ -257,7 +257,19 @@ async def _whole(
         state.cache.put(key, cached)
     state.metrics.audio_seconds.labels(metric_voice(info)).inc(cached.seconds)
     headers = {"X-Voice": _header_name(info), "X-Audio-Seconds": f"{cached.seconds:.3f}", "X-Cache": "hit" if hit else "miss"}
+    if cached.alignment:  # an attention model lost its place in some sentence, even after a retry
+        headers[ALIGNMENT_HEADER] = _latin1(cached.alignment)
     return Response(cached.body, media_type=cached.media_type, headers=headers)
+
+
+ALIGNMENT_HEADER = "X-Moksori-Alignment"
+
+
+def _latin1(value: str) -> str:
+    """A header value: sentence excerpts may hold Korean, which HTTP headers cannot carry as is."""
+    from urllib.parse import quote
+
+    return quote(value, safe=" ;:,()'!?.-_=") if not value.isascii() else value
 
 
 def _synthesize_job(
@@ -272,13 +284,15 @@ def _synthesize_job(
     started = time.perf_counter()
     try:
         options = resolve_style(vocoder or {}, synthesizer)  # vocoder and acoustic controls
-        wave = synthesizer.synthesize(text, speed=speed, **options, stop=None if stop is None else stop.is_set)
+        result = synthesizer.synthesize_report(text, speed=speed, **options, stop=None if stop is None else stop.is_set)
+        wave = result.wave
     except SynthesisStopped:
         raise ClientGone() from None
     body, sample_rate = encode(wave, synthesizer.sample_rate, fmt.name)
     state.metrics.synthesis_seconds.labels(metric_voice(info)).observe(time.perf_counter() - started)
     media_type = fmt.media_type if fmt.name != "pcm" else f"audio/pcm;rate={sample_rate}"
-    return CachedAudio(body, media_type, len(wave) / synthesizer.sample_rate)
+    alignment = "" if result.alignment_ok else result.alignment_summary()
+    return CachedAudio(body, media_type, len(wave) / synthesizer.sample_rate, alignment)
 
 
 class ClientGone(Exception):

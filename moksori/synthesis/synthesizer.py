@@ -336,6 +336,9 @@ class Synthesizer:
         """The ``style`` of a request from its user-facing fields (a reference recording and its
         optional transcript, ``style_strength`` in [0, 1], ``style_component``,
         ``style_segments``); ValueError naming the field otherwise. Empty: no style."""
+        given = (ref_wave, ref_text, strength, component, segments)
+        if all(value is None for value in given):
+            return {}
         if "style" not in self._acoustic.knobs:
             family = self.voice.config.get("acoustic", {}).get("model_name", "this family")
             raise ValueError(f"voice {self.voice.name!r} has no style controls (its acoustic model is {family}); "
@@ -464,14 +467,14 @@ class Synthesizer:
         return sentences
 
     def _within_limit(self, sentence: str) -> list[tuple[str, list[int]]]:
-        """The sentence with its ids, split at commas, then phrases, then words while it has more
+        """The sentence with its ids, split at commas, then between words while it has more
         symbols than the acoustic model's ``max_symbols`` (an attention decoder's step limit)."""
         ids = self._ids(sentence)
         if ids is None:
             return []
         limit = self._acoustic.max_symbols
-        if limit is None or len(ids) <= limit or len(sentence) <= 1:
-            return [(sentence, ids)]
+        if limit is None or len(ids) <= limit or len(sentence.split()) <= 1:
+            return [(sentence, ids)]  # a single word is never cut (the decoder flags it if too long)
         max_chars = max(1, min(len(sentence) - 1, len(sentence) * limit // len(ids)))
         pieces = split_sentences(sentence, max_chars=max_chars)
         if len(pieces) <= 1:

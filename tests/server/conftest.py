@@ -78,7 +78,8 @@ class SynthesisSpy:
 def synthesis_spy(monkeypatch: pytest.MonkeyPatch) -> Iterator[SynthesisSpy]:
     from moksori.synthesis.synthesizer import Synthesizer
 
-    spy = SynthesisSpy(Synthesizer.synthesize)
-    monkeypatch.setattr(Synthesizer, "synthesize", lambda self, *a, **k: spy(self, *a, **k))
+    # synthesize() goes through synthesize_report(), which the server calls: one spy sees both.
+    spy = SynthesisSpy(Synthesizer.synthesize_report)
+    monkeypatch.setattr(Synthesizer, "synthesize_report", lambda self, *a, **k: spy(self, *a, **k))
     yield spy
     spy.release()

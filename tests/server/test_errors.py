@@ -81,15 +81,15 @@ def test_a_failing_synthesis_is_a_500_and_the_server_keeps_serving(make_client, 
     from moksori.synthesis.synthesizer import Synthesizer
 
     client = make_client()
-    original = Synthesizer.synthesize
+    original = Synthesizer.synthesize_report
 
     def broken(self, *args, **kwargs):
         raise RuntimeError("out of cheese")
 
-    monkeypatch.setattr(Synthesizer, "synthesize", broken)
+    monkeypatch.setattr(Synthesizer, "synthesize_report", broken)
     response = client.get("/infer", params={"text": "안녕하세요"})
     assert response.status_code == 500
     assert error_of(response)["code"] == "synthesis_failed"
-    monkeypatch.setattr(Synthesizer, "synthesize", original)
+    monkeypatch.setattr(Synthesizer, "synthesize_report", original)
     assert client.get("/infer", params={"text": "안녕하세요"}).status_code == 200
     assert client.get("/health").json()["status"] == "ok"
