@@ -17,7 +17,7 @@ from moksori.training.logging import read_metrics
 
 from .conftest import CONFIGS
 
-TEXT = "안녕하세요. 반갑습니다."
+TEXT = "네. 좋아요."
 
 
 def _series(run_dir, key, split="train"):

@@ -89,7 +89,7 @@ class WaveNetTask(Task):
         frames = self.config.segment_size // hop
         wave, mel = random_segments(batch, frames, hop, generator, math.log(mel_config.clamp))
         # Samples of real audio per row (a short utterance's segment is padded).
-        lengths = torch.clamp(torch.minimum(batch["mel_lengths"] * hop, batch["wave_lengths"]), max=frames * hop)
+        lengths = torch.clamp(torch.minimum(batch["mel_lengths"], batch["wave_lengths"] // hop), max=frames) * hop
         wave, mel, lengths = wave[:, 0].to(self.device), mel.to(self.device), lengths.to(self.device)
         if ctx is None:
             return model.loss(wave, mel, lengths)
