@@ -1,0 +1,264 @@
+"""Flowtron's style controls, measured: sigma, style transfer from a reference, interpolation.
+
+The experiment (run from the repository root)::
+
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/flowtron_style.py --work runs/flowtron_style
+
+1. **Styles.** The same ``--sentences`` Korean prompt sentences spoken by espeak-ng's ``ko`` voice in
+   four styles: two pitches (``--pitches``, espeak's 0-99 scale) times two speaking rates
+   (``--rates``, words per minute). ``--held-out`` other sentences are never trained on; they are
+   also rendered in every style (the target each style would give them).
+2. **Model.** One Flowtron (``--preset`` plus ``--hidden`` overrides) trained on all four styles as
+   one speaker, so style lives only in z: ``--steps`` steps, the first half with the first flow
+   alone (the curriculum), the diagonal attention prior on; bundled with Griffin-Lim.
+3. **Measurements** on the held-out sentences, from the synthesised audio: mean F0 (pyin, voiced
+   frames) and speaking rate (Hangul syllables per second of speech, edge silence trimmed).
+
+   * *sigma*: ``--seeds`` seeds at sigma 0, 0.5 and 1; the spread (standard deviation across seeds)
+     of mean F0 and of rate, averaged over sentences. Sigma 0 has no spread by construction.
+   * *transfer*: for each style, a reference clip of that style (a training sentence, with its
+     transcript) at strength 1 (sigma 0); *share of the gap closed* = (styled - plain) / (target -
+     plain), where *plain* is the same sentence without a reference and *target* the sentence
+     rendered by espeak-ng in that style; 1 means the output matches the style, 0 no change.
+   * *interpolation*: z between the low-slow and the high-fast references at alpha 0, 0.25, 0.5,
+     0.75, 1 (strength 1, sigma 0): mean F0 and rate per alpha, and whether they change
+     monotonically.
+
+Everything is cached in ``--work`` (data, the training run, which resumes); results go to
+``results.json`` there and are printed as markdown tables. CPU timings are not the point: on a
+shared 2-core machine a run takes ``--steps`` x ~0.2 s plus the synthesis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import warnings
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from moksori.audio import save_wav, trim_silence
+from moksori.data.preprocess import PreprocessConfig, preprocess_dataset
+from moksori.data.prompt_sets import builtin_prompts
+from moksori.espeak import synthesize as espeak
+from moksori.evaluation.metrics import pitch_track
+from moksori.synthesis import Synthesizer, make_bundle
+from moksori.training import train
+from moksori.training.recipe import Recipe
+
+ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
+SIGMAS = (0.0, 0.5, 1.0)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work", type=Path, default=Path("runs/flowtron_style"))
+    parser.add_argument("--sentences", type=int, default=40, help="training sentences (each in every style)")
+    parser.add_argument("--held-out", type=int, default=4)
+    parser.add_argument("--pitches", type=int, nargs=2, default=(25, 75))
+    parser.add_argument("--rates", type=int, nargs=2, default=(130, 240))
+    parser.add_argument("--preset", default="tiny")
+    parser.add_argument("--hidden", type=int, default=64, help="n_hidden (n_attn_channels and n_text_dim: half)")
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--seeds", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def styles(args: argparse.Namespace) -> dict[str, tuple[int, int]]:
+    low, high = args.pitches
+    slow, fast = args.rates
+    return {"low_slow": (low, slow), "low_fast": (low, fast), "high_slow": (high, slow), "high_fast": (high, fast)}
+
+
+def sentences(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    pool = [s for s in builtin_prompts("ko") if 8 <= len(s) <= 40]
+    random.Random(args.seed).shuffle(pool)
+    need = args.sentences + args.held_out
+    if len(pool) < need:
+        raise SystemExit(f"only {len(pool)} prompt sentences of 8-40 characters; ask for fewer")
+    return pool[: args.sentences], pool[args.sentences : need]
+
+
+def make_data(args: argparse.Namespace, train_texts: list[str], held_texts: list[str]) -> tuple[Path, Path]:
+    """LJSpeech folder of the training clips (all styles), its preprocessed folder, and the
+    held-out renderings (``held/<style>/<i>.wav``)."""
+    raw, processed = args.work / "raw", args.work / "processed"
+    if (processed / "config.json").is_file():
+        return processed, args.work / "held"
+    (raw / "wavs").mkdir(parents=True, exist_ok=True)
+    lines = []
+    for name, (pitch, rate) in styles(args).items():
+        for i, text in enumerate(train_texts):
+            wave, sr = espeak(text, "ko", rate=rate, pitch=pitch)
+            save_wav(raw / "wavs" / f"{name}_{i:03d}.wav", wave, sr)
+            lines.append(f"{name}_{i:03d}|{text}|{text}")
+        for i, text in enumerate(held_texts):
+            wave, sr = espeak(text, "ko", rate=rate, pitch=pitch)
+            save_wav(args.work / "held" / name / f"{i:03d}.wav", wave, sr)
+    (raw / "metadata.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    preprocess_dataset(raw, processed, PreprocessConfig(language="ko", val_fraction=0.05, min_val=2),
+                       workers=1, progress=False)
+    return processed, args.work / "held"
+
+
+def train_model(args: argparse.Namespace, data: Path) -> Path:
+    run_dir = args.work / "run"
+    recipe = Recipe.from_dict({
+        "model": "flowtron",
+        "model_config": {"preset": args.preset, "n_hidden": args.hidden, "n_attn_channels": args.hidden // 2,
+                         "n_text_dim": args.hidden // 2, "max_decoder_steps": 800},
+        "data": {"dir": str(data), "batch_size": args.batch_size},
+        "train": {"steps": args.steps, "lr": args.lr, "warmup_steps": 0, "grad_clip": 1.0,
+                  "eval_interval": max(args.steps // 4, 1), "checkpoint_interval": max(args.steps // 10, 1),
+                  "keep_last": 2, "log_interval": 50, "seed": args.seed, "progress": False},
+        "options": {"single_flow_steps": args.steps // 2, "use_attn_prior": True, "n_audio_examples": 0},
+        "run_dir": str(run_dir),
+    })
+    resume = (run_dir / "latest.pt").is_file()
+    train(recipe, resume=resume)
+    voice = args.work / "voice"
+    return make_bundle(run_dir, voice, name="flowtron_style", overwrite=True)
+
+
+# --- measurements ---------------------------------------------------------------------------
+
+
+def measure(wave: np.ndarray, sample_rate: int, text: str) -> dict[str, float]:
+    """Mean F0 (Hz, voiced frames) and speaking rate (Hangul syllables per second of speech)."""
+    speech, _ = trim_silence(np.asarray(wave, dtype=np.float32), sample_rate)
+    f0, voiced = pitch_track(speech, sample_rate) if speech.size > sample_rate // 20 else (np.zeros(0), np.zeros(0, bool))
+    syllables = sum("가" <= c <= "힣" for c in text)
+    seconds = speech.size / sample_rate
+    rate = syllables / seconds if seconds >= 0.05 else float("nan")  # nothing above the silence floor
+    return {"f0": float(np.nanmean(f0[voiced])) if voiced.any() else float("nan"), "rate": rate, "seconds": seconds}
+
+
+def sigma_spread(synth: Synthesizer, texts: list[str], seeds: int) -> dict[str, dict[str, float]]:
+    out = {}
+    for sigma in SIGMAS:
+        f0_sd, rate_sd = [], []
+        for text in texts:
+            runs = [measure(synth.synthesize(text, noise_scale=sigma, seed=seed), synth.sample_rate, text)
+                    for seed in range(seeds)]
+            f0_sd.append(float(np.nanstd([r["f0"] for r in runs])))
+            rate_sd.append(float(np.nanstd([r["rate"] for r in runs])))
+        out[str(sigma)] = {"f0_sd_hz": float(np.nanmean(f0_sd)), "rate_sd": float(np.nanmean(rate_sd))}
+    return out
+
+
+def reference(args: argparse.Namespace, style: str, train_texts: list[str]) -> tuple[np.ndarray, int, str]:
+    pitch, rate = styles(args)[style]
+    text = train_texts[0]
+    wave, sr = espeak(text, "ko", rate=rate, pitch=pitch)
+    return wave, sr, text
+
+
+def transfer(args: argparse.Namespace, synth: Synthesizer, held: Path, train_texts: list[str],
+             held_texts: list[str]) -> dict[str, dict[str, float]]:
+    out = {}
+    plain = [measure(synth.synthesize(t, noise_scale=0.0, seed=0), synth.sample_rate, t) for t in held_texts]
+    for style in styles(args):
+        wave, sr, ref_text = reference(args, style, train_texts)
+        controls = synth.style_controls(ref_wave=wave, ref_sample_rate=sr, ref_text=ref_text, strength=1.0)
+        closed: dict[str, list[float]] = {"f0": [], "rate": []}
+        values: dict[str, list[float]] = {"f0": [], "rate": [], "target_f0": [], "target_rate": []}
+        for i, text in enumerate(held_texts):
+            styled = measure(synth.synthesize(text, noise_scale=0.0, seed=0, style=controls), synth.sample_rate, text)
+            import soundfile
+
+            target_wave, target_sr = soundfile.read(str(held / style / f"{i:03d}.wav"), dtype="float32")
+            target = measure(target_wave, target_sr, text)
+            for key in ("f0", "rate"):
+                gap = target[key] - plain[i][key]
+                if np.isfinite(gap) and abs(gap) > 1e-6 and np.isfinite(styled[key]):
+                    closed[key].append((styled[key] - plain[i][key]) / gap)
+                values[key].append(styled[key])
+                values[f"target_{key}"].append(target[key])
+        out[style] = {
+            "f0_gap_closed": float(np.mean(closed["f0"])) if closed["f0"] else float("nan"),
+            "rate_gap_closed": float(np.mean(closed["rate"])) if closed["rate"] else float("nan"),
+            "f0": float(np.nanmean(values["f0"])), "target_f0": float(np.nanmean(values["target_f0"])),
+            "rate": float(np.nanmean(values["rate"])), "target_rate": float(np.nanmean(values["target_rate"])),
+        }
+    out["plain"] = {"f0": float(np.nanmean([p["f0"] for p in plain])), "rate": float(np.nanmean([p["rate"] for p in plain]))}
+    return out
+
+
+def interpolation(args: argparse.Namespace, synth: Synthesizer, train_texts: list[str],
+                  held_texts: list[str]) -> dict[str, Any]:
+    wave_a, sr_a, text_a = reference(args, "low_slow", train_texts)
+    wave_b, sr_b, text_b = reference(args, "high_fast", train_texts)
+    base = synth.style_controls(ref_wave=wave_a, ref_sample_rate=sr_a, ref_text=text_a, strength=1.0)
+    b = {"ref_mel_b": synth.style_reference(wave_b, sr_b), "ref_ids_b": synth.voice.frontend.to_ids(text_b)}
+    rows = []
+    for alpha in ALPHAS:
+        style = {**base, **b, "alpha": alpha}
+        runs = [measure(synth.synthesize(t, noise_scale=0.0, seed=0, style=style), synth.sample_rate, t)
+                for t in held_texts]
+        rows.append({"alpha": alpha, "f0": float(np.nanmean([r["f0"] for r in runs])),
+                     "rate": float(np.nanmean([r["rate"] for r in runs]))})
+
+    def monotonic(key: str) -> bool:
+        values = [row[key] for row in rows]
+        steps = np.diff(values)
+        return bool((steps >= 0).all() or (steps <= 0).all())
+
+    return {"rows": rows, "f0_monotonic": monotonic("f0"), "rate_monotonic": monotonic("rate")}
+
+
+def tables(results: dict[str, Any]) -> str:
+    lines = ["| sigma | F0 spread across seeds (Hz) | rate spread (syll/s) |", "|---|---|---|"]
+    for sigma, row in results["sigma"].items():
+        lines.append(f"| {sigma} | {row['f0_sd_hz']:.1f} | {row['rate_sd']:.2f} |")
+    plain = results["transfer"]["plain"]
+    lines += ["", f"plain (no reference): F0 {plain['f0']:.1f} Hz, rate {plain['rate']:.2f} syll/s", "",
+              "| style | F0 styled / target (Hz) | F0 gap closed | rate styled / target | rate gap closed |",
+              "|---|---|---|---|---|"]
+    for style, row in results["transfer"].items():
+        if style == "plain":
+            continue
+        lines.append(f"| {style} | {row['f0']:.1f} / {row['target_f0']:.1f} | {row['f0_gap_closed']:.2f} | "
+                     f"{row['rate']:.2f} / {row['target_rate']:.2f} | {row['rate_gap_closed']:.2f} |")
+    inter = results["interpolation"]
+    lines += ["", "| alpha (low_slow → high_fast) | F0 (Hz) | rate (syll/s) |", "|---|---|---|"]
+    lines += [f"| {row['alpha']} | {row['f0']:.1f} | {row['rate']:.2f} |" for row in inter["rows"]]
+    lines.append(f"\nmonotonic in alpha: F0 {inter['f0_monotonic']}, rate {inter['rate_monotonic']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    warnings.filterwarnings("ignore", message="Mean of empty slice")  # a silent output has no F0: NaN
+    warnings.filterwarnings("ignore", message="Degrees of freedom")
+    args.work.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    train_texts, held_texts = sentences(args)
+    data, held = make_data(args, train_texts, held_texts)
+    print(f"data ready in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    voice = train_model(args, data)
+    print(f"trained in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    synth = Synthesizer(voice, use_onnx=False)
+    results = {
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "sigma": sigma_spread(synth, held_texts, args.seeds),
+        "transfer": transfer(args, synth, held, train_texts, held_texts),
+        "interpolation": interpolation(args, synth, train_texts, held_texts),
+        "wall_s": time.perf_counter() - started,
+    }
+    (args.work / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
+    print(tables(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
