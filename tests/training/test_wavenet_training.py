@@ -100,3 +100,25 @@ def test_wavenet_voice_says_and_streams_the_same_audio(wavenet_run, glow_checkpo
     assert first.size == 1024
     # ONNX Runtime's mel differs from PyTorch's in the last bits; the sampled audio follows it.
     assert np.mean(np.abs(first - chunks[0]) < 1e-3) > 0.99
+
+
+def test_wavenet_examples_give_tensorboard_audio(make_recipe, sample_data, tmp_path):
+    from moksori.training import RecipeError
+    from moksori.training.tasks.base import DatasetInfo
+    from moksori.training.tasks.wavenet import WaveNetTask
+
+    recipe = make_recipe("hifigan", tmp_path / "run")
+    recipe.model, recipe.model_config, recipe.options = "wavenet", {"preset": "tiny"}, {"example_seconds": 0.05}
+    info = DatasetInfo.from_dir(sample_data)
+    task = WaveNetTask(recipe, info, torch.device("cpu"))
+    batch = {"mel": torch.full((1, 80, 20), -5.0), "mel_lengths": torch.tensor([20]),
+             "wave": torch.zeros(1, 20 * 256), "wave_lengths": torch.tensor([20 * 256])}
+    examples = task.examples(batch, 0)
+    assert examples.audio["generated/0"].shape == (4 * 256,)  # 0.05 s → 4 frames, sampled
+    assert "mel" in examples.images
+    recipe.model_config = {"preset": "tiny", "upsample_scales": [4, 4]}
+    with pytest.raises(RecipeError, match=r"model_config: WaveNetConfig.upsample_scales: product \[4, 4\] = 16"):
+        WaveNetTask(recipe, info, torch.device("cpu"))
+    recipe.model_config, recipe.options = {"preset": "tiny"}, {"example_seconds": -1}
+    with pytest.raises(RecipeError, match="example_seconds must be >= 0"):
+        WaveNetTask(recipe, info, torch.device("cpu"))
