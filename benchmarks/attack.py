@@ -6,7 +6,8 @@ bounded waits, and prints one table row per case:
 
     tried / clean 4xx / 5xx / hang / memory growth (RSS of the server process) / outcome
 
-"clean 4xx" counts JSON error answers with a 4xx status; "hang" counts connections or requests
+"clean 4xx" counts JSON error answers with a 4xx status (and deliberate JSON 503/507 answers
+with a code and Retry-After, such as a read-only data folder's); "5xx" every other 5xx; "hang" counts connections or requests
 still open at the case's deadline; "mem" is the growth of the server's peak RSS during the case
 over its RSS before it; "outcome" says whether the attack worked.
 
@@ -58,14 +59,19 @@ class Row:
     outcome: str = ""
     other: int = 0  # 2xx/3xx and non-JSON 4xx
 
-    def count(self, status: int, json_body: bool = True) -> None:
+    def count(self, status: int, json_body: bool = True, retry_after: bool = False) -> None:
         self.tried += 1
-        if status >= 500:
+        if status in (503, 507) and json_body and retry_after:
+            self.clean_4xx += 1  # a deliberate "try later" with a code (e.g. a read-only data folder)
+        elif status >= 500:
             self.server_5xx += 1
         elif 400 <= status < 500 and json_body:
             self.clean_4xx += 1
         else:
             self.other += 1
+
+    def add(self, reply: Reply) -> None:
+        self.count(reply.status, reply.is_json, "retry-after" in reply.headers)
 
 
 @dataclass
@@ -281,7 +287,7 @@ def case_signin_memory(server: Server, row: Row) -> None:
         replies = list(pool.map(lambda _: server.json("POST", "/api/studio/account/signin",
                                                       {"username": "memory01", "password": PASSWORD}), range(10)))
     for reply in replies:
-        row.count(reply.status, reply.is_json)
+        row.add(reply)
     row.mem_mb = rss.growth
     ok = sum(reply.status == 200 for reply in replies)
     row.outcome = f"{ok}/10 signed in; peak RSS +{rss.growth:.0f} MB"
@@ -294,7 +300,7 @@ def case_signin_guessing(server: Server, row: Row) -> None:
     with PeakRss(server) as rss:
         for index in range(30):
             reply = server.json("POST", "/api/studio/account/signin", {"username": "victim01", "password": f"wrong-{index:04d}"})
-            row.count(reply.status, reply.is_json)
+            row.add(reply)
             if reply.status == 429:
                 limited += 1
                 retry_after = retry_after or reply.headers.get("retry-after")
@@ -306,9 +312,9 @@ def case_signin_guessing(server: Server, row: Row) -> None:
 def case_signout(server: Server, row: Row) -> None:
     cookie = sign_up(server, "signout01")
     reply = server.request("POST", "/api/studio/account/signout", b"", {"Cookie": cookie, "Content-Type": "application/json"})
-    row.count(reply.status, reply.is_json)
+    row.add(reply)
     after = server.request("GET", "/api/studio/account", headers={"Cookie": cookie})
-    row.count(after.status, after.is_json)
+    row.add(after)
     alive = after.status == 200 and (after.json().get("user") or None) is not None
     row.outcome = "old cookie still signed in (attack works)" if alive else "old cookie refused"
 
@@ -319,9 +325,9 @@ def case_lone_surrogate(server: Server, row: Row) -> None:
               ("/api/studio/voices", b'{"name":"\\ud800","language":"ko"}')]
     for path, body in bodies:
         reply = server.request("POST", path, body, {"Content-Type": "application/json"})
-        row.count(reply.status, reply.is_json)
+        row.add(reply)
     reply = server.request("GET", "/infer?text=%ED%A0%80")
-    row.count(reply.status, reply.is_json)
+    row.add(reply)
     row.outcome = f"{row.server_5xx} of {row.tried} answered 5xx"
 
 
@@ -341,7 +347,7 @@ def case_huge_ids(server: Server, row: Row) -> None:
         for method, template in paths:
             body = b'{"kept": true}' if method == "PATCH" else (b"{}" if method == "POST" else None)
             reply = server.request(method, template.format(n=number), body, {"Content-Type": "application/json"})
-            row.count(reply.status, reply.is_json)
+            row.add(reply)
     row.outcome = f"{row.server_5xx} of {row.tried} answered 5xx"
 
 
@@ -382,7 +388,7 @@ def case_read_only_data(server: Server, row: Row) -> None:
         ]
         codes = []
         for reply in attempts:
-            row.count(reply.status, reply.is_json)
+            row.add(reply)
             codes.append(str(reply.status))
     finally:
         _immutable(server.data_dir, False)
@@ -417,7 +423,7 @@ def case_abandoned(server: Server, row: Row, clients: int = 10) -> None:
         try:
             reply = server.json("POST", "/synthesize", {"text": "안녕하세요."}, timeout=120)
             waited = time.monotonic() - started
-            row.count(reply.status, reply.is_json)
+            row.add(reply)
         except TimeoutError:
             waited = 120.0
             row.hang += 1
@@ -456,7 +462,7 @@ def case_foreign_origin(server: Server, row: Row) -> None:
     replies.append(server.json("POST", "/api/studio/account/signin", {"username": "origin01", "password": PASSWORD},
                                {"Referer": "https://evil.example/page"}))
     for reply in replies:
-        row.count(reply.status, reply.is_json)
+        row.add(reply)
         accepted += reply.status < 300
     same = server.json("POST", "/api/studio/voices", {"name": "same origin", "language": "ko"},
                        {"Cookie": cookie, "Origin": f"http://127.0.0.1:{server.port}"})
@@ -469,18 +475,18 @@ def case_foreign_origin(server: Server, row: Row) -> None:
 def case_protocol(server: Server, row: Row) -> None:
     checks = []
     reply = server.request("GET", "/health", headers={"X-Big": "a" * 70000})
-    row.count(reply.status, reply.is_json)
+    row.add(reply)
     checks.append(f"70 kB header {reply.status} {'json' if reply.is_json else 'text'}")
     reply = server.request("GET", "/infer?text=" + "a" * 70000)
-    row.count(reply.status, reply.is_json)
+    row.add(reply)
     checks.append(f"70 kB URL {reply.status} {'json' if reply.is_json else 'text'}")
     reply = server.request("POST", "/synthesize", b'{"text": "\xff\xfe"}', {"Content-Type": "application/json"})
-    row.count(reply.status, reply.is_json)
+    row.add(reply)
     code = reply.json()["error"]["code"] if reply.is_json else "text"
     checks.append(f"bad UTF-8 JSON {reply.status} {code}")
     for text in ("안녕\x00하세요.", "안녕\x07하세요."):
         reply = server.json("POST", "/synthesize", {"text": text})
-        row.count(reply.status, reply.is_json)
+        row.add(reply)
         checks.append(f"control char {reply.status}")
     row.outcome = "; ".join(checks)
 
@@ -495,7 +501,7 @@ def case_key_limits(server: Server, row: Row) -> None:
     for path in limited:
         for _ in range(12):
             reply = server.request("GET", path, headers={"Authorization": f"Bearer {key}"})
-            row.count(reply.status, reply.is_json)
+            row.add(reply)
             limited[path] += reply.status == 429
     row.outcome = ", ".join(f"{path}: {n}/12 limited" for path, n in limited.items()) + " (key: 5/min)"
 
@@ -549,7 +555,7 @@ def run(tree: Path, names: list[str], deadline_s: float) -> list[Row]:
     return rows
 
 
-HEADER = "| case | tried | clean 4xx | 5xx | hang | mem MB | outcome |\n| --- | ---: | ---: | ---: | ---: | ---: | --- |"
+HEADER = "| case | tried | clean 4xx (+503/507) | 5xx | hang | mem MB | outcome |\n| --- | ---: | ---: | ---: | ---: | ---: | --- |"
 
 
 def format_row(row: Row) -> str:

@@ -4,8 +4,10 @@ uvicorn closes idle keep-alive connections, but a client that sends part of a re
 headers and then nothing holds its connection for as long as it likes. Here the request line and
 headers must arrive within ``header_timeout_s`` of the connection opening (or of the previous
 response); otherwise the server answers 408 ``header_timeout`` and closes the connection.
-Requests that h11 cannot parse (a malformed request line, headers over
-:data:`MAX_HEAD_BYTES`) get the API's JSON error shape instead of uvicorn's plain-text 400.
+A request head over :data:`MAX_HEAD_BYTES` is refused before it is parsed, as 414
+``uri_too_long`` (a request line that long) or 431 ``headers_too_large``, whether it trickles in
+or arrives in one piece; requests h11 cannot parse (a malformed request line) get 400
+``invalid_http_request``. All in the API's JSON error shape instead of uvicorn's plain text.
 
 ``moksori serve`` runs uvicorn with this class (``http=GuardedH11Protocol``). uvicorn's command
 line offers only its own protocols, so a server started with ``uvicorn ... --factory`` keeps
@@ -24,7 +26,9 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 HEADER_TIMEOUT_ENV = "MOKSORI_SERVER_HEADER_TIMEOUT_S"
 DEFAULT_HEADER_TIMEOUT_S = 10.0
-MAX_HEAD_BYTES = 16 * 1024  # h11's limit on a request line plus headers
+# A request line plus headers: room for GET /infer with max_text_chars (5,000) of Korean text,
+# percent-encoded (9 bytes a syllable), and for ordinary headers.
+MAX_HEAD_BYTES = 64 * 1024
 
 
 def header_timeout_s() -> float:
@@ -59,6 +63,8 @@ class GuardedH11Protocol(H11Protocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self.conn.their_state is h11.IDLE and self._head_too_large(data):
+            return
         super().data_received(data)
         if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
             self._arm_head_timer()  # part of a request head (again, on a kept-alive connection)
@@ -73,6 +79,27 @@ class GuardedH11Protocol(H11Protocol):
             return
         super().on_response_complete()  # arms uvicorn's keep-alive timer for the idle connection
         self._disarm_head_timer()
+
+    def _head_too_large(self, data: bytes) -> bool:
+        """Refuse (414/431, connection closed) a request head that is, or will be, over the limit."""
+        buffered = self.conn.trailing_data[0] + data
+        window = buffered[: MAX_HEAD_BYTES + 4]
+        end = window.find(b"\r\n\r\n")
+        if end != -1 and end + 4 <= MAX_HEAD_BYTES:
+            return False
+        if end == -1 and len(buffered) <= MAX_HEAD_BYTES:
+            return False
+        self._disarm_head_timer()
+        line_end = window.find(b"\r\n")
+        if line_end == -1:
+            reply = raw_json_response(414, "URI Too Long", "uri_too_long",
+                                      f"the request line is over {MAX_HEAD_BYTES} bytes; send long text in a POST body")
+        else:
+            reply = raw_json_response(431, "Request Header Fields Too Large", "headers_too_large",
+                                      f"the request line and headers are over {MAX_HEAD_BYTES} bytes")
+        self.transport.write(reply)
+        self.transport.close()
+        return True
 
     def send_400_response(self, msg: str) -> None:
         self._disarm_head_timer()

@@ -53,7 +53,7 @@ class ServerSettings:
     graceful_shutdown_s: float = 30.0
     include_default_voice: bool = False
     allowed_origins: str | None = None
-    body_timeout_s: float = 30.0
+    body_timeout_s: float = 20.0
     header_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:

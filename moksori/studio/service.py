@@ -736,24 +736,6 @@ class StudioService:
                 _remove_quietly(folder)
                 counts["deleting"] += 1
 
-    # --- session secret -----------------------------------------------------------------------
-
-    def session_secret(self) -> bytes:
-        """The key that signs session cookies: made once, kept in the data folder (mode 0600)
-        so that restarts and every server worker share it."""
-        target = self.files.root / "session.key"
-        if not target.exists():
-            fd, name = tempfile.mkstemp(prefix=".session.", dir=self.files.root)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(secrets.token_bytes(32))
-            try:
-                os.link(name, target)  # fails when another worker was first: use theirs
-            except FileExistsError:
-                pass
-            finally:
-                os.unlink(name)
-        return target.read_bytes()
-
 
 # --- helpers -----------------------------------------------------------------------------------
 

@@ -153,11 +153,22 @@ def test_malformed_and_oversized_requests_get_json_errors(live):
     sock = server.connect(b"NOT HTTP AT ALL\r\n\r\n")
     reply, _, closed = read_reply(sock, 5)
     assert closed and reply.startswith(b"HTTP/1.1 400") and json_error(reply)["code"] == "invalid_http_request"
-    sock = server.connect(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (MAX_HEAD_BYTES + 1000))
+    # Over the limit, trickling in or in one piece (h11 alone only limits the first kind)
+    sock = server.connect(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (MAX_HEAD_BYTES - 1000))
     time.sleep(0.2)
     sock.sendall(b"b" * 2000)
     reply, _, closed = read_reply(sock, 5)
-    assert closed and reply.startswith(b"HTTP/1.1 400") and json_error(reply)["code"] == "invalid_http_request"
+    assert closed and reply.startswith(b"HTTP/1.1 431") and json_error(reply)["code"] == "headers_too_large"
+    sock = server.connect(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (MAX_HEAD_BYTES + 10) + b"\r\n\r\n")
+    reply, _, closed = read_reply(sock, 5)
+    assert closed and reply.startswith(b"HTTP/1.1 431")
+    sock = server.connect(b"GET /infer?text=" + b"a" * (MAX_HEAD_BYTES + 10) + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    reply, _, closed = read_reply(sock, 5)
+    assert closed and reply.startswith(b"HTTP/1.1 414") and json_error(reply)["code"] == "uri_too_long"
+    # a long but allowed GET (5,000 Korean characters, percent-encoded) still gets through
+    sock = server.connect(b"GET /health?pad=" + b"%EA%B0%80" * 5000 + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    reply, _, _ = read_reply(sock, 10)
+    assert reply.startswith(b"HTTP/1.1 200")
 
 
 class SlowVocoder:
