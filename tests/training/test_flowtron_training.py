@@ -179,3 +179,18 @@ def test_finetune_from_a_flowtron_voice(flowtron_voice, sample_data, tmp_path):
 def test_onnx_export_of_a_flowtron_voice_says_pytorch_only(flowtron_voice, capsys):
     assert main(["export", str(flowtron_voice), "--onnx"]) == 2
     assert "PyTorch only" in capsys.readouterr().err
+
+
+def test_resume_across_the_curriculum_matches_an_uninterrupted_run(make_recipe, tmp_path):
+    def recipe(run_dir):
+        r = make_recipe("flowtron", run_dir, single_flow_steps=3, checkpoint_interval=2, eval_interval=100)
+        r.data.batch_size = 3
+        return r
+
+    straight = train(recipe(tmp_path / "straight"), max_steps=6)
+    resumed = tmp_path / "resumed"
+    train(recipe(resumed), max_steps=2)
+    train(recipe(resumed), max_steps=6, resume=True)
+    loss_a, loss_b = _series(straight, "loss"), _series(resumed, "loss")
+    assert _series(resumed, "flows") == [1.0] * 3 + [2.0] * 3
+    assert np.allclose(loss_a, loss_b, atol=1e-5), (loss_a, loss_b)
