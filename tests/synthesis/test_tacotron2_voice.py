@@ -92,3 +92,27 @@ def test_server_names_a_failed_alignment_in_a_header(voice):
         assert response.status_code == 200
         assert response.headers["X-Moksori-Alignment"].startswith("failed; sentence 1")
         assert "hit max_decoder_steps" in response.headers["X-Moksori-Alignment"]
+
+
+def test_an_imported_nvidia_checkpoint_becomes_an_english_voice(tmp_path, capsys):
+    """``moksori import tacotron2`` → ``moksori bundle`` → ``moksori say``: the voice reads text with
+    NVIDIA's own symbol table and english_cleaners (the importer's layout is checked against
+    NVIDIA's names and shapes in tests/models/test_tacotron2.py)."""
+    from moksori.synthesis import load_voice
+
+    torch.manual_seed(0)
+    model = registry.get("tacotron2").build(Tacotron2Config.tiny(148, max_decoder_steps=30))
+    published = tmp_path / "tacotron2_statedict.pt"
+    torch.save({"state_dict": model.state_dict(), "optimizer": {}, "learning_rate": 1e-3, "iteration": 1}, published)
+    checkpoint = tmp_path / "nvidia.pt"
+    assert main(["import", "tacotron2", str(published), "--out", str(checkpoint)]) == 0
+    voice_dir = tmp_path / "nvidia_voice"
+    assert main(["bundle", str(checkpoint), "--out", str(voice_dir), "--name", "nvidia"]) == 0
+    voice = load_voice(voice_dir)
+    assert voice.frontend.cleaners == "nvidia_english" and len(voice.frontend.symbols) == 148
+    assert voice.frontend.to_ids("Hi, Dr. Who!") == [45, 46, 6, 11, 41, 52, 40, 57, 52, 55, 11, 60, 45, 52, 2]  # "hi, doctor who!"
+    for key, value in model.state_dict().items():
+        assert torch.equal(voice.acoustic.state_dict()[key], value), key
+    out = tmp_path / "hello.wav"
+    assert main(["say", "Hello, world.", "--voice", str(voice_dir), "-o", str(out), "--seed", "0"]) == 0
+    assert out.is_file() and "real-time factor" in capsys.readouterr().out
