@@ -39,8 +39,9 @@ def _model(seed: int = 0, dtype: torch.dtype = torch.float64, **overrides) -> Wa
     return model
 
 
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
 @pytest.mark.parametrize("distribution", ["mol", MULAW])
-def test_incremental_output_equals_full_convolution(distribution: str) -> None:
+def test_incremental_output_equals_full_convolution(distribution: str, backend: str) -> None:
     overrides = {"output_distribution": distribution, "quantize_channels": 256 if distribution == MULAW else 65536}
     model = _model(**overrides)
     frames, hop = 3, model.config.hop_size
@@ -50,25 +51,24 @@ def test_incremental_output_equals_full_convolution(distribution: str) -> None:
     else:
         x = torch.rand(2, frames * hop, dtype=torch.float64) * 2 - 1
     full = model(x, mel)
-    incremental = model.incremental_forward(x, mel)
+    incremental = model.incremental_forward(x, mel, backend)
     assert full.shape == incremental.shape == (2, model.config.out_channels, frames * hop)
     # Longer than the receptive field, so every queue has wrapped around.
     assert frames * hop > 2 * model.receptive_field
     torch.testing.assert_close(incremental, full, rtol=0, atol=1e-10)
 
 
-def test_generation_equals_naive_recomputation_and_batches() -> None:
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
+def test_generation_equals_naive_recomputation_and_batches(backend: str) -> None:
     model = _model()
     mel = torch.randn(2, 6, 2, dtype=torch.float64)
-    fast = model.generate(mel, torch.Generator().manual_seed(5))
+    fast = model.generate(mel, torch.Generator().manual_seed(5), backend=backend)
     slow = naive_generate(model, mel, torch.Generator().manual_seed(5))
     assert fast.shape == slow.shape == (2, 2 * model.config.hop_size)
     torch.testing.assert_close(fast, slow, rtol=0, atol=1e-9)
-    # A row generated alone is the row of the batch (same draws for that row).
-    alone = model.generate(mel[:1], torch.Generator().manual_seed(5))
-    assert fast.abs().max() > 0 and alone.shape == (1, 2 * model.config.hop_size)
+    assert fast.abs().max() > 0
     # Chunking does not change the samples.
-    chunks = list(model.generate_chunks(mel, torch.Generator().manual_seed(5), chunk_samples=100))
+    chunks = list(model.generate_chunks(mel, torch.Generator().manual_seed(5), chunk_samples=100, backend=backend))
     assert len(chunks) == math.ceil(2 * model.config.hop_size / 100)
     torch.testing.assert_close(torch.cat(chunks, dim=1), fast, rtol=0, atol=0)
 
