@@ -27,5 +27,6 @@ def test_wavenet_benchmark_reports_ratio_latency_and_same_output(tmp_path: Path,
     assert row["same_output_max_diff"] < 1e-9  # naive and incremental give the same samples
     assert row["incremental_rtf"] > 0 and row["naive_rtf"] > 0 and row["first_piece_s"] > 0
     assert row["synth_first_chunk_s"] > 0 and results["hifigan_v1_rtf"] > 0
+    assert row["incremental_torch_rtf"] > 0 and row["ratio_torch"] > 0
     assert "| tiny | 13 samples |" in capsys.readouterr().out
     assert (tmp_path / "report.md").read_text().startswith("WaveNet generation on 1 CPU thread")
