@@ -116,3 +116,23 @@ def test_an_imported_nvidia_checkpoint_becomes_an_english_voice(tmp_path, capsys
     out = tmp_path / "hello.wav"
     assert main(["say", "Hello, world.", "--voice", str(voice_dir), "-o", str(out), "--seed", "0"]) == 0
     assert out.is_file() and "real-time factor" in capsys.readouterr().out
+
+
+def test_exported_voice_speaks_the_same_through_onnxruntime(voice, tmp_path):
+    pytest.importorskip("onnxruntime")
+    import shutil
+
+    from moksori.synthesis import export_onnx
+
+    copy = tmp_path / "t2_onnx"
+    shutil.copytree(voice, copy)
+    written = {path.name for path in export_onnx(copy)}
+    assert {"acoustic.onnx", "acoustic.decoder_step.onnx", "acoustic.postnet.onnx", "vocoder.onnx"} <= written
+    text = "안녕하세요. 반가워요."
+    torch_result = Synthesizer(copy, use_onnx=False).synthesize_report(text, seed=3)
+    onnx_synth = Synthesizer(copy, use_onnx=True)
+    assert onnx_synth.uses_onnx
+    onnx_result = onnx_synth.synthesize_report(text, seed=3)
+    assert onnx_result.wave.shape == torch_result.wave.shape
+    assert abs(onnx_result.wave - torch_result.wave).max() < 1e-3
+    assert onnx_result.alignment_summary() == torch_result.alignment_summary()
