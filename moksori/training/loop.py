@@ -306,7 +306,9 @@ class Trainer:
         device_ids = [info.local_rank] if info.device.type == "cuda" else None
         for name, module in task.nets.items():
             if any(p.requires_grad for p in module.parameters()):
-                task.runtime[name] = DistributedDataParallel(module, device_ids=device_ids)
+                # A task whose steps leave some parameters unused (Flowtron's one-flow curriculum) says so.
+                unused = bool(getattr(task, "ddp_find_unused_parameters", False))
+                task.runtime[name] = DistributedDataParallel(module, device_ids=device_ids, find_unused_parameters=unused)
 
     # --- checkpoints ---------------------------------------------------------------------
     def _checkpoint(self, task: Task, specs: list[OptimizerSpec], ctx: StepContext, info: DatasetInfo,

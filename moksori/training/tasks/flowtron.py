@@ -114,6 +114,11 @@ class FlowtronTask(Task):
         self.step = 0
 
     @property
+    def ddp_find_unused_parameters(self) -> bool:
+        # While the first flow trains alone the others get no gradient; DDP must expect that.
+        return self.options.single_flow_steps > 0
+
+    @property
     def model(self) -> Flowtron:
         return self.nets["model"]
 
