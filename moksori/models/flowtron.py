@@ -850,9 +850,17 @@ class FlowtronAcoustic(AcousticModel):
         sigma = float(controls.noise_scale)
         speaker = self._speaker(controls, ids.size(0))
         n = c.max_decoder_steps
+        # The prior depends on a row's text only when a reference is read against the row's own text.
+        per_row = (style.ref_mel is not None and style.ref_ids is None) or (
+            style.ref_mel_b is not None and style.ref_ids_b is None)
+        priors: dict[tuple[int, ...], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
         rows = []
         for row in range(ids.size(0)):
-            _, std0, styled = self._prior(style, ids[row, : lengths[row]], speaker)
+            row_ids = ids[row, : lengths[row]]
+            key = tuple(row_ids.tolist()) if per_row else ()
+            if key not in priors:
+                priors[key] = self._prior(style, row_ids, speaker)
+            _, std0, styled = priors[key]
             eps = torch.from_numpy(noise(row, n, c.n_mel_channels))
             rows.append((std0, styled, eps))
         # Segment means need the sentence's length: a first pass with the segments' average finds it.
