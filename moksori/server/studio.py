@@ -131,6 +131,8 @@ class _StudioRoute(APIRoute):
                 return await handler(request)
             except StudioError as error:
                 raise _api_error(error) from error
+            except (TimeoutError, ConnectionError):
+                raise  # not the data folder's doing
             except OSError as error:
                 raise storage_error(error) from error
 

@@ -23,7 +23,16 @@ def test_create_then_authenticate_with_the_real_parameters(db: Database) -> None
     assert user.id is not None and user.username == "jiwoo"
     assert authenticate(db, "jiwoo", PASSWORD).id == user.id
     assert authenticate(db, "JIWOO", PASSWORD).id == user.id
-    assert user.password_hash.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert user.password_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+
+
+def test_hashes_made_with_the_old_parameters_still_work_and_are_upgraded(db: Database) -> None:
+    old = PasswordHasher().hash(PASSWORD)  # argon2-cffi's defaults, which earlier versions used
+    with db.session() as session:
+        session.add(User(username="old-timer", password_hash=old))
+    assert authenticate(db, "old-timer", PASSWORD) is not None
+    with db.session() as session:
+        assert session.scalar(select(User.password_hash)).startswith("$argon2id$v=19$m=19456,t=2,p=1$")
 
 
 def test_password_is_hashed_not_stored(fast_hashing: None, db: Database, tmp_path: Path) -> None:
