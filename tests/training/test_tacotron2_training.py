@@ -22,7 +22,8 @@ def _series(run_dir: Path, key: str, split: str = "train") -> list[float]:
 
 def test_tacotron2_trains_with_diagnostics_and_resumes_exactly(make_recipe, tmp_path):
     def recipe(run_dir: Path):
-        r = make_recipe("tacotron2", run_dir, checkpoint_interval=2, eval_interval=3)
+        r = make_recipe("tacotron2", run_dir, checkpoint_interval=2, eval_interval=3, n_audio_examples=0)
+        r.model_config["n_frames_per_step"] = 4  # fewer decoder steps: a quicker test
         r.data.batch_size = 2
         r.data.max_val_batches = 1
         return r

@@ -203,9 +203,10 @@ class Tacotron2Task(Task):
         n_examples = min(max(self.options.n_audio_examples, 1), batch["ids"].size(0))
         for i in range(n_examples):
             length = int(batch["ids_lengths"][i])
+            limit = min(self.model.config.max_decoder_steps, 2 * int(batch["mel_lengths"][i]) // r + 10)
             free = self.model.infer(
                 batch["ids"][i : i + 1, :length], batch["ids_lengths"][i : i + 1],
-                None if speaker is None else speaker[i : i + 1],
+                None if speaker is None else speaker[i : i + 1], max_decoder_steps=limit,
             )
             mel = free.mel[0, :, : int(free.lengths[0])].float().cpu()
             if i == 0:
