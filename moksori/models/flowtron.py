@@ -608,6 +608,10 @@ def gate_target(lengths: torch.Tensor, frames: int) -> torch.Tensor:
     return (positions >= (lengths - 1).unsqueeze(1)).float()
 
 
+def _log_beta(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return torch.lgamma(x) + torch.lgamma(y) - torch.lgamma(x + y)
+
+
 def beta_binomial_prior(text_lengths: torch.Tensor, mel_lengths: torch.Tensor, scaling: float = 1.0,
                         t_text: int | None = None, t_mel: int | None = None) -> torch.Tensor:
     """The diagonal attention prior of the reference's data loader: for mel frame ``i`` of ``M``
@@ -622,8 +626,7 @@ def beta_binomial_prior(text_lengths: torch.Tensor, mel_lengths: torch.Tensor, s
         a, b = scaling * i, scaling * (m + 1 - i)
         n = p - 1
         log_choose = math.lgamma(n + 1) - torch.lgamma(k + 1) - torch.lgamma(n - k + 1)
-        log_beta = lambda x, y: torch.lgamma(x) + torch.lgamma(y) - torch.lgamma(x + y)  # noqa: E731
-        log_pmf = log_choose + log_beta(k + a, n - k + b) - log_beta(a, b)
+        log_pmf = log_choose + _log_beta(k + a, n - k + b) - _log_beta(a, b)
         prior[row, :m, :p] = torch.exp(log_pmf).float()
     return prior.to(text_lengths.device)
 
