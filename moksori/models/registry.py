@@ -163,6 +163,7 @@ def _register_builtin() -> None:
     from moksori.models.tacotron2 import Tacotron2, Tacotron2Acoustic, Tacotron2Config
     from moksori.models.tacotron2 import import_reference as import_tacotron2
     from moksori.models.tacotron2 import reference_text_frontend as tacotron2_text_frontend
+    from moksori.models.tacotron2 import set_constant_durations as tacotron2_constant_durations
     from moksori.models.vocos import Vocos, VocosConfig
 
     glow_presets = {"base": GlowTTSConfig.base, "small": GlowTTSConfig.small, "tiny": GlowTTSConfig.tiny}
@@ -182,7 +183,8 @@ def _register_builtin() -> None:
         lambda preset, *, n_vocab, n_mels=80, **_: Tacotron2Config.preset(preset, n_vocab, n_mel_channels=n_mels),
         Tacotron2Acoustic,
         task="moksori.training.tasks.tacotron2:Tacotron2Task", reference="NVIDIA/tacotron2",
-        extra={"import_reference": import_tacotron2, "reference_text_frontend": tacotron2_text_frontend},
+        extra={"import_reference": import_tacotron2, "reference_text_frontend": tacotron2_text_frontend,
+               "constant_durations": tacotron2_constant_durations},
     ))
     from moksori.models.flowtron import PRESETS as FLOWTRON_PRESETS
     from moksori.models.flowtron import Flowtron, FlowtronAcoustic, FlowtronConfig

@@ -46,7 +46,7 @@ class Tacotron2Config:
     """Hyper-parameters under NVIDIA's ``hparams.py`` names (model part), plus moksori's options:
     ``p_prenet_dropout`` (fixed 0.5 in the reference), ``prenet_dropout_at_inference`` (True in
     the reference), ``n_speakers``/``speaker_embedding_dim`` (a learned speaker vector appended to
-    every memory step when ``n_speakers > 1``)."""
+    every memory step when ``n_speakers > 1``), ``benchmark_frames_per_token`` (benchmarks only)."""
 
     n_symbols: int
     symbols_embedding_dim: int = 512
@@ -72,6 +72,9 @@ class Tacotron2Config:
     prenet_dropout_at_inference: bool = True
     n_speakers: int = 0
     speaker_embedding_dim: int = 0
+    # Speed benchmarks of untrained models only: every sentence decodes this many frames per token
+    # and the stop gate is ignored (set_constant_durations). None for every real voice.
+    benchmark_frames_per_token: float | None = None
 
     def __post_init__(self) -> None:
         if self.n_symbols < 1:
@@ -504,6 +507,14 @@ class Tacotron2(nn.Module):
             raise ValueError("this Tacotron2 is single-speaker (n_speakers <= 1) but got speaker ids")
         return memory
 
+    def fixed_steps(self, lengths: torch.Tensor) -> torch.Tensor | None:
+        """Steps per row when the config fixes them (benchmarks of untrained models), else None."""
+        per_token = self.config.benchmark_frames_per_token
+        if per_token is None:
+            return None
+        frames = torch.ceil(lengths.float() * per_token / self.n_frames_per_step)
+        return frames.long().clamp_min(1)
+
     def pad_frames(self, mels: torch.Tensor) -> torch.Tensor:
         """Zero-pad the frame axis to a multiple of ``n_frames_per_step``."""
         extra = (-mels.size(2)) % self.n_frames_per_step
@@ -547,13 +558,14 @@ class Tacotron2(nn.Module):
         frame = memory.new_zeros(b, self.decoder.frame_dim)
         steps = torch.zeros(b, dtype=torch.long)
         finished = torch.zeros(b, dtype=torch.bool)
+        fixed = self.fixed_steps(lengths.cpu())
         mel_out, align_out = [], []
         for t in range(limit):
             prenet_out = self.decoder.prenet(frame, None if prenet_masks is None else prenet_masks(t, b))
             frame, gate, state = self.decoder.step(prenet_out, state, memory, processed_memory, mask)
             mel_out.append(frame)
             align_out.append(state.attention_weights)
-            stop = (torch.sigmoid(gate) > self.config.gate_threshold).cpu()
+            stop = (torch.sigmoid(gate) > self.config.gate_threshold).cpu() if fixed is None else fixed <= t + 1
             steps[stop & ~finished] = t + 1
             finished |= stop
             if bool(finished.all()):
@@ -740,6 +752,12 @@ def import_reference(path: str | Path) -> tuple[Tacotron2Config, dict[str, torch
     return config, model.state_dict()
 
 
+def set_constant_durations(model: Tacotron2, frames_per_token: float) -> None:
+    """Make an untrained Tacotron2 decode ``frames_per_token`` frames per token, ignoring its stop
+    gate (speed benchmarks of random-weight models, as Glow-TTS's fixed durations)."""
+    model.config.benchmark_frames_per_token = float(frames_per_token)
+
+
 def reference_text_frontend() -> dict[str, Any]:
     """The text front end of NVIDIA's published English Tacotron2 (its symbol table and
     ``english_cleaners``), as ``TextFrontend.settings()``."""
@@ -876,6 +894,8 @@ class Tacotron2Acoustic(AcousticModel):
             "frame_dim": self.model.decoder.frame_dim, "attention_rnn_dim": c.attention_rnn_dim,
             "decoder_rnn_dim": c.decoder_rnn_dim, "memory_dim": c.memory_dim,
         }
+        if c.benchmark_frames_per_token is not None:
+            facts["benchmark_frames_per_token"] = c.benchmark_frames_per_token
         return {f"tacotron2.{key}": str(value) for key, value in facts.items()}
 
     @classmethod
@@ -897,6 +917,9 @@ class Tacotron2Acoustic(AcousticModel):
         masks = _NoiseColumns(noise, 1, int(meta["prenet_channels"]), p, limit)
         frame = np.zeros((1, int(meta["frame_dim"])), dtype=np.float32)
         mels, weights, stopped = [], [], False
+        fixed = meta.get("benchmark_frames_per_token")
+        if fixed is not None:
+            limit = min(limit, max(1, math.ceil(len(ids) * fixed / r)))
         for t in range(limit):
             mask = masks(t, 1).numpy() if p > 0 else np.ones((1, int(meta["prenet_channels"])), dtype=np.float32)
             feeds = {"frame": frame, "prenet_mask": mask, **dict(zip(DecoderState._fields, state)),
@@ -904,9 +927,10 @@ class Tacotron2Acoustic(AcousticModel):
             frame, gate, *state = sessions["decoder_step"].run(None, feeds)
             mels.append(frame)
             weights.append(state[4][0])
-            if 1.0 / (1.0 + np.exp(-float(gate[0]))) > meta["gate_threshold"]:
+            if fixed is None and 1.0 / (1.0 + np.exp(-float(gate[0]))) > meta["gate_threshold"]:
                 stopped = True
                 break
+        stopped = stopped or fixed is not None
         mel = np.concatenate(mels, axis=0).reshape(len(mels) * r, n_mels).T[None]
         (mel_postnet,) = sessions["postnet"].run(["mel_postnet"], {"mel": np.ascontiguousarray(mel)})
         alignment = torch.from_numpy(np.stack(weights, axis=1))
@@ -962,6 +986,7 @@ __all__ = [
     "import_reference",
     "load_reference_state_dict",
     "reference_text_frontend",
+    "set_constant_durations",
     "prenet_mask_from_noise",
     "tacotron2_loss",
     "unwrap_reference_checkpoint",

@@ -437,3 +437,13 @@ def test_onnx_graphs_equal_pytorch(tmp_path: Path):
         assert mel.shape == (80, frames)
         np.testing.assert_allclose(mel, expected.mel[0, :, :frames].numpy(), atol=1e-4)
         assert report.reasons == expected.reports[0].reasons
+
+
+def test_constant_durations_fix_the_steps_of_an_untrained_model_for_benchmarks():
+    model = tiny(n_frames_per_step=2, max_decoder_steps=100).eval()
+    registry.get("tacotron2").extra["constant_durations"](model, 5.0)
+    assert Tacotron2Config.from_dict(model.config.to_dict()).benchmark_frames_per_token == 5.0  # kept in bundles
+    ids, ids_lengths, _, _ = padded_batch()
+    out = model.infer(ids, ids_lengths)
+    assert out.steps.tolist() == [23, 15, 10]  # ceil(tokens * 5 / 2)
+    assert out.lengths.tolist() == [46, 30, 20]
