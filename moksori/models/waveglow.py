@@ -266,7 +266,9 @@ class WaveGlow(nn.Module):
         b, m = spect.shape[:2]
         return spect.reshape(b, m, -1, self.n_group).permute(0, 1, 3, 2).reshape(b, m * self.n_group, -1)
 
-    def forward(self, mel: torch.Tensor, audio: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+    def forward(
+        self, mel: torch.Tensor, audio: torch.Tensor
+    ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
         """``mel`` ``[b, n_mels, frames]``, ``audio`` ``[b, samples]`` (samples a multiple of
         ``n_group``, at most ``(frames - 1)·hop + win``) → ``(z, log_s list, log_det_W list)``."""
         samples = audio.size(1)
@@ -336,7 +338,8 @@ class WaveGlow(nn.Module):
         transposed convolution adds ⌈win/hop⌉): an upper bound, measured in the tests."""
         k, layers = self.config.WN_config["kernel_size"], self.config.WN_config["n_layers"]
         groups = self.n_flows * (k - 1) // 2 * (2**layers - 1)
-        return math.ceil(groups * self.n_group / self.config.hop_size) + math.ceil(self.config.win_size / self.config.hop_size)
+        hop = self.config.hop_size
+        return math.ceil(groups * self.n_group / hop) + math.ceil(self.config.win_size / hop)
 
 
 class WaveGlowLoss(nn.Module):
@@ -376,7 +379,8 @@ class Denoiser(nn.Module):
         parameter = next(model.parameters())
         mel = torch.zeros(1, model.config.n_mel_channels, frames, device=parameter.device, dtype=parameter.dtype)
         with torch.no_grad():
-            bias = model.reverse(mel, torch.zeros(1, model.n_group, model.groups(frames), device=mel.device, dtype=mel.dtype))
+            z = torch.zeros(1, model.n_group, model.groups(frames), device=mel.device, dtype=mel.dtype)
+            bias = model.reverse(mel, z)
         c = model.config
         return cls(bias.float().cpu(), n_fft=c.win_size, hop=c.hop_size, win=c.win_size)
 
@@ -527,7 +531,8 @@ def reference_state_dict(state: Mapping[str, torch.Tensor], config: WaveGlowConf
     for k in range(config.n_flows):
         out[f"convinv.{k}.conv.weight"] = state.pop(f"convinv.{k}.conv.weight")
         wn = f"WN.{k}."
-        for name in ["start", *(f"in_layers.{i}" for i in range(layers)), *(f"res_skip_layers.{i}" for i in range(layers))]:
+        convs = ["start", *(f"in_layers.{i}" for i in range(layers)), *(f"res_skip_layers.{i}" for i in range(layers))]
+        for name in convs:
             out[f"{wn}{name}.weight"] = _weight(state, f"{wn}{name}.")
             out[f"{wn}{name}.bias"] = state.pop(f"{wn}{name}.bias")
         out[f"{wn}end.weight"], out[f"{wn}end.bias"] = state.pop(f"{wn}end.weight"), state.pop(f"{wn}end.bias")
