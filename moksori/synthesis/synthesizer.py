@@ -138,7 +138,9 @@ class AlignmentFailure:
     reasons: str  # the detector's summary, e.g. "not monotonic, hit max_decoder_steps"
 
     def __str__(self) -> str:
-        return f"sentence {self.index + 1} ({self.text[:40]!r}): {self.reasons}"
+        hint = " (the decoder reached its step limit without stopping: the audio is cut off there)" \
+            if "max_decoder_steps" in self.reasons else ""
+        return f"sentence {self.index + 1} ({self.text[:40]!r}): {self.reasons}{hint}"
 
 
 @dataclass(frozen=True)
