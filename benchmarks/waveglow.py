@@ -35,7 +35,7 @@ from moksori.audio import MelConfig, load_audio
 from moksori.data.manifest import read_manifest
 from moksori.models import registry
 from moksori.models.interfaces import Controls
-from moksori.models.waveglow import WaveGlow, WaveGlowVocoder
+from moksori.models.waveglow import DEFAULT_SIGMA, WaveGlowVocoder
 from moksori.synthesis.bundle import prepare_for_inference
 
 SILENCE_DB = -40.0  # a reference frame this far below its loudest frame counts as silence
@@ -135,7 +135,10 @@ def hiss_db(reference: np.ndarray, output: np.ndarray, hop: int = 256) -> float:
     return float(20 * np.log10(np.sqrt(np.mean(out[silent] ** 2)) + 1e-12))
 
 
-def denoiser_rows(data: Path, checkpoint: Path, strengths: list[float], clips: int, f0: bool) -> list[dict[str, Any]]:
+def denoiser_rows(
+    data: Path, checkpoint: Path, strengths: list[float], clips: int, f0: bool, sigmas: tuple[float, ...] = ()
+) -> list[dict[str, Any]]:
+    """Scores at sigma 0.666 for each denoiser strength, then at each of ``sigmas`` without the denoiser."""
     from moksori.evaluation.metrics import align, f0_metrics_of_alignment, mcd_of_alignment
     from moksori.training import load_checkpoint
 
@@ -145,26 +148,34 @@ def denoiser_rows(data: Path, checkpoint: Path, strengths: list[float], clips: i
     model.load_state_dict(state["model"])
     vocoder = WaveGlowVocoder(prepare_for_inference(model)).eval()
     records = read_manifest(data, "val")[:clips]
-    per_strength: dict[float, list[dict[str, float]]] = {s: [] for s in strengths}
+    cases = [(DEFAULT_SIGMA, s) for s in strengths] + [(sigma, 0.0) for sigma in sigmas]
+    per_case: dict[tuple[float, float], list[dict[str, float]]] = {case: [] for case in cases}
     for record in records:
         reference = load_audio(data / record["audio"])
         mel = torch.from_numpy(np.load(data / record["mel"]))
-        for strength in strengths:
+        for sigma, strength in cases:
             with torch.inference_mode():
-                output = vocoder.infer(mel, Controls(denoise=strength)).numpy()
-            alignment = align(reference, output, 22050)
-            scores = {"hiss_db": hiss_db(reference, output), "mcd": mcd_of_alignment(alignment)}
+                output = vocoder.infer(mel, Controls(sigma=sigma, denoise=strength)).numpy()
+            scores = {"hiss_db": hiss_db(reference, output), "mcd": math.nan}
+            if f0:
+                scores["f0_rmse_cents"] = math.nan
+            try:
+                alignment = align(reference, output, 22050)
+            except ValueError:  # (nearly) silent output, e.g. sigma 0 early in training: no MCD
+                per_case[(sigma, strength)].append(scores)
+                continue
+            scores["mcd"] = mcd_of_alignment(alignment)
             if f0:
                 scores["f0_rmse_cents"] = f0_metrics_of_alignment(alignment, 22050)["f0_rmse_cents"]
-            per_strength[strength].append(scores)
+            per_case[(sigma, strength)].append(scores)
     rows = []
-    for strength, scores in per_strength.items():
-        row = {"denoise": strength, "clips": len(scores)}
+    for (sigma, strength), scores in per_case.items():
+        row = {"sigma": sigma, "denoise": strength, "clips": len(scores)}
         for key in scores[0]:
             values = [s[key] for s in scores if math.isfinite(s[key])]
             row[key] = statistics.mean(values) if values else math.nan
         rows.append(row)
-        print(f"  denoise {strength:<5} hiss {row['hiss_db']:7.2f} dBFS  MCD {row['mcd']:6.2f} dB", flush=True)
+        print(f"  sigma {sigma:<5} denoise {strength:<5} hiss {row['hiss_db']:7.2f} dBFS  MCD {row['mcd']:6.2f} dB", flush=True)
     return rows
 
 
@@ -183,12 +194,12 @@ def report(speed: list[dict[str, Any]], denoise: list[dict[str, Any]], settings:
     if denoise:
         lines += ["", f"Denoiser (WaveGlow {settings['train_preset']} after {settings['train_steps']} steps, "
                   f"copy synthesis of {denoise[0]['clips']} held-out clips at sigma 0.666):", "",
-                  "| denoise | hiss in silence (dBFS, lower is better) | MCD (dB) |"
+                  "| sigma | denoise | hiss in silence (dBFS, lower is better) | MCD (dB) |"
                   + (" F0 RMSE (cents) |" if "f0_rmse_cents" in denoise[0] else ""),
-                  "| ---: | ---: | ---: |" + (" ---: |" if "f0_rmse_cents" in denoise[0] else "")]
+                  "| ---: | ---: | ---: | ---: |" + (" ---: |" if "f0_rmse_cents" in denoise[0] else "")]
         for row in denoise:
             f0 = f" {row['f0_rmse_cents']:.0f} |" if "f0_rmse_cents" in row else ""
-            lines.append(f"| {row['denoise']} | {row['hiss_db']:.2f} | {row['mcd']:.2f} |{f0}")
+            lines.append(f"| {row['sigma']} | {row['denoise']} | {row['hiss_db']:.2f} | {row['mcd']:.2f} |{f0}")
     return "\n".join(lines)
 
 
@@ -204,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-steps", type=int, default=400, help="0: skip the denoiser study")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--strengths", default="0,0.01,0.05,0.1")
+    parser.add_argument("--sigmas", default="0.3,0", help="sigmas scored without the denoiser, beside 0.666")
     parser.add_argument("--eval-clips", type=int, default=6)
     parser.add_argument("--no-f0", dest="f0", action="store_false", help="skip the (slow) F0 metric")
     parser.add_argument("--check", action="store_true", help="exit 1 unless the default denoiser lowers the hiss")
@@ -222,15 +234,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {time.perf_counter() - started:.0f} s", flush=True)
         print("denoiser:", flush=True)
         strengths = [float(s) for s in args.strengths.split(",")]
-        denoise = denoiser_rows(data, checkpoint, strengths, args.eval_clips, args.f0)
+        sigmas = tuple(float(s) for s in args.sigmas.split(",") if s)
+        denoise = denoiser_rows(data, checkpoint, strengths, args.eval_clips, args.f0, sigmas)
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     text = report(speed, denoise, settings)
     print(text)
     (args.work / "results.json").write_text(json.dumps({"settings": settings, "speed": speed, "denoise": denoise}, indent=1))
     (args.work / "report.md").write_text(text + "\n")
     if args.check and denoise:
-        off = next(r for r in denoise if r["denoise"] == 0)
-        default = next((r for r in denoise if r["denoise"] == 0.01), None)
+        off = next(r for r in denoise if r["denoise"] == 0 and r["sigma"] == DEFAULT_SIGMA)
+        default = next((r for r in denoise if r["denoise"] == 0.01 and r["sigma"] == DEFAULT_SIGMA), None)
         if default is None or not default["hiss_db"] < off["hiss_db"]:
             print("check failed: the denoiser at 0.01 does not lower the hiss", file=sys.stderr)
             return 1

@@ -65,8 +65,9 @@ def test_speed_and_denoiser_rows_and_the_report(tmp_path):
     config = WaveGlowConfig.preset("tiny")
     checkpoint = write_imported_checkpoint(tmp_path / "wg.pt", "waveglow", config.to_dict(),
                                            WaveGlow(config).state_dict(), MelConfig().to_dict())
-    denoise = bench.denoiser_rows(data, checkpoint, [0.0, 0.5], clips=2, f0=False)
-    assert [(r["denoise"], r["clips"]) for r in denoise] == [(0.0, 2), (0.5, 2)]
-    assert all(np.isfinite(r["mcd"]) and np.isfinite(r["hiss_db"]) for r in denoise)
+    denoise = bench.denoiser_rows(data, checkpoint, [0.0, 0.5], clips=2, f0=False, sigmas=(0.0,))
+    assert [(r["sigma"], r["denoise"], r["clips"]) for r in denoise] == [(0.666, 0.0, 2), (0.666, 0.5, 2), (0.0, 0.0, 2)]
+    assert all(np.isfinite(r["mcd"]) and np.isfinite(r["hiss_db"]) for r in denoise[:2])
+    assert np.isnan(denoise[2]["mcd"])  # sigma 0 on a random-weight flow: silence, nothing to align
     text = bench.report(speed, denoise, {"threads": 1, "repeats": 1, "train_preset": "tiny", "train_steps": 0})
-    assert "| waveglow tiny | 3.5M | 0.01 |" in text and "| 0.5 |" in text
+    assert "| waveglow tiny | 3.5M | 0.01 |" in text and "| 0.666 | 0.5 |" in text and "| 0.0 | 0.0 |" in text
