@@ -13,12 +13,14 @@ import uvicorn
 from fastapi import FastAPI
 
 from moksori.server.app import create_app
-from moksori.server.protocol import MAX_HEAD_BYTES, GuardedH11Protocol
+from moksori.server.protocol import MAX_HEAD_BYTES
 from moksori.server.settings import DEFAULT_DB_URL, ServerSettings
 from moksori.synthesis import ALLOCATOR_ENV, configure_allocator
 
 APP_FACTORY = "moksori.server.run:app_from_env"
 KEEP_ALIVE_S = 5  # an idle kept-alive connection is closed after this long
+PROTOCOL = "moksori.server.protocol:GuardedH11Protocol"  # by name: worker processes import it
+WORKER_HEALTHCHECK_S = 60
 
 
 def app_from_env() -> FastAPI:
@@ -48,6 +50,7 @@ def serve(
     is offered beside those in ``voices_dir`` unless ``include_default_voice`` is False."""
     if workers < 1:
         raise ValueError(f"workers must be at least 1, not {workers}")
+    from_env = ServerSettings.from_env()  # settings without a command-line option
     settings = ServerSettings(
         voices_dir=Path(voices_dir).resolve(),
         default_voice=default_voice,
@@ -60,6 +63,9 @@ def serve(
         cache_entries=cache_entries,
         synthesis_threads=_threads_per_job(max_concurrency, workers),
         include_default_voice=include_default_voice,
+        body_timeout_s=from_env.body_timeout_s,
+        header_timeout_s=from_env.header_timeout_s,
+        allowed_origins=from_env.allowed_origins,
     )
     _prepare(settings)
     os.environ.update(settings.to_env())
@@ -76,9 +82,12 @@ def serve(
         log_level=log_level,
         timeout_graceful_shutdown=int(settings.graceful_shutdown_s),
         # Slow and oversized request heads: a deadline, a size cap, JSON errors (moksori.server.protocol).
-        http=GuardedH11Protocol,
+        http=PROTOCOL,
         h11_max_incomplete_event_size=MAX_HEAD_BYTES,
         timeout_keep_alive=KEEP_ALIVE_S,
+        # A worker importing PyTorch on a busy machine can miss uvicorn's 5 s health check and be
+        # killed and restarted for ever.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
     )
 
 

@@ -60,3 +60,25 @@ def test_key_commands(db_url, capsys) -> None:
     assert "revoked" in capsys.readouterr().out
     with pytest.raises(LookupError):
         keys_revoke(db_url, "mk_nope0")
+
+
+def test_serve_runs_uvicorn_with_the_guarded_protocol_and_env_timeouts(monkeypatch, tmp_path, voices_dir) -> None:
+    import os
+
+    import uvicorn
+
+    from moksori.server import run
+    from moksori.server.protocol import GuardedH11Protocol, MAX_HEAD_BYTES
+
+    seen = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: seen.update(kwargs, app=app))
+    monkeypatch.setenv("MOKSORI_SERVER_HEADER_TIMEOUT_S", "3")
+    monkeypatch.setenv("MOKSORI_SERVER_BODY_TIMEOUT_S", "7")
+    for name in list(os.environ):  # serve() writes its settings into the environment for its workers
+        if name.startswith("MOKSORI_SERVER_") and name not in ("MOKSORI_SERVER_HEADER_TIMEOUT_S", "MOKSORI_SERVER_BODY_TIMEOUT_S"):
+            monkeypatch.delenv(name)
+    monkeypatch.setattr(os, "environ", dict(os.environ))
+    run.serve(voices_dir=voices_dir, db_url=f"sqlite:///{tmp_path / 'm.db'}", workers=2)
+    assert uvicorn.importer.import_from_string(seen["http"]) is GuardedH11Protocol  # by name: workers import it
+    assert seen["h11_max_incomplete_event_size"] == MAX_HEAD_BYTES and seen["timeout_worker_healthcheck"] >= 30
+    assert os.environ["MOKSORI_SERVER_HEADER_TIMEOUT_S"] == "3.0" and os.environ["MOKSORI_SERVER_BODY_TIMEOUT_S"] == "7.0"
