@@ -23,8 +23,10 @@ mel at ``t``. Training is teacher-forced on audio segments (:meth:`WaveNet.loss`
 Generation (:class:`IncrementalState`): each layer keeps a queue of its last
 ``(kernel_size - 1) * dilation + 1`` inputs, so a new sample costs one step of each layer
 instead of a pass over the receptive field. Its outputs equal the full (teacher-forced)
-convolution's for the same inputs (tests/models/test_wavenet.py checks this in float64).
-:func:`naive_generate` recomputes the receptive field for every sample: the benchmark's baseline.
+convolution's for the same inputs (tests/models/test_wavenet.py checks this in float64). On a
+CPU the step runs in NumPy (:class:`NumpyIncrementalState`: same arithmetic, less overhead per
+call); on a GPU in PyTorch. :func:`naive_generate` recomputes the receptive field for every
+sample: the benchmark's baseline (benchmarks/wavenet_incremental.py).
 
 ONNX: :class:`WaveNetStep` is one incremental step as a graph (the queues are inputs and
 outputs, shifted by one sample per step); the loop and the sampling stay in Python. The whole
