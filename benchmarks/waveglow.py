@@ -11,7 +11,8 @@
    frame). Reported with the mel-cepstral distortion (MCD, DTW-aligned) and F0 RMSE against the
    reference, so a denoiser that also eats speech shows.
 
-Timings on a shared machine are noisy: compare the rows of one run (ratios), not runs.
+Timings on a shared machine are noisy: compare the rows of one run (ratios), not runs. The two
+denoiser settings of a preset run on one model, timed in turns.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/waveglow.py            # results in out/waveglow_bench
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/waveglow.py --check    # exit 1 unless the denoiser lowers the hiss
@@ -37,6 +38,7 @@ from moksori.models import registry
 from moksori.models.interfaces import Controls
 from moksori.models.waveglow import DEFAULT_SIGMA, WaveGlowVocoder
 from moksori.synthesis.bundle import prepare_for_inference
+from moksori.synthesis.synthesizer import configure_allocator
 
 SILENCE_DB = -40.0  # a reference frame this far below its loudest frame counts as silence
 
@@ -75,32 +77,41 @@ def _vocoder(family_name: str, preset: str) -> torch.nn.Module:
     return family.inference(model, MelConfig()).eval()
 
 
-def _median_seconds(run: Any, repeats: int) -> float:
-    run()  # warm-up (and WaveGlow's denoiser bias, computed once per voice)
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
+def _median_seconds(runs: list[Any], repeats: int) -> list[float]:
+    """Median time of each of ``runs``, measured in turns (run 1, run 2, …, run 1, …) so that the
+    machine's load and the allocator's state weigh on all alike; one warm-up call each first (it
+    also computes WaveGlow's denoiser bias, once per voice)."""
+    for run in runs:
         run()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    times: list[list[float]] = [[] for _ in runs]
+    for _ in range(repeats):
+        for run, column in zip(runs, times):
+            started = time.perf_counter()
+            run()
+            column.append(time.perf_counter() - started)
+    return [statistics.median(column) for column in times]
 
 
 def speed_rows(mel: np.ndarray, repeats: int, presets: list[str]) -> list[dict[str, Any]]:
+    """HiFi-GAN V1, then each WaveGlow preset with the denoiser off and at 0.01 (one model each,
+    the two settings timed in turns)."""
     audio_s = mel.shape[1] * MelConfig().hop_length / MelConfig().sample_rate
     mel_t = torch.from_numpy(mel)
     rows = []
-    cases: list[tuple[str, str, float | None]] = [("hifigan", "v1", None)]
-    cases += [("waveglow", preset, strength) for preset in presets for strength in (0.0, 0.01)]
-    for family, preset, strength in cases:
+    groups: list[tuple[str, str, list[float | None]]] = [("hifigan", "v1", [None])]
+    groups += [("waveglow", preset, [0.0, 0.01]) for preset in presets]
+    for family, preset, strengths in groups:
         vocoder = _vocoder(family, preset)
-        controls = Controls(denoise=strength)
+        runs = [lambda c=Controls(denoise=strength): vocoder.infer(mel_t, c) for strength in strengths]
         with torch.inference_mode():
-            seconds = _median_seconds(lambda: vocoder.infer(mel_t, controls), repeats)
+            seconds = _median_seconds(runs, repeats)
         parameters = sum(p.numel() for p in vocoder.parameters())
-        rows.append({"vocoder": f"{family} {preset}", "denoise": strength, "parameters_m": parameters / 1e6,
-                     "audio_s": audio_s, "seconds": seconds, "rtf": seconds / audio_s})
-        print(f"  {family} {preset:<5} denoise {strength if strength is not None else '-':<5} "
-              f"RTF {seconds / audio_s:.3f}", flush=True)
+        for strength, elapsed in zip(strengths, seconds):
+            rows.append({"vocoder": f"{family} {preset}", "denoise": strength, "parameters_m": parameters / 1e6,
+                         "audio_s": audio_s, "seconds": elapsed, "rtf": elapsed / audio_s})
+            print(f"  {family} {preset:<5} denoise {strength if strength is not None else '-':<5} "
+                  f"RTF {elapsed / audio_s:.3f}", flush=True)
+        del vocoder, runs
     return rows
 
 
@@ -221,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 unless the default denoiser lowers the hiss")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    configure_allocator()  # as moksori say and the server do: large buffers stay on the heap
     args.work.mkdir(parents=True, exist_ok=True)
     data = sample_data(args.work, args.clips)
 
