@@ -105,7 +105,7 @@ def train_step(threads: int, batch: int = 16, n_tokens: int = 60, frames: int = 
         losses["total"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        return float(losses["total"])
+        return float(losses["total"].detach())
 
     step()
     times = []
