@@ -20,8 +20,8 @@ def test_vocoder_loss_defaults_and_overrides():
     glow = run_train_benchmark("glow_tts", "tiny", batch_size=2, steps=1, warmup=0, frames=40, tokens=10,
                                device="cpu", threads=1)
     assert glow["adversarial"] is False and glow["stft_loss"] is False and glow["seconds_per_step"] > 0
-    with pytest.raises(ValueError, match="unknown model 'wavenet'"):
-        run_train_benchmark("wavenet")
+    with pytest.raises(ValueError, match="unknown model 'no_such_model'; choose from .*wavenet"):
+        run_train_benchmark("no_such_model")
 
 
 def test_main_prints_the_vocos_losses(capsys):
@@ -43,3 +43,9 @@ def test_waveglow_trains_by_likelihood_without_gan_options(capsys):
     assert main(["--model", "waveglow", "--preset", "tiny", "--batch-size", "1", "--steps", "1", "--warmup", "0",
                  "--frames", "20", "--device", "cpu", "--threads", "1"]) == 0
     assert capsys.readouterr().out.startswith("waveglow (tiny, 3.46M parameters) batch 1 on cpu")
+
+
+def test_wavenet_steps_by_likelihood():
+    result = run_train_benchmark("wavenet", "tiny", batch_size=1, steps=1, warmup=0, frames=10, device="cpu", threads=1)
+    assert result["model"] == "wavenet" and result["adversarial"] is False
+    assert result["parameters"] > 0 and math.isfinite(result["seconds_per_step"]) and result["seconds_per_step"] > 0
