@@ -6,8 +6,9 @@ How a Latin token (letters, possibly with digits attached) is read, in order:
 2. our loanword dictionary (case-insensitive): common English words, brands and
    services as Koreans write them (OK → 오케이, iPhone → 아이폰, email → 이메일);
 3. letters mixed with digits (mp3, 5G, A4, B2B): split into runs; letter runs are
-   read as below, a single digit by its English name (쓰리, 파이브), longer digit
-   runs as a Sino-Korean number (S24 → 에스이십사);
+   read as below, a single digit by its English name (쓰리, 파이브), two digits
+   as a Sino-Korean number (S24 → 에스이십사), three or more digit by digit as
+   model numbers are said (A380 → 에이삼팔공);
 4. all capitals of up to four letters, or longer ones not in CMUdict: an acronym,
    letter by letter (KBS → 케이비에스);
 5. camelCase words not in the dictionary are split and each part is read;
@@ -252,6 +253,8 @@ def spell_letters(word: str) -> str:
 def _read_digit_run(digits: str) -> str:
     if len(digits) == 1:
         return ENGLISH_DIGITS[int(digits)]
+    if len(digits) >= 3:  # a model number: A380 → 에이삼팔공, 520d → 오이공디
+        return "".join("공" if d == "0" else sino_korean(int(d)) for d in digits)
     return sino_korean(int(digits))
 
 

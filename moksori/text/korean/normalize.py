@@ -60,6 +60,39 @@ Rules, applied in this order (each one rewrites the text for the next):
 16. Hangul compatibility jamo written alone, as in chat: a consonant is read
     with ㅡ (ㅋㅋ → 크크, ㅎㅎ → 흐흐), a vowel with silent ㅇ (ㅠㅠ → 유유).
 
+Context. Some readings depend on the words around the number; where a case stays
+ambiguous the likelier reading is chosen as written here (cue lists in ``units.py``):
+
+- Dotted month.day before an event noun (운동, 혁명, 전쟁, 사태, 민주화운동 …) names a
+  historical event, digit by digit: 5.18 민주화운동 → 오일팔, 4.19 혁명 → 사일구, 3.1 운동 →
+  삼일. Without such a noun 5.18 stays a decimal (오 점 일팔). M·D with a middle dot is always
+  an event (6·25 → 육이오). A day that is a round ten, or repeats a two-digit month, is read
+  as a number (6·10 → 육십, 12.12 → 십이십이), as these names are said.
+- 1/4분기 … 4/4분기 are quarters (일사분기), never fractions.
+- M/D with a slash is a date (12/25 → 십이월 이십오 일) only with a date cue: a weekday in
+  brackets after it (12/25(금)), another M/D as a range, 오는/지난/마감/일정 … before it or
+  부터/까지/개강/출시 … after it. Otherwise it is a fraction (3/4 → 사분의 삼).
+- N대M, N 대 M: a ratio, score or competition rate, Sino-Korean (2대1 → 이 대 일, 100 대 1 →
+  백 대 일), unless a counter, unit or magnitude follows M (3대 2천만 원 stays a count).
+- N대 alone: a rank noun after it (대통령, 영화제 …) makes it Sino-Korean (25대 대통령 → 이십오 대);
+  a round ten before an age word (남성, 초반 …) is an age group; a machine noun before or after
+  it (자동차 20대, 20대의 차량) makes it a count (스무 대); otherwise round tens are age groups
+  (20대 → 이십 대) and other numbers counts (3대 → 세 대).
+- N+M with one digit each, next to an offer word (행사, 증정, 편의점 …), is a buy-N-get-M offer,
+  said in English (1+1 행사 → 원 플러스 원); otherwise arithmetic.
+- An equation (with =) reads + - × ÷ / as 더하기 빼기 곱하기 나누기 and = as 은/는 (3+4=7 → 삼
+  더하기 사는 칠); without = the signs stay 플러스/마이너스 (a sum of amounts, a signed value).
+- A signed number of 도 or ℃ is a temperature (-5도 → 영하 오 도; 영하 -3℃ → 영하 삼 도), except
+  after an angle word (기울기, 각도, 회전 …), where it is 마이너스. No cue: a temperature.
+- Versions: three or more dotted parts (3.2.1), a number after v/V, or two parts after 버전 or a
+  Latin name (Python 3.11, iOS 17.1) are read part by part as whole numbers (삼 점 십일), unless a
+  unit or counter follows (3.5인치 stays a decimal).
+- Paper sizes and model codes joined to letters follow the Latin rule: a single digit in
+  English (A4 → 에이포, K5 → 케이파이브), two digits as a number (S23 → 에스이십삼), three or more
+  digit by digit (A380 → 에이삼팔공). A three- or four-digit number after a capitalised name
+  (RTX 4090 → 사공구공) or 보잉/에어버스 is a model number, digit by digit; after other Latin
+  words a number from 1900 to 2099 stays a year (Office 2019 → 이천십구).
+
 Spacing: a number's reading is separated from its counter or unit by a space, as
 standard spelling separates them (3개 → 세 개, 2026년 → 이천이십육 년), except
 month names, which are one word (십일월, 유월), and 분의 in fractions (오분의 일).
@@ -81,7 +114,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from moksori.text.errors import UnreadableTextError, UnreadableTextWarning
-from moksori.text.korean.latin import PHRASES, read_latin, spell_letters
+from moksori.text.korean.latin import ENGLISH_DIGITS, PHRASES, read_latin, spell_letters
 from moksori.text.korean.numbers import (
     native_korean,
     native_ordinal,
@@ -91,7 +124,18 @@ from moksori.text.korean.numbers import (
     sino_korean,
 )
 from moksori.text.korean.units import (
+    AGE_NOUNS,
+    ANGLE_CUES,
     CURRENCY_SIGNS,
+    DATE_CUES_AFTER,
+    DATE_CUES_BEFORE,
+    EVENT_NOUNS,
+    MACHINE_NOUNS,
+    OFFER_CUES_BEFORE,
+    OFFER_NOUNS,
+    RANKED_NOUNS,
+    VERSION_CUES,
+    WEEKDAYS,
     NATIVE_COUNTERS,
     NUMBERED_COPULAS,
     NUMBERED_NOUNS,
@@ -206,7 +250,7 @@ def _reads_native(counter: str, n: int, before: str, after: str) -> bool:
     if counter == "분":
         return after.startswith("께서") or before.rstrip().endswith(PEOPLE_NOUNS)
     if counter == "대":
-        return not (10 <= n <= 90 and n % 10 == 0)
+        return _dae_is_count(n, before, after)
     return False
 
 
@@ -371,6 +415,163 @@ def _stray_tilde(match: re.Match) -> str:
     return " " if between_words else ""
 
 
+# ---------------------------------------------------------------------------
+# Readings that depend on the words around a number (see "Context" in the docstring)
+# ---------------------------------------------------------------------------
+
+_EVENT = _alternation(EVENT_NOUNS)
+_OPERATORS = {"+": "더하기", "-": "빼기", "×": "곱하기", "*": "곱하기", "x": "곱하기", "X": "곱하기",
+              "÷": "나누기", "/": "나누기"}  # fmt: skip
+_OPERATOR = r"[-+×*xX÷/]"
+_PARTICLES_AFTER_NOUN = r"(?:이|가|는|은|를|을|도|만|의)?"
+
+
+def _topic_particle(reading: str) -> str:
+    """은 after a final consonant, 는 after a vowel: 칠은, 사는."""
+    last = reading.rstrip()[-1:]
+    has_final = "가" <= last <= "힣" and (ord(last) - 0xAC00) % 28 != 0
+    return "은" if has_final else "는"
+
+
+def _event_date(match: re.Match) -> str:
+    """5.18 → 오일팔, 4.19 → 사일구, 6.10 → 육십, 12.12 → 십이십이 (historical events)."""
+    month, day = int(match.group("m")), int(match.group("d"))
+    if day % 10 == 0 or (month >= 10 and day == month):
+        day_text = sino_korean(day)
+    else:
+        day_text = read_digits(str(day))
+    return sino_korean(month) + day_text
+
+
+def _version_components(version: str) -> str:
+    """3.11 → 삼 점 십일: each part of a version is a whole number, unlike a decimal's digits."""
+    return " 점 ".join(sino_korean(int(part)) for part in version.split("."))
+
+
+_SUFFIX_AHEAD = re.compile(rf"\s?(?:{SUFFIX})")
+_LATIN_WORD_BEFORE = re.compile(r"[A-Za-z][A-Za-z0-9+#]*\s$")
+
+
+def _cued_version(match: re.Match) -> str:
+    """A two-part number after 버전 or a Latin word (Python 3.11, iOS 17.1) is a version."""
+    before, after = match.string[: match.start()], match.string[match.end() :]
+    if _SUFFIX_AHEAD.match(after):
+        return match.group(0)
+    cued = before.rstrip().endswith(VERSION_CUES) or bool(_LATIN_WORD_BEFORE.search(before))
+    return _version_components(match.group(1)) if cued else match.group(0)
+
+
+def _quarter(match: re.Match) -> str:
+    return f"{read_digits(match.group(1))}사분기"
+
+
+_WEEKDAY_AFTER = re.compile(rf"\s?\(\s?[{WEEKDAYS}](?:요일)?\s?\)")
+_DATE_RANGE_AFTER = re.compile(r"\s*[~–-]\s*\d{1,2}/\d{1,2}")
+_DATE_RANGE_BEFORE = re.compile(r"\d{1,2}/\d{1,2}\s*[~–-]\s*$")
+
+
+def _is_date_context(before: str, after: str) -> bool:
+    recent = before[-12:].split()
+    return bool(
+        _WEEKDAY_AFTER.match(after)
+        or _DATE_RANGE_AFTER.match(after)
+        or _DATE_RANGE_BEFORE.search(before)
+        or after.lstrip().startswith(DATE_CUES_AFTER)
+        or any(word.startswith(DATE_CUES_BEFORE) for word in recent)
+    )
+
+
+def _slash_date(match: re.Match) -> str:
+    """12/25 is a date next to 오는, 까지, (금) and the like; otherwise a fraction."""
+    before, after = match.string[: match.start()], match.string[match.end() :]
+    if not _is_date_context(before, after):
+        return match.group(0)
+    return f"{int(match.group('m'))}월 {int(match.group('d'))}일"
+
+
+def _equation(match: re.Match) -> str:
+    """3+4=7 → 삼 더하기 사는 칠: an equation reads its operators as verbs and = as 은/는."""
+    left, _, right = match.group(0).partition("=")
+    left_text = _read_expression(left)
+    if right.strip() in ("", "?"):
+        return f"{left_text}{_topic_particle(left_text)}{right.strip()}"
+    return f"{left_text}{_topic_particle(left_text)} {_read_expression(right)}"
+
+
+_EXPRESSION_TOKEN = re.compile(rf"{NUM}|{_OPERATOR}")
+
+
+def _read_expression(expression: str) -> str:
+    words, expect_number = [], True
+    for token in _EXPRESSION_TOKEN.findall(expression.strip()):
+        if expect_number and token == "-":
+            words.append("마이너스")
+            continue
+        words.append(read_number(token) if token[0].isdigit() else _OPERATORS[token])
+        expect_number = not token[0].isdigit()
+    return " ".join(words)
+
+
+def _offer(match: re.Match) -> str:
+    """편의점 1+1 행사 → 원 플러스 원: a buy-N-get-M offer is said in English."""
+    before, after = match.string[: match.start()], match.string[match.end() :]
+    cued = after.lstrip().startswith(OFFER_NOUNS) or any(cue in before[-15:] for cue in OFFER_CUES_BEFORE)
+    if not cued:
+        return match.group(0)
+    first, second = int(match.group(1)), int(match.group(2))
+    return f"{ENGLISH_DIGITS[first]} 플러스 {ENGLISH_DIGITS[second]}"
+
+
+def _ratio_dae(match: re.Match) -> str:
+    """2대1, 100 대 1: a ratio, a score or a competition rate, read Sino-Korean."""
+    return f"{read_number(match.group(1))} 대 {read_number(match.group(2))}"
+
+
+_MACHINE_BEFORE = re.compile(rf"(?:{_alternation(MACHINE_NOUNS)}){_PARTICLES_AFTER_NOUN}\s*$")
+_MACHINE_AFTER = re.compile(rf"\s?(?:의\s)?(?:{_alternation(MACHINE_NOUNS)})")
+
+
+def _dae_is_count(n: int, before: str, after: str) -> bool:
+    """대 after a number: a count of machines (세 대), an age group (이십 대) or a rank (이십오 대).
+
+    A rank noun after it (대통령, 영화제) makes it Sino-Korean; a machine noun before or after it
+    makes it a count; otherwise round tens are age groups and other numbers counts."""
+    if after.lstrip().startswith(RANKED_NOUNS):
+        return False
+    round_ten = 10 <= n <= 90 and n % 10 == 0
+    if round_ten and after.lstrip().startswith(AGE_NOUNS):
+        return False
+    if _MACHINE_BEFORE.search(before) or _MACHINE_AFTER.match(after):
+        return True
+    return not round_ten
+
+
+def _temperature(match: re.Match) -> str:
+    """-5도 → 영하 오 도 (weather), but 기울기 -5도 → 마이너스 오 도 (an angle)."""
+    written, sign, number = match.group(1), match.group(2), match.group(3)
+    before = match.string[: match.start()]
+    if written:
+        word = written.strip()
+    elif any(cue in before[-20:] for cue in ANGLE_CUES):
+        word = "마이너스" if sign == "-" else "플러스"
+    else:
+        word = "영하" if sign == "-" else "영상"
+    return f"{word} {read_number(number)} 도"
+
+
+def _model_number(match: re.Match) -> str:
+    """RTX 4090 → 사공구공: a three- or four-digit number after a capitalised model name is read
+    digit by digit; after other Latin words a year (1900-2099) stays a number (Office 2019)."""
+    word, number = match.group(1), match.group(2)
+    after = match.string[match.end() :]
+    if _SUFFIX_AHEAD.match(after):
+        return match.group(0)
+    acronym = word.isupper() and len(word) >= 2
+    if not acronym and 1900 <= int(number) <= 2099:
+        return match.group(0)
+    return f"{word} {read_digits(number)}"
+
+
 _SYMBOL_WORDS = {
     "+": "플러스", "&": "앤드", "×": "곱하기", "÷": "나누기", "#": "샵", "@": "골뱅이",
     "%": "퍼센트", "°": "도", "²": "제곱", "³": "세제곱", "$": "달러", "₩": "원",
@@ -388,6 +589,14 @@ _RULES: tuple[Rule, ...] = (
     # 3. dates
     Rule("ISO date", re.compile(r"(?<![\d.-])(?P<y>\d{4})([-/])(?P<m>0?[1-9]|1[0-2])\2(?P<d>0?[1-9]|[12]\d|3[01])(?![\d-])"), _date),
     Rule("dotted date", re.compile(r"(?<![\d.])(?P<y>\d{4})\.\s?(?P<m>0?[1-9]|1[0-2])\.\s?(?P<d>0?[1-9]|[12]\d|3[01])(?![\d])(?:\.(?!\s*$))?"), _date),
+    # context: event dates, versions, quarters, month/day with a slash
+    Rule("historical event date", re.compile(rf"(?<![\d.])(?P<m>1[0-2]|0?[1-9])\.(?P<d>[12]\d|3[01]|0?[1-9])(?![\d.])(?=\s?(?:{_EVENT}))"), _event_date),
+    Rule("event date with a middle dot", re.compile(r"(?<![\d·])(?P<m>1[0-2]|[1-9])·(?P<d>[12]\d|3[01]|[1-9])(?![\d·])"), _event_date),
+    Rule("v + version", re.compile(r"(?<![A-Za-z])[vV]\.?\s?(\d+(?:\.\d+)+)(?![\d.]\d)"), lambda m: "브이 " + _version_components(m.group(1))),
+    Rule("version with three parts", re.compile(START + r"(\d+(?:\.\d+){2,})(?![\d.]\d)"), lambda m: _version_components(m.group(1))),
+    Rule("version after 버전 or a name", re.compile(START + r"(\d+\.\d+)(?![\d.]\d)"), _cued_version),
+    Rule("quarter", re.compile(START + r"([1-4])\s?/\s?4\s?분기"), _quarter),
+    Rule("month/day with a slash", re.compile(START + r"(?P<m>1[0-2]|0?[1-9])/(?P<d>3[01]|[12]\d|0?[1-9])(?![\d/])"), _slash_date),
     # 4. phone numbers and codes
     Rule("phone number", re.compile(r"(?<![\d-])0\d{1,2}-\d{3,4}-\d{4}(?![\d-])"), _digit_groups),
     Rule("service number", re.compile(r"(?<![\d-])1[5-9]\d\d-\d{4}(?![\d-])"), _digit_groups),
@@ -403,9 +612,12 @@ _RULES: tuple[Rule, ...] = (
     Rule("hour with am/pm", re.compile(r"(?<![\d:])(?P<h>\d{1,2})\s?(?P<ampm>[AaPp])\.?[Mm]\.?(?![A-Za-z])(?P<min>)(?P<s>)"), _time),
     Rule("a.m./p.m.", re.compile(r"(?<![A-Za-z])([AaPp])\.[Mm]\.?(?![A-Za-z])"), lambda m: "오전" if m.group(1) in "Aa" else "오후"),
     # 7-8. money and units
+    Rule("temperature", re.compile(rf"(영[하상]\s?)?(?<![^\s(\[하상])([-+])({NUM})\s?(?:도|℃|°C)"), _temperature),
     Rule("currency sign", re.compile(rf"([{''.join(CURRENCY_SIGNS)}])\s?({NUM})((?:{MAGNITUDE})?)"), _money),
     Rule("unit", re.compile(rf"{START}(?:(?<![^\s(\[])([-+]))?({NUM})\s?({UNIT})(?![A-Za-z0-9²³/])"), _unit),
     # 9. arithmetic between numbers
+    Rule("equation", re.compile(rf"{START}-?{NUM}(?:\s*{_OPERATOR}\s*{NUM})+\s*=\s*(?:-?{NUM}(?:\s*{_OPERATOR}\s*{NUM})*|\?)(?![\d.,]\d)"), _equation),
+    Rule("buy-N-get-M offer", re.compile(START + r"([1-9])\s?\+\s?([1-9])(?![\d=])(?!\s*=)"), _offer),
     Rule("fraction", re.compile(START + r"(\d+)/(\d+)(?![\d/])"), _fraction),
     Rule("times", re.compile(r"(?<=\d)\s*[×*]\s*(?=\d)|(?<=\d)[xX](?=\d)"), " 곱하기 "),
     Rule("divided by", re.compile(r"(?<=\d)\s*÷\s*(?=\d)"), " 나누기 "),
@@ -414,10 +626,12 @@ _RULES: tuple[Rule, ...] = (
     Rule("negative number", re.compile(r"(?<![^\s(\[=])-(?=\d)"), "마이너스 "),
     Rule("positive number", re.compile(r"(?<![^\s(\[=])\+(?=\d)"), "플러스 "),
     Rule("ratio", re.compile(rf"{START}({NUM})\s*:\s*({NUM}){END}"), _ratio),
+    Rule("ratio with 대", re.compile(rf"{START}({NUM})\s?대\s?({NUM})(?![\d.,]\d)(?!\s?(?:{MAGNITUDE}|{COUNTER}|{UNIT}))"), _ratio_dae),
     # 10-12. ordinals, counters, magnitudes
     Rule("제 + number", re.compile(rf"(?<![가-힣])제\s?{START}({NUM})(?:\s?({COUNTER}))?"), _ordinal_je),
     Rule("number + counter", re.compile(rf"{START}({NUM})(\s?)({COUNTER})"), _counter),
     Rule("number + 만/억/조", re.compile(rf"{START}({NUM})({MAGNITUDE})(?:\s?({COUNTER}))?"), _magnitude),
+    Rule("model number", re.compile(r"(?<![A-Za-z])([A-Za-z]+|보잉|에어버스)\s(\d{3,4})(?![\d.,:])"), _model_number),
     # 13. plain numbers
     Rule("plain number", re.compile(START + NUM + END), _plain_number),
     # 14. Latin

@@ -65,3 +65,58 @@ NUMBERED_COPULAS = ("입니다", "이에요", "이야", "이다", "이고", "인
 
 # Nouns for people before "N분": 손님 3분 → 손님 세 분 (honorific counter for people).
 PEOPLE_NOUNS = ("손님", "어르신", "선생님", "고객", "교수님", "어른", "환자", "참석자", "부모님", "분들")
+
+# --- context cues for readings that depend on the words around a number (normalize.py) ---------
+
+# Nouns after a dotted month.day that make it the name of a historical event, read digit by digit:
+# 5.18 민주화운동 → 오일팔, 4.19 혁명 → 사일구 (not decimals).
+EVENT_NOUNS = (
+    "민주화운동", "민주항쟁", "민주묘지", "운동", "혁명", "전쟁", "사변", "사태", "사건", "의거", "항쟁",
+    "선언", "성명", "합의", "광복", "테러", "참사", "학살", "정신", "기념", "특별법", "쿠데타", "정변",
+    "세대", "묘역", "유공자", "남북", "공동",
+)
+
+# Words near "M/D" that make it a date (12/25 → 십이월 이십오 일) rather than a fraction.
+DATE_CUES_BEFORE = ("오는", "지난", "이번", "다음", "날짜", "일정", "마감", "기한", "개강", "개학", "출시",
+                    "접수", "기간", "시행", "발표", "예정일", "생일", "기념일", "매주", "매년", "올해", "내년", "작년")
+DATE_CUES_AFTER = ("부터", "까지", "마감", "개강", "개학", "출시", "예정", "개최", "오픈", "시행", "발표",
+                   "부로", "자로", "일자", "당일", "날", "에 열", "에 개최", "에 출시", "에 시작", "에 마감")
+WEEKDAYS = "월화수목금토일"
+
+# Nouns for machines and vehicles before "N대" or right after it: 자동차 20대 → 스무 대 (a count),
+# where a bare round ten would be an age group (20대 남성 → 이십 대).
+MACHINE_NOUNS = (
+    "자동차", "승용차", "차량", "차", "버스", "트럭", "택시", "오토바이", "자전거", "비행기", "항공기",
+    "전투기", "헬기", "헬리콥터", "드론", "기차", "열차", "전동차", "선박", "배", "컴퓨터", "노트북", "서버",
+    "기계", "장비", "카메라", "스마트폰", "휴대폰", "휴대전화", "전화기", "태블릿", "로봇", "피아노",
+    "냉장고", "세탁기", "에어컨", "선풍기", "텔레비전", "티브이", "모니터", "프린터", "엘리베이터",
+    "탱크", "전차", "굴착기", "크레인", "차를", "대수",
+)
+
+# Nouns after "N대" that make it a Sino-Korean ordinal or ranking (25대 대통령 → 이십오 대,
+# 세계 3대 영화제 → 삼 대), not a count of machines.
+RANKED_NOUNS = (
+    "대통령", "국회", "국회의원", "총선", "대선", "회장", "총장", "왕", "임금", "교황", "장관", "총리",
+    "의장", "시장", "도지사", "영화제", "강국", "기업", "도시", "뉴스", "명문", "천재", "과제", "요소",
+    "원칙", "은행", "그룹", "재벌", "주주", "종손", "손자", "독자", "원칙", "경전", "성인", "발명",
+    "질환", "악재", "시장", "수출", "거장",
+)
+
+# Words after an age-group "N대" (20대 남성); used with MACHINE_NOUNS to settle round tens.
+AGE_NOUNS = ("남성", "여성", "남녀", "청년", "직장인", "초반", "중반", "후반", "이상", "이하", "젊은이",
+             "남자", "여자", "학생", "엄마", "아빠", "부부", "환자", "연령", "층", "세대", "때")
+
+# Words after "N+M" (편의점 1+1 행사) that make it a buy-N-get-M offer, read in English (원 플러스 원).
+OFFER_NOUNS = ("행사", "이벤트", "상품", "제품", "할인", "증정", "세일", "혜택", "판매", "프로모션", "쿠폰",
+               "묶음", "특가", "구매", "기획")
+OFFER_CUES_BEFORE = ("편의점", "마트", "매장", "행사", "특가", "세일")
+
+# Words before a signed number of 도 that make it a temperature (기온 -5도 → 영하 오 도); before
+# them, an angle (기울기 -5도 → 마이너스 오 도). With no cue, 도 after a signed number is read
+# as a temperature: Korean text mostly writes negative degrees for the weather.
+TEMPERATURE_CUES = ("기온", "온도", "최저", "최고", "체감", "수은주", "날씨", "추위", "한파", "섭씨", "수온",
+                    "아침", "낮", "밤", "기상", "영하", "영상")
+ANGLE_CUES = ("각도", "각", "기울기", "기울", "회전", "경사", "위도", "경도", "방향", "틸트")
+
+# Words before a decimal-looking number that make it a software version (버전 3.11 → 삼 점 십일).
+VERSION_CUES = ("버전", "ver", "Ver", "VER", "version", "Version", "업데이트", "릴리스", "릴리즈", "패치")
