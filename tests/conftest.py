@@ -75,3 +75,39 @@ def site_factory(tmp_path: Path) -> Iterator[Callable[..., StudioSite]]:
     yield make
     for site in sites:
         site.close()
+
+
+def _start_service(factory: Callable[[], Any]) -> Any:
+    """Start a throwaway local service (moksori.services); skip when it is not installed, unless
+    MOKSORI_REQUIRE_SERVICES=1 (set by .ci/run) says it must be: then the test fails."""
+    from moksori.services import ServiceUnavailable, services_required
+
+    service = factory()
+    try:
+        service.start()
+    except ServiceUnavailable as error:
+        service.stop()
+        if services_required():
+            pytest.fail(f"{service.name} is required (MOKSORI_REQUIRE_SERVICES=1) but could not start: {error}")
+        pytest.skip(f"{service.name} not available: {error}")
+    return service
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """A throwaway PostgreSQL cluster for this test process (moksori.services.LocalPostgres)."""
+    from moksori.services import LocalPostgres
+
+    server = _start_service(LocalPostgres)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[Any]:
+    """A throwaway redis-server for this test process (moksori.services.LocalRedis)."""
+    from moksori.services import LocalRedis
+
+    server = _start_service(LocalRedis)
+    yield server
+    server.stop()

@@ -1,10 +1,16 @@
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from moksori.store import Database, Prompt, PromptSet, User, Voice
+
+# Every store test that takes `db` or `empty_url` runs twice: on a SQLite file and on a real
+# PostgreSQL server (a throwaway cluster started once per test process; see tests/conftest.py).
+BACKENDS = ["sqlite", "postgresql"]
 
 
 @pytest.fixture(scope="session")
@@ -15,14 +21,54 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture
-def db(tmp_path: Path, migrated_template: Path) -> Iterator[Database]:
-    """A migrated SQLite file database, private to the test."""
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server: Any) -> str:
+    """A migrated PostgreSQL database that each test's database is copied from."""
+    name = "moksori_template"
+    Database(postgres_server.create_database(name)).dispose()  # no connection may stay open on a template
+    return name
+
+
+def _sqlite_db(tmp_path: Path, template: Path) -> Database:
     path = tmp_path / "moksori.db"
-    shutil.copyfile(migrated_template, path)
-    database = Database(f"sqlite:///{path}")  # still checks the revision on open
+    shutil.copyfile(template, path)
+    return Database(f"sqlite:///{path}")  # still checks the revision on open
+
+
+@pytest.fixture(params=BACKENDS)
+def db(request: pytest.FixtureRequest, tmp_path: Path, migrated_template: Path) -> Iterator[Database]:
+    """A migrated database private to the test: a SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        database = _sqlite_db(tmp_path, migrated_template)
+        yield database
+        database.dispose()
+        return
+    server = request.getfixturevalue("postgres_server")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    database = Database(server.create_database(name, template=request.getfixturevalue("postgres_template")))
     yield database
     database.dispose()
+    server.drop_database(name)
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path, migrated_template: Path) -> Iterator[Database]:
+    """A migrated SQLite file database, for tests about SQLite itself (pragmas, the file's bytes)."""
+    database = _sqlite_db(tmp_path, migrated_template)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a database with nothing in it yet: a new SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    server = request.getfixturevalue("postgres_server")
+    name = f"e_{uuid.uuid4().hex[:12]}"
+    yield server.create_database(name)
+    server.drop_database(name)
 
 
 @pytest.fixture

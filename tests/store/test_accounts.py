@@ -35,7 +35,8 @@ def test_hashes_made_with_the_old_parameters_still_work_and_are_upgraded(db: Dat
         assert session.scalar(select(User.password_hash)).startswith("$argon2id$v=19$m=19456,t=2,p=1$")
 
 
-def test_password_is_hashed_not_stored(fast_hashing: None, db: Database, tmp_path: Path) -> None:
+def test_password_is_hashed_not_stored(fast_hashing: None, sqlite_db: Database, tmp_path: Path) -> None:
+    db = sqlite_db  # reads the database file's bytes
     user = create_user(db, "jiwoo", PASSWORD)
     assert user.password_hash.startswith("$argon2id$")
     assert PASSWORD not in user.password_hash

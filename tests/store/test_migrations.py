@@ -33,14 +33,14 @@ def test_comparison_notices_a_schema_that_drifted(db: Database) -> None:
     assert [d[0] for d in diffs] == ["add_index"]
 
 
-def test_sqlite_pragmas_are_on(db: Database) -> None:
-    with db.engine.connect() as connection:
+def test_sqlite_pragmas_are_on(sqlite_db: Database) -> None:
+    with sqlite_db.engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
 
 
-def test_downgrade_to_base_and_up_again(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'm.db'}"
+def test_downgrade_to_base_and_up_again(empty_url: str) -> None:
+    url = empty_url
     assert upgrade(url) == "0002"
     assert downgrade(url, "base") is None
     with Database(url, migrate=False) as db:
@@ -74,9 +74,9 @@ def test_session_rolls_back_on_error(db: Database) -> None:
         assert session.query(User).count() == 0
 
 
-def test_databases_opened_together_on_a_new_file_migrate_it_once(tmp_path: Path) -> None:
+def test_databases_opened_together_on_a_new_file_migrate_it_once(empty_url: str) -> None:
     # Server workers and a trainer may all start at once on a database that does not exist yet.
-    url = f"sqlite:///{tmp_path / 'race.db'}"
+    url = empty_url
     start = threading.Barrier(6)
 
     def open_and_check(_: int) -> str | None:
@@ -85,3 +85,13 @@ def test_databases_opened_together_on_a_new_file_migrate_it_once(tmp_path: Path)
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         assert list(pool.map(open_and_check, range(6))) == ["0002"] * 6
+
+
+def test_each_revision_steps_down_and_up_one_at_a_time(empty_url: str) -> None:
+    assert upgrade(empty_url) == "0002"
+    assert downgrade(empty_url, "0001") == "0001"
+    with Database(empty_url, migrate=False) as db:
+        assert "sessions" not in inspect(db.engine).get_table_names()
+        assert "users" in inspect(db.engine).get_table_names()
+    assert downgrade(empty_url, "base") is None
+    assert upgrade(empty_url) == "0002"
