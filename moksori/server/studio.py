@@ -439,6 +439,8 @@ def _recording_json(recording: Any) -> dict[str, Any]:
         "kept": recording.kept,
         "problems": quality.get("problems", []),
         "quality": {key: quality.get(key) for key in measures},
+        # Edge silence cut when the take was stored (None: not trimmed); POST .../untrim undoes it.
+        "trim": quality.get("trim"),
         "audio_url": f"/api/studio/recordings/{recording.id}/audio",
     }
 
@@ -480,6 +482,12 @@ def trim(recording_id: Id, studio: StudioDep, user: Caller) -> dict[str, Any]:
     return _take_json(studio.service.trim_take(recording_id, user))
 
 
+@router.post("/api/studio/recordings/{recording_id}/untrim",
+             summary="Undo a take's trimming: its untrimmed recording becomes the take again")
+def untrim(recording_id: Id, studio: StudioDep, user: Caller) -> dict[str, Any]:
+    return _take_json(studio.service.untrim_take(recording_id, user))
+
+
 @router.delete("/api/studio/recordings/{recording_id}", summary="Delete a take and its file")
 def delete_take(recording_id: Id, studio: StudioDep, user: Caller) -> dict[str, Any]:
     return {"deleted": _recording_json(studio.service.delete_take(recording_id, user))}
@@ -495,7 +503,9 @@ def take_audio(recording_id: Id, studio: StudioDep, user: Caller) -> FileRespons
 
 class NewRun(BaseModel):
     recipe: str | None = None
-    init_from_voice: str | None = Field(default=None, description="a voice (id or name from /voices) to fine-tune from")
+    init_from_voice: str | None = Field(default=None, max_length=200, description=(
+        "a voice (id or name from /voices) to start from: without a recipe, a fine-tune with the voice's own "
+        "architecture and small-data settings; with one, a warm start (refused when most weights would not fit)"))
 
 
 def _run_json(run: Any) -> dict[str, Any]:
@@ -518,22 +528,41 @@ def _info_json(info: RunInfo) -> dict[str, Any]:
 
 @router.get("/api/studio/recipes", summary="Training recipes a run may use")
 def recipes(studio: StudioDep, user: Caller) -> dict[str, Any]:
-    names = studio.jobs.recipes()
+    from moksori.studio.plans import FINETUNE_RECIPE
+
+    # The fine-tune settings are offered as "fine-tune from <voice>", not as a recipe of their own.
+    names = [name for name in studio.jobs.recipes() if name != FINETUNE_RECIPE]
     default = studio.settings.default_recipe if studio.settings.default_recipe in names else (names[0] if names else None)
-    return {"recipes": names, "default": default}
+    return {"recipes": names, "default": default, "finetune": studio.jobs.finetune_recipe()}
 
 
-@router.post("/api/studio/voices/{voice_id}/training", status_code=202, summary="Start training a voice")
+def _base_voice(request: Request, wanted: str | None, user: int | None) -> tuple[str, Path] | None:
+    """(name, bundle folder) of a voice the caller may use, for a run to start from."""
+    if not wanted:
+        return None
+    from moksori.server.voices import UnknownVoiceError
+
+    try:
+        info = request.app.state.moksori.voices.find(wanted, user)
+    except UnknownVoiceError as error:
+        raise ApiError(400, "unknown_voice", str(error)) from error
+    return info.name, info.path
+
+
+@router.get("/api/studio/voices/{voice_id}/training/plan",
+            summary="What a run would train, the base voice's weights it keeps, and about how long it takes")
+def training_plan(voice_id: Id, request: Request, studio: StudioDep, user: Caller,
+                  init_from_voice: Annotated[str | None, Query(max_length=200)] = None,
+                  recipe: Annotated[str | None, Query(max_length=100)] = None) -> dict[str, Any]:
+    base = _base_voice(request, init_from_voice, user)
+    return studio.jobs.plan(voice_id, recipe, user, base).to_dict()
+
+
+@router.post("/api/studio/voices/{voice_id}/training", status_code=202,
+             summary="Start training a voice (init_from_voice without recipe: fine-tune that voice)")
 def start_training(voice_id: Id, body: NewRun, request: Request, studio: StudioDep, user: Caller) -> dict[str, Any]:
-    init_from = None
-    if body.init_from_voice:
-        from moksori.server.voices import UnknownVoiceError
-
-        try:
-            init_from = request.app.state.moksori.voices.find(body.init_from_voice, user).path
-        except UnknownVoiceError as error:
-            raise ApiError(400, "unknown_voice", str(error)) from error
-    run = studio.jobs.start_run(voice_id, body.recipe, user, init_from=init_from)
+    base = _base_voice(request, body.init_from_voice, user)
+    run = studio.jobs.start_run(voice_id, body.recipe, user, base=base)
     return _run_json(run)
 
 

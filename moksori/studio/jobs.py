@@ -42,7 +42,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from moksori.store import Recording, TrainingRun, Voice
 from moksori.studio.service import (
@@ -54,6 +54,7 @@ from moksori.studio.service import (
     bundle_name,
     voice_folder,
 )
+from moksori.studio.plans import TrainingPlan
 
 log = logging.getLogger(__name__)
 
@@ -143,20 +144,59 @@ class TrainingJobs:
             usable.append(name)
         return usable
 
+    def finetune_recipe(self) -> str | None:
+        """The name of the fine-tune settings' recipe (``finetune_ko``: shipped, or the operator's
+        own in ``recipes_dir``), or None when there is none."""
+        from moksori.studio.plans import FINETUNE_RECIPE
+
+        return FINETUNE_RECIPE if FINETUNE_RECIPE in self._recipe_files() else None
+
     def _recipe_files(self) -> dict[str, Path]:
         """Name → file of the recipes shipped with moksori and those of ``recipes_dir``."""
         from moksori.recipes import available_recipes
 
         return available_recipes([self.settings.recipes_dir])
 
+    def plan(self, voice_id: int, recipe: str | None, user_id: int | None,
+             base: tuple[str, Path] | None = None) -> TrainingPlan:
+        """What a run would do (:mod:`moksori.studio.plans`): with ``base`` (name, bundle folder)
+        and no ``recipe``, fine-tune the base voice with the small-data settings; else train
+        ``recipe`` (default: the settings' default recipe), warm-started from ``base`` if given."""
+        from moksori.studio.plans import FINETUNE_RECIPE, PlanError, make_plan
+
+        with self.db.session() as session:
+            voice = self.service.check_voice(session, voice_id, user_id)
+            seconds = session.scalar(select(func.coalesce(func.sum(Recording.duration_s), 0.0)).where(
+                Recording.voice_id == voice.id, Recording.kept.is_(True)))
+        stages = None if base is not None and not recipe else self._resolve_recipe(recipe or self.settings.default_recipe)
+        name = FINETUNE_RECIPE if stages is None else (recipe or self.settings.default_recipe)
+        try:
+            return make_plan(stages, name, base, language=voice.language, minutes=float(seconds or 0.0) / 60.0,
+                             finetune_recipe=self._recipe_files().get(FINETUNE_RECIPE))
+        except PlanError as error:
+            raise InvalidInputError(str(error), code="cannot_finetune") from error
+
     def start_run(
-        self, voice_id: int, recipe: str | None, user_id: int | None, *, init_from: str | Path | None = None
+        self, voice_id: int, recipe: str | None, user_id: int | None, *, init_from: str | Path | None = None,
+        base: tuple[str, Path] | None = None,
     ) -> TrainingRun:
-        """Queue a run of ``recipe`` (a name from :meth:`recipes`) for a voice. ``init_from``: a
-        voice bundle to fine-tune from. ConflictError when the voice has too few kept takes or
-        a run in progress; InvalidInputError for an unknown or broken recipe."""
-        recipe = recipe or self.settings.default_recipe
-        stages = self._resolve_recipe(recipe)
+        """Queue a run for a voice: of ``recipe`` (a name from :meth:`recipes`), or with ``base``
+        (name, bundle folder) and no recipe, a fine-tune of that voice (see :meth:`plan`; a
+        combination that would drop most of the base voice's weights is refused with
+        InvalidInputError). ``init_from``: a bundle to warm-start a recipe from without those
+        checks. ConflictError when the voice has too few kept takes or a run in progress;
+        InvalidInputError for an unknown or broken recipe."""
+        plan = None
+        if base is not None:
+            with self.db.session() as session:
+                self._check_can_start(session, self.service.check_voice(session, voice_id, user_id))
+            plan = self.plan(voice_id, recipe, user_id, base)
+            if plan.problem:
+                raise InvalidInputError(plan.problem, code="incompatible_base")
+            recipe, stages, init_from = plan.recipe, plan.stages, base[1]
+        else:
+            recipe = recipe or self.settings.default_recipe
+            stages = self._resolve_recipe(recipe)
         with self.db.session() as session:
             voice = self.service.check_voice(session, voice_id, user_id)
             self._check_can_start(session, voice)
@@ -168,9 +208,13 @@ class TrainingJobs:
             run.log_path = str(folder / LOG_FILE)
             # Written before the row commits: a folder that cannot be written leaves no run behind.
             folder.mkdir(parents=True, exist_ok=True)
-            job = {"recipe": recipe, "stages": stages, "init_from": str(init_from) if init_from else None}
+            job = {"recipe": recipe, "stages": stages, "init_from": str(init_from) if init_from else None,
+                   "preprocess": plan.preprocess if plan else None, "reuse_vocoder": plan.reuse_vocoder if plan else None}
             (folder / JOB_FILE).write_text(json.dumps(job, indent=2, ensure_ascii=False), encoding="utf-8")
         self._log(run, f"queued: recipe {recipe!r}" + (f", fine-tuning from {init_from}" if init_from else ""))
+        if plan is not None:
+            self._log(run, f"plan: {plan.summary()}")
+            self._log(run, f"weights: {plan.weights_line()}")
         self._queue.put(run.id)
         return run
 
@@ -330,7 +374,7 @@ class TrainingJobs:
         if (processed / "train.jsonl").is_file():
             self._log(run, "data already prepared; skipping export and preprocessing")
         else:
-            self._prepare_data(run, voice, folder / "dataset", processed)
+            self._prepare_data(run, voice, folder / "dataset", processed, job.get("preprocess"))
         stages = [Stage(s["name"], Recipe.from_dict(s["recipe"]), s["kind"]) for s in job["stages"]]
         share = (1.0 - DATA_SHARE - BUNDLE_SHARE) / len(stages)
         spans = {stage.name: (DATA_SHARE + index * share, share) for index, stage in enumerate(stages)}
@@ -345,6 +389,7 @@ class TrainingJobs:
         target = self.service.bundle_dir(voice.id)
         make_voice(
             processed, stages, target, run_dir=folder / "train", name=voice.name, init_from=job.get("init_from"),
+            reuse_vocoder=job.get("reuse_vocoder"),
             resume=True, progress=False,  # a progress bar only fills the log with carriage returns
             run_stage=run_stage, on_stage=on_stage, description=voice.description,
             extra={"studio_run": run.id, "recipe": job["recipe"]}, overwrite=True,
@@ -353,7 +398,12 @@ class TrainingJobs:
         self._stage(run, "bundle")
         self._voice_ready(run, voice, target)
 
-    def _prepare_data(self, run: TrainingRun, voice: Voice, dataset: Path, processed: Path) -> None:
+    def _prepare_data(
+        self, run: TrainingRun, voice: Voice, dataset: Path, processed: Path, settings: dict[str, Any] | None = None
+    ) -> None:
+        """Export and preprocess the kept takes; ``settings`` (a fine-tune's base voice's text
+        front end and mel) make the data fit the base voice's weights."""
+        from moksori.audio import MelConfig
         from moksori.data.preprocess import PreprocessConfig, preprocess_dataset
         from moksori.data.report import format_report
 
@@ -363,7 +413,11 @@ class TrainingJobs:
         self._check(run.id)
         self._stage(run, "preprocess")
         # Preprocessing resamples every clip to the models' mel rate (22,050 Hz).
-        config = PreprocessConfig(language=voice.language)
+        if settings:
+            config = PreprocessConfig(mel=MelConfig.from_dict(settings["mel"]), language=settings["language"],
+                                      add_blank=settings["add_blank"], use_pronunciation=settings["use_pronunciation"])
+        else:
+            config = PreprocessConfig(language=voice.language)
         report = preprocess_dataset(dataset, processed, config, workers=1, progress=False)
         self._log(run, format_report(report))
         if report.n_train < 1:

@@ -1,0 +1,106 @@
+"""Fine-tuning from a voice in the studio: the plan (the base voice's architecture, the small-data
+settings, an estimate), the refusal of a recipe that would drop most of the base voice's weights,
+a fine-tune run from the shipped voice whose log counts the loaded tensors, and the shipped recipes
+offered wherever the server runs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from moksori.recipes import RECIPES_DIR
+
+
+@pytest.fixture(scope="module")
+def finetune_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An operator's ``finetune_ko.yaml`` (it replaces the shipped one): 2 acoustic steps and no
+    vocoder steps (the base voice's vocoder is kept), so a test run is short."""
+    folder = tmp_path_factory.mktemp("finetune_recipes")
+    recipe = yaml.safe_load((RECIPES_DIR / "finetune_ko.yaml").read_text())
+    acoustic, vocoder = recipe["stages"]
+    acoustic["train"].update(steps=2, checkpoint_interval=2, eval_interval=100000, warmup_steps=1)
+    acoustic["data"]["batch_size"] = 2
+    vocoder["train"]["steps"] = 0
+    (folder / "finetune_ko.yaml").write_text(yaml.safe_dump(recipe))
+    return folder
+
+
+@pytest.fixture
+def client(site_factory: Any, finetune_dir: Path) -> Any:
+    site = site_factory(recipes_dir=finetune_dir, default_recipe="glowtts_hifigan_ko", train_threads=1)
+    return site.client(include_default_voice=True)
+
+
+def _voice_with_takes(client: Any, tools: Any, spoken: list, n: int = 4) -> int:
+    voice = tools.new_voice(client, "미나")
+    for result in tools.upload_spoken(client, voice, spoken, n):
+        # Kept whatever the quality verdict: this test is about training, not about takes.
+        recording = result["recording"]["id"]
+        assert client.patch(f"/api/studio/recordings/{recording}", json={"kept": True}).status_code == 200
+    return voice
+
+
+def test_plan_fine_tunes_the_voice_own_architecture_and_refuses_a_mismatched_recipe(client, tools, spoken):
+    voice = _voice_with_takes(client, tools, spoken)
+    plan = client.get(f"/api/studio/voices/{voice}/training/plan", params={"init_from_voice": "ko_default"})
+    assert plan.status_code == 200, plan.text
+    body = plan.json()
+    assert body["ok"] and body["kind"] == "finetune" and body["recipe"] == "finetune_ko"
+    assert [s["model"] for s in body["stages"]] == ["glow_tts"]  # the shipped voice's model, 0 vocoder steps here
+    assert body["stages"][0]["init_from"] and body["stages"][0]["lr"] == 0.05
+    acoustic = body["weights"][0]
+    assert acoustic["skipped"] == 0 and acoustic["loaded"] > 300
+    assert body["estimate_s"] > 0 and "ko_default's vocoder as it is" in body["summary"]
+
+    # The GPU-sized recipe builds a bigger Glow-TTS: most of the voice's tensors do not fit.
+    mismatch = {"init_from_voice": "ko_default", "recipe": "glowtts_hifigan_ko"}
+    refused = client.get(f"/api/studio/voices/{voice}/training/plan", params=mismatch).json()
+    assert not refused["ok"] and refused["weights"][0]["skipped"] > refused["weights"][0]["loaded"]
+    start = client.post(f"/api/studio/voices/{voice}/training", json=mismatch)
+    assert start.status_code == 400, start.text
+    error = start.json()["error"]
+    assert error["code"] == "incompatible_base"
+    assert re.search(r"only \d+ of its \d+ tensors fit", error["message"]) and "fine-tune from ko_default" in error["message"]
+    assert client.get(f"/api/studio/voices/{voice}/training").json()["runs"] == []  # nothing was queued
+
+    english = tools.new_voice(client, "Ann", language="en")
+    wrong_language = client.get(f"/api/studio/voices/{english}/training/plan", params={"init_from_voice": "ko_default"})
+    assert wrong_language.status_code == 400 and "speaks 'ko'" in wrong_language.json()["error"]["message"]
+    unknown = client.get(f"/api/studio/voices/{voice}/training/plan", params={"init_from_voice": "nobody"})
+    assert unknown.status_code == 400 and unknown.json()["error"]["code"] == "unknown_voice"
+
+
+def test_fine_tune_from_the_shipped_voice_loads_all_its_weights(client, tools, spoken):
+    voice = _voice_with_takes(client, tools, spoken)
+    response = client.post(f"/api/studio/voices/{voice}/training", json={"init_from_voice": "ko_default"})
+    assert response.status_code == 202, response.text
+    run = response.json()
+    assert run["recipe"] == "finetune_ko"
+
+    def finished() -> Any:
+        info = client.get(f"/api/studio/training/{run['id']}").json()
+        return info if info["status"] not in ("queued", "running") else None
+
+    info = tools.wait_for(finished, 240, "the fine-tune run")
+    log = Path(client.app.state.studio.jobs.info(run["id"], None, tail_lines=100000).run.log_path).read_text("utf-8")
+    assert info["status"] == "succeeded", log[-3000:]
+    # The training loop's own count, one line (the studio's plan line says the same beforehand).
+    counts = re.findall(r"warm start from \S*ko_default\S*: loaded (\d+) tensors, skipped (\d+)", log)
+    assert counts and int(counts[0][0]) > 300 and counts[0][1] == "0", log[:3000]
+    assert re.search(r"weights: acoustic \(glow_tts\): warm start from ko_default loads \d+ of \d+ tensors, skipped 0", log)
+    voices = {v["name"]: v for v in client.get("/voices").json()["voices"]}
+    assert "미나" in voices
+    speech = client.get("/infer", params={"text": "안녕하세요.", "voice": "미나"})
+    assert speech.status_code == 200 and speech.content[:4] == b"RIFF"
+
+
+def test_shipped_recipes_are_offered_wherever_the_server_runs(client, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no configs/ folder here
+    body = client.get("/api/studio/recipes").json()
+    assert {"glowtts_hifigan_ko", "default_ko"} <= set(body["recipes"])
+    assert body["finetune"] == "finetune_ko" and "finetune_ko" not in body["recipes"]
+    assert body["default"] == "glowtts_hifigan_ko"
