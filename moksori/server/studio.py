@@ -29,6 +29,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from moksori.server.errors import ApiError
 from moksori.server.guard import SignInGuard
+from moksori.server.shared import RedisSignInGuard
 from moksori.server.origin import check_origin
 from moksori.server.tts import OPENAI_VOICES
 from moksori.server.voices import STUDIO_BUNDLE
@@ -81,7 +82,7 @@ class Studio:
     jobs: TrainingJobs
     anonymous_allowed: bool
     signup_allowed: bool
-    guard: SignInGuard
+    guard: SignInGuard | RedisSignInGuard
 
 
 def configure(app: FastAPI, settings: StudioSettings) -> None:
@@ -115,7 +116,8 @@ def _open_studio(app: FastAPI) -> Studio | None:
     open_server = not state.settings.keys_required  # loopback, unless the operator asked for keys
     anonymous = open_server if settings.allow_anonymous is None else settings.allow_anonymous
     signup = open_server if settings.allow_signup is None else settings.allow_signup
-    return Studio(settings, service, jobs, anonymous, signup, SignInGuard())
+    guard = SignInGuard() if state.redis is None else RedisSignInGuard(state.redis)  # shared by every instance
+    return Studio(settings, service, jobs, anonymous, signup, guard)
 
 
 class _StudioRoute(APIRoute):

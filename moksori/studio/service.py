@@ -48,8 +48,6 @@ from moksori.audio import (
     AudioError,
     Problem,
     QualityThresholds,
-    analyze_clip,
-    check_clip,
     load_audio_with_rate,
     pcm16_round_trip,
     resample,
@@ -63,6 +61,7 @@ from moksori.data.prompt_sets import (
     builtin_prompts,
     parse_prompts,
 )
+from moksori.studio.takes import Check, default_checks, judge_take, make_context, speaker_rate
 from moksori.store import (
     Database,
     FileStore,
@@ -108,6 +107,9 @@ class StudioSettings:
     max_take_s: float = 60.0
     max_channels: int = 2
     trim_margin_s: float = 0.15
+    # Store every take with its edge silence cut (the untrimmed upload is kept beside it, so
+    # ``untrim_take`` can undo it).
+    auto_trim: bool = True
     # The operator's own recipes, offered beside those shipped with moksori (moksori/recipes).
     recipes_dir: Path = Path("configs")
     default_recipe: str = "glowtts_hifigan_ko"
@@ -143,10 +145,10 @@ def _parse_env(name: str, raw: str) -> Any:
     where = f"{ENV_PREFIX}{name.upper()}={raw!r}"
     if name in ("data_dir", "allow_anonymous", "allow_signup", "train_threads") and raw.strip() == "":
         return None
-    if name in ("allow_anonymous", "allow_signup"):
+    if name in ("allow_anonymous", "allow_signup", "auto_trim"):
         lowered = raw.strip().lower()
         if lowered not in ("true", "false", "1", "0", "yes", "no"):
-            raise ValueError(f"{where}: use true, false or empty (automatic)")
+            raise ValueError(f"{where}: use true or false" + ("" if name == "auto_trim" else " or empty (automatic)"))
         return lowered in ("true", "1", "yes")
     try:
         if name in ("sample_rate", "max_upload_bytes", "max_channels", "min_training_takes", "train_threads"):
@@ -268,6 +270,8 @@ class StudioService:
         self.voices_dir = Path(voices_dir)
         self.tmp_dir = self.files.root / "tmp"
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        # The take checks (see moksori.studio.takes); append a check to add one.
+        self.checks: list[Check] = default_checks()
 
     # --- voices -------------------------------------------------------------------------------
 
@@ -463,19 +467,55 @@ class StudioService:
         with self.db.session() as session:
             voice = self.check_voice(session, voice_id, user_id)
             prompt = self._prompt(session, prompt_id, user_id)
+            language = prompt.prompt_set.language
+            rate = self._speaker_rate(session, voice.id)
         wave, source_rate = self._decode_upload(data)
         if source_rate != voice.sample_rate:
             wave = resample(wave, source_rate, voice.sample_rate)
         stored = pcm16_round_trip(wave)
-        problems, quality = self._judge(stored, voice.sample_rate, prompt.text)
+        cut = self._auto_trim(stored, voice.sample_rate)
+        problems, quality = self._judge(stored, voice.sample_rate, prompt.text, language, rate, auto_trimmed=cut is not None)
         relative = take_path(voice.id, prompt.id)
-        self.files.write_atomic(relative, wav_bytes(stored, voice.sample_rate))
+        written = [relative]
         try:
-            recording = self._insert_take(voice, prompt, relative, stored.size, quality, problems)
+            if cut is None:
+                self.files.write_atomic(relative, wav_bytes(stored, voice.sample_rate))
+            else:
+                trimmed, (start, end) = cut
+                written.append(original_path(relative))
+                self.files.write_atomic(written[1], wav_bytes(stored, voice.sample_rate))
+                self.files.write_atomic(relative, wav_bytes(trimmed, voice.sample_rate))
+                quality["trim"] = {"start_s": round(start / voice.sample_rate, 3),
+                                   "end_s": round(end / voice.sample_rate, 3), "original": written[1]}
+            samples = stored.size if cut is None else cut[0].size
+            recording = self._insert_take(voice, prompt, relative, samples, quality, problems)
         except BaseException:
-            self.files.delete(relative)
+            for path in written:
+                self.files.delete(path)
             raise
         return TakeResult(recording, problems, source_rate)
+
+    def _auto_trim(self, wave: np.ndarray, sample_rate: int) -> tuple[np.ndarray, tuple[int, int]] | None:
+        """The take with its edge silence cut, or None when automatic trimming is off, the take
+        is silent, or there is nothing to cut."""
+        if not self.settings.auto_trim:
+            return None
+        trimmed, (start, end) = trim_silence(wave, sample_rate, margin_s=self.settings.trim_margin_s)
+        if trimmed.size == 0 or (start, end) == (0, wave.size):
+            return None
+        return trimmed, (start, end)
+
+    def _speaker_rate(self, session: Session, voice_id: int) -> float | None:
+        """The voice's speaker's seconds per syllable over their newest kept takes (None until
+        there are enough; see :func:`moksori.studio.takes.speaker_rate`)."""
+        rows = session.execute(
+            select(Prompt.text, Recording.quality)
+            .join(Prompt, Prompt.id == Recording.prompt_id)
+            .where(Recording.voice_id == voice_id, Recording.kept.is_(True))
+            .order_by(Recording.id.desc())
+            .limit(200)
+        ).all()
+        return speaker_rate((text, float((quality or {}).get("speech_duration_s") or 0.0)) for text, quality in rows)
 
     def _decode_upload(self, data: bytes) -> tuple[np.ndarray, int]:
         """Decode an upload within the take limits: the header is checked before decoding and
@@ -506,10 +546,16 @@ class StudioService:
         finally:
             Path(name).unlink(missing_ok=True)
 
-    def _judge(self, wave: np.ndarray, sample_rate: int, text: str) -> tuple[list[Problem], dict[str, Any]]:
-        report = analyze_clip(wave, sample_rate, text)
-        problems = check_clip(report, self.settings.thresholds)
-        quality = {**report.to_dict(), "problems": [{"code": p.code, "message": p.message} for p in problems]}
+    def _judge(
+        self, wave: np.ndarray, sample_rate: int, text: str, language: str, speaker_s_per_syllable: float | None,
+        *, auto_trimmed: bool = False,
+    ) -> tuple[list[Problem], dict[str, Any]]:
+        """Run :attr:`checks` on a take as it was recorded (before any trimming)."""
+        context = make_context(wave, sample_rate, text, language, self.settings.thresholds,
+                               speaker_s_per_syllable=speaker_s_per_syllable, auto_trimmed=auto_trimmed)
+        problems = judge_take(context, self.checks)
+        quality = {**context.report.to_dict(), "problems": [{"code": p.code, "message": p.message} for p in problems],
+                   "speaker_s_per_syllable": speaker_s_per_syllable}
         return problems, quality
 
     def _insert_take(
@@ -568,12 +614,16 @@ class StudioService:
         at the new one."""
         recording = self.get_take(recording_id, user_id)
         with self.db.session() as session:
-            text = session.get(Prompt, recording.prompt_id).text
+            prompt = session.get(Prompt, recording.prompt_id)
+            text, language = prompt.text, prompt.prompt_set.language
+            speaker = self._speaker_rate(session, recording.voice_id)
         wave, rate = load_audio_with_rate(self.files.path(recording.path))
         trimmed, _ = trim_silence(wave, rate, margin_s=self.settings.trim_margin_s)
         if trimmed.size == 0:
             raise InvalidInputError("the take is silent: there is nothing to keep after trimming; record it again")
-        problems, quality = self._judge(trimmed, rate, text)
+        problems, quality = self._judge(trimmed, rate, text, language, speaker)
+        if "trim" in (recording.quality or {}):  # the untrimmed upload stays restorable
+            quality["trim"] = {"original": recording.quality["trim"]["original"]}
         relative = take_path(recording.voice_id, recording.prompt_id)
         self.files.write_atomic(relative, wav_bytes(trimmed, rate))
         try:
@@ -590,17 +640,42 @@ class StudioService:
         self.files.delete(old_path)
         return TakeResult(row, problems)
 
+    def untrim_take(self, recording_id: int, user_id: int | None) -> TakeResult:
+        """Undo the trimming of a take: the untrimmed upload, kept since the take was stored,
+        becomes the take's file again and is judged as it is (its edge silence included)."""
+        recording = self.get_take(recording_id, user_id)
+        original = (recording.quality or {}).get("trim", {}).get("original")
+        if not original or not self.files.path(original).is_file():
+            raise InvalidInputError("this take was not trimmed (or its untrimmed recording is gone): nothing to undo",
+                                    code="not_trimmed")
+        with self.db.session() as session:
+            prompt = session.get(Prompt, recording.prompt_id)
+            text, language = prompt.text, prompt.prompt_set.language
+            speaker = self._speaker_rate(session, recording.voice_id)
+        wave, rate = load_audio_with_rate(self.files.path(original))
+        problems, quality = self._judge(wave, rate, text, language, speaker)
+        with self.db.session() as session:
+            row = self._recording(session, recording_id, user_id)
+            trimmed_path = row.path
+            row.path, row.duration_s, row.quality = original, wave.size / rate, quality
+            row.verdict = _verdict(problems)
+            if not problems:
+                _keep_only(session, row)
+        self.files.delete(trimmed_path)
+        return TakeResult(row, problems)
+
     def delete_take(self, recording_id: int, user_id: int | None) -> Recording:
-        """Delete a take's row and file: both, or neither (an OSError when the file cannot be
-        removed leaves the row alone)."""
+        """Delete a take's row and file(s): both, or neither (an OSError when a file cannot be
+        removed leaves the row alone). The untrimmed upload of a trimmed take goes too."""
         trashed: list[tuple[Path, Path]] = []
         try:
             with self.db.session() as session:
                 recording = self._recording(session, recording_id, user_id)
-                source = self.files.path(recording.path)
-                moved = _move_aside(source)
-                if moved is not None:
-                    trashed.append((source, moved))
+                for relative in _take_files(recording):
+                    source = self.files.path(relative)
+                    moved = _move_aside(source)
+                    if moved is not None:
+                        trashed.append((source, moved))
                 session.delete(recording)
         except BaseException:
             _put_back(trashed)
@@ -713,7 +788,10 @@ class StudioService:
                 counts["temp_files"] += 1
         with self.db.session() as session:
             voice_ids = set(session.scalars(select(Voice.id)))
-            take_paths = set(session.scalars(select(Recording.path)))
+            take_paths = set()
+            for path, quality in session.execute(select(Recording.path, Recording.quality)):
+                take_paths.add(path)
+                take_paths.add(((quality or {}).get("trim") or {}).get("original"))
         voices_root = self.files.root / "voices"
         for folder in sorted(voices_root.glob("*")) if voices_root.is_dir() else []:
             if folder.name.startswith(TRASH_PREFIX):
@@ -763,6 +841,16 @@ def take_path(voice_id: int, prompt_id: int) -> str:
     """A fresh file name for a take; the random part keeps a trimmed or redone take from ever
     overwriting a file a row still points at."""
     return f"{voice_folder(voice_id)}/takes/{prompt_id}_{secrets.token_hex(6)}.wav"
+
+
+def original_path(relative: str) -> str:
+    """Where the untrimmed upload of an automatically trimmed take is kept."""
+    return relative.removesuffix(".wav") + ".untrimmed.wav"
+
+
+def _take_files(recording: Recording) -> list[str]:
+    original = ((recording.quality or {}).get("trim") or {}).get("original")
+    return [recording.path, *([original] if original and original != recording.path else [])]
 
 
 def utterance_id(recording: Recording) -> str:

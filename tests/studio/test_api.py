@@ -298,7 +298,8 @@ def test_upload_needs_multipart_fields(client, tools, voice, ko_prompts):
         (lambda w: np.clip(w * 20.0, -1.0, 1.0), "clipped"),
         (lambda w: np.zeros_like(w), "silent"),
         (lambda w: w * (10 ** (-45 / 20)) / max(1e-9, float(np.sqrt(np.mean(w**2)))), "too_quiet"),
-        (lambda w: np.concatenate([np.zeros(22050 * 2, np.float32), w]), "leading_silence"),
+        (lambda w: np.concatenate([np.zeros(22050 * 2, np.float32), w]), "late_start"),
+        (lambda w: w[: w.size // 2], "cut_off_end"),
         (lambda w: w + np.random.default_rng(0).normal(0, 0.05, w.size).astype(np.float32), "noisy"),
         (lambda w: w[:4000], "too_short"),
     ],
@@ -339,12 +340,26 @@ def _prompt_status(client, tools, voice, prompt_id):
     return next(p for p in prompts if p["id"] == prompt_id)
 
 
-def test_trim_cuts_edge_silence(site, client, tools, voice, ko_prompts, spoken):
+def test_takes_are_trimmed_when_stored_and_untrim_restores_them(site, client, tools, voice, ko_prompts, spoken):
     text, wave = spoken[0]
     padded = np.concatenate([np.zeros(22050 * 2, np.float32), wave, np.zeros(int(22050 * 1.5), np.float32)])
     take = tools.upload(client, voice, ko_prompts[text], tools.wav_file(padded)).json()["recording"]
-    assert {"leading_silence", "trailing_silence"} <= set(take["verdict"].split(","))
-    old_path = _stored(site, take)
+    # Judged as recorded (a late start), stored trimmed: the trailing silence is no problem then.
+    assert take["verdict"] == "late_start" and take["kept"] is False
+    assert 1.8 < take["trim"]["start_s"] < 2.1 and take["duration_s"] < len(wave) / 22050 + 0.4
+    trimmed_path = _stored(site, take)
+    assert soundfile.info(str(trimmed_path)).duration == pytest.approx(take["duration_s"], abs=1e-3)
+    original = site.studio.data_dir.resolve() / take["trim"]["original"]
+    assert len(soundfile.read(str(original))[0]) == len(padded)
+
+    undone = client.post(f"/api/studio/recordings/{take['id']}/untrim")
+    assert undone.status_code == 200, undone.text
+    untrimmed = undone.json()["recording"]
+    assert untrimmed["duration_s"] == pytest.approx(len(padded) / 22050, abs=1e-3) and untrimmed["trim"] is None
+    assert {"late_start", "trailing_silence"} <= set(untrimmed["verdict"].split(","))
+    assert not trimmed_path.exists() and _stored(site, untrimmed) == original
+    again = client.post(f"/api/studio/recordings/{take['id']}/untrim")
+    assert again.status_code == 400 and "not trimmed" in again.json()["error"]["message"]
 
     response = client.post(f"/api/studio/recordings/{take['id']}/trim")
     assert response.status_code == 200, response.text
@@ -352,11 +367,27 @@ def test_trim_cuts_edge_silence(site, client, tools, voice, ko_prompts, spoken):
     assert trimmed["ok"] is True and trimmed["recording"]["kept"] is True
     assert trimmed["recording"]["duration_s"] < len(wave) / 22050 + 0.4
     assert trimmed["recording"]["quality"]["leading_silence_s"] < 0.3
-    assert not old_path.exists() and _stored(site, trimmed["recording"]).is_file()
+    assert not original.exists() and _stored(site, trimmed["recording"]).is_file()
 
     silent = tools.upload(client, voice, ko_prompts[text], tools.wav_file(np.zeros(22050, np.float32))).json()
+    assert silent["recording"]["trim"] is None
     refused = client.post(f"/api/studio/recordings/{silent['recording']['id']}/trim")
     assert refused.status_code == 400 and "silent" in refused.json()["error"]["message"]
+
+
+def test_deleting_a_trimmed_take_removes_its_untrimmed_recording(site, client, tools, voice, ko_prompts, spoken):
+    text, wave = spoken[1]
+    padded = np.concatenate([wave, np.zeros(22050, np.float32)])
+    take = tools.upload(client, voice, ko_prompts[text], tools.wav_file(padded)).json()["recording"]
+    original, trimmed = site.studio.data_dir.resolve() / take["trim"]["original"], _stored(site, take)
+    assert original.is_file() and trimmed.is_file() and take["verdict"] == "ok"
+    from moksori.studio import StudioService
+
+    with Database(site.db_url) as db:
+        counts = StudioService(db, site.studio, site.voices_dir).reconcile(stale_after_s=0)
+    assert counts["orphan_takes"] == 0 and original.is_file()  # start-up clean-up leaves it alone
+    assert client.delete(f"/api/studio/recordings/{take['id']}").status_code == 200
+    assert not original.exists() and not trimmed.exists()
 
 
 def test_progress_counts_kept_takes(client, tools, voice, ko_prompts, spoken):
