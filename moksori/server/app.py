@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import torch
 from fastapi import APIRouter, FastAPI
 
 from moksori import __version__
-from moksori.server import studio, tts
+from moksori.server import shared, studio, tts
 from moksori.server.bodies import BodyLimitMiddleware
 from moksori.server.cache import AudioCache
 from moksori.server.errors import SafeJSONResponse, install_error_handlers
@@ -57,6 +58,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         state.pool.shutdown()
         if state.database is not None:
             state.database.dispose()
+        if state.redis is not None:
+            state.redis.close()
 
     app = FastAPI(title="moksori", version=__version__, description=DESCRIPTION, lifespan=lifespan,
                   default_response_class=SafeJSONResponse)
@@ -86,6 +89,13 @@ def _build_state(settings: ServerSettings) -> ServerState:
         database = Database(settings.db_url)
     pool = SynthesisPool(settings.max_concurrency, settings.max_queue, settings.queue_timeout_s, on_idle=release_memory)
     metrics = Metrics(queue_depth=lambda: pool.stats.waiting, in_progress=lambda: pool.stats.running)
+    cache: Any = AudioCache(settings.cache_entries)
+    rate_limiter: Any = RateLimiter()
+    redis_client = None
+    if redis_url := shared.redis_url_from(settings.redis_url):
+        redis_client = shared.connect(redis_url)
+        cache = shared.RedisAudioCache(redis_client, settings.cache_entries, settings.cache_ttl_s)
+        rate_limiter = shared.RedisRateLimiter(redis_client)
     return ServerState(
         settings=settings,
         database=database,
@@ -93,7 +103,8 @@ def _build_state(settings: ServerSettings) -> ServerState:
             settings.voices_dir, database, settings.default_voice, include_default_voice=settings.include_default_voice
         ),
         pool=pool,
-        cache=AudioCache(settings.cache_entries),
-        rate_limiter=RateLimiter(),
+        cache=cache,
+        rate_limiter=rate_limiter,
         metrics=metrics,
+        redis=redis_client,
     )

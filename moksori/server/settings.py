@@ -35,6 +35,9 @@ class ServerSettings:
     :mod:`moksori.server.origin`).
     ``include_default_voice`` also offers the voice shipped with moksori (``ko_default``, see
     :mod:`moksori.voices`) when it is installed; ``moksori serve`` turns it on.
+    ``redis_url`` (else ``MOKSORI_REDIS_URL``) shares rate limits, sign-in lockouts and the audio
+    cache (entries kept ``cache_ttl_s`` at most) between every worker and instance through Redis
+    (see :mod:`moksori.server.shared`); None keeps them in each process.
     """
 
     voices_dir: Path = Path("voices")
@@ -55,6 +58,8 @@ class ServerSettings:
     allowed_origins: str | None = None
     body_timeout_s: float = 20.0
     header_timeout_s: float = 10.0
+    redis_url: str | None = None
+    cache_ttl_s: float = 3600.0
 
     def __post_init__(self) -> None:
         self.voices_dir = Path(self.voices_dir)
@@ -68,6 +73,7 @@ class ServerSettings:
             "default_rate_limit_per_minute": self.default_rate_limit_per_minute >= 1,
             "body_timeout_s": self.body_timeout_s > 0,
             "header_timeout_s": self.header_timeout_s > 0,
+            "cache_ttl_s": self.cache_ttl_s >= 1,
         }
         for name, ok in checks.items():
             if not ok:
@@ -105,9 +111,9 @@ class ServerSettings:
         return cls(**values)
 
 
-_OPTIONAL = {"default_voice", "db_url", "require_api_keys", "synthesis_threads", "host", "allowed_origins"}
+_OPTIONAL = {"default_voice", "db_url", "require_api_keys", "synthesis_threads", "host", "allowed_origins", "redis_url"}
 _INTS = {"max_text_chars", "max_body_bytes", "max_concurrency", "max_queue", "cache_entries", "default_rate_limit_per_minute", "synthesis_threads"}
-_FLOATS = {"queue_timeout_s", "graceful_shutdown_s", "body_timeout_s", "header_timeout_s"}
+_FLOATS = {"queue_timeout_s", "graceful_shutdown_s", "body_timeout_s", "header_timeout_s", "cache_ttl_s"}
 _BOOLS = {"include_default_voice"}
 
 

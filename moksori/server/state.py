@@ -23,6 +23,7 @@ class ServerState:
     cache: AudioCache
     rate_limiter: RateLimiter
     metrics: Metrics
+    redis: Any | None = None  # a redis-py client when state is shared (moksori.server.shared)
 
 
 def server_state(request: Request) -> ServerState:

@@ -1,0 +1,318 @@
+"""State shared by every worker and instance through Redis (``MOKSORI_REDIS_URL``).
+
+Without Redis each process keeps its own rate-limit buckets, sign-in counts and audio cache
+(:mod:`moksori.server.limits`, :mod:`moksori.server.guard`, :mod:`moksori.server.cache`); with it,
+these classes take their place with the same methods, so N instances share one limit per key.
+Every read-modify-write is one Lua script, which Redis runs atomically; times come from the Redis
+server's clock (``TIME``) so instances with skewed clocks still agree, unless a test passes a clock.
+
+When Redis cannot be reached, limits and sign-ins answer 503 ``shared_state_unavailable``
+(failing open would lift every limit); the cache just misses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from moksori.server.cache import CacheKey, CachedAudio
+from moksori.server.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+PREFIX = "moksori:"
+
+# Shared by the scripts: the time, from ARGV when the caller passes one, else the server's clock.
+_NOW = """
+local function now_from(arg)
+  local t = tonumber(arg)
+  if t then return t end
+  local clock = redis.call('TIME')
+  return tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+end
+"""
+
+# KEYS[1] bucket hash; ARGV capacity, tokens per second, now. Returns {allowed, tokens}.
+TOKEN_BUCKET = _NOW + """
+local capacity = tonumber(ARGV[1])
+local rate = tonumber(ARGV[2])
+local now = now_from(ARGV[3])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'updated')
+local tokens = tonumber(state[1]) or capacity
+local updated = tonumber(state[2]) or now
+tokens = math.min(capacity, tokens + math.max(0, now - updated) * rate)
+local allowed = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  allowed = 1
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'updated', tostring(now))
+redis.call('EXPIRE', KEYS[1], math.ceil(capacity / rate) + 1)
+return {allowed, tostring(tokens)}
+"""
+
+# KEYS record hashes; ARGV[1] now. Returns the longest remaining lockout in seconds (0: none).
+LOCKED_FOR = _NOW + """
+local now = now_from(ARGV[1])
+local longest = 0
+for i, key in ipairs(KEYS) do
+  local locked_until = tonumber(redis.call('HGET', key, 'locked_until')) or 0
+  longest = math.max(longest, locked_until - now)
+end
+return tostring(longest)
+"""
+
+# KEYS[1] record hash, KEYS[2] failure times (sorted set); ARGV now, window, limit, lockout,
+# max lockout, a unique member. One failure; locks the record when it reaches the limit.
+FAILED = _NOW + """
+local now = now_from(ARGV[1])
+local window = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+local lockout = tonumber(ARGV[4])
+local max_lockout = tonumber(ARGV[5])
+redis.call('ZADD', KEYS[2], now, ARGV[6])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. tostring(now - window))
+if redis.call('ZCARD', KEYS[2]) >= limit then
+  local lockouts = redis.call('HINCRBY', KEYS[1], 'lockouts', 1)
+  local seconds = math.min(max_lockout, lockout * 2 ^ (lockouts - 1))
+  redis.call('HSET', KEYS[1], 'locked_until', tostring(now + seconds))
+  redis.call('DEL', KEYS[2])
+end
+local ttl = math.ceil(window + max_lockout)
+redis.call('EXPIRE', KEYS[1], ttl)
+redis.call('EXPIRE', KEYS[2], ttl)
+return 1
+"""
+
+# KEYS[1] entry hash, KEYS[2] index (sorted set: last use); ARGV body, media type, seconds,
+# alignment, ttl, max entries, now. Stores one entry and evicts the least recently used.
+CACHE_PUT = _NOW + """
+local now = now_from(ARGV[7])
+redis.call('HSET', KEYS[1], 'body', ARGV[1], 'media_type', ARGV[2], 'seconds', ARGV[3], 'alignment', ARGV[4])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[5]))
+redis.call('ZADD', KEYS[2], now, KEYS[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. tostring(now - tonumber(ARGV[5])))
+local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[6])
+if excess > 0 then
+  local evicted = redis.call('ZPOPMIN', KEYS[2], excess)
+  for i = 1, #evicted, 2 do
+    redis.call('DEL', evicted[i])
+  end
+end
+return 1
+"""
+
+
+def redis_url_from(setting: str | None) -> str | None:
+    """The Redis URL to use: the setting, else ``MOKSORI_REDIS_URL``; None (or empty) means none."""
+    return setting or os.environ.get("MOKSORI_REDIS_URL") or None
+
+
+def connect(url: str) -> Any:
+    """A redis-py client for ``url`` (``redis://host:port/db``, ``rediss://`` for TLS); checks it
+    answers, so a wrong URL fails at start-up with the URL named (password hidden)."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5, health_check_interval=30)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        raise ValueError(f"cannot reach Redis at {_safe(url)}: {error}") from None
+    return client
+
+
+def _safe(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@")
+    return url
+
+
+def _unavailable(error: Exception) -> ApiError:
+    log.warning("redis: %s", error)
+    return ApiError(503, "shared_state_unavailable", "the server's shared state (Redis) cannot be reached; retry shortly",
+                    headers={"Retry-After": "5"})
+
+
+def _now_arg(clock: Callable[[], float] | None) -> str:
+    return "" if clock is None else repr(clock())
+
+
+class RedisRateLimiter:
+    """:class:`moksori.server.limits.RateLimiter` with its buckets in Redis, shared by every instance."""
+
+    def __init__(self, client: Any, *, prefix: str = PREFIX, clock: Callable[[], float] | None = None) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._clock = clock
+        self._bucket = client.register_script(TOKEN_BUCKET)
+
+    def check(self, key: str, per_minute: int, what: str = "this API key") -> None:
+        """Take one token from ``key``'s bucket, or raise 429 with Retry-After."""
+        import redis
+
+        rate = per_minute / 60.0
+        try:
+            allowed, tokens = self._bucket(keys=[f"{self._prefix}bucket:{key}"],
+                                           args=[per_minute, repr(rate), _now_arg(self._clock)])
+        except redis.RedisError as error:
+            raise _unavailable(error) from None
+        if int(allowed) == 1:
+            return
+        retry = max(1, math.ceil((1.0 - float(tokens)) / rate))
+        raise ApiError(429, "rate_limited",
+                       f"rate limit of {per_minute} requests a minute reached for {what}; retry in {retry} s",
+                       headers={"Retry-After": str(retry)})
+
+
+class RedisSignInGuard:
+    """:class:`moksori.server.guard.SignInGuard` with its counts and lockouts in Redis."""
+
+    def __init__(
+        self,
+        client: Any,
+        account_failures: int = 5,
+        address_failures: int = 20,
+        window_s: float = 900.0,
+        lockout_s: float = 60.0,
+        max_lockout_s: float = 900.0,
+        *,
+        prefix: str = PREFIX,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.limits = {"account": account_failures, "address": address_failures}
+        self.window_s = window_s
+        self.lockout_s = lockout_s
+        self.max_lockout_s = max_lockout_s
+        self._client = client
+        self._prefix = prefix
+        self._clock = clock
+        self._locked_for = client.register_script(LOCKED_FOR)
+        self._failed = client.register_script(FAILED)
+
+    def check(self, username: str | None, address: str | None) -> None:
+        """Raise 429 ``too_many_attempts`` when the account or the address is locked."""
+        import redis
+
+        keys = self._keys(username, address)
+        try:
+            remaining = float(self._locked_for(keys=[self._record(k) for k in keys], args=[_now_arg(self._clock)]))
+        except redis.RedisError as error:
+            raise _unavailable(error) from None
+        if remaining <= 0:
+            return
+        retry = max(1, math.ceil(remaining))
+        locked_kinds = self._locked_kinds(keys)
+        what = "this account" if "account" in locked_kinds else "your address"
+        raise ApiError(429, "too_many_attempts", f"too many failed sign-ins for {what}; try again in {retry} s",
+                       headers={"Retry-After": str(retry)}, details={"retry_after_s": retry})
+
+    def failed(self, username: str | None, address: str | None) -> None:
+        import redis
+
+        now = _now_arg(self._clock)
+        try:
+            for kind, name in self._keys(username, address):
+                self._failed(keys=[self._record((kind, name)), self._record((kind, name)) + ":failures"],
+                             args=[now, self.window_s, self.limits[kind], self.lockout_s, self.max_lockout_s,
+                                   uuid.uuid4().hex])
+        except redis.RedisError as error:
+            raise _unavailable(error) from None
+
+    def succeeded(self, username: str | None) -> None:
+        import redis
+
+        record = self._record(("account", _account(username)))
+        try:
+            self._client.delete(record, record + ":failures")
+        except redis.RedisError as error:
+            raise _unavailable(error) from None
+
+    def _locked_kinds(self, keys: list[tuple[str, str]]) -> set[str]:
+        now = _now_arg(self._clock)
+        return {kind for kind, name in keys
+                if float(self._locked_for(keys=[self._record((kind, name))], args=[now])) > 0}
+
+    def _keys(self, username: str | None, address: str | None) -> list[tuple[str, str]]:
+        return [("account", _account(username)), ("address", address or "unknown")]
+
+    def _record(self, key: tuple[str, str]) -> str:
+        kind, name = key
+        return f"{self._prefix}signin:{kind}:{name}"
+
+
+def _account(username: str | None) -> str:
+    return (username or "").strip().lower()[:64]
+
+
+class RedisAudioCache:
+    """:class:`moksori.server.cache.AudioCache` in Redis: at most ``max_entries`` entries (least
+    recently used evicted first), each kept at most ``ttl_s`` seconds; ``max_entries`` 0 disables it.
+    ``hits``/``misses`` count this process's lookups."""
+
+    def __init__(self, client: Any, max_entries: int, ttl_s: float, *, prefix: str = PREFIX) -> None:
+        self.max_entries = max_entries
+        self.ttl_s = max(1, int(ttl_s))
+        self.hits = 0
+        self.misses = 0
+        self._client = client
+        self._index = f"{prefix}cache:index"
+        self._prefix = f"{prefix}cache:entry:"
+        self._put = client.register_script(CACHE_PUT)
+
+    @staticmethod
+    def key(text: str, voice_key: str, speed: float, audio_format: str) -> CacheKey:
+        return (text, voice_key, round(float(speed), 4), audio_format)
+
+    def get(self, key: CacheKey) -> CachedAudio | None:
+        import redis
+
+        if self.max_entries <= 0:
+            self.misses += 1
+            return None
+        name = self._name(key)
+        try:
+            fields = self._client.hgetall(name)
+            if fields:
+                self._client.zadd(self._index, {name: _redis_time(self._client)})
+        except redis.RedisError as error:
+            log.warning("redis cache: %s", error)
+            fields = {}
+        if not fields:
+            self.misses += 1
+            return None
+        self.hits += 1
+        return CachedAudio(fields[b"body"], fields[b"media_type"].decode(), float(fields[b"seconds"]),
+                           fields[b"alignment"].decode())
+
+    def put(self, key: CacheKey, entry: CachedAudio) -> None:
+        import redis
+
+        if self.max_entries <= 0:
+            return
+        try:
+            self._put(keys=[self._name(key), self._index],
+                      args=[entry.body, entry.media_type, repr(entry.seconds), entry.alignment, self.ttl_s,
+                            self.max_entries, ""])
+        except redis.RedisError as error:
+            log.warning("redis cache: %s", error)
+
+    def __len__(self) -> int:
+        return int(self._client.zcard(self._index))
+
+    def _name(self, key: CacheKey) -> str:
+        digest = hashlib.sha256(json.dumps(list(key), ensure_ascii=False).encode()).hexdigest()
+        return self._prefix + digest
+
+
+def _redis_time(client: Any) -> float:
+    seconds, micros = client.time()
+    return seconds + micros / 1e6

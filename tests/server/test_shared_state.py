@@ -1,0 +1,157 @@
+"""Rate limits, sign-in lockouts and the audio cache shared through a real redis-server.
+
+Two objects (or two apps) on one Redis stand for two server instances: what one counts, the
+other sees. The server is a throwaway started once per test process (tests/conftest.py).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from moksori.server.cache import CachedAudio
+from moksori.server.errors import ApiError
+from moksori.server.shared import RedisAudioCache, RedisRateLimiter, RedisSignInGuard, connect
+from moksori.services import free_port
+from moksori.store import Database
+from moksori.store.keys import create_api_key
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def redis_url(redis_server: Any) -> Iterator[str]:
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
+    yield redis_server.url
+
+
+@pytest.fixture
+def client(redis_url: str) -> Iterator[Any]:
+    client = connect(redis_url)
+    yield client
+    client.close()
+
+
+def test_one_bucket_holds_across_instances_and_refills(client: Any) -> None:
+    clock = Clock()
+    first, second = RedisRateLimiter(client, clock=clock), RedisRateLimiter(client, clock=clock)
+    for limiter in (first, second, first, second, first):
+        limiter.check("key:1", 5)
+    with pytest.raises(ApiError) as refused:
+        second.check("key:1", 5)
+    assert refused.value.status == 429 and refused.value.code == "rate_limited"
+    assert refused.value.headers["Retry-After"] == "12"  # one token every 12 s at 5 a minute
+    first.check("key:2", 5)  # buckets are per key
+    clock.now += 12
+    second.check("key:1", 5)
+    with pytest.raises(ApiError):
+        first.check("key:1", 5)
+
+
+def test_concurrent_checks_never_overspend(redis_url: str) -> None:
+    limiters = [RedisRateLimiter(connect(redis_url)) for _ in range(4)]  # four clients, as four instances
+    allowed = []
+    lock = threading.Lock()
+
+    def hammer(limiter: RedisRateLimiter) -> None:
+        for _ in range(10):
+            try:
+                limiter.check("key:hot", 15)
+            except ApiError:
+                continue
+            with lock:
+                allowed.append(1)
+
+    threads = [threading.Thread(target=hammer, args=(limiter,)) for limiter in limiters]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(allowed) == 15  # 40 tries, a bucket of 15, refilling 0.25/s: no second token in a test's time
+
+
+def test_sign_in_lockout_is_shared_doubles_and_clears(client: Any) -> None:
+    clock = Clock()
+    guards = [RedisSignInGuard(client, account_failures=3, lockout_s=60, clock=clock) for _ in range(2)]
+    for i in range(3):
+        guards[i % 2].check("Minji", "10.0.0.1")
+        guards[i % 2].failed("Minji", "10.0.0.1")
+    with pytest.raises(ApiError) as locked:
+        guards[1].check("minji ", "10.0.0.2")  # the same account, from elsewhere
+    assert locked.value.status == 429 and "this account" in locked.value.message
+    assert locked.value.headers["Retry-After"] == "60"
+    guards[0].check("someone-else", "10.0.0.2")
+    clock.now += 61
+    guards[0].check("minji", "10.0.0.1")
+    for _ in range(3):
+        guards[1].failed("minji", "10.0.0.1")
+    with pytest.raises(ApiError) as again:
+        guards[0].check("minji", "10.0.0.1")
+    assert again.value.headers["Retry-After"] == "120"  # the second lockout is twice as long
+    clock.now += 121
+    guards[0].failed("minji", "10.0.0.1")
+    guards[1].succeeded("minji")  # a success forgets the account's failures
+    for _ in range(2):
+        guards[0].failed("minji", "10.0.0.1")
+    guards[0].check("minji", "10.0.0.1")
+
+
+def test_address_lockout_counts_every_username(client: Any) -> None:
+    guard = RedisSignInGuard(client, account_failures=100, address_failures=4, clock=Clock())
+    for name in ("a", "b", "c", "d"):
+        guard.failed(name, "10.9.9.9")
+    with pytest.raises(ApiError) as locked:
+        guard.check("e", "10.9.9.9")
+    assert "your address" in locked.value.message
+
+
+def test_cache_is_shared_bounded_and_expires(client: Any) -> None:
+    first, second = RedisAudioCache(client, 3, 1), RedisAudioCache(client, 3, 1)
+    entry = CachedAudio(b"RIFF\x00\xff" * 10, "audio/wav", 1.5, "")
+    key = first.key("안녕", "tiny|1", 1.0, "wav")
+    assert second.get(key) is None
+    first.put(key, entry)
+    assert second.get(key) == entry and second.hits == 1 and second.misses == 1
+    for i in range(4):
+        second.put(first.key(f"문장 {i}", "tiny|1", 1.0, "wav"), entry)
+    assert len(first) == 3
+    assert first.get(key) is None  # the least recently used went first
+    time.sleep(1.1)
+    assert first.get(first.key("문장 3", "tiny|1", 1.0, "wav")) is None  # past its TTL
+
+
+def test_unreachable_redis_is_a_clear_error() -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    with pytest.raises(ValueError, match=f"cannot reach Redis at {url}"):
+        connect(url)
+    limiter = RedisRateLimiter(redis.Redis.from_url(url, socket_connect_timeout=1))
+    with pytest.raises(ApiError) as refused:
+        limiter.check("key:1", 5)
+    assert refused.value.status == 503 and refused.value.code == "shared_state_unavailable"
+    cache = RedisAudioCache(redis.Redis.from_url(url, socket_connect_timeout=1), 3, 60)
+    assert cache.get(cache.key("x", "v", 1.0, "wav")) is None  # the cache only misses
+
+
+def test_two_apps_share_one_keys_limit_and_the_cache(make_client: Any, redis_url: str, tmp_path: Any) -> None:
+    db_url = f"sqlite:///{tmp_path / 'shared.db'}"
+    database = Database(db_url)
+    _, key = create_api_key(database, "shared", rate_limit_per_minute=3)
+    database.dispose()
+    apps = [make_client(db_url=db_url, require_api_keys=True, redis_url=redis_url) for _ in range(2)]
+    headers = {"Authorization": f"Bearer {key}"}
+    statuses = [apps[i % 2].get("/infer", params={"text": "안녕"}, headers=headers).status_code for i in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    assert apps[0].app.state.moksori.cache.hits + apps[1].app.state.moksori.cache.hits == 2  # one synthesis, two hits
