@@ -118,6 +118,9 @@ def _cmd_say(args: argparse.Namespace) -> int:
 
     voice = resolve_voice(args.voice)
     text = args.text if args.text is not None else sys.stdin.read()
+    from moksori.text.lexicon import effective_lexicon
+
+    text = effective_lexicon(voice).apply(text)  # the voice's lexicon over the global one
     style_ref = getattr(args, "style_ref", None)
     use_onnx = False if style_ref is not None else args.onnx  # style needs the PyTorch model
     synthesizer = Synthesizer(voice, use_onnx=use_onnx, num_threads=args.threads)
@@ -139,6 +142,49 @@ def _cmd_say(args: argparse.Namespace) -> int:
 
     seconds = soundfile.info(str(path)).duration
     print(f"{path}  ({seconds:.2f} s of audio in {elapsed:.2f} s, real-time factor {elapsed / max(seconds, 1e-9):.3f})")
+    return 0
+
+
+def _lexicon_path(args: argparse.Namespace) -> Path:
+    from moksori.text.lexicon import global_lexicon_path, voice_lexicon_path
+    from moksori.voices import resolve_voice
+
+    if args.voice is None:
+        return global_lexicon_path()
+    folder = resolve_voice(args.voice)
+    if not (folder / "voice.json").is_file():
+        raise FileNotFoundError(f"{folder} is not a voice folder (no voice.json)")
+    return voice_lexicon_path(folder)
+
+
+def _cmd_lexicon(args: argparse.Namespace) -> int:
+    """``moksori lexicon add|remove|list|test``: the global lexicon, or a voice's with --voice."""
+    from moksori.text.lexicon import Lexicon, effective_lexicon
+
+    path = _lexicon_path(args)
+    lexicon = Lexicon.load(path)
+    if args.action == "add":
+        written, spoken = lexicon.add(args.written, args.spoken)
+        lexicon.save(path)
+        print(f"added {written} → {spoken}  ({path})")
+    elif args.action == "remove":
+        spoken = lexicon.remove(args.written)
+        lexicon.save(path)
+        print(f"removed {args.written.strip()} → {spoken}  ({path})")
+    elif args.action == "list":
+        print(f"# {path}: {len(lexicon)} entries")
+        for written, spoken in sorted(lexicon.entries.items()):
+            print(f"{written}\t{spoken}")
+    else:
+        from moksori.text import TextFrontend
+        from moksori.voices import resolve_voice
+
+        voice_dir = resolve_voice(args.voice) if args.voice is not None else None
+        replaced = effective_lexicon(voice_dir).apply(args.text)
+        result = TextFrontend(args.lang).process(replaced, strict=False)
+        print(f"lexicon:    {replaced}")
+        print(f"normalized: {result.normalized}")
+        print(f"pronounced: {result.pronounced}")
     return 0
 
 
@@ -409,6 +455,23 @@ def build_parser() -> argparse.ArgumentParser:
     onnx_switch.add_argument("--no-onnx", dest="onnx", action="store_false")
     say.set_defaults(func=_cmd_say)
 
+    lexicon = commands.add_parser("lexicon", help="pronunciation lexicon: add, remove, list, test (global, or a voice's)")
+    lexicon_actions = lexicon.add_subparsers(dest="action", required=True, metavar="ACTION")
+    lexicon_add = lexicon_actions.add_parser("add", help="say WRITTEN as SPOKEN (e.g. 'K-pop' '케이팝')")
+    lexicon_add.add_argument("written")
+    lexicon_add.add_argument("spoken")
+    lexicon_remove = lexicon_actions.add_parser("remove", help="remove the entry for WRITTEN")
+    lexicon_remove.add_argument("written")
+    lexicon_actions.add_parser("list", help="list the entries")
+    lexicon_test = lexicon_actions.add_parser("test", help="show TEXT after the lexicon, normalisation and pronunciation")
+    lexicon_test.add_argument("text")
+    lexicon_test.add_argument("--lang", default="ko", choices=["ko", "en"])
+    for sub in (lexicon_add, lexicon_remove, lexicon_actions.choices["list"], lexicon_test):
+        sub.add_argument("--voice", metavar="VOICE_DIR",
+                         help="the voice's own lexicon (its folder's lexicon.json; it wins over the global one); "
+                         "default: the global lexicon ($MOKSORI_LEXICON or ~/.config/moksori/lexicon.json)")
+    lexicon.set_defaults(func=_cmd_lexicon)
+
     tune = commands.add_parser(
         "finetune",
         help="fine-tune a voice (default: the shipped one) on your own recordings, then bundle it",
@@ -438,13 +501,17 @@ def build_parser() -> argparse.ArgumentParser:
     tune.set_defaults(func=_cmd_finetune)
 
     evaluate = commands.add_parser(
-        "evaluate", help="compare a voice's synthesis with held-out recordings (MCD, F0, duration, CER)"
+        "evaluate", help="compare a voice's synthesis with held-out recordings (MCD, F0, duration, CER, DNSMOS)"
     )
     evaluate.add_argument("voice", help="voice folder (voice.json + weights), or 'default' for the shipped voice")
     evaluate.add_argument("dataset_dir", type=Path, help="preprocessed dataset folder (moksori preprocess)")
     evaluate.add_argument("--split", default="val", choices=["val", "train", "all"], help="utterances to use")
     evaluate.add_argument("--limit", type=int, help="evaluate only the first N utterances")
-    evaluate.add_argument("--asr-model", type=Path, help="local faster-whisper model folder, for CER")
+    evaluate.add_argument(
+        "--asr-model", type=Path, help="local faster-whisper model folder, for CER (default: the judges extra's Whisper base)"
+    )
+    evaluate.add_argument("--no-asr", action="store_true", help="skip the speech recogniser (CER/WER)")
+    evaluate.add_argument("--no-dnsmos", action="store_true", help="skip DNSMOS (SIG/BAK/OVRL/P.808)")
     evaluate.add_argument("--seed", type=int, default=0, help="synthesis seed")
     evaluate.add_argument("--json", type=Path, help="also write the results to this JSON file")
     evaluate.add_argument("--compare", metavar="OTHER_VOICE", help="a second voice (folder or 'default'), side by side")

@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 # faster-whisper takes raw arrays only at Whisper's own rate.
 WHISPER_SAMPLE_RATE = 16000
 MODEL_FILE = "model.bin"
+# Whisper decodes at most 448 tokens per 30-s window; fast Korean speech is under ~10 tokens a second.
+MAX_TOKENS = 440
+TOKENS_PER_SECOND = 15
 
 
 class Transcriber:
@@ -36,7 +39,13 @@ class Transcriber:
         """The text spoken in ``wave`` (float32 mono at ``sample_rate``), in ``language`` ("ko", "en")."""
         audio = resample(np.asarray(wave, dtype=np.float32), sample_rate, WHISPER_SAMPLE_RATE)
         segments, _info = self.model.transcribe(
-            audio, language=language, beam_size=1, temperature=0.0, condition_on_previous_text=False
+            audio,
+            language=language,
+            beam_size=1,
+            temperature=0.0,
+            condition_on_previous_text=False,
+            # Babble (an untrained voice) can send Whisper into a loop of repeats; no speech needs more.
+            max_new_tokens=min(MAX_TOKENS, 16 + int(TOKENS_PER_SECOND * audio.size / WHISPER_SAMPLE_RATE)),
         )
         return " ".join(segment.text.strip() for segment in segments).strip()
 

@@ -5,7 +5,12 @@ voice speaks the utterance's text with a fixed seed, and the synthesis is compar
 the processed recording: mel-cepstral distortion, F0 error and voicing error over a DTW
 alignment, and the ratio of speech durations. With a local faster-whisper model, both
 the synthesis and the recording are transcribed and their character error rates against
-the text reported (the recording's CER is the floor the ASR itself sets).
+the text reported (the recording's CER is the floor the ASR itself sets). Without
+``--asr-model``, the Whisper base of the ``judges`` extra is used when installed.
+
+With the ``judges`` extra, DNSMOS (P.835 SIG/BAK/OVRL and P.808) rates the synthesis and the
+recording alike, so a voice is judged relative to its own data: the table shows both side by
+side, and the gap.
 """
 
 from __future__ import annotations
@@ -24,6 +29,13 @@ from tqdm import tqdm
 from moksori.audio import load_audio
 from moksori.data.manifest import read_manifest, write_json
 from moksori.evaluation.asr import Transcriber, try_load_asr
+from moksori.evaluation.judges import (
+    JudgeUnavailable,
+    dnsmos_available,
+    dnsmos_scores,
+    load_recogniser,
+    word_error_rate,
+)
 from moksori.evaluation.metrics import (
     align,
     character_error_rate,
@@ -51,7 +63,27 @@ METRICS: dict[str, tuple[str, str]] = {
     "duration_ratio": ("duration ratio", ".3f"),
     "cer_synthesis": ("CER synthesis", ".3f"),
     "cer_recording": ("CER recording", ".3f"),
+    "wer_synthesis": ("WER synthesis", ".3f"),
+    "wer_recording": ("WER recording", ".3f"),
+    "dnsmos_ovrl_synthesis": ("OVRL synthesis", ".2f"),
+    "dnsmos_ovrl_recording": ("OVRL recording", ".2f"),
+    "dnsmos_sig_synthesis": ("SIG synthesis", ".2f"),
+    "dnsmos_sig_recording": ("SIG recording", ".2f"),
+    "dnsmos_bak_synthesis": ("BAK synthesis", ".2f"),
+    "dnsmos_bak_recording": ("BAK recording", ".2f"),
+    "dnsmos_p808_synthesis": ("P.808 synthesis", ".2f"),
+    "dnsmos_p808_recording": ("P.808 recording", ".2f"),
 }
+# The judges' scores, shown as voice | recordings | gap (DNSMOS: higher is better).
+JUDGED: dict[str, str] = {
+    "cer": "CER",
+    "wer": "WER",
+    "dnsmos_ovrl": "DNSMOS OVRL",
+    "dnsmos_sig": "DNSMOS SIG",
+    "dnsmos_bak": "DNSMOS BAK",
+    "dnsmos_p808": "DNSMOS P.808",
+}
+_DNSMOS_FIELDS = ("sig", "bak", "ovrl", "p808")
 
 
 @dataclass
@@ -71,6 +103,16 @@ class UtteranceScores:
     cer_recording: float | None = None
     asr_synthesis: str | None = None
     asr_recording: str | None = None
+    wer_synthesis: float | None = None
+    wer_recording: float | None = None
+    dnsmos_ovrl_synthesis: float | None = None
+    dnsmos_ovrl_recording: float | None = None
+    dnsmos_sig_synthesis: float | None = None
+    dnsmos_sig_recording: float | None = None
+    dnsmos_bak_synthesis: float | None = None
+    dnsmos_bak_recording: float | None = None
+    dnsmos_p808_synthesis: float | None = None
+    dnsmos_p808_recording: float | None = None
     error: str | None = None
 
 
@@ -86,6 +128,7 @@ class EvaluationResult:
     sample_rate: int
     rows: list[UtteranceScores] = field(default_factory=list)
     asr_note: str | None = None  # why CER was not computed; None when it was
+    dnsmos_note: str | None = None  # why DNSMOS was not computed; None when it was
 
     @property
     def summary(self) -> dict[str, dict[str, float | int | None]]:
@@ -112,11 +155,14 @@ def evaluate_voice(
     asr_model: str | Path | None = None,
     seed: int = 0,
     progress: bool = True,
+    dnsmos: bool = True,
+    asr: bool = True,
 ) -> EvaluationResult:
     """Synthesise every utterance of ``split`` ("val", "train" or "all") and score it against its recording.
 
     ``limit`` keeps the first N utterances. ``asr_model`` is a local faster-whisper model
-    folder for CER (never downloaded; without it CER is left out and the reason noted).
+    folder for CER (never downloaded); without it, the judges extra's Whisper base when
+    installed, else CER is left out and the reason noted. ``dnsmos`` / ``asr`` False skip a judge.
     An utterance that cannot be synthesised or compared gets an ``error`` and no metrics;
     the others go on.
     """
@@ -130,7 +176,8 @@ def evaluate_voice(
         raise ValueError(f"{dataset_dir}: split {split!r} holds no utterances; try --split all")
     loaded = voice if isinstance(voice, Voice) else load_voice(voice)
     synthesizer = Synthesizer(loaded)
-    transcriber, asr_note = try_load_asr(asr_model)
+    transcriber, asr_note = _recogniser(asr_model) if asr else (None, "turned off (--no-asr)")
+    dnsmos_note = (dnsmos_available() if dnsmos else "turned off (--no-dnsmos)")
     result = EvaluationResult(
         voice=loaded.name,
         voice_path=str(loaded.path),
@@ -139,10 +186,21 @@ def evaluate_voice(
         seed=seed,
         sample_rate=loaded.sample_rate,
         asr_note=asr_note,
+        dnsmos_note=dnsmos_note,
     )
     for record in tqdm(records, desc=f"evaluate {loaded.name}", unit="utt", disable=not progress):
-        result.rows.append(_score_utterance(record, dataset_dir, synthesizer, transcriber, seed))
+        result.rows.append(_score_utterance(record, dataset_dir, synthesizer, transcriber, seed, dnsmos_note is None))
     return result
+
+
+def _recogniser(asr_model: str | Path | None) -> tuple[Transcriber | None, str | None]:
+    """The given faster-whisper folder, else the judges extra's Whisper base, else (None, why not)."""
+    if asr_model is not None:
+        return try_load_asr(asr_model)
+    try:
+        return load_recogniser(), None
+    except JudgeUnavailable as error:
+        return None, f"no --asr-model given, and {error}"
 
 
 def _score_utterance(
@@ -151,6 +209,7 @@ def _score_utterance(
     synthesizer: Synthesizer,
     transcriber: Transcriber | None,
     seed: int,
+    dnsmos: bool = False,
 ) -> UtteranceScores:
     scores = UtteranceScores(id=str(record["id"]), text=str(record["text"]))
     sample_rate = synthesizer.sample_rate
@@ -172,7 +231,19 @@ def _score_utterance(
     scores.duration_ratio = alignment.synthesized.size / alignment.reference.size
     if transcriber is not None:
         _add_cer(scores, recording, synthesis, sample_rate, transcriber, synthesizer.voice.frontend)
+    if dnsmos:
+        _add_dnsmos(scores, recording, synthesis, sample_rate)
     return scores
+
+
+def _add_dnsmos(scores: UtteranceScores, recording: np.ndarray, synthesis: np.ndarray, sample_rate: int) -> None:
+    for side, wave in (("synthesis", synthesis), ("recording", recording)):
+        try:
+            judged = dnsmos_scores(wave, sample_rate)
+        except ValueError:  # too short or silent to judge: left out, like an unaligned F0
+            continue
+        for name in _DNSMOS_FIELDS:
+            setattr(scores, f"dnsmos_{name}_{side}", getattr(judged, name))
 
 
 def _speaker_of(record: dict[str, Any], voice: Voice) -> str | None:
@@ -196,6 +267,8 @@ def _add_cer(
     reference = _spelled_out(scores.text, frontend)
     scores.cer_synthesis = character_error_rate(reference, _spelled_out(scores.asr_synthesis, frontend))
     scores.cer_recording = character_error_rate(reference, _spelled_out(scores.asr_recording, frontend))
+    scores.wer_synthesis = word_error_rate(reference, _spelled_out(scores.asr_synthesis, frontend))
+    scores.wer_recording = word_error_rate(reference, _spelled_out(scores.asr_recording, frontend))
 
 
 def _spelled_out(text: str, frontend: TextFrontend) -> str:
@@ -217,7 +290,8 @@ def format_table(result: EvaluationResult, other: EvaluationResult | None = None
         body = [_utterance_table(result), "", f"voice {result.voice}: summary", _summary_table(result)]
     else:
         body = [_comparison_table(result, other)]
-    return "\n".join([header, *body, _asr_line(result)])
+    judges = [_judges_table(item) for item in (result, other) if item is not None]
+    return "\n".join([header, *body, *[table for table in judges if table], _asr_line(result), _dnsmos_line(result)])
 
 
 def _cell(value: float | None, spec: str, width: int) -> str:
@@ -226,7 +300,9 @@ def _cell(value: float | None, spec: str, width: int) -> str:
 
 def _utterance_table(result: EvaluationResult) -> str:
     width = max([len("id"), *(len(row.id) for row in result.rows)])
-    columns = [name for name in METRICS if not name.startswith("cer") or result.asr_note is None]
+    # One line per utterance: the core metrics, CER and DNSMOS OVRL where computed (the rest is in the JSON).
+    shown = [name for name in METRICS if not name.startswith(("wer", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808"))]
+    columns = [name for name in shown if not name.startswith(("cer", "dnsmos")) or _any_value(result, name)]
     labels = [METRICS[name][0] for name in columns]
     lines = [f"{'id':<{width}}  " + "  ".join(f"{label:>{len(label)}}" for label in labels)]
     for row in result.rows:
@@ -234,6 +310,10 @@ def _utterance_table(result: EvaluationResult) -> str:
         line = f"{row.id:<{width}}  " + "  ".join(cells)
         lines.append(line + (f"  error: {row.error}" if row.error else ""))
     return "\n".join(lines)
+
+
+def _any_value(result: EvaluationResult, name: str) -> bool:
+    return any(getattr(row, name) is not None for row in result.rows)
 
 
 def _summary_table(result: EvaluationResult) -> str:
@@ -268,13 +348,38 @@ def _mean_median(stats: dict[str, Any], spec: str, width: int) -> str:
 
 def _better(name: str, spec: str, first: float | None, second: float | None, names: tuple[str, str]) -> str:
     """The voice with the better mean; "=" when the printed means are the same."""
-    if first is None or second is None or name == "cer_recording":  # the recording's CER rates the ASR
+    if first is None or second is None or name.endswith("_recording"):  # the recordings rate the judge
         return ""
     if format(first, spec) == format(second, spec):
         return "="
+    if name.startswith("dnsmos"):  # a mean opinion score: higher is better
+        first, second = -first, -second
     if name == "duration_ratio":  # closest to 1 wins, measured as a factor either way
         first, second = abs(math.log(first)), abs(math.log(second))
     return names[0] if first < second else names[1]
+
+
+def _judges_table(result: EvaluationResult) -> str:
+    """The judges' means for the voice beside the same judges on the recordings, and the gap; "" if none ran."""
+    summary = result.summary
+    lines = []
+    for key, label in JUDGED.items():
+        voice, recordings = summary[f"{key}_synthesis"]["mean"], summary[f"{key}_recording"]["mean"]
+        if voice is None and recordings is None:
+            continue
+        gap = None if voice is None or recordings is None else voice - recordings
+        spec = METRICS[f"{key}_synthesis"][1]
+        lines.append(f"{label:<14} {_cell(voice, spec, 9)} {_cell(recordings, spec, 11)} {_cell(gap, '+' + spec, 9)}")
+    if not lines:
+        return ""
+    head = [f"judges, voice {result.voice} against its recordings (means)", f"{'judge':<14} {'voice':>9} {'recordings':>11} {'gap':>9}"]
+    return "\n".join(["", *head, *lines])
+
+
+def _dnsmos_line(result: EvaluationResult) -> str:
+    if result.dnsmos_note is None:
+        return "DNSMOS: Microsoft's P.835 (SIG speech, BAK background, OVRL overall) and P.808, 1-5, higher is better"
+    return f"DNSMOS not computed: {result.dnsmos_note}"
 
 
 def _asr_line(result: EvaluationResult) -> str:
@@ -293,6 +398,7 @@ def to_json(result: EvaluationResult) -> dict[str, Any]:
         "seed": result.seed,
         "sample_rate": result.sample_rate,
         "asr_note": result.asr_note,
+        "dnsmos_note": result.dnsmos_note,
         "summary": result.summary,
         "rows": [dataclasses.asdict(row) for row in result.rows],
     }
@@ -306,6 +412,7 @@ def run(args: argparse.Namespace) -> int:
     from moksori.voices import resolve_voice
 
     options = {"split": args.split, "limit": args.limit, "asr_model": args.asr_model, "seed": args.seed}
+    options.update(dnsmos=not getattr(args, "no_dnsmos", False), asr=not getattr(args, "no_asr", False))
     result = evaluate_voice(resolve_voice(args.voice), args.dataset_dir, **options)
     other = None
     if args.compare is not None:

@@ -14,7 +14,7 @@ from moksori.evaluation.evaluate import EvaluationResult, evaluate_voice, format
 
 @pytest.fixture(scope="module")
 def result(tiny_voice, tiny_dataset) -> EvaluationResult:
-    return evaluate_voice(tiny_voice, tiny_dataset, progress=False)
+    return evaluate_voice(tiny_voice, tiny_dataset, progress=False, asr=False, dnsmos=False)
 
 
 def test_every_val_utterance_gets_finite_figures(result, tiny_dataset):
@@ -27,8 +27,9 @@ def test_every_val_utterance_gets_finite_figures(result, tiny_dataset):
         assert row.mcd_db > 0.0 and row.duration_ratio > 0.0 and 0.0 <= row.vuv_error <= 1.0
         # An untrained voice babbles: F0 RMSE exists only where both clips have voiced frames.
         assert (row.f0_rmse_cents is None) == (row.f0_voiced_frames == 0)
-        assert row.cer_synthesis is None and row.cer_recording is None  # no ASR model given
-    assert "no ASR model given" in result.asr_note
+        assert row.cer_synthesis is None and row.cer_recording is None  # the judges are off
+        assert row.dnsmos_ovrl_synthesis is None
+    assert "--no-asr" in result.asr_note and "--no-dnsmos" in result.dnsmos_note
 
 
 def test_summary_is_mean_and_median_over_rows(result):
@@ -40,12 +41,12 @@ def test_summary_is_mean_and_median_over_rows(result):
 
 
 def test_synthesis_is_reproducible_with_the_seed(result, tiny_voice, tiny_dataset):
-    again = evaluate_voice(tiny_voice, tiny_dataset, limit=1, progress=False)
+    again = evaluate_voice(tiny_voice, tiny_dataset, limit=1, progress=False, asr=False, dnsmos=False)
     assert again.rows[0].mcd_db == result.rows[0].mcd_db
 
 
 def test_split_all_and_limit(tiny_voice, tiny_dataset):
-    three = evaluate_voice(tiny_voice, tiny_dataset, split="all", limit=3, progress=False)
+    three = evaluate_voice(tiny_voice, tiny_dataset, split="all", limit=3, progress=False, asr=False, dnsmos=False)
     assert [row.id for row in three.rows] == [r["id"] for r in read_manifest(tiny_dataset, "all")[:3]]
 
 
@@ -55,7 +56,7 @@ def test_table_lists_utterances_and_summary(result):
         assert row.id in table
     assert "MCD dB" in table and "median" in table
     assert f"{result.summary['mcd_db']['mean']:.2f}" in table
-    assert "CER not computed" in table
+    assert "CER not computed" in table and "DNSMOS not computed" in table
 
 
 def test_table_compares_two_voices(result):
@@ -91,7 +92,7 @@ def test_cer_with_an_asr_model(tiny_voice, tiny_dataset, tmp_path, monkeypatch):
     record = read_manifest(tiny_dataset, "val")[0]
     texts = iter([record["text"], record["text"][:-3]])  # synthesis heard exactly, recording cut short
 
-    evaluated = evaluate_voice(tiny_voice, tiny_dataset, limit=1, asr_model=model_dir, progress=False)
+    evaluated = evaluate_voice(tiny_voice, tiny_dataset, limit=1, asr_model=model_dir, progress=False, dnsmos=False)
     (row,) = evaluated.rows
     assert evaluated.asr_note is None
     assert row.asr_synthesis == record["text"]
@@ -102,7 +103,7 @@ def test_cer_with_an_asr_model(tiny_voice, tiny_dataset, tmp_path, monkeypatch):
 
 def test_main_prints_the_table_and_writes_json(tiny_voice, tiny_dataset, tmp_path, capsys):
     out = tmp_path / "eval" / "result.json"
-    code = cli_main(["evaluate", str(tiny_voice), str(tiny_dataset), "--limit", "1", "--json", str(out), "--compare", str(tiny_voice)])
+    code = cli_main(["evaluate", str(tiny_voice), str(tiny_dataset), "--limit", "1", "--json", str(out), "--compare", str(tiny_voice), "--no-asr", "--no-dnsmos"])
     assert code == 0
     printed = capsys.readouterr().out
     assert "mean / median" in printed and str(out) in printed
@@ -113,14 +114,14 @@ def test_main_prints_the_table_and_writes_json(tiny_voice, tiny_dataset, tmp_pat
 
 def test_missing_dataset_is_a_clear_error(tiny_voice, tmp_path):
     with pytest.raises(FileNotFoundError, match="preprocessed folder"):
-        evaluate_voice(tiny_voice, tmp_path, progress=False)
+        evaluate_voice(tiny_voice, tmp_path, progress=False, asr=False, dnsmos=False)
 
 
 def test_a_missing_recording_is_an_error_row_and_the_rest_go_on(tiny_voice, tiny_dataset, tmp_path):
     dataset = Path(shutil.copytree(tiny_dataset, tmp_path / "copy"))
     first, _ = read_manifest(dataset, "val")
     (dataset / first["audio"]).unlink()
-    evaluated = evaluate_voice(tiny_voice, dataset, progress=False)
+    evaluated = evaluate_voice(tiny_voice, dataset, progress=False, asr=False, dnsmos=False)
     assert "file not found" in evaluated.rows[0].error and evaluated.rows[0].mcd_db is None
     assert evaluated.rows[1].error is None and evaluated.rows[1].mcd_db is not None
     assert evaluated.summary["mcd_db"]["n"] == 1
