@@ -289,3 +289,20 @@ class ApiKey(Base):
     def __repr__(self) -> str:
         # Never the hash: reprs end up in logs.
         return f"ApiKey(id={self.id!r}, name={self.name!r}, prefix={self.prefix!r})"
+
+
+class LexiconEntry(Base):
+    """One entry of a studio voice's pronunciation lexicon (moksori.text.lexicon): ``written`` is
+    said as ``spoken``. Deleted with its voice."""
+
+    __tablename__ = "lexicon_entries"
+    __table_args__ = (UniqueConstraint("voice_id", "written"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    voice_id: Mapped[int] = mapped_column(ForeignKey("voices.id", ondelete="CASCADE"), index=True)
+    written: Mapped[str] = mapped_column(String(100))
+    spoken: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"LexiconEntry(id={self.id!r}, voice_id={self.voice_id!r}, written={self.written!r})"

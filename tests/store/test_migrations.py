@@ -9,13 +9,15 @@ from sqlalchemy import inspect, text
 
 from moksori.store import Base, Database, User, downgrade, upgrade
 
-TABLES = {"users", "voices", "prompt_sets", "prompts", "recordings", "training_runs", "api_keys", "sessions"}
+TABLES = {"users", "voices", "prompt_sets", "prompts", "recordings", "training_runs", "api_keys", "sessions",
+          "lexicon_entries"}
+HEAD = "0003"
 
 
 def test_fresh_file_gets_every_table_at_head(db: Database) -> None:
     assert TABLES <= set(inspect(db.engine).get_table_names())
     assert set(Base.metadata.tables) == TABLES
-    assert db.revision() == "0002"
+    assert db.revision() == HEAD
 
 
 def test_migrated_schema_matches_the_models(db: Database) -> None:
@@ -41,11 +43,11 @@ def test_sqlite_pragmas_are_on(sqlite_db: Database) -> None:
 
 def test_downgrade_to_base_and_up_again(empty_url: str) -> None:
     url = empty_url
-    assert upgrade(url) == "0002"
+    assert upgrade(url) == HEAD
     assert downgrade(url, "base") is None
     with Database(url, migrate=False) as db:
         assert set(inspect(db.engine).get_table_names()) == {"alembic_version"}
-    assert upgrade(url) == "0002"
+    assert upgrade(url) == HEAD
 
 
 def test_reopening_keeps_data_and_a_bare_path_means_sqlite(tmp_path: Path) -> None:
@@ -58,7 +60,7 @@ def test_reopening_keeps_data_and_a_bare_path_means_sqlite(tmp_path: Path) -> No
 
 def test_in_memory_database_survives_across_sessions() -> None:
     with Database.in_memory() as db:
-        assert db.revision() == "0002"
+        assert db.revision() == HEAD
         with db.session() as session:
             session.add(User(username="solmi", password_hash="x"))
         with db.session() as session:
@@ -84,14 +86,18 @@ def test_databases_opened_together_on_a_new_file_migrate_it_once(empty_url: str)
         return upgrade(url)
 
     with ThreadPoolExecutor(max_workers=6) as pool:
-        assert list(pool.map(open_and_check, range(6))) == ["0002"] * 6
+        assert list(pool.map(open_and_check, range(6))) == [HEAD] * 6
 
 
 def test_each_revision_steps_down_and_up_one_at_a_time(empty_url: str) -> None:
-    assert upgrade(empty_url) == "0002"
+    assert upgrade(empty_url) == HEAD
+    assert downgrade(empty_url, "0002") == "0002"
+    with Database(empty_url, migrate=False) as db:
+        assert "lexicon_entries" not in inspect(db.engine).get_table_names()
+        assert "sessions" in inspect(db.engine).get_table_names()
     assert downgrade(empty_url, "0001") == "0001"
     with Database(empty_url, migrate=False) as db:
         assert "sessions" not in inspect(db.engine).get_table_names()
         assert "users" in inspect(db.engine).get_table_names()
     assert downgrade(empty_url, "base") is None
-    assert upgrade(empty_url) == "0002"
+    assert upgrade(empty_url) == HEAD

@@ -51,4 +51,4 @@ def test_processes_starting_together_migrate_a_new_database_once(pg_url: str) ->
     processes = [subprocess.Popen([sys.executable, "-c", code, pg_url], stdout=subprocess.PIPE, text=True) for _ in range(3)]
     outputs = [p.communicate(timeout=120)[0].strip() for p in processes]
     assert [p.returncode for p in processes] == [0, 0, 0]
-    assert outputs == ["0002"] * 3
+    assert outputs == ["0003"] * 3
