@@ -22,11 +22,13 @@ We run those steps ourselves instead of calling ``G2p()(text)`` because:
   reads [밥] (밟고 → 밥꼬, 제10항) and 넓- in 넓죽하다/넓둥글다 reads [넙]; the
   library's own regexes for these two use a precomposed 바/너 and never match
   decomposed text.
+- Rules that need morphemes (제15·16·26·29·30항 and lexical tensification) run in
+  ``morphemes.py`` on MeCab's analysis, before the library's sound rules; the library's
+  idiom list (whole words replaced by their pronunciation) is kept only for the entries the
+  rules do not get right (see ``_idioms``).
 
-Known differences from the standard, left as the library does them:
-ㄴ-insertion is missed in some compounds and across words (한여름 → 하녀름 for
-[한녀름], 열여섯 → 여려섣 for [열려섣], 옷 입다 → 옫 입따 for [온닙따]), and
-across-word 유음화 is applied (한 라운드 → 할 라운드).
+Known differences from the standard: ㄴ-insertion across words (옷 입다 → 옫 입따 for
+[온닙따]) is not done, and across-word 유음화 is applied (한 라운드 → 할 라운드).
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ from ko_speech_tools.g2p.g2p import G2p
 from ko_speech_tools.g2p.regular import link1, link2, link4
 from ko_speech_tools.g2p.utils import annotate, compose
 from ko_speech_tools.jamo import h2j
+
+from moksori.text.korean.morphemes import annotate_with_rules
 
 # The library's special rules in its order, minus its broken 밟 rule (ours below).
 _SPECIAL_RULES = (
@@ -85,14 +89,18 @@ def pronounce_hangul(text: str) -> str:
     return "\n".join(_pronounce_line(line) for line in text.split("\n"))
 
 
-def _pronounce_line(line: str) -> str:
+def _pronounce_line(line: str, *, idioms: bool = True) -> str:
     if not line.strip():
         return line
     g2p = _get_g2p()
     text = _NUMERAL_YUK.sub("뉵", line)
-    text = g2p.idioms(text)
+    if idioms:
+        for written, spoken in _idioms():
+            text = text.replace(written, spoken)
     with _mecab_lock:
-        text = annotate(text, g2p.mecab)
+        # Morpheme rules (제15·16·26·29·30항, lexical tensification), then the annotation.
+        annotated = annotate_with_rules(text, g2p.mecab)
+        text = annotated if annotated is not None else annotate(text, g2p.mecab)
     jamo = h2j(text)
     jamo = _BALB.sub("\\1\u11b8\\2", jamo)
     jamo = _NEOLB.sub("\\1\u11b8", jamo)
@@ -114,6 +122,19 @@ def _get_g2p() -> G2p:
             if _g2p is None:
                 _g2p = G2p()
     return _g2p
+
+
+@lru_cache(maxsize=1)
+def _idioms() -> list[tuple[str, str]]:
+    """G2p's idiom list (whole words replaced by their pronunciation, mostly the standard's
+    own examples) minus the entries our rules already say right.
+
+    Rules come first: a replaced word has lost its underlying coda, so a following vowel
+    links the wrong sound (꽃잎이 → 꼰닙이 → 꼰니비 for [꼰니피]). Entries the rules do not
+    reach yet (사잇소리 without ㅅ such as 눈동자 [눈똥자], ㄴ+ㄹ → [ㄴㄴ] in 의견란) stay.
+    """
+    entries = _get_g2p()._idioms
+    return [(written, spoken) for written, spoken in entries if _pronounce_line(written, idioms=False) != spoken]
 
 
 @lru_cache(maxsize=1)
