@@ -15,7 +15,7 @@ import torch
 from fastapi import APIRouter, FastAPI
 
 from moksori import __version__
-from moksori.server import shared, studio, tts
+from moksori.server import lexicon_routes, shared, studio, tts
 from moksori.server.bodies import BodyLimitMiddleware
 from moksori.server.cache import AudioCache
 from moksori.server.errors import SafeJSONResponse, install_error_handlers
@@ -28,7 +28,7 @@ from moksori.synthesis import release_memory
 
 log = logging.getLogger(__name__)
 
-ROUTERS: list[APIRouter] = [tts.router, studio.router]
+ROUTERS: list[APIRouter] = [tts.router, studio.router, lexicon_routes.router]
 
 DESCRIPTION = """
 Text to speech with moksori voices. `GET /infer` and `POST /v1/audio/speech` (OpenAI-compatible)
@@ -54,7 +54,11 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("moksori server: voices from %s, API keys %s", settings.voices_dir,
                  f"on ({_why_keys(settings)})" if settings.keys_required else "off (loopback only)")
+        if state.metrics_publisher is not None:
+            state.metrics_publisher.start()
         yield
+        if state.metrics_publisher is not None:
+            state.metrics_publisher.stop()
         state.pool.shutdown()
         if state.database is not None:
             state.database.dispose()
@@ -91,11 +95,12 @@ def _build_state(settings: ServerSettings) -> ServerState:
     metrics = Metrics(queue_depth=lambda: pool.stats.waiting, in_progress=lambda: pool.stats.running)
     cache: Any = AudioCache(settings.cache_entries)
     rate_limiter: Any = RateLimiter()
-    redis_client = None
+    redis_client = publisher = None
     if redis_url := shared.redis_url_from(settings.redis_url):
         redis_client = shared.connect(redis_url)
         cache = shared.RedisAudioCache(redis_client, settings.cache_entries, settings.cache_ttl_s)
         rate_limiter = shared.RedisRateLimiter(redis_client)
+        publisher = shared.MetricsPublisher(redis_client, metrics.registry)
     return ServerState(
         settings=settings,
         database=database,
@@ -107,4 +112,5 @@ def _build_state(settings: ServerSettings) -> ServerState:
         rate_limiter=rate_limiter,
         metrics=metrics,
         redis=redis_client,
+        metrics_publisher=publisher,
     )

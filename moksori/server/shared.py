@@ -316,3 +316,89 @@ class RedisAudioCache:
 def _redis_time(client: Any) -> float:
     seconds, micros = client.time()
     return seconds + micros / 1e6
+
+
+class MetricsPublisher:
+    """Publishes this process's metrics to Redis every ``interval_s`` (and on demand), so that any
+    instance can answer ``GET /metrics?scope=cluster`` with the sums over every live process.
+
+    Each process writes one key that expires after three missed intervals: a process that died
+    drops out of the sums (its counts with it, as Prometheus' own per-target scrapes would)."""
+
+    def __init__(self, client: Any, registry: Any, *, interval_s: float = 5.0, prefix: str = PREFIX) -> None:
+        import socket
+        import threading
+
+        self._client = client
+        self._registry = registry
+        self.interval_s = interval_s
+        self._pattern = f"{prefix}metrics:*"
+        self.key = f"{prefix}metrics:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="moksori-metrics-publisher", daemon=True)
+
+    def start(self) -> None:
+        import redis
+
+        try:
+            self.publish()  # counted from the start, not one interval later
+        except redis.RedisError as error:
+            log.warning("metrics publisher: %s", error)
+        self._thread.start()
+
+    def stop(self) -> None:
+        import redis
+
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=self.interval_s + 1)
+        try:
+            self._client.delete(self.key)
+        except redis.RedisError:
+            pass
+
+    def publish(self) -> None:
+        families = []
+        for family in self._registry.collect():
+            samples = [[s.name, s.labels, s.value] for s in family.samples if not s.name.endswith("_created")]
+            families.append({"name": family.name, "type": family.type, "doc": family.documentation, "samples": samples})
+        self._client.set(self.key, json.dumps(families), ex=max(1, math.ceil(3 * self.interval_s)))
+
+    def cluster(self) -> bytes:
+        """Every live process's metrics summed, in Prometheus' text format (this one's freshly)."""
+        self.publish()
+        snapshots = [self._client.get(key) for key in self._client.scan_iter(match=self._pattern, count=100)]
+        return render_sums([json.loads(s) for s in snapshots if s], instances=len(snapshots))
+
+    def _loop(self) -> None:
+        import redis
+
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.publish()
+            except redis.RedisError as error:
+                log.warning("metrics publisher: %s", error)
+
+
+def render_sums(snapshots: list[list[dict[str, Any]]], instances: int) -> bytes:
+    """Sum samples with the same name and labels over ``snapshots``; Prometheus text format."""
+    families: dict[str, dict[str, Any]] = {}
+    for snapshot in snapshots:
+        for family in snapshot:
+            merged = families.setdefault(family["name"], {"type": family["type"], "doc": family["doc"], "samples": {}})
+            for name, labels, value in family["samples"]:
+                key = (name, tuple(sorted(labels.items())))
+                merged["samples"][key] = merged["samples"].get(key, 0.0) + value
+    lines = ["# HELP moksori_cluster_processes Server processes whose metrics are summed here",
+             "# TYPE moksori_cluster_processes gauge", f"moksori_cluster_processes {instances}"]
+    for name, family in sorted(families.items()):
+        lines.append(f"# HELP {name} {family['doc']}")
+        lines.append(f"# TYPE {name} {family['type']}")
+        for (sample, labels), value in family["samples"].items():
+            label_text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
+            lines.append(f"{sample}{{{label_text}}} {value!r}" if label_text else f"{sample} {value!r}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')

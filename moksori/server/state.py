@@ -24,6 +24,7 @@ class ServerState:
     rate_limiter: RateLimiter
     metrics: Metrics
     redis: Any | None = None  # a redis-py client when state is shared (moksori.server.shared)
+    metrics_publisher: Any | None = None  # moksori.server.shared.MetricsPublisher, with redis
 
 
 def server_state(request: Request) -> ServerState:

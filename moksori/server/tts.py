@@ -13,10 +13,11 @@ import threading
 import time
 import unicodedata
 from collections.abc import AsyncIterator, Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
+from redis import RedisError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
@@ -230,8 +231,20 @@ async def health(state: State) -> JSONResponse:
 
 
 @router.get("/metrics", summary="Prometheus metrics")
-async def metrics(principal: LimitedCaller, state: State) -> Response:
-    return Response(state.metrics.render(), media_type=METRICS_CONTENT_TYPE)
+async def metrics(
+    principal: LimitedCaller,
+    state: State,
+    scope: Annotated[Literal["process", "cluster"], Query(description="cluster: summed over every server process sharing this Redis")] = "process",
+) -> Response:
+    if scope == "process":
+        return Response(state.metrics.render(), media_type=METRICS_CONTENT_TYPE)
+    if state.metrics_publisher is None:
+        raise ApiError(400, "no_cluster", "scope=cluster needs shared state: set MOKSORI_REDIS_URL")
+    try:
+        body = await asyncio.to_thread(state.metrics_publisher.cluster)
+    except RedisError:
+        raise ApiError(503, "shared_state_unavailable", "the server's shared state (Redis) cannot be reached") from None
+    return Response(body, media_type=METRICS_CONTENT_TYPE)
 
 
 # --- whole responses ---------------------------------------------------------------------------
@@ -245,6 +258,7 @@ async def _whole(
     _check_text(text, max_chars or state.settings.max_text_chars, field)
     fmt = _format(format_name)
     info = await _find_voice(state, voice, principal)
+    text = await _with_lexicon(state, info, text)
     vocoder = vocoder or {}
     key = AudioCache.key(text, f"{info.id}|{info.version}{_vocoder_key(vocoder)}", speed, fmt.name)
     cached = state.cache.get(key)
@@ -335,6 +349,7 @@ async def _streamed(
     if fmt.name not in STREAM_FORMATS:
         raise ApiError(400, "unsupported_format", f"format {fmt.name!r} cannot be streamed; use one of: {', '.join(STREAM_FORMATS)}")
     info = await _find_voice(state, voice, principal)
+    text = await _with_lexicon(state, info, text)
 
     def sentences() -> Iterator[bytes]:
         synthesizer = state.voices.synthesizer(info)
@@ -428,6 +443,20 @@ async def _find_voice(state: ServerState, voice: str | None, principal: Principa
         if not error.available:
             raise ApiError(404, "no_voices", f"this server has no voices; put voice bundles into {state.settings.voices_dir}") from None
         raise ApiError(404, "voice_not_found", str(error), details={"available": error.available}) from None
+
+
+async def _with_lexicon(state: ServerState, info: VoiceInfo, text: str) -> str:
+    """The text after the voice's pronunciation lexicon (over the global one); the cache key uses
+    the result, so an edited lexicon is heard at once."""
+    from moksori.server.lexicon import voice_lexicon
+    from moksori.text.lexicon import LexiconError
+
+    try:
+        lexicon = await run_in_threadpool(voice_lexicon, state, info)
+    except LexiconError as error:  # the operator's lexicon file is broken: say so, do not guess
+        log.error("lexicon of voice %s is unusable: %s", info.path, error)
+        raise ApiError(500, "lexicon_unusable", f"the pronunciation lexicon of voice {info.name!r} cannot be read") from None
+    return lexicon.apply(text)
 
 
 async def _has_operator_voice(state: ServerState, voice: str, principal: Principal) -> bool:

@@ -155,3 +155,49 @@ def test_two_apps_share_one_keys_limit_and_the_cache(make_client: Any, redis_url
     statuses = [apps[i % 2].get("/infer", params={"text": "안녕"}, headers=headers).status_code for i in range(4)]
     assert statuses == [200, 200, 200, 429]
     assert apps[0].app.state.moksori.cache.hits + apps[1].app.state.moksori.cache.hits == 2  # one synthesis, two hits
+
+
+def _sample(text: str, prefix: str) -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
+
+
+def test_cluster_metrics_sum_every_instance(make_client: Any, redis_url: str) -> None:
+    apps = [make_client(redis_url=redis_url) for _ in range(2)]
+    for count, app in zip((2, 3), apps, strict=True):
+        for _ in range(count):
+            assert app.get("/health").status_code == 200
+    apps[1].app.state.moksori.metrics_publisher.publish()  # what its timer does every 5 s
+    own = apps[0].get("/metrics").text
+    assert _sample(own, 'moksori_requests_total{method="GET",route="/health"') == 2
+    cluster = apps[0].get("/metrics", params={"scope": "cluster"})
+    assert cluster.status_code == 200 and cluster.headers["content-type"].startswith("text/plain")
+    assert "moksori_cluster_processes 2" in cluster.text
+    assert _sample(cluster.text, 'moksori_requests_total{method="GET",route="/health"') == 5
+    assert "# TYPE moksori_request_duration_seconds histogram" in cluster.text
+    assert _sample(cluster.text, 'moksori_request_duration_seconds_count{route="/health"}') == 5
+
+
+def test_cluster_metrics_need_redis_and_a_known_scope(make_client: Any) -> None:
+    app = make_client()
+    refused = app.get("/metrics", params={"scope": "cluster"})
+    assert refused.status_code == 400 and "MOKSORI_REDIS_URL" in refused.json()["error"]["message"]
+    assert app.get("/metrics", params={"scope": "galaxy"}).status_code == 422
+
+
+def test_publisher_publishes_on_its_own_and_leaves_when_stopped(redis_url: str) -> None:
+    from prometheus_client import CollectorRegistry, Counter
+
+    from moksori.server.shared import MetricsPublisher
+
+    registry = CollectorRegistry()
+    counter = Counter("moksori_test_things", "things", registry=registry)
+    client = connect(redis_url)
+    publisher = MetricsPublisher(client, registry, interval_s=0.2)
+    publisher.start()
+    counter.inc(7)
+    time.sleep(0.6)
+    snapshot = client.get(publisher.key).decode()
+    assert '"moksori_test_things_total", {}, 7.0' in snapshot
+    publisher.stop()
+    assert client.get(publisher.key) is None  # a stopped process drops out of the sums
+    client.close()
