@@ -146,6 +146,8 @@ class Vocoder(nn.Module):
     # False: no single mel → wave graph (an autoregressive vocoder: WaveNet); a voice's ONNX
     # export then leaves the vocoder in PyTorch and the acoustic model alone runs in ONNX Runtime.
     has_onnx_graph: ClassVar[bool] = True
+    # The Controls fields this vocoder reads (``sigma``, ``denoise``): what a request may set.
+    knobs: ClassVar[tuple[str, ...]] = ()
 
     def infer(self, mel: torch.Tensor, controls: Controls | None = None) -> torch.Tensor:
         raise NotImplementedError

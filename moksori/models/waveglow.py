@@ -412,6 +412,7 @@ class WaveGlowVocoder(Vocoder):
     flows in float16; noise and the denoiser stay float32."""
 
     context_frames = None  # whole sentences: see the module docstring
+    knobs = ("sigma", "denoise")
 
     def __init__(self, model: WaveGlow, seed: int = 0) -> None:
         super().__init__()

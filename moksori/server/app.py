@@ -13,9 +13,10 @@ from typing import Any
 
 import torch
 from fastapi import APIRouter, FastAPI
+from fastapi_offline import FastAPIOffline
 
 from moksori import __version__
-from moksori.server import lexicon_routes, shared, studio, tts
+from moksori.server import lexicon_routes, pages, shared, studio, tts
 from moksori.server.bodies import BodyLimitMiddleware
 from moksori.server.cache import AudioCache
 from moksori.server.errors import SafeJSONResponse, install_error_handlers
@@ -28,7 +29,7 @@ from moksori.synthesis import release_memory
 
 log = logging.getLogger(__name__)
 
-ROUTERS: list[APIRouter] = [tts.router, studio.router, lexicon_routes.router]
+ROUTERS: list[APIRouter] = [tts.router, studio.router, lexicon_routes.router, pages.router]
 
 DESCRIPTION = """
 Text to speech with moksori voices. `GET /infer` and `POST /v1/audio/speech` (OpenAI-compatible)
@@ -65,8 +66,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         if state.redis is not None:
             state.redis.close()
 
-    app = FastAPI(title="moksori", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-                  default_response_class=SafeJSONResponse)
+    # /docs and /redoc with Swagger UI and ReDoc served from the fastapi-offline package: no CDN.
+    app = FastAPIOffline(title="moksori", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+                         default_response_class=SafeJSONResponse, static_url="/docs/static")
     app.state.moksori = state
     install_error_handlers(app)
     for router in ROUTERS:

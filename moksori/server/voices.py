@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 # The folder name moksori.studio gives a trained bundle (``bundle_name``): studio-<voice row id>.
 STUDIO_BUNDLE = re.compile(r"studio-[0-9]+")
+# The name that means "the server's default voice" wherever a voice is named (never a studio voice's).
+DEFAULT_ALIAS = "default"
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,8 @@ class VoiceRegistry:
         visible = self.voices_for(owner_id)
         if not wanted:
             return self._default(visible)
+        if wanted.casefold() == DEFAULT_ALIAS:  # as `moksori say --voice default`, unless an operator voice has that name
+            return _lookup([info for info in visible if not info.studio], wanted, owner_id) or self._default(visible)
         found = _lookup(visible, wanted, owner_id)
         if found is None:
             raise UnknownVoiceError(wanted, [info.name for info in visible])
@@ -166,7 +170,7 @@ class VoiceRegistry:
     def operator_names(self) -> set[str]:
         """Ids and names of every voice that is not a studio voice (private ones included), and
         the shipped voice's: names a studio voice may not take."""
-        names = {shipped_voices.DEFAULT_VOICE_NAME}
+        names = {shipped_voices.DEFAULT_VOICE_NAME, DEFAULT_ALIAS}
         for info in self.all_voices():
             if not info.studio:
                 names.update((info.id, info.name))

@@ -16,7 +16,20 @@ const ADVICE = {
   too_slow: "Slower than usual for this sentence: read at a natural pace.",
   too_short: "Very short: read the whole sentence.",
   too_long: "Very long: one sentence per take.",
+  shorter_than_expected: "Shorter than this sentence takes: was the end cut off, or a word skipped? Read the whole sentence.",
+  longer_than_expected: "Longer than this sentence takes: read it at your usual pace, without long pauses.",
+  cut_off_end: "Cut off: the recording stopped while you were still speaking. Wait a moment after the last word.",
+  cut_off_start: "Cut off at the start: start the recording first, then speak.",
+  late_start: "Late start: a long silence before you began. Start speaking soon after the recording starts.",
 };
+
+// Touch screens have no Space bar: the hints name the button instead.
+const TOUCH = window.matchMedia?.("(pointer: coarse)").matches || navigator.maxTouchPoints > 0;
+const HINT = TOUCH
+  ? { start: "Tap ● Record to start recording.", stop: "tap ■ Stop when you are done", again: "tap ● Record to record again" }
+  : { start: "Press Space to start recording.", stop: "press Space to stop (Esc cancels)", again: "Space to record again" };
+// A take stops by itself after this much silence following speech.
+const AUTO_STOP_SILENCE_S = 1.5;
 
 const state = {
   user: null,
@@ -76,6 +89,7 @@ function guarded(action) {
 class Recorder {
   constructor(onLevel) {
     this.onLevel = onLevel;
+    this.onSilence = null; // called once when speech was heard and then AUTO_STOP_SILENCE_S of quiet
     this.context = null;
     this.chunks = [];
     this.recording = false;
@@ -122,13 +136,38 @@ class Recorder {
       peak = Math.max(peak, Math.abs(value));
       energy += value * value;
     }
-    this.onLevel(Math.sqrt(energy / samples.length), peak);
-    if (this.recording) this.chunks.push(samples);
+    const rms = Math.sqrt(energy / samples.length);
+    this.onLevel(rms, peak);
+    if (!this.recording) return;
+    this.chunks.push(samples);
+    this.watchSilence(rms, samples.length);
+  }
+
+  // Speech is a block well above the quietest block heard so far (the room's noise floor).
+  watchSilence(rms, length) {
+    const silence = this.silence;
+    silence.floor = Math.min(silence.floor, Math.max(rms, 1e-5));
+    if (rms > Math.max(0.01, silence.floor * 8)) {
+      silence.heard = true;
+      silence.quiet = 0;
+    } else if (silence.heard) {
+      silence.quiet += length;
+      if (silence.quiet >= AUTO_STOP_SILENCE_S * this.context.sampleRate && this.onSilence) {
+        silence.heard = false;
+        this.onSilence();
+      }
+    }
   }
 
   begin() {
     this.chunks = [];
+    this.silence = { floor: 1, heard: false, quiet: 0 };
     this.recording = true;
+  }
+
+  cancel() {
+    this.recording = false;
+    this.chunks = [];
   }
 
   end() {
@@ -184,7 +223,10 @@ async function loadAccount() {
   const account = await api("/api/studio/account");
   state.user = account.user;
   state.anonymousAllowed = account.anonymous_allowed;
-  $("account-name").textContent = state.user ? `Signed in as ${state.user.username}` : "Not signed in";
+  $("account-name").textContent = state.user ? `Signed in as ${state.user.username}`
+    : state.anonymousAllowed
+      ? "Not signed in: you can record, export and train without an account, but voices made so are shared with everyone who uses this server without signing in."
+      : "Not signed in";
   $("signin-form").hidden = Boolean(state.user);
   // The server leaves the sign-up button out of the page when sign-up is off; this covers a page
   // served before the setting changed.
@@ -261,7 +303,10 @@ async function openVoice(voice) {
     || state.promptSets[0];
   $("prompt-set-select").value = preferred?.id ?? "";
   await openPromptSet(preferred);
+  training.runActive = false;
+  fillTrainingChoices();
   await loadRuns();
+  await loadPlan();
 }
 
 async function loadPromptSets() {
@@ -275,11 +320,19 @@ async function uploadPromptSet() {
   if (!body.get("name")) body.set("name", form.file.files[0]?.name || "my sentences");
   const created = await api("/api/studio/prompt-sets", { method: "POST", body });
   form.reset();
-  toast(`${created.prompts} sentences uploaded` + (created.warnings.length ? ` (${created.warnings.length} warnings)` : ""));
+  toast(`${created.prompts} sentences uploaded` + (created.warnings.length ? ` (${created.warnings.length} warnings, listed under the form)` : ""));
+  showPromptWarnings(created.warnings);
   await loadPromptSets();
   if (state.voice) localStorage.setItem(`moksori.set.${state.voice.id}`, created.id);
   $("prompt-set-select").value = created.id;
   await openPromptSet(state.promptSets.find((s) => s.id === created.id));
+}
+
+// The upload's warnings, line by line (emoji, Chinese characters... that the voice cannot read).
+function showPromptWarnings(warnings) {
+  const list = $("prompt-warnings");
+  list.replaceChildren(...warnings.map((text) => Object.assign(document.createElement("li"), { textContent: text })));
+  list.hidden = warnings.length === 0;
 }
 
 async function openPromptSet(promptSet) {
@@ -335,13 +388,21 @@ async function toggleRecording() {
   }
   if (!recorder.recording) {
     recorder.begin();
-    setRecordState("Recording… press Space to stop.", true);
+    setRecordState(`Recording… ${HINT.stop}; it stops by itself after a pause.`, true);
     return;
   }
   const wav = recorder.end();
   setRecordState("Checking the take…");
   await uploadTake(wav);
 }
+
+function cancelRecording() {
+  if (!recorder.recording) return;
+  recorder.cancel();
+  setRecordState(`Cancelled: nothing was saved. ${HINT.start}`);
+}
+
+recorder.onSilence = () => guarded(async () => { if (recorder.recording && !state.uploading) await toggleRecording(); })();
 
 function setRecordState(message, recording = false) {
   $("record-state").textContent = message;
@@ -358,7 +419,9 @@ async function uploadTake(wav) {
   state.uploading = true;
   try {
     const result = await api(`/api/studio/voices/${state.voice.id}/takes`, { method: "POST", body });
-    setRecordState(result.ok ? "Saved. Press → for the next prompt, or Space to record again." : "Saved, with problems: record again (Space), or keep it anyway.");
+    setRecordState(result.ok
+      ? `Saved. ${TOUCH ? "Tap Next →" : "Press →"} for the next prompt, or ${HINT.again}.`
+      : `Saved, with problems: ${HINT.again}, or keep it anyway.`);
     prompt.takes += 1;
     prompt.latest = result.recording;
     if (result.recording.kept) prompt.kept = result.recording;
@@ -380,6 +443,7 @@ function showVerdict(result) {
   box.replaceChildren();
   $("take-actions").hidden = !result;
   $("play").disabled = !result;
+  $("waveform").hidden = !result;
   if (!result) return;
   const take = result.recording;
   const headline = document.createElement("div");
@@ -405,8 +469,50 @@ function showVerdict(result) {
   kept.className = "hint";
   kept.textContent = take.kept ? "This take is kept for the dataset." : "This take is not in the dataset.";
   box.append(kept);
+  if (take.trim) {
+    const cut = document.createElement("div");
+    cut.className = "hint";
+    cut.id = "trim-note";
+    cut.textContent = take.trim.start_s === undefined
+      ? "Silence trimmed; the untrimmed recording is kept (Undo trim)."
+      : `Edge silence trimmed: kept ${take.trim.start_s.toFixed(2)}–${take.trim.end_s.toFixed(2)} s of the recording; the untrimmed recording is kept (Undo trim).`;
+    box.append(cut);
+  }
   $("keep").hidden = take.kept;
-  $("trim").hidden = !result.problems.some((p) => p.code === "leading_silence" || p.code === "trailing_silence");
+  $("trim").hidden = !result.problems.some((p) => ["leading_silence", "trailing_silence", "late_start"].includes(p.code));
+  $("untrim").hidden = !take.trim;
+  $("discard-confirm").hidden = true;
+  $("discard").hidden = false;
+  drawWaveform(take).catch((error) => console.warn("waveform", error));
+}
+
+// The stored take's waveform: min/max of the samples under each pixel column.
+async function drawWaveform(take) {
+  const canvas = $("waveform");
+  canvas.hidden = false;
+  canvas.dataset.take = "";
+  const data = await (await fetch(take.audio_url, { credentials: "same-origin" })).arrayBuffer();
+  const audio = await new OfflineAudioContext(1, 1, take.sample_rate).decodeAudioData(data);
+  if (state.take?.id !== take.id) return; // another take is shown meanwhile
+  const samples = audio.getChannelData(0);
+  const width = (canvas.width = canvas.clientWidth * (window.devicePixelRatio || 1) || 600);
+  const height = canvas.height;
+  const draw = canvas.getContext("2d");
+  draw.clearRect(0, 0, width, height);
+  draw.fillStyle = take.kept ? "#1a7f37" : "#9a6700";
+  const step = Math.max(1, Math.floor(samples.length / width));
+  for (let x = 0; x < width; x++) {
+    let low = 0;
+    let high = 0;
+    for (let i = x * step; i < Math.min(samples.length, (x + 1) * step); i++) {
+      low = Math.min(low, samples[i]);
+      high = Math.max(high, samples[i]);
+    }
+    const top = (1 - high) * height / 2;
+    draw.fillRect(x, top, 1, Math.max(1, (high - low) * height / 2));
+  }
+  canvas.dataset.take = String(take.id);
+  canvas.title = `take ${take.take}: ${take.duration_s.toFixed(2)} s`;
 }
 
 function playTake() {
@@ -425,9 +531,24 @@ async function trimTake() {
   toast(result.ok ? "Trimmed: the take is fine now" : "Trimmed");
 }
 
+async function untrimTake() {
+  const result = await api(`/api/studio/recordings/${state.take.id}/untrim`, { method: "POST" });
+  updateTake(result.recording, result);
+  toast("Trimming undone: the take is the whole recording again");
+}
+
+// "Delete take" asks first: the button is swapped for "Delete it / Keep it".
+function askDiscard() {
+  $("discard").hidden = true;
+  $("discard-confirm").hidden = false;
+  $("discard-yes").focus();
+}
+
 async function discardTake() {
-  await api(`/api/studio/recordings/${state.take.id}`, { method: "DELETE" });
+  const take = state.take;
+  await api(`/api/studio/recordings/${take.id}`, { method: "DELETE" });
   await openPromptSet(state.promptSet);
+  setRecordState(`Take ${take.take} deleted. ${HINT.start}`);
 }
 
 function updateTake(take, result) {
@@ -444,8 +565,9 @@ function updateTake(take, result) {
 function renderPromptList() {
   const items = state.prompts.map((prompt, i) => {
     const item = document.createElement("li");
-    item.textContent = prompt.text;
-    item.title = prompt.text;
+    const mark = prompt.kept ? "✓ " : prompt.takes > 0 ? "! " : "";
+    item.textContent = mark + prompt.text;
+    item.title = prompt.kept ? `done: ${prompt.text}` : prompt.takes > 0 ? `not kept yet: ${prompt.text}` : prompt.text;
     item.classList.toggle("kept", Boolean(prompt.kept));
     item.classList.toggle("problem", !prompt.kept && prompt.takes > 0);
     item.classList.toggle("current", i === state.index);
@@ -474,7 +596,9 @@ async function loadProgress() {
     `${goals.finetune_remaining_minutes.toFixed(0)} more minutes for fine-tuning, ` +
     `${(goals.scratch_remaining_minutes / 60).toFixed(1)} more hours for training from scratch.` +
     (progress.can_train ? "" : ` Training needs at least ${progress.min_training_takes} kept takes.`);
-  $("start-training").disabled = !progress.can_train;
+  training.canTrain = progress.can_train;
+  training.minTakes = progress.min_training_takes;
+  updateStartButton();
 }
 
 // 75.4 → "1:15", 3725 → "1:02:05"
@@ -487,13 +611,87 @@ function formatDuration(seconds) {
 
 // --- training -------------------------------------------------------------------------------
 
+// What the training form knows: the choices, the current plan, whether a run is active.
+const training = { recipes: [], defaultRecipe: null, finetune: null, bases: [], plan: null, planError: null,
+  canTrain: false, minTakes: 0, runActive: false, planSeq: 0 };
+
 async function loadTrainingChoices() {
   const data = await api("/api/studio/recipes");
-  fillSelect($("recipe-select"), data.recipes.map((name) => ({ id: name })), (r) => r.id, data.default);
+  Object.assign(training, { recipes: data.recipes, defaultRecipe: data.default, finetune: data.finetune });
   // /voices needs an API key on servers that require keys; fine-tuning is then offered from none.
-  const voices = await api("/voices").then((body) => body.voices, () => []);
-  const select = $("init-from-select");
-  select.replaceChildren(new Option("(train from scratch)", ""), ...voices.map((v) => new Option(`${v.name} (${v.language})`, v.id)));
+  training.bases = await api("/voices").then((body) => body.voices, () => []);
+}
+
+// "Start from": voices of the studio voice's language (the shipped one first); "Settings": the
+// small-data fine-tune for a base voice, or a recipe (from scratch, or warm-started).
+function fillTrainingChoices() {
+  const language = state.voice?.language;
+  const bases = training.bases.filter((v) => v.language === language && v.id !== String(state.voice?.id));
+  bases.sort((a, b) => (b.id === "ko_default") - (a.id === "ko_default"));
+  const canFinetune = Boolean(training.finetune) && bases.length > 0;
+  const baseSelect = $("init-from-select");
+  baseSelect.replaceChildren(new Option("(nothing: train from scratch)", ""),
+    ...bases.map((v) => new Option(`${v.name} (${v.language}${v.private ? ", private" : ""})`, v.id, false, false)));
+  baseSelect.value = canFinetune ? bases[0].id : "";
+  fillRecipeChoices();
+}
+
+function fillRecipeChoices() {
+  const fromVoice = $("init-from-select").value;
+  const options = training.recipes.map((name) => new Option(fromVoice ? `${name} (warm start)` : name, name));
+  if (fromVoice && training.finetune) options.unshift(new Option(`small-data fine-tune (recommended)`, ""));
+  $("recipe-select").replaceChildren(...options);
+  $("recipe-select").value = fromVoice && training.finetune ? "" : (training.defaultRecipe ?? "");
+}
+
+async function loadPlan() {
+  training.plan = null;
+  training.planError = null;
+  const base = $("init-from-select").value;
+  const recipe = $("recipe-select").value;
+  if (!state.voice || (!base && !recipe)) {
+    $("training-plan").textContent = "";
+    updateStartButton();
+    return;
+  }
+  const seq = ++training.planSeq;
+  $("training-plan").textContent = "Checking the plan…";
+  updateStartButton();
+  const query = new URLSearchParams();
+  if (base) query.set("init_from_voice", base);
+  if (recipe) query.set("recipe", recipe);
+  let plan = null;
+  try {
+    plan = await api(`/api/studio/voices/${state.voice.id}/training/plan?${query}`);
+  } catch (error) {
+    if (seq !== training.planSeq) return;
+    training.planError = error.message;
+  }
+  if (seq !== training.planSeq) return; // another choice was made meanwhile
+  training.plan = plan;
+  $("training-plan").textContent = plan
+    ? `${plan.summary}. Weights: ${plan.weights_summary}.` + (plan.ok ? "" : ` ✗ ${plan.problem}`)
+    : `✗ ${training.planError}`;
+  $("training-plan").classList.toggle("problem", !plan?.ok);
+  updateStartButton();
+}
+
+// Start training is clickable only when the server would accept it; otherwise the reason is shown.
+function startBlocker() {
+  if (!training.recipes.length && !training.finetune) return "No training recipes are installed on this server.";
+  if (training.runActive) return "A run is in progress.";
+  if (!training.canTrain) return `Training needs at least ${training.minTakes} kept takes.`;
+  if (!$("init-from-select").value && !$("recipe-select").value) return "Choose a recipe or a voice to start from.";
+  if (training.planError) return training.planError;
+  if (training.plan && !training.plan.ok) return "This combination would drop most of the voice's weights (see above).";
+  if (!training.plan) return "Checking the plan…";
+  return "";
+}
+
+function updateStartButton() {
+  const reason = startBlocker();
+  $("start-training").disabled = Boolean(reason);
+  $("start-reason").textContent = reason;
 }
 
 async function loadRuns() {
@@ -523,7 +721,11 @@ async function pollRun(runId) {
   $("training-log").scrollTop = $("training-log").scrollHeight;
   $("cancel-training").hidden = !active;
   $("cancel-training").dataset.run = run.id;
-  $("start-training").disabled = active;
+  training.runActive = active;
+  updateStartButton();
+  const listen = $("listen-link");
+  listen.hidden = run.status !== "succeeded";
+  listen.href = `/listen?voice=${encodeURIComponent(state.voice.id)}`;
   if (active) state.runPoll = setTimeout(() => pollRun(runId).catch(() => {}), 2000);
   else if (run.status === "succeeded") await loadProgress();
 }
@@ -556,6 +758,8 @@ function onKey(event) {
   if (event.code === "Space") {
     event.preventDefault();
     guarded(toggleRecording)();
+  } else if (event.key === "Escape") {
+    cancelRecording();
   } else if (event.key === "ArrowLeft") {
     event.preventDefault();
     move(-1);
@@ -580,16 +784,29 @@ function wire() {
   $("play").addEventListener("click", playTake);
   $("keep").addEventListener("click", guarded(keepTake));
   $("trim").addEventListener("click", guarded(trimTake));
-  $("discard").addEventListener("click", guarded(discardTake));
+  $("discard").addEventListener("click", askDiscard);
+  $("discard-yes").addEventListener("click", guarded(discardTake));
+  $("discard-no").addEventListener("click", () => { $("discard-confirm").hidden = true; $("discard").hidden = false; });
+  $("untrim").addEventListener("click", guarded(untrimTake));
+  $("guide-close").addEventListener("click", () => { localStorage.setItem("moksori.guide.seen", "1"); $("guide").hidden = true; });
   $("training-form").addEventListener("submit", guarded(startTraining));
+  $("init-from-select").addEventListener("change", guarded(() => { fillRecipeChoices(); return loadPlan(); }));
+  $("recipe-select").addEventListener("change", guarded(loadPlan));
   $("cancel-training").addEventListener("click", guarded(cancelTraining));
   $("delete-voice-form").addEventListener("submit", guarded(deleteVoice));
   // Buttons keep focus after a click; Space would then click them again instead of recording.
-  document.querySelectorAll(".controls button, #take-actions button").forEach((b) => b.addEventListener("mouseup", () => b.blur()));
+  document.querySelectorAll(".controls button, #take-actions button, #guide button").forEach((b) => b.addEventListener("mouseup", () => b.blur()));
   document.addEventListener("keydown", onKey);
 }
 
+function showRecordingHints() {
+  $("record-state").textContent = HINT.start;
+  $("keys-hint").hidden = TOUCH;
+  $("guide").hidden = Boolean(localStorage.getItem("moksori.guide.seen"));
+}
+
 async function start() {
+  showRecordingHints();
   if (!(await loadAccount())) return;
   await loadPromptSets();
   await loadTrainingChoices();
