@@ -31,6 +31,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from moksori.atomic import atomic_write_bytes
@@ -107,7 +108,7 @@ class Lexicon:
         if not self.entries:
             return text
         if self._pattern is None:
-            self._pattern = _compile(self.entries)
+            self._pattern = _compile(tuple(sorted(self.entries)))
         folded = {w.lower(): s for w, s in self.entries.items() if w == w.lower()}
 
         def spoken(match: re.Match) -> str:
@@ -159,8 +160,9 @@ def _entry_pattern(written: str) -> str:
     return f"(?i:{part})" if written == written.lower() and written != written.upper() else part
 
 
-def _compile(entries: Mapping[str, str]) -> re.Pattern:
-    ordered = sorted(entries, key=lambda w: (-len(w), w))
+@lru_cache(maxsize=64)  # a server rebuilds a voice's lexicon per request; the pattern is reused
+def _compile(written_forms: tuple[str, ...]) -> re.Pattern:
+    ordered = sorted(written_forms, key=lambda w: (-len(w), w))
     return re.compile("|".join(_entry_pattern(w) for w in ordered))
 
 
