@@ -143,8 +143,7 @@ def duration_check(context: TakeContext) -> list[Problem]:
     whose = "for you (from your kept takes)" if expected.source == "speaker" else "when read aloud"
     span = f"{expected.syllables} syllables usually take {expected.low_s:.1f}-{expected.high_s:.1f} s {whose}"
     if speech < expected.low_s:
-        return [Problem("shorter_than_expected", f"speech lasts {speech:.2f} s, but this sentence's {span}: "
-                        "was it cut off, or a word skipped?")]
+        return [Problem("shorter_than_expected", f"speech lasts {speech:.2f} s, but this sentence's {span}")]
     if speech > expected.high_s:
         return [Problem("longer_than_expected", f"speech lasts {speech:.2f} s, but this sentence's {span}")]
     return []
@@ -152,15 +151,13 @@ def duration_check(context: TakeContext) -> list[Problem]:
 
 def cut_off_end_check(context: TakeContext) -> list[Problem]:
     if _edge_is_speech(context, at_end=True):
-        return [Problem("cut_off_end", f"the take ends while you are still speaking (sound in the last "
-                        f"{EDGE_WINDOW_S * 1000:.0f} ms): stop a moment after the last word")]
+        return [Problem("cut_off_end", f"the take ends in speech: sound in its last {EDGE_WINDOW_S * 1000:.0f} ms")]
     return []
 
 
 def cut_off_start_check(context: TakeContext) -> list[Problem]:
     if _edge_is_speech(context, at_end=False):
-        return [Problem("cut_off_start", "the take starts in the middle of speech: start the recording "
-                        "first, then speak")]
+        return [Problem("cut_off_start", f"the take starts in speech: sound in its first {EDGE_WINDOW_S * 1000:.0f} ms")]
     return []
 
 
@@ -169,8 +166,7 @@ def late_start_check(context: TakeContext) -> list[Problem]:
     lead = context.report.leading_silence_s
     if context.report.speech_duration_s > 0 and lead > limit:
         trimmed = " (trimmed from the stored take)" if context.auto_trimmed else ""
-        return [Problem("late_start", f"{lead:.2f} s of silence before the speech{trimmed}, at most {limit:.2f} s: "
-                        "start speaking soon after the recording starts")]
+        return [Problem("late_start", f"{lead:.2f} s of silence before the speech{trimmed}, at most {limit:.2f} s")]
     return []
 
 

@@ -218,3 +218,135 @@ def _train_from_the_page(driver, base: str, voice_id: int, spoken) -> None:
     _wait(driver, lambda d: "succeeded" in _text(d, "training-status"), "the run to succeed", timeout_s=120)
     assert "voice bundle written" in _text(driver, "training-log")
     _shot(driver, "07-trained")
+
+
+# Replaces the microphone with a WebAudio stream that is silent until the test plays a clip into it
+# (window.__speak(base64 int16 PCM, rate)): takes then hold exactly the speech and silence wanted.
+FEED_JS = """
+(() => {
+  let feed = null;
+  const open = async () => {
+    if (!feed) {
+      const context = new AudioContext();
+      await context.resume();
+      feed = { context, destination: context.createMediaStreamDestination() };
+    }
+    return feed;
+  };
+  navigator.mediaDevices.getUserMedia = async () => (await open()).destination.stream;
+  window.__speak = async (data, rate) => {
+    const { context, destination } = await open();
+    const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+    const pcm = new Int16Array(bytes.buffer);
+    const buffer = context.createBuffer(1, pcm.length, rate);
+    buffer.getChannelData(0).set(Float32Array.from(pcm, (v) => v / 32768));
+    const source = context.createBufferSource();
+    source.buffer = buffer;
+    source.connect(destination);
+    source.start();
+    return buffer.duration;
+  };
+})();
+"""
+
+
+def _speak(driver, wave: np.ndarray) -> float:
+    import base64
+
+    pcm = (np.clip(wave, -1, 1) * 32767).astype("<i2").tobytes()
+    return driver.execute_script("return window.__speak(arguments[0], 22050);", base64.b64encode(pcm).decode())
+
+
+def _codes(driver) -> list[str]:
+    return [li.get_attribute("data-code") for li in driver.find_elements(By.CSS_SELECTOR, "#verdict li")]
+
+
+def _press(driver, key) -> None:
+    webdriver.ActionChains(driver).send_keys(key).perform()
+
+
+def _wait_verdict(driver, before: str, what: str) -> str:
+    _wait(driver, lambda d: _text(d, "take-info") != before and _text(d, "verdict"), what)
+    return _text(driver, "verdict")
+
+
+def test_cut_off_and_late_start_takes_get_their_verdicts(server, browser, spoken):
+    """A take stopped mid-speech is "cut off"; one that starts after 2.5 s of silence is a late
+    start (stopped by itself after the trailing pause, stored trimmed); Esc cancels; deleting
+    asks first; a clean take is good."""
+    base, root, studio = server
+    driver = browser
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": FEED_JS})
+    driver.get(f"{base}/studio")
+    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
+    assert "without an account" in _text(driver, "account-name")
+    driver.find_element(By.ID, "new-voice-name").send_keys("판정")
+    driver.find_element(By.ID, "create-voice").click()
+    _wait(driver, lambda d: _text(d, "prompt-text") == spoken[0][0], "the first prompt")
+    assert driver.find_element(By.ID, "guide").is_displayed()  # the first visit's guide
+    driver.find_element(By.ID, "guide-close").click()
+    assert not driver.find_element(By.ID, "guide").is_displayed()
+
+    # 1. Stopped while speaking: Space, speech starts, Space again while the level is high.
+    _press(driver, Keys.SPACE)
+    _wait(driver, lambda d: "recording" in d.find_element(By.ID, "record-state").get_attribute("class"), "recording")
+    started = time.monotonic()
+    length = _speak(driver, spoken[0][1])
+    loud = lambda d: float(d.find_element(By.ID, "meter-bar").value_of_css_property("width").removesuffix("px")) > 250
+    _wait(driver, lambda d: time.monotonic() - started > 1.2 and loud(d), "loud speech")
+    _press(driver, Keys.SPACE)
+    verdict = _wait_verdict(driver, "no take yet", "the cut-off verdict")
+    _shot(driver, "10-cut-off-take")
+    assert "cut_off_end" in _codes(driver) and "Cut off" in verdict, verdict
+    assert driver.find_element(By.ID, "waveform").get_attribute("data-take")
+
+    time.sleep(max(0.0, started + length + 0.2 - time.monotonic()))  # the sentence plays on: let it end
+
+    # 2. Esc cancels a take: nothing is uploaded.
+    _press(driver, Keys.SPACE)
+    _wait(driver, lambda d: "recording" in d.find_element(By.ID, "record-state").get_attribute("class"), "recording")
+    time.sleep(0.3)
+    _press(driver, Keys.ESCAPE)
+    _wait(driver, lambda d: "Cancelled" in _text(d, "record-state"), "the cancel")
+    assert _text(driver, "take-info") == "1 take"
+
+    # 3. A late start on the next prompt: 2.5 s of silence, then the sentence; no key stops it.
+    _press(driver, Keys.ARROW_RIGHT)
+    _wait(driver, lambda d: _text(d, "prompt-text") == spoken[1][0], "the second prompt")
+    _press(driver, Keys.SPACE)
+    _wait(driver, lambda d: "recording" in d.find_element(By.ID, "record-state").get_attribute("class"), "recording")
+    time.sleep(2.5)
+    _speak(driver, spoken[1][1])
+    verdict = _wait_verdict(driver, "no take yet", "the late-start verdict (after the automatic stop)")
+    _shot(driver, "11-late-start-take")
+    assert _codes(driver) == ["late_start"], (verdict, _codes(driver))
+    assert "trimmed" in _text(driver, "trim-note") and driver.find_element(By.ID, "untrim").is_displayed()
+    _wait(driver, lambda d: d.find_element(By.ID, "waveform").get_attribute("data-take"), "the waveform")
+
+    # 4. Delete asks first; "Keep it" keeps it, "Delete it" deletes and the page stops saying "Saved".
+    driver.find_element(By.ID, "discard").click()
+    assert driver.find_element(By.ID, "discard-confirm").is_displayed()
+    driver.find_element(By.ID, "discard-no").click()
+    assert driver.find_element(By.ID, "discard").is_displayed() and _text(driver, "take-info") == "1 take"
+    driver.find_element(By.ID, "discard").click()
+    driver.find_element(By.ID, "discard-yes").click()
+    _wait(driver, lambda d: "deleted" in _text(d, "record-state"), "the deletion")
+    assert "Saved" not in _text(driver, "record-state") and _text(driver, "take-info") == "no take yet"
+
+    # 5. A clean take of the same prompt: speech right away, automatic stop, good.
+    _press(driver, Keys.SPACE)
+    _wait(driver, lambda d: "recording" in d.find_element(By.ID, "record-state").get_attribute("class"), "recording")
+    time.sleep(0.3)
+    _speak(driver, spoken[1][1])
+    verdict = _wait_verdict(driver, "no take yet", "the good verdict")
+    _shot(driver, "12-good-take")
+    assert "Good take" in verdict, verdict
+    marks = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#prompt-list li")[:2]]
+    assert marks[0].startswith("! ") and marks[1].startswith("✓ "), marks
+
+    with Database(f"sqlite:///{root / 'moksori.db'}") as db, db.session() as session:
+        takes = session.scalars(select(Recording).order_by(Recording.id)).all()
+    assert [t.verdict.split(",")[0] if t.verdict != "ok" else "ok" for t in takes][-1] == "ok"
+    assert "cut_off_end" in takes[0].verdict and len(takes) == 2
+    severe = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    assert severe == [], severe
