@@ -6,14 +6,15 @@ inside an eojeol, never across a space:
 
 - 제15항: a coda before a *content* morpheme beginning with ㅏㅓㅗㅜㅟ is neutralised to its
   representative sound, then linked (첫아들 → 처다들, 값없다 → 가법다), unlike a coda before
-  a particle or an ending (제13·14항), which links as it is. A stem ending in 없-/있- after a
-  syllable with a coda (덧없-, 맛있-) is split there: mecab-ko-dic lists them as one stem.
+  a particle or an ending (제13·14항), which links as it is. A stem ending in 없- after a
+  syllable with a coda (덧없-) is split there: mecab-ko-dic lists such stems as one.
 - 제16항: the letter names 디귿 지읒 치읓 키읔 티읕 피읖 히읗 before a particle beginning
   with a vowel link [ㅅ] [ㄱ] [ㅂ] (지읒이 → 지으시).
 - 제29항 and 제30항: before a content morpheme or a suffix beginning with 이 야 여 요 유, an
   ㄴ is inserted ([ㄹ] after ㄹ); the sound rules then nasalise the coda (꽃잎 → 꼰닙) and
-  사이시옷 becomes [ㄴ] (나뭇잎 → 나문닙). Second elements that take no ㄴ (-인 人, -요일)
-  and whole exceptions come from ``data/no_n_insertion.tsv``; reduplicated adverbs are split
+  사이시옷 becomes [ㄴ] (나뭇잎 → 나문닙). Second elements that take no ㄴ (-인 人, -요일,
+  -일 日 after two or more syllables: 기념일) and whole exceptions come from
+  ``data/no_n_insertion.tsv``; Sino-Korean numerals take none (이천이십); reduplicated adverbs are split
   into their halves (유들유들 → 유들류들).
 - 제26항: inside a noun, ㄷ ㅅ ㅈ after a coda ㄹ is tensed (물질 → 물찔), except between
   two identical syllables (허허실실, 절절하다) and before 드/스/즈, which no Sino-Korean
@@ -56,7 +57,7 @@ _VOWELS_TAKING_N = {20, 2, 6, 12, 17}  # ㅣ ㅑ ㅕ ㅛ ㅠ
 # 제16항: the names of ㄷ ㅈ ㅊ ㅋ ㅌ ㅍ ㅎ, and the onset each one's coda links as.
 _LETTER_NAME_LINK = {"디귿": 9, "지읒": 9, "치읓": 9, "키읔": 0, "티읕": 9, "피읖": 7, "히읗": 9}
 _CONTENT_LEFT = {"NNG", "NNP", "NR", "MM", "XPN", "MAG"}
-_CONTENT_RIGHT = {"NNG", "NNP", "NR", "VV", "VA", "MAG"}
+_CONTENT_RIGHT = {"NNG", "NR", "VV", "VA", "MAG"}  # not NNP: unknown words split there
 _NOT_SINO_KOREAN = {"드", "스", "즈"}
 # Sino-Korean numerals take no inserted ㄴ (이천이십 [이처니십]; 육 is pronounce.py's); native
 # ones do (열여섯 [열려섣], 열일곱 [열릴곱]).
@@ -152,11 +153,12 @@ def _is_reduplication(word: str) -> bool:
 
 
 def _split_existential(morpheme: Morpheme) -> list[Morpheme]:
-    """덧없-, 맛있-, 상관없이: a noun with a coda + 없-/있- is split before 없/있."""
+    """덧없-, 상관없이: a noun with a coda + 없- is split before 없. (맛있다, 멋있다 are left
+    to plain linking: [마싣따] is the other reading the standard allows and the usual one.)"""
     word = morpheme.surface
     for index in range(1, len(word)):
         syllable = _split(word[index - 1])
-        if word[index] in "없있" and syllable and syllable[2]:
+        if word[index] == "없" and syllable and syllable[2]:
             return [
                 Morpheme(word[:index], "NNG", morpheme.start),
                 Morpheme(word[index:], morpheme.tag, morpheme.start + index),
@@ -175,24 +177,25 @@ def _apply_boundary(chars: list[str], line: str, left: Morpheme, right: Morpheme
         return
     if left.tag not in _CONTENT_LEFT:
         return
-    links = first[1] in _VOWELS_LINK_NEUTRALISED or chars[right.start] == "있"  # 맛있다 [마딛따]
-    if right.tag in _CONTENT_RIGHT and links:
+    if right.tag in _CONTENT_RIGHT and first[1] in _VOWELS_LINK_NEUTRALISED:
         if coda != _CODA_IEUNG:
             chars[left.end - 1] = _join(onset, vowel, 0)
             chars[right.start] = _join(_LINKED_REPRESENTATIVE[coda], first[1], first[2])
         return
     takes_n = right.tag in _CONTENT_RIGHT or (right.tag == "XSN" and right.surface != "이")
-    if takes_n and first[1] in _VOWELS_TAKING_N and not _blocks_n_insertion(line, right):
+    if takes_n and first[1] in _VOWELS_TAKING_N and not _blocks_n_insertion(line, left, right):
         new_onset = _ONSET_RIEUL if coda == _CODA_RIEUL else _ONSET_NIEUN
         chars[right.start] = _join(new_onset, first[1], first[2])
 
 
-def _blocks_n_insertion(line: str, right: Morpheme) -> bool:
-    """An exception of ``data/no_n_insertion.tsv`` spans this boundary."""
-    seconds, words = _no_n_insertion()
+def _blocks_n_insertion(line: str, left: Morpheme, right: Morpheme) -> bool:
+    """A Sino-Korean numeral, or an exception of ``data/no_n_insertion.tsv``."""
+    seconds, after_polysyllable, words = _no_n_insertion()
     if right.tag == "NR" and set(right.surface) <= _SINO_NUMERAL_SYLLABLES:
         return True
     if right.surface in seconds:
+        return True
+    if right.surface in after_polysyllable and len(left.surface) >= 2:
         return True
     start = right.start
     return any(
@@ -258,11 +261,13 @@ def _tensification() -> dict[str, str]:
 
 
 @lru_cache(maxsize=1)
-def _no_n_insertion() -> tuple[frozenset[str], frozenset[str]]:
-    seconds, words = set(), set()
+def _no_n_insertion() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    kinds: dict[str, set[str]] = {"second": set(), "second_after_polysyllable": set(), "word": set()}
     for kind, item, *_source in _rows("no_n_insertion.tsv"):
-        (seconds if kind == "second" else words).add(item)
-    return frozenset(seconds), frozenset(words)
+        if kind not in kinds:
+            raise ValueError(f"no_n_insertion.tsv: unknown kind {kind!r}")
+        kinds[kind].add(item)
+    return tuple(frozenset(kinds[kind]) for kind in ("second", "second_after_polysyllable", "word"))
 
 
 def _rows(name: str) -> list[list[str]]:
