@@ -53,6 +53,7 @@ STATIC_FILES = {
     "studio.js": "text/javascript",
     "studio.css": "text/css",
     "recorder-worklet.js": "text/javascript",
+    "lexicon.js": "text/javascript",
 }
 COOKIE = "moksori_studio"
 SESSION_DAYS = 30
@@ -109,7 +110,7 @@ def _open_studio(app: FastAPI) -> Studio | None:
     settings = getattr(app.state, "studio_settings", None) or StudioSettings.from_env()
     service = StudioService(state.database, settings, state.settings.voices_dir)
     service.reconcile()
-    jobs = TrainingJobs(service)
+    jobs = TrainingJobs(service, **_training_queue())
     resumed = jobs.start()
     if resumed:
         log.info("studio: resuming training runs %s", resumed)
@@ -118,6 +119,17 @@ def _open_studio(app: FastAPI) -> Studio | None:
     signup = open_server if settings.allow_signup is None else settings.allow_signup
     guard = SignInGuard() if state.redis is None else RedisSignInGuard(state.redis)  # shared by every instance
     return Studio(settings, service, jobs, anonymous, signup, guard)
+
+
+def _training_queue() -> dict[str, Any]:
+    """With MOKSORI_TRAINING_QUEUE, runs go to `moksori worker` processes (moksori.studio.queue)."""
+    from moksori.studio.queue import TrainingQueue, queue_url
+
+    url = queue_url()
+    if url is None:
+        return {}
+    training_queue = TrainingQueue(url)
+    return {"training_queue": training_queue, "stages": training_queue.stages}
 
 
 class _StudioRoute(APIRoute):

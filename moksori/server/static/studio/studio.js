@@ -295,6 +295,7 @@ async function openVoice(voice) {
   stopRunPoll();
   if (!voice) return;
   localStorage.setItem("moksori.voice", voice.id);
+  document.dispatchEvent(new CustomEvent("studio:voice", { detail: voice })); // lexicon.js follows it
   $("export-link").href = `/api/studio/voices/${voice.id}/export`;
   $("delete-confirm").value = "";
   const setId = Number(localStorage.getItem(`moksori.set.${voice.id}`));
