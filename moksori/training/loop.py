@@ -14,6 +14,7 @@ Exact resume: the learning rate is a function of (step, epoch), the data order a
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import random
@@ -196,6 +197,20 @@ class ResumableBatches(Sampler[list[int]]):
         return max(len(self.sampler) - self.start, 0)
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, as PyTorch's DataLoader counts them)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def loader_workers(requested: int, world_size: int = 1) -> int:
+    """DataLoader workers per process: the recipe's count, at most this machine's CPUs shared
+    among the processes less one for the process itself (more only makes PyTorch warn and the
+    workers fight the training step for the CPUs)."""
+    return min(requested, max(0, usable_cpus() // max(1, world_size) - 1))
+
+
 def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
@@ -286,15 +301,19 @@ class Trainer:
         )
         batches = ResumableBatches(sampler)
         pin = info.device.type == "cuda"
+        workers = loader_workers(data.num_workers, info.world_size)
+        if workers != data.num_workers and info.is_main:
+            logger.info("data: %d loader workers asked for, %d CPUs here: using %d per process",
+                        data.num_workers, usable_cpus(), workers)
         train_loader = DataLoader(
-            train_set, batch_sampler=batches, collate_fn=collate_tts, num_workers=data.num_workers, pin_memory=pin
+            train_set, batch_sampler=batches, collate_fn=collate_tts, num_workers=workers, pin_memory=pin
         )
         val_set = task.wrap_dataset(TTSDataset(data.dir, "val", load_wave=task.load_wave))
         val_loader = None
         if len(val_set) and info.is_main:
             val_loader = DataLoader(
                 val_set, batch_size=data.batch_size, shuffle=False, collate_fn=collate_tts,
-                num_workers=data.num_workers, pin_memory=pin,
+                num_workers=workers, pin_memory=pin,
             )
         return train_loader, batches, val_loader
 
@@ -380,7 +399,9 @@ class Trainer:
             report = warm_start(task, recipe.init_from)
             warm_started = True
             if info.is_main:
-                logger.warning("%s", report.describe())
+                # One line in the log; every name in the run folder.
+                (self.run_dir / "warm_start.json").write_text(json.dumps(report.to_dict(), indent=1), "utf-8")
+                logger.warning("%s (all names: %s)", report.describe(), self.run_dir / "warm_start.json")
         frozen = apply_freeze(task.nets, task.inference_name, recipe.freeze)
         if frozen and info.is_main:
             logger.info("frozen: %d parameter tensors (%s)", len(frozen), ", ".join(recipe.freeze))

@@ -53,12 +53,24 @@ class WarmStartReport:
     skipped: list[str] = field(default_factory=list)  # "name: reason"
     not_in_source: list[str] = field(default_factory=list)
 
-    def describe(self) -> str:
-        lines = [f"warm start from {self.source}: loaded {len(self.loaded)} tensors, "
-                 f"skipped {len(self.skipped)}, {len(self.not_in_source)} kept at their initial values"]
-        lines += [f"  skipped {entry}" for entry in self.skipped]
-        lines += [f"  not in source: {name}" for name in self.not_in_source]
-        return "\n".join(lines)
+    def describe(self, examples: int = 3) -> str:
+        """One line: the counts, with the first ``examples`` skipped / not-in-source names (a
+        training log must not drown in hundreds of names; :meth:`to_dict` has them all)."""
+        skipped = _first(self.skipped, examples)
+        missing = _first(self.not_in_source, examples)
+        return (f"warm start from {self.source}: loaded {len(self.loaded)} tensors, skipped {len(self.skipped)}"
+                f"{skipped}, {len(self.not_in_source)} kept at their initial values (not in the source){missing}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "loaded": self.loaded, "skipped": self.skipped,
+                "not_in_source": self.not_in_source}
+
+
+def _first(names: list[str], count: int) -> str:
+    if not names:
+        return ""
+    more = f", and {len(names) - count} more" if len(names) > count else ""
+    return f" ({'; '.join(names[:count])}{more})"
 
 
 def read_init_source(path: str | Path, model_name: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -1,3 +1,4 @@
+import json
 import logging
 
 import pytest
@@ -5,7 +6,7 @@ import torch
 
 from moksori.training import load_checkpoint, train
 from moksori.training.tasks import DatasetInfo, build_task
-from moksori.training.warm_start import apply_freeze, read_init_source, warm_start
+from moksori.training.warm_start import WarmStartReport, apply_freeze, read_init_source, warm_start
 
 
 @pytest.fixture()
@@ -43,8 +44,30 @@ def test_different_vocabulary_skips_only_the_embedding(make_recipe, sample_data,
 def test_train_with_init_from_reports_skipped_weights(make_recipe, other_vocab_checkpoint, tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="moksori.training"):
         run_dir = train(make_recipe("glowtts", tmp_path / "run"), init_from=str(other_vocab_checkpoint), max_steps=2)
-    assert "skipped encoder.emb.weight" in caplog.text
+    (line,) = [r.getMessage() for r in caplog.records if "warm start" in r.getMessage()]
+    assert "skipped 1 (encoder.emb.weight: " in line and "\n" not in line
+    names = json.loads((run_dir / "warm_start.json").read_text())
+    assert names["skipped"][0].startswith("encoder.emb.weight") and len(names["loaded"]) > 10
     assert load_checkpoint(run_dir)["step"] == 2
+
+
+def test_warm_start_summary_is_one_line_with_the_first_names():
+    report = WarmStartReport("base.pt", loaded=["a"] * 34, skipped=[f"w{i}: shape" for i in range(273)],
+                             not_in_source=[f"n{i}" for i in range(5)])
+    assert report.describe() == (
+        "warm start from base.pt: loaded 34 tensors, skipped 273 (w0: shape; w1: shape; w2: shape, and 270 more), "
+        "5 kept at their initial values (not in the source) (n0; n1; n2, and 2 more)")
+    assert WarmStartReport("x").describe() == (
+        "warm start from x: loaded 0 tensors, skipped 0, 0 kept at their initial values (not in the source)")
+
+
+def test_loader_workers_follow_the_cpu_count(monkeypatch):
+    from moksori.training import loop
+
+    monkeypatch.setattr(loop, "usable_cpus", lambda: 2)
+    assert loop.loader_workers(4) == 1 and loop.loader_workers(0) == 0 and loop.loader_workers(4, world_size=2) == 0
+    monkeypatch.setattr(loop, "usable_cpus", lambda: 32)
+    assert loop.loader_workers(4) == 4 and loop.loader_workers(16, world_size=4) == 7
 
 
 def test_freeze_keeps_frozen_parameters_unchanged(make_recipe, source_checkpoint, tmp_path):
