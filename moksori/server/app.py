@@ -13,7 +13,6 @@ from typing import Any
 
 import torch
 from fastapi import APIRouter, FastAPI
-from fastapi_offline import FastAPIOffline
 
 from moksori import __version__
 from moksori.server import lexicon_routes, pages, shared, studio, tts
@@ -66,9 +65,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         if state.redis is not None:
             state.redis.close()
 
-    # /docs and /redoc with Swagger UI and ReDoc served from the fastapi-offline package: no CDN.
-    app = FastAPIOffline(title="moksori", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-                         default_response_class=SafeJSONResponse, static_url="/docs/static")
+    # /docs and /redoc are moksori.server.pages' (Swagger UI and ReDoc served from the package, no CDN).
+    app = FastAPI(title="moksori", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+                  default_response_class=SafeJSONResponse, docs_url=None, redoc_url=None)
     app.state.moksori = state
     install_error_handlers(app)
     for router in ROUTERS:

@@ -1,5 +1,6 @@
 """The server's own web pages besides the studio: ``GET /`` (a landing page linking the studio,
-the voice page and the API docs), ``GET /listen`` (the voice page: every voice the caller may
+the voice page and the API docs), ``/docs`` and ``/redoc`` (Swagger UI and ReDoc, served from
+the package), ``GET /listen`` (the voice page: every voice the caller may
 use, its card, a text box, play, download), their static files, and ``GET /voices/{voice}/card``,
 the JSON the voice page reads.
 
@@ -66,6 +67,60 @@ async def page_static(name: str) -> FileResponse:
     if media_type is None:
         raise ApiError(404, "not_found", f"no page file {name!r}")
     return FileResponse(STATIC_DIR / name, media_type=media_type, headers=PAGE_HEADERS)
+
+
+# --- API docs ---------------------------------------------------------------------------------
+# Swagger UI and ReDoc from the fastapi-offline package's copies (MIT/Apache-2.0 licensed dist
+# files), under a policy that lets nothing load from elsewhere: ReDoc's footer logo would
+# otherwise come from its CDN. Their pages hold an inline start-up script.
+DOCS_STATIC = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css",
+               "redoc.standalone.js": "text/javascript", "favicon.png": "image/png"}
+DOCS_HEADERS = {
+    **PAGE_HEADERS,
+    "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+                               "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
+                               "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+}
+
+
+def _docs_dir() -> Path:
+    import fastapi_offline
+
+    return Path(fastapi_offline.__file__).resolve().parent / "static"
+
+
+@router.get("/docs", include_in_schema=False)
+async def swagger_ui(request: Request) -> HTMLResponse:
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    root = request.scope.get("root_path", "")
+    page = get_swagger_ui_html(
+        openapi_url=f"{root}{request.app.openapi_url}", title=f"{request.app.title} - Swagger UI",
+        swagger_js_url=f"{root}/docs/static/swagger-ui-bundle.js", swagger_css_url=f"{root}/docs/static/swagger-ui.css",
+        swagger_favicon_url=f"{root}/docs/static/favicon.png", swagger_ui_parameters={"validatorUrl": None},
+    )
+    return HTMLResponse(page.body, headers=DOCS_HEADERS)
+
+
+@router.get("/redoc", include_in_schema=False)
+async def redoc(request: Request) -> HTMLResponse:
+    from fastapi.openapi.docs import get_redoc_html
+
+    root = request.scope.get("root_path", "")
+    page = get_redoc_html(
+        openapi_url=f"{root}{request.app.openapi_url}", title=f"{request.app.title} - ReDoc",
+        redoc_js_url=f"{root}/docs/static/redoc.standalone.js", redoc_favicon_url=f"{root}/docs/static/favicon.png",
+        with_google_fonts=False,
+    )
+    return HTMLResponse(page.body, headers=DOCS_HEADERS)
+
+
+@router.get("/docs/static/{name}", include_in_schema=False)
+async def docs_static(name: str) -> FileResponse:
+    media_type = DOCS_STATIC.get(name)
+    if media_type is None:
+        raise ApiError(404, "not_found", f"no docs file {name!r}")
+    return FileResponse(_docs_dir() / name, media_type=media_type, headers={"Cache-Control": "public, max-age=86400"})
 
 
 @router.get("/voices/{voice}/card", summary="A voice's card: models, data, training, evaluation and its controls")
