@@ -194,14 +194,16 @@ def test_record_two_prompts_in_the_browser(server, browser, spoken):
 
 
 def _train_from_the_page(driver, base: str, voice_id: int, spoken) -> None:
-    """Three more takes through the API, then Start training on the page until the run ends."""
+    """Four more takes through the API, then Start training on the page until the run ends. (The
+    fake microphone loops its clip, so a take stopped by a key press may well be judged cut off
+    and not kept: four API takes are enough for training either way.)"""
     import httpx
 
     with httpx.Client(base_url=base) as http:
         sets = http.get("/api/studio/prompt-sets").json()["prompt_sets"]
         ko = next(s["id"] for s in sets if s["language"] == "ko" and s["source"] == "builtin")
         ids = {p["text"]: p["id"] for p in http.get(f"/api/studio/prompt-sets/{ko}/prompts").json()["prompts"]}
-        for text, wave in spoken[2:5]:
+        for text, wave in spoken[2:6]:
             buffer = io.BytesIO()
             soundfile.write(buffer, wave, 22050, format="WAV")
             response = http.post(f"/api/studio/voices/{voice_id}/takes", data={"prompt_id": str(ids[text])},
@@ -210,7 +212,7 @@ def _train_from_the_page(driver, base: str, voice_id: int, spoken) -> None:
     driver.refresh()
     _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page again")
     _wait(driver, lambda d: d.find_element(By.ID, "start-training").is_enabled(), "training to be possible")
-    assert _text(driver, "progress-prompts") == "5 / 568"
+    assert _text(driver, "progress-prompts") in ("4 / 568", "5 / 568", "6 / 568")
     driver.find_element(By.ID, "start-training").click()
     _wait(driver, lambda d: "running" in _text(d, "training-status") or "queued" in _text(d, "training-status"),
           "the run to start")
