@@ -46,7 +46,7 @@ class FileStore:
     def write_atomic(self, relative: str, data: bytes) -> Path:
         """Write ``data`` so that readers see the old file or the new one, never a partial one."""
         target = self.path(relative)
-        atomic_write_bytes(target, data, durable=True)
+        atomic_write_bytes(target, data, durable=True, private=True)  # users' recordings: owner only
         _fsync_dir(target.parent)
         return target
 
