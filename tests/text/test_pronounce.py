@@ -90,11 +90,12 @@ PHRASE_CASES = [
     ("할 것을", "할 꺼슬"),
     ("갈 데가", "갈 떼가"),
     ("책 가방", "책 까방"),
+    ("옷 입다", "온 닙따"),  # ㄴ-insertion in a phrase (제29항 붙임 2): sounds change in place
 ]
 
 # Known differences from the standard that we leave as the library does them.
 KNOWN_DIFFERENCES = [
-    ("옷 입다", "옫 입따", "온닙따"),  # ㄴ-insertion across a space (제29항 붙임 2)
+    ("돈 있어", "돈 이써", "도니써"),  # no liaison across a space, by design
 ]
 
 

@@ -64,7 +64,21 @@ def test_rule_edges(written: str, spoken: str) -> None:
 def test_no_liaison_across_a_space() -> None:
     # 제15항 across words ([꼬뒤]) is left to the eojeol boundary; the coda is neutralised.
     assert pronounce_hangul("꽃 위") == "꼳 위"
-    assert pronounce_hangul("맨 입") == "맨 입"
+    assert pronounce_hangul("돈 있어") == "돈 이써"
+
+
+@pytest.mark.parametrize(
+    ("written", "spoken"),
+    [
+        ("새로운 영화", "새로운 영화"),  # a longer noun after a modifier: no ㄴ
+        ("물론 읽었지만", "물론 일걷찌만"),  # an adverb said apart
+        ("나은 여동생", "나은 여동생"),  # 여- is a piece of a compound, not a word
+        ("삼 일", "삼 일"),  # Sino-Korean numerals
+    ],
+    ids=["a29-새로운-영화", "a29-물론-읽었지만", "a29-나은-여동생", "a29-삼-일"],
+)
+def test_no_n_insertion_across_a_space(written: str, spoken: str) -> None:
+    assert pronounce_hangul(written) == spoken
 
 
 def test_lexicon_rows_are_checked() -> None:

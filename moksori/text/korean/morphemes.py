@@ -15,7 +15,8 @@ inside an eojeol, never across a space:
   사이시옷 becomes [ㄴ] (나뭇잎 → 나문닙). Second elements that take no ㄴ (-인 人, -요일,
   -일 日 after two or more syllables: 기념일) and whole exceptions come from
   ``data/no_n_insertion.tsv``; Sino-Korean numerals take none (이천이십); reduplicated adverbs are split
-  into their halves (유들유들 → 유들류들).
+  into their halves (유들유들 → 유들류들). Across a space only for phrases said as one
+  (제29항 붙임 2, see ``_insert_n_across_space``), and no consonant crosses the space.
 - 제26항: inside a noun, ㄷ ㅅ ㅈ after a coda ㄹ is tensed (물질 → 물찔), except between
   two identical syllables (허허실실, 절절하다) and before 드/스/즈, which no Sino-Korean
   syllable is (loanwords: 골드). This is the Sino-Korean rule applied to every noun: the
@@ -59,6 +60,8 @@ _LETTER_NAME_LINK = {"디귿": 9, "지읒": 9, "치읓": 9, "키읔": 0, "티읕
 _CONTENT_LEFT = {"NNG", "NNP", "NR", "MM", "XPN", "MAG"}
 _CONTENT_RIGHT = {"NNG", "NR", "VV", "VA", "MAG"}  # not NNP: unknown words split there
 _NOT_SINO_KOREAN = {"드", "스", "즈"}
+# The adverbs that are said as one phrase with the verb after them (잘 입다, 못 잊다, 안 읽다).
+_CLITIC_ADVERBS = frozenset({"잘", "못", "안"})
 # Sino-Korean numerals take no inserted ㄴ (이천이십 [이처니십]; 육 is pronounce.py's); native
 # ones do (열여섯 [열려섣], 열일곱 [열릴곱]).
 _SINO_NUMERAL_SYLLABLES = frozenset("영일이삼사오육칠팔구십백천만억조경")
@@ -69,6 +72,7 @@ class Morpheme:
     surface: str
     tag: str
     start: int  # offset of the first character in the line
+    part: bool = False  # a piece of a compound or of a split word, not a whole token
 
     @property
     def end(self) -> int:
@@ -101,6 +105,8 @@ def annotate_with_rules(line: str, tagger: Any) -> str | None:
     for left, right in zip(morphemes, morphemes[1:]):
         if left.end == right.start:
             _apply_boundary(chars, line, left, right)
+        elif line[left.end : right.start] == " ":
+            _insert_n_across_space(chars, left, right)
     return _annotated(chars, tokens)
 
 
@@ -132,15 +138,15 @@ def _parts(token: tuple[Morpheme, str, str]) -> list[Morpheme]:
         if all(len(piece) >= 2 for piece in pieces) and "".join(p[0] for p in pieces) == morpheme.surface:
             parts, start = [], morpheme.start
             for piece in pieces:
-                parts.append(Morpheme(piece[0], piece[1], start))
+                parts.append(Morpheme(piece[0], piece[1], start, part=True))
                 start += len(piece[0])
             return parts
         return [morpheme]
     if morpheme.tag == "MAG" and _is_reduplication(morpheme.surface):
         half = len(morpheme.surface) // 2
         return [
-            Morpheme(morpheme.surface[:half], "MAG", morpheme.start),
-            Morpheme(morpheme.surface[half:], "MAG", morpheme.start + half),
+            Morpheme(morpheme.surface[:half], "MAG", morpheme.start, part=True),
+            Morpheme(morpheme.surface[half:], "MAG", morpheme.start + half, part=True),
         ]
     if morpheme.tag in {"VA", "VV", "MAG"}:
         return _split_existential(morpheme)
@@ -160,8 +166,8 @@ def _split_existential(morpheme: Morpheme) -> list[Morpheme]:
         syllable = _split(word[index - 1])
         if word[index] == "없" and syllable and syllable[2]:
             return [
-                Morpheme(word[:index], "NNG", morpheme.start),
-                Morpheme(word[index:], morpheme.tag, morpheme.start + index),
+                Morpheme(word[:index], "NNG", morpheme.start, part=True),
+                Morpheme(word[index:], morpheme.tag, morpheme.start + index, part=True),
             ]
     return [morpheme]
 
@@ -185,6 +191,37 @@ def _apply_boundary(chars: list[str], line: str, left: Morpheme, right: Morpheme
     takes_n = right.tag in _CONTENT_RIGHT or (right.tag == "XSN" and right.surface != "이")
     if takes_n and first[1] in _VOWELS_TAKING_N and not _blocks_n_insertion(line, left, right):
         new_onset = _ONSET_RIEUL if coda == _CODA_RIEUL else _ONSET_NIEUN
+        chars[right.start] = _join(new_onset, first[1], first[2])
+
+
+def _insert_n_across_space(chars: list[str], left: Morpheme, right: Morpheme) -> None:
+    """제29항 붙임 2: two words said as one phrase take the inserted ㄴ too (옷 입다 [온닙따],
+    할 일 [할릴], 먹은 엿 [머근녇], 잘 입다 [잘립따], 서른 여섯 [서른녀섣]).
+
+    No consonant crosses the space: the right word's onset becomes [ㄴ]/[ㄹ] and the left
+    word's coda assimilates in place, as 비음화 does across spaces. Phrases taken: a modifier
+    (관형사, -ㄴ/-ㄹ) before a one-syllable noun, a bare noun or 잘/못/안 before a verb or
+    adjective (not 있-), and two native numerals. A longer noun after a modifier is usually
+    linked instead (새로운 영화 [새로우녕화]), and other adverbs are said apart (물론 읽었지만),
+    so those are left alone.
+    """
+    last, first = _split(chars[left.end - 1]), _split(chars[right.start])
+    if last is None or first is None or not last[2] or first[0] != _ONSET_IEUNG:
+        return
+    if first[1] not in _VOWELS_TAKING_N:
+        return
+    if left.part or right.part:
+        return
+    left_tag, right_tag = left.tag.split("+")[-1], right.tag.split("+")[0]
+    verb = right_tag in {"VV", "VA"} and not right.surface.startswith("있")
+    phrase = (
+        (left_tag in {"ETM", "MM"} and right_tag == "NNG" and len(right.surface) == 1)
+        or (left_tag == "NNG" and verb)
+        or (left_tag == "MAG" and left.surface in _CLITIC_ADVERBS and verb)
+        or (left_tag == right_tag == "NR" and not set(right.surface) <= _SINO_NUMERAL_SYLLABLES)
+    )
+    if phrase:
+        new_onset = _ONSET_RIEUL if last[2] == _CODA_RIEUL else _ONSET_NIEUN
         chars[right.start] = _join(new_onset, first[1], first[2])
 
 

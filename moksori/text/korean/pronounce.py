@@ -27,8 +27,10 @@ We run those steps ourselves instead of calling ``G2p()(text)`` because:
   idiom list (whole words replaced by their pronunciation) is kept only for the entries the
   rules do not get right (see ``_idioms``).
 
-Known differences from the standard: ㄴ-insertion across words (옷 입다 → 옫 입따 for
-[온닙따]) is not done, and across-word 유음화 is applied (한 라운드 → 할 라운드).
+Known differences from the standard: no liaison across words (꽃 위 → 꼳 위 for [꼬뒤],
+돈 있어 → 돈 이써 for [도니써]; see above), and across-word 유음화 is applied
+(한 라운드 → 할 라운드). ㄴ-insertion across words is done where it moves nothing
+(옷 입다 → 온 닙따, 제29항 붙임 2).
 """
 
 from __future__ import annotations
