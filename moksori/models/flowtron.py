@@ -26,12 +26,14 @@ attention loss; a checkpoint that needs the former is refused by name.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -450,13 +452,16 @@ def _text_encoder(config: FlowtronConfig) -> nn.Module:
     return encoder
 
 
-def encode_text(encoder: nn.Module, x: torch.Tensor, lengths: torch.Tensor, p_dropout: float) -> torch.Tensor:
+def encode_text(encoder: nn.Module, x: torch.Tensor, lengths: torch.Tensor | None, p_dropout: float) -> torch.Tensor:
     """Run the encoder's layers on embedded text ``x`` ``[b, n_text_dim, t]`` with padding
-    masked out of the convolutions and the normalisation statistics: ``[b, t, n_text_dim]``."""
-    mask = sequence_mask(lengths, x.size(2)).unsqueeze(1)
+    masked out of the convolutions and the normalisation statistics: ``[b, t, n_text_dim]``.
+    ``lengths`` None: no padding (the ONNX encoder, one unpadded sentence)."""
+    mask = None if lengths is None else sequence_mask(lengths, x.size(2)).unsqueeze(1)
     for block in encoder.convolutions:
         conv, norm = block[0], block[1]
-        x = F.dropout(F.relu(norm(conv(x * mask), mask)), p_dropout, encoder.training)
+        x = F.dropout(F.relu(norm(conv(x if mask is None else x * mask), mask)), p_dropout, encoder.training)
+    if lengths is None:
+        return encoder.lstm(x.transpose(1, 2))[0]
     packed = nn.utils.rnn.pack_padded_sequence(x.transpose(1, 2), lengths.cpu(), batch_first=True,
                                                enforce_sorted=False)
     out, _ = nn.utils.rnn.pad_packed_sequence(encoder.lstm(packed)[0], batch_first=True, total_length=x.size(2))
@@ -508,8 +513,11 @@ class Flowtron(nn.Module):
     def n_mel_channels(self) -> int:
         return self.config.n_mel_channels
 
-    def memory(self, text: torch.Tensor, text_lengths: torch.Tensor, speaker: torch.Tensor | None) -> torch.Tensor:
-        """Encoded text with the speaker vector appended to every token: ``[b, t_text, n_text+n_spk]``."""
+    def memory(
+        self, text: torch.Tensor, text_lengths: torch.Tensor | None, speaker: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Encoded text with the speaker vector appended to every token: ``[b, t_text, n_text+n_spk]``
+        (``text_lengths`` None: unpadded)."""
         if speaker is None or self.config.dummy_speaker_embedding:
             speaker = torch.zeros(text.size(0), dtype=torch.long, device=text.device)
         if int(speaker.max()) >= self.config.n_speakers or int(speaker.min()) < 0:
@@ -772,13 +780,37 @@ def spread_segments(means: torch.Tensor, frames: int) -> torch.Tensor:
     return means[:, index]
 
 
+def styled_mean(style: FlowtronStyle, mean0: torch.Tensor, z_a: torch.Tensor | None,
+                z_b: torch.Tensor | None) -> torch.Tensor:
+    """The prior's mean moved toward the style: ``z_a`` (the reference's segment means, or the
+    prior's own ``mean0``) interpolated toward ``z_b`` by ``alpha``, the whole by ``strength``."""
+    if z_a is None and z_b is None:
+        return mean0
+    z_a = mean0 if z_a is None else z_a
+    target = z_a if z_b is None else (1 - style.alpha) * z_a + style.alpha * z_b
+    return (1 - style.strength) * mean0 + style.strength * target
+
+
+def fixed_prior(mixture: dict[str, Any] | None, n_mel: int, component: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std ``[n_mel, 1]`` of the prior without a reference: N(0, 1), or a fixed
+    mixture's ``component`` (default 0). ``mixture``: ``mean``/``log_var`` ``[n_mel, k]``."""
+    if mixture is None:
+        return torch.zeros(n_mel, 1), torch.ones(n_mel, 1)
+    k = 0 if component is None else component
+    return mixture["mean"][:, k : k + 1], torch.exp(0.5 * mixture["log_var"][:, k : k + 1])
+
+
 class FlowtronAcoustic(AcousticModel):
     """Text ids → mel for an eval-mode Flowtron. ``noise_scale`` is Flowtron's sigma (the
     standard deviation of the sampled z); ``style`` is read as :class:`FlowtronStyle`. The
     last flow's gate ends each sentence, at most ``max_decoder_steps`` frames; every row's
     alignment (the first flow's attention, in time order) is checked and reported.
 
-    PyTorch only: the frame-by-frame inverse does not trace to ONNX."""
+    ONNX: ``acoustic.onnx`` encodes the text into every flow's attention keys and values, and
+    ``acoustic.flow<i>.onnx`` is one frame of flow ``i``'s inverse; :meth:`onnx_run` runs the
+    frame loop in Python. Style references (``ref_mel``, ``ref_mel_b``) need the forward pass
+    and stay PyTorch-only; sigma, speaker, ``z_b``/``alpha``/``strength`` and a fixed mixture's
+    component work through ONNX Runtime too."""
 
     knobs = ("noise_scale", "speaker_id", "style")
 
@@ -831,19 +863,14 @@ class FlowtronAcoustic(AcousticModel):
                 mean, log_var = mean[0], log_var[0]
             else:
                 raise ValueError("this Flowtron predicts its mixture from a reference mel: give style ref_mel")
-            mean0, std0 = mean[:, k : k + 1], torch.exp(0.5 * log_var[:, k : k + 1])
-        if z_a is None:
-            z_a = mean0
+            mean0, std0 = fixed_prior({"mean": mean, "log_var": log_var}, n_mel, k)
         z_b = None
         if style.ref_mel_b is not None:
             ids_b = row_ids if style.ref_ids_b is None else style.ref_ids_b
             z_b = self.reference_z(style.ref_mel_b, ids_b, speaker)[0].mean(dim=1, keepdim=True)
         elif style.z_b is not None:
             z_b = style.z_b.unsqueeze(1)
-        target = z_a if z_b is None else (1 - style.alpha) * z_a + style.alpha * z_b
-        styled = (1 - style.strength) * mean0 + style.strength * target if style.ref_mel is not None or z_b is not None \
-            else mean0
-        return mean0, std0, styled
+        return mean0, std0, styled_mean(style, mean0, z_a, z_b)
 
     def infer(
         self, ids: torch.Tensor, lengths: torch.Tensor, controls: Controls, noise: NoiseSource
@@ -885,9 +912,93 @@ class FlowtronAcoustic(AcousticModel):
         )
         return AcousticOutput(out.mel, out.lengths, alignment, reports)
 
+    # --- ONNX: the text encoder with every flow's keys/values, one frame of each flow ----------
+    def forward(self, ids: torch.Tensor, sid: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        memory = self.model.memory(ids, None, sid)
+        pairs = [_ar_step(flow).attention_layer.memory(memory) for flow in self.model.flows]
+        return torch.stack([k for k, _ in pairs]), torch.stack([v for _, v in pairs])
+
     def onnx_graph(self, n_mels: int) -> OnnxGraph:
-        raise NotImplementedError("Flowtron voices run in PyTorch only (its frame-by-frame inverse is not exported "
-                                  "to ONNX); synthesise without --onnx")
+        """``input`` int64 [1, T] (and ``sid`` int64 [1] with several speakers) → ``keys``,
+        ``values`` [n_flows, 1, T, n_attn_channels]."""
+        args: tuple[torch.Tensor, ...] = (torch.ones(1, 12, dtype=torch.long),)
+        names = ["input"]
+        if self.model.n_speakers > 1:
+            args += (torch.zeros(1, dtype=torch.long),)
+            names.append("sid")
+        axes = {"input": {1: "tokens"}, "keys": {2: "tokens"}, "values": {2: "tokens"}}
+        return OnnxGraph(args, names, ["keys", "values"], axes)
+
+    def onnx_graphs(self, n_mels: int) -> dict[str, tuple[nn.Module, OnnxGraph]]:
+        c, tokens = self.config, 12
+        graphs: dict[str, tuple[nn.Module, OnnxGraph]] = {"": (self, self.onnx_graph(n_mels))}
+        for i, flow in enumerate(self.model.flows):
+            frame = _OnnxFlowFrame(_ar_step(flow))
+            args = (torch.zeros(1, 1, c.n_mel_channels), torch.zeros(1, 1, c.n_mel_channels),
+                    torch.zeros(1, 1, c.n_hidden), torch.zeros(1, 1, c.n_hidden),
+                    torch.zeros(c.n_lstm_layers, 1, c.n_hidden), torch.zeros(c.n_lstm_layers, 1, c.n_hidden),
+                    torch.zeros(1, tokens, c.n_attn_channels), torch.zeros(1, tokens, c.n_attn_channels))
+            outputs = ["x", "attn", *(["gate"] if frame.step.has_gate else []), *(f"out_{n}" for n in _FRAME_STATE)]
+            axes = {"keys": {1: "tokens"}, "values": {1: "tokens"}, "attn": {2: "tokens"}}
+            graphs[f"flow{i}"] = (frame, OnnxGraph(args, ["frame", "z", *_FRAME_STATE, "keys", "values"], outputs, axes))
+        return graphs
+
+    def onnx_metadata(self) -> dict[str, str]:
+        c = self.config
+        facts: dict[str, Any] = {
+            "n_flows": c.n_flows, "n_speakers": c.n_speakers, "n_mel_channels": c.n_mel_channels, "n_hidden": c.n_hidden,
+            "n_lstm_layers": c.n_lstm_layers, "max_decoder_steps": c.max_decoder_steps,
+            "gate_threshold": c.gate_threshold, "use_gate_layer": int(c.use_gate_layer), "n_components": 0,
+        }
+        if c.n_components > 1 and c.fixed_gaussian:
+            mixture = self.model.gaussian_mixture
+            facts.update(n_components=c.n_components, mixture_mean=json.dumps(mixture.mean[0].tolist()),
+                         mixture_log_var=json.dumps(mixture.log_var[0].tolist()))
+        return {f"flowtron.{key}": str(value) for key, value in facts.items()}
+
+    @classmethod
+    def onnx_extra_graph_names(cls, metadata: dict[str, str]) -> tuple[str, ...]:
+        return tuple(f"flow{i}" for i in range(int(metadata["flowtron.n_flows"])))
+
+    @classmethod
+    def onnx_run(
+        cls, sessions: dict[str, Any], metadata: dict[str, str], ids: list[int], controls: Controls,
+        noise: NoiseSource, n_mels: int,
+    ) -> tuple[np.ndarray, Any]:
+        meta = {key.removeprefix("flowtron."): value for key, value in metadata.items() if key.startswith("flowtron.")}
+        n_flows, n_mel, n = int(meta["n_flows"]), int(meta["n_mel_channels"]), int(meta["max_decoder_steps"])
+        n_components = int(meta["n_components"])
+        mixture = None
+        if n_components > 1:
+            mixture = {key: torch.tensor(json.loads(meta[f"mixture_{key}"])) for key in ("mean", "log_var")}
+        style = FlowtronStyle.from_controls(controls.style, n_mel, n_components)
+        if style.ref_mel is not None or style.ref_mel_b is not None:
+            raise ValueError("Flowtron style references (ref_mel) need the PyTorch path: synthesise without ONNX")
+        mean0, std0 = fixed_prior(mixture, n_mel, style.component)
+        mean = styled_mean(style, mean0, None, None if style.z_b is None else style.z_b.unsqueeze(1))
+        eps = torch.from_numpy(noise(0, n, n_mel))
+        x = (mean + float(controls.noise_scale) * std0 * eps).T.numpy().astype(np.float32)  # [frames, c]
+        feeds = {"input": np.asarray([ids], dtype=np.int64)}
+        if "sid" in {i.name for i in sessions[""].get_inputs()}:
+            speaker = int(controls.speaker_id or 0)
+            if not 0 <= speaker < int(meta["n_speakers"]):
+                raise ValueError(f"speaker id out of range: this model has {meta['n_speakers']} speaker(s)")
+            feeds["sid"] = np.asarray([speaker], dtype=np.int64)
+        keys, values = sessions[""].run(["keys", "values"], feeds)
+        use_gate, hit_limit, attn = bool(int(meta["use_gate_layer"])), False, None
+        for order, i in enumerate(reversed(range(n_flows))):
+            backward = i % 2 == 1  # AR_Back_Step: the flow reads the frames in reverse
+            gate_threshold = float(meta["gate_threshold"]) if use_gate and order == 0 else None
+            x, attn = _onnx_flow_inverse(sessions[f"flow{i}"], x[::-1] if backward else x, keys[i], values[i],
+                                         gate_threshold, meta)
+            if backward:
+                x, attn = x[::-1], attn[::-1]
+            if gate_threshold is not None:
+                hit_limit = len(x) >= n
+        alignment = torch.from_numpy(np.ascontiguousarray(attn.T))  # flow 0's, [tokens, frames]
+        report = check_alignment(alignment, len(ids), hit_limit, n_frames=max(len(x), 1))
+        return np.ascontiguousarray(x.T), report
+
 
     def teacher_forced_mel(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError(
@@ -896,17 +1007,65 @@ class FlowtronAcoustic(AcousticModel):
         )
 
 
+_FRAME_STATE = ("attention_h", "attention_c", "lstm_h", "lstm_c")
+
+
+def _ar_step(flow: nn.Module) -> AR_Step:
+    return flow.ar_step if isinstance(flow, AR_Back_Step) else flow
+
+
+class _OnnxFlowFrame(nn.Module):
+    """One frame of :meth:`AR_Step.infer` for export: the previous output frame and this
+    frame's z → this frame's x, its attention (the gate logit on the gated flow), new LSTM states."""
+
+    def __init__(self, step: AR_Step):
+        super().__init__()
+        self.step = step
+
+    def forward(self, frame: torch.Tensor, z: torch.Tensor, attention_h: torch.Tensor, attention_c: torch.Tensor,
+                lstm_h: torch.Tensor, lstm_c: torch.Tensor, keys: torch.Tensor,
+                values: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        step = self.step
+        attention_hidden, (attention_h, attention_c) = step.attention_lstm(frame, (attention_h, attention_c))
+        text_mask = torch.ones_like(keys[..., 0], dtype=torch.bool)
+        context, attn = step.attention_layer(attention_hidden, keys, values, text_mask)
+        decoder_input = torch.cat([attention_hidden, context], dim=-1)
+        lstm_hidden, (lstm_h, lstm_c) = step.lstm(decoder_input, (lstm_h, lstm_c))
+        log_s, b = step._affine(lstm_hidden)
+        x = (z - b) * torch.exp(-log_s)
+        gate = (step.gate_layer(decoder_input).reshape(1),) if step.has_gate else ()
+        return (x, attn, *gate, attention_h, attention_c, lstm_h, lstm_c)
+
+
+def _onnx_flow_inverse(session: Any, z: np.ndarray, keys: np.ndarray, values: np.ndarray,
+                       gate_threshold: float | None, meta: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """One flow's inverse over ``z`` ``[frames, c]`` in its processing order, frame by frame;
+    with ``gate_threshold`` it stops after the frame whose gate fires. Returns x ``[frames', c]``
+    and the attention ``[frames', tokens]``."""
+    hidden, layers = int(meta["n_hidden"]), int(meta["n_lstm_layers"])
+    state = [np.zeros((1, 1, hidden), np.float32)] * 2 + [np.zeros((layers, 1, hidden), np.float32)] * 2
+    frame = np.zeros((1, 1, z.shape[1]), np.float32)
+    xs, attns = [], []
+    for t in range(len(z)):
+        feeds = {"frame": frame, "z": np.ascontiguousarray(z[t][None, None]), **dict(zip(_FRAME_STATE, state)),
+                 "keys": keys, "values": values}
+        out = session.run(None, feeds)
+        frame = out[0]
+        xs.append(frame[0, 0])
+        attns.append(out[1][0, 0])
+        state = out[-4:]
+        if gate_threshold is not None and 1.0 / (1.0 + np.exp(-float(out[2][0]))) > gate_threshold:
+            break
+    return np.stack(xs), np.stack(attns)
+
+
 # --- NVIDIA checkpoints ------------------------------------------------------------------------------
 
 # The classes NVIDIA's training script pickles inside ``{"model": <flowtron.Flowtron>}``.
 NVIDIA_CLASSES = tuple(
     f"flowtron.{name}" for name in (
         "Flowtron", "AR_Step", "AR_Back_Step", "Attention", "LinearNorm", "ConvNorm", "DenseLayer", "Encoder",
-        "MelEncoder",
-    "NVIDIA_CLASSES",
-    "config_from_reference_state_dict",
-    "import_reference",
-    "load_reference_state_dict", "GaussianMixture", "MaskedInstanceNorm1d", "AttentionConditioningLayer",
+        "MelEncoder", "GaussianMixture", "MaskedInstanceNorm1d", "AttentionConditioningLayer",
     )
 )
 

@@ -125,6 +125,12 @@ class AcousticModel(nn.Module):
         return {}
 
     @classmethod
+    def onnx_extra_graph_names(cls, metadata: dict[str, str]) -> tuple[str, ...]:
+        """The extra graphs of an exported voice, from its main graph's metadata (a family whose
+        graph count depends on the config, like Flowtron's one per flow, reads it there)."""
+        return cls.onnx_extra_graphs
+
+    @classmethod
     def onnx_run(
         cls, sessions: dict[str, Any], metadata: dict[str, str], ids: list[int], controls: Controls,
         noise: NoiseSource, n_mels: int,

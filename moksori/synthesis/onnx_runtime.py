@@ -32,7 +32,7 @@ def make_session(path: str | Path, num_threads: int | None = None) -> Any:
 
 class OnnxAcoustic:
     """``acoustic.onnx`` (and ``acoustic.<name>.onnx`` for each of the adapter's
-    ``onnx_extra_graphs``): ids → mel ``[n_mels, frames]``, one sentence per call. The family's
+    ``onnx_extra_graph_names``): ids → mel ``[n_mels, frames]``, one sentence per call. The family's
     adapter class (``onnx_run``, by default through ``onnx_feeds``) runs the graphs."""
 
     def __init__(
@@ -41,12 +41,12 @@ class OnnxAcoustic:
         path = Path(path)
         self.session = make_session(path, num_threads)
         self.sessions = {"": self.session}
-        for name in adapter.onnx_extra_graphs:
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        for name in adapter.onnx_extra_graph_names(self.metadata):
             extra = path.with_name(f"{path.stem}.{name}.onnx")
             if not extra.is_file():
                 raise FileNotFoundError(f"{extra}: graph {name!r} of {path.name} is missing; export the voice again")
             self.sessions[name] = make_session(extra, num_threads)
-        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         self.adapter = adapter
         self.n_mels = n_mels
         self.input_names = {i.name for i in self.session.get_inputs()}

@@ -427,3 +427,57 @@ def test_moksori_import_writes_a_checkpoint_that_warm_starts(tmp_path):
     report = load_matching(korean, state)
     assert "flows.1.ar_step.lstm.weight_ih_l0" in report.loaded
     assert any(entry.startswith("embedding.weight") for entry in report.skipped)
+
+
+def _export_flowtron(adapter: FlowtronAcoustic, folder, n_mel: int = 6):
+    from moksori.synthesis.onnx_export import _export
+    from moksori.synthesis.onnx_runtime import OnnxAcoustic
+
+    main = folder / "acoustic.onnx"
+    for name, (module, graph) in adapter.onnx_graphs(n_mel).items():
+        target = main if not name else folder / f"acoustic.{name}.onnx"
+        _export(module.eval(), graph, target, 17, adapter.onnx_metadata() if not name else None)
+    return OnnxAcoustic(main, FlowtronAcoustic, n_mel, num_threads=1)
+
+
+@pytest.mark.parametrize("n_flows,gate", [(1, "never"), (2, "random"), (3, "random")])
+def test_onnx_graphs_equal_pytorch(tmp_path, n_flows, gate):
+    pytest.importorskip("onnxruntime")
+    adapter = _adapter(n_flows=n_flows, steps=14)
+    last = adapter.model.flows[-1]
+    if gate == "random":  # a gate that depends on the input (with 3 flows it stops one sentence after 5 frames)
+        torch.manual_seed(2)
+        with torch.no_grad():
+            step = last.ar_step if isinstance(last, AR_Back_Step) else last
+            step.gate_layer.linear_layer.weight.normal_(0, 1.0)
+            step.gate_layer.linear_layer.bias.fill_(-1.0)
+    runtime = _export_flowtron(adapter, tmp_path)
+    seen = []
+    for seed, ids in enumerate(([3, 4, 5, 6, 7], [11, 2, 5, 1, 3, 3, 8, 1, 9])):
+        controls = Controls(noise_scale=0.8)
+        mel, report = runtime.infer_with_report(ids, controls, _noise(seed))
+        expected = adapter.infer(torch.tensor([ids]), torch.tensor([len(ids)]), controls, _noise(seed))
+        frames = int(expected.lengths[0])
+        assert mel.shape == (6, frames)
+        assert torch.allclose(torch.from_numpy(mel), expected.mel[0, :, :frames], atol=1e-4)
+        assert report.reasons == expected.reports[0].reasons
+        seen.append(frames)
+    if n_flows == 3:
+        assert any(1 < frames < 14 for frames in seen), seen  # a stop inside the loop, not at its ends
+
+
+def test_onnx_takes_mixture_components_and_z_b_but_refuses_style_references(tmp_path):
+    pytest.importorskip("onnxruntime")
+    adapter = _adapter(n_flows=2, steps=8, n_components=3, fixed_gaussian=True)
+    with torch.no_grad():
+        adapter.model.gaussian_mixture.mean.normal_(0, 1.0)
+    runtime = _export_flowtron(adapter, tmp_path)
+    ids = [3, 4, 5, 6]
+    z_b = torch.linspace(-1, 1, 6)
+    for style in ({"component": 2}, {"z_b": z_b, "alpha": 0.5, "strength": 0.8}):
+        controls = Controls(noise_scale=0.3, style=style)
+        mel = runtime.infer(ids, controls, _noise())
+        expected = adapter.infer(torch.tensor([ids]), torch.tensor([len(ids)]), controls, _noise())
+        assert torch.allclose(torch.from_numpy(mel), expected.mel[0], atol=1e-4)
+    with pytest.raises(ValueError, match="PyTorch path"):
+        runtime.infer(ids, Controls(style={"ref_mel": torch.randn(6, 10)}), _noise())

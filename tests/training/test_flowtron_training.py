@@ -176,9 +176,24 @@ def test_finetune_from_a_flowtron_voice(flowtron_voice, sample_data, tmp_path):
     assert wave.size > 0 and np.isfinite(wave).all()
 
 
-def test_onnx_export_of_a_flowtron_voice_says_pytorch_only(flowtron_voice, capsys):
-    assert main(["export", str(flowtron_voice), "--onnx"]) == 2
-    assert "PyTorch only" in capsys.readouterr().err
+def test_exported_flowtron_voice_speaks_the_same_through_onnxruntime(flowtron_voice, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    import shutil
+
+    from moksori.synthesis import Synthesizer
+
+    copy = tmp_path / "flowtron_onnx"
+    shutil.copytree(flowtron_voice, copy)
+    assert main(["export", str(copy), "--onnx"]) == 0
+    assert {"acoustic.onnx", "acoustic.flow0.onnx", "acoustic.flow1.onnx"} <= {p.name for p in copy.iterdir()}
+    text = "안녕하세요. 반가워요."
+    torch_result = Synthesizer(copy, use_onnx=False).synthesize_report(text, noise_scale=0.5, seed=3)
+    onnx_synth = Synthesizer(copy, use_onnx=True)
+    assert onnx_synth.uses_onnx
+    onnx_result = onnx_synth.synthesize_report(text, noise_scale=0.5, seed=3)
+    assert onnx_result.wave.shape == torch_result.wave.shape
+    assert abs(onnx_result.wave - torch_result.wave).max() < 1e-3
+    assert onnx_result.alignment_summary() == torch_result.alignment_summary()
 
 
 def test_resume_across_the_curriculum_matches_an_uninterrupted_run(make_recipe, tmp_path):
