@@ -29,6 +29,8 @@ FORMATS: dict[str, AudioFormat] = {
     # libsndfile's Opus encoder takes only these rates; 22,050 Hz voices are resampled to 24 kHz.
     "opus": AudioFormat("opus", "audio/ogg; codecs=opus", "OGG", "OPUS", (8000, 12000, 16000, 24000, 48000)),
     "flac": AudioFormat("flac", "audio/flac", "FLAC", "PCM_16"),
+    # AAC in ADTS frames (what OpenAI's API answers for "aac"), through PyAV (FFmpeg's encoder).
+    "aac": AudioFormat("aac", "audio/aac", "ADTS", None),
 }
 STREAM_FORMATS = ("wav", "pcm")
 
@@ -55,6 +57,8 @@ def encode(wave: np.ndarray, sample_rate: int, name: str) -> tuple[bytes, int]:
         wave, sample_rate = resample(wave, sample_rate, target), target
     if fmt.container is None:
         return pcm16(wave), sample_rate
+    if fmt.name == "aac":
+        return encode_aac(wave, sample_rate), sample_rate
     buffer = io.BytesIO()
     samples = np.clip(np.asarray(wave, dtype=np.float32).reshape(-1), -1.0, 1.0)
     soundfile.write(buffer, samples, sample_rate, format=fmt.container, subtype=fmt.subtype)
@@ -76,3 +80,19 @@ def streaming_wav_header(sample_rate: int) -> bytes:
         + b"data"
         + struct.pack("<I", _UNKNOWN_SIZE)
     )
+
+
+def encode_aac(wave: np.ndarray, sample_rate: int) -> bytes:
+    """AAC-LC in an ADTS stream (PyAV; FFmpeg's native encoder)."""
+    import av
+
+    samples = np.clip(np.asarray(wave, dtype=np.float32).reshape(1, -1), -1.0, 1.0)
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="adts") as container:
+        stream = container.add_stream("aac", rate=sample_rate)
+        stream.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+        frame.sample_rate = sample_rate
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+    return buffer.getvalue()

@@ -74,7 +74,7 @@ MAX_VOCODER_SIGMA = 2.0
 MAX_DENOISE = 1.0
 VOCODER_SIGMA_HELP = f"the vocoder's sampling temperature, 0..{MAX_VOCODER_SIGMA} (WaveGlow; default 0.666)"
 DENOISE_HELP = f"denoiser strength, 0 (off)..{MAX_DENOISE} (WaveGlow; default 0.01)"
-AUDIO_RESPONSE = {200: {"content": {"audio/wav": {}, "audio/mpeg": {}, "audio/ogg": {}, "audio/pcm": {}}}}
+AUDIO_RESPONSE = {200: {"content": {"audio/wav": {}, "audio/mpeg": {}, "audio/ogg": {}, "audio/aac": {}, "audio/pcm": {}}}}
 
 
 class SpeechRequest(BaseModel):
@@ -90,7 +90,7 @@ class SpeechRequest(BaseModel):
     model: str = Field("tts-1", description="accepted for compatibility and ignored")
     input: str = Field(description=f"the text to speak, at most {OPENAI_MAX_INPUT_CHARS} characters")
     voice: str | None = Field(None, description="voice name or id; OpenAI voice names and omission use the default voice")
-    response_format: str = Field("mp3", description="mp3, opus, wav, flac, pcm (16-bit little-endian) or ogg (Vorbis)")
+    response_format: str = Field("mp3", description="mp3, opus, aac, wav, flac, pcm (16-bit little-endian) or ogg (Vorbis)")
     speed: float = Field(1.0, ge=MIN_SPEED, le=MAX_SPEED)
     instructions: str | None = Field(None, description="accepted for compatibility and ignored")
     vocoder_sigma: float | None = Field(None, ge=0.0, le=MAX_VOCODER_SIGMA, description=VOCODER_SIGMA_HELP)
@@ -149,7 +149,7 @@ async def infer(
     state: State,
     voice: Annotated[str | None, Query(description="voice name or id; the default voice when omitted")] = None,
     speed: Annotated[float, Query(ge=MIN_SPEED, le=MAX_SPEED)] = 1.0,
-    format: Annotated[str, Query(description="wav, mp3, ogg, opus, flac or pcm")] = "wav",
+    format: Annotated[str, Query(description="wav, mp3, ogg, opus, aac, flac or pcm")] = "wav",
     vocoder_sigma: Annotated[float | None, Query(ge=0.0, le=MAX_VOCODER_SIGMA, description=VOCODER_SIGMA_HELP)] = None,
     denoise: Annotated[float | None, Query(ge=0.0, le=MAX_DENOISE, description=DENOISE_HELP)] = None,
     sigma: Annotated[float | None, Query(ge=0.0, le=MAX_SIGMA, description=SIGMA_HELP)] = None,
