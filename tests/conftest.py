@@ -33,7 +33,8 @@ class StudioSite:
         self.voices_dir = root / "voices"
         self.voices_dir.mkdir(parents=True, exist_ok=True)
         self.db_url = f"sqlite:///{root / 'moksori.db'}"
-        self.studio = StudioSettings(data_dir=root / "studio", **studio)
+        # The background take judges (speech recogniser, DNSMOS) cost seconds of CPU per take: off unless a test asks.
+        self.studio = StudioSettings(data_dir=root / "studio", **{"judges": False, **studio})
         self.clients: list[Any] = []
 
     def client(self, **server: Any) -> Any:

@@ -100,6 +100,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if studio is not None:
             await run_in_threadpool(studio.jobs.shutdown)
+            studio.service.background_judges.close()
 
 
 def _open_studio(app: FastAPI) -> Studio | None:
@@ -455,6 +456,8 @@ def _recording_json(recording: Any) -> dict[str, Any]:
         "quality": {key: quality.get(key) for key in measures},
         # Edge silence cut when the take was stored (None: not trimmed); POST .../untrim undoes it.
         "trim": quality.get("trim"),
+        # The background judges (recogniser vs script, DNSMOS): status pending/done/off/skipped/error.
+        "judges": quality.get("judges"),
         "audio_url": f"/api/studio/recordings/{recording.id}/audio",
     }
 
@@ -484,6 +487,12 @@ async def upload_take(voice_id: Id, request: Request, studio: StudioDep, user: C
 
 class KeptChange(BaseModel):
     kept: bool
+
+
+@router.get("/api/studio/recordings/{recording_id}",
+            summary="One take, with its verdict and the background judges' result once they have run")
+def get_take(recording_id: Id, studio: StudioDep, user: Caller) -> dict[str, Any]:
+    return _recording_json(studio.service.get_take(recording_id, user))
 
 
 @router.patch("/api/studio/recordings/{recording_id}", summary="Keep a take (or drop it from the dataset)")

@@ -61,6 +61,7 @@ from moksori.data.prompt_sets import (
     builtin_prompts,
     parse_prompts,
 )
+from moksori.studio.judging import BackgroundJudges
 from moksori.studio.takes import Check, default_checks, judge_take, make_context, speaker_rate
 from moksori.store import (
     Database,
@@ -117,6 +118,8 @@ class StudioSettings:
     allow_anonymous: bool | None = None
     allow_signup: bool | None = None
     train_threads: int | None = None
+    # The background take judges (speech recogniser vs the script, DNSMOS noise) when the judges extra is installed.
+    judges: bool = True
     thresholds: QualityThresholds = field(default_factory=QualityThresholds)
 
     def __post_init__(self) -> None:
@@ -145,10 +148,10 @@ def _parse_env(name: str, raw: str) -> Any:
     where = f"{ENV_PREFIX}{name.upper()}={raw!r}"
     if name in ("data_dir", "allow_anonymous", "allow_signup", "train_threads") and raw.strip() == "":
         return None
-    if name in ("allow_anonymous", "allow_signup", "auto_trim"):
+    if name in ("allow_anonymous", "allow_signup", "auto_trim", "judges"):
         lowered = raw.strip().lower()
         if lowered not in ("true", "false", "1", "0", "yes", "no"):
-            raise ValueError(f"{where}: use true or false" + ("" if name == "auto_trim" else " or empty (automatic)"))
+            raise ValueError(f"{where}: use true or false" + ("" if name in ("auto_trim", "judges") else " or empty (automatic)"))
         return lowered in ("true", "1", "yes")
     try:
         if name in ("sample_rate", "max_upload_bytes", "max_channels", "min_training_takes", "train_threads"):
@@ -272,6 +275,8 @@ class StudioService:
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         # The take checks (see moksori.studio.takes); append a check to add one.
         self.checks: list[Check] = default_checks()
+        # The slow checks (moksori.studio.judging), run after a take is stored.
+        self.background_judges = BackgroundJudges(enabled=settings.judges)
 
     # --- voices -------------------------------------------------------------------------------
 
@@ -493,6 +498,7 @@ class StudioService:
             for path in written:
                 self.files.delete(path)
             raise
+        self._judge_in_background(recording.id, relative, stored, voice.sample_rate, prompt.text, language)
         return TakeResult(recording, problems, source_rate)
 
     def _auto_trim(self, wave: np.ndarray, sample_rate: int) -> tuple[np.ndarray, tuple[int, int]] | None:
@@ -555,8 +561,30 @@ class StudioService:
                                speaker_s_per_syllable=speaker_s_per_syllable, auto_trimmed=auto_trimmed)
         problems = judge_take(context, self.checks)
         quality = {**context.report.to_dict(), "problems": [{"code": p.code, "message": p.message} for p in problems],
-                   "speaker_s_per_syllable": speaker_s_per_syllable}
+                   "speaker_s_per_syllable": speaker_s_per_syllable, "judges": self.background_judges.initial_state()}
         return problems, quality
+
+    def _judge_in_background(self, recording_id: int, path: str, wave: np.ndarray, sample_rate: int, text: str,
+                             language: str) -> None:
+        """Hand the take to the background judges; their result is stored if the take still has ``path``."""
+        if not self.background_judges.active:
+            return
+        context = make_context(wave, sample_rate, text, language, self.settings.thresholds)
+        self.background_judges.submit(context, lambda state: self._store_judges(recording_id, path, state))
+
+    def _store_judges(self, recording_id: int, path: str, state: dict[str, Any]) -> None:
+        """Record the judges' result on the take; their problems join its own (its kept flag stays)."""
+        with self.db.session() as session:
+            row = session.get(Recording, recording_id)
+            if row is None or row.path != path:  # deleted, trimmed or untrimmed meanwhile: judged again there
+                return
+            quality = dict(row.quality or {})
+            found = [item for item in state.get("problems", []) if item not in quality.get("problems", [])]
+            quality["problems"] = [*quality.get("problems", []), *found]
+            quality["judges"] = state
+            row.quality = quality
+            codes = [item["code"] for item in quality["problems"]]
+            row.verdict = ",".join(codes)[:200] if codes else "ok"
 
     def _insert_take(
         self, voice: Voice, prompt: Prompt, relative: str, samples: int, quality: dict[str, Any], problems: list[Problem]
@@ -638,6 +666,7 @@ class StudioService:
             self.files.delete(relative)
             raise
         self.files.delete(old_path)
+        self._judge_in_background(recording_id, relative, trimmed, rate, text, language)
         return TakeResult(row, problems)
 
     def untrim_take(self, recording_id: int, user_id: int | None) -> TakeResult:
@@ -662,6 +691,7 @@ class StudioService:
             if not problems:
                 _keep_only(session, row)
         self.files.delete(trimmed_path)
+        self._judge_in_background(recording_id, original, wave, rate, text, language)
         return TakeResult(row, problems)
 
     def delete_take(self, recording_id: int, user_id: int | None) -> Recording:

@@ -21,7 +21,13 @@ const ADVICE = {
   cut_off_end: "Cut off: the recording stopped while you were still speaking. Wait a moment after the last word.",
   cut_off_start: "Cut off at the start: start the recording first, then speak.",
   late_start: "Late start: a long silence before you began. Start speaking soon after the recording starts.",
+  words_mismatch: "The words heard differ from the script: read the sentence exactly as written, with no word skipped or added.",
+  noisy_background: "Background noise (judged by DNSMOS): find a quieter room, switch off fans and close windows.",
+  poor_signal: "The voice sounds degraded (distorted, muffled or echoing): speak toward the microphone, in a less echoing room.",
 };
+// While the server's background judges (speech recogniser, DNSMOS) work on a take, the page asks again this often.
+const JUDGES_POLL_MS = 1500;
+const JUDGES_POLL_LIMIT = 60;
 
 // Touch screens have no Space bar: the hints name the button instead.
 const TOUCH = window.matchMedia?.("(pointer: coarse)").matches || navigator.maxTouchPoints > 0;
@@ -430,6 +436,7 @@ async function uploadTake(wav) {
     $("take-info").textContent = `${prompt.takes} take${prompt.takes > 1 ? "s" : ""}`;
     showVerdict(result);
     renderPromptList();
+    followJudges(result.recording).catch((error) => console.warn("judges", error));
     await loadProgress();
   } catch (error) {
     setRecordState("The take could not be saved.");
@@ -479,12 +486,40 @@ function showVerdict(result) {
       : `Edge silence trimmed: kept ${take.trim.start_s.toFixed(2)}–${take.trim.end_s.toFixed(2)} s of the recording; the untrimmed recording is kept (Undo trim).`;
     box.append(cut);
   }
+  const judges = judgesNote(take.judges);
+  if (judges) box.append(judges);
   $("keep").hidden = take.kept;
   $("trim").hidden = !result.problems.some((p) => ["leading_silence", "trailing_silence", "late_start"].includes(p.code));
   $("untrim").hidden = !take.trim;
   $("discard-confirm").hidden = true;
   $("discard").hidden = false;
   drawWaveform(take).catch((error) => console.warn("waveform", error));
+}
+
+// The background judges' state under the verdict: checking, off (and why), or not run.
+function judgesNote(judges) {
+  if (!judges || judges.status === "done") return null;
+  const note = document.createElement("div");
+  note.className = "hint";
+  note.id = "judges-note";
+  note.dataset.status = judges.status;
+  note.textContent = judges.status === "pending"
+    ? "Checking the words against the script and the background noise…"
+    : judges.status === "off"
+      ? `Word and noise checks are off: ${judges.note}`
+      : `Word and noise checks did not run: ${judges.note}`;
+  return note;
+}
+
+// Ask for the take again until the background judges are done; show their verdict if it is still the take shown.
+async function followJudges(take) {
+  for (let i = 0; i < JUDGES_POLL_LIMIT && take.judges?.status === "pending"; i++) {
+    await new Promise((resolve) => setTimeout(resolve, JUDGES_POLL_MS));
+    if (state.take?.id !== take.id) return;
+    take = await api(`/api/studio/recordings/${take.id}`);
+  }
+  if (state.take?.id !== take.id || take.judges?.status === "pending") return;
+  updateTake(take, { recording: take, problems: take.problems });
 }
 
 // The stored take's waveform: min/max of the samples under each pixel column.
@@ -529,12 +564,14 @@ async function keepTake() {
 async function trimTake() {
   const result = await api(`/api/studio/recordings/${state.take.id}/trim`, { method: "POST" });
   updateTake(result.recording, result);
+  followJudges(result.recording).catch((error) => console.warn("judges", error));
   toast(result.ok ? "Trimmed: the take is fine now" : "Trimmed");
 }
 
 async function untrimTake() {
   const result = await api(`/api/studio/recordings/${state.take.id}/untrim`, { method: "POST" });
   updateTake(result.recording, result);
+  followJudges(result.recording).catch((error) => console.warn("judges", error));
   toast("Trimming undone: the take is the whole recording again");
 }
 
