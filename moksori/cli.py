@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -276,6 +277,21 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from moksori.studio.queue import queue_url, run_worker
+
+    url = args.queue or queue_url()
+    if not url:
+        print("moksori worker: no queue; pass --queue redis://HOST:PORT/DB or set MOKSORI_TRAINING_QUEUE", file=sys.stderr)
+        return 2
+    try:
+        run_worker(url, args.db_url, args.voices, device=args.device, burst=args.burst)
+    except ValueError as error:
+        print(f"moksori worker: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _cmd_keys(args: argparse.Namespace) -> int:
     from moksori.server import run
 
@@ -535,6 +551,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-text-chars", type=int, default=5000)
     serve.set_defaults(func=_cmd_serve)
 
+    worker = commands.add_parser("worker", help="run studio training jobs from the queue (see docs/deploy.md)")
+    worker.add_argument("--queue", help="Redis URL of the training queue (default: $MOKSORI_TRAINING_QUEUE)")
+    worker.add_argument("--db-url", default=os.environ.get("MOKSORI_SERVER_DB_URL", "sqlite:///moksori.db"),
+                        help="the servers' database (default: $MOKSORI_SERVER_DB_URL)")
+    worker.add_argument("--voices", type=Path, default=Path(os.environ.get("MOKSORI_SERVER_VOICES_DIR", "voices")),
+                        help="the servers' voices folder, where trained bundles go (shared storage)")
+    worker.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                        help="the device this worker trains on and advertises (auto: CUDA when there is a GPU)")
+    worker.add_argument("--burst", action="store_true", help="exit once the queues are empty")
+    worker.set_defaults(func=_cmd_worker)
     keys = commands.add_parser("keys", help="API keys: create, list, revoke")
     keys.add_argument("--db-url", default="sqlite:///moksori.db")
     key_actions = keys.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -36,7 +36,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -90,8 +90,15 @@ class RunInfo:
 class TrainingJobs:
     """The background runner of one server process."""
 
-    def __init__(self, service: StudioService, *, poll_s: float = 0.5, python: str = sys.executable) -> None:
+    def __init__(
+        self, service: StudioService, *, poll_s: float = 0.5, python: str = sys.executable,
+        training_queue: Any = None, stages: MutableMapping[int, str] | None = None,
+    ) -> None:
+        """``training_queue`` (a :class:`moksori.studio.queue.TrainingQueue`): runs go to ``moksori
+        worker`` processes instead of this process's runner; ``stages``: where the current stage of
+        each run is kept (a dict here; Redis when workers run the jobs)."""
         self.service = service
+        self.training_queue = training_queue
         self.settings = service.settings
         self.db = service.db
         self.poll_s = poll_s
@@ -100,7 +107,7 @@ class TrainingJobs:
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._cancelled: set[int] = set()
-        self._stages: dict[int, str] = {}
+        self._stages: MutableMapping[int, str] = {} if stages is None else stages
         self._lock = threading.Lock()
         self._current: int | None = None
         self._thread: threading.Thread | None = None
@@ -109,7 +116,11 @@ class TrainingJobs:
 
     def start(self) -> list[int]:
         """Start the runner thread and queue the runs a previous server left unfinished;
-        returns their ids."""
+        returns their ids. With a training queue, the unfinished runs nobody runs go to the queue."""
+        if self.training_queue is not None:
+            from moksori.studio.queue import recover
+
+            return recover(self, self.training_queue)
         self._thread = threading.Thread(target=self._work, name="moksori-studio-jobs", daemon=True)
         self._thread.start()
         with self.db.session() as session:
@@ -215,7 +226,10 @@ class TrainingJobs:
         if plan is not None:
             self._log(run, f"plan: {plan.summary()}")
             self._log(run, f"weights: {plan.weights_line()}")
-        self._queue.put(run.id)
+        if self.training_queue is not None:
+            self.training_queue.submit(run.id, run.run_dir)
+        else:
+            self._queue.put(run.id)
         return run
 
     def cancel(self, run_id: int, user_id: int | None) -> TrainingRun:
@@ -325,6 +339,15 @@ class TrainingJobs:
                     self._finish(run_id, "failed", error=_describe(error))
                 except Exception:  # noqa: BLE001 - the database itself is failing; logged, the next start resumes
                     log.exception("could not mark training run %s as failed", run_id)
+
+    def stop_running(self) -> None:
+        """Make the run in progress stop at its next check (it stays ``running``, to be resumed)."""
+        self._stopping.set()
+        self._wake.set()
+
+    def process(self, run_id: int) -> None:
+        """Run one queued or running run to its end here (a ``moksori worker`` calls this)."""
+        self._process(run_id)
 
     def _process(self, run_id: int) -> None:
         with self.db.session() as session:
