@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,7 +136,7 @@ def make_plan(
     else:
         kind, stages = "recipe", copy.deepcopy(recipe_stages)
     preprocess = preprocess_settings(base_json) if base_json is not None else None
-    matches, estimate = _inspect(stages, base, base_json, language)
+    matches, estimate = _inspect_cached(stages, base, base_json, language)
     estimate += minutes * PREPROCESS_S_PER_MINUTE
     plan = TrainingPlan(kind, recipe, base[0] if base else None, str(base[1]) if base else None, stages, preprocess,
                         matches, estimate)
@@ -215,6 +216,31 @@ def _refusal(plan: TrainingPlan) -> str | None:
                     f"drop most of the voice's weights ({why}), which is training from scratch; choose "
                     f"\"fine-tune from {plan.base_name}\" (the voice's own architecture), or train without a base voice")
     return None
+
+
+_INSPECTED: dict[str, tuple[list[WeightMatch], float]] = {}
+_INSPECTED_MAX = 32
+_INSPECTED_LOCK = threading.Lock()
+
+
+def _inspect_cached(
+    stages: list[dict[str, Any]], base: tuple[str, Path] | None, base_json: dict[str, Any] | None, language: str
+) -> tuple[list[WeightMatch], float]:
+    """:func:`_inspect`, remembered per stages, base voice (its files' digests) and language:
+    building GPU-sized models takes seconds, and the page asks again whenever a choice changes."""
+    import json
+
+    files = (base_json or {}).get("files")
+    key = json.dumps([stages, str(base[1]) if base else None, files, language], sort_keys=True, default=str)
+    with _INSPECTED_LOCK:
+        found = _INSPECTED.get(key)
+    if found is None:
+        found = _inspect(stages, base, base_json, language)
+        with _INSPECTED_LOCK:
+            if len(_INSPECTED) >= _INSPECTED_MAX:
+                _INSPECTED.pop(next(iter(_INSPECTED)))
+            _INSPECTED[key] = found
+    return copy.deepcopy(found[0]), found[1]
 
 
 def _inspect(
