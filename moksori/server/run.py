@@ -29,6 +29,19 @@ def app_from_env() -> FastAPI:
     return create_app(ServerSettings.from_env())
 
 
+def page_urls(host: str, port: int, *, studio: bool = True) -> str:
+    """What ``moksori serve`` prints: where its pages are (a wildcard bind address is reached
+    through any of the machine's addresses; loopback is shown)."""
+    shown = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    base = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+    lines = [f"moksori server at {base}/", f"  voices (listen):  {base}/listen"]
+    lines.append(f"  recording studio: {base}/studio" if studio else "  recording studio: off (no --db-url)")
+    lines.append(f"  API docs:         {base}/docs")
+    if shown != host:
+        lines.append(f"  (listening on all addresses, {host or '*'}: from other machines use this machine's address)")
+    return "\n".join(lines)
+
+
 def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
@@ -66,8 +79,11 @@ def serve(
         body_timeout_s=from_env.body_timeout_s,
         header_timeout_s=from_env.header_timeout_s,
         allowed_origins=from_env.allowed_origins,
+        redis_url=from_env.redis_url,
+        cache_ttl_s=from_env.cache_ttl_s,
     )
     _prepare(settings)
+    print(page_urls(host, port, studio=db_url is not None), flush=True)
     os.environ.update(settings.to_env())
     # glibc reads these when a process starts: worker processes get them from the environment;
     # this process (workers=1) gets the same through mallopt in app_from_env().
