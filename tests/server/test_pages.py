@@ -99,3 +99,15 @@ def test_openai_speech_answers_aac(make_client) -> None:
         samples = sum(frame.samples for frame in container.decode(stream))
         assert stream.codec_context.name == "aac" and stream.rate == 22050
     assert samples / 22050 == pytest.approx(float(response.headers["x-audio-seconds"]), abs=0.1)
+
+
+def test_serve_prints_where_the_pages_are() -> None:
+    from moksori.server.run import page_urls
+
+    lines = page_urls("127.0.0.1", 8123).splitlines()
+    assert lines[0] == "moksori server at http://127.0.0.1:8123/"
+    assert "http://127.0.0.1:8123/listen" in lines[1] and "http://127.0.0.1:8123/studio" in lines[2]
+    assert "http://127.0.0.1:8123/docs" in lines[3]
+    wildcard = page_urls("0.0.0.0", 80, studio=False)
+    assert "http://127.0.0.1:80/listen" in wildcard and "studio: off" in wildcard and "all addresses" in wildcard
+    assert "http://[::1]:8000/listen" in page_urls("::", 8000)
