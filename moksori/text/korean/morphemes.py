@@ -17,6 +17,8 @@ inside an eojeol, never across a space:
   ``data/no_n_insertion.tsv``; Sino-Korean numerals take none (이천이십); reduplicated adverbs are split
   into their halves (유들유들 → 유들류들). Across a space only for phrases said as one
   (제29항 붙임 2, see ``_insert_n_across_space``), and no consonant crosses the space.
+- 제20항 다만: ㄴ before a Sino-Korean suffix beginning with ㄹ stays [ㄴ] and the ㄹ is
+  read [ㄴ] (생산 + 량 → 생산냥).
 - 제26항: inside a noun, ㄷ ㅅ ㅈ after a coda ㄹ is tensed (물질 → 물찔), except between
   two identical syllables (허허실실, 절절하다) and before 드/스/즈, which no Sino-Korean
   syllable is (loanwords: 골드). This is the Sino-Korean rule applied to every noun: the
@@ -62,6 +64,10 @@ _CONTENT_RIGHT = {"NNG", "NR", "VV", "VA", "MAG"}  # not NNP: unknown words spli
 _NOT_SINO_KOREAN = {"드", "스", "즈"}
 # The adverbs that are said as one phrase with the verb after them (잘 입다, 못 잊다, 안 읽다).
 _CLITIC_ADVERBS = frozenset({"잘", "못", "안"})
+# 제20항 다만: Sino-Korean suffixes beginning with ㄹ (欄 量 力 令 例 路 論 料 類 率) read [ㄴ]
+# after a word ending in ㄴ (결단력 [결딴녁], 생산량 [생산냥]), where 유음화 would give [ㄹㄹ].
+_SUFFIXES_KEEPING_NIEUN = frozenset("란량력령례로론료류률")
+_CODA_NIEUN = 4
 # Sino-Korean numerals take no inserted ㄴ (이천이십 [이처니십]; 육 is pronounce.py's); native
 # ones do (열여섯 [열려섣], 열일곱 [열릴곱]).
 _SINO_NUMERAL_SYLLABLES = frozenset("영일이삼사오육칠팔구십백천만억조경")
@@ -174,7 +180,11 @@ def _split_existential(morpheme: Morpheme) -> list[Morpheme]:
 
 def _apply_boundary(chars: list[str], line: str, left: Morpheme, right: Morpheme) -> None:
     last, first = _split(chars[left.end - 1]), _split(chars[right.start])
-    if last is None or first is None or not last[2] or first[0] != _ONSET_IEUNG:
+    if last is None or first is None or not last[2]:
+        return
+    if first[0] == _ONSET_RIEUL:
+        _keep_nieun_before_suffix(chars, left, right, last[2])
+    if first[0] != _ONSET_IEUNG:
         return
     onset, vowel, coda = last
     if left.surface in _LETTER_NAME_LINK and right.tag.startswith("J"):
@@ -192,6 +202,15 @@ def _apply_boundary(chars: list[str], line: str, left: Morpheme, right: Morpheme
     if takes_n and first[1] in _VOWELS_TAKING_N and not _blocks_n_insertion(line, left, right):
         new_onset = _ONSET_RIEUL if coda == _CODA_RIEUL else _ONSET_NIEUN
         chars[right.start] = _join(new_onset, first[1], first[2])
+
+
+def _keep_nieun_before_suffix(chars: list[str], left: Morpheme, right: Morpheme, coda: int) -> None:
+    """제20항 다만: 결단 + 력 → 결단녁, not 결딸력."""
+    if coda != _CODA_NIEUN or len(left.surface) < 2 or right.tag not in {"NNG", "XSN"}:
+        return
+    if right.surface[0] in _SUFFIXES_KEEPING_NIEUN:
+        onset, vowel, final = _split(chars[right.start])
+        chars[right.start] = _join(_ONSET_NIEUN, vowel, final)
 
 
 def _insert_n_across_space(chars: list[str], left: Morpheme, right: Morpheme) -> None:
