@@ -221,12 +221,14 @@ def _register_builtin() -> None:
         extra={"import_reference": import_reference},
     ))
     from moksori.models.wavenet import WaveNet, WaveNetConfig, WaveNetVocoder
+    from moksori.models.wavenet import import_reference as import_wavenet
 
     register(Family(
         "wavenet", VOCODER, "WaveNet: autoregressive, mel-conditioned, mixture of logistics; streams as it samples",
         WaveNet, WaveNetConfig, ("base", "small", "tiny"), "base",
         lambda preset, **_: WaveNetConfig.preset(preset), WaveNetVocoder,
         task="moksori.training.tasks.wavenet:WaveNetTask", reference="r9y9/wavenet_vocoder",
+        extra={"import_reference": import_wavenet},
     ))
     register(Family(
         GRIFFIN_LIM, VOCODER, "Griffin-Lim phase reconstruction: no weights, no training",

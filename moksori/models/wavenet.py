@@ -38,6 +38,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -45,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from moksori.checkpoint import CheckpointError
 from moksori.models.interfaces import Controls, OnnxGraph, Vocoder
 
 MOL = "mol"
@@ -711,6 +713,126 @@ class WaveNetVocoder(Vocoder):
                                   "(moksori.models.wavenet.export_step_onnx exports one step)")
 
 
+# --- r9y9/wavenet_vocoder checkpoints ------------------------------------------------------------
+
+# r9y9's hparams that decide shapes the weights do not show (or that moksori does not implement).
+_R9Y9_INPUT_TYPES = {"raw": MOL, "mulaw-quantize": MULAW}
+
+
+def _r9y9_hparams(path: Path) -> dict[str, Any]:
+    """The hparams JSON r9y9 publishes beside a checkpoint (``<name>.json``) or keeps in the run
+    folder (``hparams.json``): the number of dilation cycles is not in the weights."""
+    import json
+
+    for candidate in (path.with_suffix(".json"), path.parent / "hparams.json"):
+        if candidate.is_file():
+            try:
+                values = json.loads(candidate.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as error:
+                raise CheckpointError(f"{candidate}: not a readable hparams JSON ({error})") from None
+            if not isinstance(values, dict):
+                raise CheckpointError(f"{candidate}: expected a JSON object of hparams")
+            return values
+    raise CheckpointError(f"{path}: r9y9's hparams JSON is missing: put it beside the checkpoint as "
+                          f"{path.with_suffix('.json').name} (the dilation cycles, 'stacks', are not in the weights)")
+
+
+def _r9y9_config(state: Mapping[str, torch.Tensor], hparams: Mapping[str, Any]) -> WaveNetConfig:
+    def fail(why: str) -> None:
+        raise CheckpointError(f"this r9y9 WaveNet cannot be imported: {why}")
+
+    input_type = hparams.get("input_type", "raw")
+    if input_type not in _R9Y9_INPUT_TYPES:
+        fail(f"input_type {input_type!r} (moksori reads 'raw' = mixture of logistics, or 'mulaw-quantize')")
+    if int(hparams.get("gin_channels", -1)) > 0 or "embed_speakers.weight" in state:
+        fail("it is multi-speaker (global conditioning), which moksori's WaveNet does not have")
+    params = dict(hparams.get("upsample_params") or {})
+    if int(params.get("freq_axis_kernel_size", hparams.get("freq_axis_kernel_size", 1))) != 1:
+        fail("its upsampling convolutions span the frequency axis (freq_axis_kernel_size > 1)")
+    if params.get("upsample_activation", "none") != "none":
+        fail(f"its upsampling network has an activation ({params['upsample_activation']})")
+    if "upsample_net.conv_in.weight" not in state:
+        fail("no upsample_net.conv_in: only the ConvInUpsampleNetwork layout (r9y9 v0.1.1 and later) is read")
+    if "stacks" not in hparams:
+        fail("its hparams JSON has no 'stacks'")
+    layers = 1 + max(int(key.split(".")[1]) for key in state if key.startswith("conv_layers."))
+    conv = _r9y9_weight(state, "conv_layers.0.conv.")
+    out = _r9y9_weight(state, "last_conv_layers.3.")
+    mol = _R9Y9_INPUT_TYPES[input_type] == MOL
+    if mol and out.shape[0] % 3:
+        fail(f"a mixture-of-logistics output needs 3 x mixtures channels, got {out.shape[0]}")
+    ups = _r9y9_renamed(state)
+    scales = [(_r9y9_weight(ups, f"upsample_net.up_layers.{i}.").shape[-1] - 1) // 2
+              for i in range(sum(1 for key in ups if key.startswith("upsample_net.up_layers.") and
+                                 key.endswith((".weight", ".weight_v"))))]
+    values: dict[str, Any] = dict(
+        num_mels=state["upsample_net.conv_in.weight"].shape[0], layers=layers, stacks=int(hparams["stacks"]),
+        residual_channels=conv.shape[1], gate_channels=conv.shape[0], kernel_size=conv.shape[2],
+        skip_out_channels=_r9y9_weight(state, "conv_layers.0.conv1x1_skip.").shape[0],
+        output_distribution=MOL if mol else MULAW, cin_pad=(state["upsample_net.conv_in.weight"].shape[2] - 1) // 2,
+        upsample_scales=scales, hop_size=math.prod(scales) if scales else 0,
+        sampling_rate=int(hparams.get("sample_rate", 22050)),
+    )
+    if mol:
+        values.update(num_mixtures=out.shape[0] // 3, quantize_channels=int(hparams.get("quantize_channels", 65536)),
+                      log_scale_min=float(hparams.get("log_scale_min", LOG_SCALE_MIN)))
+    else:
+        values.update(quantize_channels=out.shape[0])
+    try:
+        return WaveNetConfig(**values)
+    except ValueError as error:
+        raise CheckpointError(f"this r9y9 WaveNet cannot be imported: {error}") from None
+
+
+def _r9y9_weight(state: Mapping[str, torch.Tensor], prefix: str) -> torch.Tensor:
+    """A convolution's weight (its ``weight_v`` under weight norm: the same shape)."""
+    for key in (prefix + "weight", prefix + "weight_v"):
+        if key in state:
+            return state[key]
+    raise CheckpointError(f"not an r9y9 WaveNet state dict: no {prefix}weight")
+
+
+def _r9y9_renamed(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """r9y9's names → moksori's: its upsampling convolutions sit between stretch layers
+    (``upsample_net.upsample.up_layers.{1,3,…}``); moksori keeps only the convolutions."""
+    up_prefix = "upsample_net.upsample.up_layers."
+    conv_indices = sorted({int(key[len(up_prefix):].split(".")[0]) for key in state if key.startswith(up_prefix)})
+    renamed = {}
+    for key, value in state.items():
+        if key.startswith(up_prefix):
+            index, rest = key[len(up_prefix):].split(".", 1)
+            key = f"upsample_net.up_layers.{conv_indices.index(int(index))}.{rest}"
+        renamed[key] = value
+    return renamed
+
+
+def import_reference(path: str | Path) -> tuple[WaveNetConfig, dict[str, torch.Tensor]]:
+    """Config and state dict (float32, weight norm folded) of an r9y9/wavenet_vocoder checkpoint
+    (``{"state_dict": …, "optimizer": …, "global_step": …}``, its EMA file too) and the hparams
+    JSON beside it. Its mels are r9y9's (normalised to [0, 1]): fine-tune on moksori's mels of
+    your data before use (``init_from``)."""
+    from moksori.checkpoint import match_weight_norm, strip_module_prefix, torch_load
+
+    path = Path(path)
+    try:
+        raw = torch_load(path)
+    except Exception as error:
+        raise CheckpointError(f"{path}: not a loadable r9y9 WaveNet checkpoint ({error})") from None
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("state_dict"), Mapping):
+        raise CheckpointError(f"{path}: expected r9y9's {{'state_dict': ...}} checkpoint")
+    state = {key: value.float() if value.is_floating_point() else value
+             for key, value in strip_module_prefix(raw["state_dict"]).items() if isinstance(value, torch.Tensor)}
+    config = _r9y9_config(state, _r9y9_hparams(path))
+    target = WaveNet(config).state_dict()
+    converted = match_weight_norm(_r9y9_renamed(state), target.keys())
+    problems = [f"missing {key}" for key in target if key not in converted]
+    problems += [f"{key}: {tuple(converted[key].shape)} in the checkpoint, {tuple(value.shape)} here"
+                 for key, value in target.items() if key in converted and converted[key].shape != value.shape]
+    if problems:
+        raise CheckpointError(f"{path}: the weights do not fit an r9y9 WaveNet: {'; '.join(problems[:8])}")
+    return config, {key: converted[key] for key in target}
+
+
 __all__ = [
     "IncrementalState",
     "NumpyIncrementalState",
@@ -723,6 +845,7 @@ __all__ = [
     "discretized_mix_logistic_loss",
     "draw_noise",
     "export_step_onnx",
+    "import_reference",
     "inv_mulaw",
     "inv_mulaw_quantize",
     "mulaw",

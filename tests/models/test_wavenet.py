@@ -224,3 +224,95 @@ def test_step_graph_exports_to_onnx_and_equals_pytorch(tmp_path) -> None:
         y, *queues = session.run(None, feeds)
         outs.append(y)
     np.testing.assert_allclose(np.stack(outs, axis=2), expected.numpy(), rtol=1e-4, atol=1e-4)
+
+
+# --- r9y9/wavenet_vocoder checkpoints -------------------------------------------------------------
+
+_R9Y9_WEIGHT_NORMED = ("first_conv.", ".conv.", ".conv1x1c.", ".conv1x1_out.", ".conv1x1_skip.", "last_conv_layers.",
+                       "up_layers.")
+
+
+def _r9y9_file(model: WaveNet, folder, hparams: dict, name: str = "checkpoint_step000000005_ema"):
+    """``model`` saved as r9y9's training script saves it: weight norm as weight_g/weight_v (here
+    with v = 2·w so folding is exercised), the upsampling convolutions between stretch layers."""
+    import json
+
+    state = {}
+    for key, value in model.state_dict().items():
+        value = value.float()
+        if key.startswith("upsample_net.up_layers."):
+            index, rest = key[len("upsample_net.up_layers."):].split(".", 1)
+            key = f"upsample_net.upsample.up_layers.{2 * int(index) + 1}.{rest}"
+        if key.endswith(".weight") and any(part in key for part in _R9Y9_WEIGHT_NORMED):
+            prefix = key[: -len("weight")]
+            dims = tuple(range(1, value.dim()))
+            state[prefix + "weight_g"] = torch.linalg.vector_norm(value, dim=dims, keepdim=True)
+            state[prefix + "weight_v"] = 2.0 * value
+        else:
+            state[key] = value
+    path = folder / f"{name}.pth"
+    torch.save({"state_dict": state, "optimizer": {"state": {}, "param_groups": []}, "global_step": 5,
+                "global_epoch": 1}, path)
+    (folder / f"{name}.json").write_text(json.dumps(hparams))
+    return path
+
+
+_HPARAMS = {"name": "wavenet_vocoder", "input_type": "raw", "quantize_channels": 65536, "sample_rate": 22050,
+            "layers": 4, "stacks": 2, "cin_pad": 2, "gin_channels": -1,
+            "upsample_params": {"upsample_scales": [4, 4, 4, 4], "freq_axis_kernel_size": 1, "cin_pad": 2}}
+
+
+def test_an_r9y9_checkpoint_imports_and_computes_the_same(tmp_path) -> None:
+    from moksori.models.wavenet import import_reference
+
+    model = _model(dtype=torch.float32)
+    path = _r9y9_file(model, tmp_path, _HPARAMS)
+    config, state = import_reference(path)
+    assert (config.layers, config.stacks, config.upsample_scales, config.num_mels) == (4, 2, [4, 4, 4, 4], 6)
+    assert (config.output_distribution, config.num_mixtures, config.cin_pad) == ("mol", 2, 2)
+    imported = WaveNet(config).eval()
+    imported.load_state_dict(state)
+    torch.manual_seed(1)
+    x, mel = torch.randn(1, 300).clamp(-1, 1), torch.randn(1, 6, 5)
+    with torch.no_grad():
+        assert torch.allclose(imported(x, mel), model(x, mel), atol=1e-4)
+
+
+def test_moksori_import_wavenet_writes_a_checkpoint(tmp_path, capsys) -> None:
+    from moksori.checkpoint import read_checkpoint
+    from moksori.cli import main
+
+    path = _r9y9_file(_model(dtype=torch.float32), tmp_path, _HPARAMS)
+    out = tmp_path / "imported.pt"
+    assert main(["import", "wavenet", str(path), "--out", str(out)]) == 0
+    checkpoint = read_checkpoint(out, kinds=["wavenet"])
+    assert checkpoint["model_config"]["stacks"] == 2 and checkpoint["step"] == 0
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"upsample_params": {"upsample_scales": [4, 4, 4, 4], "freq_axis_kernel_size": 3}}, "frequency axis"),
+    ({"gin_channels": 16}, "multi-speaker"),
+    ({"input_type": "mulaw"}, "input_type 'mulaw'"),
+    ({"stacks": None}, "no 'stacks'"),
+])
+def test_r9y9_checkpoints_moksori_cannot_read_are_refused_by_reason(tmp_path, change, message) -> None:
+    from moksori.checkpoint import CheckpointError
+    from moksori.models.wavenet import import_reference
+
+    hparams = {key: value for key, value in {**_HPARAMS, **change}.items() if value is not None}
+    path = _r9y9_file(_model(dtype=torch.float32), tmp_path, hparams)
+    with pytest.raises(CheckpointError, match=message):
+        import_reference(path)
+
+
+def test_an_r9y9_checkpoint_without_its_hparams_json_is_refused(tmp_path) -> None:
+    from moksori.checkpoint import CheckpointError
+    from moksori.models.wavenet import import_reference
+
+    path = _r9y9_file(_model(dtype=torch.float32), tmp_path, _HPARAMS)
+    path.with_suffix(".json").unlink()
+    with pytest.raises(CheckpointError, match="hparams JSON is missing"):
+        import_reference(path)
+    torch.save({"model": [1, 2]}, tmp_path / "other.pth")
+    with pytest.raises(CheckpointError, match="state_dict"):
+        import_reference(tmp_path / "other.pth")
