@@ -121,17 +121,26 @@ def _cmd_say(args: argparse.Namespace) -> int:
     text = args.text if args.text is not None else sys.stdin.read()
     from moksori.text.lexicon import effective_lexicon
 
-    text = effective_lexicon(voice).apply(text)  # the voice's lexicon over the global one
+    lexicon = effective_lexicon(voice)  # the voice's lexicon over the global one
+    if args.ssml:
+        from moksori.text.ssml import parse_ssml
+
+        document = parse_ssml(text, language=_voice_language(voice), lexicon=lexicon.apply)  # before loading weights
+    else:
+        text = lexicon.apply(text)
     style_ref = getattr(args, "style_ref", None)
     use_onnx = False if style_ref is not None else args.onnx  # style needs the PyTorch model
     synthesizer = Synthesizer(voice, use_onnx=use_onnx, num_threads=args.threads)
     style = _style_from_args(args, synthesizer)
     started = time.perf_counter()
-    result = synthesizer.synthesize_report(
-        text, speed=args.speed, noise_scale=args.noise_scale, speaker=args.speaker, seed=args.seed,
-        sigma=args.vocoder_sigma, denoise=args.denoise,
-        **({"style": style} if style else {}),
-    )
+    options = dict(noise_scale=args.noise_scale, speaker=args.speaker, seed=args.seed, sigma=args.vocoder_sigma,
+                   denoise=args.denoise, **({"style": style} if style else {}))
+    if args.ssml:
+        from moksori.synthesis.ssml import synthesize_ssml
+
+        result = synthesize_ssml(synthesizer, document, speed=args.speed, **options)
+    else:
+        result = synthesizer.synthesize_report(text, speed=args.speed, **options)
     from moksori.audio import save_wav
 
     path = Path(args.output)
@@ -187,6 +196,15 @@ def _cmd_lexicon(args: argparse.Namespace) -> int:
         print(f"normalized: {result.normalized}")
         print(f"pronounced: {result.pronounced}")
     return 0
+
+
+def _voice_language(voice: Path) -> str:
+    """A voice folder's language from its voice.json (``ko`` when it does not say)."""
+    try:
+        data = json.loads((voice / "voice.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "ko"  # loading the voice reports what is wrong with it
+    return str(data.get("language") or data.get("text_frontend", {}).get("language") or "ko")
 
 
 def _style_from_args(args: argparse.Namespace, synthesizer: Any) -> dict[str, Any]:
@@ -448,6 +466,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "with moksori (ko_default)")
     say.add_argument("-o", "--output", default=Path("out.wav"), type=Path)
     say.add_argument("--speed", type=float, default=1.0)
+    say.add_argument("--ssml", action="store_true",
+                     help="the text is SSML: <speak>, <break time>, <sub alias>, <say-as>, <prosody rate>, <p>, <s>")
     say.add_argument("--noise-scale", "--sigma", dest="noise_scale", type=float, default=0.667,
                      help="the acoustic model's sampling temperature (Glow-TTS noise scale; --sigma: Flowtron's sigma)")
     style = say.add_argument_group("style (Flowtron voices)")

@@ -52,8 +52,10 @@ from moksori.server.style import (
 )
 from moksori.server.voices import UnknownVoiceError, VoiceInfo
 from moksori.synthesis import VoiceError
+from moksori.synthesis.ssml import stream_ssml, synthesize_ssml
 from moksori.synthesis.synthesizer import MAX_SPEED, MIN_SPEED, SynthesisStopped
 from moksori.text import UnreadableTextError
+from moksori.text.ssml import SsmlDocument, SsmlError, parse_ssml
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -74,6 +76,9 @@ MAX_VOCODER_SIGMA = 2.0
 MAX_DENOISE = 1.0
 VOCODER_SIGMA_HELP = f"the vocoder's sampling temperature, 0..{MAX_VOCODER_SIGMA} (WaveGlow; default 0.666)"
 DENOISE_HELP = f"denoiser strength, 0 (off)..{MAX_DENOISE} (WaveGlow; default 0.01)"
+InputFormat = Literal["text", "ssml"]
+INPUT_FORMAT_HELP = ("text, or ssml: <speak> with <break time>, <sub alias>, <say-as interpret-as>, <prosody rate>, "
+                     "<p>, <s> (malformed SSML: 400 invalid_ssml naming the line and column)")
 AUDIO_RESPONSE = {200: {"content": {"audio/wav": {}, "audio/mpeg": {}, "audio/ogg": {}, "audio/aac": {}, "audio/pcm": {}}}}
 
 
@@ -93,6 +98,7 @@ class SpeechRequest(BaseModel):
     response_format: str = Field("mp3", description="mp3, opus, aac, wav, flac, pcm (16-bit little-endian) or ogg (Vorbis)")
     speed: float = Field(1.0, ge=MIN_SPEED, le=MAX_SPEED)
     instructions: str | None = Field(None, description="accepted for compatibility and ignored")
+    input_format: InputFormat = Field("text", description=INPUT_FORMAT_HELP)
     vocoder_sigma: float | None = Field(None, ge=0.0, le=MAX_VOCODER_SIGMA, description=VOCODER_SIGMA_HELP)
     denoise: float | None = Field(None, ge=0.0, le=MAX_DENOISE, description=DENOISE_HELP)
     sigma: float | None = Field(None, ge=0.0, le=MAX_SIGMA, description=SIGMA_HELP)
@@ -123,6 +129,7 @@ class SynthesizeRequest(BaseModel):
     speed: float = Field(1.0, ge=MIN_SPEED, le=MAX_SPEED)
     format: str = Field("wav", description="wav or pcm when streaming; any /infer format otherwise")
     stream: bool = Field(False, description="send audio sentence by sentence as it is synthesised")
+    input_format: InputFormat = Field("text", description=INPUT_FORMAT_HELP)
     vocoder_sigma: float | None = Field(None, ge=0.0, le=MAX_VOCODER_SIGMA, description=VOCODER_SIGMA_HELP)
     denoise: float | None = Field(None, ge=0.0, le=MAX_DENOISE, description=DENOISE_HELP)
     sigma: float | None = Field(None, ge=0.0, le=MAX_SIGMA, description=SIGMA_HELP)
@@ -158,10 +165,11 @@ async def infer(
     style_strength: Annotated[float | None, Query(ge=0.0, le=1.0, description=STRENGTH_HELP)] = None,
     style_component: Annotated[int | None, Query(ge=0, le=MAX_STYLE_COMPONENT, description=COMPONENT_HELP)] = None,
     style_segments: Annotated[int | None, Query(ge=1, le=MAX_STYLE_SEGMENTS, description=SEGMENTS_HELP)] = None,
+    input_format: Annotated[InputFormat, Query(description=INPUT_FORMAT_HELP)] = "text",
 ) -> Response:
     acoustic = acoustic_controls(sigma, style_ref, None, style_ref_text, style_strength, style_component, style_segments)
     return await _whole(state, principal, text, voice, speed, format, request=request,
-                        vocoder=_vocoder_controls(vocoder_sigma, denoise) | acoustic)
+                        vocoder=_vocoder_controls(vocoder_sigma, denoise) | acoustic, ssml=input_format == "ssml")
 
 
 @router.post("/v1/audio/speech", responses=AUDIO_RESPONSE, summary="OpenAI-compatible text to speech")
@@ -177,7 +185,8 @@ async def openai_speech(
     limit = min(state.settings.max_text_chars, OPENAI_MAX_INPUT_CHARS)
     return await _whole(state, principal, body.input, voice, body.speed, body.response_format, limit,
                         field="input", request=request,
-                        vocoder=_vocoder_controls(body.vocoder_sigma, body.denoise) | body.acoustic())
+                        vocoder=_vocoder_controls(body.vocoder_sigma, body.denoise) | body.acoustic(),
+                        ssml=body.input_format == "ssml")
 
 
 @router.post("/synthesize", responses=AUDIO_RESPONSE, summary="Text to speech, optionally streamed")
@@ -190,8 +199,9 @@ async def synthesize(
     vocoder = _vocoder_controls(body.vocoder_sigma, body.denoise) | body.acoustic()
     if not body.stream:
         return await _whole(state, principal, body.text, body.voice, body.speed, body.format, request=request,
-                            vocoder=vocoder)
-    return await _streamed(request, state, principal, body.text, body.voice, body.speed, body.format, vocoder)
+                            vocoder=vocoder, ssml=body.input_format == "ssml")
+    return await _streamed(request, state, principal, body.text, body.voice, body.speed, body.format, vocoder,
+                           ssml=body.input_format == "ssml")
 
 
 @router.get("/voices", summary="The voices this caller may use")
@@ -253,12 +263,13 @@ async def metrics(
 async def _whole(
     state: ServerState, principal: Principal, text: str, voice: str | None, speed: float, format_name: str,
     max_chars: int | None = None, *, field: str = "text", request: Request | None = None,
-    vocoder: dict[str, float] | None = None,
+    vocoder: dict[str, float] | None = None, ssml: bool = False,
 ) -> Response:
     _check_text(text, max_chars or state.settings.max_text_chars, field)
     fmt = _format(format_name)
     info = await _find_voice(state, voice, principal)
-    text = await _with_lexicon(state, info, text)
+    what = await _with_lexicon(state, info, text, ssml=ssml, field=field)
+    text = what if isinstance(what, str) else "ssml:" + what.key()  # the cache key's text
     vocoder = vocoder or {}
     key = AudioCache.key(text, f"{info.id}|{info.version}{_vocoder_key(vocoder)}", speed, fmt.name)
     cached = state.cache.get(key)
@@ -266,7 +277,7 @@ async def _whole(
     state.metrics.cache.labels("hit" if hit else "miss").inc()
     if cached is None:
         stop = threading.Event()
-        job = _run(state, info, _synthesize_job, state, info, text, speed, fmt, stop, vocoder)
+        job = _run(state, info, _synthesize_job, state, info, what, speed, fmt, stop, vocoder)
         cached = await (job if request is None else _unless_client_leaves(request, job, stop))
         state.cache.put(key, cached)
     state.metrics.audio_seconds.labels(metric_voice(info)).inc(cached.seconds)
@@ -287,7 +298,7 @@ def _latin1(value: str) -> str:
 
 
 def _synthesize_job(
-    state: ServerState, info: VoiceInfo, text: str, speed: float, fmt: AudioFormat, stop: threading.Event | None = None,
+    state: ServerState, info: VoiceInfo, text: str | SsmlDocument, speed: float, fmt: AudioFormat, stop: threading.Event | None = None,
     vocoder: dict[str, float] | None = None,
 ) -> CachedAudio:
     """Runs on a worker thread: load (once), synthesise, encode. Once ``stop`` is set (the client
@@ -298,7 +309,11 @@ def _synthesize_job(
     started = time.perf_counter()
     try:
         options = resolve_style(vocoder or {}, synthesizer)  # vocoder and acoustic controls
-        result = synthesizer.synthesize_report(text, speed=speed, **options, stop=None if stop is None else stop.is_set)
+        halt = None if stop is None else stop.is_set
+        if isinstance(text, SsmlDocument):
+            result = synthesize_ssml(synthesizer, text, speed=speed, **options, stop=halt)
+        else:
+            result = synthesizer.synthesize_report(text, speed=speed, **options, stop=halt)
         wave = result.wave
     except SynthesisStopped:
         raise ClientGone() from None
@@ -342,19 +357,21 @@ async def _disconnected(request: Request) -> None:
 
 async def _streamed(
     request: Request, state: ServerState, principal: Principal, text: str, voice: str | None, speed: float, format_name: str,
-    vocoder: dict[str, float] | None = None,
+    vocoder: dict[str, float] | None = None, ssml: bool = False,
 ) -> Response:
     _check_text(text, state.settings.max_text_chars, "text")
     fmt = _format(format_name)
     if fmt.name not in STREAM_FORMATS:
         raise ApiError(400, "unsupported_format", f"format {fmt.name!r} cannot be streamed; use one of: {', '.join(STREAM_FORMATS)}")
     info = await _find_voice(state, voice, principal)
-    text = await _with_lexicon(state, info, text)
+    what = await _with_lexicon(state, info, text, ssml=ssml)
 
     def sentences() -> Iterator[bytes]:
         synthesizer = state.voices.synthesizer(info)
         options = resolve_style(vocoder or {}, synthesizer)  # vocoder and acoustic controls
-        return (pcm16(chunk) for chunk in synthesizer.stream(text, speed=speed, **options))
+        if isinstance(what, SsmlDocument):
+            return (pcm16(chunk) for chunk in stream_ssml(synthesizer, what, speed=speed, **options))
+        return (pcm16(chunk) for chunk in synthesizer.stream(what, speed=speed, **options))
 
     chunks = state.pool.stream(sentences)
     try:
@@ -445,9 +462,12 @@ async def _find_voice(state: ServerState, voice: str | None, principal: Principa
         raise ApiError(404, "voice_not_found", str(error), details={"available": error.available}) from None
 
 
-async def _with_lexicon(state: ServerState, info: VoiceInfo, text: str) -> str:
-    """The text after the voice's pronunciation lexicon (over the global one); the cache key uses
-    the result, so an edited lexicon is heard at once."""
+async def _with_lexicon(
+    state: ServerState, info: VoiceInfo, text: str, *, ssml: bool = False, field: str = "text"
+) -> str | SsmlDocument:
+    """The text after the voice's pronunciation lexicon (over the global one), or with ``ssml`` the
+    parsed document (the lexicon applied to its text, not its markup; 400 invalid_ssml naming the
+    line and column). The cache key uses the result, so an edited lexicon is heard at once."""
     from moksori.server.lexicon import voice_lexicon
     from moksori.text.lexicon import LexiconError
 
@@ -456,7 +476,13 @@ async def _with_lexicon(state: ServerState, info: VoiceInfo, text: str) -> str:
     except LexiconError as error:  # the operator's lexicon file is broken: say so, do not guess
         log.error("lexicon of voice %s is unusable: %s", info.path, error)
         raise ApiError(500, "lexicon_unusable", f"the pronunciation lexicon of voice {info.name!r} cannot be read") from None
-    return lexicon.apply(text)
+    if not ssml:
+        return lexicon.apply(text)
+    try:
+        return parse_ssml(text, language=info.language, lexicon=lexicon.apply)
+    except SsmlError as error:
+        raise ApiError(400, "invalid_ssml", f"{field}: {error}",
+                       details={"field": field, "line": error.line, "column": error.column}) from None
 
 
 async def _has_operator_voice(state: ServerState, voice: str, principal: Principal) -> bool:
