@@ -15,6 +15,16 @@ torch.set_num_threads(1)
 SHARED_DATA = Path(os.environ.get("MOKSORI_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
+@pytest.fixture(autouse=True)
+def _no_background_take_judges(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The studio's background take judges (Whisper, DNSMOS) cost seconds of CPU per take and change
+    verdicts after the upload: off in every studio a test starts (browser servers included);
+    tests/studio/test_take_judges.py installs its own."""
+    from moksori.studio import judging, service
+
+    monkeypatch.setattr(service, "BackgroundJudges", lambda enabled=True: judging.BackgroundJudges(enabled=False))
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():

@@ -1,0 +1,137 @@
+"""The background take judges in a real browser: after a take the page says the words and the
+noise are being checked, then shows the judges' problems when they arrive (headless Chromium,
+fake microphone, real uvicorn; fake judges held by the test so both states are seen).
+Skipped, saying which is missing, without chromium, chromedriver or selenium."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from moksori.evaluation.judges import DnsmosScores
+from moksori.server import ServerSettings, create_app
+from moksori.server.studio import configure
+from moksori.studio.judging import BackgroundJudges, TakeJudges
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+CHROMEDRIVER = shutil.which("chromedriver")
+try:
+    from selenium import webdriver
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+except ImportError:  # pragma: no cover - depends on the machine
+    webdriver = None
+
+pytestmark = [
+    pytest.mark.skipif(webdriver is None, reason="selenium is not installed (pip install selenium)"),
+    pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)"),
+    pytest.mark.skipif(CHROMEDRIVER is None, reason="chromedriver is not installed (apt-get install -y chromium-driver)"),
+]
+
+
+class HeldRecogniser:
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+
+    def transcribe(self, wave: np.ndarray, sample_rate: int, language: str) -> str:
+        assert self.gate.wait(60), "the test never released the judge"
+        return "전혀 다른 문장을 읽었습니다"
+
+
+@pytest.fixture
+def served(tmp_path: Path, recipes_dir: Path) -> Iterator[tuple[str, HeldRecogniser]]:
+    import uvicorn
+
+    from moksori.studio import StudioSettings
+
+    app = create_app(ServerSettings(voices_dir=tmp_path / "voices", db_url=f"sqlite:///{tmp_path / 'm.db'}",
+                                    require_api_keys=False))
+    configure(app, StudioSettings(data_dir=tmp_path / "studio", recipes_dir=recipes_dir, default_recipe="tiny"))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.05)
+    recogniser = HeldRecogniser()
+    scores = lambda wave, rate: DnsmosScores(sig=3.4, bak=2.1, ovrl=2.5, p808=3.0)  # noqa: E731
+    app.state.studio.service.background_judges = BackgroundJudges(TakeJudges(recogniser, scores))
+    yield f"http://127.0.0.1:{port}", recogniser
+    recogniser.gate.set()
+    server.should_exit = True
+    thread.join(30)
+
+
+@pytest.fixture
+def driver(tmp_path: Path, spoken) -> Iterator[object]:
+    _, wave = spoken[0]
+    pause = np.zeros(int(0.3 * 22050), np.float32)
+    microphone = tmp_path / "microphone.wav"
+    soundfile.write(str(microphone), np.concatenate([pause, wave * 0.8, pause]), 22050, subtype="PCM_16")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    profile = tempfile.mkdtemp(prefix="moksori-chromium-")
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--window-size=1280,1400",
+                 f"--user-data-dir={profile}", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                 f"--use-file-for-fake-audio-capture={microphone}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    browser = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    try:
+        yield browser
+    finally:
+        browser.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def _wait(driver, condition, what: str, timeout_s: float = 30):
+    try:
+        return WebDriverWait(driver, timeout_s, poll_frequency=0.1).until(lambda d: condition(d))
+    except TimeoutException:
+        logs = "\n".join(entry["message"] for entry in driver.get_log("browser"))
+        raise AssertionError(f"timed out waiting for {what}; browser console:\n{logs}") from None
+
+
+def _codes(driver) -> list[str]:
+    return [li.get_attribute("data-code") for li in driver.find_elements(By.CSS_SELECTOR, "#verdict li")]
+
+
+def test_the_page_shows_the_judges_checking_and_then_their_problems(served, driver, spoken):
+    base, recogniser = served
+    driver.get(f"{base}/studio")
+    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
+    driver.find_element(By.ID, "new-voice-name").send_keys("심사")
+    driver.find_element(By.ID, "create-voice").click()
+    _wait(driver, lambda d: d.find_element(By.ID, "prompt-text").text == spoken[0][0], "the first prompt")
+    if driver.find_element(By.ID, "guide").is_displayed():
+        driver.find_element(By.ID, "guide-close").click()
+    webdriver.ActionChains(driver).send_keys(Keys.SPACE).perform()
+    _wait(driver, lambda d: "recording" in d.find_element(By.ID, "record-state").get_attribute("class"), "recording")
+    time.sleep(2.5)
+    webdriver.ActionChains(driver).send_keys(Keys.SPACE).perform()
+    note = _wait(driver, lambda d: d.find_elements(By.ID, "judges-note"), "the judges' note")[0]
+    assert note.get_attribute("data-status") == "pending" and "Checking the words" in note.text
+    recogniser.gate.set()
+    _wait(driver, lambda d: "words_mismatch" in _codes(d), "the judges' verdict")
+    assert "noisy_background" in _codes(driver)
+    verdict = driver.find_element(By.ID, "verdict").text
+    assert "differ from the script" in verdict and "전혀 다른 문장을 읽었습니다" in verdict
+    assert not driver.find_elements(By.ID, "judges-note")
+    severe = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    assert severe == [], severe
