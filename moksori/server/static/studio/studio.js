@@ -765,7 +765,13 @@ async function pollRun(runId) {
   listen.hidden = run.status !== "succeeded";
   listen.href = `/listen?voice=${encodeURIComponent(state.voice.id)}`;
   if (active) state.runPoll = setTimeout(() => pollRun(runId).catch(() => {}), 2000);
-  else if (run.status === "succeeded") await loadProgress();
+  else if (run.status === "succeeded" && training.lastSucceeded !== run.id) {
+    training.lastSucceeded = run.id;
+    await loadProgress();
+    await loadTrainingChoices(); // the new voice can now be fine-tuned further
+    fillTrainingChoices();
+    await loadPlan();
+  }
 }
 
 function stopRunPoll() {
