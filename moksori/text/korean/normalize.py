@@ -63,15 +63,17 @@ Rules, applied in this order (each one rewrites the text for the next):
 Context. Some readings depend on the words around the number; where a case stays
 ambiguous the likelier reading is chosen as written here (cue lists in ``units.py``):
 
-- Dotted month.day before an event noun (운동, 혁명, 전쟁, 사태, 민주화운동 …) names a
-  historical event, digit by digit: 5.18 민주화운동 → 오일팔, 4.19 혁명 → 사일구, 3.1 운동 →
-  삼일. Without such a noun 5.18 stays a decimal (오 점 일팔). M·D with a middle dot is always
+- Dotted (or slashed) month.day before an event noun (운동, 혁명, 전쟁, 사태, 민주화운동 …, with up
+  to two syllables before it: 2.28 민주운동, 9.19 군사합의) names a historical event, digit by
+  digit: 5.18 민주화운동 → 오일팔, 4.19 혁명 → 사일구, 3.1 운동 → 삼일. Without such a noun 5.18
+  stays a decimal (오 점 일팔), and 운동량/운동장 are not events (1.5 운동량). M·D with a middle dot is always
   an event (6·25 → 육이오). A day that is a round ten, or repeats a two-digit month, is read
   as a number (6·10 → 육십, 12.12 → 십이십이), as these names are said.
 - 1/4분기 … 4/4분기 are quarters (일사분기), never fractions.
 - M/D with a slash is a date (12/25 → 십이월 이십오 일) only with a date cue: a weekday in
   brackets after it (12/25(금)), another M/D as a range, 오는/지난/마감/일정 … before it or
-  부터/까지/개강/출시 … after it. Otherwise it is a fraction (3/4 → 사분의 삼).
+  부터/까지/개강/출시 … after it. Otherwise it is a fraction (3/4 → 사분의 삼). A weekday in
+  brackets after any date is said in full (12/25(금) → 십이월 이십오 일 금요일).
 - N대M, N 대 M: a ratio, score or competition rate, Sino-Korean (2대1 → 이 대 일, 100 대 1 →
   백 대 일), unless a counter, unit or magnitude follows M (3대 2천만 원 stays a count).
 - N대 alone: a rank noun after it (대통령, 영화제 …) makes it Sino-Korean (25대 대통령 → 이십오 대);
@@ -90,8 +92,8 @@ ambiguous the likelier reading is chosen as written here (cue lists in ``units.p
 - Paper sizes and model codes joined to letters follow the Latin rule: a single digit in
   English (A4 → 에이포, K5 → 케이파이브), two digits as a number (S23 → 에스이십삼), three or more
   digit by digit (A380 → 에이삼팔공). A three- or four-digit number after a capitalised name
-  (RTX 4090 → 사공구공) or 보잉/에어버스 is a model number, digit by digit; after other Latin
-  words a number from 1900 to 2099 stays a year (Office 2019 → 이천십구).
+  (RTX 4090 → 사공구공) or 보잉/에어버스 is a model number, digit by digit, unless it is a likely year,
+  1950 to 2039 (Office 2019 → 이천십구, BTS 2013 → 이천십삼; so RTX 2060 is read 이천육십).
 
 Spacing: a number's reading is separated from its counter or unit by a space, as
 standard spelling separates them (3개 → 세 개, 2026년 → 이천이십육 년), except
@@ -489,6 +491,11 @@ def _slash_date(match: re.Match) -> str:
     return f"{int(match.group('m'))}월 {int(match.group('d'))}일"
 
 
+def _weekday(match: re.Match) -> str:
+    """12월 25일(금) → 12월 25일 금요일; a range sign after it is 에서 (…(금)~12/27(토))."""
+    return f" {match.group(1)}요일" + ("에서 " if match.group(2) else "")
+
+
 def _equation(match: re.Match) -> str:
     """3+4=7 → 삼 더하기 사는 칠: an equation reads its operators as verbs and = as 은/는."""
     left, _, right = match.group(0).partition("=")
@@ -560,14 +567,13 @@ def _temperature(match: re.Match) -> str:
 
 
 def _model_number(match: re.Match) -> str:
-    """RTX 4090 → 사공구공: a three- or four-digit number after a capitalised model name is read
-    digit by digit; after other Latin words a year (1900-2099) stays a number (Office 2019)."""
+    """RTX 4090 → 사공구공: a three- or four-digit number after a Latin name (or 보잉, 에어버스) is a
+    model number, read digit by digit, unless it is a likely year, 1950-2039 (Office 2019)."""
     word, number = match.group(1), match.group(2)
     after = match.string[match.end() :]
     if _SUFFIX_AHEAD.match(after):
         return match.group(0)
-    acronym = word.isupper() and len(word) >= 2
-    if not acronym and 1900 <= int(number) <= 2099:
+    if 1950 <= int(number) <= 2039:  # a year (BTS 2013, Office 2019), not RTX 2080
         return match.group(0)
     return f"{word} {read_digits(number)}"
 
@@ -590,13 +596,14 @@ _RULES: tuple[Rule, ...] = (
     Rule("ISO date", re.compile(r"(?<![\d.-])(?P<y>\d{4})([-/])(?P<m>0?[1-9]|1[0-2])\2(?P<d>0?[1-9]|[12]\d|3[01])(?![\d-])"), _date),
     Rule("dotted date", re.compile(r"(?<![\d.])(?P<y>\d{4})\.\s?(?P<m>0?[1-9]|1[0-2])\.\s?(?P<d>0?[1-9]|[12]\d|3[01])(?![\d])(?:\.(?!\s*$))?"), _date),
     # context: event dates, versions, quarters, month/day with a slash
-    Rule("historical event date", re.compile(rf"(?<![\d.])(?P<m>1[0-2]|0?[1-9])\.(?P<d>[12]\d|3[01]|0?[1-9])(?![\d.])(?=\s?(?:{_EVENT}))"), _event_date),
+    Rule("historical event date", re.compile(rf"(?<![\d./])(?P<m>1[0-2]|0?[1-9])[./](?P<d>[12]\d|3[01]|0?[1-9])(?![\d./])(?=\s?[가-힣]{{0,2}}(?:{_EVENT})(?![량장화복]))"), _event_date),
     Rule("event date with a middle dot", re.compile(r"(?<![\d·])(?P<m>1[0-2]|[1-9])·(?P<d>[12]\d|3[01]|[1-9])(?![\d·])"), _event_date),
     Rule("v + version", re.compile(r"(?<![A-Za-z])[vV]\.?\s?(\d+(?:\.\d+)+)(?![\d.]\d)"), lambda m: "브이 " + _version_components(m.group(1))),
     Rule("version with three parts", re.compile(START + r"(\d+(?:\.\d+){2,})(?![\d.]\d)"), lambda m: _version_components(m.group(1))),
     Rule("version after 버전 or a name", re.compile(START + r"(\d+\.\d+)(?![\d.]\d)"), _cued_version),
     Rule("quarter", re.compile(START + r"([1-4])\s?/\s?4\s?분기"), _quarter),
     Rule("month/day with a slash", re.compile(START + r"(?P<m>1[0-2]|0?[1-9])/(?P<d>3[01]|[12]\d|0?[1-9])(?![\d/])"), _slash_date),
+    Rule("weekday in brackets after a date", re.compile(rf"(?<=\d일)\s?\(\s?([{WEEKDAYS}])(?:요일)?\s?\)(\s*[~–]\s*)?"), _weekday),
     # 4. phone numbers and codes
     Rule("phone number", re.compile(r"(?<![\d-])0\d{1,2}-\d{3,4}-\d{4}(?![\d-])"), _digit_groups),
     Rule("service number", re.compile(r"(?<![\d-])1[5-9]\d\d-\d{4}(?![\d-])"), _digit_groups),
@@ -626,7 +633,7 @@ _RULES: tuple[Rule, ...] = (
     Rule("negative number", re.compile(r"(?<![^\s(\[=])-(?=\d)"), "마이너스 "),
     Rule("positive number", re.compile(r"(?<![^\s(\[=])\+(?=\d)"), "플러스 "),
     Rule("ratio", re.compile(rf"{START}({NUM})\s*:\s*({NUM}){END}"), _ratio),
-    Rule("ratio with 대", re.compile(rf"{START}({NUM})\s?대\s?({NUM})(?![\d.,]\d)(?!\s?(?:{MAGNITUDE}|{COUNTER}|{UNIT}))"), _ratio_dae),
+    Rule("ratio with 대", re.compile(rf"{START}({NUM})\s?대\s?({NUM})(?![\d.,]\d)(?![A-Za-z])(?!\s?(?:{MAGNITUDE}|{COUNTER}|{UNIT}))"), _ratio_dae),
     # 10-12. ordinals, counters, magnitudes
     Rule("제 + number", re.compile(rf"(?<![가-힣])제\s?{START}({NUM})(?:\s?({COUNTER}))?"), _ordinal_je),
     Rule("number + counter", re.compile(rf"{START}({NUM})(\s?)({COUNTER})"), _counter),
