@@ -39,14 +39,14 @@ from typing import Any
 
 import torch
 
-from moksori.audio import MelConfig, resample, save_wav
+from moksori.audio import MelConfig, load_audio, mel_spectrogram, resample, save_wav
 from moksori.data.manifest import read_jsonl, write_json, write_jsonl
 from moksori.data.natural_voice import JOE_LICENCE, joe_unavailable_reason, synthesize_joe
 from moksori.data.preprocess import PreprocessConfig, preprocess_dataset
 from moksori.data.prompt_sets import builtin_prompts, read_prompt_file
 from moksori.espeak import synthesize
 from moksori.evaluation import evaluate_voice, to_json
-from moksori.evaluation.judges import dnsmos_available, recogniser_unavailable_reason
+from moksori.evaluation.judges import dnsmos_available, dnsmos_scores, recogniser_unavailable_reason, score_words
 from moksori.synthesis import Synthesizer, load_voice, make_bundle, read_voice_json
 from moksori.training import train
 from moksori.training.recipe import load_recipe
@@ -145,9 +145,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             voices[name] = _bundle(Path(checkpoint), work / "voices" / name, vocoder, name)
     write_json(work / "timing.json", timing)
 
+    copy = copy_synthesis(work, voices[next(iter(voices))], joe["dir"], args)
     evals = {name: evaluate(work, name, voice, joe["dir"], args) for name, voice in voices.items()}
     results = {"settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-               "joe": joe, "sizes": sizes, "espeak_base_data": espeak, "timing_s": timing, "evaluations": evals}
+               "joe": joe, "sizes": sizes, "copy_synthesis": copy, "espeak_base_data": espeak, "timing_s": timing, "evaluations": evals}
     results["report"] = format_report(results)
     write_json(work / "results.json", results)
     (work / "report.md").write_text(results["report"] + "\n", encoding="utf-8")
@@ -333,6 +334,32 @@ def evaluate(work: Path, name: str, voice: Path, data_dir: str, args: argparse.N
     return entry
 
 
+def copy_synthesis(work: Path, voice: Path, data_dir: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The vocoder alone: joe's held-out clips → their mels → the voices' vocoder, judged like a voice
+    (the ceiling any acoustic model can reach with this vocoder). Cached."""
+    path = work / "evals" / f"copy_synthesis_{args.eval_limit or 'all'}.json"
+    cached = _read(path)
+    if cached is not None:
+        return cached
+    log.info("judging copy-synthesis through the vocoder of %s", voice.name)
+    loaded = load_voice(voice)
+    records = read_jsonl(Path(data_dir) / "val.jsonl")[: args.eval_limit]
+    rows: dict[str, list[float]] = {}
+    for record in records:
+        wave = load_audio(Path(data_dir) / record["audio"], sample_rate=loaded.sample_rate)
+        mel = mel_spectrogram(wave, loaded.sample_rate, config=loaded.mel_config)
+        with torch.inference_mode():
+            copied = loaded.vocoder_model.infer(mel).numpy().reshape(-1)
+        words = score_words(copied, loaded.sample_rate, record["text"], "en")
+        judged = dnsmos_scores(copied, loaded.sample_rate)
+        for key, value in (("cer_synthesis", words.cer), ("wer_synthesis", words.wer),
+                           *((f"dnsmos_{k}_synthesis", v) for k, v in judged.as_dict().items())):
+            rows.setdefault(key, []).append(value)
+    entry = {key: sum(values) / len(values) for key, values in rows.items()}
+    write_json(path, entry)
+    return entry
+
+
 def _rtf(voice: Path, data_dir: str, args: argparse.Namespace) -> float:
     synthesizer = Synthesizer(load_voice(voice))
     texts = [r["text"] for r in read_jsonl(Path(data_dir) / "val.jsonl")][: args.rtf_sentences]
@@ -354,6 +381,8 @@ def format_report(results: dict[str, Any]) -> str:
     any_eval = next(iter(evals.values()))
     source = [_fmt(any_eval.get(rec), COLUMNS[syn][1]) for rec, syn in SOURCE_COLUMNS.items()]
     lines.append(f"| joe (source clips) | – | {' | '.join(source)} | – | – | – |")
+    copied = [_fmt(results["copy_synthesis"].get(syn), COLUMNS[syn][1]) for syn in SOURCE_COLUMNS.values()]
+    lines.append(f"| joe's mels → the vocoder (copy-synthesis) | – | {' | '.join(copied)} | – | – | – |")
     for name, entry in evals.items():
         size = name.split("_", 1)[1]
         minutes = results["sizes"][size]["train_minutes"]
