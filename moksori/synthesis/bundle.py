@@ -10,6 +10,7 @@
       vocoder.pt      state dict of the vocoder generator (absent for a Griffin-Lim voice)
       acoustic.onnx   after ``export_onnx`` (optional)
       vocoder.onnx
+      lexicon.json    the voice's pronunciation lexicon (optional; moksori lexicon --voice; kept on rebuild)
 
 A bundle is written into a temporary folder next to its destination and renamed into place, so
 a reader never sees half a voice and a failed write leaves the old voice as it was.
@@ -36,6 +37,7 @@ from moksori.models import registry
 from moksori.models.interfaces import AcousticModel
 from moksori.models.interfaces import Vocoder as VocoderInterface
 from moksori.text import TextFrontend
+from moksori.text.lexicon import LEXICON_FILE
 
 VOICE_FORMAT = "moksori-voice-1"
 VOICE_JSON = "voice.json"
@@ -145,6 +147,8 @@ def make_bundle(
         voice_json = _voice_json(acoustic, vocoder, frontend, name or out_dir.name, description, extra, licence, files)
         _write_json(temp_dir / VOICE_JSON, voice_json)
         _check_replaceable(out_dir, files, overwrite)
+        if (out_dir / LEXICON_FILE).is_file():  # the user's pronunciation lexicon outlives a rebuild
+            shutil.copy2(out_dir / LEXICON_FILE, temp_dir / LEXICON_FILE)
         _swap_into_place(temp_dir, out_dir)
     finally:
         shutil.rmtree(temp_dir, ignore_errors=True)

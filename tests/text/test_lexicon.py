@@ -142,3 +142,12 @@ def test_cli_add_list_test_remove(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert "no entry 'K-pop'" in capsys.readouterr().err
     assert main(["lexicon", "add", "x", "y", "--voice", str(tmp_path / "nowhere")]) == 2
     assert "not a voice folder" in capsys.readouterr().err
+
+
+def test_a_rebuilt_voice_bundle_keeps_its_lexicon(tmp_path: Path) -> None:
+    from moksori.bench.serve import build_tiny_voice
+
+    voice = build_tiny_voice(tmp_path / "tiny", griffin_lim=True)
+    Lexicon({"K-pop": "케이팝"}).save(voice_lexicon_path(voice))
+    build_tiny_voice(tmp_path / "tiny", griffin_lim=True)  # the same voice, written again
+    assert Lexicon.load(voice_lexicon_path(voice)).entries == {"K-pop": "케이팝"}
