@@ -222,22 +222,20 @@ def _figures(evaluation: dict[str, Any]) -> dict[str, Any]:
 
 
 def _suggested_vocoder(info: VoiceInfo, card: dict[str, Any]) -> dict[str, Any] | None:
-    """For a Griffin-Lim voice: the shipped voice's vocoder, and how to rebuild the voice with it."""
+    """For a Griffin-Lim voice: the shipped voice's vocoder, which a request borrows with
+    ``vocoder_voice`` (when its mel parameters match)."""
     if card["vocoder"]["trained"]:
         return None
     import moksori.voices as shipped
+    from moksori.synthesis import read_voice_json
+    from moksori.synthesis.bundle import VoiceError, check_vocoder_fits
 
     path = shipped.default_voice_path()
     if not (path / "voice.json").is_file() or path.resolve() == info.path.resolve():
         return None
-    from moksori.synthesis import read_voice_json
-
-    vocoder = read_voice_json(path).get("vocoder") or {}
-    if "model_name" not in vocoder:
+    lender = read_voice_json(path)
+    try:
+        check_vocoder_fits(read_voice_json(info.path), lender, "the shipped voice")
+    except VoiceError:
         return None
-    return {
-        "voice": shipped.DEFAULT_VOICE_NAME,
-        "model": vocoder["model_name"],
-        "how": "fine-tune from it in the studio (the result keeps its vocoder), or rebuild this voice with it",
-        "command": f"moksori bundle ACOUSTIC_CHECKPOINT --vocoder {path} --out NEW_VOICE_FOLDER",
-    }
+    return {"voice": shipped.DEFAULT_VOICE_NAME, "model": lender["vocoder"]["model_name"], "field": "vocoder_voice"}

@@ -76,6 +76,8 @@ MAX_VOCODER_SIGMA = 2.0
 MAX_DENOISE = 1.0
 VOCODER_SIGMA_HELP = f"the vocoder's sampling temperature, 0..{MAX_VOCODER_SIGMA} (WaveGlow; default 0.666)"
 DENOISE_HELP = f"denoiser strength, 0 (off)..{MAX_DENOISE} (WaveGlow; default 0.01)"
+VOCODER_VOICE_HELP = ("speak through another voice's vocoder (name or id; its mel parameters must match), e.g. "
+                      "the shipped voice's for a voice without a trained vocoder (Griffin-Lim)")
 InputFormat = Literal["text", "ssml"]
 INPUT_FORMAT_HELP = ("text, or ssml: <speak> with <break time>, <sub alias>, <say-as interpret-as>, <prosody rate>, "
                      "<p>, <s> (malformed SSML: 400 invalid_ssml naming the line and column)")
@@ -100,6 +102,7 @@ class SpeechRequest(BaseModel):
     instructions: str | None = Field(None, description="accepted for compatibility and ignored")
     input_format: InputFormat = Field("text", description=INPUT_FORMAT_HELP)
     vocoder_sigma: float | None = Field(None, ge=0.0, le=MAX_VOCODER_SIGMA, description=VOCODER_SIGMA_HELP)
+    vocoder_voice: str | None = Field(None, max_length=200, description=VOCODER_VOICE_HELP)
     denoise: float | None = Field(None, ge=0.0, le=MAX_DENOISE, description=DENOISE_HELP)
     sigma: float | None = Field(None, ge=0.0, le=MAX_SIGMA, description=SIGMA_HELP)
     style_ref: str | None = Field(None, max_length=64, description=STYLE_REF_HELP)
@@ -131,6 +134,7 @@ class SynthesizeRequest(BaseModel):
     stream: bool = Field(False, description="send audio sentence by sentence as it is synthesised")
     input_format: InputFormat = Field("text", description=INPUT_FORMAT_HELP)
     vocoder_sigma: float | None = Field(None, ge=0.0, le=MAX_VOCODER_SIGMA, description=VOCODER_SIGMA_HELP)
+    vocoder_voice: str | None = Field(None, max_length=200, description=VOCODER_VOICE_HELP)
     denoise: float | None = Field(None, ge=0.0, le=MAX_DENOISE, description=DENOISE_HELP)
     sigma: float | None = Field(None, ge=0.0, le=MAX_SIGMA, description=SIGMA_HELP)
     style_ref: str | None = Field(None, max_length=64, description=STYLE_REF_HELP)
@@ -166,10 +170,12 @@ async def infer(
     style_component: Annotated[int | None, Query(ge=0, le=MAX_STYLE_COMPONENT, description=COMPONENT_HELP)] = None,
     style_segments: Annotated[int | None, Query(ge=1, le=MAX_STYLE_SEGMENTS, description=SEGMENTS_HELP)] = None,
     input_format: Annotated[InputFormat, Query(description=INPUT_FORMAT_HELP)] = "text",
+    vocoder_voice: Annotated[str | None, Query(max_length=200, description=VOCODER_VOICE_HELP)] = None,
 ) -> Response:
     acoustic = acoustic_controls(sigma, style_ref, None, style_ref_text, style_strength, style_component, style_segments)
     return await _whole(state, principal, text, voice, speed, format, request=request,
-                        vocoder=_vocoder_controls(vocoder_sigma, denoise) | acoustic, ssml=input_format == "ssml")
+                        vocoder=_vocoder_controls(vocoder_sigma, denoise) | acoustic, ssml=input_format == "ssml",
+                        vocoder_voice=vocoder_voice)
 
 
 @router.post("/v1/audio/speech", responses=AUDIO_RESPONSE, summary="OpenAI-compatible text to speech")
@@ -186,7 +192,7 @@ async def openai_speech(
     return await _whole(state, principal, body.input, voice, body.speed, body.response_format, limit,
                         field="input", request=request,
                         vocoder=_vocoder_controls(body.vocoder_sigma, body.denoise) | body.acoustic(),
-                        ssml=body.input_format == "ssml")
+                        ssml=body.input_format == "ssml", vocoder_voice=body.vocoder_voice)
 
 
 @router.post("/synthesize", responses=AUDIO_RESPONSE, summary="Text to speech, optionally streamed")
@@ -199,9 +205,9 @@ async def synthesize(
     vocoder = _vocoder_controls(body.vocoder_sigma, body.denoise) | body.acoustic()
     if not body.stream:
         return await _whole(state, principal, body.text, body.voice, body.speed, body.format, request=request,
-                            vocoder=vocoder, ssml=body.input_format == "ssml")
+                            vocoder=vocoder, ssml=body.input_format == "ssml", vocoder_voice=body.vocoder_voice)
     return await _streamed(request, state, principal, body.text, body.voice, body.speed, body.format, vocoder,
-                           ssml=body.input_format == "ssml")
+                           ssml=body.input_format == "ssml", vocoder_voice=body.vocoder_voice)
 
 
 @router.get("/voices", summary="The voices this caller may use")
@@ -263,11 +269,11 @@ async def metrics(
 async def _whole(
     state: ServerState, principal: Principal, text: str, voice: str | None, speed: float, format_name: str,
     max_chars: int | None = None, *, field: str = "text", request: Request | None = None,
-    vocoder: dict[str, float] | None = None, ssml: bool = False,
+    vocoder: dict[str, float] | None = None, ssml: bool = False, vocoder_voice: str | None = None,
 ) -> Response:
     _check_text(text, max_chars or state.settings.max_text_chars, field)
     fmt = _format(format_name)
-    info = await _find_voice(state, voice, principal)
+    info = await _with_vocoder_voice(state, await _find_voice(state, voice, principal), vocoder_voice, principal)
     what = await _with_lexicon(state, info, text, ssml=ssml, field=field)
     text = what if isinstance(what, str) else "ssml:" + what.key()  # the cache key's text
     vocoder = vocoder or {}
@@ -357,13 +363,13 @@ async def _disconnected(request: Request) -> None:
 
 async def _streamed(
     request: Request, state: ServerState, principal: Principal, text: str, voice: str | None, speed: float, format_name: str,
-    vocoder: dict[str, float] | None = None, ssml: bool = False,
+    vocoder: dict[str, float] | None = None, ssml: bool = False, vocoder_voice: str | None = None,
 ) -> Response:
     _check_text(text, state.settings.max_text_chars, "text")
     fmt = _format(format_name)
     if fmt.name not in STREAM_FORMATS:
         raise ApiError(400, "unsupported_format", f"format {fmt.name!r} cannot be streamed; use one of: {', '.join(STREAM_FORMATS)}")
-    info = await _find_voice(state, voice, principal)
+    info = await _with_vocoder_voice(state, await _find_voice(state, voice, principal), vocoder_voice, principal)
     what = await _with_lexicon(state, info, text, ssml=ssml)
 
     def sentences() -> Iterator[bytes]:
@@ -483,6 +489,29 @@ async def _with_lexicon(
     except SsmlError as error:
         raise ApiError(400, "invalid_ssml", f"{field}: {error}",
                        details={"field": field, "line": error.line, "column": error.column}) from None
+
+
+async def _with_vocoder_voice(
+    state: ServerState, info: VoiceInfo, vocoder_voice: str | None, principal: Principal
+) -> VoiceInfo:
+    """``info`` through the vocoder of the voice named ``vocoder_voice`` (one the caller may use):
+    404 when there is no such voice, 400 when it has no trained vocoder or other mel parameters."""
+    if not vocoder_voice:
+        return info
+    from moksori.synthesis import read_voice_json
+    from moksori.synthesis.bundle import check_vocoder_fits
+
+    lender = await _find_voice(state, vocoder_voice, principal)
+    if lender.path == info.path:
+        return info
+    def check() -> None:
+        check_vocoder_fits(read_voice_json(info.path), read_voice_json(lender.path), f"vocoder_voice {lender.name!r}")
+
+    try:
+        await run_in_threadpool(check)
+    except VoiceError as error:
+        raise ApiError(400, "vocoder_mismatch", str(error)) from None
+    return info.with_vocoder(lender)
 
 
 async def _has_operator_voice(state: ServerState, voice: str, principal: Principal) -> bool:

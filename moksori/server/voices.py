@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 # The folder name moksori.studio gives a trained bundle (``bundle_name``): studio-<voice row id>.
 STUDIO_BUNDLE = re.compile(r"studio-[0-9]+")
+# What a VoiceInfo version carries after it when the voice borrows another voice's vocoder.
+VOCODER_MARK = "|vocoder:"
 # The name that means "the server's default voice" wherever a voice is named (never a studio voice's).
 DEFAULT_ALIAS = "default"
 
@@ -64,6 +66,11 @@ class VoiceInfo:
     is_private: bool = False
     version: str = ""  # changes when the bundle is rebuilt; part of cache keys
     studio: bool = False  # trained in the recording studio: never shadows an operator voice
+    vocoder_from: Path | None = None  # another voice's folder whose vocoder this one speaks through
+
+    def with_vocoder(self, other: "VoiceInfo") -> "VoiceInfo":
+        """This voice through ``other``'s vocoder (its own cache and Synthesizer identity)."""
+        return replace(self, vocoder_from=other.path, version=f"{self.version}{VOCODER_MARK}{other.path}|{other.version}")
 
     def visible_to(self, owner_id: int | None) -> bool:
         return not self.is_private or (owner_id is not None and owner_id == self.owner_id)
@@ -130,8 +137,10 @@ class VoiceRegistry:
         default_voice: str | None = None,
         *,
         include_default_voice: bool = False,
+        precision: str = "fp32",
     ) -> None:
         self.voices_dir = Path(voices_dir)
+        self.precision = precision  # every Synthesizer's (moksori.synthesis.precision)
         self.database = database
         self.default_voice = default_voice
         self.include_default_voice = include_default_voice
@@ -281,13 +290,24 @@ class VoiceRegistry:
         with load_lock:  # one load per voice, other voices are not held up
             synthesizer = self._synthesizers.get(key)
             if synthesizer is None:
-                synthesizer = Synthesizer(info.path)
+                synthesizer = self._load(info)
+                borrowed = _vocoder_source(info.version)
                 with self._lock:
-                    stale = [old for old in self._synthesizers if old[0] == info.path]
+                    # Older versions of this voice (with the same borrowed vocoder, if any) are stale.
+                    stale = [old for old in self._synthesizers
+                             if old[0] == info.path and _vocoder_source(old[1]) == borrowed]
                     for old in stale:
                         del self._synthesizers[old]
                     self._synthesizers[key] = synthesizer
         return synthesizer
+
+    def _load(self, info: VoiceInfo) -> Synthesizer:
+        if info.vocoder_from is None:
+            return Synthesizer(info.path, precision=self.precision)
+        from moksori.synthesis.bundle import load_voice, with_vocoder_of
+
+        return Synthesizer(with_vocoder_of(load_voice(info.path), load_voice(info.vocoder_from)), use_onnx=False,
+                           precision=self.precision)
 
     def loaded_paths(self) -> set[Path]:
         """Bundle folders of the voices whose weights are in memory (names are for callers to
@@ -308,3 +328,8 @@ def _lookup(visible: list[VoiceInfo], wanted: str, owner_id: int | None) -> Voic
         if named:
             return named[0]
     return None
+
+
+def _vocoder_source(version: str) -> str:
+    """The borrowed vocoder's folder named in a version ('' for the voice's own vocoder)."""
+    return version.partition(VOCODER_MARK)[2].partition("|")[0]

@@ -18,6 +18,7 @@ a reader never sees half a voice and a failed write leaves the old voice as it w
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import hashlib
 import json
@@ -415,6 +416,23 @@ def prepare_for_inference(model: nn.Module) -> nn.Module:
     return model
 
 
+def check_vocoder_fits(voice_json: dict[str, Any], vocoder_json: dict[str, Any], where: str) -> None:
+    """VoiceError unless the voice of ``vocoder_json`` has a trained vocoder that reads the mels of
+    the voice of ``voice_json`` (both voice.json dicts)."""
+    section = vocoder_json["vocoder"]
+    if "model_name" not in section:
+        raise VoiceError(f"{where}: that voice uses Griffin-Lim; it has no trained vocoder to lend")
+    _check_mels_agree(voice_json["audio"]["mel"], section.get("mel", vocoder_json["audio"]["mel"]), where)
+
+
+def with_vocoder_of(voice: Voice, other: Voice) -> Voice:
+    """``voice`` speaking through ``other``'s vocoder (e.g. a Griffin-Lim voice through the shipped
+    voice's); VoiceError when ``other`` has none or its mel parameters differ."""
+    check_vocoder_fits(voice.config, other.config, f"{other.path} vocoder for {voice.path}")
+    config = {**voice.config, "vocoder": other.config["vocoder"]}
+    return dataclasses.replace(voice, config=config, vocoder=other.vocoder, vocoder_model=other.vocoder_model)
+
+
 def _check_mels_agree(acoustic_mel: dict[str, Any], vocoder_mel: dict[str, Any], where: str) -> None:
     a, v = MelConfig.from_dict(acoustic_mel).to_dict(), MelConfig.from_dict(vocoder_mel).to_dict()
     differ = [f"{key}: acoustic {a[key]!r} vs vocoder {v[key]!r}" for key in a if a[key] != v[key]]
@@ -435,6 +453,7 @@ __all__ = [
     "VOICE_FORMAT",
     "Voice",
     "VoiceError",
+    "check_vocoder_fits",
     "file_entry",
     "load_checkpoint",
     "load_voice",
@@ -442,4 +461,5 @@ __all__ = [
     "prepare_for_inference",
     "read_voice_json",
     "update_voice_json",
+    "with_vocoder_of",
 ]

@@ -57,7 +57,7 @@ def test_voice_card_names_models_controls_and_griffin_lim(make_client, tmp_path:
     rough = client.get("/voices/rough/card").json()
     assert rough["vocoder"] == {"model": "griffin_lim", "trained": False, "parameters": None}
     offer = rough["suggested_vocoder"]
-    assert offer["voice"] == "ko_default" and "--vocoder" in offer["command"]
+    assert offer == {"voice": "ko_default", "model": "vocos", "field": "vocoder_voice"}
     shipped = client.get("/voices/ko_default/card").json()
     assert shipped["data_minutes"] > 300 and shipped["evaluation"]["mcd_db"] > 0
     assert shipped["steps"]["acoustic"] > 0
@@ -111,3 +111,31 @@ def test_serve_prints_where_the_pages_are() -> None:
     wildcard = page_urls("0.0.0.0", 80, studio=False)
     assert "http://127.0.0.1:80/listen" in wildcard and "studio: off" in wildcard and "all addresses" in wildcard
     assert "http://[::1]:8000/listen" in page_urls("::", 8000)
+
+
+def test_a_griffin_lim_voice_can_speak_through_the_shipped_vocoder(make_client, tmp_path: Path) -> None:
+    import numpy as np
+    import soundfile
+
+    voices = tmp_path / "voices"
+    build_tiny_voice(voices / "rough", name="rough", griffin_lim=True)
+    client = make_client(voices_dir=voices, include_default_voice=True)
+
+    def speak(**extra: str) -> tuple[np.ndarray, str]:
+        response = client.get("/infer", params={"text": "안녕하세요.", "voice": "rough", "sigma": "0", **extra})
+        assert response.status_code == 200, response.text
+        return soundfile.read(io.BytesIO(response.content))[0], response.headers["x-cache"]
+
+    own, _ = speak()
+    lent, cache = speak(vocoder_voice="ko_default")
+    assert cache == "miss" and len(lent) == len(own) and not np.allclose(lent, own, atol=1e-3)
+    streamed = client.post("/synthesize", json={"text": "안녕하세요.", "voice": "rough", "vocoder_voice": "ko_default",
+                                                "sigma": 0, "stream": True, "format": "pcm"})
+    assert streamed.status_code == 200 and len(streamed.content) == 2 * len(lent)
+    pcm = np.frombuffer(streamed.content, "<i2") / 32767.0
+    assert np.abs(pcm - lent).max() < 0.05  # the same borrowed vocoder, streamed
+    for lender, status, code, words in (("nobody", 404, "voice_not_found", "'nobody'"),
+                                        ("rough", 400, "vocoder_mismatch", "Griffin-Lim")):
+        response = client.get("/infer", params={"text": "안녕.", "voice": "ko_default", "vocoder_voice": lender})
+        assert response.status_code == status, response.text
+        assert response.json()["error"]["code"] == code and words in response.json()["error"]["message"]

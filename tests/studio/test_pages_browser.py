@@ -26,6 +26,7 @@ import pytest
 import soundfile
 import yaml
 
+from moksori.bench.serve import build_tiny_voice
 from moksori.recipes import RECIPES_DIR
 from moksori.server import ServerSettings, create_app
 from moksori.server.studio import configure
@@ -40,7 +41,7 @@ try:
     from selenium import webdriver
     from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 except ImportError:  # pragma: no cover - depends on the machine
     webdriver = None
 
@@ -59,7 +60,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """uvicorn on a free loopback port: the shipped voice, a studio, and an operator's
+    """uvicorn on a free loopback port: the shipped voice, a Griffin-Lim voice, a studio, and an operator's
     ``finetune_ko`` of 2 acoustic steps (the shipped voice's vocoder is kept)."""
     import uvicorn
 
@@ -73,8 +74,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     recipe["stages"][0]["data"]["batch_size"] = 2
     recipe["stages"][1]["train"]["steps"] = 0
     (recipes / "finetune_ko.yaml").write_text(yaml.safe_dump(recipe))
+    build_tiny_voice(root / "voices" / "rough", name="rough", griffin_lim=True)  # no trained vocoder
     app = create_app(ServerSettings(voices_dir=root / "voices", db_url=f"sqlite:///{root / 'moksori.db'}",
-                                    require_api_keys=False, include_default_voice=True))
+                                    require_api_keys=False, include_default_voice=True, default_voice="ko_default"))
     configure(app, StudioSettings(data_dir=root / "studio", recipes_dir=recipes, train_threads=1))
     port = _free_port()
     uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
@@ -196,6 +198,14 @@ def test_voice_page_streams_plays_and_downloads(server, browser, downloads):
     time.sleep(0.3)  # the file is renamed from .crdownload when complete
     data, rate = soundfile.read(io.BytesIO(wav.read_bytes()))
     assert rate == 22050 and len(LONG_TEXT) / 30 < len(data) / rate < 60, len(data) / rate
+
+    # A voice without a trained vocoder says so, and borrows the shipped voice's.
+    Select(driver.find_element(By.ID, "voice-select")).select_by_value("rough")
+    _wait(driver, lambda d: d.find_elements(By.ID, "griffin-lim-note"), "the Griffin-Lim note")
+    assert "Griffin-Lim" in _text(driver, "voice-card") and "Models\nglow_tts + Griffin-Lim" in _text(driver, "voice-card")
+    assert driver.find_element(By.ID, "borrow-vocoder").is_selected()
+    _play(driver, "안녕하세요.")
+    _shot(driver, "02b-voice-page-griffin-lim")
     severe = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     assert severe == [], severe
 

@@ -98,14 +98,15 @@ function renderCard(card) {
     note.className = "warn";
     note.id = "griffin-lim-note";
     note.textContent = "This voice has no trained vocoder: it uses Griffin-Lim, which sounds buzzy and metallic.";
+    parts.push(note);
     const offer = card.suggested_vocoder;
     if (offer) {
-      note.append(` The shipped voice ${offer.voice}'s ${offer.model} vocoder fits: ${offer.how}: `);
-      const code = document.createElement("code");
-      code.textContent = offer.command;
-      note.append(code);
+      const label = document.createElement("label");
+      const box = Object.assign(document.createElement("input"), { type: "checkbox", id: "borrow-vocoder", checked: true });
+      box.dataset.voice = offer.voice;
+      label.append(box, ` Speak through the shipped voice ${offer.voice}'s ${offer.model} vocoder instead`);
+      parts.push(label);
     }
-    parts.push(note);
   }
   $("voice-card").replaceChildren(...parts);
 }
@@ -156,6 +157,7 @@ function requestBody() {
     const value = controlValue(id);
     if (value !== undefined) body[field] = value;
   }
+  if ($("borrow-vocoder")?.checked) body.vocoder_voice = $("borrow-vocoder").dataset.voice;
   if ($("style-ref")?.value) {
     body.style_ref = $("style-ref").value;
     body.style_strength = controlValue("style-strength") ?? 1;
