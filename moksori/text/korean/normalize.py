@@ -76,6 +76,7 @@ ambiguous the likelier reading is chosen as written here (cue lists in ``units.p
   brackets after any date is said in full (12/25(금) → 십이월 이십오 일 금요일).
 - N대M, N 대 M: a ratio, score or competition rate, Sino-Korean (2대1 → 이 대 일, 100 대 1 →
   백 대 일), unless a counter, unit or magnitude follows M (3대 2천만 원 stays a count).
+- N-M next to a word about a game (3-2로 이겼다, 2-1 역전승, 스코어 3-2) is a score: 삼 대 이.
 - N대 alone: a rank noun after it (대통령, 영화제 …) makes it Sino-Korean (25대 대통령 → 이십오 대);
   a round ten before an age word (남성, 초반 …) is an age group; a machine noun before or after
   it (자동차 20대, 20대의 차량) makes it a count (스무 대); otherwise round tens are age groups
@@ -136,6 +137,8 @@ from moksori.text.korean.units import (
     OFFER_CUES_BEFORE,
     OFFER_NOUNS,
     RANKED_NOUNS,
+    SCORE_CUES_AFTER,
+    SCORE_CUES_BEFORE,
     VERSION_CUES,
     WEEKDAYS,
     NATIVE_COUNTERS,
@@ -529,6 +532,16 @@ def _offer(match: re.Match) -> str:
     return f"{ENGLISH_DIGITS[first]} 플러스 {ENGLISH_DIGITS[second]}"
 
 
+def _hyphen_score(match: re.Match) -> str:
+    """3-2로 이겼다, 스코어 3-2 → 삼 대 이: a hyphen between scores, next to a word about winning."""
+    before, after = match.string[: match.start()], match.string[match.end() :]
+    after_word = re.sub(r"^\s?(?:으로|로|의|에서|가|는)?\s?", "", after)
+    cued = after_word.startswith(SCORE_CUES_AFTER) or any(cue in before[-12:] for cue in SCORE_CUES_BEFORE)
+    if not cued:
+        return match.group(0)
+    return f"{sino_korean(int(match.group(1)))} 대 {sino_korean(int(match.group(2)))}"
+
+
 def _ratio_dae(match: re.Match) -> str:
     """2대1, 100 대 1: a ratio, a score or a competition rate, read Sino-Korean."""
     return f"{read_number(match.group(1))} 대 {read_number(match.group(2))}"
@@ -624,6 +637,7 @@ _RULES: tuple[Rule, ...] = (
     Rule("unit", re.compile(rf"{START}(?:(?<![^\s(\[])([-+]))?({NUM})\s?({UNIT})(?![A-Za-z0-9²³/])"), _unit),
     # 9. arithmetic between numbers
     Rule("equation", re.compile(rf"{START}-?{NUM}(?:\s*{_OPERATOR}\s*{NUM})+\s*=\s*(?:-?{NUM}(?:\s*{_OPERATOR}\s*{NUM})*|\?)(?![\d.,]\d)"), _equation),
+    Rule("score with a hyphen", re.compile(START + r"(\d{1,3})\s?-\s?(\d{1,3})(?![\d.,:/-])(?![A-Za-z])"), _hyphen_score),
     Rule("buy-N-get-M offer", re.compile(START + r"([1-9])\s?\+\s?([1-9])(?![\d=])(?!\s*=)"), _offer),
     Rule("fraction", re.compile(START + r"(\d+)/(\d+)(?![\d/])"), _fraction),
     Rule("times", re.compile(r"(?<=\d)\s*[×*]\s*(?=\d)|(?<=\d)[xX](?=\d)"), " 곱하기 "),

@@ -120,3 +120,8 @@ ANGLE_CUES = ("각도", "각", "기울기", "기울", "회전", "경사", "위�
 
 # Words before a decimal-looking number that make it a software version (버전 3.11 → 삼 점 십일).
 VERSION_CUES = ("버전", "ver", "Ver", "VER", "version", "Version", "업데이트", "릴리스", "릴리즈", "패치")
+
+# Words around "N-M" that make it a score (3-2로 이겼다 → 삼 대 이로), not a subtraction.
+SCORE_CUES_BEFORE = ("스코어", "점수", "세트", "경기", "전반", "후반", "최종")
+SCORE_CUES_AFTER = ("승리", "승", "패", "이겼", "이기", "졌", "지고", "패배", "역전", "완승", "완패", "무승부", "비겼",
+                    "앞서", "앞섰", "뒤지", "뒤졌", "리드", "신승", "석패", "대승", "대패", "우승", "동점")
