@@ -1,4 +1,6 @@
 """The `moksori` command. Thin: it parses arguments and calls the modules."""
+# User mistakes (ValueError, OSError, LookupError, moksori.errors.UserError ...) print one line
+# "moksori COMMAND: error: ..." and exit 2; moksori's own warnings print as one line too.
 
 from __future__ import annotations
 
@@ -6,10 +8,25 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
 from moksori import __version__
+from moksori.errors import UserError
+
+DESCRIPTION = """\
+moksori: Korean and English text-to-speech. Speak text with a voice, record and train your
+own voice in the browser studio, or train models from a dataset on the command line."""
+
+EPILOG = """\
+common tasks:
+  moksori say "안녕하세요" -o hello.wav      speak with the voice shipped with moksori
+  moksori serve                             the HTTP API, the recording studio (/studio) and the voice pages
+  moksori finetune DATASET --out voices/me  make your own voice from about an hour of recordings
+  moksori demo                              the whole path on a generated sample dataset
+
+`moksori COMMAND --help` describes a command's options."""
 
 DEMO_SENTENCE = {
     "ko": "안녕하세요. 오늘은 2026년 11월 21일, 사과 3개에 4,500원이에요.",
@@ -130,7 +147,8 @@ def _cmd_say(args: argparse.Namespace) -> int:
         text = lexicon.apply(text)
     style_ref = getattr(args, "style_ref", None)
     use_onnx = False if style_ref is not None else args.onnx  # style needs the PyTorch model
-    synthesizer = Synthesizer(voice, use_onnx=use_onnx, num_threads=args.threads)
+    synthesizer = Synthesizer(voice, use_onnx=use_onnx, num_threads=args.threads, precision=args.precision)
+    # A precision the voice was not checked for is warned about by the Synthesizer (logged).
     style = _style_from_args(args, synthesizer)
     started = time.perf_counter()
     options = dict(noise_scale=args.noise_scale, speaker=args.speaker, seed=args.seed, sigma=args.vocoder_sigma,
@@ -291,6 +309,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         max_concurrency=args.max_concurrency,
         max_queue=args.max_queue,
         max_text_chars=args.max_text_chars,
+        synthesis_precision=args.precision,
     )
     return 0
 
@@ -402,13 +421,14 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="moksori", description=__doc__)
+    parser = argparse.ArgumentParser(prog="moksori", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"moksori {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     text = commands.add_parser("text", help="print normalized text, pronunciation and token ids")
     text.add_argument("text", nargs="?", help="text to read (stdin when omitted)")
-    text.add_argument("--lang", default="ko", choices=["ko", "en"])
+    text.add_argument("--lang", default="ko", choices=["ko", "en"], help="language of the text (default: ko)")
     text.add_argument("--add-blank", action="store_true", help="interleave blank tokens (Glow-TTS)")
     text.add_argument("--no-strict", dest="strict", action="store_false",
                       help="drop unreadable characters with a warning instead of failing")
@@ -416,10 +436,10 @@ def build_parser() -> argparse.ArgumentParser:
     text.set_defaults(func=_cmd_text)
 
     sample = commands.add_parser("sample-dataset", help="synthesise an LJSpeech-format dataset with espeak-ng")
-    sample.add_argument("--lang", default="ko", choices=["ko", "en"])
-    sample.add_argument("--n", type=int, default=100, help="number of clips")
-    sample.add_argument("--out", required=True, type=Path)
-    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--lang", default="ko", choices=["ko", "en"], help="language of the sentences (default: ko)")
+    sample.add_argument("--n", type=int, default=100, help="number of clips (default: 100)")
+    sample.add_argument("--out", required=True, type=Path, help="folder to write the dataset to (LJSpeech layout)")
+    sample.add_argument("--seed", type=int, default=0, help="picks the sentences (default: 0)")
     sample.add_argument("--voice", default=None, help="espeak-ng voice, e.g. ko or ko+f3")
     sample.add_argument("--prompts", nargs="*", type=Path,
                         help="prompt files (sentence<TAB>length or one per line) instead of the built-in list")
@@ -429,10 +449,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     pre = commands.add_parser("preprocess", help="check clips, cache mels and token ids, split, report")
     pre.add_argument("dataset", type=Path, help="LJSpeech/KSS/mimic-recording-studio folder or a filelist")
-    pre.add_argument("--out", required=True, type=Path)
-    pre.add_argument("--lang", default="ko", choices=["ko", "en"])
-    pre.add_argument("--add-blank", action="store_true")
-    pre.add_argument("--workers", type=int, default=2)
+    pre.add_argument("--out", required=True, type=Path, help="folder for the features, splits and report")
+    pre.add_argument("--lang", default="ko", choices=["ko", "en"], help="language of the transcripts (default: ko)")
+    pre.add_argument("--add-blank", action="store_true", help="interleave blank tokens in the token ids (Glow-TTS)")
+    pre.add_argument("--workers", type=int, default=2, help="processes that check clips and compute mels (default: 2)")
     pre.set_defaults(func=_cmd_preprocess)
 
     train = commands.add_parser("train", help="train an acoustic model or a vocoder from a YAML recipe")
@@ -450,8 +470,8 @@ def build_parser() -> argparse.ArgumentParser:
     bundle.add_argument("--vocoder", type=Path, help="vocoder checkpoint, run folder, or a voice folder whose vocoder is reused (default: Griffin-Lim)")
     bundle.add_argument("--out", required=True, type=Path, help="voice folder to write")
     bundle.add_argument("--name", help="voice name (default: the folder name)")
-    bundle.add_argument("--description", default="")
-    bundle.add_argument("--licence", default="unspecified")
+    bundle.add_argument("--description", default="", help="one line about the voice, shown in voice lists")
+    bundle.add_argument("--licence", default="unspecified", help="the voice's licence, e.g. CC-BY-4.0 (default: unspecified)")
     bundle.add_argument("--overwrite", action="store_true", help="replace an existing bundle of the same voice")
     bundle.set_defaults(func=_cmd_bundle)
 
@@ -464,8 +484,8 @@ def build_parser() -> argparse.ArgumentParser:
     say.add_argument("text", nargs="?", help="text to speak (stdin when omitted)")
     say.add_argument("--voice", help="voice bundle folder; 'default' or left out: the Korean voice shipped "
                      "with moksori (ko_default)")
-    say.add_argument("-o", "--output", default=Path("out.wav"), type=Path)
-    say.add_argument("--speed", type=float, default=1.0)
+    say.add_argument("-o", "--output", default=Path("out.wav"), type=Path, help="wav file to write (default: out.wav)")
+    say.add_argument("--speed", type=float, default=1.0, help="speaking rate: 1.0 normal, 1.2 faster, 0.8 slower (default: 1.0)")
     say.add_argument("--ssml", action="store_true",
                      help="the text is SSML: <speak>, <break time>, <sub alias>, <say-as>, <prosody rate>, <p>, <s>")
     say.add_argument("--noise-scale", "--sigma", dest="noise_scale", type=float, default=0.667,
@@ -485,23 +505,26 @@ def build_parser() -> argparse.ArgumentParser:
     say.add_argument("--speaker", help="speaker name or index (multi-speaker voices)")
     say.add_argument("--seed", type=int, help="fixed noise for repeatable output")
     say.add_argument("--threads", type=int, help="CPU threads")
+    say.add_argument("--precision", default="fp32", type=str.lower, choices=["fp32", "bf16", "int8", "auto"],
+                     help="bf16/int8 for the modules each model declares safe (PyTorch path); auto: the one the "
+                     "voice's `moksori evaluate --precision` check recommends (default: fp32)")
     onnx_switch = say.add_mutually_exclusive_group()
     onnx_switch.add_argument("--onnx", dest="onnx", action="store_true", default=None,
                              help="use the ONNX files (default: when the voice has them)")
-    onnx_switch.add_argument("--no-onnx", dest="onnx", action="store_false")
+    onnx_switch.add_argument("--no-onnx", dest="onnx", action="store_false", help="use the PyTorch models even when ONNX files exist")
     say.set_defaults(func=_cmd_say)
 
     lexicon = commands.add_parser("lexicon", help="pronunciation lexicon: add, remove, list, test (global, or a voice's)")
     lexicon_actions = lexicon.add_subparsers(dest="action", required=True, metavar="ACTION")
     lexicon_add = lexicon_actions.add_parser("add", help="say WRITTEN as SPOKEN (e.g. 'K-pop' '케이팝')")
-    lexicon_add.add_argument("written")
-    lexicon_add.add_argument("spoken")
+    lexicon_add.add_argument("written", help="the word as it is written")
+    lexicon_add.add_argument("spoken", help="how to say it, in Hangul (or plain English spelling)")
     lexicon_remove = lexicon_actions.add_parser("remove", help="remove the entry for WRITTEN")
-    lexicon_remove.add_argument("written")
+    lexicon_remove.add_argument("written", help="the written form whose entry to remove")
     lexicon_actions.add_parser("list", help="list the entries")
     lexicon_test = lexicon_actions.add_parser("test", help="show TEXT after the lexicon, normalisation and pronunciation")
-    lexicon_test.add_argument("text")
-    lexicon_test.add_argument("--lang", default="ko", choices=["ko", "en"])
+    lexicon_test.add_argument("text", help="text to show through the lexicon")
+    lexicon_test.add_argument("--lang", default="ko", choices=["ko", "en"], help="language of the text (default: ko)")
     for sub in (lexicon_add, lexicon_remove, lexicon_actions.choices["list"], lexicon_test):
         sub.add_argument("--voice", metavar="VOICE_DIR",
                          help="the voice's own lexicon (its folder's lexicon.json; it wins over the global one); "
@@ -554,8 +577,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(func=_cmd_evaluate)
 
     serve = commands.add_parser("serve", help="serve voices over HTTP (TTS API; see docs/server.md)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default: %(default)s, this machine only; 0.0.0.0 for every "
+                       "network, which turns API keys on)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
     serve.add_argument("--voices", default="voices", type=Path,
                        help="folder of voice bundles; the voice shipped with moksori is offered too, as ko_default")
     serve.add_argument("--workers", type=int, default=1, help="server processes on this machine")
@@ -565,10 +590,14 @@ def build_parser() -> argparse.ArgumentParser:
     keys_switch = serve.add_mutually_exclusive_group()
     keys_switch.add_argument("--api-keys", dest="api_keys", action="store_true", default=None,
                              help="require API keys (default: only when bound to a non-loopback address)")
-    keys_switch.add_argument("--no-api-keys", dest="api_keys", action="store_false")
+    keys_switch.add_argument("--no-api-keys", dest="api_keys", action="store_false",
+                             help="serve without API keys even on a non-loopback address")
     serve.add_argument("--max-concurrency", type=int, default=2, help="syntheses running at once")
     serve.add_argument("--max-queue", type=int, default=16, help="requests waiting before 503")
-    serve.add_argument("--max-text-chars", type=int, default=5000)
+    serve.add_argument("--max-text-chars", type=int, default=5000, help="longest text a request may send (default: %(default)s)")
+    serve.add_argument("--precision", type=str.lower, choices=["fp32", "bf16", "int8", "auto"],
+                       help="synthesis precision of every voice (auto: each voice's recommended one; default: "
+                       "$MOKSORI_SERVER_SYNTHESIS_PRECISION, else fp32)")
     serve.set_defaults(func=_cmd_serve)
 
     worker = commands.add_parser("worker", help="run studio training jobs from the queue (see docs/deploy.md)")
@@ -582,28 +611,28 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--burst", action="store_true", help="exit once the queues are empty")
     worker.set_defaults(func=_cmd_worker)
     keys = commands.add_parser("keys", help="API keys: create, list, revoke")
-    keys.add_argument("--db-url", default="sqlite:///moksori.db")
+    keys.add_argument("--db-url", default="sqlite:///moksori.db", help="the server's database (default: %(default)s)")
     key_actions = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = key_actions.add_parser("create", help="create a key and print it once")
-    create.add_argument("name")
+    create.add_argument("name", help="what the key is for (shown in `keys list`)")
     create.add_argument("--rate-limit", type=int, default=60, help="requests per minute")
     create.add_argument("--owner", help="studio user who owns the key (reaches that user's private voices)")
     key_actions.add_parser("list", help="list keys (prefixes only)")
     revoke = key_actions.add_parser("revoke", help="revoke a key by id or prefix")
-    revoke.add_argument("key")
+    revoke.add_argument("key", help="the key's id or its prefix (from `keys list`)")
     keys.set_defaults(func=_cmd_keys)
 
     users = commands.add_parser("users", help="studio accounts: create (when sign-up is off, the operator makes them)")
-    users.add_argument("--db-url", default="sqlite:///moksori.db")
+    users.add_argument("--db-url", default="sqlite:///moksori.db", help="the server's database (default: %(default)s)")
     user_actions = users.add_subparsers(dest="action", required=True, metavar="ACTION")
     user_create = user_actions.add_parser("create", help="create a studio account")
-    user_create.add_argument("username")
+    user_create.add_argument("username", help="the new account's name")
     user_create.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     users.set_defaults(func=_cmd_users)
 
     db = commands.add_parser("db", help="database: upgrade (migrate), erd (diagram in docs/)")
-    db.add_argument("action", choices=["upgrade", "erd"])
-    db.add_argument("--db-url", default="sqlite:///moksori.db")
+    db.add_argument("action", choices=["upgrade", "erd"], help="upgrade: migrate to the current schema; erd: draw it")
+    db.add_argument("--db-url", default="sqlite:///moksori.db", help="the database (default: %(default)s)")
     db.add_argument("--out", default=Path("docs"), type=Path, help="erd: output folder")
     db.set_defaults(func=_cmd_db)
 
@@ -612,27 +641,58 @@ def build_parser() -> argparse.ArgumentParser:
     models.set_defaults(func=_cmd_models)
 
     bench = commands.add_parser("bench", help="benchmarks (not tests): preprocess, train, synth, serve")
-    bench.add_argument("what", choices=["preprocess", "train", "synth", "serve"])
+    bench.add_argument("what", choices=["preprocess", "train", "synth", "serve"], help="what to measure")
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="options of the benchmark (see its --help)")
     bench.set_defaults(func=_cmd_bench)
 
     demo = commands.add_parser("demo", help="the README's main job on built-in data")
-    demo.add_argument("--out", default=Path("out/demo"), type=Path)
-    demo.add_argument("--lang", default="ko", choices=["ko", "en"])
+    demo.add_argument("--out", default=Path("out/demo"), type=Path, help="folder for everything it makes (default: out/demo)")
+    demo.add_argument("--lang", default="ko", choices=["ko", "en"], help="language of the sample data (default: ko)")
     demo.add_argument("--n", type=int, default=40, help="sample clips")
     demo.add_argument("--train-steps", type=int, default=400, help="steps of the tiny Glow-TTS (0: stop after the report)")
     demo.set_defaults(func=_cmd_demo)
     return parser
 
 
+# Bad input, files and folders that are missing or not writable, a feature a model family lacks:
+# the user's to fix, so one clear line and no traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, LookupError, NotImplementedError, UserError)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (ValueError, FileNotFoundError, LookupError, NotImplementedError) as error:
-        # Bad input (or a feature a model family lacks) is the user's to fix: one clear line, no traceback.
-        print(f"moksori {args.command}: error: {error}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings():
+        warnings.showwarning = _warning_printer(args.command)
+        try:
+            return args.func(args)
+        except USER_ERRORS as error:
+            print(f"moksori {args.command}: error: {_describe(error)}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(f"moksori {args.command}: interrupted", file=sys.stderr)
+            return 130
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        return f"{error.filename}: {error.strerror}"
+    if isinstance(error, KeyError) and error.args:  # str(KeyError) is the quoted key alone
+        return str(error.args[0])
+    return str(error) or type(error).__name__
+
+
+def _warning_printer(command: str) -> Any:
+    """moksori's own warnings as "moksori COMMAND: warning: ..." (no source path or line);
+    other libraries' warnings as Python prints them."""
+    default = warnings.showwarning
+
+    def show(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        if category.__module__.startswith("moksori"):
+            print(f"moksori {command}: warning: {message}", file=file or sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    return show
 
 
 if __name__ == "__main__":

@@ -580,6 +580,9 @@ class GlowTTSAcoustic(AcousticModel):
     Python ints taken from tensors)."""
 
     knobs = ("length_scale", "noise_scale", "speaker_id")
+    # The flow decoder only: the encoder (priors and the duration predictor) stays float32 so the
+    # rounded durations, and with them the timing, are those of fp32.
+    precision_modules = ("model.decoder",)
 
     def __init__(self, model: GlowTTS):
         super().__init__(model)

@@ -77,6 +77,9 @@ class AcousticModel(nn.Module):
     # autoregressive model exports its encoder, one decoder step and its postnet, and runs the loop
     # in Python (:meth:`onnx_run`).
     onnx_extra_graphs: ClassVar[tuple[str, ...]] = ()
+    # Submodules (dotted paths from the adapter) that may run in reduced precision (bf16/int8, see
+    # moksori.synthesis.precision); the rest, e.g. a duration predictor, stays float32.
+    precision_modules: ClassVar[tuple[str, ...]] = ()
 
     @property
     def max_symbols(self) -> int | None:
@@ -154,6 +157,8 @@ class Vocoder(nn.Module):
     has_onnx_graph: ClassVar[bool] = True
     # The Controls fields this vocoder reads (``sigma``, ``denoise``): what a request may set.
     knobs: ClassVar[tuple[str, ...]] = ()
+    # As AcousticModel.precision_modules: what may run in bf16/int8 (empty: fp32 only).
+    precision_modules: tuple[str, ...] = ()
 
     def infer(self, mel: torch.Tensor, controls: Controls | None = None) -> torch.Tensor:
         raise NotImplementedError
@@ -189,12 +194,15 @@ DEFAULT_CONTEXT_FRAMES = 16
 
 class ConvVocoder(Vocoder):
     """A feed-forward generator with ``infer(mel)`` (HiFi-GAN, Vocos): local, so streamable with
-    context. The model may declare a larger ``context_frames`` of its own."""
+    context. The model may declare a larger ``context_frames`` of its own, and the submodules that
+    may run in reduced precision (``precision_modules``; by default the whole generator)."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
         self.context_frames = max(DEFAULT_CONTEXT_FRAMES, int(getattr(model, "context_frames", 0)))
+        own = getattr(model, "precision_modules", None)
+        self.precision_modules = ("model",) if own is None else tuple(f"model.{path}" for path in own)
 
     def infer(self, mel: torch.Tensor, controls: Controls | None = None) -> torch.Tensor:
         return self.model.infer(mel)

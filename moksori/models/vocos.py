@@ -144,6 +144,9 @@ class Vocos(nn.Module):
     """Mel spectrogram ``(batch, num_mels, frames)`` → waveform ``(batch, 1, frames * hop)``."""
 
     config_class = VocosConfig
+    # Reduced precision (moksori.synthesis.precision) for the backbone; the head that makes the
+    # log-magnitude and the phase, and the inverse STFT, stay float32.
+    precision_modules = ("embed", "convnext")
 
     def __init__(self, config: VocosConfig):
         super().__init__()

@@ -106,7 +106,8 @@ def _build_state(settings: ServerSettings) -> ServerState:
         settings=settings,
         database=database,
         voices=VoiceRegistry(
-            settings.voices_dir, database, settings.default_voice, include_default_voice=settings.include_default_voice
+            settings.voices_dir, database, settings.default_voice, include_default_voice=settings.include_default_voice,
+            precision=settings.synthesis_precision,
         ),
         pool=pool,
         cache=cache,

@@ -57,6 +57,7 @@ def serve(
     cache_entries: int = 256,
     log_level: str = "info",
     include_default_voice: bool = True,
+    synthesis_precision: str | None = None,
 ) -> None:
     """Serve until interrupted; Ctrl-C / SIGTERM lets running requests finish (up to
     ``graceful_shutdown_s``) before exiting. The voice shipped with moksori (``ko_default``)
@@ -81,6 +82,7 @@ def serve(
         allowed_origins=from_env.allowed_origins,
         redis_url=from_env.redis_url,
         cache_ttl_s=from_env.cache_ttl_s,
+        synthesis_precision=synthesis_precision or from_env.synthesis_precision,
     )
     _prepare(settings)
     print(page_urls(host, port, studio=db_url is not None), flush=True)

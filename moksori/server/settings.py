@@ -11,6 +11,7 @@ from typing import Any
 
 ENV_PREFIX = "MOKSORI_SERVER_"
 DEFAULT_DB_URL = "sqlite:///moksori.db"
+SYNTHESIS_PRECISIONS = ("fp32", "bf16", "int8", "auto")  # moksori.synthesis.precision (not imported: torch)
 
 
 @dataclass
@@ -60,6 +61,8 @@ class ServerSettings:
     header_timeout_s: float = 10.0
     redis_url: str | None = None
     cache_ttl_s: float = 3600.0
+    # fp32, bf16, int8 or auto (each voice's recommended one): see moksori.synthesis.precision.
+    synthesis_precision: str = "fp32"
 
     def __post_init__(self) -> None:
         self.voices_dir = Path(self.voices_dir)
@@ -78,6 +81,9 @@ class ServerSettings:
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"ServerSettings.{name} is out of range: {getattr(self, name)!r}")
+        if self.synthesis_precision not in SYNTHESIS_PRECISIONS:
+            raise ValueError(f"ServerSettings.synthesis_precision must be one of {', '.join(SYNTHESIS_PRECISIONS)}; "
+                             f"got {self.synthesis_precision!r}")
 
     @property
     def keys_required(self) -> bool:

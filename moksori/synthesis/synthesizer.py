@@ -30,6 +30,7 @@ from moksori.synthesis.onnx_runtime import (
     OnnxVocoder,
     onnxruntime_available,
 )
+from moksori.synthesis import precision as _precision
 from moksori.text import UnreadableTextError, split_paragraphs, split_sentences
 
 log = logging.getLogger(__name__)
@@ -173,6 +174,10 @@ class Synthesizer:
     ``use_onnx`` None picks ONNX Runtime when the voice has ONNX files and onnxruntime imports.
     ``num_threads`` sets ONNX Runtime's intra-op threads and PyTorch's (process-wide) thread count.
     ``batch_size`` sentences go through the PyTorch acoustic model together in ``synthesize``.
+    ``precision`` (``fp32``, ``bf16``, ``int8``, or ``auto``: the one the voice's check recommends)
+    runs the modules each family declares safe in reduced precision, on the PyTorch path (see
+    :mod:`moksori.synthesis.precision`); ``precision_warning`` says when the voice was not checked
+    for it (the warning is also logged).
     """
 
     def __init__(
@@ -182,8 +187,12 @@ class Synthesizer:
         use_onnx: bool | None = None,
         num_threads: int | None = None,
         batch_size: int = 8,
+        precision: str = _precision.FP32,
     ) -> None:
         self.voice = voice if isinstance(voice, Voice) else load_voice(voice)
+        self.precision = _precision.check_precision(precision)
+        if self.precision == _precision.AUTO:
+            self.precision = _precision.recommended(self.voice.config)
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
         self.batch_size = batch_size
@@ -191,8 +200,16 @@ class Synthesizer:
             if num_threads < 1:
                 raise ValueError(f"num_threads must be at least 1, not {num_threads}")
             torch.set_num_threads(num_threads)
-        self._acoustic = self.voice.acoustic_model
-        self._vocoder = self.voice.vocoder_model
+        self.precision_modules: list[str] = []  # e.g. ["acoustic.model.decoder", "vocoder.model"]
+        self._acoustic, self._vocoder = self._with_precision(self.voice.acoustic_model, self.voice.vocoder_model)
+        if self.precision != _precision.FP32:
+            if use_onnx:
+                raise _precision.PrecisionError(f"precision {self.precision} runs on the PyTorch models; "
+                                                "ONNX Runtime runs fp32 (leave out use_onnx or --onnx)")
+            use_onnx = False
+        self.precision_warning = _precision.unchecked_warning(self.voice.config, self.precision)
+        if self.precision_warning:
+            log.warning("%s", self.precision_warning)
         self._onnx_acoustic, self._onnx_vocoder = self._onnx_sessions(use_onnx, num_threads)
         self._context_frames = self._vocoder.context_frames
 
@@ -203,6 +220,23 @@ class Synthesizer:
     @property
     def uses_onnx(self) -> bool:
         return self._onnx_acoustic is not None
+
+    def _with_precision(self, acoustic: Any, vocoder: Any) -> tuple[Any, Any]:
+        """The adapters with their precision-safe modules in ``self.precision``; PrecisionError
+        when the precision applies to neither (the families declare no such module)."""
+        if self.precision == _precision.FP32:
+            return acoustic, vocoder
+        applies = {role: _precision.supports(model, self.precision)
+                   for role, model in (("acoustic", acoustic), ("vocoder", vocoder))}
+        if not any(applies.values()):
+            raise _precision.PrecisionError(
+                f"precision {self.precision} applies to no module of voice {self.voice.name!r} (its model families "
+                "declare no module safe for it" + (", or have no Linear layers to quantise" if self.precision == "int8" else "")
+                + "); use fp32")
+        self.precision_modules = [f"{role}.{path}" for role, model in (("acoustic", acoustic), ("vocoder", vocoder))
+                                  if applies[role] for path in _precision.precision_modules(model)]
+        return (_precision.with_precision(acoustic, self.precision) if applies["acoustic"] else acoustic,
+                _precision.with_precision(vocoder, self.precision) if applies["vocoder"] else vocoder)
 
     def _onnx_sessions(
         self, use_onnx: bool | None, num_threads: int | None
