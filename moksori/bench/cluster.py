@@ -145,13 +145,13 @@ class Cluster:
 
 
 def _write_recipe(path: Path) -> None:
-    """The shipped tiny Glow-TTS recipe cut to 10 steps with a checkpoint every 2."""
+    """The shipped tiny Glow-TTS recipe cut to 6 steps with a checkpoint every 2."""
     import yaml
 
     from moksori.recipes import available_recipes
 
     recipe = yaml.safe_load(available_recipes([])["tiny_glowtts"].read_text(encoding="utf-8"))
-    recipe["train"].update(steps=10, checkpoint_interval=2, eval_interval=100000, warmup_steps=5, log_interval=1)
+    recipe["train"].update(steps=6, checkpoint_interval=2, eval_interval=100000, warmup_steps=5, log_interval=1)
     path.write_text(yaml.safe_dump(recipe), encoding="utf-8")
 
 
@@ -256,7 +256,9 @@ def check_training_on_worker(cluster: Cluster, voice: int) -> tuple[Check, Check
         return failed, Check("worker killed mid-run: a new worker resumes it", False, "not reached")
     run_id = response.json()["id"]
     started = time.monotonic()
-    run = _wait(lambda: (r := _run(a, run_id))["step"] >= 3 and r, 180, "the worker's first checkpoint")
+    checkpoint = cluster.root / "studio" / "voices" / str(voice) / "runs" / str(run_id) / "train" / "model" / "latest.pt"
+    run = _wait(lambda: checkpoint.is_file() and (r := _run(a, run_id))["step"] >= 2 and r, 180,
+                "the worker's first checkpoint")
     ran = Check("training run submitted to a runs on the worker", run["stage"].startswith("train"),
                 f"run {run_id}: step {run['step']}, stage {run['stage']!r} after {time.monotonic() - started:.0f} s")
     cluster.kill("worker")
