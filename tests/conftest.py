@@ -1,4 +1,5 @@
 import os
+import tempfile
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -9,6 +10,10 @@ import torch
 
 # Tests run two per machine (pytest -n 2 on 2 cores): one intra-op thread each avoids oversubscription.
 torch.set_num_threads(1)
+
+# A developer's own global pronunciation lexicon (~/.config/moksori/lexicon.json) must not change what
+# tests hear: every test process (and the commands it starts) reads an empty one of its own.
+os.environ["MOKSORI_LEXICON"] = str(Path(tempfile.mkdtemp(prefix="moksori-test-lexicon-")) / "lexicon.json")
 
 # The shared prompt corpora live beside the checkout (`../shared/data`), as in CI; MOKSORI_SHARED_DATA
 # points elsewhere. Tests that read them skip, saying where they looked, when they are absent.
