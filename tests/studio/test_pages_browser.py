@@ -243,9 +243,15 @@ def test_fine_tune_from_the_shipped_voice_then_listen(server, browser, spoken):
           "the fine-tune run", timeout_s=240)
     _shot(driver, "04-studio-finetuned")
     assert "succeeded" in _text(driver, "training-status"), _text(driver, "training-log")
-    (log,) = (root / "studio").rglob("job.log")
-    counts = re.findall(r"warm start from \S*ko_default\S*: loaded (\d+) tensors, skipped (\d+)", log.read_text("utf-8"))
+    (log_file,) = (root / "studio").rglob("job.log")
+    log = log_file.read_text("utf-8")
+    # The training loop's own count, one line; the studio's plan line said the same beforehand.
+    counts = re.findall(r"warm start from \S*ko_default\S*: loaded (\d+) tensors, skipped (\d+)", log)
     assert counts and int(counts[0][0]) > 300 and counts[0][1] == "0", counts
+    assert re.search(r"weights: acoustic \(glow_tts\): warm start from ko_default loads (\d+) of \1 tensors, skipped 0", log)
+    with httpx.Client(base_url=base, timeout=60) as http:  # the new voice is served
+        speech = http.get("/infer", params={"text": "안녕하세요.", "voice": "파인튠"})
+        assert speech.status_code == 200 and speech.content[:4] == b"RIFF"
 
     driver.find_element(By.ID, "listen-link").click()
     _wait(driver, lambda d: _body(d, "ready") == "true", "the voice page for the new voice")
