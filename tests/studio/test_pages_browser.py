@@ -41,7 +41,7 @@ try:
     from selenium import webdriver
     from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select, WebDriverWait
+    from selenium.webdriver.support.ui import WebDriverWait
 except ImportError:  # pragma: no cover - depends on the machine
     webdriver = None
 
@@ -200,7 +200,11 @@ def test_voice_page_streams_plays_and_downloads(server, browser, downloads):
     assert rate == 22050 and len(LONG_TEXT) / 30 < len(data) / rate < 60, len(data) / rate
 
     # A voice without a trained vocoder says so, and borrows the shipped voice's.
-    Select(driver.find_element(By.ID, "voice-select")).select_by_value("rough")
+    rows = {row.get_attribute("data-voice"): row for row in driver.find_elements(By.CSS_SELECTOR, "#voice-list tbody tr")}
+    assert set(rows) == {"ko_default", "rough"}
+    assert "glow_tts + vocos" in rows["ko_default"].text and "331.8 min" in rows["ko_default"].text
+    assert "Griffin-Lim" in rows["rough"].text
+    rows["rough"].click()
     _wait(driver, lambda d: d.find_elements(By.ID, "griffin-lim-note"), "the Griffin-Lim note")
     assert "Griffin-Lim" in _text(driver, "voice-card") and "Models\nglow_tts + Griffin-Lim" in _text(driver, "voice-card")
     assert driver.find_element(By.ID, "borrow-vocoder").is_selected()

@@ -61,12 +61,51 @@ async function loadVoices() {
   select.value = chosen.id;
   status("");
   await loadCard(chosen.id);
+  await renderVoiceList();
+}
+
+function modelsOf(card) {
+  return `${card.acoustic.model} + ${card.vocoder.trained ? card.vocoder.model : "Griffin-Lim (no trained vocoder)"}`;
+}
+
+function stepsOf(card) {
+  return ["acoustic", "vocoder"].filter((r) => card.steps[r] != null).map((r) => `${r} ${card.steps[r]}`).join(", ");
+}
+
+// Every voice's card in one table (a card is a small JSON file read; no weights are loaded).
+async function renderVoiceList() {
+  const cards = await Promise.all(state.voices.map((v) => getJson(`/voices/${encodeURIComponent(v.id)}/card`).catch(() => null)));
+  const rows = state.voices.map((voice, i) => {
+    const card = cards[i];
+    const row = document.createElement("tr");
+    row.dataset.voice = voice.id;
+    const cells = [
+      `${voice.name}${voice.private ? " (private)" : ""}`, voice.language,
+      card ? modelsOf(card) : "?",
+      card?.data_minutes != null ? `${card.data_minutes} min` : "—",
+      card ? stepsOf(card) || "—" : "?",
+      card?.evaluation?.mcd_db != null ? `MCD ${card.evaluation.mcd_db} dB` : (card && Object.keys(card.evaluation).length ? "see card" : "—"),
+    ];
+    row.append(...cells.map((text) => Object.assign(document.createElement("td"), { textContent: text })));
+    row.addEventListener("click", guarded(async () => {
+      $("voice-select").value = voice.id;
+      await loadCard(voice.id);
+    }));
+    return row;
+  });
+  $("voice-list").tBodies[0].replaceChildren(...rows);
+  markCurrent();
+}
+
+function markCurrent() {
+  for (const row of $("voice-list").tBodies[0].rows) row.classList.toggle("current", row.dataset.voice === $("voice-select").value);
 }
 
 async function loadCard(voiceId) {
   state.card = await getJson(`/voices/${encodeURIComponent(voiceId)}/card`);
   renderCard(state.card);
   renderControls(state.card.controls);
+  markCurrent();
   history.replaceState(null, "", `?voice=${encodeURIComponent(voiceId)}`);
 }
 
@@ -81,12 +120,11 @@ function row(term, value) {
 
 function renderCard(card) {
   const list = document.createElement("dl");
-  const vocoder = card.vocoder.trained ? card.vocoder.model : "Griffin-Lim (no trained vocoder)";
-  const steps = ["acoustic", "vocoder"].filter((r) => card.steps[r] != null).map((r) => `${r} ${card.steps[r]}`).join(", ");
+  const steps = stepsOf(card);
   const figures = Object.entries(card.evaluation).map(([k, v]) => `${k} ${v}`).join(" · ");
   list.append(
     ...row("Language", card.language),
-    ...row("Models", `${card.acoustic.model} + ${vocoder}`),
+    ...row("Models", modelsOf(card)),
     ...row("Data", card.data_minutes != null ? `${card.data_minutes} min of recordings` : "not recorded in the voice card"),
     ...row("Steps", steps || "—"),
     ...row("Evaluation", figures || "not evaluated"),
