@@ -80,3 +80,11 @@ def test_shipped_recipes_are_offered_wherever_the_server_runs(client, tmp_path, 
     assert {"glowtts_hifigan_ko", "default_ko"} <= set(body["recipes"])
     assert body["finetune"] == "finetune_ko" and "finetune_ko" not in body["recipes"]
     assert body["default"] == "glowtts_hifigan_ko"
+
+
+def test_without_any_recipe_the_studio_offers_none(site_factory, tmp_path, monkeypatch):
+    import moksori.recipes
+
+    monkeypatch.setattr(moksori.recipes, "RECIPES_DIR", tmp_path / "no-shipped-recipes")
+    client = site_factory(recipes_dir=tmp_path / "empty").client()
+    assert client.get("/api/studio/recipes").json() == {"recipes": [], "default": None, "finetune": None}
