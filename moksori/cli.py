@@ -261,6 +261,17 @@ def _non_negative(text: str) -> float:
     return value
 
 
+def _port(text: str) -> int:
+    """argparse type: a TCP port number."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"a port is 1-65535, got {value}")
+    return value
+
+
 def _cmd_finetune(args: argparse.Namespace) -> int:
     import logging
 
@@ -290,6 +301,12 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    if getattr(args, "precision", None):  # the reduced-precision guard needs no recordings
+        from moksori.evaluation.precision_check import run as check_precision
+
+        return check_precision(args)
+    if args.dataset_dir is None:
+        raise ValueError("moksori evaluate needs a preprocessed DATASET_DIR (or --precision to compare precisions)")
     from moksori.evaluation.evaluate import run
 
     return run(args)
@@ -563,7 +580,8 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate", help="compare a voice's synthesis with held-out recordings (MCD, F0, duration, CER, DNSMOS)"
     )
     evaluate.add_argument("voice", help="voice folder (voice.json + weights), or 'default' for the shipped voice")
-    evaluate.add_argument("dataset_dir", type=Path, help="preprocessed dataset folder (moksori preprocess)")
+    evaluate.add_argument("dataset_dir", type=Path, nargs="?",
+                          help="preprocessed dataset folder (moksori preprocess); not needed with --precision")
     evaluate.add_argument("--split", default="val", choices=["val", "train", "all"], help="utterances to use")
     evaluate.add_argument("--limit", type=int, help="evaluate only the first N utterances")
     evaluate.add_argument(
@@ -574,13 +592,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=0, help="synthesis seed")
     evaluate.add_argument("--json", type=Path, help="also write the results to this JSON file")
     evaluate.add_argument("--compare", metavar="OTHER_VOICE", help="a second voice (folder or 'default'), side by side")
+    evaluate.add_argument("--precision", nargs="+", type=str.lower, choices=["bf16", "int8"],
+                          help="instead: compare the voice in fp32 with these precisions on held-out sentences "
+                          "(durations, MCD, F0, speed) and record the verdict and recommended precision in voice.json")
+    evaluate.add_argument("--no-record", action="store_true", help="with --precision: do not write voice.json")
     evaluate.set_defaults(func=_cmd_evaluate)
 
     serve = commands.add_parser("serve", help="serve voices over HTTP (TTS API; see docs/server.md)")
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default: %(default)s, this machine only; 0.0.0.0 for every "
                        "network, which turns API keys on)")
-    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
+    serve.add_argument("--port", type=_port, default=8000, help="port to listen on (default: %(default)s)")
     serve.add_argument("--voices", default="voices", type=Path,
                        help="folder of voice bundles; the voice shipped with moksori is offered too, as ko_default")
     serve.add_argument("--workers", type=int, default=1, help="server processes on this machine")
@@ -665,12 +687,23 @@ def main(argv: list[str] | None = None) -> int:
         warnings.showwarning = _warning_printer(args.command)
         try:
             return args.func(args)
-        except USER_ERRORS as error:
+        except Exception as error:
+            if not _is_user_error(error):
+                raise
             print(f"moksori {args.command}: error: {_describe(error)}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
             print(f"moksori {args.command}: interrupted", file=sys.stderr)
             return 130
+
+
+def _is_user_error(error: BaseException) -> bool:
+    """The errors above, and a database URL that is malformed or names a database that cannot be
+    opened (SQLAlchemy's own error classes; sqlalchemy is not imported for this)."""
+    if isinstance(error, USER_ERRORS):
+        return True
+    exc = sys.modules.get("sqlalchemy.exc")
+    return exc is not None and isinstance(error, (exc.ArgumentError, exc.OperationalError))
 
 
 def _describe(error: BaseException) -> str:

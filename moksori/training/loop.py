@@ -33,6 +33,7 @@ from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
 from moksori.data.dataset import LengthBucketSampler, TTSDataset, collate_tts
+from moksori.errors import UserError
 from moksori.training.checkpoint import (
     CHECKPOINT_FORMAT,
     LATEST,
@@ -48,8 +49,9 @@ from moksori.training.warm_start import apply_freeze, warm_start
 __all__ = ["NonFiniteStep", "StepContext", "Trainer", "TrainingError", "run", "train"]
 
 
-class TrainingError(RuntimeError):
-    """Training cannot go on (e.g. too many consecutive non-finite steps)."""
+class TrainingError(UserError, RuntimeError):
+    """Training cannot go on (e.g. too many consecutive non-finite steps, a run folder that
+    already holds checkpoints); the message says what to change."""
 
 
 class NonFiniteStep(Exception):
@@ -390,6 +392,8 @@ class Trainer:
         if info.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "recipe.yaml").write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False), "utf-8")
+            logs = self.run_dir / "logs"
+            logger.info("TensorBoard logs: %s (view them: tensorboard --logdir %s)", logs, logs)
 
         torch.manual_seed(train.seed)  # the same initial weights on every rank
         task = build_task(recipe, data_info, info.device)

@@ -1,0 +1,108 @@
+"""The command line's answers to common user mistakes: one line "moksori COMMAND: error: ...",
+exit status 2, never a Python traceback; warnings without source paths; help text for every
+option."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from moksori.cli import build_parser, main
+
+# (argv, a phrase the one-line error must contain). {tmp} is a fresh folder.
+MISTAKES = [
+    (["train", "no_such_recipe"], "no recipe file no_such_recipe"),
+    (["train", "tiny_glowtts", "--data-dir", "{tmp}/data", "--run-dir", "{tmp}/run", "--max-steps", "0"],
+     "max_steps must be positive"),
+    (["train", "tiny_glowtts", "--data-dir", "{tmp}/data", "--run-dir", "{tmp}/empty", "--resume"],
+     "cannot resume: no latest.pt"),
+    (["train", "tiny_glowtts", "--stage", "vocoder"], "has no stages"),
+    (["say", "안녕", "--voice", "{tmp}/no_voice", "-o", "{tmp}/x.wav"], "voice folder not found"),
+    (["text", "😀"], "cannot read '😀'"),
+    (["preprocess", "{tmp}/no_dataset", "--out", "{tmp}/out"], "dataset not found"),
+    (["sample-dataset", "--out", "{tmp}/s", "--n", "0"], "n must be at least 1"),
+    (["sample-dataset", "--out", "/proc/moksori/s", "--n", "1"], "/proc/moksori"),
+    (["bundle", "{tmp}/no_run", "--out", "{tmp}/v"], "checkpoint not found"),
+    (["export", "{tmp}/no_voice"], "pass --onnx"),
+    (["import", "no_such_model", "{tmp}/x.pt", "--out", "{tmp}/y.pt"], "unknown model 'no_such_model'"),
+    (["finetune", "{tmp}/no_dataset"], "dataset not found"),
+    (["lexicon", "remove", "없는말"], "no entry"),
+    (["keys", "--db-url", "bogus://", "list"], "bogus"),
+    (["db", "upgrade", "--db-url", "bogus://"], "bogus"),
+]
+
+
+@pytest.fixture
+def tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("MOKSORI_LEXICON", str(tmp_path / "lexicon.json"))
+    (tmp_path / "data").mkdir()
+    return tmp_path
+
+
+@pytest.mark.parametrize(("argv", "phrase"), MISTAKES, ids=[" ".join(a[:2]) for a, _ in MISTAKES])
+def test_a_mistake_is_one_clear_line(argv, phrase, tmp, capsys):
+    argv = [arg.replace("{tmp}", str(tmp)) for arg in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"moksori {argv[0]}: error: ") and phrase in err[-1], err
+    assert not any("Traceback" in line for line in err)
+
+
+def test_train_into_a_used_run_folder_without_resume_says_so_without_a_traceback(tmp):
+    """The issue's case, as a user runs it: a run folder that already holds a checkpoint."""
+    run = tmp / "run"
+    run.mkdir()
+    (run / "latest.pt").write_bytes(b"")
+    result = subprocess.run(
+        [sys.executable, "-m", "moksori.cli", "train", "tiny_glowtts", "--data-dir", str(tmp / "data"),
+         "--run-dir", str(run)], capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == f"moksori train: error: {run} already holds checkpoints; resume it (--resume) or choose another run folder"
+
+
+def test_a_bad_port_is_refused_by_the_parser(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "--port", "99999"])
+    assert exit_info.value.code == 2
+    assert "a port is 1-65535, got 99999" in capsys.readouterr().err
+
+
+def test_no_strict_prints_a_clean_warning(capsys):
+    assert main(["text", "--no-strict", "안녕 😀"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.strip() == (
+        "moksori text: warning: dropped characters that cannot be read aloud: '😀' (U+1F600) in '안녕 😀'")
+    assert "normalized: 안녕" in captured.out
+
+
+def _options(parser: argparse.ArgumentParser, path: str):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _options(sub, f"{path} {name}")
+        elif not isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
+            yield path, action
+
+
+def test_every_option_and_argument_has_help():
+    missing = [f"{path} {'/'.join(a.option_strings) or a.dest}" for path, a in _options(build_parser(), "moksori")
+               if not a.help]
+    assert missing == []
+
+
+def test_help_reads_for_users(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    top = capsys.readouterr().out
+    assert "Korean and English text-to-speech" in top and "moksori serve" in top and "Thin:" not in top
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    serve = " ".join(capsys.readouterr().out.split())
+    assert "port to listen on (default: 8000)" in serve
