@@ -42,8 +42,9 @@ def test_different_vocabulary_skips_only_the_embedding(make_recipe, sample_data,
 
 
 def test_train_with_init_from_reports_skipped_weights(make_recipe, other_vocab_checkpoint, tmp_path, caplog):
-    with caplog.at_level(logging.WARNING, logger="moksori.training"):
+    with caplog.at_level(logging.INFO, logger="moksori.training"):
         run_dir = train(make_recipe("glowtts", tmp_path / "run"), init_from=str(other_vocab_checkpoint), max_steps=2)
+    assert f"TensorBoard logs: {run_dir / 'logs'} (view them: tensorboard --logdir" in caplog.text
     (line,) = [r.getMessage() for r in caplog.records if "warm start" in r.getMessage()]
     assert "skipped 1 (encoder.emb.weight: " in line and "\n" not in line
     names = json.loads((run_dir / "warm_start.json").read_text())
