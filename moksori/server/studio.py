@@ -453,7 +453,9 @@ def _recording_json(recording: Any) -> dict[str, Any]:
         "verdict": recording.verdict,
         "kept": recording.kept,
         "problems": quality.get("problems", []),
-        "quality": {key: quality.get(key) for key in measures},
+        "quality": {**{key: quality.get(key) for key in measures},
+                    # The speaker's learned seconds per syllable the take was judged with (None: the prior).
+                    "speaker_rate": quality.get("speaker_s_per_syllable")},
         # Edge silence cut when the take was stored (None: not trimmed); POST .../untrim undoes it.
         "trim": quality.get("trim"),
         # The background judges (recogniser vs script, DNSMOS): status pending/done/off/skipped/error.

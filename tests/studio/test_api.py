@@ -375,6 +375,22 @@ def test_takes_are_trimmed_when_stored_and_untrim_restores_them(site, client, to
     assert refused.status_code == 400 and "silent" in refused.json()["error"]["message"]
 
 
+def test_the_speakers_own_rate_is_learned_from_kept_takes(client, tools, voice, ko_prompts, spoken):
+    """A 19-syllable sentence with a 3.4 s pause in the middle (about 7 s of speech) is within the
+    Korean prior; after five kept takes at espeak's pace it is far slower than this speaker."""
+    text, wave = spoken[5]
+    middle = wave.size // 2
+    slow = np.concatenate([wave[:middle], np.zeros(int(22050 * 3.4), np.float32), wave[middle:]])
+    first = tools.upload(client, voice, ko_prompts[text], tools.wav_file(slow)).json()
+    assert first["ok"] is True and first["recording"]["quality"]["speaker_rate"] is None
+    client.patch(f"/api/studio/recordings/{first['recording']['id']}", json={"kept": False})
+    tools.upload_spoken(client, voice, spoken, 5)
+    again = tools.upload(client, voice, ko_prompts[text], tools.wav_file(slow)).json()
+    assert [p["code"] for p in again["problems"]] == ["longer_than_expected"], again["problems"]
+    assert "for you (from your kept takes)" in again["problems"][0]["message"]
+    assert 0.14 < again["recording"]["quality"]["speaker_rate"] < 0.22  # seconds per syllable
+
+
 def test_deleting_a_trimmed_take_removes_its_untrimmed_recording(site, client, tools, voice, ko_prompts, spoken):
     text, wave = spoken[1]
     padded = np.concatenate([wave, np.zeros(22050, np.float32)])
