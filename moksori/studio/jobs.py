@@ -173,17 +173,21 @@ class TrainingJobs:
         """What a run would do (:mod:`moksori.studio.plans`): with ``base`` (name, bundle folder)
         and no ``recipe``, fine-tune the base voice with the small-data settings; else train
         ``recipe`` (default: the settings' default recipe), warm-started from ``base`` if given."""
-        from moksori.studio.plans import FINETUNE_RECIPE, PlanError, make_plan
+        from moksori.studio.plans import FINETUNE_RECIPE, PlanError, make_plan, pick_finetune_recipe
 
         with self.db.session() as session:
             voice = self.service.check_voice(session, voice_id, user_id)
             seconds = session.scalar(select(func.coalesce(func.sum(Recording.duration_s), 0.0)).where(
                 Recording.voice_id == voice.id, Recording.kept.is_(True)))
-        stages = None if base is not None and not recipe else self._resolve_recipe(recipe or self.settings.default_recipe)
-        name = FINETUNE_RECIPE if stages is None else (recipe or self.settings.default_recipe)
+        finetune = None
+        if base is not None and not recipe:
+            stages, (name, finetune) = None, pick_finetune_recipe(self._recipe_files(), base[1]) or (FINETUNE_RECIPE, None)
+        else:
+            name = recipe or self.settings.default_recipe
+            stages = self._resolve_recipe(name)
         try:
             return make_plan(stages, name, base, language=voice.language, minutes=float(seconds or 0.0) / 60.0,
-                             finetune_recipe=self._recipe_files().get(FINETUNE_RECIPE))
+                             finetune_recipe=finetune)
         except PlanError as error:
             raise InvalidInputError(str(error), code="cannot_finetune") from error
 

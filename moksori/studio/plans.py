@@ -27,7 +27,8 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FINETUNE_RECIPE", "MIN_LOADED_SHARE", "PlanError", "TrainingPlan", "WeightMatch", "make_plan"]
+__all__ = ["FINETUNE_RECIPE", "MIN_LOADED_SHARE", "PlanError", "TrainingPlan", "WeightMatch", "make_plan",
+           "pick_finetune_recipe"]
 
 FINETUNE_RECIPE = "finetune_ko"
 # A warm start that would load fewer than this share of the base voice's tensors is refused.
@@ -144,6 +145,29 @@ def make_plan(
     if kind == "finetune" and len(stages) == 1 and base_json is not None and "model_name" in base_json["vocoder"]:
         plan.reuse_vocoder = str(base[1])  # the fine-tune settings train no vocoder: keep the base voice's
     return plan
+
+
+def pick_finetune_recipe(recipes: dict[str, Path], base_dir: Path) -> tuple[str, Path] | None:
+    """The fine-tune settings for a base voice: a ``finetune*`` recipe whose acoustic stage trains
+    the base voice's model family (``finetune_tacotron2_ko`` for a Tacotron2 voice), else
+    ``finetune_ko``; None when there is neither."""
+    from moksori.synthesis.bundle import VoiceError, read_voice_json
+    from moksori.training.finetune import _stage_recipes
+    from moksori.training.recipe import RecipeError
+
+    try:
+        family = read_voice_json(base_dir)["acoustic"].get("model_name")
+    except VoiceError:
+        family = None
+    for name, path in sorted(recipes.items()):
+        if not name.startswith("finetune") or name == FINETUNE_RECIPE:
+            continue
+        try:
+            if _stage_recipes(path)["acoustic"].get("model") == family:
+                return name, path
+        except (RecipeError, OSError, ValueError):
+            continue
+    return (FINETUNE_RECIPE, recipes[FINETUNE_RECIPE]) if FINETUNE_RECIPE in recipes else None
 
 
 def finetune_stages(base_json: dict[str, Any], base_dir: Path, recipe_file: Path) -> list[dict[str, Any]]:

@@ -88,3 +88,21 @@ def test_without_any_recipe_the_studio_offers_none(site_factory, tmp_path, monke
     monkeypatch.setattr(moksori.recipes, "RECIPES_DIR", tmp_path / "no-shipped-recipes")
     client = site_factory(recipes_dir=tmp_path / "empty").client()
     assert client.get("/api/studio/recipes").json() == {"recipes": [], "default": None, "finetune": None}
+
+
+def test_fine_tune_settings_follow_the_base_voice_family(tmp_path):
+    import json
+
+    from moksori.recipes import available_recipes
+    from moksori.studio.plans import pick_finetune_recipe
+    from moksori.voices import default_voice_path
+
+    recipes = available_recipes()
+    assert pick_finetune_recipe(recipes, default_voice_path())[0] == "finetune_ko"  # Glow-TTS
+    tacotron = tmp_path / "taco"
+    tacotron.mkdir()
+    fields = {"format": "moksori-voice-1", "name": "taco", "text_frontend": {}, "audio": {}, "vocoder": {}, "files": {},
+              "acoustic": {"model_name": "tacotron2", "model_config": {}}}
+    (tacotron / "voice.json").write_text(json.dumps(fields))
+    assert pick_finetune_recipe(recipes, tacotron)[0] == "finetune_tacotron2_ko"
+    assert pick_finetune_recipe({}, tacotron) is None
