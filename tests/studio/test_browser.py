@@ -352,3 +352,35 @@ def test_cut_off_and_late_start_takes_get_their_verdicts(server, browser, spoken
     assert "cut_off_end" in takes[0].verdict and len(takes) == 2
     severe = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     assert severe == [], severe
+
+
+def test_phone_touch_hints_and_prompt_upload_warnings(server, browser, tmp_path):
+    """On a 390x844 touch screen the hints name the buttons, not keys, and nothing overflows; an
+    uploaded prompt file's emoji and Chinese lines are listed by line."""
+    base, _, _ = server
+    driver = browser
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True})
+    driver.execute_cdp_cmd("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 5})
+    driver.get(f"{base}/studio")
+    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
+    driver.find_element(By.ID, "new-voice-name").send_keys("전화")
+    driver.find_element(By.ID, "create-voice").click()
+    _wait(driver, lambda d: d.find_element(By.ID, "recorder").is_displayed(), "the recorder")
+    assert _text(driver, "record-state") == "Tap ● Record to start recording."
+    assert not driver.find_element(By.ID, "keys-hint").is_displayed()
+    assert driver.execute_script("return document.documentElement.scrollWidth") <= 390
+
+    prompts = tmp_path / "my sentences.txt"
+    prompts.write_text("안녕하세요.\n오늘 날씨 좋네요 😀\n我爱你 사랑해\n고맙습니다.\n", "utf-8")
+    driver.find_element(By.CSS_SELECTOR, "#upload-prompts-form").find_element(By.XPATH, "..").find_element(
+        By.TAG_NAME, "summary").click()
+    driver.find_element(By.ID, "prompt-file").send_keys(str(prompts))
+    driver.find_element(By.CSS_SELECTOR, "#upload-prompts-form button[type=submit]").click()
+    _wait(driver, lambda d: d.find_element(By.ID, "prompt-warnings").is_displayed(), "the upload's warnings")
+    warnings = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#prompt-warnings li")]
+    assert len(warnings) == 2 and ":2:" in warnings[0] and "😀" in warnings[0], warnings
+    assert ":3:" in warnings[1] and "我" in warnings[1], warnings
+    driver.execute_script("arguments[0].scrollIntoView()", driver.find_element(By.ID, "prompt-warnings"))
+    _shot(driver, "13-phone-prompt-warnings")
+    assert _text(driver, "prompt-position") == "1 / 4"
