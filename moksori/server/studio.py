@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi import Path as PathParam
@@ -531,6 +531,9 @@ class NewRun(BaseModel):
     init_from_voice: str | None = Field(default=None, max_length=200, description=(
         "a voice (id or name from /voices) to start from: without a recipe, a fine-tune with the voice's own "
         "architecture and small-data settings; with one, a warm start (refused when most weights would not fit)"))
+    device: Literal["any", "cpu", "cuda"] | None = Field(default=None, description=(
+        "where the run may train: with training workers, only workers of that device take it (default: any, "
+        "or cuda when the recipe uses mixed precision); on a single server, cuda is refused without a GPU"))
 
 
 def _run_json(run: Any) -> dict[str, Any]:
@@ -587,7 +590,7 @@ def training_plan(voice_id: Id, request: Request, studio: StudioDep, user: Calle
              summary="Start training a voice (init_from_voice without recipe: fine-tune that voice)")
 def start_training(voice_id: Id, body: NewRun, request: Request, studio: StudioDep, user: Caller) -> dict[str, Any]:
     base = _base_voice(request, body.init_from_voice, user)
-    run = studio.jobs.start_run(voice_id, body.recipe, user, base=base)
+    run = studio.jobs.start_run(voice_id, body.recipe, user, base=base, device=body.device)
     return _run_json(run)
 
 

@@ -193,14 +193,16 @@ class TrainingJobs:
 
     def start_run(
         self, voice_id: int, recipe: str | None, user_id: int | None, *, init_from: str | Path | None = None,
-        base: tuple[str, Path] | None = None,
+        base: tuple[str, Path] | None = None, device: str | None = None,
     ) -> TrainingRun:
         """Queue a run for a voice: of ``recipe`` (a name from :meth:`recipes`), or with ``base``
         (name, bundle folder) and no recipe, a fine-tune of that voice (see :meth:`plan`; a
         combination that would drop most of the base voice's weights is refused with
         InvalidInputError). ``init_from``: a bundle to warm-start a recipe from without those
         checks. ConflictError when the voice has too few kept takes or a run in progress;
-        InvalidInputError for an unknown or broken recipe."""
+        InvalidInputError for an unknown or broken recipe. ``device`` (any, cpu, cuda): which
+        training workers may take the run (see moksori.studio.queue)."""
+        self._check_device(device)
         plan = None
         if base is not None:
             with self.db.session() as session:
@@ -224,7 +226,8 @@ class TrainingJobs:
             # Written before the row commits: a folder that cannot be written leaves no run behind.
             folder.mkdir(parents=True, exist_ok=True)
             job = {"recipe": recipe, "stages": stages, "init_from": str(init_from) if init_from else None,
-                   "preprocess": plan.preprocess if plan else None, "reuse_vocoder": plan.reuse_vocoder if plan else None}
+                   "preprocess": plan.preprocess if plan else None, "reuse_vocoder": plan.reuse_vocoder if plan else None,
+                   "device": device}
             (folder / JOB_FILE).write_text(json.dumps(job, indent=2, ensure_ascii=False), encoding="utf-8")
         self._log(run, f"queued: recipe {recipe!r}" + (f", fine-tuning from {init_from}" if init_from else ""))
         if plan is not None:
@@ -235,6 +238,18 @@ class TrainingJobs:
         else:
             self._queue.put(run.id)
         return run
+
+    def _check_device(self, device: str | None) -> None:
+        if device is None or device in ("any", "cpu"):
+            return
+        if device != "cuda":
+            raise InvalidInputError(f"unknown device {device!r}; use any, cpu or cuda")
+        if self.training_queue is None:
+            import torch
+
+            if not torch.cuda.is_available():
+                raise InvalidInputError("this server trains runs itself and has no CUDA GPU; leave device out or "
+                                        "use training workers (docs/deploy.md)", code="no_such_device")
 
     def cancel(self, run_id: int, user_id: int | None) -> TrainingRun:
         """Cancel a queued or running run; ConflictError when it has already ended."""

@@ -20,7 +20,8 @@ Training resumes from its ``latest.pt``. Enqueuing uses the run's id as the job 
 never queued twice; the lock makes sure only one worker ever runs it.
 
 Queues: ``moksori-train-any`` (every worker), ``moksori-train-cpu`` and ``moksori-train-cuda``
-(workers of that device). A run needs CUDA when one of its stages trains with mixed precision
+(workers of that device). A run goes where its request said (``device`` in the studio's training
+request); without one, it needs CUDA when one of its stages trains with mixed precision
 (``train.amp`` other than ``off``: AMP runs only on a GPU), or when ``MOKSORI_TRAINING_DEVICE``
 says so for every run; otherwise any worker may take it.
 """
@@ -56,8 +57,10 @@ def queue_url(environ: MutableMapping[str, str] | None = None) -> str | None:
 
 
 def required_device(job: dict[str, Any], default: str | None = None) -> str:
-    """``cuda`` when a stage asks for mixed precision, else ``default`` (``MOKSORI_TRAINING_DEVICE``,
-    ``any`` when unset)."""
+    """The device the run asked for (``device`` in its job.json), else ``cuda`` when a stage asks
+    for mixed precision, else ``default`` (``MOKSORI_TRAINING_DEVICE``, ``any`` when unset)."""
+    if job.get("device") in REQUIREMENTS:
+        return str(job["device"])
     default = (default if default is not None else os.environ.get("MOKSORI_TRAINING_DEVICE", "any")).strip().lower()
     if default not in REQUIREMENTS:
         raise ValueError(f"MOKSORI_TRAINING_DEVICE={default!r}: use one of {', '.join(REQUIREMENTS)}")

@@ -131,3 +131,29 @@ def test_runs_nobody_runs_are_queued_again_and_held_ones_are_not(queued_site: An
         assert locked and recover(jobs, queue) == []
     assert recover(jobs, queue) == [run["id"]]
     assert queue.queue("any").get_job_ids() == [job_id]
+
+
+def test_a_run_can_require_a_cuda_worker(queued_site: Any, tools: Any, spoken: Any) -> None:
+    web = queued_site.client()
+    voice = tools.new_voice(web, "needs-gpu")
+    tools.upload_spoken(web, voice, spoken, 5)
+    bad = web.post(f"/api/studio/voices/{voice}/training", json={"recipe": "tiny", "device": "tpu"})
+    assert bad.status_code == 422
+    run = web.post(f"/api/studio/voices/{voice}/training", json={"recipe": "tiny", "device": "cuda"})
+    assert run.status_code == 202, run.text
+    queue = web.app.state.studio.jobs.training_queue
+    assert queue.queue("cuda").get_job_ids() == [f"moksori-run-{run.json()['id']}"]
+    assert queue.queue("any").get_job_ids() == [] and queue.queue("cpu").get_job_ids() == []
+
+
+def test_a_single_server_without_a_gpu_refuses_cuda_runs(make_site: Any, tools: Any, spoken: Any,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    monkeypatch.delenv("MOKSORI_TRAINING_QUEUE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    web = make_site().client()
+    voice = tools.new_voice(web, "no-gpu")
+    tools.upload_spoken(web, voice, spoken, 5)
+    refused = web.post(f"/api/studio/voices/{voice}/training", json={"recipe": "tiny", "device": "cuda"})
+    assert refused.status_code == 400 and "no CUDA GPU" in refused.json()["error"]["message"]
