@@ -41,7 +41,7 @@ try:
     from selenium import webdriver
     from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 except ImportError:  # pragma: no cover - depends on the machine
     webdriver = None
 
@@ -242,6 +242,16 @@ def test_fine_tune_from_the_shipped_voice_then_listen(server, browser, spoken):
     assert re.search(r"loads (\d+) of \1 tensors, skipped 0", plan), plan
     driver.execute_script("document.getElementById('training-form').scrollIntoView()")
     _shot(driver, "03-studio-finetune-plan")
+    # The GPU-sized recipe warm-started from ko_default would drop most of its weights: refused, saying why.
+    recipes = Select(driver.find_element(By.ID, "recipe-select"))
+    recipes.select_by_value("glowtts_hifigan_ko")
+    _wait(driver, lambda d: "does not fit" in _text(d, "training-plan"), "the refusal", timeout_s=60)
+    assert not driver.find_element(By.ID, "start-training").is_enabled()
+    assert "drop most of the voice's weights" in _text(driver, "start-reason")
+    assert re.search(r"only \d+ of its 307 tensors fit", _text(driver, "training-plan"))
+    _shot(driver, "03b-studio-refused-recipe")
+    recipes.select_by_value("")
+    _wait(driver, lambda d: d.find_element(By.ID, "start-training").is_enabled(), "the fine-tune plan again")
     driver.find_element(By.ID, "start-training").click()
     _wait(driver, lambda d: "succeeded" in _text(d, "training-status") or "failed" in _text(d, "training-status"),
           "the fine-tune run", timeout_s=240)
