@@ -77,23 +77,43 @@ def local_device() -> str:
 
 
 class RedisStages(MutableMapping[int, str]):
-    """Run id → the stage being worked on, in Redis, so every instance shows what a worker does."""
+    """Run id → the stage being worked on, in Redis, so every instance shows what a worker does.
+    Only a display: when Redis cannot be reached a stage reads as unknown (the page then shows
+    the run's status) and a new one is not recorded; the run itself goes on."""
 
     def __init__(self, client: Any, prefix: str = "moksori:run-stage:") -> None:
         self._client = client
         self._prefix = prefix
 
     def __getitem__(self, run_id: int) -> str:
-        value = self._client.get(f"{self._prefix}{run_id}")
+        import redis
+
+        try:
+            value = self._client.get(f"{self._prefix}{run_id}")
+        except redis.RedisError as error:
+            log.warning("run stage: %s", error)
+            value = None
         if value is None:
             raise KeyError(run_id)
         return value.decode()
 
     def __setitem__(self, run_id: int, stage: str) -> None:
-        self._client.set(f"{self._prefix}{run_id}", stage, ex=STAGE_TTL_S)
+        import redis
+
+        try:
+            self._client.set(f"{self._prefix}{run_id}", stage, ex=STAGE_TTL_S)
+        except redis.RedisError as error:
+            log.warning("run stage: %s", error)
 
     def __delitem__(self, run_id: int) -> None:
-        if not self._client.delete(f"{self._prefix}{run_id}"):
+        import redis
+
+        try:
+            deleted = self._client.delete(f"{self._prefix}{run_id}")
+        except redis.RedisError as error:
+            log.warning("run stage: %s", error)
+            return
+        if not deleted:
             raise KeyError(run_id)
 
     def __iter__(self) -> Iterator[int]:

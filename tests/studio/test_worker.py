@@ -157,3 +157,14 @@ def test_a_single_server_without_a_gpu_refuses_cuda_runs(make_site: Any, tools: 
     tools.upload_spoken(web, voice, spoken, 5)
     refused = web.post(f"/api/studio/voices/{voice}/training", json={"recipe": "tiny", "device": "cuda"})
     assert refused.status_code == 400 and "no CUDA GPU" in refused.json()["error"]["message"]
+
+
+def test_stages_without_redis_read_as_unknown_and_never_fail_the_run() -> None:
+    import redis
+
+    from moksori.services import free_port
+    from moksori.studio.queue import RedisStages
+
+    stages = RedisStages(redis.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5))
+    stages[3] = "train model"
+    assert stages.get(3) is None and stages.pop(3, None) is None
