@@ -336,6 +336,28 @@ class Synthesizer:
         sentences = self._sentences(text, sentence_silence_s, paragraph_silence_s)
         return self._stream(sentences, options)
 
+    def sentence_durations(self, text: str, *, seed: int | None = 0) -> list[np.ndarray]:
+        """Mel frames per input symbol of each sentence at speed 1 (from the acoustic model's
+        alignment; where it gives none, the sentence's frame count alone). What a precision check
+        compares: reduced precision must not move a single frame."""
+        options = self._options(1.0, 0.667, None, seed)
+        durations = []
+        for sentence in self._sentences(text, 0.0, 0.0):
+            if self._onnx_acoustic is not None:
+                mel, _ = self._onnx_acoustic.infer_with_report(sentence.ids, options.controls,
+                                                               _noise_source(seed, [sentence]))
+                durations.append(np.asarray([mel.shape[1]]))
+                continue
+            ids = torch.tensor([sentence.ids], dtype=torch.long)
+            with torch.inference_mode():
+                out = self._acoustic.infer(ids, torch.tensor([len(sentence.ids)]), options.controls,
+                                           _noise_source(seed, [sentence]))
+            if out.alignment is None:
+                durations.append(out.lengths.numpy().astype(np.int64))
+            else:
+                durations.append(out.alignment[0].sum(-1).round().numpy().astype(np.int64))
+        return durations
+
     def to_wav_bytes(self, text: str, **options: Any) -> bytes:
         """A 16-bit PCM WAV file of the text, as bytes."""
         return wav_bytes(self.synthesize(text, **options), self.sample_rate)

@@ -1,0 +1,91 @@
+"""The reduced-precision quality guard on a tiny voice (untrained weights: plumbing and verdicts)."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from moksori.cli import main
+from moksori.evaluation.precision_check import (
+    PrecisionCheck,
+    SentenceComparison,
+    check_voice_precision,
+    compare_waves,
+    record_checks,
+)
+from moksori.synthesis import Synthesizer
+
+SENTENCES = ["안녕하세요.", "오늘 날씨가 좋네요."]
+
+
+@pytest.fixture()
+def voice(tmp_path: Path, tiny_voice: Path) -> Path:
+    return Path(shutil.copytree(tiny_voice, tmp_path / "voice"))
+
+
+def _row(mcd: float = 0.1, same: bool = True, f0: float = math.nan) -> SentenceComparison:
+    return SentenceComparison("문장", same, 1.0, mcd, f0, 0.0)
+
+
+def test_bf16_check_keeps_durations_and_measures_the_difference(voice: Path) -> None:
+    check = check_voice_precision(voice, "bf16", sentences=SENTENCES, rounds=1, f0=False)
+    assert [row.text for row in check.rows] == SENTENCES
+    assert all(row.same_durations and row.duration_ratio == 1.0 for row in check.rows)
+    assert all(math.isfinite(row.mcd_db) and row.mcd_db >= 0 for row in check.rows)
+    assert check.fp32_s > 0 and check.reduced_s > 0 and "acoustic.model.decoder" in check.modules
+    summary = check.summary()
+    assert summary["identical_durations"] and summary["safe"] == (not check.failures)
+
+
+def test_compare_waves_is_zero_for_the_same_wave_and_grows_with_noise() -> None:
+    rng = np.random.default_rng(0)
+    t = np.arange(22050) / 22050
+    wave = (0.5 * np.sin(2 * np.pi * 150 * t) * (1 + 0.3 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+    same = compare_waves(wave, wave, 22050, f0=False)
+    assert same["mcd_db"] == 0.0
+    noisy = compare_waves(wave, wave + 0.05 * rng.standard_normal(wave.size).astype(np.float32), 22050, f0=False)
+    assert noisy["mcd_db"] > 0.3
+    shorter = compare_waves(wave, wave[:-2000], 22050, f0=False)  # different lengths: DTW
+    assert math.isfinite(shorter["mcd_db"]) and math.isnan(shorter["f0_rmse_cents"])
+
+
+def test_verdicts_follow_the_limits() -> None:
+    assert PrecisionCheck("bf16", [_row(), _row(0.2, f0=5.0)], 1.0, 0.5).safe
+    loud = PrecisionCheck("bf16", [_row(), _row(0.45)], 1.0, 0.5)
+    assert not loud.safe and loud.failures == ["mcd_db 0.45 >= 0.3"]
+    moved = PrecisionCheck("int8", [_row(same=False), _row()], 1.0, 0.5)
+    assert moved.failures == ["durations changed in 1 of 2 sentences"]
+    pitch = PrecisionCheck("bf16", [_row(f0=35.0)], 1.0, 0.5)
+    assert pitch.failures == ["f0_rmse_cents 35 >= 20"]
+
+
+def test_record_recommends_the_fastest_safe_precision(voice: Path) -> None:
+    section = record_checks(voice, [PrecisionCheck("bf16", [_row()], 1.0, 0.5), PrecisionCheck("int8", [_row(0.9)], 1.0, 0.25)])
+    assert section["recommended"] == "bf16"  # int8 is faster but failed
+    assert section["checked"]["int8"]["safe"] is False and section["checked"]["bf16"]["speedup"] == 2.0
+    assert Synthesizer(voice, precision="auto").precision == "bf16"
+    # A later check that finds bf16 not faster here drops the recommendation back to fp32.
+    section = record_checks(voice, [PrecisionCheck("bf16", [_row()], 1.0, 1.2)])
+    assert section["recommended"] == "fp32" and section["checked"]["int8"]["safe"] is False
+    stored = json.loads((voice / "voice.json").read_text(encoding="utf-8"))["precision"]
+    assert stored["limits"]["mcd_db"] == 0.3 and stored["limits"]["identical_durations"] is True
+
+
+def test_cli_checks_records_and_refuses_a_missing_dataset(
+    voice: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    out_json = tmp_path / "check.json"
+    with caplog.at_level("WARNING"):
+        assert main(["evaluate", str(voice), "--precision", "bf16", "--limit", "1", "--json", str(out_json)]) == 0
+    out = capsys.readouterr().out
+    assert "bf16 vs fp32" in out and "recommended precision" in out
+    assert "not checked" not in caplog.text  # the check itself does not warn about being unchecked
+    assert json.loads(out_json.read_text())["precision_checks"][0]["precision"] == "bf16"
+    assert "bf16" in json.loads((voice / "voice.json").read_text(encoding="utf-8"))["precision"]["checked"]
+    assert main(["evaluate", str(voice)]) != 0
+    assert "needs a preprocessed DATASET_DIR" in capsys.readouterr().err
