@@ -219,6 +219,10 @@ def _train_from_the_page(driver, base: str, voice_id: int, spoken) -> None:
     _shot(driver, "06-training")
     _wait(driver, lambda d: "succeeded" in _text(d, "training-status"), "the run to succeed", timeout_s=120)
     assert "voice bundle written" in _text(driver, "training-log")
+    # Long lines (the run folder's paths) wrap instead of scrolling sideways.
+    log = driver.find_element(By.ID, "training-log")
+    assert max(len(line) for line in log.get_attribute("textContent").splitlines()) > 150
+    assert driver.execute_script("return arguments[0].scrollWidth <= arguments[0].clientWidth", log)
     _shot(driver, "07-trained")
 
 
