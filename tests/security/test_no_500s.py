@@ -136,7 +136,13 @@ def _rows_and_files(site, voice_id: int) -> tuple[set[str], set[str]]:
     with database.session() as session:
         rows = set(session.scalars(select(Recording.path).where(Recording.voice_id == voice_id)))
     database.dispose()
-    files = {p.relative_to(site.root / "studio").as_posix() for p in (site.root / "studio" / f"voices/{voice_id}/takes").glob("*.wav")}
+    takes = site.root / "studio" / f"voices/{voice_id}/takes"
+    files = {p.relative_to(site.root / "studio").as_posix() for p in takes.glob("*.wav")
+             if not p.name.endswith(".untrimmed.wav")}
+    # A take's untrimmed original (kept beside it, see docs/studio.md) never outlives the take.
+    originals = {p.relative_to(site.root / "studio").as_posix().replace(".untrimmed.wav", ".wav")
+                 for p in takes.glob("*.untrimmed.wav")}
+    assert originals <= files, originals - files
     return rows, files
 
 
