@@ -214,6 +214,27 @@ def test_voice_page_streams_plays_and_downloads(server, browser, downloads):
     assert severe == [], severe
 
 
+def test_voice_page_reads_ssml_and_names_the_place_of_an_error(server, browser):
+    base, _ = server
+    driver = browser
+    driver.get(f"{base}/listen")
+    _wait(driver, lambda d: _body(d, "ready") == "true", "the voice page")
+    driver.find_element(By.ID, "ssml").click()
+    plain = "<speak>안녕하세요. 반갑습니다.</speak>"
+    _play(driver, plain)
+    plain_s = float(_text(driver, "status").split(" s of audio")[0])
+    _play(driver, '<speak>안녕하세요.<break time="2s"/>반갑습니다.</speak>')
+    paused_s = float(_text(driver, "status").split(" s of audio")[0])
+    assert 1.5 < paused_s - plain_s < 2.5, (plain_s, paused_s)  # the break is real silence
+    box = driver.find_element(By.ID, "text")
+    box.clear()
+    box.send_keys("<speak>안녕<break></speak>")
+    driver.find_element(By.ID, "play").click()
+    _wait(driver, lambda d: "error" in d.find_element(By.ID, "status").get_attribute("class"), "the SSML error")
+    assert "line 1" in _text(driver, "status") and "column" in _text(driver, "status"), _text(driver, "status")
+    driver.find_element(By.ID, "ssml").click()  # leave the page as the other tests expect it
+
+
 def test_fine_tune_from_the_shipped_voice_then_listen(server, browser, spoken):
     import httpx
 

@@ -195,6 +195,7 @@ function requestBody() {
     const value = controlValue(id);
     if (value !== undefined) body[field] = value;
   }
+  if ($("ssml").checked) body.input_format = "ssml";
   if ($("borrow-vocoder")?.checked) body.vocoder_voice = $("borrow-vocoder").dataset.voice;
   if ($("style-ref")?.value) {
     body.style_ref = $("style-ref").value;
