@@ -8,7 +8,11 @@ temporary voice bundle is built and exported to ONNX, then, with PyTorch and wit
   about 20 s of audio;
 * time to the first chunk of ``Synthesizer.stream`` for a three-sentence paragraph;
 * the process's peak resident memory so far (``getrusage``; it only grows, so later rows
-  include the earlier configurations).
+  include the earlier configurations);
+* with ``--flops``: each model's FLOPs per second of audio (counted from the graph, see
+  :mod:`moksori.bench.flops`), the GFLOP/s it achieved and its share of this machine's measured
+  matmul peak (the better of fp32 and bf16) on the same threads;
+* with ``--precision``: the PyTorch rows in each precision (see :mod:`moksori.synthesis.precision`).
 
 The untrained duration predictor is set to a constant 3 frames per token (about 5 syllables a
 second with blanks), so Korean text comes out at a natural length. Timings are the median of
@@ -44,7 +48,9 @@ from moksori.synthesis import (
     load_voice,
     make_bundle,
 )
+from moksori.bench.flops import count_flops, flop_fields, measure_peak
 from moksori.synthesis.inference import sentence_noise
+from moksori.synthesis.precision import FP32, check_precision, supports, with_precision
 from moksori.synthesis.onnx_runtime import OnnxAcoustic, OnnxVocoder
 from moksori.text import TextFrontend
 
@@ -68,11 +74,16 @@ def run_synth_benchmark(
     onnx: bool = True,
     repeats: int = 3,
     work_dir: str | Path | None = None,
+    flops: bool = False,
+    precisions: Sequence[str] = (FP32,),
 ) -> list[dict[str, Any]]:
-    """One row per (voice, backend, audio length). With ``voice_dir`` that voice is measured
-    (its ONNX files are used if present) instead of ``configs``."""
+    """One row per (voice, backend, precision, audio length). With ``voice_dir`` that voice is
+    measured (its ONNX files are used if present) instead of ``configs``. ``flops`` adds the FLOP
+    accounting; ``precisions`` other than fp32 add PyTorch rows in that precision."""
+    precisions = [check_precision(p, allow_auto=False) for p in precisions]
     torch.set_num_threads(threads)
     configure_allocator()  # as `moksori say` and `moksori serve` run
+    peak = measure_peak(threads) if flops else None
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="moksori-bench-synth-", dir=work_dir) as temp:
         if voice_dir is not None:
@@ -94,10 +105,19 @@ def run_synth_benchmark(
                 targets.append((config, folder, export_s))
         for label, folder, export_s in targets:
             voice = load_voice(folder)
-            backends = [False] + ([True] if onnx and voice.onnx_path("acoustic") is not None else [])
-            for use_onnx in backends:
-                rows.extend(_measure(label, voice, use_onnx, threads, repeats, export_s))
+            runs = [(False, precision) for precision in precisions if _applies(voice, precision, label)]
+            if onnx and voice.onnx_path("acoustic") is not None:
+                runs.append((True, FP32))
+            for use_onnx, precision in runs:
+                rows.extend(_measure(label, voice, use_onnx, threads, repeats, export_s, precision, peak))
     return rows
+
+
+def _applies(voice: Any, precision: str, label: str) -> bool:
+    if precision == FP32 or supports(voice.acoustic_model, precision) or supports(voice.vocoder_model, precision):
+        return True
+    print(f"[{label}] {precision}: applies to no module of this pair (skipped)", file=sys.stderr)
+    return False
 
 
 def _config_help() -> str:
@@ -175,12 +195,13 @@ def _median_time(run: Callable[[], Any], repeats: int) -> float:
 
 
 def _measure(
-    label: str, voice: Any, use_onnx: bool, threads: int, repeats: int, export_s: float | None
+    label: str, voice: Any, use_onnx: bool, threads: int, repeats: int, export_s: float | None,
+    precision: str = FP32, peak: dict[str, float] | None = None,
 ) -> list[dict[str, Any]]:
-    synth = Synthesizer(voice, use_onnx=use_onnx, num_threads=threads)
+    synth = Synthesizer(voice, use_onnx=use_onnx, num_threads=threads, precision=precision)
     frontend, mel = voice.frontend, voice.mel_config
     frames_per_second = mel.sample_rate / mel.hop_length
-    acoustic, vocode = _model_runners(voice, use_onnx, threads)
+    acoustic, vocode = _model_runners(voice, use_onnx, threads, precision)
     paragraph = " ".join(builtin_prompts("ko")[:3])
 
     def first_chunk() -> None:
@@ -198,10 +219,19 @@ def _measure(
         vocoder_s = _median_time(lambda: vocode(mel_out), repeats)
         audio_s = synth.synthesize(text, seed=0).size / mel.sample_rate
         total_s = _median_time(lambda: synth.synthesize(text, seed=0), repeats)
+        extra: dict[str, Any] = {}
+        if peak is not None and not use_onnx:  # counted from the PyTorch graph
+            ceiling = max(peak.values())  # the fastest dense math this machine does, in any precision
+            for name, run, seconds in (("acoustic", lambda: acoustic(ids), acoustic_s),
+                                       ("vocoder", lambda: vocode(mel_out), vocoder_s)):
+                fields = flop_fields(count_flops(run), speech_s, seconds, ceiling)
+                extra.update({f"{name}_{key}": value for key, value in fields.items()})
+            extra.update(peak_fp32_gflops=peak["fp32"], peak_bf16_gflops=peak["bf16"])
         rows.append(
             {
                 "config": label,
                 "backend": "onnxruntime" if use_onnx else "pytorch",
+                "precision": precision,
                 "threads": threads,
                 "speech_s": round(speech_s, 2),
                 "acoustic_rtf": acoustic_s / speech_s,
@@ -211,17 +241,22 @@ def _measure(
                 "first_chunk_s": first_chunk_s,
                 "export_s": export_s,
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                **extra,
             }
         )
     return rows
 
 
 def _model_runners(
-    voice: Any, use_onnx: bool, threads: int
+    voice: Any, use_onnx: bool, threads: int, precision: str = FP32
 ) -> tuple[Callable[[list[int]], np.ndarray], Callable[[np.ndarray], np.ndarray]]:
     """ids → mel and mel → wave for one whole utterance, without sentence splitting, through the
-    acoustic and vocoder interfaces (or their ONNX files)."""
+    acoustic and vocoder interfaces (or their ONNX files), in ``precision`` (PyTorch)."""
     controls = Controls(length_scale=1.0, noise_scale=0.667)
+    acoustic_model, vocoder_model = (
+        with_precision(model, precision) if supports(model, precision) else model
+        for model in (voice.acoustic_model, voice.vocoder_model)
+    )
 
     def noise(row: int, frames: int, channels: int) -> np.ndarray:
         return sentence_noise(0, 0, frames, channels)
@@ -240,14 +275,14 @@ def _model_runners(
 
         def acoustic(ids: list[int]) -> np.ndarray:
             with torch.inference_mode():
-                out = voice.acoustic_model.infer(torch.tensor([ids]), torch.tensor([len(ids)]), controls, noise)
+                out = acoustic_model.infer(torch.tensor([ids]), torch.tensor([len(ids)]), controls, noise)
             return out.mel[0, :, : int(out.lengths[0])].numpy()
 
     def vocode(mel: np.ndarray) -> np.ndarray:
         if onnx_vocoder is not None:
             return onnx_vocoder(mel)
         with torch.inference_mode():
-            return voice.vocoder_model.infer(torch.from_numpy(mel)).numpy()
+            return vocoder_model.infer(torch.from_numpy(mel)).numpy()
 
     return acoustic, vocode
 
@@ -260,12 +295,33 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     lines = [header, "-" * len(header)]
     for row in rows:
         export = f"{row['export_s']:.1f}s" if row["export_s"] is not None else "-"
+        backend = row["backend"] if row.get("precision", FP32) == FP32 else f"pytorch/{row['precision']}"
         lines.append(
-            f"{row['config']:<28} {row['backend']:<11} {row['speech_s']:>8.1f} {row['acoustic_rtf']:>8.3f} "
+            f"{row['config']:<28} {backend:<11} {row['speech_s']:>8.1f} {row['acoustic_rtf']:>8.3f} "
             f"{row['vocoder_rtf']:>8.3f} {row['audio_s']:>7.1f} {row['total_rtf']:>7.3f} "
             f"{row['first_chunk_s']:>8.2f}s {export:>7} {row['peak_rss_mb']:>7.0f}MB"
         )
     lines.append("acoustic / vocoder / total: real-time factor (seconds of work per second of audio); lower is faster.")
+    if any("acoustic_gflops" in row for row in rows):
+        lines += ["", format_flops_table(rows)]
+    return "\n".join(lines)
+
+
+def format_flops_table(rows: list[dict[str, Any]]) -> str:
+    """GFLOP per second of audio, achieved GFLOP/s and share of the measured matmul peak, per model."""
+    counted = [row for row in rows if "acoustic_gflops" in row]
+    peak = counted[0]
+    header = (f"{'config':<28} {'prec':<5} {'speech s':>8} {'model':<9} {'GFLOP/audio s':>13} "
+              f"{'GFLOP/s':>8} {'of peak':>8}")
+    lines = [header, "-" * len(header)]
+    for row in counted:
+        for model in ("acoustic", "vocoder"):
+            lines.append(f"{row['config']:<28} {row['precision']:<5} {row['speech_s']:>8.1f} {model:<9} "
+                         f"{row[f'{model}_gflop_per_audio_s']:>13.2f} {row[f'{model}_gflops']:>8.1f} "
+                         f"{100 * row[f'{model}_peak_share']:>7.1f}%")
+    lines.append(f"peak: a {1024}³ matmul on {peak['threads']} threads, fp32 {peak['peak_fp32_gflops']:.1f} GFLOP/s, "
+                 f"bf16 {peak['peak_bf16_gflops']:.1f} GFLOP/s; 'of peak' is against the better of the two. "
+                 "FLOPs are matmuls and convolutions (2 per multiply-add); element-wise ops and FFTs are not counted.")
     return "\n".join(lines)
 
 
@@ -281,6 +337,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-onnx", action="store_true", help="PyTorch only")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (median)")
     parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")
+    parser.add_argument("--flops", action="store_true",
+                        help="FLOPs per second of audio per model, achieved GFLOP/s and share of this machine's matmul peak")
+    parser.add_argument("--precision", nargs="+", default=["fp32"], type=str.lower, choices=["fp32", "bf16", "int8"],
+                        help="PyTorch rows in these precisions (default: fp32)")
     args = parser.parse_args(argv)
     from moksori.voices import resolve_voice
 
@@ -290,6 +350,8 @@ def main(argv: list[str] | None = None) -> int:
         threads=args.threads,
         onnx=not args.no_onnx,
         repeats=args.repeats,
+        flops=args.flops,
+        precisions=args.precision,
     )
     print(format_table(rows))
     if args.json is not None:
