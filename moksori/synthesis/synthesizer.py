@@ -41,6 +41,11 @@ MIN_SPEED, MAX_SPEED = 0.25, 4.0
 # vocoder's context_frames of mel on either side and trimmed, so the pieces join exactly; a
 # vocoder without one (context_frames None) gets whole sentences.
 HEAD_FRAMES = 32
+# A sentence longer than this many mel frames (~6 s at 22,050 Hz / 256) is vocoded in spans of
+# this length, each with the vocoder's context_frames either side, so the vocoder's activations
+# (which grow with the length: HiFi-GAN V1 holds ~1 GB for 20 s) stay bounded; the spans join
+# exactly. A vocoder without context_frames vocodes whole sentences.
+VOCODE_CHUNK_FRAMES = 512
 
 # glibc serves each large tensor (over its mmap threshold) with a fresh mmap and unmaps it when
 # freed, so every vocoder call pays page faults for the same buffers again: measured here, HiFi-GAN
@@ -480,7 +485,7 @@ class Synthesizer:
         """Audio of mel frames [start, end), vocoded with enough context on each side to be exact."""
         lo, hi = max(0, start - self._context_frames), min(mel.shape[1], end + self._context_frames)
         hop = self.voice.mel_config.hop_length
-        wave = self._vocode(mel[:, lo:hi], options)
+        wave = self._vocode_whole(mel[:, lo:hi], options)
         return wave[(start - lo) * hop : (end - lo) * hop]
 
     def _options(
@@ -588,6 +593,12 @@ class Synthesizer:
         return [out.mel[row, :, :n_frames].numpy() for row, n_frames in enumerate(frames)], reports
 
     def _vocode(self, mel: np.ndarray, options: _Options) -> np.ndarray:
+        if self._context_frames is not None and mel.shape[1] > VOCODE_CHUNK_FRAMES + self._context_frames:
+            return np.concatenate([self._vocode_span(mel, start, min(start + VOCODE_CHUNK_FRAMES, mel.shape[1]), options)
+                                   for start in range(0, mel.shape[1], VOCODE_CHUNK_FRAMES)])
+        return self._vocode_whole(mel, options)
+
+    def _vocode_whole(self, mel: np.ndarray, options: _Options) -> np.ndarray:
         if self._onnx_vocoder is not None:
             wave = self._onnx_vocoder(mel, options.controls)
         else:

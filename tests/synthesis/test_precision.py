@@ -80,3 +80,17 @@ def test_unchecked_precision_warns_and_auto_follows_the_record(
     update_voice_json(voice, {"precision": {"recommended": "fp32",
                                             "checked": {"bf16": {"safe": False, "reason": "MCD 0.9 dB"}}}})
     assert "failed its bf16 check (MCD 0.9 dB)" in Synthesizer(voice, precision="bf16").precision_warning
+
+
+def test_long_sentences_are_vocoded_in_spans_that_join_exactly(voice_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from moksori.synthesis import synthesizer as module
+
+    synth = Synthesizer(voice_dir, use_onnx=False)
+    whole = synth.synthesize(TEXT, seed=2)
+    calls: list[int] = []
+    vocode_whole = synth._vocode_whole
+    monkeypatch.setattr(synth, "_vocode_whole", lambda mel, options: calls.append(mel.shape[1]) or vocode_whole(mel, options))
+    monkeypatch.setattr(module, "VOCODE_CHUNK_FRAMES", 24)
+    chunked = synth.synthesize(TEXT, seed=2)
+    assert max(calls) <= 24 + 2 * synth._context_frames and len(calls) > 2  # bounded spans
+    np.testing.assert_allclose(chunked, whole, atol=1e-4)
