@@ -88,6 +88,9 @@ def _cmd_models(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     import importlib
 
+    if args.what in ("synth", "serve"):
+        _passive_threads()
+
     benchmark = importlib.import_module(f"moksori.bench.{args.what}")
     rest = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
     return benchmark.main(rest) or 0
@@ -125,9 +128,17 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _passive_threads() -> None:
+    """Inference commands: idle threads sleep instead of spinning (before torch loads; see moksori.threads)."""
+    from moksori.threads import prefer_passive_threads
+
+    prefer_passive_threads()
+
+
 def _cmd_say(args: argparse.Namespace) -> int:
     import time
 
+    _passive_threads()
     from moksori.synthesis import Synthesizer
     from moksori.synthesis.synthesizer import configure_allocator
 
@@ -313,6 +324,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    _passive_threads()
     from moksori.server.run import serve
 
     serve(

@@ -19,13 +19,19 @@ def onnxruntime_available() -> bool:
 
 
 def make_session(path: str | Path, num_threads: int | None = None) -> Any:
-    """An ``onnxruntime.InferenceSession`` on the CPU; ``num_threads`` sets intra-op threads."""
+    """An ``onnxruntime.InferenceSession`` on the CPU; ``num_threads`` sets intra-op threads. Its
+    threads sleep between operators unless ``MOKSORI_THREAD_SPIN=1`` (see :mod:`moksori.threads`)."""
     import onnxruntime
+
+    from moksori.threads import spinning
 
     options = onnxruntime.SessionOptions()
     if num_threads is not None:
         options.intra_op_num_threads = num_threads
-        options.inter_op_num_threads = 1
+    options.inter_op_num_threads = 1  # graphs run sequentially (ORT_SEQUENTIAL)
+    spin = "1" if spinning() else "0"
+    options.add_session_config_entry("session.intra_op.allow_spinning", spin)
+    options.add_session_config_entry("session.inter_op.allow_spinning", spin)
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     return onnxruntime.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
 
