@@ -123,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--check", action="store_true",
                         help="exit with status 1 unless fine-tuning reaches the from-scratch final MCD "
                         "before the budget")
+    parser.add_argument("--judges", action="store_true",
+                        help="also score with the third-party judges (Whisper CER, DNSMOS; the judges extra): slow, and "
+                        "Whisper cannot read espeak-ng Korean, so off by default here")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
@@ -469,7 +472,8 @@ def evaluate_cached(work: Path, name: str, voice: Path, data_dir: Path, args: ar
         return cached
     log.info("evaluating %s", voice)
     started = time.perf_counter()
-    result = evaluate_voice(voice, data_dir, split="val", limit=args.eval_limit, seed=0, progress=not args.quiet)
+    result = evaluate_voice(voice, data_dir, split="val", limit=args.eval_limit, seed=0, progress=not args.quiet,
+                            dnsmos=args.judges, asr=args.judges)
     data = to_json(result)
     summary = data["summary"]
     entry = {
