@@ -436,6 +436,7 @@ class TrainingJobs:
             run_stage=run_stage, on_stage=on_stage, description=voice.description,
             extra={"studio_run": run.id, "recipe": job["recipe"]}, overwrite=True,
         )
+        _record_data_minutes(target, processed)
         self._check(run.id)
         self._stage(run, "bundle")
         self._voice_ready(run, voice, target)
@@ -707,3 +708,21 @@ def child_main(argv: list[str], main: Callable[[list[str]], int] | None = None) 
 
 if __name__ == "__main__":
     sys.exit(child_main(sys.argv[1:]))
+
+
+def _record_data_minutes(voice_dir: Path, processed: Path) -> None:
+    """The minutes of kept recordings the voice was trained on, in its voice.json (the voice page shows them)."""
+    import json
+
+    from moksori.synthesis.bundle import read_voice_json, update_voice_json
+
+    seconds = 0.0
+    for split in ("train.jsonl", "val.jsonl"):
+        path = processed / split
+        if path.is_file():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    seconds += float(json.loads(line).get("duration_s") or 0.0)
+    data = dict(read_voice_json(voice_dir).get("data") or {})
+    data.update(minutes=round(seconds / 60.0, 2), source="studio recordings")
+    update_voice_json(voice_dir, {"data": data})

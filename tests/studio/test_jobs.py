@@ -3,6 +3,7 @@ cancel; resume after a server restart."""
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import time
@@ -55,6 +56,8 @@ def test_training_run_builds_a_served_voice(site, client, tools, spoken):
 
     bundle = site.voices_dir / f"studio-{voice}"
     assert (bundle / "voice.json").is_file()
+    card = json.loads((bundle / "voice.json").read_text(encoding="utf-8"))["data"]
+    assert card["source"] == "studio recordings" and 0 < card["minutes"] < 5, card  # the kept takes' length
     listed = {v["name"]: v for v in client.get("/voices").json()["voices"]}
     assert listed["jimin"]["id"] == str(voice)
     assert client.get(f"/api/studio/voices/{voice}").json()["trained"] is True
