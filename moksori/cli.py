@@ -427,10 +427,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     shutil.rmtree(runs, ignore_errors=True)  # the demo's own earlier run
     voice = make_voice(features, stages, out / "voice", run_dir=runs, name="demo",
                        description="tiny demo voice (espeak data, Griffin-Lim)", overwrite=True)
-    say = argparse.Namespace(
-        text=DEMO_SENTENCE[args.lang], voice=voice, output=out / "demo.wav", onnx=None, threads=2,
-        speed=1.0, noise_scale=0.667, speaker=None, seed=0,
-    )
+    # Through the real parser, so the demo's `say` gets every option's default.
+    say = build_parser().parse_args(["say", DEMO_SENTENCE[args.lang], "--voice", str(voice), "-o",
+                                     str(out / "demo.wav"), "--threads", "2", "--seed", "0"])
     _cmd_say(say)
     print("\nthe same sentence in the default voice shipped with moksori:")
     say.voice, say.output, say.text = None, out / "default_voice.wav", DEMO_SENTENCE["ko"]

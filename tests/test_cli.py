@@ -74,6 +74,17 @@ def test_demo_builds_preprocesses_and_reports(tmp_path, capsys):
     assert len(manifest) == 4
 
 
+def test_demo_trains_and_speaks_in_both_voices(tmp_path, capsys):
+    """The whole `make demo` path, with a few steps: the demo's `say` takes every option `say` has."""
+    import soundfile
+
+    assert main(["demo", "--out", str(tmp_path), "--n", "4", "--train-steps", "2"]) == 0
+    for name in ("demo.wav", "default_voice.wav"):
+        info = soundfile.info(str(tmp_path / name))
+        assert info.samplerate == 22050 and info.duration > 0.3, (name, info.duration)
+    assert "real-time factor" in capsys.readouterr().out
+
+
 def test_sample_dataset_adds_extra_prompt_files(tmp_path, capsys):
     extra = tmp_path / "extra.tsv"
     extra.write_text("우리만의 특별한 문장입니다.\t14\n", encoding="utf-8")
