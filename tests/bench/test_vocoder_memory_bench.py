@@ -1,0 +1,19 @@
+import importlib.util
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "vocoder_memory.py"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("vocoder_memory", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_whole_and_chunked_runs_agree_and_report_peak_memory(tmp_path):
+    row = _script().measure("glow_tts tiny + hifigan tiny", tmp_path)
+    assert row["whole_audio_s"] == row["chunked_audio_s"] > 10  # one long sentence: spans are used
+    assert row["max_abs_difference"] < 1e-4
+    for mode in ("whole", "chunked"):
+        assert row[f"{mode}_peak_rss_mb"] >= row[f"{mode}_rss_before_mb"] > 0
