@@ -327,10 +327,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     _passive_threads()
     from moksori.server.run import serve
 
+    from moksori.storage import default_voices_dir
+
     serve(
         args.host,
         args.port,
-        args.voices,
+        args.voices or default_voices_dir(),
         workers=args.workers,
         db_url=args.db_url,
         require_api_keys=args.api_keys,
@@ -351,7 +353,9 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         print("moksori worker: no queue; pass --queue redis://HOST:PORT/DB or set MOKSORI_TRAINING_QUEUE", file=sys.stderr)
         return 2
     try:
-        run_worker(url, args.db_url, args.voices, device=args.device, burst=args.burst)
+        from moksori.storage import default_voices_dir
+
+        run_worker(url, args.db_url, args.voices or default_voices_dir(), device=args.device, burst=args.burst)
     except ValueError as error:
         print(f"moksori worker: {error}", file=sys.stderr)
         return 2
@@ -614,8 +618,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="address to listen on (default: %(default)s, this machine only; 0.0.0.0 for every "
                        "network, which turns API keys on)")
     serve.add_argument("--port", type=_port, default=8000, help="port to listen on (default: %(default)s)")
-    serve.add_argument("--voices", default="voices", type=Path,
-                       help="folder of voice bundles; the voice shipped with moksori is offered too, as ko_default")
+    serve.add_argument("--voices", default=None, type=Path,
+                       help="folder of voice bundles (default: MOKSORI_SERVER_VOICES_DIR, else MOKSORI_STORAGE_ROOT/voices, "
+                       "else ./voices); the voice shipped with moksori is offered too, as ko_default")
     serve.add_argument("--workers", type=int, default=1, help="server processes on this machine")
     serve.add_argument("--db-url", default="sqlite:///moksori.db", help="SQLAlchemy URL (PostgreSQL works too)")
     serve.add_argument("--default-voice", help="voice used when a request names none (default: the first "
@@ -637,8 +642,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--queue", help="Redis URL of the training queue (default: $MOKSORI_TRAINING_QUEUE)")
     worker.add_argument("--db-url", default=os.environ.get("MOKSORI_SERVER_DB_URL", "sqlite:///moksori.db"),
                         help="the servers' database (default: $MOKSORI_SERVER_DB_URL)")
-    worker.add_argument("--voices", type=Path, default=Path(os.environ.get("MOKSORI_SERVER_VOICES_DIR", "voices")),
-                        help="the servers' voices folder, where trained bundles go (shared storage)")
+    worker.add_argument("--voices", type=Path, default=None,
+                        help="the servers' voices folder, where trained bundles go (shared storage; default: "
+                        "MOKSORI_SERVER_VOICES_DIR, else MOKSORI_STORAGE_ROOT/voices, else ./voices)")
     worker.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                         help="the device this worker trains on and advertises (auto: CUDA when there is a GPU)")
     worker.add_argument("--burst", action="store_true", help="exit once the queues are empty")

@@ -114,6 +114,9 @@ class ServerSettings:
             raw = environ.get(ENV_PREFIX + item.name.upper())
             if raw is not None:
                 values[item.name] = _parse(item.name, raw)
+        root = environ.get("MOKSORI_STORAGE_ROOT", "").strip()
+        if "voices_dir" not in values and root:  # one storage root shared by instances and workers
+            values["voices_dir"] = Path(root).expanduser() / "voices"
         return cls(**values)
 
 

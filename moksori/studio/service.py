@@ -141,6 +141,9 @@ class StudioSettings:
             raw = environ.get(ENV_PREFIX + item.name.upper())
             if raw is not None and item.name != "thresholds":
                 values[item.name] = _parse_env(item.name, raw)
+        root = environ.get("MOKSORI_STORAGE_ROOT", "").strip()
+        if values.get("data_dir") is None and root:  # one storage root shared by instances and workers
+            values["data_dir"] = Path(root).expanduser() / "studio"
         return cls(**values)
 
 
