@@ -303,11 +303,11 @@ class VoiceRegistry:
 
     def _load(self, info: VoiceInfo) -> Synthesizer:
         if info.vocoder_from is None:
-            return Synthesizer(info.path, precision=self.precision)
+            return Synthesizer(info.path, precision=self.precision, precision_fallback=True)
         from moksori.synthesis.bundle import load_voice, with_vocoder_of
 
         return Synthesizer(with_vocoder_of(load_voice(info.path), load_voice(info.vocoder_from)), use_onnx=False,
-                           precision=self.precision)
+                           precision=self.precision, precision_fallback=True)
 
     def loaded_paths(self) -> set[Path]:
         """Bundle folders of the voices whose weights are in memory (names are for callers to

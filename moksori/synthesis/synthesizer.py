@@ -182,7 +182,8 @@ class Synthesizer:
     ``precision`` (``fp32``, ``bf16``, ``int8``, or ``auto``: the one the voice's check recommends)
     runs the modules each family declares safe in reduced precision, on the PyTorch path (see
     :mod:`moksori.synthesis.precision`); ``precision_warning`` says when the voice was not checked
-    for it (the warning is also logged).
+    for it (the warning is also logged). ``precision_fallback``: a precision that applies to no
+    module of the voice runs fp32 (logged) instead of raising PrecisionError (a server-wide setting).
     """
 
     def __init__(
@@ -193,11 +194,13 @@ class Synthesizer:
         num_threads: int | None = None,
         batch_size: int = 8,
         precision: str = _precision.FP32,
+        precision_fallback: bool = False,
     ) -> None:
         self.voice = voice if isinstance(voice, Voice) else load_voice(voice)
         self.precision = _precision.check_precision(precision)
         if self.precision == _precision.AUTO:
             self.precision = _precision.recommended(self.voice.config)
+        self._precision_fallback = precision_fallback
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
         self.batch_size = batch_size
@@ -233,6 +236,11 @@ class Synthesizer:
             return acoustic, vocoder
         applies = {role: _precision.supports(model, self.precision)
                    for role, model in (("acoustic", acoustic), ("vocoder", vocoder))}
+        if not any(applies.values()) and self._precision_fallback:
+            log.warning("voice %r: precision %s applies to none of its modules; it runs in fp32", self.voice.name,
+                        self.precision)
+            self.precision = _precision.FP32
+            return acoustic, vocoder
         if not any(applies.values()):
             raise _precision.PrecisionError(
                 f"precision {self.precision} applies to no module of voice {self.voice.name!r} (its model families "

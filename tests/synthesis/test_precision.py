@@ -94,3 +94,18 @@ def test_long_sentences_are_vocoded_in_spans_that_join_exactly(voice_dir: Path, 
     chunked = synth.synthesize(TEXT, seed=2)
     assert max(calls) <= 24 + 2 * synth._context_frames and len(calls) > 2  # bounded spans
     np.testing.assert_allclose(chunked, whole, atol=1e-4)
+
+
+def test_a_server_wide_precision_falls_back_to_fp32_where_it_applies_to_nothing(voice_dir: Path) -> None:
+    synthesizer = Synthesizer(voice_dir, precision="int8", precision_fallback=True)
+    assert synthesizer.precision == "fp32" and synthesizer.precision_modules == []
+    assert synthesizer.precision_warning is None
+
+
+def test_the_server_loads_voices_in_its_precision(voice_dir: Path) -> None:
+    from moksori.server.voices import VoiceRegistry
+
+    registry = VoiceRegistry(voice_dir.parent, precision="bf16")
+    info = next(info for info in registry.all_voices() if info.path == voice_dir)
+    assert registry.synthesizer(info).precision == "bf16"
+    assert VoiceRegistry(voice_dir.parent, precision="int8").synthesizer(info).precision == "fp32"
