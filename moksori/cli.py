@@ -129,7 +129,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _passive_threads() -> None:
-    """Inference commands: idle threads sleep instead of spinning (before torch loads; see moksori.threads)."""
+    """Inference commands: with MOKSORI_THREAD_SPIN=0, PyTorch's idle threads sleep (set before torch loads)."""
     from moksori.threads import prefer_passive_threads
 
     prefer_passive_threads()

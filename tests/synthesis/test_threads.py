@@ -1,4 +1,4 @@
-"""Inference threads sleep instead of spinning unless MOKSORI_THREAD_SPIN=1 (moksori.threads)."""
+"""ONNX Runtime threads sleep unless MOKSORI_THREAD_SPIN=1; PyTorch's only with MOKSORI_THREAD_SPIN=0."""
 
 from __future__ import annotations
 
@@ -10,12 +10,16 @@ from moksori.synthesis.onnx_runtime import make_session
 from moksori.threads import SPIN_ENV, prefer_passive_threads, spinning
 
 
-def test_passive_unless_spinning_is_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+def test_pytorch_threads_sleep_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    monkeypatch.setenv("OMP_WAIT_POLICY", "recorded")  # so that teardown restores the variable as it was
+    monkeypatch.delenv("OMP_WAIT_POLICY")
     monkeypatch.delenv(SPIN_ENV, raising=False)
     assert not spinning()
+    assert not prefer_passive_threads() and "OMP_WAIT_POLICY" not in os.environ  # default: PyTorch spins
+    monkeypatch.setenv(SPIN_ENV, "0")
     prefer_passive_threads()  # torch is imported in this test process, so it reports False
-    import os
 
     assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
