@@ -143,3 +143,44 @@ def tools() -> Any:
 
     return SimpleNamespace(wav_file=wav_file, builtin_ko=builtin_ko, prompt_ids=prompt_ids, new_voice=new_voice,
                            upload=upload, upload_spoken=upload_spoken, wait_for=wait_for)
+
+
+# Headless Debian Chromium with the flags this machine's closed network needs (no background
+# connections, no component updates); every browser test starts it through `launch_chromium`.
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage", "--autoplay-policy=no-user-gesture-required",
+)
+
+
+@pytest.fixture(scope="session")
+def launch_chromium() -> Any:
+    """``launch(*flags, window=(w, h), prefs=None, performance_log=False)`` → a selenium driver
+    (the caller quits it); fresh profile folders, removed at the end of the session."""
+    import shutil
+    import tempfile
+
+    from selenium import webdriver
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    chromedriver = shutil.which("chromedriver")
+    profiles: list[str] = []
+
+    def launch(*flags: str, window: tuple[int, int] = (1280, 1400), prefs: dict[str, Any] | None = None,
+               performance_log: bool = False) -> Any:
+        profiles.append(tempfile.mkdtemp(prefix="moksori-chromium-"))
+        options = webdriver.ChromeOptions()
+        options.binary_location = chromium
+        for flag in (*CHROMIUM_FLAGS, f"--window-size={window[0]},{window[1]}", f"--user-data-dir={profiles[-1]}", *flags):
+            options.add_argument(flag)
+        if prefs:
+            options.add_experimental_option("prefs", prefs)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL", **({"performance": "ALL"} if performance_log else {})})
+        driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=chromedriver))
+        driver.set_page_load_timeout(30)
+        return driver
+
+    yield launch
+    for profile in profiles:
+        shutil.rmtree(profile, ignore_errors=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import shutil
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shuti
 CHROMEDRIVER = shutil.which("chromedriver")
 try:
     from selenium import webdriver
-    from selenium.common.exceptions import TimeoutException
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
@@ -78,31 +77,24 @@ def served(tmp_path: Path, recipes_dir: Path) -> Iterator[tuple[str, HeldRecogni
 
 
 @pytest.fixture
-def driver(tmp_path: Path, spoken) -> Iterator[object]:
+def driver(tmp_path: Path, spoken, launch_chromium) -> Iterator[object]:
     _, wave = spoken[0]
     pause = np.zeros(int(0.3 * 22050), np.float32)
     microphone = tmp_path / "microphone.wav"
     soundfile.write(str(microphone), np.concatenate([pause, wave * 0.8, pause]), 22050, subtype="PCM_16")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    profile = tempfile.mkdtemp(prefix="moksori-chromium-")
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--window-size=1280,1400",
-                 f"--user-data-dir={profile}", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                 f"--use-file-for-fake-audio-capture={microphone}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    browser = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    browser = launch_chromium("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                              f"--use-file-for-fake-audio-capture={microphone}")
     try:
         yield browser
     finally:
         browser.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def _wait(driver, condition, what: str, timeout_s: float = 30):
     try:
-        return WebDriverWait(driver, timeout_s, poll_frequency=0.1).until(lambda d: condition(d))
+        # The verdict list is redrawn when the judges report: an element read mid-redraw is read again.
+        return WebDriverWait(driver, timeout_s, poll_frequency=0.1,
+                             ignored_exceptions=(StaleElementReferenceException,)).until(lambda d: condition(d))
     except TimeoutException:
         logs = "\n".join(entry["message"] for entry in driver.get_log("browser"))
         raise AssertionError(f"timed out waiting for {what}; browser console:\n{logs}") from None
