@@ -738,6 +738,7 @@ def _r9y9_hparams(path: Path) -> dict[str, Any]:
 
 
 def _r9y9_config(state: Mapping[str, torch.Tensor], hparams: Mapping[str, Any]) -> WaveNetConfig:
+    """The config of an r9y9 state dict already renamed to moksori's names (:func:`_r9y9_renamed`)."""
     def fail(why: str) -> None:
         raise CheckpointError(f"this r9y9 WaveNet cannot be imported: {why}")
 
@@ -761,9 +762,8 @@ def _r9y9_config(state: Mapping[str, torch.Tensor], hparams: Mapping[str, Any]) 
     mol = _R9Y9_INPUT_TYPES[input_type] == MOL
     if mol and out.shape[0] % 3:
         fail(f"a mixture-of-logistics output needs 3 x mixtures channels, got {out.shape[0]}")
-    ups = _r9y9_renamed(state)
-    scales = [(_r9y9_weight(ups, f"upsample_net.up_layers.{i}.").shape[-1] - 1) // 2
-              for i in range(sum(1 for key in ups if key.startswith("upsample_net.up_layers.") and
+    scales = [(_r9y9_weight(state, f"upsample_net.up_layers.{i}.").shape[-1] - 1) // 2
+              for i in range(sum(1 for key in state if key.startswith("upsample_net.up_layers.") and
                                  key.endswith((".weight", ".weight_v"))))]
     values: dict[str, Any] = dict(
         num_mels=state["upsample_net.conv_in.weight"].shape[0], layers=layers, stacks=int(hparams["stacks"]),
@@ -822,9 +822,10 @@ def import_reference(path: str | Path) -> tuple[WaveNetConfig, dict[str, torch.T
         raise CheckpointError(f"{path}: expected r9y9's {{'state_dict': ...}} checkpoint")
     state = {key: value.float() if value.is_floating_point() else value
              for key, value in strip_module_prefix(raw["state_dict"]).items() if isinstance(value, torch.Tensor)}
+    state = _r9y9_renamed(state)
     config = _r9y9_config(state, _r9y9_hparams(path))
     target = WaveNet(config).state_dict()
-    converted = match_weight_norm(_r9y9_renamed(state), target.keys())
+    converted = match_weight_norm(state, target.keys())
     problems = [f"missing {key}" for key in target if key not in converted]
     problems += [f"{key}: {tuple(converted[key].shape)} in the checkpoint, {tuple(value.shape)} here"
                  for key, value in target.items() if key in converted and converted[key].shape != value.shape]
