@@ -32,7 +32,7 @@ CHROMEDRIVER = shutil.which("chromedriver")
 
 try:
     from selenium import webdriver
-    from selenium.common.exceptions import TimeoutException
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
@@ -104,7 +104,9 @@ def _shot(driver, name: str) -> None:
 
 def _wait(driver, condition, what: str, timeout_s: float = 30):
     try:
-        return WebDriverWait(driver, timeout_s, poll_frequency=0.1).until(lambda d: condition(d))
+        # A list the page redraws may go stale while it is read: read it again.
+        return WebDriverWait(driver, timeout_s, poll_frequency=0.1,
+                             ignored_exceptions=(StaleElementReferenceException,)).until(lambda d: condition(d))
     except TimeoutException:
         _shot(driver, f"failed-{what.replace(' ', '-')}")
         logs = "\n".join(entry["message"] for entry in driver.get_log("browser"))

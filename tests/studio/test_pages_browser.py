@@ -39,7 +39,7 @@ LONG_TEXT = " ".join(["오늘은 날씨가 맑고 바람이 시원합니다.", "
 
 try:
     from selenium import webdriver
-    from selenium.common.exceptions import TimeoutException
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
 except ImportError:  # pragma: no cover - depends on the machine
@@ -117,7 +117,9 @@ def _shot(driver: Any, name: str) -> None:
 
 def _wait(driver: Any, condition: Any, what: str, timeout_s: float = 30) -> Any:
     try:
-        return WebDriverWait(driver, timeout_s, poll_frequency=0.1).until(lambda d: condition(d))
+        # A list the page redraws may go stale while it is read: read it again.
+        return WebDriverWait(driver, timeout_s, poll_frequency=0.1,
+                             ignored_exceptions=(StaleElementReferenceException,)).until(lambda d: condition(d))
     except TimeoutException:
         _shot(driver, f"failed-{what.replace(' ', '-')}")
         logs = "\n".join(entry["message"] for entry in driver.get_log("browser"))
