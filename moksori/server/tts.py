@@ -52,6 +52,7 @@ from moksori.server.style import (
 )
 from moksori.server.voices import UnknownVoiceError, VoiceInfo
 from moksori.synthesis import VoiceError
+from moksori.synthesis.synthesizer import BrokenVoiceOutput
 from moksori.synthesis.ssml import stream_ssml, synthesize_ssml
 from moksori.synthesis.synthesizer import MAX_SPEED, MIN_SPEED, SynthesisStopped
 from moksori.text import UnreadableTextError
@@ -538,6 +539,9 @@ async def _translate_errors(awaitable: Any, info: VoiceInfo) -> Any:
         shown = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in error.characters)
         raise ApiError(422, "unreadable_text", f"voice {info.name!r} cannot read these characters: {shown}",
                        details={"characters": error.characters}) from None
+    except BrokenVoiceOutput as error:
+        log.error("voice %s: %s", info.path, error)
+        raise ApiError(500, "voice_output_invalid", str(error)) from None
     except VoiceError as error:
         log.error("voice %s cannot be loaded: %s", info.path, error)
         raise ApiError(500, "voice_unusable", f"voice {info.name!r} cannot be loaded: {error}") from None

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from moksori.audio import save_wav, wav_bytes
+from moksori.errors import UserError
 from moksori.models.interfaces import Controls, NoiseSource, streams_natively
 from moksori.synthesis.bundle import Voice, VoiceError, load_voice
 from moksori.synthesis.inference import sentence_noise
@@ -118,6 +119,21 @@ class _Options:
 
 class SynthesisStopped(Exception):
     """``synthesize(stop=...)`` was told to stop before the text was done."""
+
+
+class BrokenVoiceOutput(UserError, RuntimeError):
+    """A voice produced NaN or infinite values: its weights are broken (typically a training run
+    that diverged), so no audio is returned rather than noise or silence."""
+
+
+def _finite(values: np.ndarray, stage: str, voice: str) -> np.ndarray:
+    """``values`` unchanged when every value is finite, else :class:`BrokenVoiceOutput`."""
+    if not np.isfinite(values).all():
+        bad = int(values.size - np.isfinite(values).sum())
+        raise BrokenVoiceOutput(
+            f"voice {voice!r} produced {bad} non-finite {stage} values (NaN or infinity): its weights are broken, "
+            "probably from a training run that diverged; train it again or use an earlier checkpoint")
+    return values
 
 
 def _check_stop(stop: Callable[[], bool] | None) -> None:
@@ -589,7 +605,7 @@ class Synthesizer:
                 self._onnx_acoustic.infer_with_report(sentence.ids, controls, _noise_source(options.seed, [sentence], attempt))
                 for sentence in sentences
             ]
-            return [mel for mel, _ in results], [report for _, report in results]
+            return [_finite(mel, "mel", self.voice.name) for mel, _ in results], [report for _, report in results]
         lengths = [len(sentence.ids) for sentence in sentences]
         ids = torch.zeros(len(sentences), max(lengths), dtype=torch.long)
         for row, sentence in enumerate(sentences):
@@ -598,7 +614,8 @@ class Synthesizer:
             out = self._acoustic.infer(ids, torch.tensor(lengths), controls, _noise_source(options.seed, sentences, attempt))
         frames = out.lengths.tolist()
         reports = list(out.reports) if out.reports else [None] * len(sentences)
-        return [out.mel[row, :, :n_frames].numpy() for row, n_frames in enumerate(frames)], reports
+        mels = [_finite(out.mel[row, :, :n_frames].numpy(), "mel", self.voice.name) for row, n_frames in enumerate(frames)]
+        return mels, reports
 
     def _vocode(self, mel: np.ndarray, options: _Options) -> np.ndarray:
         if self._context_frames is not None and mel.shape[1] > VOCODE_CHUNK_FRAMES + self._context_frames:
@@ -612,7 +629,7 @@ class Synthesizer:
         else:
             with torch.inference_mode():
                 wave = self._vocoder.infer(torch.from_numpy(np.ascontiguousarray(mel)), options.controls).numpy()
-        return np.asarray(wave, dtype=np.float32).reshape(-1)
+        return _finite(np.asarray(wave, dtype=np.float32).reshape(-1), "audio", self.voice.name)
 
     @staticmethod
     def _with_silence(wave: np.ndarray, samples: int) -> np.ndarray:
@@ -629,6 +646,7 @@ def _worse(new: Any, old: Any) -> bool:
 __all__ = [
     "ALLOCATOR_ENV",
     "AlignmentFailure",
+    "BrokenVoiceOutput",
     "SynthesisResult",
     "Synthesizer",
     "configure_allocator",
