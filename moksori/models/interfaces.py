@@ -2,7 +2,8 @@
 
 * :class:`AcousticModel`: symbol ids → mel (+ lengths, alignment), with the knobs of
   :class:`Controls` that the family reads (``knobs``), and ``teacher_forced_mel`` for vocoder
-  fine-tuning data (aligned mels from Glow-TTS, teacher-forced ones from attention models).
+  fine-tuning data (aligned mels from Glow-TTS, teacher-forced ones from attention models), and
+  ``stream`` for one sentence's mel in pieces as they are ready (:class:`MelPiece`).
 * :class:`Vocoder`: mel → audio, with its receptive field in frames (``context_frames``; None
   means "not streamable with context": streaming then vocodes whole sentences).
 
@@ -59,6 +60,16 @@ class AcousticOutput(NamedTuple):
     reports: tuple[Any, ...] = ()
 
 
+class MelPiece(NamedTuple):
+    """One piece of a sentence's mel from :meth:`AcousticModel.stream`: the next frames, final
+    (the concatenated pieces are the whole-sentence ``infer`` mel)."""
+
+    mel: torch.Tensor  # [n_mels, frames] (frames may be 0 on the last piece)
+    last: bool = False
+    # On the last piece: the sentence's AlignmentReport (None: the family checks none).
+    report: Any = None
+
+
 @dataclass(frozen=True)
 class OnnxGraph:
     """What ``torch.onnx.export`` needs to export an adapter's ``forward``."""
@@ -100,6 +111,23 @@ class AcousticModel(nn.Module):
     ) -> AcousticOutput:
         """``ids`` ``[b, tokens]`` (zero-padded), ``lengths`` ``[b]``."""
         raise NotImplementedError
+
+    def stream(
+        self, ids: torch.Tensor, lengths: torch.Tensor, controls: Controls, noise: NoiseSource,
+        first_frames: int | None = None,
+    ) -> Iterator[MelPiece]:
+        """One sentence (batch 1) as mel pieces in order, each as soon as its frames are final; the
+        last piece has ``last`` set and carries the alignment report. ``first_frames``: a hint that
+        a first piece of about that many frames is wanted early (the start of a stream); a family
+        may ignore it. By default one piece from :meth:`infer`. A family overrides this where
+        frames can be final before the whole sentence is (Tacotron2's decoder loop, Glow-TTS's
+        local flows); Flowtron cannot (its flows reverse the frame order, so the first frame
+        depends on the last)."""
+        if ids.size(0) != 1:
+            raise ValueError(f"stream takes one sentence (batch 1), got a batch of {ids.size(0)}")
+        out = self.infer(ids, lengths, controls, noise)
+        report = out.reports[0] if out.reports else None
+        yield MelPiece(out.mel[0, :, : int(out.lengths[0])], True, report)
 
     def teacher_forced_mel(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """Mels for vocoder fine-tuning from a training batch (``ids``, ``mel`` and their lengths,
@@ -223,6 +251,7 @@ __all__ = [
     "ConvVocoder",
     "DEFAULT_CONTEXT_FRAMES",
     "KNOBS",
+    "MelPiece",
     "NoiseSource",
     "OnnxGraph",
     "Vocoder",

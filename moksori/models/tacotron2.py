@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple
@@ -36,7 +36,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from moksori.checkpoint import strip_module_prefix
-from moksori.models.interfaces import AcousticModel, AcousticOutput, Controls, NoiseSource, OnnxGraph
+from moksori.models.interfaces import AcousticModel, AcousticOutput, Controls, MelPiece, NoiseSource, OnnxGraph
 from moksori.models.layers.alignment_check import AlignmentReport, check_alignment
 from moksori.models.layers.common import sequence_mask
 
@@ -800,6 +800,69 @@ def _alignment_report(alignment: torch.Tensor, n_tokens: int, steps: int, hit_li
     return check_alignment(alignment, n_tokens, hit_limit, n_frames=max(int(steps), 1))
 
 
+# Decoder steps between two pieces of Tacotron2Acoustic.stream (~0.19 s of speech at 22,050 Hz / 256).
+STREAM_CHUNK_STEPS = 16
+
+
+def postnet_context(config: Tacotron2Config) -> int:
+    """Decoder frames either side that change one postnet output frame: each of the
+    ``postnet_n_convolutions`` same-padded convolutions of width ``postnet_kernel_size`` reaches
+    ``(kernel - 1) / 2`` frames further (5 x 2 = 10 with NVIDIA's hparams)."""
+    return config.postnet_n_convolutions * (config.postnet_kernel_size - 1) // 2
+
+
+def _postnet_span(model: Tacotron2, steps: list[torch.Tensor], start: int, end: int) -> torch.Tensor:
+    """Postnet mel frames [start, end) ``[n_mels, frames]`` from the decoder's outputs so far
+    (``[1, n_mels * r]`` per step), computed from :func:`postnet_context` frames either side (fewer at
+    the sentence's edges, where the whole-sentence postnet pads with zeros too), so it equals the
+    whole-sentence postnet's frames there."""
+    r, context = model.n_frames_per_step, postnet_context(model.config)
+    total = len(steps) * r
+    lo, hi = max(0, start - context), min(total, end + context)
+    first, last = lo // r, -(-hi // r)
+    decoded = torch.cat(steps[first:last]).reshape((last - first) * r, model.n_mel_channels).T[None]
+    decoded = decoded[:, :, lo - first * r : hi - first * r]
+    mel = decoded + model.postnet(decoded)
+    return mel[0, :, start - lo : end - lo]
+
+
+@torch.no_grad()
+def stream_pieces(
+    model: Tacotron2, ids: torch.Tensor, lengths: torch.Tensor, speaker: torch.Tensor | None,
+    prenet_masks: PrenetMasks | None, chunk_steps: int = STREAM_CHUNK_STEPS, first_frames: int | None = None,
+) -> Iterator[MelPiece]:
+    """:meth:`Tacotron2.infer` of one sentence (batch 1) as mel pieces: the decoder loop yields
+    whenever ``chunk_steps`` more frames (the first time ``first_frames``, when given) have all the
+    decoder frames the postnet needs around them; the last piece carries the alignment report. The
+    pieces join into ``infer``'s mel (same steps, same masks, the postnet over enough context)."""
+    c, decoder = model.config, model.decoder
+    memory = model.encode(ids, lengths, speaker)
+    mask = ~sequence_mask(lengths, memory.size(1))
+    processed_memory = decoder.attention_layer.memory_layer(memory)
+    state = decoder.initial_state(memory)
+    frame = memory.new_zeros(1, decoder.frame_dim)
+    fixed = model.fixed_steps(lengths.cpu())
+    r, context = model.n_frames_per_step, postnet_context(c)
+    steps: list[torch.Tensor] = []
+    weights: list[torch.Tensor] = []
+    sent, want, stopped = 0, max(1, first_frames or chunk_steps * r), False
+    for t in range(c.max_decoder_steps):
+        prenet_out = decoder.prenet(frame, None if prenet_masks is None else prenet_masks(t, 1))
+        frame, gate, state = decoder.step(prenet_out, state, memory, processed_memory, mask)
+        steps.append(frame)
+        weights.append(state.attention_weights)
+        stopped = bool(torch.sigmoid(gate[0]) > c.gate_threshold) if fixed is None else int(fixed[0]) <= t + 1
+        if stopped:
+            break
+        ready = len(steps) * r - context
+        if ready - sent >= want:
+            yield MelPiece(_postnet_span(model, steps, sent, ready))
+            sent, want = ready, chunk_steps * r
+    alignment = torch.cat(weights).T  # [tokens, steps]
+    report = _alignment_report(alignment, int(lengths[0]), len(steps), not stopped)
+    yield MelPiece(_postnet_span(model, steps, sent, len(steps) * r), True, report)
+
+
 class Tacotron2Acoustic(AcousticModel):
     """Text ids → mel for an eval-mode Tacotron2: batched greedy decoding, each row stopping at its
     own gate, the prenet's dropout masks drawn from the sentence's noise (so a sentence reads the
@@ -839,6 +902,21 @@ class Tacotron2Acoustic(AcousticModel):
         )
         alignment = out.alignments.repeat_interleave(c.n_frames_per_step, dim=2)
         return AcousticOutput(out.mel, out.lengths, alignment, reports)
+
+    def stream(
+        self, ids: torch.Tensor, lengths: torch.Tensor, controls: Controls, noise: NoiseSource,
+        first_frames: int | None = None,
+    ) -> Iterator[MelPiece]:
+        """One sentence as pieces from the decoder loop (:func:`stream_pieces`): one every
+        ``STREAM_CHUNK_STEPS`` steps, the first as soon as ``first_frames`` frames are final. The
+        pieces join into :meth:`infer`'s mel for the same noise; the last carries the report."""
+        if ids.size(0) != 1:
+            raise ValueError(f"stream takes one sentence (batch 1), got a batch of {ids.size(0)}")
+        c = self.config
+        masks = _NoiseColumns(noise, 1, self.model.decoder.prenet.mask_channels, c.p_prenet_dropout,
+                              c.max_decoder_steps)
+        return stream_pieces(self.model, ids, lengths, self._speaker(controls, 1),
+                             masks if c.prenet_dropout_at_inference else None, first_frames=first_frames)
 
     def teacher_forced_mel(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """The postnet mel decoded with the real mel as the decoder's input (NVIDIA's
@@ -987,7 +1065,9 @@ __all__ = [
     "load_reference_state_dict",
     "reference_text_frontend",
     "set_constant_durations",
+    "postnet_context",
     "prenet_mask_from_noise",
+    "stream_pieces",
     "tacotron2_loss",
     "unwrap_reference_checkpoint",
 ]

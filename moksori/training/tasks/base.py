@@ -171,6 +171,31 @@ class Task:
         return Examples()
 
 
+def vocoder_config(
+    recipe: Recipe, info: DatasetInfo, config_cls: type, default_preset: str, framing: dict[str, str]
+) -> Any:
+    """A vocoder config: preset, recipe keys, then the data's framing (``framing``: config key →
+    MelConfig field, in the family's own names)."""
+    values = dict(recipe.model_config)
+    preset = values.pop("preset", default_preset)
+    try:
+        base = config_cls.preset(str(preset)).to_dict()
+    except ValueError as error:
+        raise RecipeError(f"model_config.preset: {error}") from error
+    for key, mel_key in framing.items():
+        data_value = getattr(info.mel_config, mel_key)
+        if key in values and values[key] != data_value:
+            raise RecipeError(
+                f"model_config.{key} is {values[key]} but the data's mel config has {mel_key}={data_value}"
+            )
+        values[key] = data_value
+    base.update(values)
+    try:
+        return config_cls.from_dict(base)
+    except (TypeError, ValueError) as error:
+        raise RecipeError(f"model_config: {error}") from error
+
+
 def build_task(recipe: Recipe, info: DatasetInfo, device: torch.device) -> Task:
     """The training task of the recipe's model family (from the registry)."""
     try:

@@ -25,8 +25,8 @@ from moksori.models.hifigan import (
 )
 from moksori.models.vocos import Vocos, VocosConfig
 from moksori.training.logging import Examples, plot_mels
-from moksori.training.recipe import Recipe, RecipeError
-from moksori.training.tasks.base import Batch, DatasetInfo, OptimizerSpec, Task
+from moksori.training.recipe import Recipe
+from moksori.training.tasks.base import Batch, DatasetInfo, OptimizerSpec, Task, vocoder_config
 
 if TYPE_CHECKING:
     from moksori.training.loop import StepContext
@@ -59,31 +59,6 @@ HIFIGAN_FRAMING = {
     "fmin": "fmin",
     "fmax": "fmax",
 }
-
-
-def _vocoder_config(
-    recipe: Recipe, info: DatasetInfo, config_cls: type, default_preset: str, framing: dict[str, str]
-) -> Any:
-    """A vocoder config: preset, recipe keys, then the data's framing (``framing``: config key →
-    MelConfig field, in the family's own names)."""
-    values = dict(recipe.model_config)
-    preset = values.pop("preset", default_preset)
-    try:
-        base = config_cls.preset(str(preset)).to_dict()
-    except ValueError as error:
-        raise RecipeError(f"model_config.preset: {error}") from error
-    for key, mel_key in framing.items():
-        data_value = getattr(info.mel_config, mel_key)
-        if key in values and values[key] != data_value:
-            raise RecipeError(
-                f"model_config.{key} is {values[key]} but the data's mel config has {mel_key}={data_value}"
-            )
-        values[key] = data_value
-    base.update(values)
-    try:
-        return config_cls.from_dict(base)
-    except (TypeError, ValueError) as error:
-        raise RecipeError(f"model_config: {error}") from error
 
 
 def random_segments(
@@ -125,7 +100,7 @@ class GANVocoderTask(Task):
 
     def __init__(self, recipe: Recipe, info: DatasetInfo, device: torch.device) -> None:
         super().__init__(recipe, info, device)
-        self.config = _vocoder_config(recipe, info, self.config_class, self.default_preset, self.framing)
+        self.config = vocoder_config(recipe, info, self.config_class, self.default_preset, self.framing)
         self.nets["generator"] = self.generator_class(self.config).to(device)
         self.nets["mpd"] = MultiPeriodDiscriminator().to(device)
         self.nets["msd"] = MultiScaleDiscriminator().to(device)

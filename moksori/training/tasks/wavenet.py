@@ -12,8 +12,8 @@ import torch
 
 from moksori.models.wavenet import WaveNet, WaveNetConfig
 from moksori.training.logging import Examples, plot_mels
-from moksori.training.recipe import Recipe, RecipeError
-from moksori.training.tasks.base import Batch, DatasetInfo, OptimizerSpec, Task
+from moksori.training.recipe import Recipe
+from moksori.training.tasks.base import Batch, DatasetInfo, OptimizerSpec, Task, vocoder_config
 from moksori.training.tasks.gan_vocoder import random_segments
 
 if TYPE_CHECKING:
@@ -41,22 +41,7 @@ class WaveNetOptions:
 
 def wavenet_config(recipe: Recipe, info: DatasetInfo) -> WaveNetConfig:
     """Preset, then the recipe's ``model_config`` keys, then the data's framing (which must agree)."""
-    values = dict(recipe.model_config)
-    preset = values.pop("preset", "base")
-    try:
-        base = WaveNetConfig.preset(str(preset)).to_dict()
-    except ValueError as error:
-        raise RecipeError(f"model_config.preset: {error}") from error
-    for key, mel_key in WAVENET_FRAMING.items():
-        data_value = getattr(info.mel_config, mel_key)
-        if key in values and values[key] != data_value:
-            raise RecipeError(f"model_config.{key} is {values[key]} but the data's mel config has {mel_key}={data_value}")
-        values[key] = data_value
-    base.update(values)
-    try:
-        return WaveNetConfig.from_dict(base)
-    except (TypeError, ValueError) as error:
-        raise RecipeError(f"model_config: {error}") from error
+    return vocoder_config(recipe, info, WaveNetConfig, "base", WAVENET_FRAMING)
 
 
 class WaveNetTask(Task):
