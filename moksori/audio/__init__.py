@@ -1,8 +1,15 @@
 """Audio: reading/writing, resampling, trimming, loudness, the mel transform, clip quality.
 
-Knows nothing about datasets or models.
+Knows nothing about datasets or models. Importing it does not import torch: the mel transform
+(:mod:`moksori.audio.mel`, torch and librosa) loads on first use of its names.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from moksori.audio.config import MelConfig
 from moksori.audio.io import (
     AudioError,
     load_audio,
@@ -12,13 +19,6 @@ from moksori.audio.io import (
     save_wav,
     wav_bytes,
 )
-from moksori.audio.mel import (
-    MelConfig,
-    MelSpectrogram,
-    griffin_lim,
-    mel_basis,
-    mel_spectrogram,
-)
 from moksori.audio.processing import normalize_loudness, trim_silence
 from moksori.audio.quality import (
     ClipReport,
@@ -27,6 +27,18 @@ from moksori.audio.quality import (
     analyze_clip,
     check_clip,
 )
+
+if TYPE_CHECKING:
+    from moksori.audio.mel import MelSpectrogram, griffin_lim, mel_basis, mel_spectrogram
+
+_MEL_NAMES = ("MelSpectrogram", "griffin_lim", "mel_basis", "mel_spectrogram")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MEL_NAMES:
+        return getattr(importlib.import_module("moksori.audio.mel"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AudioError",

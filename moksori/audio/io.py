@@ -10,11 +10,14 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile
 import soxr
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 from moksori.atomic import atomic_path
 
@@ -182,7 +185,7 @@ def pcm16_round_trip(wave: np.ndarray | torch.Tensor) -> np.ndarray:
 def _to_pcm16(wave: np.ndarray | torch.Tensor, sample_rate: int) -> np.ndarray:
     if sample_rate <= 0:
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
-    if isinstance(wave, torch.Tensor):
+    if hasattr(wave, "detach"):  # a torch.Tensor (duck-typed: this module does not import torch)
         wave = wave.detach().cpu().numpy()
     wave = np.asarray(wave, dtype=np.float32)
     if wave.ndim == 2 and 1 in wave.shape:

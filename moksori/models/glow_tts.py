@@ -16,13 +16,13 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping, NamedTuple
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from moksori.checkpoint import match_weight_norm, strip_module_prefix, to_legacy_weight_norm_names
 from moksori.models.interfaces import AcousticModel, AcousticOutput, Controls, NoiseSource, OnnxGraph
+from moksori.models.onnx_runners import ONNX_NOISE_FRAMES_PER_TOKEN, GlowTTSOnnx
 from moksori.models.layers.attention import Encoder
 from moksori.models.layers.common import (
     ConvReluNorm,
@@ -567,19 +567,17 @@ def set_constant_durations(model: GlowTTS, frames_per_token: float) -> None:
 
 # --- inference adapter (the acoustic interface) -------------------------------------------------
 
-# Noise columns fed to the ONNX graph per token (it cannot know the frame count up front; frames
-# beyond this reuse columns). Generous: trained voices use 2-8 frames per token.
-ONNX_NOISE_FRAMES_PER_TOKEN = 16
+# The ONNX Runtime inputs (onnx_feeds, ONNX_NOISE_FRAMES_PER_TOKEN) are GlowTTSOnnx's, torch-free
+# (moksori.models.onnx_runners), so an exported voice runs without torch too.
 
 
-class GlowTTSAcoustic(AcousticModel):
+class GlowTTSAcoustic(GlowTTSOnnx, AcousticModel):
     """Text ids → mel for an eval-mode GlowTTS, with the noise passed in (see
     :mod:`moksori.models.interfaces`). With ``noise_scale=0`` the output equals ``GlowTTS.infer``.
 
     :meth:`forward` is the ONNX graph: everything in it is traceable with dynamic lengths (no
     Python ints taken from tensors)."""
 
-    knobs = ("length_scale", "noise_scale", "speaker_id")
     # The flow decoder only: the encoder (priors and the duration predictor) stays float32 so the
     # rounded durations, and with them the timing, are those of fp32.
     precision_modules = ("model.decoder",)
@@ -680,20 +678,6 @@ class GlowTTSAcoustic(AcousticModel):
         dynamic_axes = {"input": {1: "phonemes"}, "noise": {2: "noise_frames"}, "mel": {2: "frames"}}
         return OnnxGraph(args, names, ["mel"], dynamic_axes)
 
-    @classmethod
-    def onnx_feeds(
-        cls, ids: list[int], controls: Controls, noise: NoiseSource, n_mels: int, input_names: set[str]
-    ) -> dict[str, np.ndarray]:
-        n_noise = math.ceil(len(ids) * ONNX_NOISE_FRAMES_PER_TOKEN * max(controls.length_scale, 1.0))
-        feeds = {
-            "input": np.asarray([ids], dtype=np.int64),
-            "input_lengths": np.asarray([len(ids)], dtype=np.int64),
-            "scales": np.asarray([controls.noise_scale, controls.length_scale], dtype=np.float32),
-            "noise": np.asarray(noise(0, n_noise, n_mels), dtype=np.float32)[None],
-        }
-        if "sid" in input_names:
-            feeds["sid"] = np.asarray([controls.speaker_id or 0], dtype=np.int64)
-        return feeds
 
 __all__ = [
     "GlowTTSAcoustic",

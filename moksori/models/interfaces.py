@@ -18,37 +18,21 @@ PyTorch or through ONNX Runtime.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 
-# (row in the batch, frames, channels) -> float32 standard normal noise [channels, frames]; a
-# longer draw starts with the same values as a shorter one.
-NoiseSource = Callable[[int, int, int], np.ndarray]
-
-KNOBS = ("length_scale", "noise_scale", "speaker_id")
-
-
-@dataclass(frozen=True)
-class Controls:
-    """What a request may change. ``noise_scale`` is the acoustic model's sampling temperature
-    (Glow-TTS noise scale, Flowtron's sigma); ``style`` holds family-defined inputs (a reference
-    mel, an interpolation weight, a mixture component), ignored by families without style.
-    ``sigma`` and ``denoise`` are the vocoder's (a flow vocoder's sampling temperature, a
-    denoiser's strength): None means the vocoder's own default."""
-
-    length_scale: float = 1.0
-    noise_scale: float = 0.667
-    speaker_id: int | None = None
-    style: dict[str, Any] = field(default_factory=dict)
-    sigma: float | None = None
-    denoise: float | None = None
-    # The request's seed for a vocoder that samples (WaveNet): None means fresh randomness.
-    seed: int | None = None
+from moksori.models.controls import KNOBS, Controls, NoiseSource, streams_natively
+from moksori.models.onnx_runners import (
+    DEFAULT_CONTEXT_FRAMES,
+    AcousticOnnx,
+    VocoderOnnx,
+    conv_vocoder_context,
+)
 
 
 class AcousticOutput(NamedTuple):
@@ -80,14 +64,10 @@ class OnnxGraph:
     dynamic_axes: dict[str, dict[int, str]]
 
 
-class AcousticModel(nn.Module):
-    """Text ids → mel. Subclasses set ``knobs`` and implement :meth:`infer`."""
+class AcousticModel(AcousticOnnx, nn.Module):
+    """Text ids → mel. Subclasses set ``knobs`` and implement :meth:`infer`. The ONNX Runtime side
+    (``onnx_feeds``, ``onnx_run``, ``onnx_extra_graph_names``) is :class:`AcousticOnnx`'s, torch-free."""
 
-    knobs: ClassVar[tuple[str, ...]] = ()
-    # Graphs besides the main one (``acoustic.onnx``), exported as ``acoustic.<name>.onnx``: an
-    # autoregressive model exports its encoder, one decoder step and its postnet, and runs the loop
-    # in Python (:meth:`onnx_run`).
-    onnx_extra_graphs: ClassVar[tuple[str, ...]] = ()
     # Submodules (dotted paths from the adapter) that may run in reduced precision (bf16/int8, see
     # moksori.synthesis.precision); the rest, e.g. a duration predictor, stays float32.
     precision_modules: ClassVar[tuple[str, ...]] = ()
@@ -139,13 +119,6 @@ class AcousticModel(nn.Module):
         """Example inputs and names for exporting :meth:`forward`."""
         raise NotImplementedError(f"{type(self).__name__} has no ONNX export")
 
-    @classmethod
-    def onnx_feeds(
-        cls, ids: list[int], controls: Controls, noise: NoiseSource, n_mels: int, input_names: set[str]
-    ) -> dict[str, np.ndarray]:
-        """The ONNX Runtime inputs of one sentence for the graph :meth:`onnx_graph` describes."""
-        raise NotImplementedError(f"{cls.__name__} has no ONNX export")
-
     def onnx_graphs(self, n_mels: int) -> dict[str, tuple[nn.Module, OnnxGraph]]:
         """Every graph to export: ``""`` is the main one (this module's :meth:`forward`), the
         others are named in ``onnx_extra_graphs``."""
@@ -155,36 +128,12 @@ class AcousticModel(nn.Module):
         """Facts the ONNX runtime loop needs, stored in the main graph's metadata."""
         return {}
 
-    @classmethod
-    def onnx_extra_graph_names(cls, metadata: dict[str, str]) -> tuple[str, ...]:
-        """The extra graphs of an exported voice, from its main graph's metadata (a family whose
-        graph count depends on the config, like Flowtron's one per flow, reads it there)."""
-        return cls.onnx_extra_graphs
 
-    @classmethod
-    def onnx_run(
-        cls, sessions: dict[str, Any], metadata: dict[str, str], ids: list[int], controls: Controls,
-        noise: NoiseSource, n_mels: int,
-    ) -> tuple[np.ndarray, Any]:
-        """One sentence through ONNX Runtime: ``sessions`` by graph name (``""`` the main one).
-        Returns the mel ``[n_mels, frames]`` and the alignment report (None: not checked)."""
-        session = sessions[""]
-        input_names = {i.name for i in session.get_inputs()}
-        feeds = cls.onnx_feeds(ids, controls, noise, n_mels, input_names)
-        return session.run([session.get_outputs()[0].name], feeds)[0][0], None
+class Vocoder(VocoderOnnx, nn.Module):
+    """Mel ``[n_mels, frames]`` (or ``[b, n_mels, frames]``) → audio ``[samples]`` (or ``[b, samples]``).
+    ``context_frames``, ``has_onnx_graph``, ``knobs`` and the ONNX Runtime side (``onnx_feeds``,
+    ``onnx_finish``) are :class:`VocoderOnnx`'s, torch-free."""
 
-
-class Vocoder(nn.Module):
-    """Mel ``[n_mels, frames]`` (or ``[b, n_mels, frames]``) → audio ``[samples]`` (or ``[b, samples]``)."""
-
-    # Mel frames either side that change a frame's audio: a span vocoded with this much context
-    # joins its neighbours exactly. None: the output of a span depends on the whole sentence.
-    context_frames: int | None = None
-    # False: no single mel → wave graph (an autoregressive vocoder: WaveNet); a voice's ONNX
-    # export then leaves the vocoder in PyTorch and the acoustic model alone runs in ONNX Runtime.
-    has_onnx_graph: ClassVar[bool] = True
-    # The Controls fields this vocoder reads (``sigma``, ``denoise``): what a request may set.
-    knobs: ClassVar[tuple[str, ...]] = ()
     # As AcousticModel.precision_modules: what may run in bf16/int8 (empty: fp32 only).
     precision_modules: tuple[str, ...] = ()
 
@@ -200,25 +149,6 @@ class Vocoder(nn.Module):
     def onnx_graph(self, n_mels: int) -> OnnxGraph:
         raise NotImplementedError(f"{type(self).__name__} has no ONNX export")
 
-    def onnx_feeds(self, mel: np.ndarray, controls: Controls | None = None) -> dict[str, np.ndarray]:
-        """The ONNX Runtime inputs of one sentence's mel ``[n_mels, frames]`` for :meth:`onnx_graph`
-        (a flow vocoder adds its noise here: WaveGlow's ``z``)."""
-        return {"mel": np.asarray(mel, dtype=np.float32)[None]}
-
-    def onnx_finish(self, wave: np.ndarray, controls: Controls | None = None) -> np.ndarray:
-        """What runs on the graph's output outside the graph (WaveGlow's denoiser); by default nothing."""
-        return wave
-
-
-def streams_natively(vocoder: Any) -> bool:
-    """Whether ``vocoder`` overrides :meth:`Vocoder.stream` (pieces as they are made)."""
-    return isinstance(vocoder, Vocoder) and type(vocoder).stream is not Vocoder.stream
-
-
-# HiFi-GAN's receptive field is 11 frames each way in V1, V2 and V3 (measured); 16 is used for a
-# convolutional vocoder that does not declare its own.
-DEFAULT_CONTEXT_FRAMES = 16
-
 
 class ConvVocoder(Vocoder):
     """A feed-forward generator with ``infer(mel)`` (HiFi-GAN, Vocos): local, so streamable with
@@ -228,7 +158,7 @@ class ConvVocoder(Vocoder):
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
-        self.context_frames = max(DEFAULT_CONTEXT_FRAMES, int(getattr(model, "context_frames", 0)))
+        self.context_frames = conv_vocoder_context(getattr(model, "context_frames", 0))
         own = getattr(model, "precision_modules", None)
         self.precision_modules = ("model",) if own is None else tuple(f"model.{path}" for path in own)
 

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from moksori.models.layers.common import vocode
+from moksori.models.onnx_runners import vocos_context_frames
 
 MAX_LOG_MAGNITUDE = math.log(100.0)  # the reference clips the magnitude at 1e2
 
@@ -168,8 +169,8 @@ class Vocos(nn.Module):
     def context_frames(self) -> int:
         """Mel frames either side that influence a frame's audio (convolutions plus STFT overlap):
         a span vocoded with this much context joins its neighbours exactly."""
-        convolutions = (self.config.num_layers + 1) * (self.config.kernel_size // 2)
-        return convolutions + math.ceil(self.config.win_size / self.config.hop_size / 2)
+        c = self.config
+        return vocos_context_frames(c.num_layers, c.kernel_size, c.win_size, c.hop_size)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         x = self.embed(mel)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import hashlib
 import json
 import os
 import shutil
@@ -39,24 +38,30 @@ from moksori.models.interfaces import AcousticModel
 from moksori.models.interfaces import Vocoder as VocoderInterface
 from moksori.text import TextFrontend
 from moksori.text.lexicon import LEXICON_FILE
+from moksori.synthesis.voice_files import (  # torch-free: the ONNX Runtime path reads voices with it
+    ACOUSTIC_FILE,
+    ACOUSTIC_ONNX,
+    VOCODER_FILE,
+    VOCODER_ONNX,
+    VOICE_FORMAT,
+    VOICE_JSON,
+    VoiceError,
+    VoiceFacts,
+    check_mels_agree as _check_mels_agree,
+    field_value as _field,
+    file_entry,
+    read_voice_json,
+    sha256_of,
+    verify_files as _verify_files,
+)
 
-VOICE_FORMAT = "moksori-voice-1"
-VOICE_JSON = "voice.json"
-ACOUSTIC_FILE = "acoustic.pt"
-VOCODER_FILE = "vocoder.pt"
-ACOUSTIC_ONNX = "acoustic.onnx"
-VOCODER_ONNX = "vocoder.onnx"
 GRIFFIN_LIM = {"name": registry.GRIFFIN_LIM}
 # The weight file of each role in a voice folder.
 ROLE_FILES = {registry.ACOUSTIC: ACOUSTIC_FILE, registry.VOCODER: VOCODER_FILE}
 
 
-class VoiceError(ValueError):
-    """A voice bundle or checkpoint that cannot be used; the message names the file and field."""
-
-
 @dataclass
-class Voice:
+class Voice(VoiceFacts):
     """A loaded voice: its parsed ``voice.json`` and models ready for inference (eval mode,
     weight norm folded, flow inverses stored). ``acoustic``/``vocoder`` are the loaded modules
     (``vocoder`` None for a Griffin-Lim voice); ``acoustic_model``/``vocoder_model`` are their
@@ -71,27 +76,6 @@ class Voice:
     acoustic_model: AcousticModel
     vocoder_model: VocoderInterface
     speakers: list[str] = field(default_factory=list)
-
-    @property
-    def name(self) -> str:
-        return str(self.config["name"])
-
-    @property
-    def language(self) -> str:
-        return self.frontend.language
-
-    @property
-    def sample_rate(self) -> int:
-        return self.mel_config.sample_rate
-
-    @property
-    def vocoder_name(self) -> str:
-        return str(self.config["vocoder"].get("model_name") or self.config["vocoder"].get("name"))
-
-    def onnx_path(self, role: str) -> Path | None:
-        """The checked ONNX file of ``role`` ("acoustic" or "vocoder") listed in voice.json, or None."""
-        file_name = f"{role}.onnx"
-        return self.path / file_name if file_name in self.config.get("files", {}) else None
 
 
 # --- checkpoints -------------------------------------------------------------------------------
@@ -241,19 +225,6 @@ def _read_weights(path: Path) -> dict[str, Any]:
         raise VoiceError(str(error)) from error
 
 
-def file_entry(path: Path) -> dict[str, Any]:
-    """The files-list entry of ``path``: its sha256 and size."""
-    return {"sha256": sha256_of(path), "bytes": path.stat().st_size}
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     """Write JSON atomically (temp file in the same folder, then rename)."""
     atomic_write_bytes(path, (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
@@ -304,28 +275,6 @@ def _swap_into_place(temp_dir: Path, out_dir: Path) -> None:
 # --- reading -------------------------------------------------------------------------------------
 
 
-def read_voice_json(voice_dir: str | Path) -> dict[str, Any]:
-    """Parse and check a bundle's voice.json (format, required fields); no weights are read."""
-    voice_dir = Path(voice_dir)
-    if not voice_dir.is_dir():
-        raise VoiceError(f"{voice_dir}: voice folder not found")
-    path = voice_dir / VOICE_JSON
-    if not path.is_file():
-        raise VoiceError(f"{path}: missing; a voice folder needs a voice.json")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as error:
-        raise VoiceError(f"{path}: not valid JSON ({error})") from error
-    if not isinstance(data, dict):
-        raise VoiceError(f"{path}: the top level must be an object")
-    if data.get("format") != VOICE_FORMAT:
-        raise VoiceError(f"{path}: field 'format' is {data.get('format')!r}; this moksori reads {VOICE_FORMAT!r}")
-    for key in ("name", "text_frontend", "audio", "acoustic", "vocoder", "files"):
-        if key not in data:
-            raise VoiceError(f"{path}: field {key!r} is missing")
-    return data
-
-
 def load_voice(path: str | Path) -> Voice:
     """Load a voice folder: check voice.json and every listed file's sha256, build the models."""
     voice_dir = Path(path)
@@ -364,26 +313,6 @@ def _family(json_path: Path, name: Any, role: str) -> registry.Family:
     if not family.has_weights:
         raise VoiceError(f"{json_path}: field '{role}.model_name' is {name!r}, which has no weights")
     return family
-
-
-def _field(json_path: Path, name: str, build: Any) -> Any:
-    try:
-        return build()
-    except (KeyError, TypeError, ValueError) as error:
-        raise VoiceError(f"{json_path}: field {name!r} is invalid ({error})") from error
-
-
-def _verify_files(voice_dir: Path, files: dict[str, Any]) -> None:
-    for file_name, entry in files.items():
-        path = voice_dir / file_name
-        if not path.is_file():
-            raise VoiceError(f"{path}: listed in voice.json 'files' but missing")
-        actual = sha256_of(path)
-        if actual != entry.get("sha256"):
-            raise VoiceError(
-                f"{path}: sha256 {actual[:12]}… does not match voice.json files.{file_name}.sha256 "
-                f"{str(entry.get('sha256'))[:12]}…; the file is damaged or was replaced"
-            )
 
 
 def _build(voice_dir: Path, section: dict[str, Any], family: registry.Family) -> nn.Module:
@@ -431,13 +360,6 @@ def with_vocoder_of(voice: Voice, other: Voice) -> Voice:
     check_vocoder_fits(voice.config, other.config, f"{other.path} vocoder for {voice.path}")
     config = {**voice.config, "vocoder": other.config["vocoder"]}
     return dataclasses.replace(voice, config=config, vocoder=other.vocoder, vocoder_model=other.vocoder_model)
-
-
-def _check_mels_agree(acoustic_mel: dict[str, Any], vocoder_mel: dict[str, Any], where: str) -> None:
-    a, v = MelConfig.from_dict(acoustic_mel).to_dict(), MelConfig.from_dict(vocoder_mel).to_dict()
-    differ = [f"{key}: acoustic {a[key]!r} vs vocoder {v[key]!r}" for key in a if a[key] != v[key]]
-    if differ:
-        raise VoiceError(f"{where}: mel config of the acoustic model and the vocoder disagree ({'; '.join(differ)})")
 
 
 def _check_vocoder_framing(vocoder: nn.Module, mel: MelConfig, json_path: Path) -> None:

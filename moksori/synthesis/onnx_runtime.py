@@ -1,4 +1,5 @@
-"""Running a voice's ONNX files with ONNX Runtime (CPU)."""
+"""Running a voice's ONNX files with ONNX Runtime (CPU). No torch: the families' ONNX inputs and
+loops are :mod:`moksori.models.onnx_runners`'."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from moksori.models.interfaces import AcousticModel, Controls, NoiseSource, Vocoder
+from moksori.models.controls import Controls, NoiseSource
+from moksori.models.onnx_runners import AcousticOnnx, VocoderOnnx
 
 
 def onnxruntime_available() -> bool:
@@ -42,7 +44,7 @@ class OnnxAcoustic:
     adapter class (``onnx_run``, by default through ``onnx_feeds``) runs the graphs."""
 
     def __init__(
-        self, path: str | Path, adapter: type[AcousticModel], n_mels: int, num_threads: int | None = None
+        self, path: str | Path, adapter: type[AcousticOnnx], n_mels: int, num_threads: int | None = None
     ) -> None:
         path = Path(path)
         self.session = make_session(path, num_threads)
@@ -71,9 +73,9 @@ class OnnxVocoder:
     (``onnx_feeds``, ``onnx_finish``; by default the graph takes the mel alone) builds the inputs
     from the mel and controls (WaveGlow: its noise ``z``) and finishes the output (its denoiser)."""
 
-    def __init__(self, path: str | Path, num_threads: int | None = None, adapter: Vocoder | None = None):
+    def __init__(self, path: str | Path, num_threads: int | None = None, adapter: VocoderOnnx | None = None):
         self.session = make_session(path, num_threads)
-        self.adapter = adapter if adapter is not None else Vocoder()
+        self.adapter = adapter if adapter is not None else VocoderOnnx()
 
     def __call__(self, mel: np.ndarray, controls: Controls | None = None) -> np.ndarray:
         wave = self.session.run(["wave"], self.adapter.onnx_feeds(mel, controls))[0][0]

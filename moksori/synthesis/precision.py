@@ -25,16 +25,17 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
+if TYPE_CHECKING:  # torch loads only where a reduced precision is applied (the ONNX path runs without it)
+    from torch import nn
+
+    from moksori.synthesis.autocast import Autocast
 
 FP32, BF16, INT8 = "fp32", "bf16", "int8"
 PRECISIONS = (FP32, BF16, INT8)
 REDUCED = (BF16, INT8)
 AUTO = "auto"  # the voice's recommended precision (voice.json), else fp32
-_QUANTISABLE = (nn.Linear, nn.LSTM)
 
 
 class PrecisionError(ValueError):
@@ -55,42 +56,6 @@ def precision_modules(adapter: nn.Module) -> tuple[str, ...]:
     return tuple(getattr(adapter, "precision_modules", ()) or ())
 
 
-class Autocast(nn.Module):
-    """Runs ``inner`` (its ``forward`` and, for vocoders, its ``infer``) under CPU autocast to
-    ``dtype``; floating outputs come back as float32. Other attributes are the inner module's."""
-
-    def __init__(self, inner: nn.Module, dtype: torch.dtype = torch.bfloat16) -> None:
-        super().__init__()
-        self.inner = inner
-        self.dtype = dtype
-
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
-        with torch.autocast("cpu", dtype=self.dtype):
-            out = self.inner(*args, **kwargs)
-        return _to_float32(out)
-
-    def infer(self, *args: Any, **kwargs: Any) -> Any:
-        with torch.autocast("cpu", dtype=self.dtype):
-            out = self.inner.infer(*args, **kwargs)
-        return _to_float32(out)
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            return getattr(self._modules["inner"], name)
-
-
-def _to_float32(value: Any) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value.float() if value.is_floating_point() else value
-    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a NamedTuple
-        return type(value)(*(_to_float32(item) for item in value))
-    if isinstance(value, (tuple, list)):
-        return type(value)(_to_float32(item) for item in value)
-    return value
-
-
 def _shallow(module: nn.Module) -> nn.Module:
     """A copy of ``module`` that shares its parameters, buffers and children, with its own
     children table (so replacing a child does not touch the original)."""
@@ -102,19 +67,28 @@ def _shallow(module: nn.Module) -> nn.Module:
 def _quantised(module: nn.Module) -> nn.Module:
     import warnings
 
+    import torch
     from torch.ao.quantization import quantize_dynamic
 
     with warnings.catch_warnings():  # torch notes that its eager quantisation API moves to torchao
         warnings.simplefilter("ignore")
-        return quantize_dynamic(copy.deepcopy(module), set(_QUANTISABLE), dtype=torch.qint8)
+        return quantize_dynamic(copy.deepcopy(module), set(_quantisable()), dtype=torch.qint8)
+
+
+def _quantisable() -> tuple[type, ...]:
+    from torch import nn
+
+    return (nn.Linear, nn.LSTM)
 
 
 def _has_quantisable(module: nn.Module) -> bool:
-    return any(isinstance(child, _QUANTISABLE) for child in module.modules())
+    return any(isinstance(child, _quantisable()) for child in module.modules())
 
 
 def _replace(root: nn.Module, path: list[str], make: Any) -> nn.Module:
     """``root`` with the module at ``path`` replaced by ``make(module)`` (a ModuleList: each item)."""
+    from torch import nn
+
     if not path:
         if isinstance(root, nn.ModuleList):
             twin = _shallow(root)
@@ -167,6 +141,8 @@ def with_precision(adapter: nn.Module, precision: str) -> nn.Module:
     if precision == INT8 and not supports(adapter, INT8):
         raise PrecisionError(f"int8 does not apply to {type(adapter).__name__}: its precision-safe modules have no "
                              "Linear or LSTM layers (dynamic quantisation covers only those)")
+    from moksori.synthesis.autocast import Autocast
+
     make = (lambda module: Autocast(module)) if precision == BF16 else _quantised
     reduced = adapter
     for path in paths:
@@ -203,6 +179,14 @@ def unchecked_warning(voice_config: dict[str, Any], precision: str) -> str | Non
     if not check.get("safe"):
         return f"voice {name!r} failed its {precision} check ({check.get('reason', 'outside the limits')})"
     return None
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Autocast":  # lives with torch (moksori.synthesis.autocast)
+        from moksori.synthesis.autocast import Autocast
+
+        return Autocast
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [

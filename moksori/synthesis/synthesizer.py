@@ -16,15 +16,16 @@ import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from moksori.audio import save_wav, wav_bytes
 from moksori.errors import UserError
-from moksori.models.interfaces import Controls, NoiseSource, streams_natively
-from moksori.synthesis.bundle import Voice, VoiceError, load_voice
+from moksori.lazy import LazyModule
+from moksori.models.controls import Controls, NoiseSource, streams_natively
+from moksori.synthesis.onnx_voice import OnnxVoice, load_onnx_voice, runs_without_torch
+from moksori.synthesis.voice_files import VoiceError
 from moksori.synthesis.inference import sentence_noise
 from moksori.synthesis.onnx_runtime import (
     OnnxAcoustic,
@@ -33,6 +34,12 @@ from moksori.synthesis.onnx_runtime import (
 )
 from moksori.synthesis import precision as _precision
 from moksori.text import UnreadableTextError, split_paragraphs, split_sentences
+
+if TYPE_CHECKING:
+    from moksori.synthesis.bundle import Voice
+
+# torch loads on first use: a voice on ONNX Runtime alone never touches it (see onnx_voice).
+torch = LazyModule("torch")
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +196,16 @@ class SynthesisResult:
 ALIGNMENT_RETRIES = 1
 
 
+def _load_voice(path: str | Path, use_onnx: bool | None, precision: str) -> Voice | OnnxVoice:
+    """The voice folder for synthesis: without torch when it runs on ONNX Runtime alone and ONNX
+    is not refused (``use_onnx`` False), else with its PyTorch models."""
+    if use_onnx is not False and runs_without_torch(path, precision):
+        return load_onnx_voice(path)
+    from moksori.synthesis.bundle import load_voice
+
+    return load_voice(path)
+
+
 class Synthesizer:
     """Synthesises speech with one voice.
 
@@ -200,6 +217,8 @@ class Synthesizer:
     :mod:`moksori.synthesis.precision`); ``precision_warning`` says when the voice was not checked
     for it (the warning is also logged). ``precision_fallback``: a precision that applies to no
     module of the voice runs fp32 (logged) instead of raising PrecisionError (a server-wide setting).
+    A voice folder that can run on ONNX Runtime alone (:mod:`moksori.synthesis.onnx_voice`) is loaded
+    without torch and without its PyTorch weights unless ``use_onnx`` is False (``torch_free``).
     """
 
     def __init__(
@@ -212,7 +231,7 @@ class Synthesizer:
         precision: str = _precision.FP32,
         precision_fallback: bool = False,
     ) -> None:
-        self.voice = voice if isinstance(voice, Voice) else load_voice(voice)
+        self.voice = _load_voice(voice, use_onnx, precision) if isinstance(voice, (str, Path)) else voice
         self.precision = _precision.check_precision(precision)
         if self.precision == _precision.AUTO:
             self.precision = _precision.recommended(self.voice.config)
@@ -223,7 +242,8 @@ class Synthesizer:
         if num_threads is not None:
             if num_threads < 1:
                 raise ValueError(f"num_threads must be at least 1, not {num_threads}")
-            torch.set_num_threads(num_threads)
+            if not self.torch_free:
+                torch.set_num_threads(num_threads)
         self.precision_modules: list[str] = []  # e.g. ["acoustic.model.decoder", "vocoder.model"]
         self._acoustic, self._vocoder = self._with_precision(self.voice.acoustic_model, self.voice.vocoder_model)
         if self.precision != _precision.FP32:
@@ -240,6 +260,11 @@ class Synthesizer:
     @property
     def sample_rate(self) -> int:
         return self.voice.sample_rate
+
+    @property
+    def torch_free(self) -> bool:
+        """Whether this voice runs on ONNX Runtime alone (torch not loaded for it, no PyTorch weights)."""
+        return isinstance(self.voice, OnnxVoice)
 
     @property
     def uses_onnx(self) -> bool:
