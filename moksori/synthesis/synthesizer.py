@@ -191,6 +191,33 @@ class SynthesisResult:
         return "failed; " + "; ".join(str(failure) for failure in self.alignment_failures)
 
 
+class SynthesisStream:
+    """What :meth:`Synthesizer.stream` returns: an iterator of float32 audio chunks, and the
+    sentences whose alignment failed, filled in as sentences finish (complete once the iteration
+    has ended; a stream's first sentence is not retried, see :meth:`Synthesizer.stream`)."""
+
+    def __init__(self, chunks: Callable[[list[AlignmentFailure]], Iterator[np.ndarray]]) -> None:
+        self.alignment_failures: list[AlignmentFailure] = []
+        self._chunks = chunks(self.alignment_failures)
+
+    def __iter__(self) -> "SynthesisStream":
+        return self
+
+    def __next__(self) -> np.ndarray:
+        return next(self._chunks)
+
+    def close(self) -> None:
+        self._chunks.close()
+
+    @property
+    def alignment_ok(self) -> bool:
+        return not self.alignment_failures
+
+    def alignment_summary(self) -> str:
+        """As :meth:`SynthesisResult.alignment_summary`, for the sentences finished so far."""
+        return SynthesisResult(np.zeros(0, np.float32), list(self.alignment_failures)).alignment_summary()
+
+
 # An attention model whose alignment failed gets one more try with other noise (its prenet
 # dropout or sampling then differs), which fixes most one-off failures.
 ALIGNMENT_RETRIES = 1
@@ -382,13 +409,22 @@ class Synthesizer:
         sigma: float | None = None,
         denoise: float | None = None,
         style: Mapping[str, Any] | None = None,
-    ) -> Iterator[np.ndarray]:
+    ) -> SynthesisStream:
         """Float32 chunks as soon as each is ready: one per sentence (with the silence that follows
-        it), except the first sentence, which comes as a short head and then its rest, so that
-        audio starts early. The text is checked completely before the first chunk."""
+        it), except the first sentence, which comes as a short head (HEAD_FRAMES of audio) and then
+        its rest, so that audio starts early. A model that makes its mel in pieces
+        (``AcousticModel.stream``: Tacotron2's decoder loop) streams the first sentence as its
+        decoder runs, in spans vocoded with the vocoder's context, so the first audio leaves after
+        the first decoder chunk; the chunks join into :meth:`synthesize`'s audio either way.
+
+        Failed alignments: the first sentence's audio leaves before its alignment can be judged,
+        so a streamed first sentence is not retried (its failure is reported); every later
+        sentence is made whole while earlier audio plays, retried once like :meth:`synthesize`'s,
+        then reported. The failures are in the returned stream's ``alignment_failures`` (complete
+        once it is exhausted) and logged. The text is checked completely before the first chunk."""
         options = self._options(speed, noise_scale, speaker, seed, sigma, denoise, style)
         sentences = self._sentences(text, sentence_silence_s, paragraph_silence_s)
-        return self._stream(sentences, options)
+        return SynthesisStream(lambda failures: self._stream(sentences, options, failures))
 
     def sentence_durations(self, text: str, *, seed: int | None = 0) -> list[np.ndarray]:
         """Mel frames per input symbol of each sentence at speed 1 (from the acoustic model's
@@ -501,19 +537,85 @@ class Synthesizer:
 
     # --- steps ---------------------------------------------------------------------------------
 
-    def _stream(self, sentences: list[_Sentence], options: _Options) -> Iterator[np.ndarray]:
+    def _stream(
+        self, sentences: list[_Sentence], options: _Options, failures: list[AlignmentFailure]
+    ) -> Iterator[np.ndarray]:
         for sentence in sentences:
-            (mel,), _ = self._checked_mels([sentence], options)
-            if self._onnx_vocoder is None and streams_natively(self._vocoder):
-                yield from self._vocode_stream(mel, sentence.silence_after, options)
+            head = sentence.index == 0
+            pieces = self._sentence_mels(sentence, options, failures, head)
+            if self._context_frames is None or (self._onnx_vocoder is None and streams_natively(self._vocoder)):
+                mel = np.concatenate([piece for piece, _ in pieces], axis=1)
+                if self._onnx_vocoder is None and streams_natively(self._vocoder):
+                    yield from self._vocode_stream(mel, sentence.silence_after, options)
+                else:
+                    yield self._with_silence(self._vocode(mel, options), sentence.silence_after)
                 continue
-            local = self._context_frames is not None
-            split = HEAD_FRAMES if sentence.index == 0 and local else mel.shape[1]
-            if local and split < mel.shape[1] - self._context_frames:
-                yield self._vocode_span(mel, 0, split, options)
-                yield self._with_silence(self._vocode_span(mel, split, mel.shape[1], options), sentence.silence_after)
-            else:
-                yield self._with_silence(self._vocode(mel, options), sentence.silence_after)
+            yield from self._vocode_pieces(pieces, head, sentence.silence_after, options)
+
+    def _sentence_mels(
+        self, sentence: _Sentence, options: _Options, failures: list[AlignmentFailure], head: bool
+    ) -> Iterator[tuple[np.ndarray, bool]]:
+        """One sentence's mel as ``(frames, last)`` pieces: from the acoustic model's ``stream`` for
+        the first sentence of a stream (``head``) when the PyTorch model makes pieces as it runs and
+        the vocoder takes spans; otherwise whole, a failed alignment retried (:meth:`_checked_mels`)."""
+        if not (head and self._onnx_acoustic is None and self._context_frames is not None
+                and _streams_mel(self._acoustic)):
+            (mel,), found = self._checked_mels([sentence], options)
+            failures += found
+            yield mel, True
+            return
+        ids = torch.tensor([sentence.ids], dtype=torch.long)
+        pieces = self._acoustic.stream(ids, torch.tensor([len(sentence.ids)]), options.controls,
+                                       _noise_source(options.seed, [sentence]), first_frames=HEAD_FRAMES + self._context_frames)
+        while True:
+            with torch.inference_mode():
+                piece = next(pieces, None)
+            if piece is None:
+                return
+            if piece.last and piece.report is not None and not piece.report.ok:
+                failure = AlignmentFailure(sentence.index, sentence.text, piece.report.summary())
+                log.warning("alignment failed (streamed, so not retried): %s", failure)
+                failures.append(failure)
+            yield _finite(piece.mel.numpy(), "mel", self.voice.name), piece.last
+            if piece.last:
+                return
+
+    def _vocode_pieces(
+        self, pieces: Iterator[tuple[np.ndarray, bool]], head: bool, silence_after: int, options: _Options
+    ) -> Iterator[np.ndarray]:
+        """The audio of one sentence whose mel arrives in pieces: a span is vocoded once the
+        vocoder's ``context_frames`` after it have arrived, so the spans join exactly into the
+        sentence's audio. With ``head`` the first span is HEAD_FRAMES long (audio starts early); a
+        later one waits until it is as long as the audio already sent (few vocoder calls, and the
+        audio sent stays ahead); what is left when the last piece arrives comes as one chunk."""
+        context, done, parts = self._context_frames, 0, []
+        for piece, last in pieces:
+            parts.append(piece)
+            if last:
+                break
+            mel = np.concatenate(parts, axis=1)
+            parts = [mel]
+            while True:
+                size = HEAD_FRAMES if head and done == 0 else min(max(done, HEAD_FRAMES), VOCODE_CHUNK_FRAMES)
+                ready = mel.shape[1] - context
+                if ready - done < size:
+                    break
+                end = done + size if head and done == 0 else min(ready, done + VOCODE_CHUNK_FRAMES)
+                yield self._vocode_span(mel, done, end, options)
+                done = end
+        mel = np.concatenate(parts, axis=1)
+        frames = mel.shape[1]
+        if head and done == 0 and HEAD_FRAMES < frames - context:
+            yield self._vocode_span(mel, 0, HEAD_FRAMES, options)
+            done = HEAD_FRAMES
+        if done == 0:
+            rest = self._vocode(mel, options)
+        else:
+            rest = np.concatenate([np.zeros(0, np.float32)] + [
+                self._vocode_span(mel, start, min(start + VOCODE_CHUNK_FRAMES, frames), options)
+                for start in range(done, frames, VOCODE_CHUNK_FRAMES)])
+        if rest.size or silence_after > 0:
+            yield self._with_silence(rest, silence_after)
 
     def _vocode_stream(self, mel: np.ndarray, silence_after: int, options: _Options) -> Iterator[np.ndarray]:
         """A vocoder that streams natively (autoregressive): its pieces as they are made, the
@@ -663,6 +765,14 @@ class Synthesizer:
         return np.concatenate([wave, np.zeros(samples, dtype=np.float32)])
 
 
+def _streams_mel(acoustic: Any) -> bool:
+    """Whether a PyTorch acoustic adapter overrides ``AcousticModel.stream`` (makes its mel in
+    pieces as it runs); the default is one piece from ``infer``, which gains nothing."""
+    from moksori.models.interfaces import AcousticModel
+
+    return isinstance(acoustic, AcousticModel) and type(acoustic).stream is not AcousticModel.stream
+
+
 def _worse(new: Any, old: Any) -> bool:
     """A retry's report with more failure reasons than the first try's (keep the first then)."""
     return len(new.reasons) > len(old.reasons)
@@ -673,6 +783,7 @@ __all__ = [
     "AlignmentFailure",
     "BrokenVoiceOutput",
     "SynthesisResult",
+    "SynthesisStream",
     "Synthesizer",
     "configure_allocator",
     "release_memory",
