@@ -1,0 +1,128 @@
+"""The torch-free ONNX Runtime path: an exported voice synthesises without importing torch, with the
+same audio as the ONNX path with the PyTorch models loaded."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from moksori.audio import MelConfig, wav_bytes
+from moksori.models import onnx_runners, registry
+from moksori.synthesis import VoiceError, load_voice
+from moksori.synthesis.onnx_voice import load_onnx_voice, runs_without_torch, torch_free_reason
+from moksori.synthesis.synthesizer import Synthesizer
+
+LONG = " ".join(["오늘은 바람이 조금 불지만 하늘이 맑아서 산책하기 좋은 날입니다"] * 3)  # > 512 frames: vocoded in spans
+TEXT = f"안녕하세요. 반갑습니다!\n\n{LONG}. 고맙습니다."
+
+
+def test_exported_voice_runs_without_pytorch_models_and_sounds_the_same(onnx_voice_dir: Path) -> None:
+    lite = Synthesizer(onnx_voice_dir, num_threads=1)
+    loaded = Synthesizer(load_voice(onnx_voice_dir), num_threads=1, use_onnx=True)  # today's ONNX path
+    assert lite.torch_free and lite.uses_onnx and isinstance(lite.voice.acoustic, Path)
+    assert loaded.uses_onnx and not loaded.torch_free
+    assert lite.sample_rate == loaded.sample_rate and lite._context_frames == loaded._context_frames
+    options = dict(seed=3, speed=1.2, noise_scale=0.5)
+    wave = lite.synthesize(TEXT, **options)
+    assert wave.size > 4 * (512 + lite._context_frames) * 256  # long enough that the long sentence went in spans
+    np.testing.assert_array_equal(wave, loaded.synthesize(TEXT, **options))
+    chunks, expected = list(lite.stream(TEXT, **options)), list(loaded.stream(TEXT, **options))
+    assert len(chunks) == len(expected) >= 4
+    for got, want in zip(chunks, expected):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_synthesis_in_a_fresh_process_never_imports_torch(onnx_voice_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "say.wav"
+    script = f"""
+import json, sys
+from moksori.cli import main
+from moksori.synthesis import Synthesizer
+rc = main(["say", {TEXT!r}, "--voice", {str(onnx_voice_dir)!r}, "-o", {str(out)!r}, "--seed", "3", "--threads", "1"])
+synth = Synthesizer({str(onnx_voice_dir)!r}, num_threads=1)
+chunks = list(synth.stream("하나. 둘.", seed=1))
+print(json.dumps({{"rc": rc, "torch": "torch" in sys.modules, "torch_free": synth.torch_free, "chunks": len(chunks)}}))
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    assert report == {"rc": 0, "torch": False, "torch_free": True, "chunks": 2}  # two sentences
+    # The file is what the ONNX path with the PyTorch models loaded writes, sample for sample.
+    reference = Synthesizer(load_voice(onnx_voice_dir), num_threads=1, use_onnx=True).synthesize(TEXT, seed=3)
+    expected, _ = soundfile.read(io.BytesIO(wav_bytes(reference, 22050)), dtype="int16")
+    got, rate = soundfile.read(out, dtype="int16")
+    assert rate == 22050
+    np.testing.assert_array_equal(got, expected)
+
+
+def _tiny_model(name: str, **overrides: object):
+    family = registry.get(name)
+    config = {**family.config("tiny", n_vocab=20).to_dict(), **overrides}
+    return family, family.build(config)
+
+
+@pytest.mark.parametrize(("name", "overrides"), [("glow_tts", {}), ("glow_tts", {"n_speakers": 3, "gin_channels": 8})])
+def test_acoustic_runner_facts_are_the_adapters(name: str, overrides: dict) -> None:
+    family, model = _tiny_model(name, **overrides)
+    adapter = family.inference(model, MelConfig())
+    runner = onnx_runners.acoustic_runner(name, model.config.to_dict())
+    assert isinstance(adapter, type(runner))  # the PyTorch adapter runs the same ONNX code
+    assert (runner.knobs, runner.max_symbols, runner.n_speakers) == (adapter.knobs, adapter.max_symbols,
+                                                                       adapter.n_speakers)
+
+
+@pytest.mark.parametrize(("name", "overrides"), [("hifigan", {}), ("vocos", {}), ("vocos", {"kernel_size": 9, "num_layers": 4})])
+def test_vocoder_runner_facts_are_the_adapters(name: str, overrides: dict) -> None:
+    family, model = _tiny_model(name, **overrides)
+    adapter = family.inference(model, MelConfig())
+    runner = onnx_runners.vocoder_runner(name, model.config.to_dict())
+    assert isinstance(adapter, type(runner))
+    assert (runner.context_frames, runner.knobs, runner.has_onnx_graph) == (adapter.context_frames, adapter.knobs,
+                                                                            adapter.has_onnx_graph)
+
+
+def test_every_runner_names_a_registered_family_of_its_role() -> None:
+    for names, role in ((onnx_runners.ACOUSTIC_RUNNERS, registry.ACOUSTIC), (onnx_runners.VOCODER_RUNNERS, registry.VOCODER)):
+        for name in names:
+            assert registry.get(name, role).has_weights
+
+
+def test_what_needs_torch_keeps_the_pytorch_path(onnx_voice_dir: Path, voice_dir: Path) -> None:
+    assert not Synthesizer(onnx_voice_dir, use_onnx=False).torch_free
+    bf16 = Synthesizer(onnx_voice_dir, precision="bf16")
+    assert not bf16.torch_free and not bf16.uses_onnx
+    assert not Synthesizer(voice_dir).torch_free  # no ONNX files
+    assert runs_without_torch(onnx_voice_dir) and not runs_without_torch(onnx_voice_dir, "int8")
+    assert not runs_without_torch(voice_dir) and not runs_without_torch(voice_dir.parent / "missing")
+    with pytest.raises(VoiceError, match="no ONNX files"):
+        load_onnx_voice(voice_dir)
+    config = json.loads((onnx_voice_dir / "voice.json").read_text())
+    assert torch_free_reason(config) is None
+    cases = {
+        "griffin_lim": ({**config, "vocoder": {"name": "griffin_lim"}}, "Griffin-Lim"),
+        "waveglow": ({**config, "vocoder": {**config["vocoder"], "model_name": "waveglow"}}, "waveglow"),
+        "tacotron2": ({**config, "acoustic": {**config["acoustic"], "model_name": "tacotron2"}}, "tacotron2"),
+        "no vocoder.onnx": ({**config, "files": {k: v for k, v in config["files"].items() if k != "vocoder.onnx"}},
+                            "no vocoder.onnx"),
+        "old config": ({**config, "vocoder": {**config["vocoder"], "model_name": "vocos", "model_config": {}}},
+                       "model config lacks"),
+    }
+    for case, (changed, reason) in cases.items():
+        assert reason in (torch_free_reason(changed) or ""), case
+
+
+def test_a_damaged_onnx_file_is_refused_before_synthesis(onnx_voice_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = Path(shutil.copytree(onnx_voice_dir, tmp_path / "copy"))
+    with open(copy / "vocoder.onnx", "ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(VoiceError, match="vocoder.onnx: sha256"):
+        load_onnx_voice(copy)
