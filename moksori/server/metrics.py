@@ -43,6 +43,10 @@ class Metrics:
             buckets=LATENCY_BUCKETS, registry=self.registry,
         )
         self.cache = Counter("moksori_cache", "Audio cache lookups by result", ["result"], registry=self.registry)
+        self.alignment_failures = Counter(
+            "moksori_alignment_failures", "Sentences whose attention alignment failed (after any retry), by voice",
+            ["voice"], registry=self.registry,
+        )
         queue_gauge = Gauge("moksori_queue_depth", "Synthesis jobs waiting for a worker", registry=self.registry)
         queue_gauge.set_function(queue_depth)
         busy_gauge = Gauge("moksori_synthesis_in_progress", "Synthesis jobs running", registry=self.registry)

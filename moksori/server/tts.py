@@ -8,6 +8,8 @@ keys the store's. Every synthesis runs on the bounded pool, never on the event l
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import logging
 import threading
 import time
@@ -54,7 +56,7 @@ from moksori.server.voices import UnknownVoiceError, VoiceInfo
 from moksori.synthesis import VoiceError
 from moksori.synthesis.synthesizer import BrokenVoiceOutput
 from moksori.synthesis.ssml import stream_ssml, synthesize_ssml
-from moksori.synthesis.synthesizer import MAX_SPEED, MIN_SPEED, SynthesisStopped
+from moksori.synthesis.synthesizer import MAX_SPEED, MIN_SPEED, AlignmentFailure, SynthesisStopped
 from moksori.text import UnreadableTextError
 from moksori.text.ssml import SsmlDocument, SsmlError, parse_ssml
 
@@ -80,6 +82,10 @@ DENOISE_HELP = f"denoiser strength, 0 (off)..{MAX_DENOISE} (WaveGlow; default 0.
 VOCODER_VOICE_HELP = ("speak through another voice's vocoder (name or id; its mel parameters must match), e.g. "
                       "the shipped voice's for a voice without a trained vocoder (Griffin-Lim)")
 InputFormat = Literal["text", "ssml"]
+StreamFormat = Literal["audio", "sse"]
+STREAM_FORMAT_HELP = ("audio (default): the whole file; sse: server-sent events as audio is made, speech.audio.delta "
+                      "(base64 audio of response_format wav or pcm) then speech.audio.done, whose 'moksori' field "
+                      "holds the alignment outcome")
 INPUT_FORMAT_HELP = ("text, or ssml: <speak> with <break time>, <sub alias>, <say-as interpret-as>, <prosody rate>, "
                      "<p>, <s> (malformed SSML: 400 invalid_ssml naming the line and column)")
 AUDIO_RESPONSE = {200: {"content": {"audio/wav": {}, "audio/mpeg": {}, "audio/ogg": {}, "audio/aac": {}, "audio/pcm": {}}}}
@@ -102,6 +108,7 @@ class SpeechRequest(BaseModel):
     speed: float = Field(1.0, ge=MIN_SPEED, le=MAX_SPEED)
     instructions: str | None = Field(None, description="accepted for compatibility and ignored")
     input_format: InputFormat = Field("text", description=INPUT_FORMAT_HELP)
+    stream_format: StreamFormat = Field("audio", description=STREAM_FORMAT_HELP)
     vocoder_sigma: float | None = Field(None, ge=0.0, le=MAX_VOCODER_SIGMA, description=VOCODER_SIGMA_HELP)
     vocoder_voice: str | None = Field(None, max_length=200, description=VOCODER_VOICE_HELP)
     denoise: float | None = Field(None, ge=0.0, le=MAX_DENOISE, description=DENOISE_HELP)
@@ -190,6 +197,10 @@ async def openai_speech(
     if voice and voice.lower() in OPENAI_VOICES and not await _has_operator_voice(state, voice, principal):
         voice = None  # an OpenAI name means the default voice unless the operator has a voice of that name
     limit = min(state.settings.max_text_chars, OPENAI_MAX_INPUT_CHARS)
+    if body.stream_format == "sse":
+        return await _sse(request, state, principal, body.input, voice, body.speed, body.response_format, limit,
+                          _vocoder_controls(body.vocoder_sigma, body.denoise) | body.acoustic(),
+                          ssml=body.input_format == "ssml", vocoder_voice=body.vocoder_voice)
     return await _whole(state, principal, body.input, voice, body.speed, body.response_format, limit,
                         field="input", request=request,
                         vocoder=_vocoder_controls(body.vocoder_sigma, body.denoise) | body.acoustic(),
@@ -328,6 +339,7 @@ def _synthesize_job(
     state.metrics.synthesis_seconds.labels(metric_voice(info)).observe(time.perf_counter() - started)
     media_type = fmt.media_type if fmt.name != "pcm" else f"audio/pcm;rate={sample_rate}"
     alignment = "" if result.alignment_ok else result.alignment_summary()
+    _count_alignment_failures(state, info, result.alignment_failures)
     return CachedAudio(body, media_type, len(wave) / synthesizer.sample_rate, alignment)
 
 
@@ -374,11 +386,9 @@ async def _streamed(
     what = await _with_lexicon(state, info, text, ssml=ssml)
 
     def sentences() -> Iterator[bytes]:
-        synthesizer = state.voices.synthesizer(info)
-        options = resolve_style(vocoder or {}, synthesizer)  # vocoder and acoustic controls
-        if isinstance(what, SsmlDocument):
-            return (pcm16(chunk) for chunk in stream_ssml(synthesizer, what, speed=speed, **options))
-        return (pcm16(chunk) for chunk in synthesizer.stream(what, speed=speed, **options))
+        # The alignment outcome cannot go in headers that left first: it is logged and counted
+        # (moksori_alignment_failures); /v1/audio/speech with stream_format sse carries it.
+        return (audio for kind, audio in _stream_events(state, info, what, speed, vocoder) if kind == "audio")
 
     chunks = state.pool.stream(sentences)
     try:
@@ -407,6 +417,110 @@ async def _stream_body(
     finally:
         await chunks.aclose()  # stops the worker between sentences if the client left
         state.metrics.audio_seconds.labels(metric_voice(info)).inc(sent / 2 / info.sample_rate)
+
+
+def _stream_events(
+    state: ServerState, info: VoiceInfo, what: str | SsmlDocument, speed: float, vocoder: dict[str, Any] | None,
+) -> Iterator[tuple[str, Any]]:
+    """Runs on a worker: ``("audio", pcm16 bytes)`` per chunk as it is made, then ``("done", the
+    alignment failures)``; the failures are also counted in the metrics."""
+    synthesizer = state.voices.synthesizer(info)
+    options = resolve_style(vocoder or {}, synthesizer)  # vocoder and acoustic controls
+    failures: list[AlignmentFailure] = []
+    if isinstance(what, SsmlDocument):
+        chunks: Iterator[Any] = stream_ssml(synthesizer, what, speed=speed, failures=failures, **options)
+    else:
+        chunks = synthesizer.stream(what, speed=speed, **options)
+        failures = chunks.alignment_failures
+    for chunk in chunks:
+        yield "audio", pcm16(chunk)
+    _count_alignment_failures(state, info, failures)
+    yield "done", list(failures)
+
+
+def _count_alignment_failures(state: ServerState, info: VoiceInfo, failures: list[AlignmentFailure]) -> None:
+    if failures:
+        state.metrics.alignment_failures.labels(metric_voice(info)).inc(len(failures))
+
+
+# --- server-sent events (OpenAI's stream_format "sse") ------------------------------------------
+
+
+async def _sse(
+    request: Request, state: ServerState, principal: Principal, text: str, voice: str | None, speed: float,
+    format_name: str, max_chars: int, vocoder: dict[str, Any], *, ssml: bool = False, vocoder_voice: str | None = None,
+) -> Response:
+    """``speech.audio.delta`` events (base64 audio) as sentences are made, then ``speech.audio.done``
+    with the alignment outcome, which headers sent before synthesis cannot carry."""
+    _check_text(text, max_chars, "input")
+    fmt = _format(format_name)
+    if fmt.name not in STREAM_FORMATS:
+        raise ApiError(400, "unsupported_format", f"response_format {fmt.name!r} cannot be sent with stream_format "
+                       f"'sse'; use one of: {', '.join(STREAM_FORMATS)}", details={"field": "response_format"})
+    info = await _with_vocoder_voice(state, await _find_voice(state, voice, principal), vocoder_voice, principal)
+    what = await _with_lexicon(state, info, text, ssml=ssml, field="input")
+    events = state.pool.stream(lambda: _stream_events(state, info, what, speed, vocoder))
+    try:
+        # The first chunk is awaited before answering, so bad text still gets its 4xx.
+        first = await _translate_errors(anext(events), info)
+    except StopAsyncIteration:
+        first = ("done", [])
+    header = streaming_wav_header(info.sample_rate) if fmt.name == "wav" else b""
+    body = _sse_body(request, state, info, events, first, header, len(text))
+    headers = {"X-Voice": _header_name(info), "X-Sample-Rate": str(info.sample_rate), "Cache-Control": "no-store"}
+    return StreamingResponse(body, media_type="text/event-stream", headers=headers)
+
+
+async def _sse_body(
+    request: Request, state: ServerState, info: VoiceInfo, events: AsyncIterator[tuple[str, Any]],
+    first: tuple[str, Any], header: bytes, input_chars: int,
+) -> AsyncIterator[bytes]:
+    sent, item = 0, first
+    try:
+        while True:
+            kind, value = item
+            if kind == "done":
+                if header:  # no audio came: the WAV header still opens the file
+                    yield _sse_event({"type": "speech.audio.delta", "audio": base64.b64encode(header).decode("ascii")})
+                yield _sse_event(_done_event(value, sent, info.sample_rate, input_chars))
+                return
+            sent += len(value)
+            yield _sse_event({"type": "speech.audio.delta", "audio": base64.b64encode(header + value).decode("ascii")})
+            header = b""
+            if await request.is_disconnected():
+                return
+            try:
+                item = await _translate_errors(anext(events), info)
+            except StopAsyncIteration:
+                return
+            except ApiError as error:  # the status line left already: the error is the last event
+                yield _sse_event({"type": "error", "error": {"code": error.code, "message": error.message}})
+                return
+    finally:
+        await events.aclose()  # stops the worker between chunks if the client left
+        state.metrics.audio_seconds.labels(metric_voice(info)).inc(sent / 2 / info.sample_rate)
+
+
+def _done_event(failures: list[AlignmentFailure], sent: int, sample_rate: int, input_chars: int) -> dict[str, Any]:
+    """OpenAI's done event (usage: moksori has no tokens and counts the input's characters) with
+    moksori's outcome: the alignment summary (as the X-Moksori-Alignment header of whole responses)
+    and each failed sentence."""
+    summary = "ok" if not failures else "failed; " + "; ".join(str(failure) for failure in failures)
+    return {
+        "type": "speech.audio.done",
+        "usage": {"input_tokens": input_chars, "output_tokens": 0, "total_tokens": input_chars},
+        "moksori": {
+            "alignment": summary,
+            "alignment_failures": [{"sentence": failure.index + 1, "text": failure.text, "reasons": failure.reasons}
+                                   for failure in failures],
+            "audio_seconds": round(sent / 2 / sample_rate, 3),
+            "sample_rate": sample_rate,
+        },
+    }
+
+
+def _sse_event(payload: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(payload, ensure_ascii=False).encode("utf-8") + b"\n\n"
 
 
 # --- shared steps ----------------------------------------------------------------------------

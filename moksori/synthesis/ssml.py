@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from moksori.synthesis.synthesizer import MAX_SPEED, MIN_SPEED, SynthesisResult, Synthesizer
+from moksori.synthesis.synthesizer import MAX_SPEED, MIN_SPEED, AlignmentFailure, SynthesisResult, Synthesizer
 from moksori.text import UnreadableTextError
 from moksori.text.ssml import Pause, Speech, SsmlDocument
 
@@ -70,16 +70,26 @@ def synthesize_ssml(
     return SynthesisResult(np.concatenate(pieces), failures)
 
 
-def stream_ssml(synthesizer: Synthesizer, document: SsmlDocument, *, speed: float = 1.0, **options: Any) -> Iterator[np.ndarray]:
+def stream_ssml(
+    synthesizer: Synthesizer, document: SsmlDocument, *, speed: float = 1.0,
+    failures: list[AlignmentFailure] | None = None, **options: Any,
+) -> Iterator[np.ndarray]:
     """Float32 chunks in order: the parts' streamed audio and the pauses' silence. The document is
-    checked before the first chunk, every part's text included."""
-    return _stream(synthesizer, _checked_parts(synthesizer, document, speed), speed, options)
+    checked before the first chunk, every part's text included. ``failures``, when given, gets
+    each part's alignment failures as the part finishes."""
+    return _stream(synthesizer, _checked_parts(synthesizer, document, speed), speed, options, failures)
 
 
-def _stream(synthesizer: Synthesizer, parts: list[Speech | Pause], speed: float, options: dict[str, Any]) -> Iterator[np.ndarray]:
+def _stream(
+    synthesizer: Synthesizer, parts: list[Speech | Pause], speed: float, options: dict[str, Any],
+    failures: list[AlignmentFailure] | None = None,
+) -> Iterator[np.ndarray]:
     for part in parts:
         if isinstance(part, Pause):
             if part.seconds > 0:
                 yield _silence(synthesizer, part.seconds)
         else:
-            yield from synthesizer.stream(part.text, speed=_part_speed(speed, part.rate), **options)
+            stream = synthesizer.stream(part.text, speed=_part_speed(speed, part.rate), **options)
+            yield from stream
+            if failures is not None:
+                failures += stream.alignment_failures
