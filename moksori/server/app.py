@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import torch
 from fastapi import APIRouter, FastAPI
 
 from moksori import __version__
@@ -46,8 +45,6 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             f"API keys are required ({_why_keys(settings)}) and they need a database, but db_url is None; "
             "set db_url, or for a loopback-only server host='127.0.0.1' (MOKSORI_SERVER_HOST)"
         )
-    if settings.synthesis_threads is not None:
-        torch.set_num_threads(settings.synthesis_threads)  # process-wide, shared by all workers
     state = _build_state(settings)
 
     @asynccontextmanager
@@ -107,7 +104,7 @@ def _build_state(settings: ServerSettings) -> ServerState:
         database=database,
         voices=VoiceRegistry(
             settings.voices_dir, database, settings.default_voice, include_default_voice=settings.include_default_voice,
-            precision=settings.synthesis_precision,
+            precision=settings.synthesis_precision, num_threads=settings.synthesis_threads,
         ),
         pool=pool,
         cache=cache,

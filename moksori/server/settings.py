@@ -24,7 +24,8 @@ class ServerSettings:
     known (uvicorn or gunicorn started directly, without ``MOKSORI_SERVER_HOST``) and counts as
     reachable from anywhere, so keys are required and studio sign-up is off: the secure defaults
     never depend on how the process was started.
-    ``synthesis_threads`` None leaves PyTorch's thread count alone.
+    ``synthesis_threads``: each voice's threads (PyTorch's, process-wide, for a voice on the PyTorch
+    models; its ONNX Runtime sessions' for an exported voice, which runs without torch); None: the defaults.
     ``max_body_bytes`` caps every request body except the studio's multipart uploads (which have
     their own limit); a larger body gets 413 before it is read.
     ``body_timeout_s``: a request body that stalls this long is answered 408 (see

@@ -37,7 +37,7 @@ from sqlalchemy import select
 
 import moksori.voices as shipped_voices
 from moksori.synthesis import Synthesizer, VoiceError, read_voice_json
-from moksori.synthesis.bundle import VOICE_JSON
+from moksori.synthesis.voice_files import VOICE_JSON
 
 log = logging.getLogger(__name__)
 
@@ -138,9 +138,13 @@ class VoiceRegistry:
         *,
         include_default_voice: bool = False,
         precision: str = "fp32",
+        num_threads: int | None = None,
     ) -> None:
         self.voices_dir = Path(voices_dir)
         self.precision = precision  # every Synthesizer's (moksori.synthesis.precision)
+        # Every Synthesizer's threads: PyTorch's (process-wide) for a voice on the PyTorch models, its
+        # ONNX Runtime sessions' otherwise (an exported voice runs without torch, see onnx_voice).
+        self.num_threads = num_threads
         self.database = database
         self.default_voice = default_voice
         self.include_default_voice = include_default_voice
@@ -303,11 +307,11 @@ class VoiceRegistry:
 
     def _load(self, info: VoiceInfo) -> Synthesizer:
         if info.vocoder_from is None:
-            return Synthesizer(info.path, precision=self.precision, precision_fallback=True)
+            return Synthesizer(info.path, precision=self.precision, precision_fallback=True, num_threads=self.num_threads)
         from moksori.synthesis.bundle import load_voice, with_vocoder_of
 
         return Synthesizer(with_vocoder_of(load_voice(info.path), load_voice(info.vocoder_from)), use_onnx=False,
-                           precision=self.precision, precision_fallback=True)
+                           precision=self.precision, precision_fallback=True, num_threads=self.num_threads)
 
     def loaded_paths(self) -> set[Path]:
         """Bundle folders of the voices whose weights are in memory (names are for callers to

@@ -126,3 +126,23 @@ def test_a_damaged_onnx_file_is_refused_before_synthesis(onnx_voice_dir: Path, t
         handle.write(b"\0")
     with pytest.raises(VoiceError, match="vocoder.onnx: sha256"):
         load_onnx_voice(copy)
+
+
+def test_server_with_an_exported_voice_never_imports_torch(onnx_voice_dir: Path) -> None:
+    script = f"""
+import json, sys, warnings
+warnings.simplefilter("ignore")
+from fastapi.testclient import TestClient
+from moksori.server import ServerSettings, create_app
+settings = ServerSettings(voices_dir={str(onnx_voice_dir.parent)!r}, db_url=None, require_api_keys=False, synthesis_threads=1)
+with TestClient(create_app(settings)) as client:
+    wav = client.get("/infer", params={{"text": "안녕하세요. 반갑습니다.", "voice": {onnx_voice_dir.name!r}, "seed": 1}})
+    speech = client.post("/v1/audio/speech", json={{"input": "안녕하세요.", "voice": {onnx_voice_dir.name!r}}})
+print(json.dumps({{"infer": [wav.status_code, wav.headers["content-type"], len(wav.content)],
+                  "speech": speech.status_code, "torch": "torch" in sys.modules}}))
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    assert report["infer"][:2] == [200, "audio/wav"] and report["infer"][2] > 1000
+    assert report["speech"] == 200 and report["torch"] is False
