@@ -41,7 +41,7 @@ from torch.nn import functional as F
 from moksori.models.interfaces import AcousticModel, AcousticOutput, Controls, NoiseSource, OnnxGraph
 from moksori.models.layers.alignment_check import check_alignment
 from moksori.models.layers.common import sequence_mask
-from moksori.models.tacotron2 import Encoder
+from moksori.models.tacotron2 import ConvNorm, Encoder, LinearNorm
 
 # --- config -------------------------------------------------------------------------------------
 
@@ -131,31 +131,7 @@ class FlowtronConfig:
 
 PRESETS = ("base", "small", "tiny")
 
-# --- layers (NVIDIA's LinearNorm / ConvNorm names) ------------------------------------------------
-
-
-class LinearNorm(nn.Module):
-    """A linear layer under ``linear_layer`` with Xavier initialisation for the following nonlinearity."""
-
-    def __init__(self, in_dim: int, out_dim: int, bias: bool = True, w_init_gain: str = "linear") -> None:
-        super().__init__()
-        self.linear_layer = nn.Linear(in_dim, out_dim, bias=bias)
-        nn.init.xavier_uniform_(self.linear_layer.weight, gain=nn.init.calculate_gain(w_init_gain))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear_layer(x)
-
-
-class ConvNorm(nn.Module):
-    """A 1-D convolution under ``conv`` ("same" padding for odd kernels)."""
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 1, w_init_gain: str = "linear") -> None:
-        super().__init__()
-        self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, padding=(kernel_size - 1) // 2)
-        nn.init.xavier_uniform_(self.conv.weight, gain=nn.init.calculate_gain(w_init_gain))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x)
+# --- layers (LinearNorm / ConvNorm are Tacotron2's, under NVIDIA's names) -----------------------
 
 
 class MaskedInstanceNorm1d(nn.InstanceNorm1d):
@@ -390,7 +366,7 @@ class MelEncoder(nn.Module):
     def __init__(self, n_mel_channels: int, n_hidden: int, kernel_size: int = 3, n_convolutions: int = 2) -> None:
         super().__init__()
         self.convolutions = nn.ModuleList(
-            nn.Sequential(ConvNorm(n_mel_channels if i == 0 else n_hidden, n_hidden, kernel_size, "relu"),
+            nn.Sequential(ConvNorm(n_mel_channels if i == 0 else n_hidden, n_hidden, kernel_size, w_init_gain="relu"),
                           MaskedInstanceNorm1d(n_hidden))
             for i in range(n_convolutions)
         )
