@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any, Mapping, NamedTuple
 
 import torch
@@ -21,7 +22,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from moksori.checkpoint import match_weight_norm, strip_module_prefix, to_legacy_weight_norm_names
-from moksori.models.interfaces import AcousticModel, AcousticOutput, Controls, NoiseSource, OnnxGraph
+from moksori.models.interfaces import AcousticModel, AcousticOutput, Controls, MelPiece, NoiseSource, OnnxGraph
 from moksori.models.onnx_runners import ONNX_NOISE_FRAMES_PER_TOKEN, GlowTTSOnnx
 from moksori.models.layers.attention import Encoder
 from moksori.models.layers.common import (
@@ -617,13 +618,58 @@ class GlowTTSAcoustic(GlowTTSOnnx, AcousticModel):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Expand the priors by the durations, add ``noise`` ``[b, c, frames]`` and run the flows
         backwards. Returns the mel and the alignment ``[b, t_x, frames]``."""
+        z, z_mask, attn = self.sample_prior(x_m, x_logs, x_mask, w_ceil, y_lengths, noise, noise_scale)
+        y, _ = self.model.decoder(z, z_mask, g=g, reverse=True)
+        return y * z_mask, attn
+
+    def sample_prior(
+        self, x_m: torch.Tensor, x_logs: torch.Tensor, x_mask: torch.Tensor, w_ceil: torch.Tensor,
+        y_lengths: torch.Tensor, noise: torch.Tensor, noise_scale: torch.Tensor | float,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The priors expanded by the durations plus ``noise``: the flows' input ``z``, its frame
+        mask and the alignment ``[b, t_x, frames]``."""
         z_mask = sequence_mask(y_lengths, y_lengths.max()).unsqueeze(1).to(x_mask.dtype)
         attn = generate_path(w_ceil, (x_mask.unsqueeze(-1) * z_mask.unsqueeze(2)).squeeze(1))
         z_m = torch.matmul(x_m, attn)
         z_logs = torch.matmul(x_logs, attn)
-        z = (z_m + torch.exp(z_logs) * noise * noise_scale) * z_mask
-        y, _ = self.model.decoder(z, z_mask, g=g, reverse=True)
-        return y * z_mask, attn
+        return (z_m + torch.exp(z_logs) * noise * noise_scale) * z_mask, z_mask, attn
+
+    def decoder_context(self) -> int:
+        """Mel frames either side that change one decoded frame. Only the coupling blocks' WaveNet
+        convolutions see neighbours (ActNorm and the 1x1 convolutions are per frame): each block
+        reaches ``sum of (kernel - 1) / 2 x dilation`` over its layers, in squeezed frames (96 mel
+        frames for the small preset, 192 for base)."""
+        c = self.model.config
+        block = sum((c.kernel_size_dec - 1) // 2 * c.dilation_rate**layer for layer in range(c.n_block_layers))
+        return c.n_blocks_dec * block * c.n_sqz
+
+    def stream(
+        self, ids: torch.Tensor, lengths: torch.Tensor, controls: Controls, noise: NoiseSource,
+        first_frames: int | None = None,
+    ) -> Iterator[MelPiece]:
+        """With ``first_frames`` (the start of a stream): a head of about that many frames first,
+        its flows run on the head and :meth:`decoder_context` frames after it only, then the rest
+        from the head's end less that context; the flows being local, the two join into
+        :meth:`infer`'s mel. Without it, or where the head would save nothing, one piece."""
+        if ids.size(0) != 1:
+            raise ValueError(f"stream takes one sentence (batch 1), got a batch of {ids.size(0)}")
+        g = self.speaker_vector(None if controls.speaker_id is None else torch.full((1,), controls.speaker_id))
+        x_m, x_logs, x_mask, w_ceil, y_lengths = self.durations(ids, lengths, controls.length_scale, g)
+        frames, n_sqz, context = int(y_lengths[0]), self.model.n_sqz, self.decoder_context()
+        z_noise = torch.from_numpy(noise(0, frames, x_m.size(1)))[None]
+        z, _, _ = self.sample_prior(x_m, x_logs, x_mask, w_ceil, y_lengths, z_noise, controls.noise_scale)
+        head = -(-max(first_frames or 0, 1) // n_sqz) * n_sqz
+        if first_frames is None or head + context >= frames:
+            yield MelPiece(self._flows(z, g)[0], True)
+            return
+        yield MelPiece(self._flows(z[:, :, : head + context], g)[0, :, :head])
+        start = max(0, head - context)
+        yield MelPiece(self._flows(z[:, :, start:], g)[0, :, head - start :], True)
+
+    def _flows(self, z: torch.Tensor, g: torch.Tensor | None) -> torch.Tensor:
+        """The flows backwards over ``z`` ``[b, c, frames]`` (frames a multiple of n_sqz, all valid)."""
+        y, _ = self.model.decoder(z, torch.ones_like(z[:, :1]), g=g, reverse=True)
+        return y
 
     def infer(
         self, ids: torch.Tensor, lengths: torch.Tensor, controls: Controls, noise: NoiseSource

@@ -12,7 +12,7 @@ import torch
 
 from moksori.bench import write_untrained_checkpoint
 from moksori.models import registry
-from moksori.models.tacotron2 import Decoder, Tacotron2Acoustic, Tacotron2Config
+from moksori.models.tacotron2 import Tacotron2Acoustic, Tacotron2Config
 from moksori.synthesis import make_bundle
 from moksori.synthesis import synthesizer as synthesizer_module
 from moksori.synthesis.synthesizer import HEAD_FRAMES, Synthesizer, SynthesisStream
@@ -40,14 +40,16 @@ def synth(tmp_path_factory) -> Synthesizer:
     return Synthesizer(voice, use_onnx=False)
 
 
-def test_first_audio_leaves_after_the_first_decoder_chunk(synth, monkeypatch):
-    steps = []
-    original = Decoder.step
-    monkeypatch.setattr(Decoder, "step", lambda self, *args: steps.append(1) or original(self, *args))
-    stream = synth.stream("안녕하세요 반가워요.", seed=2)
-    first = next(stream)
-    at_first = len(steps)
-    rest = list(stream)
+def test_first_audio_leaves_after_the_first_decoder_chunk(synth):
+    steps = []  # one prenet call per decoder step
+    hook = synth._acoustic.model.decoder.prenet.register_forward_hook(lambda *_: steps.append(1))
+    try:
+        stream = synth.stream("안녕하세요 반가워요.", seed=2)
+        first = next(stream)
+        at_first = len(steps)
+        rest = list(stream)
+    finally:
+        hook.remove()
     context = synth._context_frames + 4  # the vocoder's and the tiny postnet's (2 convolutions of 5)
     assert first.size == HEAD_FRAMES * HOP
     assert at_first == HEAD_FRAMES + context < len(steps) / 3  # not the whole sentence's steps
@@ -86,9 +88,22 @@ def test_alignment_outcome_is_on_the_stream_and_only_later_sentences_are_retried
     assert len(calls) == 2  # sentence 1 streamed (no infer, no retry); sentence 2 made whole and retried once
 
 
-def test_a_model_without_pieces_streams_as_before(voice_dir):
-    # Glow-TTS through the default AcousticModel.stream: a head of HEAD_FRAMES, the rest, then sentences.
+def test_glow_tts_streams_a_head_then_the_rest_and_a_model_without_pieces_as_before(voice_dir, monkeypatch):
+    # Glow-TTS: a head piece decoded first (local flows), the rest, then one chunk per sentence.
     synth = Synthesizer(voice_dir, use_onnx=False)
-    stream = synth.stream("안녕하세요. 오늘은 날씨가 좋네요.", seed=3)
+    text, options = "안녕하세요 반가워요. 오늘은 날씨가 좋네요.", {"seed": 3, "sentence_silence_s": 0.1}
+    asked = []
+    original = type(synth._acoustic).stream
+    monkeypatch.setattr(type(synth._acoustic), "stream",
+                        lambda self, *args, **kw: asked.append(kw.get("first_frames")) or original(self, *args, **kw))
+    stream = synth.stream(text, **options)
     chunks = list(stream)
+    assert asked == [HEAD_FRAMES + synth._context_frames]  # the first sentence only
     assert len(chunks) == 3 and chunks[0].size == HEAD_FRAMES * HOP and stream.alignment_ok
+    whole = synth.synthesize(text, **options)
+    np.testing.assert_allclose(np.concatenate(chunks), whole, atol=1e-4)
+    # Through the interface's default (one piece from infer): the same chunks.
+    monkeypatch.setattr(synthesizer_module, "_streams_mel", lambda acoustic: False)
+    again = list(synth.stream(text, **options))
+    assert len(again) == 3
+    np.testing.assert_allclose(np.concatenate(again), np.concatenate(chunks), atol=1e-5)
