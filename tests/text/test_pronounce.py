@@ -162,3 +162,18 @@ def test_numbers_are_normalised_first(written: str, spoken: str) -> None:
 
 def test_pronounce_of_plain_hangul_matches_rules_alone() -> None:
     assert pronounce("국물을 같이 먹는다.") == pronounce_hangul("국물을 같이 먹는다.")
+
+
+def test_idioms_judged_only_where_found_say_what_the_whole_list_says() -> None:
+    """The idiom list is judged lazily (only entries found in a text); the result is the one of
+    judging the whole list first and applying it in order."""
+    import sys
+
+    module = sys.modules["moksori.text.korean.pronounce"]
+    entries = module._get_g2p()._idioms
+    for start in range(0, len(entries), 30):
+        text = " ".join(written for written, _ in entries[start : start + 30])
+        eager = text
+        for written, spoken in module._idioms():
+            eager = eager.replace(written, spoken)
+        assert module._pronounce_line(text) == module._pronounce_line(eager, idioms=False)
