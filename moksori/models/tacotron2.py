@@ -357,6 +357,38 @@ class DecoderState(NamedTuple):
     attention_context: torch.Tensor  # [b, memory_dim]
 
 
+class FastStepWeights(NamedTuple):
+    """What :meth:`Decoder.fast_step` reads, prepared once per batch of sentences: views of the fp32
+    weights (no copies) and the memory multiplied by the context columns of both LSTM cells' input
+    weights. ``W @ context == attention_weights @ (memory @ W.T)``, so each step sums ``tokens``
+    rows of ``4 * rnn_dim`` instead of reading the ``4 * rnn_dim x memory_dim`` block (about
+    16 MB at NVIDIA's sizes, a fifth of the bytes a step reads) from memory."""
+
+    attention_prenet: torch.Tensor  # [4 * attention_rnn_dim, prenet_dim] (view of weight_ih)
+    attention_hh: torch.Tensor  # [4 * attention_rnn_dim, attention_rnn_dim]
+    attention_bias: torch.Tensor  # [4 * attention_rnn_dim] (b_ih + b_hh)
+    attention_memory: torch.Tensor  # [b, tokens, 4 * attention_rnn_dim]
+    decoder_input: torch.Tensor  # [4 * decoder_rnn_dim, attention_rnn_dim] (view of weight_ih)
+    decoder_hh: torch.Tensor  # [4 * decoder_rnn_dim, decoder_rnn_dim]
+    decoder_bias: torch.Tensor  # [4 * decoder_rnn_dim]
+    decoder_memory: torch.Tensor  # [b, tokens, 4 * decoder_rnn_dim]
+    output: torch.Tensor  # [frame_dim + 1, decoder_rnn_dim + memory_dim]: projection and gate rows
+    output_bias: torch.Tensor  # [frame_dim + 1]
+
+
+def _cell_bias(cell: nn.LSTMCell) -> torch.Tensor:
+    if cell.bias_ih is None:
+        return cell.weight_ih.new_zeros(cell.weight_ih.size(0))
+    return cell.bias_ih + cell.bias_hh
+
+
+def _lstm_pointwise(gates: torch.Tensor, cell: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``nn.LSTMCell``'s update from its summed gate pre-activations (PyTorch's CPU order)."""
+    in_gate, forget_gate, cell_gate, out_gate = gates.chunk(4, 1)
+    new_cell = torch.sigmoid(forget_gate) * cell + torch.sigmoid(in_gate) * torch.tanh(cell_gate)
+    return torch.sigmoid(out_gate) * torch.tanh(new_cell), new_cell
+
+
 class Decoder(nn.Module):
     """The autoregressive decoder: ``prenet``, ``attention_rnn``, ``attention_layer``,
     ``decoder_rnn``, ``linear_projection`` (mel) and ``gate_layer`` (stop token)."""
@@ -416,6 +448,66 @@ class Decoder(nn.Module):
         gate = self.gate_layer(hidden_context).squeeze(1)
         new_state = DecoderState(att_h, att_c, dec_h, dec_c, weights, state.attention_weights_cum + weights, context)
         return mel, gate, new_state
+
+    def fast_step_weights(self, memory: torch.Tensor) -> FastStepWeights | None:
+        """The per-batch products :meth:`fast_step` needs, or None where it does not apply: in
+        training, when a cell is not a plain fp32 ``nn.LSTMCell`` (int8 or bf16 adapters run
+        :meth:`step`), or when the memory is so long that its products outweigh the weights."""
+        cells = (self.attention_rnn, self.decoder_rnn)
+        if self.training or any(type(cell) is not nn.LSTMCell for cell in cells):
+            return None
+        if memory.size(1) >= self.memory_dim or any(cell.weight_ih.dtype != memory.dtype for cell in cells):
+            return None
+        prenet_dim = self.attention_rnn.input_size - self.memory_dim
+        att_ih, dec_ih = self.attention_rnn.weight_ih, self.decoder_rnn.weight_ih
+        projection, gate = self.linear_projection.linear_layer, self.gate_layer.linear_layer
+        return FastStepWeights(
+            att_ih[:, :prenet_dim], self.attention_rnn.weight_hh, _cell_bias(self.attention_rnn),
+            torch.matmul(memory, att_ih[:, prenet_dim:].t()),
+            dec_ih[:, : self.attention_rnn_dim], self.decoder_rnn.weight_hh, _cell_bias(self.decoder_rnn),
+            torch.matmul(memory, dec_ih[:, self.attention_rnn_dim :].t()),
+            torch.cat((projection.weight, gate.weight)), torch.cat((projection.bias, gate.bias)),
+        )
+
+    def fast_step(
+        self,
+        prenet_out: torch.Tensor,
+        state: DecoderState,
+        memory: torch.Tensor,
+        processed_memory: torch.Tensor,
+        mask: torch.Tensor | None,
+        w: FastStepWeights,
+    ) -> tuple[torch.Tensor, torch.Tensor, DecoderState]:
+        """:meth:`step` at inference with the context terms of both cells taken from ``w``
+        (equal to :meth:`step` up to float rounding: the same sums in another order). The state
+        must be one that decoding produces: its context is its attention weights times ``memory``."""
+        gates = torch.addmm(w.attention_bias, prenet_out, w.attention_prenet.t())
+        gates.addmm_(state.attention_hidden, w.attention_hh.t())
+        gates.unsqueeze(1).baddbmm_(state.attention_weights.unsqueeze(1), w.attention_memory)
+        att_h, att_c = _lstm_pointwise(gates, state.attention_cell)
+        weights_cat = torch.stack((state.attention_weights, state.attention_weights_cum), dim=1)
+        context, weights = self.attention_layer(att_h, memory, processed_memory, weights_cat, mask)
+        gates = torch.addmm(w.decoder_bias, att_h, w.decoder_input.t())
+        gates.addmm_(state.decoder_hidden, w.decoder_hh.t())
+        gates.unsqueeze(1).baddbmm_(weights.unsqueeze(1), w.decoder_memory)
+        dec_h, dec_c = _lstm_pointwise(gates, state.decoder_cell)
+        out = torch.addmm(w.output_bias, torch.cat((dec_h, context), dim=1), w.output.t())
+        new_state = DecoderState(att_h, att_c, dec_h, dec_c, weights, state.attention_weights_cum + weights, context)
+        return out[:, :-1], out[:, -1], new_state
+
+    def infer_step(
+        self,
+        prenet_out: torch.Tensor,
+        state: DecoderState,
+        memory: torch.Tensor,
+        processed_memory: torch.Tensor,
+        mask: torch.Tensor | None,
+        fast: FastStepWeights | None,
+    ) -> tuple[torch.Tensor, torch.Tensor, DecoderState]:
+        """:meth:`fast_step` with ``fast`` (from :meth:`fast_step_weights`), else :meth:`step`."""
+        if fast is None:
+            return self.step(prenet_out, state, memory, processed_memory, mask)
+        return self.fast_step(prenet_out, state, memory, processed_memory, mask, fast)
 
     def forward(
         self, memory: torch.Tensor, mels: torch.Tensor, memory_lengths: torch.Tensor
@@ -559,10 +651,11 @@ class Tacotron2(nn.Module):
         steps = torch.zeros(b, dtype=torch.long)
         finished = torch.zeros(b, dtype=torch.bool)
         fixed = self.fixed_steps(lengths.cpu())
+        fast = self.decoder.fast_step_weights(memory)
         mel_out, align_out = [], []
         for t in range(limit):
             prenet_out = self.decoder.prenet(frame, None if prenet_masks is None else prenet_masks(t, b))
-            frame, gate, state = self.decoder.step(prenet_out, state, memory, processed_memory, mask)
+            frame, gate, state = self.decoder.infer_step(prenet_out, state, memory, processed_memory, mask, fast)
             mel_out.append(frame)
             align_out.append(state.attention_weights)
             stop = (torch.sigmoid(gate) > self.config.gate_threshold).cpu() if fixed is None else fixed <= t + 1
@@ -784,16 +877,19 @@ class _NoiseColumns:
     def __init__(self, noise: NoiseSource, rows: int, channels: int, p: float, limit: int):
         self.noise, self.rows, self.channels, self.p, self.limit = noise, rows, channels, p, limit
         self.drawn: list[np.ndarray] = []
+        self.masks = torch.empty(rows, channels, 0)  # the drawn columns' masks, made once per draw
 
     def column(self, row: int, t: int) -> np.ndarray:
         if not self.drawn or t >= self.drawn[0].shape[1]:
             n = min(self.limit, max(FIRST_NOISE_STEPS, 2 * (self.drawn[0].shape[1] if self.drawn else 0), t + 1))
             self.drawn = [np.asarray(self.noise(r, n, self.channels), dtype=np.float32) for r in range(self.rows)]
+            self.masks = prenet_mask_from_noise(torch.from_numpy(np.stack(self.drawn)), self.p)
         return self.drawn[row][:, t]
 
     def __call__(self, t: int, batch: int) -> torch.Tensor:
-        noise = torch.from_numpy(np.stack([self.column(row, t) for row in range(batch)]))
-        return prenet_mask_from_noise(noise, self.p)
+        if t >= self.masks.size(2):
+            self.column(0, t)
+        return self.masks[:batch, :, t]
 
 
 def _alignment_report(alignment: torch.Tensor, n_tokens: int, steps: int, hit_limit: bool) -> AlignmentReport:
@@ -842,13 +938,14 @@ def stream_pieces(
     state = decoder.initial_state(memory)
     frame = memory.new_zeros(1, decoder.frame_dim)
     fixed = model.fixed_steps(lengths.cpu())
+    fast = decoder.fast_step_weights(memory)
     r, context = model.n_frames_per_step, postnet_context(c)
     steps: list[torch.Tensor] = []
     weights: list[torch.Tensor] = []
     sent, want, stopped = 0, max(1, first_frames or chunk_steps * r), False
     for t in range(c.max_decoder_steps):
         prenet_out = decoder.prenet(frame, None if prenet_masks is None else prenet_masks(t, 1))
-        frame, gate, state = decoder.step(prenet_out, state, memory, processed_memory, mask)
+        frame, gate, state = decoder.infer_step(prenet_out, state, memory, processed_memory, mask, fast)
         steps.append(frame)
         weights.append(state.attention_weights)
         stopped = bool(torch.sigmoid(gate[0]) > c.gate_threshold) if fixed is None else int(fixed[0]) <= t + 1
@@ -874,6 +971,9 @@ class Tacotron2Acoustic(AcousticModel):
 
     knobs = ("speaker_id",)
     onnx_extra_graphs = ("decoder_step", "postnet")
+    # int8: the two 1024-unit LSTM cells hold ~97% of the weights a decoder step reads. The prenet,
+    # projection, stop gate and attention stay fp32: they are small, and the gate decides the length.
+    precision_modules = ("model.decoder.attention_rnn", "model.decoder.decoder_rnn")
 
     def __init__(self, model: Tacotron2):
         super().__init__(model)

@@ -8,9 +8,9 @@ whatever is asked.
 
 * ``bf16``: the named modules run under CPU autocast to bfloat16 (matmuls and convolutions in
   bf16, oneDNN), their outputs cast back to float32 at the module's edge.
-* ``int8``: the named modules' ``nn.Linear`` (and LSTM) layers are dynamically quantised to int8
-  (``torch.ao.quantization.quantize_dynamic``: int8 weights, activations quantised per call).
-  Only layers of those types are quantised, so a module made of convolutions is unchanged: int8
+* ``int8``: the named modules' ``nn.Linear``, ``nn.LSTM`` and ``nn.LSTMCell`` layers are
+  dynamically quantised to int8 (``torch.ao.quantization.quantize_dynamic``: int8 weights,
+  activations quantised per call). Only layers of those types are quantised, so a module made of convolutions is unchanged: int8
   is refused for a voice where no named module has one (:class:`PrecisionError`).
 
 The reduced adapter is a new module that shares the fp32 weights it does not change (only the
@@ -68,17 +68,21 @@ def _quantised(module: nn.Module) -> nn.Module:
     import warnings
 
     import torch
+    from torch import nn
     from torch.ao.quantization import quantize_dynamic
 
+    # quantize_dynamic swaps the children of what it is given, so a named layer itself (e.g.
+    # Tacotron2's decoder.attention_rnn, an LSTMCell) is handed over inside a holder.
+    holder = nn.ModuleDict({"module": copy.deepcopy(module)})
     with warnings.catch_warnings():  # torch notes that its eager quantisation API moves to torchao
         warnings.simplefilter("ignore")
-        return quantize_dynamic(copy.deepcopy(module), set(_quantisable()), dtype=torch.qint8)
+        return quantize_dynamic(holder, set(_quantisable()), dtype=torch.qint8)["module"]
 
 
 def _quantisable() -> tuple[type, ...]:
     from torch import nn
 
-    return (nn.Linear, nn.LSTM)
+    return (nn.Linear, nn.LSTM, nn.LSTMCell)
 
 
 def _has_quantisable(module: nn.Module) -> bool:
@@ -140,7 +144,7 @@ def with_precision(adapter: nn.Module, precision: str) -> nn.Module:
         return adapter
     if precision == INT8 and not supports(adapter, INT8):
         raise PrecisionError(f"int8 does not apply to {type(adapter).__name__}: its precision-safe modules have no "
-                             "Linear or LSTM layers (dynamic quantisation covers only those)")
+                             "Linear, LSTM or LSTMCell layers (dynamic quantisation covers only those)")
     from moksori.synthesis.autocast import Autocast
 
     make = (lambda module: Autocast(module)) if precision == BF16 else _quantised
