@@ -44,11 +44,15 @@ torch = LazyModule("torch")
 log = logging.getLogger(__name__)
 
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
-# stream() sends the first sentence's audio in two pieces so that the first audio leaves after
-# HEAD_FRAMES (~0.37 s) of vocoding instead of a whole sentence's. Each piece is vocoded with the
-# vocoder's context_frames of mel on either side and trimmed, so the pieces join exactly; a
-# vocoder without one (context_frames None) gets whole sentences.
-HEAD_FRAMES = 32
+# stream() sends the first sentence's audio as a head of HEAD_FRAMES (~0.19 s) and then the rest,
+# so that the first audio leaves after a head's vocoding instead of a whole sentence's (and, for a
+# model whose AcousticModel.stream makes pieces, after the head's mel: Glow-TTS decodes a head
+# first, Tacotron2 yields as its decoder runs). Each span is vocoded with the vocoder's
+# context_frames of mel on either side and trimmed, so the spans join exactly; a vocoder without
+# one (context_frames None) gets whole sentences. 16 rather than 32: the shipped voice's first audio
+# fell by ~0.01 s more on 1 thread (benchmarks/first_audio.py), and 0.19 s of audio still covers
+# the rest of a sentence's synthesis at its RTF.
+HEAD_FRAMES = 16
 # A sentence longer than this many mel frames (~6 s at 22,050 Hz / 256) is vocoded in spans of
 # this length, each with the vocoder's context_frames either side, so the vocoder's activations
 # (which grow with the length: HiFi-GAN V1 holds ~1 GB for 20 s) stay bounded; the spans join

@@ -53,7 +53,8 @@ print(json.dumps({{"rc": rc, "torch": "torch" in sys.modules, "torch_free": synt
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout.strip().splitlines()[-1])
-    assert report == {"rc": 0, "torch": False, "torch_free": True, "chunks": 2}  # two sentences
+    assert report.pop("chunks") >= 2  # two sentences (the first may come as a head and its rest)
+    assert report == {"rc": 0, "torch": False, "torch_free": True}
     # The file is what the ONNX path with the PyTorch models loaded writes, sample for sample.
     reference = Synthesizer(load_voice(onnx_voice_dir), num_threads=1, use_onnx=True).synthesize(TEXT, seed=3)
     expected, _ = soundfile.read(io.BytesIO(wav_bytes(reference, 22050)), dtype="int16")
