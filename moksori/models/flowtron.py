@@ -786,7 +786,12 @@ class FlowtronAcoustic(AcousticModel):
     ``acoustic.flow<i>.onnx`` is one frame of flow ``i``'s inverse; :meth:`onnx_run` runs the
     frame loop in Python. Style references (``ref_mel``, ``ref_mel_b``) need the forward pass
     and stay PyTorch-only; sigma, speaker, ``z_b``/``alpha``/``strength`` and a fixed mixture's
-    component work through ONNX Runtime too."""
+    component work through ONNX Runtime too.
+
+    Streaming within a sentence: none (``stream`` is the interface's default, one piece): the
+    flows alternate the frame order, so the first output frame comes from the last flow's last
+    step and depends on every frame; the synthesizer streams Flowtron sentence by sentence, with a
+    failed alignment retried as in ``synthesize``."""
 
     knobs = ("noise_scale", "speaker_id", "style")
 
