@@ -182,7 +182,10 @@ def train_on_budget(trainee: Trainee, data: Path, work: Path, budget_cpu_s: floa
 
 
 def train_all(data: Path, work: Path, budget_cpu_s: float, threads: int, jobs: int) -> list[dict[str, Any]]:
-    """Every trainee, ``jobs`` at a time in their own processes (spawned: each measures its own CPU time)."""
+    """Every trainee, ``jobs`` at a time in their own processes (spawned: each measures its own CPU
+    time), or one after the other in this process when ``jobs`` is 1."""
+    if jobs <= 1:
+        return [train_on_budget(t, data, work, budget_cpu_s, threads) for t in TRAINEES]
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
         futures = [pool.submit(train_on_budget, t, data, work, budget_cpu_s, threads) for t in TRAINEES]
         return [future.result() for future in futures]
@@ -463,6 +466,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("out/vocoders"))
     parser.add_argument("--train-clips", type=int, default=60, help="espeak-ng sample clips to train on")
     parser.add_argument("--clips", type=int, default=6, help=f"held-out clips to score (at most {len(HELD_OUT)})")
+    parser.add_argument("--max-seconds", type=float, default=0.0, help="score only each clip's first seconds (0: all)")
     parser.add_argument("--budget-cpu-s", type=float, default=300.0, help="training CPU seconds per vocoder")
     parser.add_argument("--train-threads", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=2, help="vocoders trained at once (own processes)")
@@ -500,6 +504,9 @@ def main(argv: list[str] | None = None) -> int:
             cases.append(Case(label, label))
     records = read_manifest(test_data, "all")[: args.clips]
     clips = [(load_audio(test_data / r["audio"]), np.load(test_data / r["mel"]).astype(np.float32)) for r in records]
+    if args.max_seconds:  # the clips' beginnings only (a quick run)
+        frames = max(1, round(args.max_seconds * SAMPLE_RATE / HOP))
+        clips = [(wave[: frames * HOP], mel[:, :frames]) for wave, mel in clips]
     print(f"copy synthesis of {len(clips)} clips ({sum(c[0].size for c in clips) / SAMPLE_RATE:.1f} s) ...", flush=True)
     flow_outputs = copy_synthesis(cases, loaded, clips, args.dnsmos)
     first = {label: first_audio_s(loaded[label], args.threads) for label in voices} if args.first_audio else {}
