@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from statistics import NormalDist
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import numpy as np
 
+from moksori.models.alignment import AlignmentReport, check_alignment
 from moksori.models.controls import Controls, NoiseSource
 
 # HiFi-GAN's receptive field is 11 frames each way in V1, V2 and V3 (measured); 16 is used for a
@@ -29,6 +31,17 @@ DEFAULT_CONTEXT_FRAMES = 16
 # Glow-TTS's graph takes noise for at most this many frames per token (times the length scale
 # when it is above 1); frame j uses noise column j mod N.
 ONNX_NOISE_FRAMES_PER_TOKEN = 16
+# Attention models: a sentence may have at most max_decoder_steps * n_frames_per_step /
+# FRAMES_PER_SYMBOL symbols: read speech takes 5-8 mel frames per character or jamo (LJSpeech,
+# KSS), so 10 leaves room for slow speakers before the step limit would cut a sentence.
+FRAMES_PER_SYMBOL = 10
+# Prenet noise columns drawn at first; doubled as decoding goes on (a longer draw starts with the
+# same values, so the masks do not depend on how far ahead they were drawn).
+FIRST_NOISE_STEPS = 64
+# Tacotron2's decoder state between two steps, in the order of its DecoderState (the step graph's
+# inputs and outputs).
+TACOTRON2_STATE = ("attention_hidden", "attention_cell", "decoder_hidden", "decoder_cell", "attention_weights",
+                   "attention_weights_cum", "attention_context")
 
 
 class AcousticOnnx:
@@ -112,6 +125,94 @@ class GlowTTSOnnx(AcousticOnnx):
         return feeds
 
 
+def attention_max_symbols(max_decoder_steps: int, n_frames_per_step: int = 1) -> int:
+    """The most symbols a sentence may have for an attention decoder's step limit."""
+    return max(1, int(max_decoder_steps) * int(n_frames_per_step) // FRAMES_PER_SYMBOL)
+
+
+def prenet_keep_threshold(p: float) -> float:
+    """The standard-normal value below which a fraction ``p`` of draws falls: a unit is dropped when
+    its noise is below it, so noise-driven masks drop units with probability ``p``."""
+    return NormalDist().inv_cdf(p) if p > 0 else -math.inf
+
+
+def prenet_masks(noise: np.ndarray, p: float) -> np.ndarray:
+    """Dropout masks (0 or ``1/(1-p)``) from standard-normal ``noise`` of the same shape."""
+    return (noise > prenet_keep_threshold(p)).astype(noise.dtype) / np.asarray(1.0 - p, dtype=noise.dtype)
+
+
+class PrenetNoise:
+    """Prenet dropout masks ``[rows, channels]`` for decoder step ``t`` of each row, drawn from the
+    sentence's noise (Tacotron2's PyTorch decoder and its ONNX loop alike)."""
+
+    def __init__(self, noise: NoiseSource, rows: int, channels: int, p: float, limit: int):
+        self.noise, self.rows, self.channels, self.p, self.limit = noise, rows, channels, p, limit
+        self.drawn: list[np.ndarray] = []
+        self.masks = self.make_masks(np.zeros((rows, channels, 0), np.float32))  # made once per draw
+
+    def make_masks(self, noise: np.ndarray) -> Any:
+        return prenet_masks(noise, self.p)
+
+    def column(self, row: int, t: int) -> np.ndarray:
+        if not self.drawn or t >= self.drawn[0].shape[1]:
+            n = min(self.limit, max(FIRST_NOISE_STEPS, 2 * (self.drawn[0].shape[1] if self.drawn else 0), t + 1))
+            self.drawn = [np.asarray(self.noise(r, n, self.channels), dtype=np.float32) for r in range(self.rows)]
+            self.masks = self.make_masks(np.stack(self.drawn))
+        return self.drawn[row][:, t]
+
+    def __call__(self, t: int, batch: int) -> Any:
+        if t >= self.masks.shape[2]:
+            self.column(0, t)
+        return self.masks[:batch, :, t]
+
+
+class Tacotron2Onnx(AcousticOnnx):
+    """Tacotron2: the encoder is ``acoustic.onnx``, one decoder step ``acoustic.decoder_step.onnx``,
+    the postnet ``acoustic.postnet.onnx``; :meth:`onnx_run` runs the decoder loop in Python, with
+    the prenet masks and the alignment check of the PyTorch decoder."""
+
+    knobs: ClassVar[tuple[str, ...]] = ("speaker_id",)
+    onnx_extra_graphs: ClassVar[tuple[str, ...]] = ("decoder_step", "postnet")
+
+    @classmethod
+    def onnx_run(
+        cls, sessions: dict[str, Any], metadata: dict[str, str], ids: list[int], controls: Controls,
+        noise: NoiseSource, n_mels: int,
+    ) -> tuple[np.ndarray, AlignmentReport]:
+        meta = {key.removeprefix("tacotron2."): float(value) for key, value in metadata.items()
+                if key.startswith("tacotron2.")}
+        limit, r = int(meta["max_decoder_steps"]), int(meta["n_frames_per_step"])
+        p = meta["p_prenet_dropout"]
+        encoder_feeds = {"input": np.asarray([ids], dtype=np.int64)}
+        if "sid" in {i.name for i in sessions[""].get_inputs()}:
+            encoder_feeds["sid"] = np.asarray([controls.speaker_id or 0], dtype=np.int64)
+        memory, processed = sessions[""].run(["memory", "processed_memory"], encoder_feeds)
+        tokens = memory.shape[1]
+        sizes = [meta["attention_rnn_dim"]] * 2 + [meta["decoder_rnn_dim"]] * 2 + [tokens, tokens, meta["memory_dim"]]
+        state = [np.zeros((1, int(size)), dtype=np.float32) for size in sizes]
+        masks = PrenetNoise(noise, 1, int(meta["prenet_channels"]), p, limit)
+        frame = np.zeros((1, int(meta["frame_dim"])), dtype=np.float32)
+        mels, weights, stopped = [], [], False
+        fixed = meta.get("benchmark_frames_per_token")
+        if fixed is not None:
+            limit = min(limit, max(1, math.ceil(len(ids) * fixed / r)))
+        for t in range(limit):
+            mask = masks(t, 1) if p > 0 else np.ones((1, int(meta["prenet_channels"])), dtype=np.float32)
+            feeds = {"frame": frame, "prenet_mask": mask, **dict(zip(TACOTRON2_STATE, state)),
+                     "memory": memory, "processed_memory": processed}
+            frame, gate, *state = sessions["decoder_step"].run(None, feeds)
+            mels.append(frame)
+            weights.append(state[4][0])
+            if fixed is None and 1.0 / (1.0 + np.exp(-float(gate[0]))) > meta["gate_threshold"]:
+                stopped = True
+                break
+        stopped = stopped or fixed is not None
+        mel = np.concatenate(mels, axis=0).reshape(len(mels) * r, n_mels).T[None]
+        (mel_postnet,) = sessions["postnet"].run(["mel_postnet"], {"mel": np.ascontiguousarray(mel)})
+        report = check_alignment(np.stack(weights, axis=1), len(ids), not stopped, n_frames=max(len(mels), 1))
+        return mel_postnet[0], report
+
+
 def vocos_context_frames(num_layers: int, kernel_size: int, win_size: int, hop_size: int) -> int:
     """Vocos's receptive field in mel frames either side (convolutions plus STFT overlap)."""
     return (num_layers + 1) * (kernel_size // 2) + math.ceil(win_size / hop_size / 2)
@@ -139,8 +240,14 @@ def _vocos(config: Mapping[str, Any]) -> VocoderOnnx:
     return _instance(VocoderOnnx, context_frames=conv_vocoder_context(own))
 
 
+def _tacotron2(config: Mapping[str, Any]) -> AcousticOnnx:
+    return _instance(Tacotron2Onnx, n_speakers=int(config.get("n_speakers", 0) or 0),
+                     max_symbols=attention_max_symbols(config["max_decoder_steps"], config["n_frames_per_step"]))
+
+
 # family name (the registry's) → the runner built from its voice.json ``model_config``
-ACOUSTIC_RUNNERS: dict[str, Callable[[Mapping[str, Any]], AcousticOnnx]] = {"glow_tts": _glow_tts}
+ACOUSTIC_RUNNERS: dict[str, Callable[[Mapping[str, Any]], AcousticOnnx]] = {"glow_tts": _glow_tts,
+                                                                            "tacotron2": _tacotron2}
 VOCODER_RUNNERS: dict[str, Callable[[Mapping[str, Any]], VocoderOnnx]] = {"hifigan": _hifigan, "vocos": _vocos}
 
 
@@ -169,12 +276,20 @@ __all__ = [
     "ACOUSTIC_RUNNERS",
     "AcousticOnnx",
     "DEFAULT_CONTEXT_FRAMES",
+    "FIRST_NOISE_STEPS",
+    "FRAMES_PER_SYMBOL",
     "GlowTTSOnnx",
     "ONNX_NOISE_FRAMES_PER_TOKEN",
+    "PrenetNoise",
+    "TACOTRON2_STATE",
+    "Tacotron2Onnx",
+    "attention_max_symbols",
     "VOCODER_RUNNERS",
     "VocoderOnnx",
     "acoustic_runner",
     "conv_vocoder_context",
+    "prenet_keep_threshold",
+    "prenet_masks",
     "vocos_context_frames",
     "vocoder_runner",
 ]

@@ -39,6 +39,8 @@ from moksori.checkpoint import strip_module_prefix
 from moksori.models.interfaces import AcousticModel, AcousticOutput, Controls, MelPiece, NoiseSource, OnnxGraph
 from moksori.models.layers.alignment_check import AlignmentReport, check_alignment
 from moksori.models.layers.common import sequence_mask
+from moksori.models import onnx_runners
+from moksori.models.onnx_runners import FIRST_NOISE_STEPS, FRAMES_PER_SYMBOL, PrenetNoise, Tacotron2Onnx
 
 
 @dataclass
@@ -281,7 +283,7 @@ class Attention(nn.Module):
 def prenet_keep_threshold(p: float) -> float:
     """The standard-normal value below which a fraction ``p`` of draws falls: a unit is dropped when
     its noise is below it, so noise-driven masks drop units with probability ``p``."""
-    return float(torch.special.ndtri(torch.tensor(p, dtype=torch.float64))) if p > 0 else -math.inf
+    return onnx_runners.prenet_keep_threshold(p)  # one implementation, torch-free for the ONNX loop
 
 
 def prenet_mask_from_noise(noise: torch.Tensor, p: float) -> torch.Tensor:
@@ -862,34 +864,16 @@ def reference_text_frontend() -> dict[str, Any]:
 
 # --- inference adapter (the acoustic interface) -----------------------------------------------------
 
-# A sentence may have at most max_decoder_steps * n_frames_per_step / FRAMES_PER_SYMBOL symbols:
-# read speech takes 5-8 mel frames per character or jamo (LJSpeech, KSS), so 10 leaves room for
-# slow speakers before the step limit would cut a sentence.
-FRAMES_PER_SYMBOL = 10
-# Prenet noise columns drawn at first; doubled as decoding goes on (a longer draw starts with the
-# same values, so the masks do not depend on how far ahead they were drawn).
-FIRST_NOISE_STEPS = 64
+# FRAMES_PER_SYMBOL (the symbol limit of a sentence) and FIRST_NOISE_STEPS live with the ONNX loop
+# (moksori.models.onnx_runners), which runs without torch.
 
 
-class _NoiseColumns:
-    """Prenet dropout masks for decoder step ``t`` of each row, drawn from the sentence's noise."""
+class _NoiseColumns(PrenetNoise):
+    """Prenet dropout masks for decoder step ``t`` of each row, drawn from the sentence's noise
+    (:class:`PrenetNoise`, the ONNX loop's), as torch tensors."""
 
-    def __init__(self, noise: NoiseSource, rows: int, channels: int, p: float, limit: int):
-        self.noise, self.rows, self.channels, self.p, self.limit = noise, rows, channels, p, limit
-        self.drawn: list[np.ndarray] = []
-        self.masks = torch.empty(rows, channels, 0)  # the drawn columns' masks, made once per draw
-
-    def column(self, row: int, t: int) -> np.ndarray:
-        if not self.drawn or t >= self.drawn[0].shape[1]:
-            n = min(self.limit, max(FIRST_NOISE_STEPS, 2 * (self.drawn[0].shape[1] if self.drawn else 0), t + 1))
-            self.drawn = [np.asarray(self.noise(r, n, self.channels), dtype=np.float32) for r in range(self.rows)]
-            self.masks = prenet_mask_from_noise(torch.from_numpy(np.stack(self.drawn)), self.p)
-        return self.drawn[row][:, t]
-
-    def __call__(self, t: int, batch: int) -> torch.Tensor:
-        if t >= self.masks.size(2):
-            self.column(0, t)
-        return self.masks[:batch, :, t]
+    def make_masks(self, noise: np.ndarray) -> torch.Tensor:
+        return prenet_mask_from_noise(torch.from_numpy(noise), self.p)
 
 
 def _alignment_report(alignment: torch.Tensor, n_tokens: int, steps: int, hit_limit: bool) -> AlignmentReport:
@@ -960,7 +944,7 @@ def stream_pieces(
     yield MelPiece(_postnet_span(model, steps, sent, len(steps) * r), True, report)
 
 
-class Tacotron2Acoustic(AcousticModel):
+class Tacotron2Acoustic(Tacotron2Onnx, AcousticModel):
     """Text ids → mel for an eval-mode Tacotron2: batched greedy decoding, each row stopping at its
     own gate, the prenet's dropout masks drawn from the sentence's noise (so a sentence reads the
     same alone, batched, or through ONNX Runtime). Every row's alignment is checked
@@ -969,8 +953,7 @@ class Tacotron2Acoustic(AcousticModel):
     ONNX: the encoder is ``acoustic.onnx``, one decoder step ``acoustic.decoder_step.onnx``, the
     postnet ``acoustic.postnet.onnx``; :meth:`onnx_run` runs the loop in Python."""
 
-    knobs = ("speaker_id",)
-    onnx_extra_graphs = ("decoder_step", "postnet")
+    # knobs, onnx_extra_graphs and onnx_run (the decoder loop in ONNX Runtime) are Tacotron2Onnx's.
     # int8: the two 1024-unit LSTM cells hold ~97% of the weights a decoder step reads. The prenet,
     # projection, stop gate and attention stay fp32: they are small, and the gate decides the length.
     precision_modules = ("model.decoder.attention_rnn", "model.decoder.decoder_rnn")
@@ -981,7 +964,7 @@ class Tacotron2Acoustic(AcousticModel):
 
     @property
     def max_symbols(self) -> int:
-        return max(1, self.config.max_decoder_steps * self.config.n_frames_per_step // FRAMES_PER_SYMBOL)
+        return onnx_runners.attention_max_symbols(self.config.max_decoder_steps, self.config.n_frames_per_step)
 
     def _speaker(self, controls: Controls, rows: int) -> torch.Tensor | None:
         if self.model.n_speakers <= 1:
@@ -1075,44 +1058,6 @@ class Tacotron2Acoustic(AcousticModel):
         if c.benchmark_frames_per_token is not None:
             facts["benchmark_frames_per_token"] = c.benchmark_frames_per_token
         return {f"tacotron2.{key}": str(value) for key, value in facts.items()}
-
-    @classmethod
-    def onnx_run(
-        cls, sessions: dict[str, Any], metadata: dict[str, str], ids: list[int], controls: Controls,
-        noise: NoiseSource, n_mels: int,
-    ) -> tuple[np.ndarray, AlignmentReport]:
-        meta = {key.removeprefix("tacotron2."): float(value) for key, value in metadata.items()
-                if key.startswith("tacotron2.")}
-        limit, r = int(meta["max_decoder_steps"]), int(meta["n_frames_per_step"])
-        p = meta["p_prenet_dropout"]
-        encoder_feeds = {"input": np.asarray([ids], dtype=np.int64)}
-        if "sid" in {i.name for i in sessions[""].get_inputs()}:
-            encoder_feeds["sid"] = np.asarray([controls.speaker_id or 0], dtype=np.int64)
-        memory, processed = sessions[""].run(["memory", "processed_memory"], encoder_feeds)
-        tokens = memory.shape[1]
-        sizes = [meta["attention_rnn_dim"]] * 2 + [meta["decoder_rnn_dim"]] * 2 + [tokens, tokens, meta["memory_dim"]]
-        state = [np.zeros((1, int(size)), dtype=np.float32) for size in sizes]
-        masks = _NoiseColumns(noise, 1, int(meta["prenet_channels"]), p, limit)
-        frame = np.zeros((1, int(meta["frame_dim"])), dtype=np.float32)
-        mels, weights, stopped = [], [], False
-        fixed = meta.get("benchmark_frames_per_token")
-        if fixed is not None:
-            limit = min(limit, max(1, math.ceil(len(ids) * fixed / r)))
-        for t in range(limit):
-            mask = masks(t, 1).numpy() if p > 0 else np.ones((1, int(meta["prenet_channels"])), dtype=np.float32)
-            feeds = {"frame": frame, "prenet_mask": mask, **dict(zip(DecoderState._fields, state)),
-                     "memory": memory, "processed_memory": processed}
-            frame, gate, *state = sessions["decoder_step"].run(None, feeds)
-            mels.append(frame)
-            weights.append(state[4][0])
-            if fixed is None and 1.0 / (1.0 + np.exp(-float(gate[0]))) > meta["gate_threshold"]:
-                stopped = True
-                break
-        stopped = stopped or fixed is not None
-        mel = np.concatenate(mels, axis=0).reshape(len(mels) * r, n_mels).T[None]
-        (mel_postnet,) = sessions["postnet"].run(["mel_postnet"], {"mel": np.ascontiguousarray(mel)})
-        alignment = torch.from_numpy(np.stack(weights, axis=1))
-        return mel_postnet[0], _alignment_report(alignment, len(ids), len(mels), not stopped)
 
 
 class _OnnxDecoderStep(nn.Module):

@@ -69,7 +69,11 @@ def _tiny_model(name: str, **overrides: object):
     return family, family.build(config)
 
 
-@pytest.mark.parametrize(("name", "overrides"), [("glow_tts", {}), ("glow_tts", {"n_speakers": 3, "gin_channels": 8})])
+@pytest.mark.parametrize(("name", "overrides"), [
+    ("glow_tts", {}), ("glow_tts", {"n_speakers": 3, "gin_channels": 8}),
+    ("tacotron2", {}), ("tacotron2", {"max_decoder_steps": 333, "n_frames_per_step": 2, "n_speakers": 2,
+                                      "speaker_embedding_dim": 4}),
+])
 def test_acoustic_runner_facts_are_the_adapters(name: str, overrides: dict) -> None:
     family, model = _tiny_model(name, **overrides)
     adapter = family.inference(model, MelConfig())
@@ -109,7 +113,7 @@ def test_what_needs_torch_keeps_the_pytorch_path(onnx_voice_dir: Path, voice_dir
     cases = {
         "griffin_lim": ({**config, "vocoder": {"name": "griffin_lim"}}, "Griffin-Lim"),
         "waveglow": ({**config, "vocoder": {**config["vocoder"], "model_name": "waveglow"}}, "waveglow"),
-        "tacotron2": ({**config, "acoustic": {**config["acoustic"], "model_name": "tacotron2"}}, "tacotron2"),
+        "flowtron": ({**config, "acoustic": {**config["acoustic"], "model_name": "flowtron"}}, "flowtron"),
         "no vocoder.onnx": ({**config, "files": {k: v for k, v in config["files"].items() if k != "vocoder.onnx"}},
                             "no vocoder.onnx"),
         "old config": ({**config, "vocoder": {**config["vocoder"], "model_name": "vocos", "model_config": {}}},
@@ -147,3 +151,33 @@ print(json.dumps({{"infer": [wav.status_code, wav.headers["content-type"], len(w
     report = json.loads(run.stdout.strip().splitlines()[-1])
     assert report["infer"][:2] == [200, "audio/wav"] and report["infer"][2] > 1000
     assert report["speech"] == 200 and report["torch"] is False
+
+
+def test_tacotron2_decoder_loop_runs_without_torch_and_gives_the_same_audio_and_reports(tmp_path: Path) -> None:
+    import torch
+
+    from moksori.bench import write_untrained_checkpoint
+    from moksori.models.tacotron2 import DecoderState, Tacotron2Config
+    from moksori.synthesis import export_onnx, make_bundle
+    from moksori.text import TextFrontend
+
+    assert DecoderState._fields == onnx_runners.TACOTRON2_STATE  # the step graph's inputs, by name
+    frontend = TextFrontend("ko")
+    torch.manual_seed(0)
+    model = registry.get("tacotron2").build(Tacotron2Config.tiny(len(frontend.symbols), max_decoder_steps=60))
+    with torch.no_grad():
+        model.decoder.gate_layer.linear_layer.bias.fill_(-50.0)  # the stop gate never fires: every sentence fails
+    acoustic = write_untrained_checkpoint(tmp_path / "acoustic.pt", model, "tacotron2", frontend)
+    hifigan = registry.get("hifigan")
+    vocoder = write_untrained_checkpoint(tmp_path / "vocoder.pt", hifigan.build(hifigan.config("tiny")), "hifigan", None)
+    voice = make_bundle(acoustic, tmp_path / "t2", vocoder_ckpt=vocoder, name="t2")
+    export_onnx(voice)
+    lite = Synthesizer(voice, num_threads=1)
+    loaded = Synthesizer(load_voice(voice), num_threads=1, use_onnx=True)
+    assert lite.torch_free and not loaded.torch_free
+    assert lite._acoustic.max_symbols == loaded._acoustic.max_symbols
+    text = "안녕하세요. 반가워요, 오늘은 좋은 날이에요."
+    got, expected = lite.synthesize_report(text, seed=2), loaded.synthesize_report(text, seed=2)
+    np.testing.assert_array_equal(got.wave, expected.wave)
+    assert got.alignment_summary() == expected.alignment_summary()
+    assert "hit max_decoder_steps" in got.alignment_summary()

@@ -1,118 +1,16 @@
-"""Failed-alignment detection for attention-based acoustic models (Tacotron2, Flowtron).
-
-An attention decoder that loses its alignment does not crash: it repeats a phrase (attention jumps
-back), stops before the end of the text, or babbles until the step limit. :func:`check_alignment`
-measures one sentence's alignment and says which of these happened, so the synthesizer can retry
-or report it instead of returning garbage silently.
-
-The measurements work on the most-attended token of each decoder frame (the "path"):
-
-* ``max_backward_jump``: the largest step back of the path, in tokens. A healthy alignment only
-  moves forward (small wobbles of a token or two happen at word boundaries).
-* ``last_position``: the token the path ends on; the sentence is read to the end when it is within
-  ``end_tolerance`` of the last token.
-* ``coverage``: the share of tokens that some frame attends most (informational: fast speech or
-  several frames per step can skip short tokens without anything being wrong).
-* ``diagonality``: the share of attention mass within a band around the straight diagonal
-  (informational; the training diagnostics use the same measure).
-"""
+"""Failed-alignment detection for attention-based acoustic models: :mod:`moksori.models.alignment`
+(NumPy only, so the ONNX Runtime loops use it without torch), under its older name."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-import torch
-
-NOT_MONOTONIC = "not monotonic"
-STOPPED_EARLY = "stopped before the last token"
-HIT_STEP_LIMIT = "hit max_decoder_steps"
-
-
-@dataclass
-class AlignmentReport:
-    """The verdict on one sentence's alignment and the numbers it rests on."""
-
-    ok: bool
-    reasons: list[str] = field(default_factory=list)
-    n_tokens: int = 0
-    n_frames: int = 0
-    max_backward_jump: int = 0
-    last_position: int = 0
-    coverage: float = 0.0
-    diagonality: float = 0.0
-
-    def summary(self) -> str:
-        """One line for logs, warnings and headers: ``ok`` or the reasons joined by commas."""
-        return "ok" if self.ok else ", ".join(self.reasons)
-
-
-def diagonal_share(alignment: torch.Tensor, n_tokens: int, n_frames: int, band: float = 0.2) -> float:
-    """Share of the attention mass of ``alignment`` ``[tokens, frames]`` (cropped to the valid
-    ``n_tokens`` x ``n_frames``) lying within ``band`` (as a fraction of the text length) of the
-    straight diagonal from (first token, first frame) to (last token, last frame)."""
-    a = alignment[:n_tokens, :n_frames].float()
-    if n_tokens < 1 or n_frames < 1:
-        return 0.0
-    token_pos = torch.arange(n_tokens, dtype=torch.float32).unsqueeze(1) / max(n_tokens - 1, 1)
-    frame_pos = torch.arange(n_frames, dtype=torch.float32).unsqueeze(0) / max(n_frames - 1, 1)
-    near = (token_pos - frame_pos).abs() <= band
-    total = a.sum()
-    return float((a * near).sum() / total) if total > 0 else 0.0
-
-
-def check_alignment(
-    alignment: torch.Tensor,
-    n_tokens: int,
-    hit_step_limit: bool,
-    *,
-    n_frames: int | None = None,
-    jump_tolerance: int | None = None,
-    end_tolerance: int | None = None,
-) -> AlignmentReport:
-    """Judge one alignment ``[tokens, frames]`` (attention weights of each decoder frame over
-    the tokens; padding beyond ``n_tokens`` tokens / ``n_frames`` frames is ignored).
-
-    ``jump_tolerance`` (default: 2 tokens or 10% of the text, whichever is more) is the largest
-    backward move still counted as monotonic; ``end_tolerance`` (default: 2 tokens or 10%) how far
-    before the last token the path may end. ``hit_step_limit``: the decoder stopped at its step
-    limit instead of by its stop gate.
-    """
-    if alignment.dim() != 2:
-        raise ValueError(f"alignment must be [tokens, frames], got shape {tuple(alignment.shape)}")
-    n_frames = alignment.size(1) if n_frames is None else int(n_frames)
-    n_tokens = int(n_tokens)
-    if n_tokens < 1 or n_frames < 1 or n_tokens > alignment.size(0) or n_frames > alignment.size(1):
-        raise ValueError(
-            f"n_tokens={n_tokens}, n_frames={n_frames} do not fit an alignment of shape {tuple(alignment.shape)}"
-        )
-    slack = max(2, round(0.1 * n_tokens))
-    jump_tolerance = slack if jump_tolerance is None else jump_tolerance
-    end_tolerance = slack if end_tolerance is None else end_tolerance
-
-    path = alignment[:n_tokens, :n_frames].argmax(dim=0)  # [frames]
-    steps = path[1:] - path[:-1]
-    max_back = int((-steps).max().clamp_min(0)) if steps.numel() else 0
-    last = int(path[-1])
-    coverage = float(torch.unique(path).numel() / n_tokens)
-
-    reasons = []
-    if max_back > jump_tolerance:
-        reasons.append(NOT_MONOTONIC)
-    if last < n_tokens - 1 - end_tolerance:
-        reasons.append(STOPPED_EARLY)
-    if hit_step_limit:
-        reasons.append(HIT_STEP_LIMIT)
-    return AlignmentReport(
-        ok=not reasons,
-        reasons=reasons,
-        n_tokens=n_tokens,
-        n_frames=n_frames,
-        max_backward_jump=max_back,
-        last_position=last,
-        coverage=coverage,
-        diagonality=diagonal_share(alignment, n_tokens, n_frames),
-    )
-
+from moksori.models.alignment import (
+    HIT_STEP_LIMIT,
+    NOT_MONOTONIC,
+    STOPPED_EARLY,
+    AlignmentReport,
+    check_alignment,
+    diagonal_share,
+)
 
 __all__ = [
     "AlignmentReport",
