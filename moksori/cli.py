@@ -542,7 +542,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "voice's `moksori evaluate --precision` check recommends (default: fp32)")
     onnx_switch = say.add_mutually_exclusive_group()
     onnx_switch.add_argument("--onnx", dest="onnx", action="store_true", default=None,
-                             help="use the ONNX files (default: when the voice has them)")
+                             help="use the ONNX files (default: when the voice has them; an exported Glow-TTS or "
+                             "Tacotron2 voice with a HiFi-GAN or Vocos vocoder then runs without torch)")
     onnx_switch.add_argument("--no-onnx", dest="onnx", action="store_false", help="use the PyTorch models even when ONNX files exist")
     say.set_defaults(func=_cmd_say)
 
