@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -97,7 +98,11 @@ def export_voice(work: Path) -> Path:
 
 
 def measure(command: list[str], env: dict[str, str] | None = None, stdin: str | None = None) -> dict:
-    """Run ``command``; its peak RSS (MB, from wait4), wall time and the JSON it printed last, if any."""
+    """Run ``command``; its peak RSS (MB, from wait4), wall time and the JSON it printed last, if any.
+
+    The calling process must be small: Linux starts a forked child's ``ru_maxrss`` at its parent's
+    resident size (the copied address space counts until exec), so a child can never report less
+    than that. This script's own process stays at ~30 MB (it imports no model code)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
     full_env.update({"OMP_NUM_THREADS": str(THREADS)}, **(env or {}))
     started = time.perf_counter()
@@ -153,6 +158,8 @@ def main() -> int:
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     voice = export_voice(args.work)
+    print(f"# this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB peak (a floor for "
+          "every child's figure, see measure)", file=sys.stderr)
     piper = Path(PEER_PY).exists()
     if not piper:
         print(f"# no peer python at {PEER_PY}: Piper rows skipped", file=sys.stderr)
