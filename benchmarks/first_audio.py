@@ -12,7 +12,14 @@ Variants, alternated call by call so that other load on the machine hits them al
 Also the parts of the first audio (front end of the whole text, encoder, flows on the head, vocoder
 on the head). Text: benchmarks/peer_side_by_side.py's 3-sentence Korean paragraph (its ttfa case).
 
+``--config 'tacotron2 small + vocos small'`` (any ``moksori bench synth`` pair) measures a random-weight
+voice instead (durations fixed as bench synth does): ``whole-first-sentence`` then waits for the whole
+first sentence's decoder loop, ``head-piece`` for the first decoder chunk (Tacotron2's mel pieces).
+Random attention fails its alignment check, so the retry is off for both variants (a streamed first
+sentence is never retried).
+
     .venv/bin/python benchmarks/first_audio.py --rounds 5 --threads 2
+    .venv/bin/python benchmarks/first_audio.py --config 'tacotron2 small + vocos small' --rounds 2 --threads 1
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per variant per round")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--heads", default="16", help="extra HEAD_FRAMES values to try, comma-separated")
+    parser.add_argument("--config", help="a random-weight 'ACOUSTIC PRESET + VOCODER PRESET' voice instead")
     args = parser.parse_args()
 
     import torch
@@ -53,7 +61,16 @@ def main() -> None:
     from peer_side_by_side import TEXTS
 
     configure_allocator()  # as `moksori say` does
-    synth = Synthesizer(resolve_voice("default"), use_onnx=False, num_threads=args.threads)
+    if args.config:
+        import tempfile
+
+        from moksori.bench.synth import _random_voice
+
+        voice = _random_voice(args.config, Path(tempfile.mkdtemp(prefix="first_audio_")))
+        module.ALIGNMENT_RETRIES = 0
+    else:
+        voice = resolve_voice("default")
+    synth = Synthesizer(voice, use_onnx=False, num_threads=args.threads)
     text = TEXTS["ko"]["para"]
     default_head, streams_mel = module.HEAD_FRAMES, module._streams_mel
 
@@ -85,6 +102,10 @@ def main() -> None:
         for name, run in variants.items():
             results[name].append(run())
 
+    label = args.config or "shipped voice"
+    if args.config:
+        report(label, args, results, None, {})
+        return
     sentences = synth._sentences(text, 0.2, 0.6)
     options = synth._options(1.0, 0.667, None, 0)
     acoustic = synth._acoustic
@@ -105,14 +126,20 @@ def main() -> None:
         }
         breakdown = {name: statistics.median(_time(run, args.repeats * 2)) for name, run in parts.items()}
 
-    print(f"# first audio, shipped voice, {args.threads} threads, {args.rounds} rounds x {args.repeats} runs, "
-          f"first sentence {frames} frames, vocoder context {context}")
+    report(label, args, results, frames, breakdown, context)
+
+
+def report(label: str, args: Any, results: dict[str, list[float]], frames: int | None,
+           breakdown: dict[str, float], context: int | None = None) -> None:
+    facts = f", first sentence {frames} frames, vocoder context {context}" if frames else ""
+    print(f"# first audio, {label}, {args.threads} threads, {args.rounds} rounds x {args.repeats} runs{facts}")
     print("| variant | median s | min s | max s |\n| --- | ---: | ---: | ---: |")
     for name, times in results.items():
         print(f"| {name} | {statistics.median(times):.4f} | {min(times):.4f} | {max(times):.4f} |")
-    print("\n| part | median s |\n| --- | ---: |")
-    for name, seconds in breakdown.items():
-        print(f"| {name} | {seconds:.4f} |")
+    if breakdown:
+        print("\n| part | median s |\n| --- | ---: |")
+        for name, seconds in breakdown.items():
+            print(f"| {name} | {seconds:.4f} |")
 
 
 if __name__ == "__main__":
