@@ -133,13 +133,15 @@ def test_a_damaged_onnx_file_is_refused_before_synthesis(onnx_voice_dir: Path, t
         load_onnx_voice(copy)
 
 
-def test_server_with_an_exported_voice_never_imports_torch(onnx_voice_dir: Path) -> None:
+def test_server_with_an_exported_voice_never_imports_torch(onnx_voice_dir: Path, tmp_path: Path) -> None:
+    # With a database, as `moksori serve` runs it: the studio (and its judges' check) start too.
     script = f"""
 import json, sys, warnings
 warnings.simplefilter("ignore")
 from fastapi.testclient import TestClient
 from moksori.server import ServerSettings, create_app
-settings = ServerSettings(voices_dir={str(onnx_voice_dir.parent)!r}, db_url=None, require_api_keys=False, synthesis_threads=1)
+settings = ServerSettings(voices_dir={str(onnx_voice_dir.parent)!r}, db_url={f"sqlite:///{tmp_path / 'm.db'}"!r},
+                          require_api_keys=False, synthesis_threads=1)
 with TestClient(create_app(settings)) as client:
     wav = client.get("/infer", params={{"text": "안녕하세요. 반갑습니다.", "voice": {onnx_voice_dir.name!r}, "seed": 1}})
     speech = client.post("/v1/audio/speech", json={{"input": "안녕하세요.", "voice": {onnx_voice_dir.name!r}}})
