@@ -467,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-clips", type=int, default=60, help="espeak-ng sample clips to train on")
     parser.add_argument("--clips", type=int, default=6, help=f"held-out clips to score (at most {len(HELD_OUT)})")
     parser.add_argument("--max-seconds", type=float, default=0.0, help="score only each clip's first seconds (0: all)")
-    parser.add_argument("--budget-cpu-s", type=float, default=300.0, help="training CPU seconds per vocoder")
+    parser.add_argument("--budget-cpu-s", type=float, default=200.0, help="training CPU seconds per vocoder")
     parser.add_argument("--train-threads", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=2, help="vocoders trained at once (own processes)")
     parser.add_argument("--threads", type=int, default=2, help="threads for RTF and first audio")

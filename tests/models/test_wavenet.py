@@ -316,3 +316,17 @@ def test_an_r9y9_checkpoint_without_its_hparams_json_is_refused(tmp_path) -> Non
     torch.save({"model": [1, 2]}, tmp_path / "other.pth")
     with pytest.raises(CheckpointError, match="state_dict"):
         import_reference(tmp_path / "other.pth")
+
+
+def test_numpy_step_saturates_its_gates_without_overflow_warnings() -> None:
+    import warnings
+
+    model = _model(dtype=torch.float32)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(200.0)  # gate pre-activations far beyond exp's float32 range
+    mel = torch.randn(1, 6, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        audio = model.generate(mel, torch.Generator().manual_seed(0), backend="numpy")
+    assert audio.shape == (1, 2 * model.config.hop_size) and torch.isfinite(audio).all()
