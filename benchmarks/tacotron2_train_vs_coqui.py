@@ -12,7 +12,8 @@ random weights, random data: batch 16 x (60 tokens, 430 mel frames), two frames 
 
 Each model runs in a fresh child process per round (1 warm-up step, then the median of
 ``--steps`` timed steps), alternating which goes first, so a busy machine slows both alike: read
-the ratio, not the absolute times.
+the ratio, not the absolute times. Wall and CPU time (the process's, all threads) are reported;
+the CPU time is the steadier one while other work shares the machine.
 
     .venv/bin/python benchmarks/tacotron2_train_vs_coqui.py --peer-python /tmp/peervenv/bin/python --rounds 2
 """
@@ -45,14 +46,16 @@ def _threads(threads: int):
     return torch
 
 
-def _timed(step, steps: int) -> list[float]:
-    step()  # warm-up
-    times = []
+def _timed(step, steps: int) -> tuple[list[float], list[float]]:
+    """Wall and CPU (this process, all threads) seconds of each timed step, after one warm-up."""
+    step()
+    walls, cpus = [], []
     for _ in range(steps):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         step()
-        times.append(time.perf_counter() - started)
-    return times
+        walls.append(time.perf_counter() - started)
+        cpus.append(time.process_time() - cpu_started)
+    return walls, cpus
 
 
 def moksori_child(threads: int, steps: int) -> dict:
@@ -138,14 +141,17 @@ def side_by_side(peer_python: str | None, rounds: int, threads: int, steps: int)
             result = _run(cmd)
             if result is not None:
                 found.setdefault(name, []).append(result["s_per_step"])
-                print(f"round {index + 1} {name}: {result['s_per_step']:.2f} s/step "
+                found.setdefault(f"{name}_cpu", []).append(result["cpu_s_per_step"])
+                print(f"round {index + 1} {name}: {result['s_per_step']:.2f} s/step wall, "
+                      f"{result['cpu_s_per_step']:.2f} s/step CPU "
                       f"(steps {result['steps_s']}, {result['params']:,} parameters, load {os.getloadavg()[0]:.1f})",
                       flush=True)
     table = {"batch": f"{BATCH}x({TOKENS} tok, {FRAMES} frames), r={R}", "threads": threads,
              **{f"{name}_s_per_step": values for name, values in found.items()}}
     if "moksori" in found and "coqui" in found:
-        ratios = [a / b for a, b in zip(found["moksori"], found["coqui"])]
-        table["ratio_moksori_over_coqui"] = [round(r, 3) for r in ratios]
+        for kind, suffix in (("wall", ""), ("cpu", "_cpu")):
+            ratios = [a / b for a, b in zip(found[f"moksori{suffix}"], found[f"coqui{suffix}"])]
+            table[f"moksori_over_coqui_{kind}"] = [round(r, 3) for r in ratios]
     return table
 
 
@@ -160,9 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.child:
         result = (moksori_child if args.child == "moksori" else coqui_child)(args.threads, args.steps)
-        times = result.pop("times")
-        print("RESULT " + json.dumps({"s_per_step": round(statistics.median(times), 3),
-                                      "steps_s": [round(t, 2) for t in times], **result}), flush=True)
+        walls, cpus = result.pop("times")
+        print("RESULT " + json.dumps({"s_per_step": round(statistics.median(walls), 3),
+                                      "cpu_s_per_step": round(statistics.median(cpus), 3),
+                                      "steps_s": [round(t, 2) for t in walls], **result}), flush=True)
         return 0
     table = side_by_side(args.peer_python, args.rounds, args.threads, args.steps)
     print(json.dumps(table))

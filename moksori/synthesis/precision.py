@@ -10,8 +10,9 @@ whatever is asked.
   bf16, oneDNN), their outputs cast back to float32 at the module's edge.
 * ``int8``: the named modules' ``nn.Linear``, ``nn.LSTM`` and ``nn.LSTMCell`` layers are
   dynamically quantised to int8 (``torch.ao.quantization.quantize_dynamic``: int8 weights,
-  activations quantised per call). Only layers of those types are quantised, so a module made of convolutions is unchanged: int8
-  is refused for a voice where no named module has one (:class:`PrecisionError`).
+  activations quantised per call). Only layers of those types are quantised, so a module made of
+  convolutions is unchanged: int8 is refused for a voice where no named module has one
+  (:class:`PrecisionError`).
 
 The reduced adapter is a new module that shares the fp32 weights it does not change (only the
 parents on each named path are shallow-copied; int8 copies the quantised module alone), so one
