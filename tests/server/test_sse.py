@@ -108,3 +108,16 @@ def test_failed_alignments_are_in_the_done_event_and_the_metrics(make_client, ta
     with client.stream("POST", "/synthesize", json={"text": "안녕하세요.", "voice": "t2", "stream": True}) as response:
         assert len(b"".join(response.iter_raw())) > 44
     assert failures_counted(client) == 3
+
+
+def test_sse_takes_ssml_input(make_client) -> None:
+    client = make_client()
+    ssml = '<speak>안녕하세요.<break time="300ms"/>반가워요.</speak>'
+    request = {"input": ssml, "input_format": "ssml", "response_format": "pcm", "stream_format": "sse"}
+    with client.stream("POST", "/v1/audio/speech", json=request) as response:
+        found = events(response)
+    assert found[-1]["type"] == "speech.audio.done" and found[-1]["moksori"]["alignment"] == "ok"
+    pcm = np.frombuffer(audio_of(found), dtype="<i2")
+    assert pcm.size > 0.3 * 22050 and np.any(pcm[: pcm.size // 2] != 0)  # speech and the break's silence
+    broken = client.post("/v1/audio/speech", json={**request, "input": "<speak>안녕"})
+    assert broken.status_code == 400 and broken.json()["error"]["code"] == "invalid_ssml"
