@@ -254,8 +254,9 @@ VOCODER_RUNNERS: dict[str, Callable[[Mapping[str, Any]], VocoderOnnx]] = {"hifig
 def _instance(cls: type, **facts: Any) -> Any:
     runner = cls()
     runner.__dict__.update(facts)
-    # What the synthesizer reads from ``adapter.model``: its config (e.g. Flowtron's n_components).
-    runner.model = SimpleNamespace(config=SimpleNamespace(**facts.get("config", {})))
+    # The synthesizer reads ``adapter.model.config`` for style controls only (Flowtron's mixture
+    # components), which no torch-free family has: an empty config answers "none".
+    runner.model = SimpleNamespace(config=SimpleNamespace())
     return runner
 
 

@@ -40,7 +40,8 @@ from moksori.models.interfaces import AcousticModel, AcousticOutput, Controls, M
 from moksori.models.layers.alignment_check import AlignmentReport, check_alignment
 from moksori.models.layers.common import sequence_mask
 from moksori.models import onnx_runners
-from moksori.models.onnx_runners import FIRST_NOISE_STEPS, FRAMES_PER_SYMBOL, PrenetNoise, Tacotron2Onnx
+from moksori.models.onnx_runners import FIRST_NOISE_STEPS, FRAMES_PER_SYMBOL  # noqa: F401 (re-exported)
+from moksori.models.onnx_runners import PrenetNoise, Tacotron2Onnx
 
 
 @dataclass
