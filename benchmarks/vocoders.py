@@ -322,19 +322,22 @@ def copy_synthesis(cases: list[Case], loaded: dict[str, Any], clips: list[tuple[
     return flow_outputs
 
 
-def first_audio_s(voice: Any, threads: int, repeats: int = 2) -> float:
-    """Median seconds from ``Synthesizer.stream`` to its first chunk (after a warm-up)."""
+def first_audio_s(voices: dict[str, Any], threads: int, repeats: int = 3) -> dict[str, float]:
+    """label → median seconds from ``Synthesizer.stream`` to its first chunk, the voices timed in
+    turns (voice 1, voice 2, …, voice 1, …) after a warm-up of each, so load changes weigh on all."""
     from moksori.synthesis import Synthesizer
 
-    synth = Synthesizer(voice, use_onnx=False, num_threads=threads)
+    synths = {label: Synthesizer(voice, use_onnx=False, num_threads=threads) for label, voice in voices.items()}
     text = "오늘은 날씨가 정말 좋네요. 산책을 나가 볼까요?"
-    next(iter(synth.stream("네.", seed=0)))
-    times = []
+    for synth in synths.values():
+        next(iter(synth.stream("네.", seed=0)))
+    times: dict[str, list[float]] = {label: [] for label in synths}
     for _ in range(repeats):
-        started = time.perf_counter()
-        next(iter(synth.stream(text, seed=0)))
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        for label, synth in synths.items():
+            started = time.perf_counter()
+            next(iter(synth.stream(text, seed=0)))
+            times[label].append(time.perf_counter() - started)
+    return {label: statistics.median(values) for label, values in times.items()}
 
 
 def recording_scores(clips: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
@@ -509,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
         clips = [(wave[: frames * HOP], mel[:, :frames]) for wave, mel in clips]
     print(f"copy synthesis of {len(clips)} clips ({sum(c[0].size for c in clips) / SAMPLE_RATE:.1f} s) ...", flush=True)
     flow_outputs = copy_synthesis(cases, loaded, clips, args.dnsmos)
-    first = {label: first_audio_s(loaded[label], args.threads) for label in voices} if args.first_audio else {}
+    first = first_audio_s(loaded, args.threads) if args.first_audio else {}
     rows = []
     for case in cases:
         vocoder = loaded[case.voice].vocoder
