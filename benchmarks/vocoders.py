@@ -13,7 +13,7 @@ MCD (DTW, dB), F0 RMSE (cents) and V/UV error against the recording; DNSMOS P.83
 (the ``judges`` extra; the recordings are scored too); real-time factor on ``--threads`` threads
 (the vocoders take turns on each clip, so the machine's load weighs on all alike); the first audio
 of ``Synthesizer.stream`` for a voice of ``ko_default``'s Glow-TTS with that vocoder (the same
-acoustic model for all: the differences are the vocoder's); parameters. WaveGlow is scored with
+acoustic model for all: the differences are the vocoder's; the voices timed in turns); parameters. WaveGlow is scored with
 the denoiser off and at each of ``--strengths``, and the denoiser's bias spectrum is measured
 against the hiss it should remove.
 
