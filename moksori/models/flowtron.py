@@ -39,7 +39,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from moksori.models.interfaces import AcousticModel, AcousticOutput, Controls, NoiseSource, OnnxGraph
-from moksori.models.layers.alignment_check import check_alignment
+from moksori.models.alignment import check_alignment
 from moksori.models.layers.common import sequence_mask
 from moksori.models.tacotron2 import ConvNorm, Encoder, LinearNorm
 

@@ -39,7 +39,7 @@ class AcousticOutput(NamedTuple):
     mel: torch.Tensor  # [b, n_mels, frames], zero past each row's length
     lengths: torch.Tensor  # [b] frames
     alignment: torch.Tensor | None  # [b, tokens, frames] or None
-    # Attention models: one moksori.models.layers.alignment_check.AlignmentReport per row (the
+    # Attention models: one moksori.models.alignment.AlignmentReport per row (the
     # synthesizer retries a failed row with another seed, then reports it); empty: not checked.
     reports: tuple[Any, ...] = ()
 

@@ -37,7 +37,7 @@ from torch.nn import functional as F
 
 from moksori.checkpoint import strip_module_prefix
 from moksori.models.interfaces import AcousticModel, AcousticOutput, Controls, MelPiece, NoiseSource, OnnxGraph
-from moksori.models.layers.alignment_check import AlignmentReport, check_alignment
+from moksori.models.alignment import AlignmentReport, check_alignment
 from moksori.models.layers.common import sequence_mask
 from moksori.models import onnx_runners
 from moksori.models.onnx_runners import FIRST_NOISE_STEPS, FRAMES_PER_SYMBOL  # noqa: F401 (re-exported)

@@ -234,7 +234,7 @@ def test_config_checks_and_presets():
 
 from moksori.models.flowtron import FlowtronAcoustic, segment_means  # noqa: E402
 from moksori.models.interfaces import Controls  # noqa: E402
-from moksori.models.layers.alignment_check import HIT_STEP_LIMIT  # noqa: E402
+from moksori.models.alignment import HIT_STEP_LIMIT  # noqa: E402
 
 
 def _noise(seed: int = 0):

@@ -13,7 +13,7 @@ from moksori.audio import MelConfig
 from moksori.checkpoint import CheckpointError
 from moksori.models import registry
 from moksori.models.interfaces import Controls
-from moksori.models.layers.alignment_check import (
+from moksori.models.alignment import (
     HIT_STEP_LIMIT,
     NOT_MONOTONIC,
     STOPPED_EARLY,

@@ -23,7 +23,7 @@ from torch import nn
 
 from moksori.audio import griffin_lim
 from moksori.models.flowtron import PRESETS, Flowtron, FlowtronConfig, FlowtronOutput, beta_binomial_prior, flowtron_loss
-from moksori.models.layers.alignment_check import check_alignment, diagonal_share
+from moksori.models.alignment import check_alignment, diagonal_share
 from moksori.training.logging import Examples, plot_alignment, plot_mels
 from moksori.training.recipe import Recipe, RecipeError
 from moksori.training.tasks.base import Batch, DatasetInfo, OptimizerSpec, Task

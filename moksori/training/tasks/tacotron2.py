@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from moksori.audio import griffin_lim
-from moksori.models.layers.alignment_check import check_alignment, diagonal_share
+from moksori.models.alignment import check_alignment, diagonal_share
 from moksori.models.tacotron2 import (
     PRESETS,
     Tacotron2,
