@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from moksori.cpu import native_bf16
 from moksori.evaluation.metrics import MCD_SCALE, Alignment, f0_metrics_of_alignment, mcd_dtw, mel_cepstrum
 from moksori.synthesis import Synthesizer, load_voice
 from moksori.synthesis.bundle import Voice, update_voice_json
@@ -220,7 +221,7 @@ def record_checks(voice_dir: str | Path, checks: list[PrecisionCheck]) -> dict[s
     for check in checks:
         checked[check.precision] = check.summary()
     machine = {"cpu": platform.processor() or platform.machine(), "isa": torch.backends.cpu.get_cpu_capability(),
-               "threads": torch.get_num_threads()}
+               "native_bf16": native_bf16(), "threads": torch.get_num_threads()}
     fast_and_safe = {name: float(record.get("speedup") or 0) for name, record in checked.items()
                      if record.get("safe") and float(record.get("speedup") or 0) >= MIN_SPEEDUP}
     best = max(fast_and_safe, key=fast_and_safe.__getitem__) if fast_and_safe else FP32

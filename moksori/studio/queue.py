@@ -21,8 +21,8 @@ never queued twice; the lock makes sure only one worker ever runs it.
 
 Queues: ``moksori-train-any`` (every worker), ``moksori-train-cpu`` and ``moksori-train-cuda``
 (workers of that device). A run goes where its request said (``device`` in the studio's training
-request); without one, it needs CUDA when one of its stages trains with mixed precision
-(``train.amp`` other than ``off``: AMP runs only on a GPU), or when ``MOKSORI_TRAINING_DEVICE``
+request); without one, it needs CUDA when one of its stages trains with fp16 mixed precision
+(``train.amp: fp16``: fp16 AMP runs only on a GPU; bf16 runs on CPUs too), or when ``MOKSORI_TRAINING_DEVICE``
 says so for every run; otherwise any worker may take it.
 """
 
@@ -58,13 +58,13 @@ def queue_url(environ: MutableMapping[str, str] | None = None) -> str | None:
 
 def required_device(job: dict[str, Any], default: str | None = None) -> str:
     """The device the run asked for (``device`` in its job.json), else ``cuda`` when a stage asks
-    for mixed precision, else ``default`` (``MOKSORI_TRAINING_DEVICE``, ``any`` when unset)."""
+    for fp16 mixed precision, else ``default`` (``MOKSORI_TRAINING_DEVICE``, ``any`` when unset)."""
     if job.get("device") in REQUIREMENTS:
         return str(job["device"])
     default = (default if default is not None else os.environ.get("MOKSORI_TRAINING_DEVICE", "any")).strip().lower()
     if default not in REQUIREMENTS:
         raise ValueError(f"MOKSORI_TRAINING_DEVICE={default!r}: use one of {', '.join(REQUIREMENTS)}")
-    if any(str(stage.get("recipe", {}).get("train", {}).get("amp", "off")) != "off" for stage in job.get("stages", [])):
+    if any(str(stage.get("recipe", {}).get("train", {}).get("amp", "off")) == "fp16" for stage in job.get("stages", [])):
         return "cuda"
     return default
 

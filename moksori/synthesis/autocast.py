@@ -45,14 +45,4 @@ def _to_float32(value: Any) -> Any:
     return value
 
 
-def _to_float32(value: Any) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value.float() if value.is_floating_point() else value
-    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a NamedTuple
-        return type(value)(*(_to_float32(item) for item in value))
-    if isinstance(value, (tuple, list)):
-        return type(value)(_to_float32(item) for item in value)
-    return value
-
-
 __all__ = ["Autocast"]

@@ -28,6 +28,8 @@ import copy
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from moksori.cpu import native_bf16
+
 if TYPE_CHECKING:  # torch loads only where a reduced precision is applied (the ONNX path runs without it)
     from torch import nn
 
@@ -155,8 +157,6 @@ def with_precision(adapter: nn.Module, precision: str) -> nn.Module:
     return reduced.eval()
 
 
-
-
 # --- a voice's record (voice.json "precision", written by moksori evaluate --precision) ----------
 
 
@@ -167,8 +167,12 @@ def recorded(voice_config: dict[str, Any]) -> dict[str, Any]:
 
 
 def recommended(voice_config: dict[str, Any]) -> str:
-    """The precision voice.json recommends after a check; fp32 when there is none."""
+    """The precision voice.json recommends after a check; fp32 when there is none, and fp32 for a
+    bf16 recommendation on a CPU without bf16 instructions (it was measured faster on another
+    machine: here bf16 is emulated and several times slower than fp32)."""
     value = recorded(voice_config).get("recommended", FP32)
+    if value == BF16 and not native_bf16():
+        return FP32
     return value if value in PRECISIONS else FP32
 
 

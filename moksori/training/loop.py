@@ -1,7 +1,8 @@
 """The one training loop for every model.
 
 :func:`train` reads a recipe, builds the model's :class:`~moksori.training.tasks.Task`, and runs
-steps: length-bucketed batches, DDP when started by ``torchrun``, AMP on CUDA, gradient
+steps: length-bucketed batches, DDP when started by ``torchrun``, AMP (fp16 or bf16 on CUDA, bf16
+on CPU), gradient
 clipping, non-finite loss/gradient skipping, validation, TensorBoard, atomic checkpoints with
 exact resume. Nothing in here knows a model's maths; the task's ``train_step`` does, through
 the :class:`StepContext` helper.
@@ -32,6 +33,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
+from moksori.cpu import native_bf16
 from moksori.data.dataset import LengthBucketSampler, TTSDataset, collate_tts
 from moksori.errors import UserError
 from moksori.training.checkpoint import (
@@ -99,6 +101,14 @@ def setup_distributed() -> DistInfo:
     return DistInfo(rank, world_size, local_rank, device, started_here)
 
 
+def _warn_about_amp(amp: str, device: torch.device) -> None:
+    if amp == "fp16" and device.type != "cuda":
+        logger.warning("amp=fp16 needs CUDA; training in float32 on %s (amp=bf16 runs on a CPU)", device)
+    elif amp == "bf16" and device.type == "cpu" and not native_bf16():
+        logger.warning("amp=bf16 on a CPU without bf16 instructions (avx512_bf16/amx_bf16) is emulated and "
+                       "slower than float32 here; set train.amp: off for speed")
+
+
 def _barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()
@@ -122,7 +132,8 @@ class StepContext:
         distributed: bool,
     ) -> None:
         self.device = device
-        self.amp = amp if device.type == "cuda" else "off"
+        # CPU autocast runs bf16 only; fp16 autocast (with its gradient scaler) is a CUDA thing.
+        self.amp = amp if device.type == "cuda" or amp == "bf16" else "off"
         self.grad_clip = grad_clip
         self.optimizers = dict(optimizers)
         self.distributed = distributed
@@ -420,8 +431,8 @@ class Trainer:
         specs = task.optimizers()
         ctx = StepContext(info.device, train.amp, task.grad_clip(),
                           {s.name: s.optimizer for s in specs}, info.enabled)
-        if train.amp != "off" and info.device.type != "cuda" and info.is_main:
-            logger.warning("amp=%s needs CUDA; training in float32 on %s", train.amp, info.device)
+        if info.is_main:
+            _warn_about_amp(train.amp, info.device)
         step = epoch = batch_in_epoch = 0
         if checkpoint is not None:
             self._restore(checkpoint, task, specs, ctx)

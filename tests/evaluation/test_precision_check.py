@@ -19,6 +19,7 @@ from moksori.evaluation.precision_check import (
     record_checks,
 )
 from moksori.synthesis import Synthesizer
+from moksori.synthesis import precision as precision_module
 
 SENTENCES = ["안녕하세요.", "오늘 날씨가 좋네요."]
 
@@ -64,11 +65,16 @@ def test_verdicts_follow_the_limits() -> None:
     assert pitch.failures == ["f0_rmse_cents 35 >= 20"]
 
 
-def test_record_recommends_the_fastest_safe_precision(voice: Path) -> None:
+def test_record_recommends_the_fastest_safe_precision(voice: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     section = record_checks(voice, [PrecisionCheck("bf16", [_row()], 1.0, 0.5), PrecisionCheck("int8", [_row(0.9)], 1.0, 0.25)])
     assert section["recommended"] == "bf16"  # int8 is faster but failed
     assert section["checked"]["int8"]["safe"] is False and section["checked"]["bf16"]["speedup"] == 2.0
+    assert isinstance(section["machine"]["native_bf16"], bool)
+    monkeypatch.setattr(precision_module, "native_bf16", lambda: True)
     assert Synthesizer(voice, precision="auto").precision == "bf16"
+    # On a CPU without bf16 instructions the bf16 recommendation (measured elsewhere) is not taken.
+    monkeypatch.setattr(precision_module, "native_bf16", lambda: False)
+    assert Synthesizer(voice, precision="auto").precision == "fp32"
     # A later check that finds bf16 not faster here drops the recommendation back to fp32.
     section = record_checks(voice, [PrecisionCheck("bf16", [_row()], 1.0, 1.2)])
     assert section["recommended"] == "fp32" and section["checked"]["int8"]["safe"] is False

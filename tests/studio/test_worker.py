@@ -92,9 +92,10 @@ def test_cancel_on_the_server_stops_the_run_on_the_worker(
     assert _run(web, run_id)["status"] == "cancelled"
 
 
-def test_mixed_precision_runs_need_a_cuda_worker() -> None:
-    stage = {"recipe": {"train": {"amp": "bf16"}}}
+def test_fp16_runs_need_a_cuda_worker_and_bf16_runs_do_not() -> None:
+    stage = {"recipe": {"train": {"amp": "fp16"}}}
     assert required_device({"stages": [stage]}) == "cuda"
+    assert required_device({"stages": [{"recipe": {"train": {"amp": "bf16"}}}]}, default="any") == "any"
     assert required_device({"stages": [{"recipe": {"train": {"amp": "off"}}}]}, default="any") == "any"
     with pytest.raises(ValueError, match="MOKSORI_TRAINING_DEVICE"):
         required_device({}, default="tpu")

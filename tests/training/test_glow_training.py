@@ -14,8 +14,10 @@ def _series(run_dir, key):
     return [record[key] for record in read_metrics(run_dir, "train") if key in record]
 
 
-def test_tiny_glow_tts_overfits(make_recipe, tmp_path):
-    run_dir = train(make_recipe("glowtts", tmp_path / "run", eval_interval=150), max_steps=150)
+@pytest.mark.parametrize("amp", ["off", "bf16"])
+def test_tiny_glow_tts_overfits(make_recipe, tmp_path, amp):
+    # bf16: CPU autocast (matmuls and convolutions in bfloat16), as `train.amp: bf16` runs on a CPU.
+    run_dir = train(make_recipe("glowtts", tmp_path / "run", eval_interval=150, amp=amp), max_steps=150)
     mle, duration = _series(run_dir, "mle"), _series(run_dir, "duration")
     assert len(mle) == 150
     first_mle, last_mle = np.mean(mle[:5]), np.mean(mle[-5:])

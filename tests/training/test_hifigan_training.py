@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from moksori.models.hifigan import Generator, HiFiGANConfig
@@ -11,8 +12,9 @@ def _series(run_dir, key):
     return [record[key] for record in read_metrics(run_dir, "train") if key in record]
 
 
-def test_tiny_hifigan_mel_loss_falls(make_recipe, tmp_path):
-    recipe = make_recipe("hifigan", tmp_path / "run", adversarial=False, stft_loss=True, eval_interval=50)
+@pytest.mark.parametrize("amp", ["off", "bf16"])
+def test_tiny_hifigan_mel_loss_falls(make_recipe, tmp_path, amp):
+    recipe = make_recipe("hifigan", tmp_path / "run", adversarial=False, stft_loss=True, eval_interval=50, amp=amp)
     run_dir = train(recipe, max_steps=50)
     mel = _series(run_dir, "mel_l1")
     assert len(mel) == 50 and not _series(run_dir, "disc")
