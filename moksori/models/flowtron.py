@@ -26,7 +26,6 @@ attention loss; a checkpoint that needs the former is refused by name.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
@@ -41,6 +40,15 @@ from torch.nn import functional as F
 from moksori.models.interfaces import AcousticModel, AcousticOutput, Controls, NoiseSource, OnnxGraph
 from moksori.models.alignment import check_alignment
 from moksori.models.layers.common import sequence_mask
+from moksori.models.onnx_runners import (
+    FLOWTRON_FRAME_STATE,
+    FlowtronOnnx,
+    FlowtronStyle,
+    attention_max_symbols,
+    fixed_prior,
+    flowtron_metadata,
+    styled_mean,
+)
 from moksori.models.tacotron2 import ConvNorm, Encoder, LinearNorm
 
 # --- config -------------------------------------------------------------------------------------
@@ -658,90 +666,8 @@ class FlowtronLoss(nn.Module):
 
 # --- inference adapter (the acoustic interface) ----------------------------------------------------
 
-STYLE_KEYS = ("ref_mel", "ref_ids", "strength", "segments", "ref_mel_b", "ref_ids_b", "z_b", "alpha", "component")
-MAX_STYLE_SEGMENTS = 64
-
-
-@dataclass(frozen=True)
-class FlowtronStyle:
-    """What ``Controls.style`` may hold for Flowtron (all optional):
-
-    * ``ref_mel`` ``[n_mel, frames]``: a reference recording's mel; its z (the forward pass) is
-      averaged over time (``segments`` > 1: over that many equal segments, laid out over the
-      generated frames in order) and the prior is centred there. ``ref_ids``: the reference's
-      transcript as symbol ids; without it the sentence's own text is used to encode the
-      reference (an approximation: the reference is then read against the wrong text).
-    * ``strength`` in [0, 1]: how far the prior's mean moves from its own mean toward the
-      reference's (0: plain sampling, 1: centred on the reference).
-    * ``ref_mel_b`` (+ ``ref_ids_b``) or ``z_b`` ``[n_mel]``: a second style; ``alpha`` in [0, 1]
-      interpolates the mean ``(1 - alpha) z_a + alpha z_b`` (``z_a``: the reference's mean, or
-      the prior's own without ``ref_mel``).
-    * ``component``: the mixture component to sample from (models with ``n_components`` > 1;
-      default: the reference's most likely component, else 0).
-    """
-
-    ref_mel: torch.Tensor | None = None
-    ref_ids: torch.Tensor | None = None
-    strength: float = 1.0
-    segments: int = 1
-    ref_mel_b: torch.Tensor | None = None
-    ref_ids_b: torch.Tensor | None = None
-    z_b: torch.Tensor | None = None
-    alpha: float = 0.0
-    component: int | None = None
-
-    @classmethod
-    def from_controls(cls, style: dict[str, Any], n_mel: int, n_components: int) -> "FlowtronStyle":
-        unknown = sorted(set(style) - set(STYLE_KEYS))
-        if unknown:
-            raise ValueError(f"unknown Flowtron style key(s) {', '.join(unknown)}; known: {', '.join(STYLE_KEYS)}")
-        values = dict(style)
-        for key in ("ref_mel", "ref_mel_b"):
-            if values.get(key) is not None:
-                values[key] = _as_mel(values[key], n_mel, key)
-        for key in ("ref_ids", "ref_ids_b"):
-            if values.get(key) is not None:
-                ids = torch.as_tensor(values[key], dtype=torch.long).reshape(-1)
-                if ids.numel() == 0:
-                    raise ValueError(f"style {key} is empty")
-                values[key] = ids
-        if values.get("z_b") is not None:
-            z_b = torch.as_tensor(values["z_b"], dtype=torch.float32)
-            if z_b.shape != (n_mel,):
-                raise ValueError(f"style z_b must have shape [{n_mel}], got {tuple(z_b.shape)}")
-            values["z_b"] = z_b
-        for key in ("strength", "alpha"):
-            if key in values:
-                value = float(values[key])
-                if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-                    raise ValueError(f"style {key} must be in [0, 1], got {values[key]!r}")
-                values[key] = value
-        if "segments" in values:
-            segments = int(values["segments"])
-            if not 1 <= segments <= MAX_STYLE_SEGMENTS:
-                raise ValueError(f"style segments must be in 1..{MAX_STYLE_SEGMENTS}, got {values['segments']!r}")
-            values["segments"] = segments
-        if values.get("component") is not None:
-            if n_components < 2:
-                raise ValueError("style component: this Flowtron has a plain Gaussian prior (no mixture components)")
-            component = int(values["component"])
-            if not 0 <= component < n_components:
-                raise ValueError(f"style component must be in 0..{n_components - 1}, got {values['component']!r}")
-            values["component"] = component
-        if values.get("ref_mel_b") is not None and values.get("z_b") is not None:
-            raise ValueError("style: give either ref_mel_b or z_b, not both")
-        return cls(**values)
-
-
-def _as_mel(value: Any, n_mel: int, name: str) -> torch.Tensor:
-    mel = torch.as_tensor(value, dtype=torch.float32)
-    if mel.dim() == 3 and mel.size(0) == 1:
-        mel = mel[0]
-    if mel.dim() != 2 or mel.size(0) != n_mel or mel.size(1) < 2:
-        raise ValueError(f"style {name} must be a mel [{n_mel}, frames >= 2], got shape {tuple(mel.shape)}")
-    if not torch.isfinite(mel).all():
-        raise ValueError(f"style {name} has non-finite values")
-    return mel
+# The style controls (FlowtronStyle), the prior without a reference (fixed_prior, styled_mean) and the
+# ONNX loop (FlowtronOnnx) are NumPy (moksori.models.onnx_runners), so an exported voice runs without torch.
 
 
 def segment_means(z: torch.Tensor, segments: int) -> torch.Tensor:
@@ -756,44 +682,22 @@ def spread_segments(means: torch.Tensor, frames: int) -> torch.Tensor:
     return means[:, index]
 
 
-def styled_mean(style: FlowtronStyle, mean0: torch.Tensor, z_a: torch.Tensor | None,
-                z_b: torch.Tensor | None) -> torch.Tensor:
-    """The prior's mean moved toward the style: ``z_a`` (the reference's segment means, or the
-    prior's own ``mean0``) interpolated toward ``z_b`` by ``alpha``, the whole by ``strength``."""
-    if z_a is None and z_b is None:
-        return mean0
-    z_a = mean0 if z_a is None else z_a
-    target = z_a if z_b is None else (1 - style.alpha) * z_a + style.alpha * z_b
-    return (1 - style.strength) * mean0 + style.strength * target
-
-
-def fixed_prior(mixture: dict[str, Any] | None, n_mel: int, component: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and std ``[n_mel, 1]`` of the prior without a reference: N(0, 1), or a fixed
-    mixture's ``component`` (default 0). ``mixture``: ``mean``/``log_var`` ``[n_mel, k]``."""
-    if mixture is None:
-        return torch.zeros(n_mel, 1), torch.ones(n_mel, 1)
-    k = 0 if component is None else component
-    return mixture["mean"][:, k : k + 1], torch.exp(0.5 * mixture["log_var"][:, k : k + 1])
-
-
-class FlowtronAcoustic(AcousticModel):
+class FlowtronAcoustic(FlowtronOnnx, AcousticModel):
     """Text ids → mel for an eval-mode Flowtron. ``noise_scale`` is Flowtron's sigma (the
     standard deviation of the sampled z); ``style`` is read as :class:`FlowtronStyle`. The
     last flow's gate ends each sentence, at most ``max_decoder_steps`` frames; every row's
     alignment (the first flow's attention, in time order) is checked and reported.
 
     ONNX: ``acoustic.onnx`` encodes the text into every flow's attention keys and values, and
-    ``acoustic.flow<i>.onnx`` is one frame of flow ``i``'s inverse; :meth:`onnx_run` runs the
-    frame loop in Python. Style references (``ref_mel``, ``ref_mel_b``) need the forward pass
-    and stay PyTorch-only; sigma, speaker, ``z_b``/``alpha``/``strength`` and a fixed mixture's
-    component work through ONNX Runtime too.
+    ``acoustic.flow<i>.onnx`` is one frame of flow ``i``'s inverse; the frame loop is
+    :class:`~moksori.models.onnx_runners.FlowtronOnnx`'s, torch-free. Style references
+    (``ref_mel``, ``ref_mel_b``) need the forward pass and stay PyTorch-only; sigma, speaker,
+    ``z_b``/``alpha``/``strength`` and a fixed mixture's component work through ONNX Runtime too.
 
     Streaming within a sentence: none (``stream`` is the interface's default, one piece): the
     flows alternate the frame order, so the first output frame comes from the last flow's last
     step and depends on every frame; the synthesizer streams Flowtron sentence by sentence, with a
     failed alignment retried as in ``synthesize``."""
-
-    knobs = ("noise_scale", "speaker_id", "style")
 
     def __init__(self, model: Flowtron):
         super().__init__(model)
@@ -801,9 +705,7 @@ class FlowtronAcoustic(AcousticModel):
 
     @property
     def max_symbols(self) -> int:
-        from moksori.models.tacotron2 import FRAMES_PER_SYMBOL
-
-        return max(1, self.config.max_decoder_steps // FRAMES_PER_SYMBOL)
+        return attention_max_symbols(self.config.max_decoder_steps)
 
     def _speaker(self, controls: Controls, rows: int) -> torch.Tensor | None:
         if self.model.n_speakers <= 1:
@@ -826,31 +728,32 @@ class FlowtronAcoustic(AcousticModel):
         """Per row: the prior's own mean and std ``[n_mel, 1]`` and the style mean ``[n_mel, k]``
         (k segments; equal to the prior's mean when no style is given)."""
         n_mel = self.config.n_mel_channels
-        mean0, std0 = torch.zeros(n_mel, 1), torch.ones(n_mel, 1)
-        z_a = prob = None
-        if style.ref_mel is not None:
-            ref_ids = row_ids if style.ref_ids is None else style.ref_ids
-            z_ref, prob = self.reference_z(style.ref_mel, ref_ids, speaker)
+        ref_mel = _tensor(style.ref_mel)
+        z_a = prob = mixture = None
+        k = style.component
+        if ref_mel is not None:
+            ref_ids = row_ids if style.ref_ids is None else _tensor(style.ref_ids)
+            z_ref, prob = self.reference_z(ref_mel, ref_ids, speaker)
             z_a = segment_means(z_ref, style.segments)
         if self.config.n_components > 1:
-            k = style.component
             if k is None:
                 k = int(prob.argmax()) if prob is not None else 0
             if self.config.fixed_gaussian:
                 mean, log_var = self.model.gaussian_mixture.mean[0], self.model.gaussian_mixture.log_var[0]
-            elif style.ref_mel is not None:
-                embedding = self.model.mel_encoder(style.ref_mel.unsqueeze(0), torch.tensor([style.ref_mel.size(1)]))
+            elif ref_mel is not None:
+                embedding = self.model.mel_encoder(ref_mel.unsqueeze(0), torch.tensor([ref_mel.size(1)]))
                 mean, log_var, _ = self.model.gaussian_mixture(embedding)
                 mean, log_var = mean[0], log_var[0]
             else:
                 raise ValueError("this Flowtron predicts its mixture from a reference mel: give style ref_mel")
-            mean0, std0 = fixed_prior({"mean": mean, "log_var": log_var}, n_mel, k)
+            mixture = {"mean": mean.detach().float().cpu().numpy(), "log_var": log_var.detach().float().cpu().numpy()}
+        mean0, std0 = (torch.from_numpy(part) for part in fixed_prior(mixture, n_mel, k))
         z_b = None
         if style.ref_mel_b is not None:
-            ids_b = row_ids if style.ref_ids_b is None else style.ref_ids_b
-            z_b = self.reference_z(style.ref_mel_b, ids_b, speaker)[0].mean(dim=1, keepdim=True)
+            ids_b = row_ids if style.ref_ids_b is None else _tensor(style.ref_ids_b)
+            z_b = self.reference_z(_tensor(style.ref_mel_b), ids_b, speaker)[0].mean(dim=1, keepdim=True)
         elif style.z_b is not None:
-            z_b = style.z_b.unsqueeze(1)
+            z_b = _tensor(style.z_b).unsqueeze(1)
         return mean0, std0, styled_mean(style, mean0, z_a, z_b)
 
     def infer(
@@ -919,9 +822,10 @@ class FlowtronAcoustic(AcousticModel):
                     torch.zeros(1, 1, c.n_hidden), torch.zeros(1, 1, c.n_hidden),
                     torch.zeros(c.n_lstm_layers, 1, c.n_hidden), torch.zeros(c.n_lstm_layers, 1, c.n_hidden),
                     torch.zeros(1, tokens, c.n_attn_channels), torch.zeros(1, tokens, c.n_attn_channels))
-            outputs = ["x", "attn", *(["gate"] if frame.step.has_gate else []), *(f"out_{n}" for n in _FRAME_STATE)]
+            state = FLOWTRON_FRAME_STATE
+            outputs = ["x", "attn", *(["gate"] if frame.step.has_gate else []), *(f"out_{n}" for n in state)]
             axes = {"keys": {1: "tokens"}, "values": {1: "tokens"}, "attn": {2: "tokens"}}
-            graphs[f"flow{i}"] = (frame, OnnxGraph(args, ["frame", "z", *_FRAME_STATE, "keys", "values"], outputs, axes))
+            graphs[f"flow{i}"] = (frame, OnnxGraph(args, ["frame", "z", *state, "keys", "values"], outputs, axes))
         return graphs
 
     def onnx_metadata(self) -> dict[str, str]:
@@ -933,53 +837,9 @@ class FlowtronAcoustic(AcousticModel):
         }
         if c.n_components > 1 and c.fixed_gaussian:
             mixture = self.model.gaussian_mixture
-            facts.update(n_components=c.n_components, mixture_mean=json.dumps(mixture.mean[0].tolist()),
-                         mixture_log_var=json.dumps(mixture.log_var[0].tolist()))
-        return {f"flowtron.{key}": str(value) for key, value in facts.items()}
-
-    @classmethod
-    def onnx_extra_graph_names(cls, metadata: dict[str, str]) -> tuple[str, ...]:
-        return tuple(f"flow{i}" for i in range(int(metadata["flowtron.n_flows"])))
-
-    @classmethod
-    def onnx_run(
-        cls, sessions: dict[str, Any], metadata: dict[str, str], ids: list[int], controls: Controls,
-        noise: NoiseSource, n_mels: int,
-    ) -> tuple[np.ndarray, Any]:
-        meta = {key.removeprefix("flowtron."): value for key, value in metadata.items() if key.startswith("flowtron.")}
-        n_flows, n_mel, n = int(meta["n_flows"]), int(meta["n_mel_channels"]), int(meta["max_decoder_steps"])
-        n_components = int(meta["n_components"])
-        mixture = None
-        if n_components > 1:
-            mixture = {key: torch.tensor(json.loads(meta[f"mixture_{key}"])) for key in ("mean", "log_var")}
-        style = FlowtronStyle.from_controls(controls.style, n_mel, n_components)
-        if style.ref_mel is not None or style.ref_mel_b is not None:
-            raise ValueError("Flowtron style references (ref_mel) need the PyTorch path: synthesise without ONNX")
-        mean0, std0 = fixed_prior(mixture, n_mel, style.component)
-        mean = styled_mean(style, mean0, None, None if style.z_b is None else style.z_b.unsqueeze(1))
-        eps = torch.from_numpy(noise(0, n, n_mel))
-        x = (mean + float(controls.noise_scale) * std0 * eps).T.numpy().astype(np.float32)  # [frames, c]
-        feeds = {"input": np.asarray([ids], dtype=np.int64)}
-        if "sid" in {i.name for i in sessions[""].get_inputs()}:
-            speaker = int(controls.speaker_id or 0)
-            if not 0 <= speaker < int(meta["n_speakers"]):
-                raise ValueError(f"speaker id out of range: this model has {meta['n_speakers']} speaker(s)")
-            feeds["sid"] = np.asarray([speaker], dtype=np.int64)
-        keys, values = sessions[""].run(["keys", "values"], feeds)
-        use_gate, hit_limit, attn = bool(int(meta["use_gate_layer"])), False, None
-        for order, i in enumerate(reversed(range(n_flows))):
-            backward = i % 2 == 1  # AR_Back_Step: the flow reads the frames in reverse
-            gate_threshold = float(meta["gate_threshold"]) if use_gate and order == 0 else None
-            x, attn = _onnx_flow_inverse(sessions[f"flow{i}"], x[::-1] if backward else x, keys[i], values[i],
-                                         gate_threshold, meta)
-            if backward:
-                x, attn = x[::-1], attn[::-1]
-            if gate_threshold is not None:
-                hit_limit = len(x) >= n
-        alignment = torch.from_numpy(np.ascontiguousarray(attn.T))  # flow 0's, [tokens, frames]
-        report = check_alignment(alignment, len(ids), hit_limit, n_frames=max(len(x), 1))
-        return np.ascontiguousarray(x.T), report
-
+            facts.update(n_components=c.n_components, mixture_mean=mixture.mean[0].tolist(),
+                         mixture_log_var=mixture.log_var[0].tolist())
+        return flowtron_metadata(facts)
 
     def teacher_forced_mel(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError(
@@ -988,7 +848,9 @@ class FlowtronAcoustic(AcousticModel):
         )
 
 
-_FRAME_STATE = ("attention_h", "attention_c", "lstm_h", "lstm_c")
+def _tensor(array: np.ndarray | None) -> torch.Tensor | None:
+    """A style array (NumPy, as :class:`FlowtronStyle` holds it) as a tensor sharing its memory."""
+    return None if array is None else torch.from_numpy(array)
 
 
 def _ar_step(flow: nn.Module) -> AR_Step:
@@ -1016,28 +878,6 @@ class _OnnxFlowFrame(nn.Module):
         x = (z - b) * torch.exp(-log_s)
         gate = (step.gate_layer(decoder_input).reshape(1),) if step.has_gate else ()
         return (x, attn, *gate, attention_h, attention_c, lstm_h, lstm_c)
-
-
-def _onnx_flow_inverse(session: Any, z: np.ndarray, keys: np.ndarray, values: np.ndarray,
-                       gate_threshold: float | None, meta: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
-    """One flow's inverse over ``z`` ``[frames, c]`` in its processing order, frame by frame;
-    with ``gate_threshold`` it stops after the frame whose gate fires. Returns x ``[frames', c]``
-    and the attention ``[frames', tokens]``."""
-    hidden, layers = int(meta["n_hidden"]), int(meta["n_lstm_layers"])
-    state = [np.zeros((1, 1, hidden), np.float32)] * 2 + [np.zeros((layers, 1, hidden), np.float32)] * 2
-    frame = np.zeros((1, 1, z.shape[1]), np.float32)
-    xs, attns = [], []
-    for t in range(len(z)):
-        feeds = {"frame": frame, "z": np.ascontiguousarray(z[t][None, None]), **dict(zip(_FRAME_STATE, state)),
-                 "keys": keys, "values": values}
-        out = session.run(None, feeds)
-        frame = out[0]
-        xs.append(frame[0, 0])
-        attns.append(out[1][0, 0])
-        state = out[-4:]
-        if gate_threshold is not None and 1.0 / (1.0 + np.exp(-float(out[2][0]))) > gate_threshold:
-            break
-    return np.stack(xs), np.stack(attns)
 
 
 # --- NVIDIA checkpoints ------------------------------------------------------------------------------

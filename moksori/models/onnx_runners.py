@@ -5,17 +5,21 @@ classes, so there is one implementation of each family's ONNX inputs and loops: 
 runs the same code whether the adapter was built from its weights or not. The torch-free path
 (:mod:`moksori.synthesis.onnx_voice`) builds the same classes from voice.json alone
 (:func:`acoustic_runner`, :func:`vocoder_runner`): the facts the synthesizer needs (speakers,
-symbol limit, a vocoder's receptive field) come from the model config there.
+symbol limit, a vocoder's receptive field) come from the model config there. The autoregressive
+families (Tacotron2's decoder, Flowtron's flows) run their frame loops here in NumPy, one graph
+call per frame.
 
 A family missing from :data:`ACOUSTIC_RUNNERS` / :data:`VOCODER_RUNNERS` needs torch at synthesis
-time (its loop or its post-processing is PyTorch code: Tacotron2, Flowtron, WaveGlow's denoiser,
-WaveNet, Griffin-Lim), and its voices run on the PyTorch path.
+time (its post-processing is PyTorch code or it has no single graph: WaveGlow's denoiser, WaveNet,
+Griffin-Lim), and its voices run on the PyTorch path.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from statistics import NormalDist
 from types import SimpleNamespace
 from typing import Any, ClassVar
@@ -213,6 +217,238 @@ class Tacotron2Onnx(AcousticOnnx):
         return mel_postnet[0], report
 
 
+# --- Flowtron ------------------------------------------------------------------------------------
+
+# The metadata of Flowtron's ``acoustic.onnx`` (each name under this prefix): what its frame loop
+# needs, and a fixed mixture prior's means and log variances ``[n_mel, k]`` as JSON.
+FLOWTRON_METADATA_PREFIX = "flowtron."
+FLOWTRON_METADATA = ("n_flows", "n_speakers", "n_mel_channels", "n_hidden", "n_lstm_layers", "max_decoder_steps",
+                     "gate_threshold", "use_gate_layer", "n_components", "mixture_mean", "mixture_log_var")
+# A flow frame graph's LSTM states: inputs by these names, outputs as ``out_<name>``, in this order.
+FLOWTRON_FRAME_STATE = ("attention_h", "attention_c", "lstm_h", "lstm_c")
+FLOWTRON_STYLE_KEYS = ("ref_mel", "ref_ids", "strength", "segments", "ref_mel_b", "ref_ids_b", "z_b", "alpha",
+                       "component")
+MAX_STYLE_SEGMENTS = 64
+
+
+def flowtron_metadata(facts: Mapping[str, Any]) -> dict[str, str]:
+    """The ONNX metadata of Flowtron's main graph from its facts (lists are written as JSON)."""
+    unknown = sorted(set(facts) - set(FLOWTRON_METADATA))
+    if unknown:
+        raise ValueError(f"unknown Flowtron ONNX metadata {', '.join(unknown)}")
+    return {FLOWTRON_METADATA_PREFIX + key: json.dumps(value) if isinstance(value, (list, tuple)) else str(value)
+            for key, value in facts.items()}
+
+
+def _flowtron_facts(metadata: Mapping[str, str]) -> dict[str, str]:
+    return {key.removeprefix(FLOWTRON_METADATA_PREFIX): value for key, value in metadata.items()
+            if key.startswith(FLOWTRON_METADATA_PREFIX)}
+
+
+def _array(value: Any, dtype: Any) -> np.ndarray:
+    """A fresh array of ``value`` (a list, an array, or a torch tensor on any device)."""
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    return np.array(value, dtype=dtype)
+
+
+def _style_mel(value: Any, n_mel: int, name: str) -> np.ndarray:
+    mel = _array(value, np.float32)
+    if mel.ndim == 3 and mel.shape[0] == 1:
+        mel = mel[0]
+    if mel.ndim != 2 or mel.shape[0] != n_mel or mel.shape[1] < 2:
+        raise ValueError(f"style {name} must be a mel [{n_mel}, frames >= 2], got shape {tuple(mel.shape)}")
+    if not np.isfinite(mel).all():
+        raise ValueError(f"style {name} has non-finite values")
+    return mel
+
+
+@dataclass(frozen=True)
+class FlowtronStyle:
+    """What ``Controls.style`` may hold for Flowtron (all optional; arrays are NumPy):
+
+    * ``ref_mel`` ``[n_mel, frames]``: a reference recording's mel; its z (the forward pass) is
+      averaged over time (``segments`` > 1: over that many equal segments, laid out over the
+      generated frames in order) and the prior is centred there. ``ref_ids``: the reference's
+      transcript as symbol ids; without it the sentence's own text is used to encode the
+      reference (an approximation: the reference is then read against the wrong text).
+    * ``strength`` in [0, 1]: how far the prior's mean moves from its own mean toward the
+      reference's (0: plain sampling, 1: centred on the reference).
+    * ``ref_mel_b`` (+ ``ref_ids_b``) or ``z_b`` ``[n_mel]``: a second style; ``alpha`` in [0, 1]
+      interpolates the mean ``(1 - alpha) z_a + alpha z_b`` (``z_a``: the reference's mean, or
+      the prior's own without ``ref_mel``).
+    * ``component``: the mixture component to sample from (models with ``n_components`` > 1;
+      default: the reference's most likely component, else 0).
+
+    References need Flowtron's forward pass, so only the PyTorch adapter takes them; the rest
+    works in ONNX Runtime too (:class:`FlowtronOnnx`).
+    """
+
+    ref_mel: np.ndarray | None = None
+    ref_ids: np.ndarray | None = None
+    strength: float = 1.0
+    segments: int = 1
+    ref_mel_b: np.ndarray | None = None
+    ref_ids_b: np.ndarray | None = None
+    z_b: np.ndarray | None = None
+    alpha: float = 0.0
+    component: int | None = None
+
+    @classmethod
+    def from_controls(cls, style: Mapping[str, Any], n_mel: int, n_components: int) -> "FlowtronStyle":
+        """The checked style of a request; ValueError naming the key otherwise."""
+        unknown = sorted(set(style) - set(FLOWTRON_STYLE_KEYS))
+        if unknown:
+            raise ValueError(f"unknown Flowtron style key(s) {', '.join(unknown)}; "
+                             f"known: {', '.join(FLOWTRON_STYLE_KEYS)}")
+        values = dict(style)
+        for key in ("ref_mel", "ref_mel_b"):
+            if values.get(key) is not None:
+                values[key] = _style_mel(values[key], n_mel, key)
+        for key in ("ref_ids", "ref_ids_b"):
+            if values.get(key) is not None:
+                ids = _array(values[key], np.int64).reshape(-1)
+                if ids.size == 0:
+                    raise ValueError(f"style {key} is empty")
+                values[key] = ids
+        if values.get("z_b") is not None:
+            z_b = _array(values["z_b"], np.float32)
+            if z_b.shape != (n_mel,):
+                raise ValueError(f"style z_b must have shape [{n_mel}], got {tuple(z_b.shape)}")
+            values["z_b"] = z_b
+        for key in ("strength", "alpha"):
+            if key in values:
+                value = float(values[key])
+                if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+                    raise ValueError(f"style {key} must be in [0, 1], got {values[key]!r}")
+                values[key] = value
+        if "segments" in values:
+            segments = int(values["segments"])
+            if not 1 <= segments <= MAX_STYLE_SEGMENTS:
+                raise ValueError(f"style segments must be in 1..{MAX_STYLE_SEGMENTS}, got {values['segments']!r}")
+            values["segments"] = segments
+        if values.get("component") is not None:
+            if n_components < 2:
+                raise ValueError("style component: this Flowtron has a plain Gaussian prior (no mixture components)")
+            component = int(values["component"])
+            if not 0 <= component < n_components:
+                raise ValueError(f"style component must be in 0..{n_components - 1}, got {values['component']!r}")
+            values["component"] = component
+        if values.get("ref_mel_b") is not None and values.get("z_b") is not None:
+            raise ValueError("style: give either ref_mel_b or z_b, not both")
+        return cls(**values)
+
+
+def fixed_prior(mixture: Mapping[str, np.ndarray] | None, n_mel: int,
+                component: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std ``[n_mel, 1]`` (float32) of Flowtron's prior without a reference: N(0, 1), or
+    a mixture's ``component`` (default 0). ``mixture``: ``mean``/``log_var`` ``[n_mel, k]``."""
+    if mixture is None:
+        return np.zeros((n_mel, 1), np.float32), np.ones((n_mel, 1), np.float32)
+    k = 0 if component is None else component
+    mean = np.asarray(mixture["mean"], np.float32)[:, k : k + 1]
+    log_var = np.asarray(mixture["log_var"], np.float32)[:, k : k + 1]
+    # exp in float64, rounded once: the float32 exp of torch and NumPy differ in the last bit
+    return np.ascontiguousarray(mean), np.exp(0.5 * log_var.astype(np.float64)).astype(np.float32)
+
+
+def styled_mean(style: FlowtronStyle, mean0: Any, z_a: Any | None, z_b: Any | None) -> Any:
+    """The prior's mean moved toward the style: ``z_a`` (the reference's segment means, or the
+    prior's own ``mean0``) interpolated toward ``z_b`` by ``alpha``, the whole by ``strength``.
+    Arrays of one library, NumPy or torch, ``[n_mel, 1 or segments]``."""
+    if z_a is None and z_b is None:
+        return mean0
+    z_a = mean0 if z_a is None else z_a
+    target = z_a if z_b is None else (1 - style.alpha) * z_a + style.alpha * z_b
+    return (1 - style.strength) * mean0 + style.strength * target
+
+
+def flowtron_flow_inverse(
+    session: Any, z: np.ndarray, keys: np.ndarray, values: np.ndarray, gate_threshold: float | None,
+    n_hidden: int, n_lstm_layers: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One flow's inverse over ``z`` ``[frames, c]`` in its processing order, frame by frame
+    (``session``: the flow's frame graph); with ``gate_threshold`` it stops after the frame whose
+    gate fires. Returns x ``[frames', c]`` and the attention ``[frames', tokens]``."""
+    state = [np.zeros((1, 1, n_hidden), np.float32)] * 2 + [np.zeros((n_lstm_layers, 1, n_hidden), np.float32)] * 2
+    frame = np.zeros((1, 1, z.shape[1]), np.float32)
+    xs, attns = [], []
+    for t in range(len(z)):
+        feeds = {"frame": frame, "z": np.ascontiguousarray(z[t][None, None]),
+                 **dict(zip(FLOWTRON_FRAME_STATE, state)), "keys": keys, "values": values}
+        out = session.run(None, feeds)
+        frame = out[0]
+        xs.append(frame[0, 0])
+        attns.append(out[1][0, 0])
+        state = out[-4:]
+        if gate_threshold is not None and 1.0 / (1.0 + np.exp(-float(out[2][0]))) > gate_threshold:
+            break
+    return np.stack(xs), np.stack(attns)
+
+
+class FlowtronOnnx(AcousticOnnx):
+    """Flowtron: ``acoustic.onnx`` encodes the text into every flow's attention keys and values,
+    ``acoustic.flow<i>.onnx`` is one frame of flow ``i``'s inverse; :meth:`onnx_run` samples z
+    from the prior (sigma, a fixed mixture's component, ``z_b``/``alpha``/``strength``) and runs
+    the flows' frame loops, the last flow first, until its gate fires. Style references
+    (``ref_mel``, ``ref_mel_b``) need the forward pass and are refused."""
+
+    knobs: ClassVar[tuple[str, ...]] = ("noise_scale", "speaker_id", "style")
+
+    @classmethod
+    def onnx_extra_graph_names(cls, metadata: dict[str, str]) -> tuple[str, ...]:
+        return tuple(f"flow{i}" for i in range(int(_flowtron_facts(metadata)["n_flows"])))
+
+    @classmethod
+    def onnx_run(
+        cls, sessions: dict[str, Any], metadata: dict[str, str], ids: list[int], controls: Controls,
+        noise: NoiseSource, n_mels: int,
+    ) -> tuple[np.ndarray, AlignmentReport]:
+        meta = _flowtron_facts(metadata)
+        n_flows, n_mel, n = int(meta["n_flows"]), int(meta["n_mel_channels"]), int(meta["max_decoder_steps"])
+        style = FlowtronStyle.from_controls(controls.style, n_mel, int(meta["n_components"]))
+        if style.ref_mel is not None or style.ref_mel_b is not None:
+            raise ValueError("Flowtron style references (ref_mel) need the PyTorch path: synthesise without ONNX")
+        x = cls.onnx_prior_z(meta, style, float(controls.noise_scale), noise(0, n, n_mel))
+        keys, values = cls.onnx_memory(sessions[""], meta, ids, controls)
+        use_gate, hit_limit, attn = bool(int(meta["use_gate_layer"])), False, None
+        for order, i in enumerate(reversed(range(n_flows))):
+            backward = i % 2 == 1  # AR_Back_Step: the flow reads the frames in reverse
+            gate_threshold = float(meta["gate_threshold"]) if use_gate and order == 0 else None
+            x, attn = flowtron_flow_inverse(sessions[f"flow{i}"], x[::-1] if backward else x, keys[i], values[i],
+                                            gate_threshold, int(meta["n_hidden"]), int(meta["n_lstm_layers"]))
+            if backward:
+                x, attn = x[::-1], attn[::-1]
+            if gate_threshold is not None:
+                hit_limit = len(x) >= n
+        report = check_alignment(np.ascontiguousarray(attn.T), len(ids), hit_limit, n_frames=max(len(x), 1))
+        return np.ascontiguousarray(x.T), report  # flow 0's alignment [tokens, frames] above
+
+    @staticmethod
+    def onnx_prior_z(meta: Mapping[str, str], style: FlowtronStyle, sigma: float, eps: np.ndarray) -> np.ndarray:
+        """z ``[frames, c]`` (float32): the styled prior mean plus ``sigma`` times its std times
+        the noise ``eps`` ``[c, frames]``."""
+        mixture = None
+        if int(meta["n_components"]) > 1:
+            mixture = {key: np.asarray(json.loads(meta[f"mixture_{key}"]), np.float32) for key in ("mean", "log_var")}
+        mean0, std0 = fixed_prior(mixture, int(meta["n_mel_channels"]), style.component)
+        mean = styled_mean(style, mean0, None, None if style.z_b is None else style.z_b[:, None])
+        return (mean + sigma * std0 * np.asarray(eps)).T.astype(np.float32)
+
+    @staticmethod
+    def onnx_memory(session: Any, meta: Mapping[str, str], ids: list[int],
+                    controls: Controls) -> tuple[np.ndarray, np.ndarray]:
+        """Every flow's attention keys and values ``[n_flows, 1, tokens, n_attn]`` of the text."""
+        feeds = {"input": np.asarray([ids], dtype=np.int64)}
+        if "sid" in {i.name for i in session.get_inputs()}:
+            speaker = int(controls.speaker_id or 0)
+            if not 0 <= speaker < int(meta["n_speakers"]):
+                raise ValueError(f"speaker id out of range: this model has {meta['n_speakers']} speaker(s)")
+            feeds["sid"] = np.asarray([speaker], dtype=np.int64)
+        keys, values = session.run(["keys", "values"], feeds)
+        return keys, values
+
+
 def vocos_context_frames(num_layers: int, kernel_size: int, win_size: int, hop_size: int) -> int:
     """Vocos's receptive field in mel frames either side (convolutions plus STFT overlap)."""
     return (num_layers + 1) * (kernel_size // 2) + math.ceil(win_size / hop_size / 2)
@@ -245,9 +481,17 @@ def _tacotron2(config: Mapping[str, Any]) -> AcousticOnnx:
                      max_symbols=attention_max_symbols(config["max_decoder_steps"], config["n_frames_per_step"]))
 
 
+def _flowtron(config: Mapping[str, Any]) -> AcousticOnnx:
+    runner = _instance(FlowtronOnnx, n_speakers=int(config.get("n_speakers", 1)),
+                       max_symbols=attention_max_symbols(config["max_decoder_steps"]))
+    # The synthesizer checks a requested mixture component against the model's count.
+    runner.model.config.n_components = int(config.get("n_components", 0) or 0)
+    return runner
+
+
 # family name (the registry's) → the runner built from its voice.json ``model_config``
-ACOUSTIC_RUNNERS: dict[str, Callable[[Mapping[str, Any]], AcousticOnnx]] = {"glow_tts": _glow_tts,
-                                                                            "tacotron2": _tacotron2}
+ACOUSTIC_RUNNERS: dict[str, Callable[[Mapping[str, Any]], AcousticOnnx]] = {
+    "glow_tts": _glow_tts, "tacotron2": _tacotron2, "flowtron": _flowtron}
 VOCODER_RUNNERS: dict[str, Callable[[Mapping[str, Any]], VocoderOnnx]] = {"hifigan": _hifigan, "vocos": _vocos}
 
 
@@ -255,7 +499,7 @@ def _instance(cls: type, **facts: Any) -> Any:
     runner = cls()
     runner.__dict__.update(facts)
     # The synthesizer reads ``adapter.model.config`` for style controls only (Flowtron's mixture
-    # components), which no torch-free family has: an empty config answers "none".
+    # components): an empty config answers "none".
     runner.model = SimpleNamespace(config=SimpleNamespace())
     return runner
 
@@ -278,8 +522,15 @@ __all__ = [
     "AcousticOnnx",
     "DEFAULT_CONTEXT_FRAMES",
     "FIRST_NOISE_STEPS",
+    "FLOWTRON_FRAME_STATE",
+    "FLOWTRON_METADATA",
+    "FLOWTRON_METADATA_PREFIX",
+    "FLOWTRON_STYLE_KEYS",
     "FRAMES_PER_SYMBOL",
+    "FlowtronOnnx",
+    "FlowtronStyle",
     "GlowTTSOnnx",
+    "MAX_STYLE_SEGMENTS",
     "ONNX_NOISE_FRAMES_PER_TOKEN",
     "PrenetNoise",
     "TACOTRON2_STATE",
@@ -289,8 +540,12 @@ __all__ = [
     "VocoderOnnx",
     "acoustic_runner",
     "conv_vocoder_context",
+    "fixed_prior",
+    "flowtron_flow_inverse",
+    "flowtron_metadata",
     "prenet_keep_threshold",
     "prenet_masks",
+    "styled_mean",
     "vocos_context_frames",
     "vocoder_runner",
 ]
