@@ -430,6 +430,9 @@ def test_moksori_import_writes_a_checkpoint_that_warm_starts(tmp_path):
 
 
 def _export_flowtron(adapter: FlowtronAcoustic, folder, n_mel: int = 6):
+    """The adapter's graphs exported, run by the torch-free runner of its config (as an exported
+    voice runs them from voice.json), whose ONNX loop the adapter inherits."""
+    from moksori.models.onnx_runners import FlowtronOnnx, acoustic_runner
     from moksori.synthesis.onnx_export import _export
     from moksori.synthesis.onnx_runtime import OnnxAcoustic
 
@@ -437,7 +440,9 @@ def _export_flowtron(adapter: FlowtronAcoustic, folder, n_mel: int = 6):
     for name, (module, graph) in adapter.onnx_graphs(n_mel).items():
         target = main if not name else folder / f"acoustic.{name}.onnx"
         _export(module.eval(), graph, target, 17, adapter.onnx_metadata() if not name else None)
-    return OnnxAcoustic(main, FlowtronAcoustic, n_mel, num_threads=1)
+    runner = acoustic_runner("flowtron", adapter.config.to_dict())
+    assert type(runner) is FlowtronOnnx and isinstance(adapter, FlowtronOnnx)
+    return OnnxAcoustic(main, type(runner), n_mel, num_threads=1)
 
 
 @pytest.mark.parametrize("n_flows,gate", [(1, "never"), (2, "random"), (3, "random")])

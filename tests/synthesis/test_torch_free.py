@@ -39,14 +39,56 @@ def test_exported_voice_runs_without_pytorch_models_and_sounds_the_same(onnx_voi
         np.testing.assert_array_equal(got, want)
 
 
-def test_synthesis_in_a_fresh_process_never_imports_torch(onnx_voice_dir: Path, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def flowtron_onnx_voice_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny exported Flowtron voice with a fixed mixture prior, untrained but perturbed so that the
+    flows, the gate and the prior's means and variances all shape the mel."""
+    import torch
+
+    from moksori.bench import write_untrained_checkpoint
+    from moksori.models.flowtron import FlowtronConfig
+    from moksori.synthesis import export_onnx, make_bundle
+    from moksori.text import TextFrontend
+
+    root = tmp_path_factory.mktemp("flowtron_onnx")
+    frontend = TextFrontend("ko", add_blank=True)
+    torch.manual_seed(0)
+    config = FlowtronConfig.tiny(len(frontend.symbols), max_decoder_steps=150, n_components=2)
+    model = registry.get("flowtron").build(config.to_dict())
+    with torch.no_grad():
+        for flow in model.flows:
+            step = getattr(flow, "ar_step", flow)
+            step.conv.weight.normal_(0, 0.1)
+            step.conv.bias.normal_(0, 0.1)
+        getattr(model.flows[-1], "ar_step", model.flows[-1]).gate_layer.linear_layer.weight.normal_(0, 1.0)
+        model.gaussian_mixture.mean.normal_(0, 1.0)
+        model.gaussian_mixture.log_var.normal_(0, 0.3)
+    acoustic = write_untrained_checkpoint(root / "acoustic.pt", model, "flowtron", frontend)
+    hifigan = registry.get("hifigan")
+    vocoder = write_untrained_checkpoint(root / "vocoder.pt", hifigan.build(hifigan.config("tiny")), "hifigan", None)
+    voice = make_bundle(acoustic, root / "flowtron", vocoder_ckpt=vocoder, name="flowtron")
+    export_onnx(voice)
+    return voice
+
+
+FLOWTRON_TEXT = "안녕하세요. 반가워요, 오늘은 좋은 날이에요."
+
+
+@pytest.mark.parametrize(
+    ("voice_fixture", "text"), [("onnx_voice_dir", TEXT), ("flowtron_onnx_voice_dir", FLOWTRON_TEXT)],
+    ids=["glow_tts", "flowtron"],
+)
+def test_synthesis_in_a_fresh_process_never_imports_torch(
+    voice_fixture: str, text: str, request: pytest.FixtureRequest, tmp_path: Path,
+) -> None:
+    voice_dir = request.getfixturevalue(voice_fixture)
     out = tmp_path / "say.wav"
     script = f"""
 import json, sys
 from moksori.cli import main
 from moksori.synthesis import Synthesizer
-rc = main(["say", {TEXT!r}, "--voice", {str(onnx_voice_dir)!r}, "-o", {str(out)!r}, "--seed", "3", "--threads", "1"])
-synth = Synthesizer({str(onnx_voice_dir)!r}, num_threads=1)
+rc = main(["say", {text!r}, "--voice", {str(voice_dir)!r}, "-o", {str(out)!r}, "--seed", "3", "--threads", "1"])
+synth = Synthesizer({str(voice_dir)!r}, num_threads=1)
 chunks = list(synth.stream("하나. 둘.", seed=1))
 print(json.dumps({{"rc": rc, "torch": "torch" in sys.modules, "torch_free": synth.torch_free, "chunks": len(chunks)}}))
 """
@@ -56,7 +98,7 @@ print(json.dumps({{"rc": rc, "torch": "torch" in sys.modules, "torch_free": synt
     assert report.pop("chunks") >= 2  # two sentences (the first may come as a head and its rest)
     assert report == {"rc": 0, "torch": False, "torch_free": True}
     # The file is what the ONNX path with the PyTorch models loaded writes, sample for sample.
-    reference = Synthesizer(load_voice(onnx_voice_dir), num_threads=1, use_onnx=True).synthesize(TEXT, seed=3)
+    reference = Synthesizer(load_voice(voice_dir), num_threads=1, use_onnx=True).synthesize(text, seed=3)
     expected, _ = soundfile.read(io.BytesIO(wav_bytes(reference, 22050)), dtype="int16")
     got, rate = soundfile.read(out, dtype="int16")
     assert rate == 22050
@@ -73,6 +115,7 @@ def _tiny_model(name: str, **overrides: object):
     ("glow_tts", {}), ("glow_tts", {"n_speakers": 3, "gin_channels": 8}),
     ("tacotron2", {}), ("tacotron2", {"max_decoder_steps": 333, "n_frames_per_step": 2, "n_speakers": 2,
                                       "speaker_embedding_dim": 4}),
+    ("flowtron", {}), ("flowtron", {"max_decoder_steps": 333, "n_speakers": 3, "n_components": 2}),
 ])
 def test_acoustic_runner_facts_are_the_adapters(name: str, overrides: dict) -> None:
     family, model = _tiny_model(name, **overrides)
@@ -81,6 +124,9 @@ def test_acoustic_runner_facts_are_the_adapters(name: str, overrides: dict) -> N
     assert isinstance(adapter, type(runner))  # the PyTorch adapter runs the same ONNX code
     assert (runner.knobs, runner.max_symbols, runner.n_speakers) == (adapter.knobs, adapter.max_symbols,
                                                                        adapter.n_speakers)
+    # the mixture components a request may choose among (Flowtron's style control)
+    n_components = [getattr(a.model.config, "n_components", 0) for a in (runner, adapter)]
+    assert n_components[0] == n_components[1]
 
 
 @pytest.mark.parametrize(("name", "overrides"), [("hifigan", {}), ("vocos", {}), ("vocos", {"kernel_size": 9, "num_layers": 4})])
@@ -113,7 +159,9 @@ def test_what_needs_torch_keeps_the_pytorch_path(onnx_voice_dir: Path, voice_dir
     cases = {
         "griffin_lim": ({**config, "vocoder": {"name": "griffin_lim"}}, "Griffin-Lim"),
         "waveglow": ({**config, "vocoder": {**config["vocoder"], "model_name": "waveglow"}}, "waveglow"),
-        "flowtron": ({**config, "acoustic": {**config["acoustic"], "model_name": "flowtron"}}, "flowtron"),
+        "wavenet": ({**config, "vocoder": {**config["vocoder"], "model_name": "wavenet"}}, "wavenet"),
+        "flowtron, old config": ({**config, "acoustic": {**config["acoustic"], "model_name": "flowtron"}},
+                                 "model config lacks"),
         "no vocoder.onnx": ({**config, "files": {k: v for k, v in config["files"].items() if k != "vocoder.onnx"}},
                             "no vocoder.onnx"),
         "old config": ({**config, "vocoder": {**config["vocoder"], "model_name": "vocos", "model_config": {}}},
@@ -183,3 +231,26 @@ def test_tacotron2_decoder_loop_runs_without_torch_and_gives_the_same_audio_and_
     np.testing.assert_array_equal(got.wave, expected.wave)
     assert got.alignment_summary() == expected.alignment_summary()
     assert "hit max_decoder_steps" in got.alignment_summary()
+
+
+def test_flowtron_flows_run_without_torch_and_give_the_same_audio_and_reports(flowtron_onnx_voice_dir: Path) -> None:
+    lite = Synthesizer(flowtron_onnx_voice_dir, num_threads=1)
+    loaded = Synthesizer(load_voice(flowtron_onnx_voice_dir), num_threads=1, use_onnx=True)  # the PyTorch adapter's
+    assert lite.torch_free and loaded.uses_onnx and not loaded.torch_free
+    assert type(loaded._acoustic) is not type(lite._acoustic) and isinstance(loaded._acoustic, type(lite._acoustic))
+    for options in (dict(seed=2), dict(seed=5, noise_scale=0.3)):
+        got = lite.synthesize_report(FLOWTRON_TEXT, **options)
+        expected = loaded.synthesize_report(FLOWTRON_TEXT, **options)
+        np.testing.assert_array_equal(got.wave, expected.wave)
+        assert got.alignment_summary() == expected.alignment_summary()
+    chunks, expected_chunks = list(lite.stream(FLOWTRON_TEXT, seed=2)), list(loaded.stream(FLOWTRON_TEXT, seed=2))
+    assert len(chunks) == len(expected_chunks) >= 2
+    for got_chunk, want in zip(chunks, expected_chunks):
+        np.testing.assert_array_equal(got_chunk, want)
+    # A mixture component is checked against the model's count, then refused on ONNX alike.
+    for synth in (lite, loaded):
+        assert synth.style_controls(component=1) == {"component": 1}
+        with pytest.raises(ValueError, match="style_component must be in 0..1"):
+            synth.style_controls(component=2)
+        with pytest.raises(ValueError, match="need the PyTorch model"):
+            synth.synthesize(FLOWTRON_TEXT, style={"component": 1})
