@@ -99,7 +99,7 @@ def run_synth_benchmark(
                     try:
                         export_onnx(folder)
                         export_s = time.perf_counter() - export_started
-                    except NotImplementedError as error:  # a PyTorch-only family (Flowtron)
+                    except NotImplementedError as error:  # a family without an ONNX export (WaveNet)
                         print(f"[{config}] PyTorch only: {error}", file=sys.stderr)
                 print(f"[{config}] bundle built in {time.perf_counter() - started:.1f} s", file=sys.stderr)
                 targets.append((config, folder, export_s))
