@@ -360,7 +360,7 @@ def denoiser_study(vocoder: Any, clips: list[tuple[np.ndarray, np.ndarray]], flo
     from moksori.models.waveglow import Denoiser
 
     denoiser = vocoder.denoiser()
-    bias = denoiser.bias_spec.reshape(-1).double()
+    bias = torch.from_numpy(denoiser.bias_spec).reshape(-1).double()
     silent_mel = torch.full((1, vocoder.model.config.n_mel_channels, 88), SILENT_MEL)
     with torch.inference_mode():
         hiss_audio = vocoder.infer(silent_mel, Controls(seed=0, denoise=0.0)).reshape(-1)
@@ -376,7 +376,7 @@ def denoiser_study(vocoder: Any, clips: list[tuple[np.ndarray, np.ndarray]], flo
             else:
                 with torch.inference_mode():
                     out = vocoder.infer(mel_t, Controls(seed=0, sigma=0.0, denoise=0.0)).reshape(-1)
-            spec = denoiser._stft(out.reshape(1, -1)).abs()[0].double()  # [bins, frames]
+            spec = torch.from_numpy(np.abs(denoiser.stft(out.reshape(1, -1).numpy()))[0])  # [bins, frames], float64
             frames = min(spec.shape[1], mask.numel())
             if mask[:frames].any():
                 silence_spec[sigma].append(spec[:, :frames][:, mask[:frames]])
@@ -393,7 +393,7 @@ def denoiser_study(vocoder: Any, clips: list[tuple[np.ndarray, np.ndarray]], flo
     return {
         "bias_db": level_db(bias),
         "hiss_db": {sigma: level_db(spec) for sigma, spec in hiss.items()},
-        "hiss_profile_db": level_db(hiss_denoiser.bias_spec.reshape(-1).double()),
+        "hiss_profile_db": level_db(torch.from_numpy(hiss_denoiser.bias_spec).reshape(-1).double()),
         "subtracted_vs_hiss_db": {str(s): level_db(bias * s) - level_db(hiss["0.666"]) for s in strengths if s > 0}
         if "0.666" in hiss else {},
         "hiss_profile_rows": {label: _mean_scores(scores) for label, scores in rows.items()},

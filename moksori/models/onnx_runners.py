@@ -7,11 +7,11 @@ runs the same code whether the adapter was built from its weights or not. The to
 (:func:`acoustic_runner`, :func:`vocoder_runner`): the facts the synthesizer needs (speakers,
 symbol limit, a vocoder's receptive field) come from the model config there. The autoregressive
 families (Tacotron2's decoder, Flowtron's flows) run their frame loops here in NumPy, one graph
-call per frame.
+call per frame; WaveGlow's noise and its denoiser (STFT, bias subtraction, inverse STFT) are NumPy
+here too, the denoiser's bias measured by running the vocoder graph once on zeros.
 
 A family missing from :data:`ACOUSTIC_RUNNERS` / :data:`VOCODER_RUNNERS` needs torch at synthesis
-time (its post-processing is PyTorch code or it has no single graph: WaveGlow's denoiser, WaveNet,
-Griffin-Lim), and its voices run on the PyTorch path.
+time (it has no single graph: WaveNet, Griffin-Lim), and its voices run on the PyTorch path.
 """
 
 from __future__ import annotations
@@ -100,8 +100,11 @@ class VocoderOnnx:
         (a flow vocoder adds its noise here: WaveGlow's ``z``)."""
         return {"mel": np.asarray(mel, dtype=np.float32)[None]}
 
-    def onnx_finish(self, wave: np.ndarray, controls: Controls | None = None) -> np.ndarray:
-        """What runs on the graph's output outside the graph (WaveGlow's denoiser); by default nothing."""
+    def onnx_finish(self, wave: np.ndarray, controls: Controls | None = None,
+                    graph: Callable[[dict[str, np.ndarray]], np.ndarray] | None = None) -> np.ndarray:
+        """What runs on the graph's output outside the graph (WaveGlow's denoiser); by default
+        nothing. ``graph`` runs ``vocoder.onnx`` on other inputs (feeds → the first row of its
+        output), for post-processing that measures the model (WaveGlow's bias)."""
         return wave
 
 
@@ -459,6 +462,145 @@ def conv_vocoder_context(own: int | None) -> int:
     return max(DEFAULT_CONTEXT_FRAMES, int(own or 0))
 
 
+# --- WaveGlow -------------------------------------------------------------------------------------
+
+# Sampling temperature and denoiser strength of NVIDIA's inference scripts and notebooks.
+WAVEGLOW_SIGMA = 0.666
+WAVEGLOW_DENOISE = 0.01
+# Frames of zero mel vocoded to measure the denoiser's bias spectrum (NVIDIA's denoiser uses 88).
+WAVEGLOW_BIAS_FRAMES = 88
+
+
+def hann_window(win: int, n_fft: int) -> np.ndarray:
+    """A periodic Hann window of ``win`` samples centred in ``n_fft`` (torch.stft's layout), float64."""
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(win) / win)
+    left = (n_fft - win) // 2
+    return np.pad(window, (left, n_fft - win - left))
+
+
+def stft(audio: np.ndarray, n_fft: int, hop: int, window: np.ndarray) -> np.ndarray:
+    """``[b, samples]`` → complex ``[b, n_fft // 2 + 1, 1 + samples // hop]``: frames centred on
+    multiples of ``hop``, the edges padded with ``n_fft // 2`` zeros (reflection would need more
+    samples than a short span has)."""
+    padded = np.pad(np.asarray(audio, np.float64), ((0, 0), (n_fft // 2, n_fft // 2)))
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=-1)[:, ::hop]
+    return np.fft.rfft(frames * window, axis=-1).transpose(0, 2, 1)
+
+
+def istft(spec: np.ndarray, n_fft: int, hop: int, window: np.ndarray, length: int) -> np.ndarray:
+    """Inverse of :func:`stft` (weighted overlap-add): ``[b, bins, frames]`` → ``[b, length]`` float64."""
+    segments = np.fft.irfft(spec.transpose(0, 2, 1), n=n_fft, axis=-1) * window  # [b, frames, n_fft]
+    batch, frames = segments.shape[:2]
+    blocks = -(-n_fft // hop)  # each segment spans this many hop-long blocks of the output
+    extra = blocks * hop - n_fft
+    segments = np.pad(segments, ((0, 0), (0, 0), (0, extra))).reshape(batch, frames, blocks, hop)
+    weights = np.pad(window**2, (0, extra)).reshape(blocks, hop)
+    out = np.zeros((batch, frames + blocks - 1, hop))
+    envelope = np.zeros((frames + blocks - 1, hop))
+    for k in range(blocks):
+        out[:, k : k + frames] += segments[:, :, k]
+        envelope[k : k + frames] += weights[k]
+    start = n_fft // 2
+    out, envelope = out.reshape(batch, -1)[:, start : start + length], envelope.reshape(-1)[start : start + length]
+    short = length - out.shape[1]
+    if short > 0:
+        out, envelope = np.pad(out, ((0, 0), (0, short))), np.pad(envelope, (0, short), constant_values=1.0)
+    return out / np.where(envelope > 1e-11, envelope, 1.0)
+
+
+class SpectralDenoiser:
+    """Removes a vocoder's constant hiss: the magnitude spectrum of its output for a zero mel
+    (``bias_spec`` ``[bins, 1]``, averaged over frames) is subtracted, times ``strength``, from the
+    magnitude of the audio's STFT; the audio's phase is kept. NumPy, float64 inside."""
+
+    def __init__(self, bias_audio: np.ndarray, n_fft: int = 1024, hop: int = 256, win: int = 1024) -> None:
+        self.n_fft, self.hop, self.win = n_fft, hop, win
+        self.window = hann_window(win, n_fft)
+        magnitude = np.abs(self.stft(np.reshape(bias_audio, (1, -1))))[0]
+        self.bias_spec = magnitude.mean(axis=-1, keepdims=True).astype(np.float32)
+
+    def stft(self, audio: np.ndarray) -> np.ndarray:
+        """``[b, samples]`` → complex ``[b, bins, frames]`` (this denoiser's framing)."""
+        return stft(audio, self.n_fft, self.hop, self.window)
+
+    def denoise(self, audio: np.ndarray, strength: float = WAVEGLOW_DENOISE) -> np.ndarray:
+        """``audio`` ``[samples]`` or ``[b, samples]`` → denoised float32, same shape and length."""
+        audio = np.asarray(audio)
+        flat = audio.reshape(-1, audio.shape[-1])
+        spec = self.stft(flat)
+        magnitude = np.maximum(np.abs(spec) - self.bias_spec.astype(np.float64) * strength, 0.0)
+        denoised = magnitude * np.exp(1j * np.angle(spec))
+        out = istft(denoised, self.n_fft, self.hop, self.window, flat.shape[-1])
+        return out.reshape(audio.shape).astype(np.float32)
+
+
+class WaveGlowOnnx(VocoderOnnx):
+    """WaveGlow: ``vocoder.onnx`` is the flow (``mel`` + noise ``z`` → wave). The noise is drawn
+    here: ``sigma`` (default 0.666) times a draw seeded by the request's ``seed``, or else the
+    vocoder's own ``seed``, so the same mel gives the same audio; the denoiser runs on the output
+    at strength ``denoise`` (default 0.01; 0 turns it off), its bias measured once, lazily.
+    Streaming vocodes whole sentences (``context_frames`` None: see :mod:`moksori.models.waveglow`).
+
+    Reads ``n_group``, ``hop_size``, ``win_size`` and ``n_mel_channels`` (the model config's; the
+    PyTorch adapter's are properties of its model) and ``seed``."""
+
+    knobs: ClassVar[tuple[str, ...]] = ("sigma", "denoise")
+    # The denoiser's class: the PyTorch adapter's also takes tensors.
+    denoiser_class: ClassVar[type[SpectralDenoiser]] = SpectralDenoiser
+    n_group: int
+    hop_size: int
+    win_size: int
+    n_mel_channels: int
+    seed: int = 0
+
+    def settings(self, controls: Controls | None) -> tuple[float, float, int]:
+        """sigma, denoiser strength and noise seed of a request (defaults where it gives none)."""
+        sigma = WAVEGLOW_SIGMA if controls is None or controls.sigma is None else float(controls.sigma)
+        denoise = WAVEGLOW_DENOISE if controls is None or controls.denoise is None else float(controls.denoise)
+        seed = getattr(controls, "seed", None)
+        return sigma, denoise, self.seed if seed is None else int(seed)
+
+    def groups(self, frames: int) -> int:
+        """Groups of ``n_group`` samples that ``frames`` mel frames give (frames·hop samples)."""
+        return frames * self.hop_size // self.n_group
+
+    def z_noise(self, groups: int, sigma: float, seed: int) -> np.ndarray:
+        """``sigma`` · N(0, 1) ``[n_group, groups]`` float32 from ``seed``, drawn group by group so
+        that a longer draw starts with the same values."""
+        draw = np.random.default_rng(seed).standard_normal((groups, self.n_group), dtype=np.float32)
+        return np.ascontiguousarray((np.float32(sigma) * draw).T)
+
+    def onnx_feeds(self, mel: np.ndarray, controls: Controls | None = None) -> dict[str, np.ndarray]:
+        sigma, _, seed = self.settings(controls)
+        z = self.z_noise(self.groups(mel.shape[-1]), sigma, seed)
+        return {"mel": np.asarray(mel, dtype=np.float32)[None], "z": z[None]}
+
+    def onnx_finish(self, wave: np.ndarray, controls: Controls | None = None,
+                    graph: Callable[[dict[str, np.ndarray]], np.ndarray] | None = None) -> np.ndarray:
+        _, denoise, _ = self.settings(controls)
+        return self.denoiser(graph).denoise(wave, denoise) if denoise > 0 else wave
+
+    def bias_audio(self, graph: Callable[[dict[str, np.ndarray]], np.ndarray] | None) -> np.ndarray:
+        """The model's output for zero mel with zero noise (``graph``: ``vocoder.onnx``)."""
+        if graph is None:
+            raise ValueError("WaveGlow's denoiser measures its bias with the vocoder graph: pass graph")
+        groups = self.groups(WAVEGLOW_BIAS_FRAMES)
+        feeds = {"mel": np.zeros((1, self.n_mel_channels, WAVEGLOW_BIAS_FRAMES), np.float32),
+                 "z": np.zeros((1, self.n_group, groups), np.float32)}
+        return np.asarray(graph(feeds), dtype=np.float32)
+
+    def denoiser(self, graph: Callable[[dict[str, np.ndarray]], np.ndarray] | None = None) -> SpectralDenoiser:
+        """The denoiser of this model, its bias measured on first use and kept: by ``graph`` when
+        given, else as :meth:`bias_audio` does without one (the PyTorch adapter: on its model). So
+        the ONNX paths with and without torch give the same audio."""
+        cache = self.__dict__.setdefault("_denoisers", {})
+        source = "model" if graph is None else "graph"
+        if source not in cache:
+            cache[source] = self.denoiser_class(self.bias_audio(graph), n_fft=self.win_size, hop=self.hop_size,
+                                                win=self.win_size)
+        return cache[source]
+
+
 # --- the torch-free runners of an exported voice, from its voice.json ----------------------------
 
 
@@ -489,10 +631,16 @@ def _flowtron(config: Mapping[str, Any]) -> AcousticOnnx:
     return runner
 
 
+def _waveglow(config: Mapping[str, Any]) -> VocoderOnnx:
+    facts = {key: int(config[key]) for key in ("n_group", "hop_size", "win_size", "n_mel_channels")}
+    return _instance(WaveGlowOnnx, seed=0, **facts)  # seed: WaveGlowVocoder's default
+
+
 # family name (the registry's) → the runner built from its voice.json ``model_config``
 ACOUSTIC_RUNNERS: dict[str, Callable[[Mapping[str, Any]], AcousticOnnx]] = {
     "glow_tts": _glow_tts, "tacotron2": _tacotron2, "flowtron": _flowtron}
-VOCODER_RUNNERS: dict[str, Callable[[Mapping[str, Any]], VocoderOnnx]] = {"hifigan": _hifigan, "vocos": _vocos}
+VOCODER_RUNNERS: dict[str, Callable[[Mapping[str, Any]], VocoderOnnx]] = {
+    "hifigan": _hifigan, "vocos": _vocos, "waveglow": _waveglow}
 
 
 def _instance(cls: type, **facts: Any) -> Any:
@@ -536,15 +684,23 @@ __all__ = [
     "TACOTRON2_STATE",
     "Tacotron2Onnx",
     "attention_max_symbols",
+    "SpectralDenoiser",
     "VOCODER_RUNNERS",
     "VocoderOnnx",
+    "WAVEGLOW_BIAS_FRAMES",
+    "WAVEGLOW_DENOISE",
+    "WAVEGLOW_SIGMA",
+    "WaveGlowOnnx",
     "acoustic_runner",
     "conv_vocoder_context",
     "fixed_prior",
+    "hann_window",
+    "istft",
     "flowtron_flow_inverse",
     "flowtron_metadata",
     "prenet_keep_threshold",
     "prenet_masks",
+    "stft",
     "styled_mean",
     "vocos_context_frames",
     "vocoder_runner",

@@ -39,12 +39,18 @@ from moksori.models.layers.common import (
     fused_add_tanh_sigmoid_multiply,
     remove_weight_norm,
 )
+from moksori.models.onnx_runners import (
+    WAVEGLOW_BIAS_FRAMES,
+    WAVEGLOW_DENOISE,
+    WAVEGLOW_SIGMA,
+    SpectralDenoiser,
+    WaveGlowOnnx,
+)
 
-# Sampling temperature and denoiser strength of NVIDIA's inference scripts and notebooks.
-DEFAULT_SIGMA = 0.666
-DEFAULT_DENOISE = 0.01
-# Frames of zero mel vocoded to measure the denoiser's bias spectrum (NVIDIA's denoiser uses 88).
-BIAS_FRAMES = 88
+# NVIDIA's sampling temperature and denoiser strength, and the denoiser's bias frames (onnx_runners').
+DEFAULT_SIGMA = WAVEGLOW_SIGMA
+DEFAULT_DENOISE = WAVEGLOW_DENOISE
+BIAS_FRAMES = WAVEGLOW_BIAS_FRAMES
 
 _WN_KEYS = ("n_layers", "n_channels", "kernel_size")
 
@@ -361,95 +367,86 @@ class WaveGlowLoss(nn.Module):
 # --- denoiser ------------------------------------------------------------------------------
 
 
-class Denoiser(nn.Module):
-    """Removes a vocoder's constant hiss: the magnitude spectrum of its output for a zero mel
-    (``bias_spec``, averaged over frames) is subtracted, times ``strength``, from the magnitude
-    of the audio's STFT; the audio's phase is kept."""
+def model_bias_audio(model: WaveGlow, frames: int = BIAS_FRAMES) -> np.ndarray:
+    """``model``'s output ``[samples]`` (float32) for ``frames`` of zero mel with zero noise."""
+    parameter = next(model.parameters())
+    mel = torch.zeros(1, model.config.n_mel_channels, frames, device=parameter.device, dtype=parameter.dtype)
+    with torch.no_grad():
+        z = torch.zeros(1, model.n_group, model.groups(frames), device=mel.device, dtype=mel.dtype)
+        return model.reverse(mel, z)[0].float().cpu().numpy()
 
-    def __init__(self, bias_audio: torch.Tensor, n_fft: int = 1024, hop: int = 256, win: int = 1024) -> None:
-        super().__init__()
-        self.n_fft, self.hop, self.win = n_fft, hop, win
-        self.register_buffer("window", torch.hann_window(win), persistent=False)
-        magnitude = self._stft(bias_audio.reshape(1, -1).float()).abs()
-        self.register_buffer("bias_spec", magnitude.mean(dim=-1, keepdim=True)[0], persistent=False)
+
+class Denoiser(SpectralDenoiser):
+    """:class:`~moksori.models.onnx_runners.SpectralDenoiser` (the NumPy maths the ONNX path runs)
+    for tensors: called on audio ``[samples]`` or ``[b, samples]`` of any dtype and device, it
+    returns the denoised audio with the same shape, dtype and device."""
+
+    def __init__(self, bias_audio: torch.Tensor | np.ndarray, n_fft: int = 1024, hop: int = 256,
+                 win: int = 1024) -> None:
+        if isinstance(bias_audio, torch.Tensor):
+            bias_audio = bias_audio.detach().float().cpu().numpy()
+        super().__init__(bias_audio, n_fft=n_fft, hop=hop, win=win)
 
     @classmethod
     def for_vocoder(cls, model: WaveGlow, frames: int = BIAS_FRAMES) -> "Denoiser":
-        """The bias of ``model``: its output for ``frames`` of zero mel with zero noise."""
-        parameter = next(model.parameters())
-        mel = torch.zeros(1, model.config.n_mel_channels, frames, device=parameter.device, dtype=parameter.dtype)
-        with torch.no_grad():
-            z = torch.zeros(1, model.n_group, model.groups(frames), device=mel.device, dtype=mel.dtype)
-            bias = model.reverse(mel, z)
+        """The denoiser of ``model``: its bias is :func:`model_bias_audio`."""
         c = model.config
-        return cls(bias.float().cpu(), n_fft=c.win_size, hop=c.hop_size, win=c.win_size)
+        return cls(model_bias_audio(model, frames), n_fft=c.win_size, hop=c.hop_size, win=c.win_size)
 
-    def _stft(self, audio: torch.Tensor) -> torch.Tensor:
-        # Zero padding at the edges: reflection needs more than n_fft/2 samples, a short span has fewer.
-        return torch.stft(audio, self.n_fft, self.hop, self.win, self.window.to(audio.device), center=True,
-                          pad_mode="constant", return_complex=True)
-
-    def forward(self, audio: torch.Tensor, strength: float = DEFAULT_DENOISE) -> torch.Tensor:
-        """``audio`` ``[samples]`` or ``[b, samples]`` → denoised, same shape, dtype and length."""
-        shape, dtype = audio.shape, audio.dtype
-        flat = audio.reshape(-1, shape[-1]).float()
-        spec = self._stft(flat)
-        magnitude = torch.clamp(spec.abs() - self.bias_spec.to(flat.device) * strength, min=0.0)
-        denoised = torch.polar(magnitude, torch.angle(spec))
-        out = torch.istft(denoised, self.n_fft, self.hop, self.win, self.window.to(flat.device), center=True,
-                          length=shape[-1])
-        return out.reshape(shape).to(dtype)
+    def __call__(self, audio: torch.Tensor, strength: float = DEFAULT_DENOISE) -> torch.Tensor:
+        out = self.denoise(audio.detach().float().cpu().numpy(), strength)
+        return torch.from_numpy(out).to(device=audio.device, dtype=audio.dtype)
 
 
 # --- inference adapter ---------------------------------------------------------------------
 
 
-class WaveGlowVocoder(Vocoder):
-    """WaveGlow behind the vocoder interface: ``controls.sigma`` (default 0.666) scales noise drawn
-    from a generator seeded with ``controls.seed``, or else the adapter's ``seed`` (so the same mel
-    gives the same audio), and the denoiser
-    runs at ``controls.denoise`` (default 0.01; 0 turns it off). On a GPU, ``half()`` runs the
-    flows in float16; noise and the denoiser stay float32."""
+class WaveGlowVocoder(WaveGlowOnnx, Vocoder):
+    """WaveGlow behind the vocoder interface. The controls, the noise (``sigma`` · a draw seeded by
+    ``controls.seed`` or else the adapter's ``seed``) and the denoiser (``controls.denoise``) are
+    :class:`~moksori.models.onnx_runners.WaveGlowOnnx`'s, shared with the ONNX path; the bias is
+    measured on the PyTorch model (on the ONNX path: on the graph, as without torch). On a GPU,
+    ``half()`` runs the flows in float16; noise and the denoiser stay float32 (the denoiser on
+    the CPU)."""
 
     context_frames = None  # whole sentences: see the module docstring
-    knobs = ("sigma", "denoise")
+    denoiser_class = Denoiser
 
     def __init__(self, model: WaveGlow, seed: int = 0) -> None:
         super().__init__()
         self.model = model
         self.seed = seed
-        # A plain dict, not a submodule: the denoiser stays float32 when the flow runs in half.
-        self._denoiser: dict[str, Denoiser] = {}
 
     @property
-    def n_group(self) -> int:
+    def n_group(self) -> int:  # type: ignore[override]
         return self.model.n_group
 
-    def denoiser(self) -> Denoiser:
-        if "bias" not in self._denoiser:
-            self._denoiser["bias"] = Denoiser.for_vocoder(self.model)
-        return self._denoiser["bias"]
+    @property
+    def hop_size(self) -> int:  # type: ignore[override]
+        return self.model.config.hop_size
+
+    @property
+    def win_size(self) -> int:  # type: ignore[override]
+        return self.model.config.win_size
+
+    @property
+    def n_mel_channels(self) -> int:  # type: ignore[override]
+        return self.model.config.n_mel_channels
+
+    def bias_audio(self, graph: Any = None) -> np.ndarray:
+        return model_bias_audio(self.model) if graph is None else super().bias_audio(graph)
 
     def noise(self, rows: int, groups: int, sigma: float, seed: int | None = None) -> torch.Tensor:
-        """``sigma`` · N(0, 1) ``[rows, n_group, groups]``, float32 on the CPU, from ``seed`` (None:
-        the adapter's own). Every row gets the seed's draw, made group by group (NumPy), so a row's
-        noise does not depend on the batch and a longer draw starts with the same values."""
-        rng = np.random.default_rng(self.seed if seed is None else seed)
-        draw = rng.standard_normal((groups, self.n_group), dtype=np.float32)
-        return sigma * torch.from_numpy(np.ascontiguousarray(draw.T)).unsqueeze(0).expand(rows, -1, -1)
-
-    @staticmethod
-    def _settings(controls: Controls | None) -> tuple[float, float, int | None]:
-        """sigma, denoiser strength and noise seed of a request (defaults where it gives none)."""
-        sigma = DEFAULT_SIGMA if controls is None or controls.sigma is None else float(controls.sigma)
-        denoise = DEFAULT_DENOISE if controls is None or controls.denoise is None else float(controls.denoise)
-        return sigma, denoise, getattr(controls, "seed", None)
+        """:meth:`z_noise` as a tensor ``[rows, n_group, groups]`` (float32, CPU), every row the
+        same draw (a row's noise does not depend on the batch); ``seed`` None: the adapter's."""
+        z = self.z_noise(groups, sigma, self.seed if seed is None else seed)
+        return torch.from_numpy(z).unsqueeze(0).expand(rows, -1, -1)
 
     def infer(self, mel: torch.Tensor, controls: Controls | None = None) -> torch.Tensor:
         if mel.dim() not in (2, 3) or mel.shape[-2] != self.model.config.n_mel_channels:
             raise ValueError(f"expected mel of shape (batch, {self.model.config.n_mel_channels}, frames), "
                              f"got {tuple(mel.shape)}")
-        sigma, denoise, seed = self._settings(controls)
+        sigma, denoise, seed = self.settings(controls)
         batch = mel.unsqueeze(0) if mel.dim() == 2 else mel
         parameter = next(self.model.parameters())
         z = self.noise(batch.size(0), self.model.groups(batch.size(2)), sigma, seed)
@@ -460,7 +457,7 @@ class WaveGlowVocoder(Vocoder):
     def finish(self, wave: torch.Tensor, denoise: float) -> torch.Tensor:
         return self.denoiser()(wave, denoise) if denoise > 0 else wave
 
-    # --- ONNX: the flow with z as an input; noise and the denoiser stay outside the graph -------
+    # --- ONNX: the flow with z as an input; onnx_feeds and onnx_finish are WaveGlowOnnx's -------
     def forward(self, mel: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return self.model.reverse(mel, z)
 
@@ -469,17 +466,6 @@ class WaveGlowVocoder(Vocoder):
         args = (torch.zeros(1, n_mels, frames), torch.zeros(1, self.n_group, self.model.groups(frames)))
         return OnnxGraph(args, ["mel", "z"], ["wave"],
                          {"mel": {2: "frames"}, "z": {2: "groups"}, "wave": {1: "samples"}})
-
-    def onnx_feeds(self, mel: np.ndarray, controls: Controls | None = None) -> dict[str, np.ndarray]:
-        sigma, _, seed = self._settings(controls)
-        z = self.noise(1, self.model.groups(mel.shape[-1]), sigma, seed)
-        return {"mel": np.asarray(mel, dtype=np.float32)[None], "z": z.numpy()}
-
-    def onnx_finish(self, wave: np.ndarray, controls: Controls | None = None) -> np.ndarray:
-        _, denoise, _ = self._settings(controls)
-        if denoise <= 0:
-            return wave
-        return self.finish(torch.from_numpy(np.asarray(wave, dtype=np.float32)), denoise).numpy()
 
 
 # --- NVIDIA checkpoints --------------------------------------------------------------------
@@ -611,6 +597,7 @@ __all__ = [
     "WaveGlowVocoder",
     "import_reference",
     "load_reference_waveglow",
+    "model_bias_audio",
     "reference_config",
     "reference_state_dict",
 ]

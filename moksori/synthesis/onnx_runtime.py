@@ -71,15 +71,20 @@ class OnnxAcoustic:
 class OnnxVocoder:
     """``vocoder.onnx``: mel ``[n_mels, frames]`` → wave ``[frames * hop]``. The family's adapter
     (``onnx_feeds``, ``onnx_finish``; by default the graph takes the mel alone) builds the inputs
-    from the mel and controls (WaveGlow: its noise ``z``) and finishes the output (its denoiser)."""
+    from the mel and controls (WaveGlow: its noise ``z``) and finishes the output (its denoiser,
+    which may run the graph itself: WaveGlow measures its bias on zeros)."""
 
     def __init__(self, path: str | Path, num_threads: int | None = None, adapter: VocoderOnnx | None = None):
         self.session = make_session(path, num_threads)
         self.adapter = adapter if adapter is not None else VocoderOnnx()
 
+    def run_graph(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """The graph's wave for ``feeds`` (the first row)."""
+        return self.session.run(["wave"], feeds)[0][0]
+
     def __call__(self, mel: np.ndarray, controls: Controls | None = None) -> np.ndarray:
-        wave = self.session.run(["wave"], self.adapter.onnx_feeds(mel, controls))[0][0]
-        return self.adapter.onnx_finish(wave, controls)
+        wave = self.run_graph(self.adapter.onnx_feeds(mel, controls))
+        return self.adapter.onnx_finish(wave, controls, self.run_graph)
 
 
 __all__ = ["OnnxAcoustic", "OnnxVocoder", "make_session", "onnxruntime_available"]

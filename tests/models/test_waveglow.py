@@ -15,7 +15,9 @@ import torch
 from torch import nn
 
 from moksori.checkpoint import CheckpointError, read_pickled_module, to_legacy_weight_norm_names
+from moksori.models import onnx_runners
 from moksori.models.interfaces import Controls
+from moksori.models.onnx_runners import SpectralDenoiser, hann_window, istft, stft
 from moksori.models.waveglow import (
     DEFAULT_SIGMA,
     Denoiser,
@@ -187,6 +189,39 @@ def test_denoiser_removes_a_tone_added_to_its_bias():
     assert denoiser(torch.zeros(100), 0.5).shape == (100,)  # shorter than half a window
 
 
+def test_numpy_denoiser_removes_a_tone_added_to_its_bias():
+    samples = 22050
+    hiss = _tone(5000.0, samples, 0.05).numpy()
+    speech = _tone(440.0, samples, 0.5).numpy()
+    denoiser = SpectralDenoiser(hiss, n_fft=1024, hop=256, win=1024)
+    noisy = speech + hiss
+    out = denoiser.denoise(noisy, strength=1.0)
+    assert out.shape == noisy.shape and out.dtype == np.float32
+    inner = slice(2048, samples - 2048)
+    energy = lambda audio, freq: _band_energy(torch.from_numpy(np.ascontiguousarray(audio[inner])), freq)  # noqa: E731
+    assert energy(out, 5000.0) < 0.01 * energy(noisy, 5000.0)
+    assert energy(out, 440.0) == pytest.approx(energy(speech, 440.0), rel=0.02)
+    np.testing.assert_allclose(denoiser.denoise(noisy, strength=0.0), noisy, atol=1e-5)
+    np.testing.assert_allclose(denoiser.denoise(np.stack([noisy, speech]), 1.0)[0], out, atol=1e-6)
+    assert denoiser.denoise(np.zeros(100, np.float32), 0.5).shape == (100,)
+
+
+@pytest.mark.parametrize("n_fft, hop, win, samples", [(1024, 256, 1024, 5000), (512, 256, 512, 100),
+                                                      (1024, 300, 800, 3001)])
+def test_numpy_stft_frames_as_torch_stft_and_inverts_as_torch_istft(n_fft, hop, win, samples):
+    # The framing of NVIDIA's denoiser: centred frames, zero padding, a periodic Hann window.
+    audio = np.random.default_rng(samples).standard_normal((2, samples)).astype(np.float32)
+    window = hann_window(win, n_fft)
+    spec = stft(audio, n_fft, hop, window)
+    expected = torch.stft(torch.from_numpy(audio), n_fft, hop, win, torch.hann_window(win), center=True,
+                          pad_mode="constant", return_complex=True).numpy()
+    np.testing.assert_allclose(spec, expected, atol=2e-4)
+    changed = spec * np.exp(1j * np.linspace(0, 1, spec.shape[1]))[None, :, None]  # not a plain round trip
+    expected_wave = torch.istft(torch.from_numpy(changed), n_fft, hop, win, torch.hann_window(win, dtype=torch.float64),
+                                center=True, length=samples).numpy()
+    np.testing.assert_allclose(istft(changed, n_fft, hop, window, samples), expected_wave, atol=1e-9)
+
+
 def test_denoiser_of_a_vocoder_is_its_zero_mel_output():
     model = tiny_model().eval()
     model.remove_weight_norm()
@@ -278,6 +313,32 @@ def test_onnx_graph_equals_pytorch(vocoder, tmp_path):
         denoised = vocoder.onnx_finish(wave, Controls(sigma=0.5))
         with torch.no_grad():
             np.testing.assert_allclose(denoised, vocoder.infer(torch.from_numpy(mel), Controls(sigma=0.5)).numpy(), atol=1e-4)
+
+
+def test_torch_free_runner_gives_the_adapters_onnx_output(vocoder, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from moksori.synthesis.onnx_export import _export
+    from moksori.synthesis.onnx_runtime import OnnxVocoder
+
+    path = _export(vocoder, vocoder.onnx_graph(80), tmp_path / "vocoder.onnx", 17)
+    runner = onnx_runners.vocoder_runner("waveglow", vocoder.model.config.to_dict())
+    assert isinstance(vocoder, type(runner)) and type(runner) is onnx_runners.WaveGlowOnnx
+    lite, adapter = OnnxVocoder(path, 1, runner), OnnxVocoder(path, 1, vocoder)
+    # The bias measured by the graph on zeros is the PyTorch model's.
+    np.testing.assert_allclose(runner.denoiser(lite.run_graph).bias_spec, vocoder.denoiser().bias_spec,
+                               rtol=1e-4, atol=1e-7)
+    mel = np.random.default_rng(8).standard_normal((80, 23)).astype(np.float32)
+    outputs = []
+    for controls in (Controls(), Controls(seed=4, sigma=0.3), Controls(seed=4, sigma=0.3, denoise=0.0),
+                     Controls(seed=5, sigma=1.0, denoise=0.2)):
+        got, expected = lite(mel, controls), adapter(mel, controls)
+        assert got.shape == (23 * HOP,) and got.dtype == np.float32
+        np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
+        outputs.append(got)
+    assert all(np.abs(a - b).max() > 1e-3 for a, b in zip(outputs, outputs[1:]))  # each control matters
+    with torch.no_grad():
+        pytorch = vocoder.infer(torch.from_numpy(mel), Controls(seed=5, sigma=1.0, denoise=0.2)).numpy()
+    np.testing.assert_allclose(outputs[-1], pytorch, atol=1e-4)
 
 
 # --- NVIDIA's pickled checkpoints ------------------------------------------------------------

@@ -74,9 +74,36 @@ def flowtron_onnx_voice_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 FLOWTRON_TEXT = "안녕하세요. 반가워요, 오늘은 좋은 날이에요."
 
 
+@pytest.fixture(scope="module")
+def waveglow_onnx_voice_dir(tmp_path_factory: pytest.TempPathFactory, checkpoints: dict[str, Path]) -> Path:
+    """A tiny exported Glow-TTS + WaveGlow voice; the WaveGlow's couplings are not the identity (its
+    zero ``end`` layers get weights), so its output for a zero mel, the denoiser's bias, is not zero."""
+    import torch
+
+    from moksori.bench import write_untrained_checkpoint
+    from moksori.synthesis import export_onnx, make_bundle
+
+    root = tmp_path_factory.mktemp("waveglow_onnx")
+    family = registry.get("waveglow")
+    torch.manual_seed(0)
+    model = family.build(family.config("tiny"))
+    with torch.no_grad():
+        for wn in model.WN:
+            wn.end.weight.normal_(0.0, 0.1)
+            wn.end.bias.normal_(0.0, 0.1)
+    vocoder = write_untrained_checkpoint(root / "vocoder.pt", model, "waveglow", None)
+    voice = make_bundle(checkpoints["acoustic"], root / "waveglow", vocoder_ckpt=vocoder, name="waveglow")
+    export_onnx(voice)
+    return voice
+
+
+WAVEGLOW_TEXT = "안녕하세요. 반갑습니다!"
+
+
 @pytest.mark.parametrize(
-    ("voice_fixture", "text"), [("onnx_voice_dir", TEXT), ("flowtron_onnx_voice_dir", FLOWTRON_TEXT)],
-    ids=["glow_tts", "flowtron"],
+    ("voice_fixture", "text"),
+    [("onnx_voice_dir", TEXT), ("flowtron_onnx_voice_dir", FLOWTRON_TEXT), ("waveglow_onnx_voice_dir", WAVEGLOW_TEXT)],
+    ids=["glow_tts", "flowtron", "waveglow"],
 )
 def test_synthesis_in_a_fresh_process_never_imports_torch(
     voice_fixture: str, text: str, request: pytest.FixtureRequest, tmp_path: Path,
@@ -129,7 +156,10 @@ def test_acoustic_runner_facts_are_the_adapters(name: str, overrides: dict) -> N
     assert n_components[0] == n_components[1]
 
 
-@pytest.mark.parametrize(("name", "overrides"), [("hifigan", {}), ("vocos", {}), ("vocos", {"kernel_size": 9, "num_layers": 4})])
+@pytest.mark.parametrize(("name", "overrides"), [
+    ("hifigan", {}), ("vocos", {}), ("vocos", {"kernel_size": 9, "num_layers": 4}),
+    ("waveglow", {}), ("waveglow", {"n_group": 4, "win_size": 768}),
+])
 def test_vocoder_runner_facts_are_the_adapters(name: str, overrides: dict) -> None:
     family, model = _tiny_model(name, **overrides)
     adapter = family.inference(model, MelConfig())
@@ -137,6 +167,9 @@ def test_vocoder_runner_facts_are_the_adapters(name: str, overrides: dict) -> No
     assert isinstance(adapter, type(runner))
     assert (runner.context_frames, runner.knobs, runner.has_onnx_graph) == (adapter.context_frames, adapter.knobs,
                                                                             adapter.has_onnx_graph)
+    if name == "waveglow":  # the framing of its noise and denoiser, and its default seed
+        facts = ("n_group", "hop_size", "win_size", "n_mel_channels", "seed")
+        assert [getattr(runner, fact) for fact in facts] == [getattr(adapter, fact) for fact in facts]
 
 
 def test_every_runner_names_a_registered_family_of_its_role() -> None:
@@ -158,7 +191,8 @@ def test_what_needs_torch_keeps_the_pytorch_path(onnx_voice_dir: Path, voice_dir
     assert torch_free_reason(config) is None
     cases = {
         "griffin_lim": ({**config, "vocoder": {"name": "griffin_lim"}}, "Griffin-Lim"),
-        "waveglow": ({**config, "vocoder": {**config["vocoder"], "model_name": "waveglow"}}, "waveglow"),
+        "waveglow, hifigan's config": ({**config, "vocoder": {**config["vocoder"], "model_name": "waveglow"}},
+                                       "model config lacks"),
         "wavenet": ({**config, "vocoder": {**config["vocoder"], "model_name": "wavenet"}}, "wavenet"),
         "flowtron, old config": ({**config, "acoustic": {**config["acoustic"], "model_name": "flowtron"}},
                                  "model config lacks"),
@@ -254,3 +288,22 @@ def test_flowtron_flows_run_without_torch_and_give_the_same_audio_and_reports(fl
             synth.style_controls(component=2)
         with pytest.raises(ValueError, match="need the PyTorch model"):
             synth.synthesize(FLOWTRON_TEXT, style={"component": 1})
+
+
+def test_waveglow_noise_and_denoiser_run_without_torch_and_give_the_same_audio(waveglow_onnx_voice_dir: Path) -> None:
+    lite = Synthesizer(waveglow_onnx_voice_dir, num_threads=1)
+    loaded = Synthesizer(load_voice(waveglow_onnx_voice_dir), num_threads=1, use_onnx=True)  # the PyTorch adapter's
+    assert lite.torch_free and loaded.uses_onnx and not loaded.torch_free
+    assert isinstance(loaded._vocoder, type(lite._vocoder)) and lite._context_frames is None
+    waves = []
+    for options in (dict(seed=2), dict(seed=2, sigma=0.3), dict(seed=2, sigma=0.3, denoise=0.0),
+                    dict(seed=7, sigma=1.0, denoise=0.3)):
+        wave = lite.synthesize(WAVEGLOW_TEXT, **options)
+        np.testing.assert_allclose(wave, loaded.synthesize(WAVEGLOW_TEXT, **options), atol=1e-5, rtol=0)
+        waves.append(wave)
+    assert all(np.abs(a - b).max() > 1e-3 for a, b in zip(waves, waves[1:]))  # seed, sigma and denoise all count
+    chunks, expected = list(lite.stream(WAVEGLOW_TEXT, seed=2)), list(loaded.stream(WAVEGLOW_TEXT, seed=2))
+    assert len(chunks) == len(expected) >= 2
+    for got, want in zip(chunks, expected):
+        np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(np.concatenate(chunks), waves[0], atol=1e-5, rtol=0)
