@@ -64,9 +64,13 @@ def test_bad_precision_and_onnx_are_refused(voice_dir: Path, onnx_voice_dir: Pat
 
 
 def test_unchecked_precision_warns_and_auto_follows_the_record(
-    tmp_path: Path, voice_dir: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, voice_dir: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import shutil
+
+    from moksori.synthesis import precision as precision_module
+
+    monkeypatch.setattr(precision_module, "native_bf16", lambda: True)  # a bf16 record counts on this CPU
 
     voice = Path(shutil.copytree(voice_dir, tmp_path / "voice"))
     with caplog.at_level("WARNING"):
