@@ -58,18 +58,21 @@ def _timed(step, steps: int) -> tuple[list[float], list[float]]:
     return walls, cpus
 
 
-def moksori_child(threads: int, steps: int) -> dict:
-    torch = _threads(threads)
+def moksori_step(batch: int = BATCH, tokens: int = TOKENS, frames: int = FRAMES):
+    """moksori's Tacotron2 training step at NVIDIA's sizes (r=2): a callable returning the loss, and
+    the model's parameter count. Also timed by ``tacotron2_vs_coqui.py --train``."""
+    import torch
+
     from moksori.models.tacotron2 import Tacotron2, Tacotron2Config, tacotron2_loss
 
     torch.manual_seed(0)
     model = Tacotron2(Tacotron2Config.base(148, n_frames_per_step=R)).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-6, weight_decay=1e-6)
     g = torch.Generator().manual_seed(1)
-    ids = torch.randint(4, 148, (BATCH, TOKENS), generator=g)
-    ids_lengths = torch.full((BATCH,), TOKENS)
-    mels = torch.randn(BATCH, 80, FRAMES, generator=g)
-    mel_lengths = torch.full((BATCH,), FRAMES)
+    ids = torch.randint(4, 148, (batch, tokens), generator=g)
+    ids_lengths = torch.full((batch,), tokens)
+    mels = torch.randn(batch, 80, frames, generator=g)
+    mel_lengths = torch.full((batch,), frames)
 
     def step() -> float:
         optimizer.zero_grad(set_to_none=True)
@@ -80,7 +83,13 @@ def moksori_child(threads: int, steps: int) -> dict:
         optimizer.step()
         return float(losses["total"].detach())
 
-    return {"times": _timed(step, steps), "params": sum(p.numel() for p in model.parameters())}
+    return step, sum(p.numel() for p in model.parameters())
+
+
+def moksori_child(threads: int, steps: int) -> dict:
+    _threads(threads)
+    step, params = moksori_step()
+    return {"times": _timed(step, steps), "params": params}
 
 
 def coqui_child(threads: int, steps: int) -> dict:

@@ -130,28 +130,13 @@ def coqui_child(case: str, threads: int) -> None:
 
 def train_step(threads: int, batch: int = 16, n_tokens: int = 60, frames: int = 430) -> dict:
     """moksori's Tacotron2 training step (teacher forcing, loss with gate and guided attention,
-    backward, clip 1.0, Adam) at batch 16 x (60 tokens, 430 frames), NVIDIA's sizes, r=2."""
-    torch = _set_threads(threads)
-    from moksori.models.tacotron2 import Tacotron2, Tacotron2Config, tacotron2_loss
+    backward, clip 1.0, Adam) at batch 16 x (60 tokens, 430 frames), NVIDIA's sizes, r=2: the step of
+    ``tacotron2_train_vs_coqui.py``, timed here without the peer."""
+    _set_threads(threads)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from tacotron2_train_vs_coqui import moksori_step
 
-    torch.manual_seed(0)
-    model = Tacotron2(Tacotron2Config.base(148, n_frames_per_step=R)).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-6, weight_decay=1e-6)
-    g = torch.Generator().manual_seed(1)
-    ids = torch.randint(4, 148, (batch, n_tokens), generator=g)
-    ids_lengths = torch.full((batch,), n_tokens)
-    mels = torch.randn(batch, 80, frames, generator=g)
-    mel_lengths = torch.full((batch,), frames)
-
-    def step() -> float:
-        optimizer.zero_grad(set_to_none=True)
-        losses = tacotron2_loss(model(ids, ids_lengths, mels, mel_lengths), mels, mel_lengths, ids_lengths, R,
-                                guided_weight=1.0)
-        losses["total"].backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        return float(losses["total"].detach())
-
+    step, _ = moksori_step(batch, n_tokens, frames)
     step()
     times = []
     for _ in range(3):
