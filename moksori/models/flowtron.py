@@ -45,9 +45,10 @@ from moksori.models.onnx_runners import (
     FlowtronOnnx,
     FlowtronStyle,
     attention_max_symbols,
-    fixed_prior,
     flowtron_metadata,
-    styled_mean,
+    flowtron_prior,
+    segment_means,
+    spread_segments,
 )
 from moksori.models.tacotron2 import ConvNorm, Encoder, LinearNorm
 
@@ -380,7 +381,13 @@ class MelEncoder(nn.Module):
         )
         self.lstm = nn.LSTM(n_hidden, n_hidden // 2, 1, batch_first=True, bidirectional=True)
 
-    def forward(self, mel: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def forward(self, mel: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+        """``lengths`` None: one unpadded mel (the ONNX reference encoder)."""
+        if lengths is None:
+            x = mel
+            for conv, norm in self.convolutions:
+                x = F.dropout(F.relu(norm(conv(x))), 0.5, self.training)
+            return self.lstm(x.transpose(1, 2))[0].mean(dim=1)
         mask = sequence_mask(lengths, mel.size(2)).unsqueeze(1)
         x = mel
         for conv, norm in self.convolutions:
@@ -666,20 +673,8 @@ class FlowtronLoss(nn.Module):
 
 # --- inference adapter (the acoustic interface) ----------------------------------------------------
 
-# The style controls (FlowtronStyle), the prior without a reference (fixed_prior, styled_mean) and the
-# ONNX loop (FlowtronOnnx) are NumPy (moksori.models.onnx_runners), so an exported voice runs without torch.
-
-
-def segment_means(z: torch.Tensor, segments: int) -> torch.Tensor:
-    """Means of ``z`` ``[n_mel, frames]`` over ``segments`` equal spans: ``[n_mel, segments]``."""
-    bounds = torch.linspace(0, z.size(1), segments + 1).round().long().tolist()
-    return torch.stack([z[:, a:max(b, a + 1)].mean(dim=1) for a, b in zip(bounds[:-1], bounds[1:])], dim=1)
-
-
-def spread_segments(means: torch.Tensor, frames: int) -> torch.Tensor:
-    """Segment means ``[n_mel, k]`` laid over ``frames`` frames in order: ``[n_mel, frames]``."""
-    index = (torch.arange(frames) * means.size(1)) // max(frames, 1)
-    return means[:, index]
+# The style controls (FlowtronStyle), the styled prior (flowtron_prior, segment_means, spread_segments) and
+# the ONNX loop (FlowtronOnnx) are NumPy (moksori.models.onnx_runners), so an exported voice runs without torch.
 
 
 class FlowtronAcoustic(FlowtronOnnx, AcousticModel):
@@ -690,9 +685,9 @@ class FlowtronAcoustic(FlowtronOnnx, AcousticModel):
 
     ONNX: ``acoustic.onnx`` encodes the text into every flow's attention keys and values, and
     ``acoustic.flow<i>.onnx`` is one frame of flow ``i``'s inverse; the frame loop is
-    :class:`~moksori.models.onnx_runners.FlowtronOnnx`'s, torch-free. Style references
-    (``ref_mel``, ``ref_mel_b``) need the forward pass and stay PyTorch-only; sigma, speaker,
-    ``z_b``/``alpha``/``strength`` and a fixed mixture's component work through ONNX Runtime too.
+    :class:`~moksori.models.onnx_runners.FlowtronOnnx`'s, torch-free; ``acoustic.encode.onnx`` runs
+    the flows forward on a style reference (``ref_mel``, ``ref_mel_b``), so every style control
+    works through ONNX Runtime too.
 
     Streaming within a sentence: none (``stream`` is the interface's default, one piece): the
     flows alternate the frame order, so the first output frame comes from the last flow's last
@@ -726,18 +721,15 @@ class FlowtronAcoustic(FlowtronOnnx, AcousticModel):
         self, style: FlowtronStyle, row_ids: torch.Tensor, speaker: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Per row: the prior's own mean and std ``[n_mel, 1]`` and the style mean ``[n_mel, k]``
-        (k segments; equal to the prior's mean when no style is given)."""
-        n_mel = self.config.n_mel_channels
+        (k segments; equal to the prior's mean when no style is given): :func:`flowtron_prior`
+        of the references' z."""
         ref_mel = _tensor(style.ref_mel)
-        z_a = prob = mixture = None
-        k = style.component
+        z_ref = prob = mixture = z_ref_b = None
         if ref_mel is not None:
             ref_ids = row_ids if style.ref_ids is None else _tensor(style.ref_ids)
-            z_ref, prob = self.reference_z(ref_mel, ref_ids, speaker)
-            z_a = segment_means(z_ref, style.segments)
+            z, weights = self.reference_z(ref_mel, ref_ids, speaker)
+            z_ref, prob = z.float().numpy(), None if weights is None else weights.float().numpy()
         if self.config.n_components > 1:
-            if k is None:
-                k = int(prob.argmax()) if prob is not None else 0
             if self.config.fixed_gaussian:
                 mean, log_var = self.model.gaussian_mixture.mean[0], self.model.gaussian_mixture.log_var[0]
             elif ref_mel is not None:
@@ -747,14 +739,11 @@ class FlowtronAcoustic(FlowtronOnnx, AcousticModel):
             else:
                 raise ValueError("this Flowtron predicts its mixture from a reference mel: give style ref_mel")
             mixture = {"mean": mean.detach().float().cpu().numpy(), "log_var": log_var.detach().float().cpu().numpy()}
-        mean0, std0 = (torch.from_numpy(part) for part in fixed_prior(mixture, n_mel, k))
-        z_b = None
         if style.ref_mel_b is not None:
             ids_b = row_ids if style.ref_ids_b is None else _tensor(style.ref_ids_b)
-            z_b = self.reference_z(_tensor(style.ref_mel_b), ids_b, speaker)[0].mean(dim=1, keepdim=True)
-        elif style.z_b is not None:
-            z_b = _tensor(style.z_b).unsqueeze(1)
-        return mean0, std0, styled_mean(style, mean0, z_a, z_b)
+            z_ref_b = self.reference_z(_tensor(style.ref_mel_b), ids_b, speaker)[0].float().numpy()
+        prior = flowtron_prior(style, self.config.n_mel_channels, mixture, z_ref, prob, z_ref_b)
+        return tuple(torch.from_numpy(part) for part in prior)
 
     def infer(
         self, ids: torch.Tensor, lengths: torch.Tensor, controls: Controls, noise: NoiseSource
@@ -785,7 +774,7 @@ class FlowtronAcoustic(FlowtronOnnx, AcousticModel):
             z = torch.zeros(ids.size(0), c.n_mel_channels, int(frames.max()))
             for row, (std0, styled, eps) in enumerate(rows):
                 m = int(frames[row])
-                z[row, :, :m] = spread_segments(styled, m) + sigma * std0 * eps[:, :m]
+                z[row, :, :m] = torch.from_numpy(spread_segments(styled.numpy(), m)) + sigma * std0 * eps[:, :m]
             out = self.model.infer(z, ids, lengths, speaker, lengths=frames)
             out = out._replace(hit_limit=torch.as_tensor(frames >= n))
         alignment = out.attns[-1].transpose(1, 2)  # the first flow's, [b, tokens, frames]
@@ -814,6 +803,9 @@ class FlowtronAcoustic(FlowtronOnnx, AcousticModel):
         return OnnxGraph(args, names, ["keys", "values"], axes)
 
     def onnx_graphs(self, n_mels: int) -> dict[str, tuple[nn.Module, OnnxGraph]]:
+        """The text encoder (``""``), one frame of each flow (``flow<i>``) and the reference
+        encoder (``encode``: ``input`` [1, T] (+ ``sid``) and ``mel`` [1, c, frames] → ``z``
+        [1, c, frames], with a mixture prior also ``mean``, ``log_var`` [1, c, k] and ``prob`` [1, k])."""
         c, tokens = self.config, 12
         graphs: dict[str, tuple[nn.Module, OnnxGraph]] = {"": (self, self.onnx_graph(n_mels))}
         for i, flow in enumerate(self.model.flows):
@@ -826,7 +818,19 @@ class FlowtronAcoustic(FlowtronOnnx, AcousticModel):
             outputs = ["x", "attn", *(["gate"] if frame.step.has_gate else []), *(f"out_{n}" for n in state)]
             axes = {"keys": {1: "tokens"}, "values": {1: "tokens"}, "attn": {2: "tokens"}}
             graphs[f"flow{i}"] = (frame, OnnxGraph(args, ["frame", "z", *state, "keys", "values"], outputs, axes))
+        graphs["encode"] = (_OnnxReferenceEncoder(self.model), self._encode_graph(tokens))
         return graphs
+
+    def _encode_graph(self, tokens: int) -> OnnxGraph:
+        c = self.config
+        args: tuple[torch.Tensor, ...] = (torch.ones(1, tokens, dtype=torch.long), torch.zeros(1, c.n_mel_channels, 20))
+        names = ["input", "mel"]
+        if self.model.n_speakers > 1:
+            args += (torch.zeros(1, dtype=torch.long),)
+            names.append("sid")
+        mixture = ["mean", "log_var", "prob"] if hasattr(self.model, "gaussian_mixture") else []
+        axes = {"input": {1: "tokens"}, "mel": {2: "frames"}, "z": {2: "frames"}}
+        return OnnxGraph(args, names, ["z", *mixture], axes)
 
     def onnx_metadata(self) -> dict[str, str]:
         c = self.config
@@ -834,6 +838,7 @@ class FlowtronAcoustic(FlowtronOnnx, AcousticModel):
             "n_flows": c.n_flows, "n_speakers": c.n_speakers, "n_mel_channels": c.n_mel_channels, "n_hidden": c.n_hidden,
             "n_lstm_layers": c.n_lstm_layers, "max_decoder_steps": c.max_decoder_steps,
             "gate_threshold": c.gate_threshold, "use_gate_layer": int(c.use_gate_layer), "n_components": 0,
+            "reference_encoder": 1,
         }
         if c.n_components > 1 and c.fixed_gaussian:
             mixture = self.model.gaussian_mixture
@@ -878,6 +883,30 @@ class _OnnxFlowFrame(nn.Module):
         x = (z - b) * torch.exp(-log_s)
         gate = (step.gate_layer(decoder_input).reshape(1),) if step.has_gate else ()
         return (x, attn, *gate, attention_h, attention_c, lstm_h, lstm_c)
+
+
+class _OnnxReferenceEncoder(nn.Module):
+    """:meth:`Flowtron.forward` for export, one unpadded reference: text ``input`` (+ ``sid``) and
+    ``mel`` → z by the flows run forward (and the mixture prior's components and weights of the mel)."""
+
+    def __init__(self, model: Flowtron):
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self, ids: torch.Tensor, mel: torch.Tensor, sid: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, ...]:
+        memory = self.model.memory(ids, None, sid)
+        text_mask = torch.ones_like(ids, dtype=torch.bool)
+        x = mel.transpose(1, 2)
+        for flow in self.model.flows:
+            backward = isinstance(flow, AR_Back_Step)  # over all frames, reverse_frames is a flip
+            z = _ar_step(flow)(x.flip(1) if backward else x, memory, text_mask).z
+            x = z.flip(1) if backward else z
+        if not hasattr(self.model, "gaussian_mixture"):
+            return (x.transpose(1, 2),)
+        mean, log_var, prob = self.model.gaussian_mixture(self.model.mel_encoder(mel, None))
+        return x.transpose(1, 2), mean, log_var, prob
 
 
 # --- NVIDIA checkpoints ------------------------------------------------------------------------------

@@ -226,7 +226,8 @@ class Tacotron2Onnx(AcousticOnnx):
 # needs, and a fixed mixture prior's means and log variances ``[n_mel, k]`` as JSON.
 FLOWTRON_METADATA_PREFIX = "flowtron."
 FLOWTRON_METADATA = ("n_flows", "n_speakers", "n_mel_channels", "n_hidden", "n_lstm_layers", "max_decoder_steps",
-                     "gate_threshold", "use_gate_layer", "n_components", "mixture_mean", "mixture_log_var")
+                     "gate_threshold", "use_gate_layer", "n_components", "mixture_mean", "mixture_log_var",
+                     "reference_encoder")
 # A flow frame graph's LSTM states: inputs by these names, outputs as ``out_<name>``, in this order.
 FLOWTRON_FRAME_STATE = ("attention_h", "attention_c", "lstm_h", "lstm_c")
 FLOWTRON_STYLE_KEYS = ("ref_mel", "ref_ids", "strength", "segments", "ref_mel_b", "ref_ids_b", "z_b", "alpha",
@@ -283,8 +284,8 @@ class FlowtronStyle:
     * ``component``: the mixture component to sample from (models with ``n_components`` > 1;
       default: the reference's most likely component, else 0).
 
-    References need Flowtron's forward pass, so only the PyTorch adapter takes them; the rest
-    works in ONNX Runtime too (:class:`FlowtronOnnx`).
+    References need Flowtron's forward pass: on ONNX Runtime the ``encode`` graph runs it
+    (:class:`FlowtronOnnx`); an export without that graph refuses references.
     """
 
     ref_mel: np.ndarray | None = None
@@ -366,6 +367,39 @@ def styled_mean(style: FlowtronStyle, mean0: Any, z_a: Any | None, z_b: Any | No
     return (1 - style.strength) * mean0 + style.strength * target
 
 
+def segment_means(z: np.ndarray, segments: int) -> np.ndarray:
+    """Means of ``z`` ``[n_mel, frames]`` over ``segments`` equal spans: ``[n_mel, segments]``."""
+    bounds = np.round(np.linspace(0, z.shape[1], segments + 1)).astype(np.int64).tolist()
+    means = [z[:, a : max(b, a + 1)].mean(axis=1) for a, b in zip(bounds[:-1], bounds[1:])]
+    return np.stack(means, axis=1).astype(np.float32)
+
+
+def spread_segments(means: np.ndarray, frames: int) -> np.ndarray:
+    """Segment means ``[n_mel, k]`` laid over ``frames`` frames in order: ``[n_mel, frames]``."""
+    index = (np.arange(frames) * means.shape[1]) // max(frames, 1)
+    return means[:, index]
+
+
+def flowtron_prior(
+    style: FlowtronStyle, n_mel: int, mixture: Mapping[str, np.ndarray] | None, z_ref: np.ndarray | None,
+    prob: np.ndarray | None, z_ref_b: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flowtron's prior for a style: its own mean and std ``[n_mel, 1]`` and the styled mean
+    ``[n_mel, k]`` (k: the style's segments with a reference, else 1). ``z_ref``/``z_ref_b``: the z
+    ``[n_mel, frames]`` of ``ref_mel``/``ref_mel_b`` (None without); ``prob``: ``ref_mel``'s mixture
+    weights ``[k]``, whose most likely component is sampled unless the style names one."""
+    component = style.component
+    if mixture is not None and component is None and prob is not None:
+        component = int(np.argmax(prob))
+    mean0, std0 = fixed_prior(mixture, n_mel, component)
+    z_a = None if z_ref is None else segment_means(z_ref, style.segments)
+    if z_ref_b is not None:
+        z_b = z_ref_b.mean(axis=1, keepdims=True)
+    else:
+        z_b = None if style.z_b is None else style.z_b[:, None]
+    return mean0, std0, styled_mean(style, mean0, z_a, z_b)
+
+
 def flowtron_flow_inverse(
     session: Any, z: np.ndarray, keys: np.ndarray, values: np.ndarray, gate_threshold: float | None,
     n_hidden: int, n_lstm_layers: int,
@@ -391,16 +425,19 @@ def flowtron_flow_inverse(
 
 class FlowtronOnnx(AcousticOnnx):
     """Flowtron: ``acoustic.onnx`` encodes the text into every flow's attention keys and values,
-    ``acoustic.flow<i>.onnx`` is one frame of flow ``i``'s inverse; :meth:`onnx_run` samples z
-    from the prior (sigma, a fixed mixture's component, ``z_b``/``alpha``/``strength``) and runs
-    the flows' frame loops, the last flow first, until its gate fires. Style references
-    (``ref_mel``, ``ref_mel_b``) need the forward pass and are refused."""
+    ``acoustic.flow<i>.onnx`` is one frame of flow ``i``'s inverse and ``acoustic.encode.onnx``
+    (exports that list ``reference_encoder``) runs the flows forward on a style reference (mel →
+    z, with a mixture prior also its mixture and weights). :meth:`onnx_run` samples z from the
+    styled prior (:func:`flowtron_prior`) and runs the flows' frame loops, the last flow first,
+    until its gate fires; with reference segments, again over that many frames (as the adapter)."""
 
     knobs: ClassVar[tuple[str, ...]] = ("noise_scale", "speaker_id", "style")
 
     @classmethod
     def onnx_extra_graph_names(cls, metadata: dict[str, str]) -> tuple[str, ...]:
-        return tuple(f"flow{i}" for i in range(int(_flowtron_facts(metadata)["n_flows"])))
+        meta = _flowtron_facts(metadata)
+        flows = tuple(f"flow{i}" for i in range(int(meta["n_flows"])))
+        return flows + (("encode",) if int(meta.get("reference_encoder", 0)) else ())
 
     @classmethod
     def onnx_run(
@@ -408,13 +445,31 @@ class FlowtronOnnx(AcousticOnnx):
         noise: NoiseSource, n_mels: int,
     ) -> tuple[np.ndarray, AlignmentReport]:
         meta = _flowtron_facts(metadata)
-        n_flows, n_mel, n = int(meta["n_flows"]), int(meta["n_mel_channels"]), int(meta["max_decoder_steps"])
+        n_mel, n = int(meta["n_mel_channels"]), int(meta["max_decoder_steps"])
         style = FlowtronStyle.from_controls(controls.style, n_mel, int(meta["n_components"]))
-        if style.ref_mel is not None or style.ref_mel_b is not None:
-            raise ValueError("Flowtron style references (ref_mel) need the PyTorch path: synthesise without ONNX")
-        x = cls.onnx_prior_z(meta, style, float(controls.noise_scale), noise(0, n, n_mel))
+        _, std0, styled = cls.onnx_prior(sessions, meta, style, ids, controls)
+        sigma, eps = float(controls.noise_scale), np.asarray(noise(0, n, n_mel))
         keys, values = cls.onnx_memory(sessions[""], meta, ids, controls)
-        use_gate, hit_limit, attn = bool(int(meta["use_gate_layer"])), False, None
+        # Segment means need the sentence's length: a first pass with the segments' average finds it.
+        z = styled.mean(axis=1, keepdims=True) + sigma * std0 * eps
+        x, attn, hit_limit = cls.onnx_flows(sessions, meta, z.T.astype(np.float32), keys, values, gated=True)
+        if style.segments > 1 and style.ref_mel is not None:
+            frames = len(x)
+            z = spread_segments(styled, frames) + sigma * std0 * eps[:, :frames]
+            x, attn, _ = cls.onnx_flows(sessions, meta, z.T.astype(np.float32), keys, values, gated=False)
+            hit_limit = frames >= n
+        report = check_alignment(np.ascontiguousarray(attn.T), len(ids), hit_limit, n_frames=max(len(x), 1))
+        return np.ascontiguousarray(x.T), report  # flow 0's alignment [tokens, frames] above
+
+    @staticmethod
+    def onnx_flows(
+        sessions: dict[str, Any], meta: Mapping[str, str], z: np.ndarray, keys: np.ndarray, values: np.ndarray,
+        gated: bool,
+    ) -> tuple[np.ndarray, np.ndarray, bool]:
+        """The flows' inverse of z ``[frames, c]``: x ``[frames', c]``, flow 0's attention
+        ``[frames', tokens]`` and whether the gate (``gated`` and the model has one) ran to the limit."""
+        use_gate, hit_limit, x, attn = gated and bool(int(meta["use_gate_layer"])), False, z, None
+        n_flows = int(meta["n_flows"])
         for order, i in enumerate(reversed(range(n_flows))):
             backward = i % 2 == 1  # AR_Back_Step: the flow reads the frames in reverse
             gate_threshold = float(meta["gate_threshold"]) if use_gate and order == 0 else None
@@ -423,33 +478,63 @@ class FlowtronOnnx(AcousticOnnx):
             if backward:
                 x, attn = x[::-1], attn[::-1]
             if gate_threshold is not None:
-                hit_limit = len(x) >= n
-        report = check_alignment(np.ascontiguousarray(attn.T), len(ids), hit_limit, n_frames=max(len(x), 1))
-        return np.ascontiguousarray(x.T), report  # flow 0's alignment [tokens, frames] above
+                hit_limit = len(x) >= int(meta["max_decoder_steps"])
+        return x, attn, hit_limit
 
-    @staticmethod
-    def onnx_prior_z(meta: Mapping[str, str], style: FlowtronStyle, sigma: float, eps: np.ndarray) -> np.ndarray:
-        """z ``[frames, c]`` (float32): the styled prior mean plus ``sigma`` times its std times
-        the noise ``eps`` ``[c, frames]``."""
+    @classmethod
+    def onnx_prior(
+        cls, sessions: dict[str, Any], meta: Mapping[str, str], style: FlowtronStyle, ids: list[int],
+        controls: Controls,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:func:`flowtron_prior` of the style, its references encoded by the ``encode`` graph."""
         mixture = None
         if int(meta["n_components"]) > 1:
             mixture = {key: np.asarray(json.loads(meta[f"mixture_{key}"]), np.float32) for key in ("mean", "log_var")}
-        mean0, std0 = fixed_prior(mixture, int(meta["n_mel_channels"]), style.component)
-        mean = styled_mean(style, mean0, None, None if style.z_b is None else style.z_b[:, None])
-        return (mean + sigma * std0 * np.asarray(eps)).T.astype(np.float32)
+        z_ref = prob = z_ref_b = None
+        if style.ref_mel is not None or style.ref_mel_b is not None:
+            if "encode" not in sessions:
+                raise ValueError("Flowtron style references (ref_mel) need the reference encoder graph "
+                                 "(acoustic.encode.onnx), which this export lacks: re-export the voice "
+                                 "(moksori export VOICE --onnx)")
+        if style.ref_mel is not None:
+            ref_ids = ids if style.ref_ids is None else style.ref_ids
+            encoded = cls.onnx_encode(sessions["encode"], meta, style.ref_mel, ref_ids, controls)
+            z_ref = encoded["z"]
+            if "prob" in encoded:  # a mixture prior: the reference's weights (and its predicted components)
+                prob = encoded["prob"]
+                mixture = {"mean": encoded["mean"], "log_var": encoded["log_var"]}
+        if style.ref_mel_b is not None:
+            ref_ids_b = ids if style.ref_ids_b is None else style.ref_ids_b
+            z_ref_b = cls.onnx_encode(sessions["encode"], meta, style.ref_mel_b, ref_ids_b, controls)["z"]
+        return flowtron_prior(style, int(meta["n_mel_channels"]), mixture, z_ref, prob, z_ref_b)
+
+    @staticmethod
+    def onnx_encode(session: Any, meta: Mapping[str, str], mel: np.ndarray, ids: Any,
+                    controls: Controls) -> dict[str, np.ndarray]:
+        """The ``encode`` graph's outputs for a reference ``mel`` ``[c, frames]`` read with ``ids``,
+        by name, first row: ``z`` ``[c, frames]`` (and ``mean``, ``log_var`` ``[c, k]``, ``prob`` ``[k]``)."""
+        feeds = {"input": np.asarray(ids, dtype=np.int64).reshape(1, -1), "mel": np.asarray(mel, np.float32)[None],
+                 **_flowtron_speaker_feed(session, meta, controls)}
+        names = [output.name for output in session.get_outputs()]
+        return {name: value[0] for name, value in zip(names, session.run(names, feeds))}
 
     @staticmethod
     def onnx_memory(session: Any, meta: Mapping[str, str], ids: list[int],
                     controls: Controls) -> tuple[np.ndarray, np.ndarray]:
         """Every flow's attention keys and values ``[n_flows, 1, tokens, n_attn]`` of the text."""
-        feeds = {"input": np.asarray([ids], dtype=np.int64)}
-        if "sid" in {i.name for i in session.get_inputs()}:
-            speaker = int(controls.speaker_id or 0)
-            if not 0 <= speaker < int(meta["n_speakers"]):
-                raise ValueError(f"speaker id out of range: this model has {meta['n_speakers']} speaker(s)")
-            feeds["sid"] = np.asarray([speaker], dtype=np.int64)
+        feeds = {"input": np.asarray([ids], dtype=np.int64), **_flowtron_speaker_feed(session, meta, controls)}
         keys, values = session.run(["keys", "values"], feeds)
         return keys, values
+
+
+def _flowtron_speaker_feed(session: Any, meta: Mapping[str, str], controls: Controls) -> dict[str, np.ndarray]:
+    """``sid`` for a graph that takes one (several speakers), checked against the model's count."""
+    if "sid" not in {i.name for i in session.get_inputs()}:
+        return {}
+    speaker = int(controls.speaker_id or 0)
+    if not 0 <= speaker < int(meta["n_speakers"]):
+        raise ValueError(f"speaker id out of range: this model has {meta['n_speakers']} speaker(s)")
+    return {"sid": np.asarray([speaker], dtype=np.int64)}
 
 
 def vocos_context_frames(num_layers: int, kernel_size: int, win_size: int, hop_size: int) -> int:
@@ -694,9 +779,12 @@ __all__ = [
     "acoustic_runner",
     "conv_vocoder_context",
     "fixed_prior",
+    "segment_means",
+    "spread_segments",
     "hann_window",
     "istft",
     "flowtron_flow_inverse",
+    "flowtron_prior",
     "flowtron_metadata",
     "prenet_keep_threshold",
     "prenet_masks",

@@ -11,8 +11,8 @@ saved.
 
 What needs torch keeps the PyTorch path (:func:`torch_free_reason` says why): families whose
 ONNX loop or post-processing is PyTorch code (see ``onnx_runners``), reduced precision (bf16 and
-int8 run on the PyTorch models), Griffin-Lim. Style references (Flowtron) are refused on any
-ONNX path by the synthesizer.
+int8 run on the PyTorch models), Griffin-Lim. Flowtron's style references run through its
+``acoustic.encode.onnx`` graph; only turning a reference recording into a mel imports torch.
 """
 
 from __future__ import annotations

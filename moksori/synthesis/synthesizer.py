@@ -659,8 +659,6 @@ class Synthesizer:
                 family = self.voice.config.get("acoustic", {}).get("model_name", "this family")
                 raise ValueError(f"voice {self.voice.name!r} has no style controls (its acoustic model is "
                                  f"{family}); style needs a Flowtron voice")
-            if self._onnx_acoustic is not None:
-                raise ValueError("style controls need the PyTorch model: synthesise without ONNX (use_onnx=False)")
         return _Options(1.0 / float(speed), float(noise_scale), self.speaker_id(speaker), seed, sigma, denoise,
                         dict(style) if style else None)
 

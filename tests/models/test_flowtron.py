@@ -3,6 +3,7 @@ masking, the stop gate, the attention prior and the losses (tiny models, CPU).""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -300,7 +301,7 @@ def test_style_reference_centres_z_on_the_reference_mean():
     # per segment: the first half of the frames follows the reference's first half
     seg = adapter.infer(ids, lengths, Controls(noise_scale=0.0, style={**style, "segments": 2}), _noise())
     z_seg = _z_of(adapter, seg, ids, lengths)[0]
-    means = segment_means(z_ref, 2)
+    means = torch.from_numpy(segment_means(z_ref.numpy(), 2))
     assert torch.allclose(z_seg[:, 0], means[:, 0], atol=1e-4) and torch.allclose(z_seg[:, -1], means[:, 1], atol=1e-4)
 
 
@@ -471,7 +472,7 @@ def test_onnx_graphs_equal_pytorch(tmp_path, n_flows, gate):
         assert any(1 < frames < 14 for frames in seen), seen  # a stop inside the loop, not at its ends
 
 
-def test_onnx_takes_mixture_components_and_z_b_but_refuses_style_references(tmp_path):
+def test_onnx_takes_mixture_components_and_z_b(tmp_path):
     pytest.importorskip("onnxruntime")
     adapter = _adapter(n_flows=2, steps=8, n_components=3, fixed_gaussian=True)
     with torch.no_grad():
@@ -484,5 +485,60 @@ def test_onnx_takes_mixture_components_and_z_b_but_refuses_style_references(tmp_
         mel = runtime.infer(ids, controls, _noise())
         expected = adapter.infer(torch.tensor([ids]), torch.tensor([len(ids)]), controls, _noise())
         assert torch.allclose(torch.from_numpy(mel), expected.mel[0], atol=1e-4)
-    with pytest.raises(ValueError, match="PyTorch path"):
-        runtime.infer(ids, Controls(style={"ref_mel": torch.randn(6, 10)}), _noise())
+
+
+def _references():
+    torch.manual_seed(4)
+    ref_mel, ref_mel_b = torch.randn(6, 11) + 1.5, torch.randn(6, 7) - 1.0
+    return ref_mel, torch.tensor([2, 9, 4, 7, 1]), ref_mel_b
+
+
+@pytest.mark.parametrize("n_flows,overrides", [
+    (2, {}), (3, {"n_speakers": 2}), (2, {"n_components": 3, "fixed_gaussian": True}),
+    (2, {"n_components": 2, "fixed_gaussian": False}),
+])
+def test_onnx_style_references_equal_pytorch(tmp_path, n_flows, overrides):
+    pytest.importorskip("onnxruntime")
+    adapter = _adapter(n_flows=n_flows, steps=12, gate_bias=-1.0, **overrides)
+    runtime = _export_flowtron(adapter, tmp_path)
+    ref_mel, ref_ids, ref_mel_b = _references()
+    ids = [3, 4, 5, 6, 2]
+    speaker = 1 if "n_speakers" in overrides else None
+    styles = [
+        {"ref_mel": ref_mel, "ref_ids": ref_ids},  # read against its own transcript
+        {"ref_mel": ref_mel, "strength": 0.6, "segments": 3},  # against the sentence's text, per segment
+        {"ref_mel": ref_mel, "ref_ids": ref_ids, "ref_mel_b": ref_mel_b, "alpha": 0.4},
+    ]
+    if "n_components" not in overrides:  # a predicted mixture needs ref_mel
+        styles.append({"ref_mel_b": ref_mel_b, "alpha": 0.7, "strength": 0.9})
+    for style in styles:
+        controls = Controls(noise_scale=0.5, style=style, speaker_id=speaker)
+        mel, report = runtime.infer_with_report(ids, controls, _noise(1))
+        expected = adapter.infer(torch.tensor([ids]), torch.tensor([len(ids)]), controls, _noise(1))
+        frames = int(expected.lengths[0])
+        assert mel.shape == (6, frames), style
+        assert torch.allclose(torch.from_numpy(mel), expected.mel[0, :, :frames], atol=1e-4), style
+        assert report.reasons == expected.reports[0].reasons
+    # the reference moves the output: without it the mel differs
+    plain = runtime.infer(ids, Controls(noise_scale=0.5, speaker_id=speaker), _noise(1))
+    assert plain.shape != mel.shape or not np.allclose(plain, mel, atol=1e-3)
+
+
+def test_onnx_export_without_the_reference_encoder_refuses_references(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from moksori.models.onnx_runners import FLOWTRON_METADATA_PREFIX
+    from moksori.synthesis.onnx_runtime import OnnxAcoustic
+
+    runtime = _export_flowtron(_adapter(n_flows=2, steps=8), tmp_path)
+    # an older export: no encode graph, and its metadata does not list one
+    metadata = {key: value for key, value in runtime.metadata.items()
+                if key != FLOWTRON_METADATA_PREFIX + "reference_encoder"}
+    assert runtime.adapter.onnx_extra_graph_names(metadata) == ("flow0", "flow1")
+    old = OnnxAcoustic.__new__(OnnxAcoustic)
+    old.__dict__.update(runtime.__dict__, metadata=metadata,
+                        sessions={name: s for name, s in runtime.sessions.items() if name != "encode"})
+    ids = [3, 4, 5, 6]
+    assert old.infer(ids, Controls(noise_scale=0.3), _noise()).shape[0] == 6
+    for style in ({"ref_mel": torch.randn(6, 10)}, {"ref_mel_b": torch.randn(6, 10), "alpha": 0.5}):
+        with pytest.raises(ValueError, match=r"re-export the voice \(moksori export VOICE --onnx\)"):
+            old.infer(ids, Controls(style=style), _noise())

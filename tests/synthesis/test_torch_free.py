@@ -281,13 +281,21 @@ def test_flowtron_flows_run_without_torch_and_give_the_same_audio_and_reports(fl
     assert len(chunks) == len(expected_chunks) >= 2
     for got_chunk, want in zip(chunks, expected_chunks):
         np.testing.assert_array_equal(got_chunk, want)
-    # A mixture component is checked against the model's count, then refused on ONNX alike.
+    # A mixture component is checked against the model's count alike.
     for synth in (lite, loaded):
         assert synth.style_controls(component=1) == {"component": 1}
         with pytest.raises(ValueError, match="style_component must be in 0..1"):
             synth.style_controls(component=2)
-        with pytest.raises(ValueError, match="need the PyTorch model"):
-            synth.synthesize(FLOWTRON_TEXT, style={"component": 1})
+    # Style references run through the exported reference encoder (acoustic.encode.onnx) alike.
+    ref_mel = np.random.default_rng(3).normal(-4.0, 1.5, (80, 40)).astype(np.float32)
+    plain = lite.synthesize(FLOWTRON_TEXT, seed=2)
+    for style in ({"component": 1}, {"ref_mel": ref_mel, "strength": 0.8},
+                  {"ref_mel": ref_mel, "segments": 3, "ref_mel_b": ref_mel[:, :20], "alpha": 0.5}):
+        got = lite.synthesize_report(FLOWTRON_TEXT, seed=2, style=style)
+        expected = loaded.synthesize_report(FLOWTRON_TEXT, seed=2, style=style)
+        np.testing.assert_array_equal(got.wave, expected.wave)
+        assert got.alignment_summary() == expected.alignment_summary()
+        assert got.wave.shape != plain.shape or not np.allclose(got.wave, plain)
 
 
 def test_waveglow_noise_and_denoiser_run_without_torch_and_give_the_same_audio(waveglow_onnx_voice_dir: Path) -> None:
