@@ -384,19 +384,20 @@ class MelEncoder(nn.Module):
     def forward(self, mel: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
         """``lengths`` None: one unpadded mel (the ONNX reference encoder)."""
         if lengths is None:
-            x = mel
-            for conv, norm in self.convolutions:
-                x = F.dropout(F.relu(norm(conv(x))), 0.5, self.training)
-            return self.lstm(x.transpose(1, 2))[0].mean(dim=1)
+            return self.lstm(self._convolve(mel, None).transpose(1, 2))[0].mean(dim=1)
         mask = sequence_mask(lengths, mel.size(2)).unsqueeze(1)
-        x = mel
-        for conv, norm in self.convolutions:
-            x = F.dropout(F.relu(norm(conv(x * mask), mask)), 0.5, self.training)
+        x = self._convolve(mel, mask)
         packed = nn.utils.rnn.pack_padded_sequence(x.transpose(1, 2), lengths.cpu(), batch_first=True,
                                                    enforce_sorted=False)
         out, _ = nn.utils.rnn.pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=mel.size(2))
         # The reference averages over all padded frames; the valid frames' mean is what it means.
         return (out * mask.transpose(1, 2)).sum(dim=1) / lengths.unsqueeze(1).to(out.dtype)
+
+    def _convolve(self, mel: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        x = mel
+        for conv, norm in self.convolutions:
+            x = F.dropout(F.relu(norm(conv(x if mask is None else x * mask), mask)), 0.5, self.training)
+        return x
 
 
 class GaussianMixture(nn.Module):

@@ -359,7 +359,7 @@ def fixed_prior(mixture: Mapping[str, np.ndarray] | None, n_mel: int,
 def styled_mean(style: FlowtronStyle, mean0: Any, z_a: Any | None, z_b: Any | None) -> Any:
     """The prior's mean moved toward the style: ``z_a`` (the reference's segment means, or the
     prior's own ``mean0``) interpolated toward ``z_b`` by ``alpha``, the whole by ``strength``.
-    Arrays of one library, NumPy or torch, ``[n_mel, 1 or segments]``."""
+    NumPy arrays ``[n_mel, 1 or segments]``."""
     if z_a is None and z_b is None:
         return mean0
     z_a = mean0 if z_a is None else z_a
@@ -554,6 +554,11 @@ WAVEGLOW_SIGMA = 0.666
 WAVEGLOW_DENOISE = 0.01
 # Frames of zero mel vocoded to measure the denoiser's bias spectrum (NVIDIA's denoiser uses 88).
 WAVEGLOW_BIAS_FRAMES = 88
+
+
+# The denoiser's STFT is written here in NumPy rather than taken from librosa or torch: the
+# torch-free ONNX path loads neither (librosa pulls numba and scipy, tens of MB per process), and
+# the framing must be torch.stft's exactly so that both paths give the same audio.
 
 
 def hann_window(win: int, n_fft: int) -> np.ndarray:
