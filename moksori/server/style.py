@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from moksori.audio.io import AudioError, AudioLimits, load_audio_bounded
+from moksori.models.onnx_runners import MAX_STYLE_SEGMENTS
 from moksori.server.errors import ApiError
 
 MAX_SIGMA = 2.0
-MAX_STYLE_SEGMENTS = 64
 MAX_STYLE_COMPONENT = 255
 MAX_REFERENCE_SECONDS = 30.0
 MAX_REFERENCE_TEXT = 500
