@@ -27,6 +27,20 @@ The experiment (run from the repository root)::
    the step at which fine-tuning first reaches the from-scratch final MCD (as a fraction of the
    budget), and the wall time of each arm are printed; everything is written to ``results.json``.
 
+**Tacotron2** (``--pretrain-tacotron2``). There is no shipped Tacotron2 voice, so the script first
+pretrains one in ``WORK/base``: ``--pretrain-minutes`` of espeak-ng ``ko`` (the voice the default
+voice was trained on) from the same prompt pool, ``--pretrain-steps`` steps of a 2.0M-parameter
+Tacotron2 (``PRETRAIN_TACOTRON2_CONFIG``) at batch 16, bundled with ``--base``'s vocoder; that base's
+own held-out split gives the held-out sentences. The arms are then those of Glow-TTS with
+Tacotron2's recipes: *fine-tune* is the acoustic stage of ``moksori/recipes/finetune_tacotron2_ko.yaml``;
+*scratch* takes the pretraining's learning rate and options (the ones that aligned the base). The
+evaluation adds the share of held-out sentences whose free-running alignment fails the check
+(after the synthesizer's one retry), and the report says from which step on each arm's held-out
+alignments pass (at most ``ALIGNED_FAILURE_SHARE`` failing). ``--base`` may also name a trained
+Tacotron2 voice directly. For Glow-TTS beside it on the same sentences, run the Glow-TTS experiment
+with ``--held-out-from WORK/base/data/processed/val.jsonl`` and the same ``--steps`` (the commands
+are in ``benchmarks/README.md``).
+
 Everything is cached in ``--work``: the dataset, each finished training segment (its bundle) and
 each evaluation; an interrupted run resumes. The settings that shape the runs are stored in
 ``spec.json`` there; a different setting needs another ``--work`` folder.
@@ -56,12 +70,14 @@ from moksori.espeak import synthesize
 from moksori.evaluation import evaluate_voice, to_json
 from moksori.synthesis import make_bundle, read_voice_json
 from moksori.training import train
-from moksori.training.recipe import Recipe, load_recipe
+from moksori.training.recipe import DataRecipe, Recipe, TrainRecipe, load_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_BASE = REPO / "moksori" / "voices" / "ko_default"
 FINETUNE_RECIPE = REPO / "moksori" / "recipes" / "finetune_ko.yaml"
 PRETRAIN_RECIPE = REPO / "moksori" / "recipes" / "default_ko.yaml"
+TACOTRON2_FINETUNE_RECIPE = REPO / "moksori" / "recipes" / "finetune_tacotron2_ko.yaml"
+FAMILIES = ("glow_tts", "tacotron2")
 DEFAULT_PRETRAIN_DATA = REPO / "data" / "pretrain_ko_processed"
 SHARED_DATA = Path(os.environ.get("MOKSORI_SHARED_DATA", REPO.parent / "shared" / "data"))
 ARMS = ("finetune", "scratch")
@@ -72,7 +88,11 @@ COLUMNS = {
     "f0_rmse_cents": ("F0 RMSE cents", ".1f"),
     "duration_ratio": ("duration ratio", ".3f"),
 }
-SUMMARY_METRICS = ("mcd_db", "f0_rmse_cents", "vuv_error", "duration_ratio")
+# Attention models only: the share of held-out sentences whose free-running alignment failed.
+ALIGNMENT_COLUMN = {"alignment_failed": ("alignment failed", ".2f")}
+SUMMARY_METRICS = ("mcd_db", "f0_rmse_cents", "vuv_error", "duration_ratio", "alignment_failed")
+# A voice "aligns" on the held-out sentences when at most this share of them fail the alignment check.
+ALIGNED_FAILURE_SHARE = 0.05
 
 log = logging.getLogger("transfer_learning")
 
@@ -96,7 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate both at several step counts.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--base", type=Path, default=DEFAULT_BASE, help="the voice folder to fine-tune from")
+    parser.add_argument("--base", type=Path, default=DEFAULT_BASE,
+                        help="the voice folder to fine-tune from (Glow-TTS or Tacotron2); with --pretrain-tacotron2, "
+                        "the voice whose text front end, mel settings and vocoder the pretrained base takes")
+    parser.add_argument("--pretrain-tacotron2", action="store_true",
+                        help="first pretrain a Tacotron2 base voice (WORK/base) on espeak-ng ko, and fine-tune that")
+    parser.add_argument("--pretrain-minutes", type=float, default=40.0, help="minutes of ko speech for the pretraining")
+    parser.add_argument("--pretrain-steps", type=int, default=3000, help="steps of the pretraining (batch 16)")
     parser.add_argument("--variant", default="ko+f3", help="espeak-ng voice (variant) of the new voice")
     parser.add_argument("--train-minutes", type=float, default=15.0, help="minutes of (trimmed) training speech")
     parser.add_argument("--held-out", type=int, default=50, help="held-out sentences to evaluate on")
@@ -156,11 +182,16 @@ def run_experiment(args: argparse.Namespace) -> dict[str, Any]:
             f"{base}: no voice there (voice.json missing). Train and bundle the default voice first, "
             "or pass --base VOICE_DIR"
         )
-    base_info = read_voice_json(base)
-    if base_info["acoustic"]["model_name"] != "glow_tts":
-        raise SystemExit(f"{base}: the acoustic model is {base_info['acoustic']['model_name']}; this needs glow_tts")
     work = Path(args.work).resolve()
     work.mkdir(parents=True, exist_ok=True)
+    if args.pretrain_tacotron2:
+        base = pretrain_tacotron2_base(work / "base", args, base)
+        if args.held_out_from == "auto":
+            args.held_out_from = str(work / "base" / "data" / "processed" / "val.jsonl")
+    base_info = read_voice_json(base)
+    family = base_info["acoustic"]["model_name"]
+    if family not in FAMILIES:
+        raise SystemExit(f"{base}: the acoustic model is {family}; this needs one of {', '.join(FAMILIES)}")
     held_source = _held_out_source(args.held_out_from)
     schedules = _schedules(args, base_info)
     spec = _spec(args, base, base_info, held_source, schedules)
@@ -184,6 +215,7 @@ def run_experiment(args: argparse.Namespace) -> dict[str, Any]:
             evaluations[arm][str(step)] = evaluate_cached(work, bundle.name, bundle, data_dir, args)
 
     results = collect_results(args, spec, data, schedules, timing, base_eval, evaluations)
+    results["family"] = family
     results["report"] = format_report(results)
     json_path = Path(args.json) if args.json is not None else work / "results.json"
     results["json"] = str(json_path)
@@ -194,6 +226,8 @@ def run_experiment(args: argparse.Namespace) -> dict[str, Any]:
 
 def _schedules(args: argparse.Namespace, base_info: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Learning-rate schedules and batch size of both arms (Noam: scale × hidden^-0.5 × min(n^-0.5, n × w^-1.5))."""
+    if base_info["acoustic"]["model_name"] == "tacotron2":
+        return _tacotron2_schedules(args)
     budget = args.steps[-1]
     finetune = load_recipe(FINETUNE_RECIPE, stage="acoustic")
     pretrain = load_recipe(PRETRAIN_RECIPE, stage="acoustic")
@@ -211,6 +245,24 @@ def _schedules(args: argparse.Namespace, base_info: dict[str, Any]) -> dict[str,
                     f"{PRETRAIN_RECIPE.relative_to(REPO)} (peak lr) with warmup scaled to the budget",
                     "lr": scale, "warmup_steps": warmup, "batch_size": batch, "init_from": None,
                     "peak_lr": noam_peak(scale, hidden, warmup)},
+    }
+
+
+def _tacotron2_schedules(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Tacotron2's arms: the fine-tune recipe's acoustic stage (linear warm-up to a constant rate),
+    and from scratch the pretraining's rate and options (which aligned the base), its warm-up
+    scaled to the budget."""
+    finetune = load_recipe(TACOTRON2_FINETUNE_RECIPE, stage="acoustic")
+    batch = args.batch_size or finetune.data.batch_size
+    warmup = max(1, round(args.scratch_warmup_fraction * args.steps[-1]))
+    return {
+        "finetune": {"recipe": str(TACOTRON2_FINETUNE_RECIPE.relative_to(REPO)), "lr": finetune.train.lr,
+                     "warmup_steps": finetune.train.warmup_steps, "batch_size": batch, "init_from": "base",
+                     "peak_lr": finetune.train.lr, "options": dict(finetune.options)},
+        "scratch": {"recipe": f"{TACOTRON2_FINETUNE_RECIPE.relative_to(REPO)} without init_from; the base's "
+                    "pretraining rate and options, warm-up scaled to the budget",
+                    "lr": PRETRAIN_TACOTRON2_LR, "warmup_steps": warmup, "batch_size": batch, "init_from": None,
+                    "peak_lr": PRETRAIN_TACOTRON2_LR, "options": dict(PRETRAIN_TACOTRON2_OPTIONS)},
     }
 
 
@@ -235,6 +287,9 @@ def _spec(args, base: Path, base_info: dict[str, Any], held_source: Path | None,
         "steps": list(args.steps),
         "seed": args.seed,
         "schedules": {arm: {k: v for k, v in s.items() if k != "recipe"} for arm, s in schedules.items()},
+        **({"pretrain": {"minutes": args.pretrain_minutes, "steps": args.pretrain_steps,
+                         "config": PRETRAIN_TACOTRON2_CONFIG, "options": PRETRAIN_TACOTRON2_OPTIONS}}
+           if args.pretrain_tacotron2 else {}),
     }
 
 
@@ -404,6 +459,64 @@ def _check_symbols(processed: Path, text_settings: dict[str, Any]) -> None:
         raise SystemExit("the data's symbol table differs from the base voice's; update moksori or the voice")
 
 
+# --------------------------------------------------------------------------- the Tacotron2 base voice
+
+# A Tacotron2 that trains on 2 CPU cores in about half an hour (2.0M parameters; the `small` preset
+# is 7.3M and 5-8x slower per step): NVIDIA's architecture at a fraction of its widths, two frames
+# per decoder step (half the steps, and the attention finds the diagonal sooner).
+PRETRAIN_TACOTRON2_CONFIG: dict[str, Any] = {
+    "preset": "tiny", "n_frames_per_step": 2, "symbols_embedding_dim": 128, "encoder_embedding_dim": 128,
+    "encoder_n_convolutions": 3, "attention_rnn_dim": 256, "decoder_rnn_dim": 256, "prenet_dim": 128,
+    "attention_dim": 64, "attention_location_n_filters": 16, "attention_location_kernel_size": 31,
+    "postnet_embedding_dim": 128, "postnet_n_convolutions": 5, "max_decoder_steps": 600,
+    "p_attention_dropout": 0.0, "p_decoder_dropout": 0.0,
+}
+# Its training options: the tacotron2_ko recipe's, with a stronger, faster-decaying guided attention
+# loss for a short run on little data (as tiny_tacotron2 does).
+PRETRAIN_TACOTRON2_OPTIONS: dict[str, Any] = {
+    "gate_pos_weight": 10.0, "guided_attention_weight": 2.0, "guided_attention_half_life": 1500,
+}
+PRETRAIN_TACOTRON2_LR = 1e-3  # NVIDIA's learning_rate
+
+
+def pretrain_tacotron2_base(work: Path, args: argparse.Namespace, template: Path) -> Path:
+    """Train the Tacotron2 base voice: ``--pretrain-minutes`` of espeak-ng ``ko`` (the voice the
+    default voice was trained on), its own held-out split (the sentences the experiment evaluates
+    on, so neither the base nor an arm ever trains on them), ``--pretrain-steps`` steps, bundled with
+    ``template``'s vocoder. Cached in ``work``; returns the voice folder."""
+    voice = work / "voice"
+    if (voice / "voice.json").is_file():
+        return voice
+    template_info = read_voice_json(template)
+    spec = argparse.Namespace(variant="ko", train_minutes=args.pretrain_minutes, held_out=args.held_out,
+                              seed=args.seed, extra_prompts=args.extra_prompts, quiet=args.quiet)
+    data = build_dataset(work / "data", spec, template_info, None)
+    recipe = Recipe(
+        model="tacotron2",
+        model_config=dict(PRETRAIN_TACOTRON2_CONFIG),
+        data=DataRecipe(dir=data["dir"], batch_size=16, max_val_batches=2),
+        train=TrainRecipe(steps=args.pretrain_steps, lr=PRETRAIN_TACOTRON2_LR, warmup_steps=200, grad_clip=1.0,
+                          eval_interval=500, checkpoint_interval=500, keep_last=2, seed=args.seed,
+                          log_interval=50, progress=not args.quiet),
+        options=dict(PRETRAIN_TACOTRON2_OPTIONS),
+        run_dir=str(work / "run"),
+    )
+    recipe.check()
+    resume = (work / "run" / "latest.pt").is_file()
+    log.info("pretraining the Tacotron2 base on %.1f min of espeak-ng ko%s", data["train_minutes"],
+             " (resuming)" if resume else "")
+    started = time.perf_counter()
+    train(recipe, resume=resume)
+    write_json(work / "timing.json", {"train_s": time.perf_counter() - started, "steps": args.pretrain_steps,
+                                      "resumed": resume, "data": data})
+    checkpoint = work / "run" / f"ckpt_{args.pretrain_steps:08d}.pt"
+    vocoder = template if "model_name" in template_info["vocoder"] else None
+    make_bundle(checkpoint, voice, vocoder_ckpt=vocoder, name="tacotron2_base", overwrite=True,
+                description=f"transfer-learning experiment: Tacotron2 pretrained {args.pretrain_steps} steps on "
+                f"{data['train_minutes']:.1f} min of espeak-ng ko")
+    return voice
+
+
 # --------------------------------------------------------------------------- training
 
 
@@ -411,8 +524,11 @@ def make_recipe(arm: str, base: Path, base_info: dict[str, Any], data_dir: Path,
                 args: argparse.Namespace, schedule: dict[str, Any]) -> Recipe:
     """The fine-tune recipe's acoustic stage with the base voice's exact model config; the scratch arm
     drops the warm start and takes its own schedule."""
-    recipe = load_recipe(FINETUNE_RECIPE, stage="acoustic")
+    tacotron2 = base_info["acoustic"]["model_name"] == "tacotron2"
+    recipe = load_recipe(TACOTRON2_FINETUNE_RECIPE if tacotron2 else FINETUNE_RECIPE, stage="acoustic")
     budget = args.steps[-1]
+    if tacotron2:
+        recipe.options = dict(schedule["options"])
     recipe.data.dir = str(data_dir)
     recipe.data.batch_size = schedule["batch_size"]
     recipe.run_dir = str(run_dir)
@@ -481,6 +597,7 @@ def evaluate_cached(work: Path, name: str, voice: Path, data_dir: Path, args: ar
         "n": len(result.rows),
         "errors": sum(1 for row in result.rows if row.error),
         **{metric: summary[metric]["mean"] for metric in SUMMARY_METRICS},
+        "alignment_checked": summary["alignment_failed"]["n"],
         "median": {metric: summary[metric]["median"] for metric in SUMMARY_METRICS},
         "eval_s": time.perf_counter() - started,
     }
@@ -526,8 +643,26 @@ def collect_results(args, spec, data, schedules, timing, base_eval, evaluations)
             "finetune_reaches_at_step": reached,
             "fraction_of_budget": None if reached is None else reached / budget,
             "reached_before_budget": reached is not None and reached < budget,
+            "aligned_at_step": {arm: aligned_at(base_eval if arm == "finetune" else None,
+                                                [(s, evaluations[arm][str(s)]) for s in steps]) for arm in ARMS},
         },
     }
+
+
+def aligned_at(base_eval: dict[str, Any] | None, evaluated: list[tuple[int, dict[str, Any]]]) -> int | None:
+    """The first step from which every later evaluation's held-out alignment-failure share is at
+    most ALIGNED_FAILURE_SHARE (0 = the base voice already does); None when it never settles there
+    or the model has no alignment to check."""
+    points = ([(0, base_eval)] if base_eval else []) + evaluated
+    if not points or any(entry.get("alignment_failed") is None for _, entry in points):
+        return None
+    found = None
+    for step, entry in points:
+        if entry["alignment_failed"] <= ALIGNED_FAILURE_SHARE:
+            found = step if found is None else found
+        else:
+            found = None
+    return found
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -537,9 +672,12 @@ def _fmt(value: float | None, spec: str) -> str:
 def format_report(results: dict[str, Any]) -> str:
     settings, data, answer = results["settings"], results["data"], results["answer"]
     budget = answer["budget"]
-    header = ["step"] + [f"{ARM_LABELS[arm]} {label}" for arm in ARMS for label, _ in COLUMNS.values()]
+    columns = dict(COLUMNS)
+    if any(row[arm].get("alignment_failed") is not None for row in results["rows"] for arm in ARMS):
+        columns.update(ALIGNMENT_COLUMN)
+    header = ["step"] + [f"{ARM_LABELS[arm]} {label}" for arm in ARMS for label, _ in columns.values()]
     lines = [
-        f"## Transfer learning: {data['variant']}, {data['train_minutes']:.1f} min of training speech "
+        f"## Transfer learning ({results.get('family', 'glow_tts')}): {data['variant']}, {data['train_minutes']:.1f} min of training speech "
         f"({data['train_clips']} clips), {data['held_out']} held-out sentences"
         + (f" (first {settings['eval_limit']} evaluated)" if settings.get("eval_limit") else ""),
         "",
@@ -548,10 +686,10 @@ def format_report(results: dict[str, Any]) -> str:
     ]
     base = results.get("base_voice")
     if base:
-        cells = [_fmt(base[m], spec) for m, (_, spec) in COLUMNS.items()] + ["–"] * len(COLUMNS)
+        cells = [_fmt(base.get(m), spec) for m, (_, spec) in columns.items()] + ["–"] * len(columns)
         lines.append("| 0 (base voice) | " + " | ".join(cells) + " |")
     for row in results["rows"]:
-        cells = [_fmt(row[arm][m], spec) for arm in ARMS for m, (_, spec) in COLUMNS.items()]
+        cells = [_fmt(row[arm].get(m), spec) for arm in ARMS for m, (_, spec) in columns.items()]
         lines.append(f"| {row['step']} | " + " | ".join(cells) + " |")
     lines.append("")
     for arm in ARMS:
@@ -578,6 +716,13 @@ def format_report(results: dict[str, Any]) -> str:
         where = "step 0 (the base voice unchanged)" if reached == 0 else f"step {reached}"
         lines.append(f"Fine-tuning first reaches scratch's final MCD ({final:.2f} dB at step {budget}) at {where}: "
                      f"{answer['fraction_of_budget']:.0%} of the {budget}-step budget.")
+    if "alignment_failed" in columns:
+        for arm in ARMS:
+            step = answer["aligned_at_step"][arm]
+            held = (f"from step {step} on" if step is not None else f"at no evaluated step up to {budget} "
+                    "(or not at every later one)")
+            lines.append(f"{ARM_LABELS[arm]}: the held-out alignments pass the check (at most "
+                         f"{ALIGNED_FAILURE_SHARE:.0%} fail) {held}.")
     return "\n".join(lines)
 
 

@@ -61,6 +61,7 @@ METRICS: dict[str, tuple[str, str]] = {
     "f0_rmse_cents": ("F0 RMSE cents", ".1f"),
     "vuv_error": ("V/UV error", ".3f"),
     "duration_ratio": ("duration ratio", ".3f"),
+    "alignment_failed": ("alignment failed", ".2f"),
     "cer_synthesis": ("CER synthesis", ".3f"),
     "cer_recording": ("CER recording", ".3f"),
     "wer_synthesis": ("WER synthesis", ".3f"),
@@ -99,6 +100,9 @@ class UtteranceScores:
     f0_voiced_frames: int | None = None
     vuv_error: float | None = None
     duration_ratio: float | None = None
+    # Attention models: 1.0 when the free-running alignment failed (after the synthesizer's retry),
+    # else 0.0, so its mean is the failure rate; None for models without an alignment to check.
+    alignment_failed: float | None = None
     cer_synthesis: float | None = None
     cer_recording: float | None = None
     asr_synthesis: str | None = None
@@ -216,7 +220,10 @@ def _score_utterance(
     try:
         # load_audio resamples the recording to the voice's rate when the two differ.
         recording = load_audio(dataset_dir / record["audio"], sample_rate=sample_rate)
-        synthesis = synthesizer.synthesize(scores.text, seed=seed, speaker=_speaker_of(record, synthesizer.voice))
+        result = synthesizer.synthesize_report(scores.text, seed=seed, speaker=_speaker_of(record, synthesizer.voice))
+        synthesis = result.wave
+        if result.sentences_checked:
+            scores.alignment_failed = 0.0 if result.alignment_ok else 1.0
         scores.recording_s = recording.size / sample_rate
         scores.synthesis_s = synthesis.size / sample_rate
         alignment = align(recording, synthesis, sample_rate)
@@ -302,7 +309,7 @@ def _utterance_table(result: EvaluationResult) -> str:
     width = max([len("id"), *(len(row.id) for row in result.rows)])
     # One line per utterance: the core metrics, CER and DNSMOS OVRL where computed (the rest is in the JSON).
     shown = [name for name in METRICS if not name.startswith(("wer", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808"))]
-    columns = [name for name in shown if not name.startswith(("cer", "dnsmos")) or _any_value(result, name)]
+    columns = [name for name in shown if not name.startswith(("cer", "dnsmos", "alignment")) or _any_value(result, name)]
     labels = [METRICS[name][0] for name in columns]
     lines = [f"{'id':<{width}}  " + "  ".join(f"{label:>{len(label)}}" for label in labels)]
     for row in result.rows:

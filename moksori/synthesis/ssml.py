@@ -59,7 +59,7 @@ def synthesize_ssml(
     **options: Any,
 ) -> SynthesisResult:
     """The whole document as one waveform, with the alignment failures of its parts."""
-    pieces, failures = [], []
+    pieces, failures, checked = [], [], 0
     for part in _checked_parts(synthesizer, document, speed):
         if isinstance(part, Pause):
             pieces.append(_silence(synthesizer, part.seconds))
@@ -67,7 +67,8 @@ def synthesize_ssml(
         result = synthesizer.synthesize_report(part.text, speed=_part_speed(speed, part.rate), stop=stop, **options)
         pieces.append(result.wave)
         failures += result.alignment_failures
-    return SynthesisResult(np.concatenate(pieces), failures)
+        checked += result.sentences_checked
+    return SynthesisResult(np.concatenate(pieces), failures, checked)
 
 
 def stream_ssml(

@@ -183,6 +183,8 @@ class SynthesisResult:
 
     wave: np.ndarray
     alignment_failures: list[AlignmentFailure]
+    # Sentences whose alignment was checked (0: the model has no attention to check).
+    sentences_checked: int = 0
 
     @property
     def alignment_ok(self) -> bool:
@@ -389,16 +391,17 @@ class Synthesizer:
         options = self._options(speed, noise_scale, speaker, seed, sigma, denoise, style)
         sentences = self._sentences(text, sentence_silence_s, paragraph_silence_s)
         step = 1 if self.uses_onnx else self.batch_size
-        chunks, failures = [], []
+        chunks, failures, checked = [], [], 0
         for start in range(0, len(sentences), step):
             batch = sentences[start : start + step]
             _check_stop(stop)
-            mels, batch_failures = self._checked_mels(batch, options)
+            mels, batch_failures, batch_checked = self._checked_mels(batch, options)
             failures += batch_failures
+            checked += batch_checked
             for sentence, mel in zip(batch, mels):
                 _check_stop(stop)
                 chunks.append(self._with_silence(self._vocode(mel, options), sentence.silence_after))
-        return SynthesisResult(np.concatenate(chunks), failures)
+        return SynthesisResult(np.concatenate(chunks), failures, checked)
 
     def stream(
         self,
@@ -564,7 +567,7 @@ class Synthesizer:
         the vocoder takes spans; otherwise whole, a failed alignment retried (:meth:`_checked_mels`)."""
         if not (head and self._onnx_acoustic is None and self._context_frames is not None
                 and _streams_mel(self._acoustic)):
-            (mel,), found = self._checked_mels([sentence], options)
+            (mel,), found, _ = self._checked_mels([sentence], options)
             failures += found
             yield mel, True
             return
@@ -697,9 +700,12 @@ class Synthesizer:
             return [(sentence, ids)]
         return [item for piece in pieces for item in self._within_limit(piece)]
 
-    def _checked_mels(self, sentences: list[_Sentence], options: _Options) -> tuple[list[np.ndarray], list[AlignmentFailure]]:
+    def _checked_mels(
+        self, sentences: list[_Sentence], options: _Options
+    ) -> tuple[list[np.ndarray], list[AlignmentFailure], int]:
         """Mels of the sentences; a sentence whose alignment failed is tried again with other noise
-        (up to ``ALIGNMENT_RETRIES`` times) and, failing still, named in the returned list."""
+        (up to ``ALIGNMENT_RETRIES`` times) and, failing still, named in the returned list; and how
+        many sentences had their alignment checked."""
         mels, reports = self._mels_with_reports(sentences, options)
         failures = []
         for row, sentence in enumerate(sentences):
@@ -713,7 +719,7 @@ class Synthesizer:
                 failure = AlignmentFailure(sentence.index, sentence.text, reports[row].summary())
                 log.warning("alignment failed: %s", failure)
                 failures.append(failure)
-        return mels, failures
+        return mels, failures, sum(report is not None for report in reports)
 
     def _ids(self, sentence: str) -> list[int] | None:
         """Symbol ids, or None for a sentence that is only punctuation (skipped)."""

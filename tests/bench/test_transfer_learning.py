@@ -127,3 +127,56 @@ def test_without_an_unseen_source_the_held_out_sentences_come_from_the_pool_with
     assert not {r["text"] for r in val} & {r["text"] for r in train}
     # Cached: a second call reads dataset.json and synthesises nothing.
     assert bench.build_dataset(tmp_path / "data", args, read_voice_json(tiny_base), None) == data
+
+
+def test_a_pretrained_tacotron2_base_and_its_two_arms(tiny_base, tmp_path, monkeypatch, capsys):
+    """--pretrain-tacotron2: the base is trained on espeak-ng ``ko`` with its own held-out split,
+    bundled with the template voice's vocoder, then fine-tuned (the Tacotron2 fine-tune recipe) and
+    matched by a from-scratch arm; the table gains the alignment-failure share."""
+    bench = _load_script()
+    monkeypatch.setattr(bench, "PRETRAIN_TACOTRON2_CONFIG", {"preset": "tiny", "n_frames_per_step": 2,
+                                                             "max_decoder_steps": 30})
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("짧은 문장입니다.\n", encoding="utf-8")
+    work = tmp_path / "work"
+    argv = ["--base", str(tiny_base), "--pretrain-tacotron2", "--pretrain-minutes", "0.2", "--pretrain-steps", "2",
+            "--train-minutes", "0.15", "--held-out", "2", "--extra-prompts", str(prompts), "--steps", "1,2",
+            "--work", str(work), "--quiet", "--seed", "3", "--batch-size", "2"]
+    assert bench.main(argv) == 0
+    out = capsys.readouterr().out
+    results = json.loads((work / "results.json").read_text(encoding="utf-8"))
+
+    base = read_voice_json(work / "base" / "voice")
+    assert base["acoustic"]["model_name"] == "tacotron2" and base["training"]["acoustic"]["step"] == 2
+    assert base["vocoder"]["model_name"] == "vocos"  # the template's vocoder
+    # The held-out sentences are the base's own held-out split: neither the base nor an arm trained on them.
+    base_data = Path(work / "base" / "data" / "processed")
+    base_train = {json.loads(line)["text"] for line in (base_data / "train.jsonl").read_text("utf-8").splitlines()}
+    base_val = {json.loads(line)["text"] for line in (base_data / "val.jsonl").read_text("utf-8").splitlines()}
+    val = {json.loads(line)["text"] for line in Path(results["data"]["dir"], "val.jsonl").read_text("utf-8").splitlines()}
+    assert val <= base_val and not val & base_train and results["data"]["caveat"] is None
+
+    assert results["family"] == "tacotron2"
+    assert results["schedules"]["finetune"]["options"]["guided_attention_weight"] == 0.5  # the fine-tune recipe's
+    assert results["schedules"]["scratch"]["options"] == bench.PRETRAIN_TACOTRON2_OPTIONS
+    assert results["settings"]["pretrain"]["steps"] == 2
+    for row in results["rows"]:
+        for arm in ("finetune", "scratch"):
+            assert row[arm]["alignment_checked"] == 2
+            assert 0.0 <= row[arm]["alignment_failed"] <= 1.0
+            voice = read_voice_json(work / "voices" / f"{arm}_{row['step']:06d}")
+            assert voice["acoustic"]["model_config"] == base["acoustic"]["model_config"]
+    assert results["base_voice"]["alignment_checked"] == 2
+    assert set(results["answer"]["aligned_at_step"]) == {"finetune", "scratch"}
+    assert "## Transfer learning (tacotron2)" in out and "scratch alignment failed |" in out
+    assert "the held-out alignments pass the check" in out
+
+
+def test_aligned_at_is_the_first_step_after_which_every_evaluation_passes():
+    bench = _load_script()
+    entries = lambda *shares: [(step, {"alignment_failed": share}) for step, share in zip((10, 20, 30), shares)]
+    assert bench.aligned_at(None, entries(1.0, 0.0, 0.04)) == 20
+    assert bench.aligned_at(None, entries(0.0, 0.5, 0.0)) == 30  # a relapse resets it
+    assert bench.aligned_at(None, entries(0.0, 0.0, 0.5)) is None
+    assert bench.aligned_at({"alignment_failed": 0.0}, entries(0.0, 0.0, 0.0)) == 0  # the base already aligns
+    assert bench.aligned_at(None, [(10, {"alignment_failed": None})]) is None  # Glow-TTS: nothing to check

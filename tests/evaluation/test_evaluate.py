@@ -126,3 +126,34 @@ def test_a_missing_recording_is_an_error_row_and_the_rest_go_on(tiny_voice, tiny
     assert evaluated.rows[1].error is None and evaluated.rows[1].mcd_db is not None
     assert evaluated.summary["mcd_db"]["n"] == 1
     assert "error: " in format_table(evaluated)
+
+
+def test_an_attention_voice_reports_its_failed_alignments(tiny_dataset, tmp_path):
+    """Tacotron2 voices get an ``alignment_failed`` per utterance (its mean is the failure rate);
+    Glow-TTS, which has no alignment to check, gets None."""
+    import torch
+
+    from moksori.bench.serve import write_untrained_checkpoint
+    from moksori.models import registry
+    from moksori.models.tacotron2 import Tacotron2Config
+    from moksori.synthesis import make_bundle
+    from moksori.text import TextFrontend
+
+    frontend = TextFrontend("ko")
+    torch.manual_seed(0)
+    model = registry.get("tacotron2").build(Tacotron2Config.tiny(len(frontend.symbols), max_decoder_steps=40))
+    with torch.no_grad():
+        model.decoder.gate_layer.linear_layer.bias.fill_(-50.0)  # never stops: every sentence fails
+    voice = make_bundle(write_untrained_checkpoint(tmp_path / "acoustic.pt", model, "tacotron2", frontend),
+                        tmp_path / "voice", name="t2")
+    failing = evaluate_voice(voice, tiny_dataset, limit=2, progress=False, asr=False, dnsmos=False)
+    assert [row.alignment_failed for row in failing.rows] == [1.0, 1.0]
+    assert failing.summary["alignment_failed"] == {"mean": 1.0, "median": 1.0, "n": 2}
+    assert "alignment failed" in format_table(failing)
+
+
+
+def test_a_voice_without_attention_has_no_alignment_figure(result):
+    assert all(row.alignment_failed is None for row in result.rows)
+    assert result.summary["alignment_failed"]["n"] == 0
+    assert "alignment failed" not in format_table(result).splitlines()[0]

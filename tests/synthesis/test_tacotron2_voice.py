@@ -54,6 +54,7 @@ def test_a_failed_alignment_is_retried_with_other_noise_then_reported(voice, mon
     assert [rows for rows, _ in calls] == [2, 1, 1]
     assert calls[1][1] != calls[0][1]
     assert [failure.index for failure in result.alignment_failures] == [0, 1]
+    assert result.sentences_checked == 2
     assert "hit max_decoder_steps" in result.alignment_summary()
     assert result.alignment_summary().startswith("failed; sentence 1")
     assert result.wave.size > 0  # the audio still comes back, flagged
