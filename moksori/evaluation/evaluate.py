@@ -161,12 +161,15 @@ def evaluate_voice(
     progress: bool = True,
     dnsmos: bool = True,
     asr: bool = True,
+    precision: str = "fp32",
 ) -> EvaluationResult:
     """Synthesise every utterance of ``split`` ("val", "train" or "all") and score it against its recording.
 
     ``limit`` keeps the first N utterances. ``asr_model`` is a local faster-whisper model
     folder for CER (never downloaded); without it, the judges extra's Whisper base when
     installed, else CER is left out and the reason noted. ``dnsmos`` / ``asr`` False skip a judge.
+    ``precision`` (fp32, bf16, int8, auto) is the synthesizer's: a reduced precision scored
+    against the same recordings as fp32 (PyTorch path).
     An utterance that cannot be synthesised or compared gets an ``error`` and no metrics;
     the others go on.
     """
@@ -179,7 +182,7 @@ def evaluate_voice(
     if not records:
         raise ValueError(f"{dataset_dir}: split {split!r} holds no utterances; try --split all")
     loaded = voice if isinstance(voice, Voice) else load_voice(voice)
-    synthesizer = Synthesizer(loaded)
+    synthesizer = Synthesizer(loaded) if precision == "fp32" else Synthesizer(loaded, use_onnx=False, precision=precision)
     transcriber, asr_note = _recogniser(asr_model) if asr else (None, "turned off (--no-asr)")
     dnsmos_note = (dnsmos_available() if dnsmos else "turned off (--no-dnsmos)")
     result = EvaluationResult(

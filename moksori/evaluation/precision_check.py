@@ -10,6 +10,16 @@ same noise), and the two outputs are compared sentence by sentence:
 * F0 error (RMSE in cents over frames voiced in both) and the voiced/unvoiced disagreement;
 * the speed: both precisions synthesise all sentences in alternating rounds (best of each).
 
+An *autoregressive* voice (an attention model: Tacotron2, Flowtron) cannot keep its durations
+exactly: each frame is fed back, so any numeric change moves the stop step and every later frame,
+and with the prenet's dropout on at inference (the reference's choice) fp32 itself speaks every
+sentence differently for another noise draw. For those voices the reduced precision is compared
+with that spread instead: fp32 is run again with :data:`RESEEDS` other seeds, and the reduced
+precision is safe when every sentence fp32 reads with an alignment that passes the check still
+passes, and its mean MCD and mean duration change against fp32 (same seed) are no larger than
+fp32's own against its other draws. A deterministic voice has no spread, so this falls back to
+"no change at all".
+
 A voice is *safe* for the precision when every sentence is within :data:`LIMITS`; the result
 goes into ``voice.json`` (``precision``: the checks, their limits and the *recommended*
 precision: the fastest safe one, if it is at least :data:`MIN_SPEEDUP` faster than fp32 on this
@@ -45,6 +55,9 @@ LIMITS = {"mcd_db": 0.3, "f0_rmse_cents": 20.0, "vuv_error": 0.02}
 # A reduced precision is recommended only when it is at least this much faster than fp32 here
 # (bf16 is slower than fp32 on a CPU without bf16 instructions, e.g. AVX2 only).
 MIN_SPEEDUP = 1.1
+# Autoregressive voices: fp32 is run again with this many other seeds (seed + 1, seed + 2, ...) to
+# measure the output's own spread.
+RESEEDS = 2
 # Frames of the fp32 output more than this far below its loudest are left out of the MCD
 # (natural-log amplitude of c0: 40 dB), so near-silence does not dominate the distance.
 SPEECH_RANGE = math.log(100.0)
@@ -77,6 +90,12 @@ class SentenceComparison:
     mcd_db: float
     f0_rmse_cents: float  # NaN when no frame is voiced in both
     vuv_error: float
+    # Autoregressive voices only (None otherwise): whether each precision's alignment passed the
+    # check, and fp32's own spread: mean MCD and mean |log duration ratio| of its other draws.
+    alignment_ok_fp32: bool | None = None
+    alignment_ok_reduced: bool | None = None
+    reseed_mcd_db: float | None = None
+    reseed_log_duration: float | None = None
 
 
 @dataclass
@@ -94,8 +113,14 @@ class PrecisionCheck:
         return self.fp32_s / self.reduced_s if self.reduced_s > 0 else math.nan
 
     @property
+    def autoregressive(self) -> bool:
+        return any(row.reseed_mcd_db is not None for row in self.rows)
+
+    @property
     def failures(self) -> list[str]:
         """What breaks the limits, one phrase each (empty: safe)."""
+        if self.autoregressive:
+            return self._spread_failures()
         found = []
         changed = [row for row in self.rows if not row.same_durations]
         if changed:
@@ -105,6 +130,28 @@ class PrecisionCheck:
             if values and max(values) >= limit:
                 found.append(f"{name} {max(values):.3g} >= {limit:g}")
         return found
+
+    def _spread_failures(self) -> list[str]:
+        found = []
+        lost = [row for row in self.rows if row.alignment_ok_fp32 and not row.alignment_ok_reduced]
+        if lost:
+            found.append(f"the alignment fails in {len(lost)} of the {sum(bool(r.alignment_ok_fp32) for r in self.rows)} "
+                         "sentences fp32 reads")
+        mcd, spread = self.mean("mcd_db"), self.mean("reseed_mcd_db")
+        if mcd > spread:
+            found.append(f"mean MCD to fp32 {mcd:.3g} dB > fp32's own spread {spread:.3g} dB")
+        change, spread = self.mean_log_duration(), self.mean("reseed_log_duration")
+        if change > spread:
+            found.append(f"mean duration change {math.expm1(change):.2%} > fp32's own spread {math.expm1(spread):.2%}")
+        return found
+
+    def mean(self, name: str) -> float:
+        values = [getattr(row, name) for row in self.rows if getattr(row, name) is not None]
+        values = [value for value in values if math.isfinite(value)]
+        return float(np.mean(values)) if values else math.nan
+
+    def mean_log_duration(self) -> float:
+        return float(np.mean([abs(math.log(row.duration_ratio)) for row in self.rows])) if self.rows else math.nan
 
     @property
     def safe(self) -> bool:
@@ -127,6 +174,11 @@ class PrecisionCheck:
             "max_vuv_error": worst("vuv_error"),
             "speedup": round(self.speedup, 3),
             "modules": self.modules,
+            **({"criterion": "within fp32's own spread (autoregressive)",
+                "mean_mcd_db": round(self.mean("mcd_db"), 4), "fp32_spread_mcd_db": round(self.mean("reseed_mcd_db"), 4),
+                "mean_duration_change": round(math.expm1(self.mean_log_duration()), 4),
+                "fp32_spread_duration_change": round(math.expm1(self.mean("reseed_log_duration")), 4)}
+               if self.autoregressive else {"criterion": "identical durations and limits"}),
         }
 
 
@@ -178,14 +230,31 @@ def check_voice_precision(
     finally:
         synthesis_log.setLevel(level)
     rows = []
+    quiet = {"sentence_silence_s": 0.0, "paragraph_silence_s": 0.0}
     for text in sentences:
-        fp32_wave = reference.synthesize(text, seed=seed, sentence_silence_s=0.0, paragraph_silence_s=0.0)
-        reduced_wave = reduced.synthesize(text, seed=seed, sentence_silence_s=0.0, paragraph_silence_s=0.0)
+        fp32 = reference.synthesize_report(text, seed=seed, **quiet)
+        reduced_result = reduced.synthesize_report(text, seed=seed, **quiet)
+        fp32_wave, reduced_wave = fp32.wave, reduced_result.wave
         same = _same_durations(reference.sentence_durations(text, seed=seed), reduced.sentence_durations(text, seed=seed))
         scores = compare_waves(fp32_wave, reduced_wave, voice.sample_rate, f0=f0)
+        if fp32.sentences_checked:
+            scores.update(alignment_ok_fp32=fp32.alignment_ok, alignment_ok_reduced=reduced_result.alignment_ok,
+                          **_fp32_spread(reference, text, seed, fp32_wave, voice.sample_rate))
         rows.append(SentenceComparison(text, same, reduced_wave.size / max(fp32_wave.size, 1), **scores))
     fp32_s, reduced_s = _timed(reference, reduced, sentences, seed, rounds)
     return PrecisionCheck(precision, rows, fp32_s, reduced_s, list(reduced.precision_modules))
+
+
+def _fp32_spread(reference: Synthesizer, text: str, seed: int, fp32_wave: np.ndarray,
+                 sample_rate: int) -> dict[str, float]:
+    """How far fp32's own output moves for other noise draws: the mean MCD and mean |log duration
+    ratio| of :data:`RESEEDS` other seeds against the ``seed`` output."""
+    mcds, log_durations = [], []
+    for other in range(seed + 1, seed + 1 + RESEEDS):
+        wave = reference.synthesize(text, seed=other, sentence_silence_s=0.0, paragraph_silence_s=0.0)
+        mcds.append(compare_waves(fp32_wave, wave, sample_rate, f0=False)["mcd_db"])
+        log_durations.append(abs(math.log(max(wave.size, 1) / max(fp32_wave.size, 1))))
+    return {"reseed_mcd_db": float(np.mean(mcds)), "reseed_log_duration": float(np.mean(log_durations))}
 
 
 def _same_durations(first: list[np.ndarray], second: list[np.ndarray]) -> bool:
@@ -225,7 +294,8 @@ def record_checks(voice_dir: str | Path, checks: list[PrecisionCheck]) -> dict[s
     fast_and_safe = {name: float(record.get("speedup") or 0) for name, record in checked.items()
                      if record.get("safe") and float(record.get("speedup") or 0) >= MIN_SPEEDUP}
     best = max(fast_and_safe, key=fast_and_safe.__getitem__) if fast_and_safe else FP32
-    section.update(checked=checked, limits={**LIMITS, "identical_durations": True, "min_speedup": MIN_SPEEDUP},
+    section.update(checked=checked, limits={**LIMITS, "identical_durations": True, "min_speedup": MIN_SPEEDUP,
+                                            "autoregressive": f"within fp32's own spread over {RESEEDS} other seeds"},
                    recommended=best, machine=machine,
                    checked_at=_dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat())
     update_voice_json(voice_dir, {"precision": section})
@@ -239,9 +309,16 @@ def format_check(check: PrecisionCheck) -> str:
         text = row.text if len(row.text) <= 32 else row.text[:31] + "…"
         lines.append(f"  {text:<34} {'yes' if row.same_durations else 'NO':>8} {row.duration_ratio:>9.4f} "
                      f"{row.mcd_db:>7.3f} {_number(row.f0_rmse_cents, 8, '.1f')} {_number(row.vuv_error, 6, '.3f')}")
-    limits = ", ".join(f"{name} < {limit:g}" for name, limit in LIMITS.items())
     verdict = "SAFE" if check.safe else "NOT SAFE: " + "; ".join(check.failures)
-    lines.append(f"  limits: identical durations, {limits} -> {verdict}")
+    if check.autoregressive:
+        lines.append(f"  autoregressive voice: compared with fp32's own spread over {RESEEDS} other seeds: mean MCD "
+                     f"{check.mean('mcd_db'):.3f} dB (spread {check.mean('reseed_mcd_db'):.3f}), mean duration change "
+                     f"{math.expm1(check.mean_log_duration()):.2%} (spread {math.expm1(check.mean('reseed_log_duration')):.2%}), "
+                     f"alignments passing fp32 {sum(bool(r.alignment_ok_fp32) for r in check.rows)}, "
+                     f"{check.precision} {sum(bool(r.alignment_ok_reduced) for r in check.rows)} of {len(check.rows)} -> {verdict}")
+    else:
+        limits = ", ".join(f"{name} < {limit:g}" for name, limit in LIMITS.items())
+        lines.append(f"  limits: identical durations, {limits} -> {verdict}")
     lines.append(f"  speed: fp32 {check.fp32_s:.3f} s, {check.precision} {check.reduced_s:.3f} s "
                  f"(x{check.speedup:.2f}, best of alternating rounds on this machine)")
     return "\n".join(lines)
@@ -289,6 +366,7 @@ __all__ = [
     "LIMITS",
     "MIN_SPEEDUP",
     "PrecisionCheck",
+    "RESEEDS",
     "SentenceComparison",
     "check_voice_precision",
     "compare_waves",

@@ -157,3 +157,14 @@ def test_a_voice_without_attention_has_no_alignment_figure(result):
     assert all(row.alignment_failed is None for row in result.rows)
     assert result.summary["alignment_failed"]["n"] == 0
     assert "alignment failed" not in format_table(result).splitlines()[0]
+
+
+def test_a_reduced_precision_is_scored_against_the_same_recordings(tiny_voice, tiny_dataset):
+    reduced = evaluate_voice(tiny_voice, tiny_dataset, limit=2, progress=False, asr=False, dnsmos=False,
+                             precision="bf16")
+    fp32 = evaluate_voice(tiny_voice, tiny_dataset, limit=2, progress=False, asr=False, dnsmos=False)
+    assert [row.id for row in reduced.rows] == [row.id for row in fp32.rows]
+    assert all(row.error is None and math.isfinite(row.mcd_db) for row in reduced.rows)
+    assert [row.mcd_db for row in reduced.rows] != [row.mcd_db for row in fp32.rows]  # bf16 really ran
+    with pytest.raises(ValueError, match="precision"):
+        evaluate_voice(tiny_voice, tiny_dataset, limit=1, progress=False, asr=False, dnsmos=False, precision="fp8")

@@ -16,6 +16,7 @@ from moksori.evaluation.precision_check import (
     SentenceComparison,
     check_voice_precision,
     compare_waves,
+    format_check,
     record_checks,
 )
 from moksori.synthesis import Synthesizer
@@ -95,3 +96,48 @@ def test_cli_checks_records_and_refuses_a_missing_dataset(
     assert "bf16" in json.loads((voice / "voice.json").read_text(encoding="utf-8"))["precision"]["checked"]
     assert main(["evaluate", str(voice)]) != 0
     assert "needs a preprocessed DATASET_DIR" in capsys.readouterr().err
+
+
+def _ar_row(mcd: float, spread: float, ratio: float = 1.0, ok: bool = True, fp32_ok: bool = True) -> SentenceComparison:
+    return SentenceComparison("문장", False, ratio, mcd, math.nan, math.nan, alignment_ok_fp32=fp32_ok,
+                              alignment_ok_reduced=ok, reseed_mcd_db=spread, reseed_log_duration=0.05)
+
+
+def test_an_autoregressive_voice_is_judged_against_fp32s_own_spread() -> None:
+    """Durations may move (fp32 moves them itself for another noise draw); the reduced precision
+    must stay within that spread and keep every alignment fp32 gets right."""
+    within = PrecisionCheck("int8", [_ar_row(1.0, 1.5), _ar_row(1.4, 1.3, ratio=1.03)], 1.0, 0.5)
+    assert within.autoregressive and within.safe
+    assert within.summary()["criterion"].startswith("within fp32's own spread")
+    assert within.summary()["fp32_spread_mcd_db"] == pytest.approx(1.4)
+    wider = PrecisionCheck("int8", [_ar_row(2.0, 1.5), _ar_row(1.9, 1.3)], 1.0, 0.5)
+    assert wider.failures == ["mean MCD to fp32 1.95 dB > fp32's own spread 1.4 dB"]
+    slower = PrecisionCheck("int8", [_ar_row(1.0, 1.5, ratio=1.2)], 1.0, 0.5)
+    assert len(slower.failures) == 1 and slower.failures[0].startswith("mean duration change 20.00%")
+    lost = PrecisionCheck("int8", [_ar_row(1.0, 1.5, ok=False), _ar_row(1.0, 1.5, ok=False, fp32_ok=False)], 1.0, 0.5)
+    assert lost.failures == ["the alignment fails in 1 of the 1 sentences fp32 reads"]
+    # A deterministic voice has no spread: then any change at all is too much.
+    assert not PrecisionCheck("int8", [_ar_row(0.01, 0.0)], 1.0, 0.5).safe
+
+
+def test_a_tacotron2_voice_gets_the_spread_check(tmp_path: Path) -> None:
+    import torch
+
+    from moksori.bench.serve import write_untrained_checkpoint
+    from moksori.models import registry
+    from moksori.models.tacotron2 import Tacotron2Config
+    from moksori.synthesis import make_bundle
+    from moksori.text import TextFrontend
+
+    frontend = TextFrontend("ko")
+    torch.manual_seed(0)
+    model = registry.get("tacotron2").build(Tacotron2Config.tiny(len(frontend.symbols), max_decoder_steps=60))
+    voice = make_bundle(write_untrained_checkpoint(tmp_path / "acoustic.pt", model, "tacotron2", frontend),
+                        tmp_path / "voice", name="t2")
+    check = check_voice_precision(voice, "int8", sentences=SENTENCES, rounds=1, f0=False)
+    assert check.autoregressive
+    for row in check.rows:
+        assert row.alignment_ok_fp32 is not None and row.alignment_ok_reduced is not None
+        assert row.reseed_mcd_db is not None and row.reseed_mcd_db >= 0 and row.reseed_log_duration >= 0
+    assert "autoregressive voice: compared with fp32's own spread over 2 other seeds" in format_check(check)
+    assert check.summary()["criterion"].startswith("within fp32's own spread")
