@@ -67,10 +67,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--hidden", type=int, default=64, help="n_hidden (n_attn_channels and n_text_dim: half)")
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--prior-steps", type=int, default=None,
+                        help="steps with the diagonal attention prior (default: a quarter of --steps; 0: the whole "
+                        "run). The prior must end: a model trained with it throughout never learns to attend "
+                        "by itself (teacher-forced diagonality without it 0.35) and cannot align free-running")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.prior_steps is None:
+        args.prior_steps = args.steps // 4
+    return args
 
 
 def styles(args: argparse.Namespace) -> dict[str, tuple[int, int]]:
@@ -120,7 +127,8 @@ def train_model(args: argparse.Namespace, data: Path) -> Path:
         "train": {"steps": args.steps, "lr": args.lr, "warmup_steps": 0, "grad_clip": 1.0,
                   "eval_interval": max(args.steps // 4, 1), "checkpoint_interval": max(args.steps // 10, 1),
                   "keep_last": 2, "log_interval": 50, "seed": args.seed, "progress": False},
-        "options": {"single_flow_steps": args.steps // 2, "use_attn_prior": True, "n_audio_examples": 0},
+        "options": {"single_flow_steps": args.steps // 2, "use_attn_prior": True, "n_audio_examples": 0,
+                    "attn_prior_steps": args.prior_steps},
         "run_dir": str(run_dir),
     })
     resume = (run_dir / "latest.pt").is_file()

@@ -168,12 +168,17 @@ class FlowtronTask(Task):
 
     @torch.no_grad()
     def validate(self, batch: Batch) -> dict[str, float]:
-        losses, out = self._losses(self.model, batch, None, None)
+        losses, out = self._losses(self.model, batch, self.step, None)
         values = {key if key != "total" else "loss": value.item() for key, value in losses.items()}
-        attn = out.attns[0]
-        rows = range(attn.size(0))
-        diagonal = [diagonal_share(attn[i].t(), int(batch["ids_lengths"][i]), int(batch["mel_lengths"][i])) for i in rows]
-        values["attention_diagonality"] = sum(diagonal) / len(diagonal)
+        values["attention_diagonality"] = _diagonality(out, batch)
+        if self._prior(batch, self.step) is not None:
+            # The prior multiplies the attention, so with it the alignment looks diagonal whether or
+            # not the model has learned to attend; inference has no prior. This is the figure that
+            # says whether free-running synthesis can align.
+            speaker = batch["speaker"] if self.model.n_speakers > 1 else None
+            bare = self.model(batch["mel"], batch["mel_lengths"], batch["ids"], batch["ids_lengths"], speaker,
+                              None, n_flows=self.active_flows(self.step))
+            values["attention_diagonality_without_prior"] = _diagonality(bare, batch)
         if out.gate is not None:
             last = (batch["mel_lengths"] - 1).unsqueeze(1)
             fired = torch.sigmoid(out.gate.float().gather(1, last)).squeeze(1) > self.model.config.gate_threshold
@@ -202,3 +207,11 @@ class FlowtronTask(Task):
         if self.options.n_audio_examples > 0:
             out.audio["griffin_lim/0"] = griffin_lim(mel, self.info.mel_config)
         return out
+
+
+def _diagonality(out: FlowtronOutput, batch: Batch) -> float:
+    """Mean share of the first flow's teacher-forced attention near the diagonal."""
+    attn = out.attns[0]
+    diagonal = [diagonal_share(attn[i].t(), int(batch["ids_lengths"][i]), int(batch["mel_lengths"][i]))
+                for i in range(attn.size(0))]
+    return sum(diagonal) / len(diagonal)
