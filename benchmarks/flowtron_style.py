@@ -67,6 +67,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--hidden", type=int, default=64, help="n_hidden (n_attn_channels and n_text_dim: half)")
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--guided-attention", type=float, default=0.0,
+                        help="weight of Tacotron2's guided attention loss on the flows' attention (0: off)")
     parser.add_argument("--prior-steps", type=int, default=None,
                         help="steps with the diagonal attention prior (default: a quarter of --steps; 0: the whole "
                         "run). The prior must end: a model trained with it throughout never learns to attend "
@@ -128,7 +130,7 @@ def train_model(args: argparse.Namespace, data: Path) -> Path:
                   "eval_interval": max(args.steps // 4, 1), "checkpoint_interval": max(args.steps // 10, 1),
                   "keep_last": 2, "log_interval": 50, "seed": args.seed, "progress": False},
         "options": {"single_flow_steps": args.steps // 2, "use_attn_prior": True, "n_audio_examples": 0,
-                    "attn_prior_steps": args.prior_steps},
+                    "attn_prior_steps": args.prior_steps, "guided_attention_weight": args.guided_attention},
         "run_dir": str(run_dir),
     })
     resume = (run_dir / "latest.pt").is_file()

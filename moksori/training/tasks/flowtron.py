@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from moksori.audio import griffin_lim
+from moksori.models.tacotron2 import guided_attention_loss, guided_attention_schedule
 from moksori.models.flowtron import PRESETS, Flowtron, FlowtronConfig, FlowtronOutput, beta_binomial_prior, flowtron_loss
 from moksori.models.alignment import check_alignment, diagonal_share
 from moksori.training.logging import Examples, plot_alignment, plot_mels
@@ -45,14 +46,21 @@ class FlowtronOptions:
     use_attn_prior: bool = True
     attn_prior_scaling: float = 1.0  # the reference's betab_scaling_factor
     attn_prior_steps: int = 0  # steps with the prior; 0: the whole run
+    # Tacotron2's guided (diagonal) attention loss on every flow's attention (0: off, the reference's
+    # choice). Unlike the prior, which multiplies the attention, it trains the attention itself.
+    guided_attention_weight: float = 0.0
+    guided_attention_sigma: float = 0.2
+    guided_attention_half_life: int = 0  # steps for the weight to halve; 0: constant
     text_encoder_from: str | None = None  # a Tacotron2 checkpoint / run folder / voice
     weight_decay: float = 1e-6
     n_audio_examples: int = 1  # validation utterances rendered to audio (Griffin-Lim) for TensorBoard
 
     def __post_init__(self) -> None:
-        for name in ("single_flow_steps", "attn_prior_steps", "n_audio_examples"):
+        for name in ("single_flow_steps", "attn_prior_steps", "n_audio_examples", "guided_attention_half_life"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.guided_attention_weight < 0 or self.guided_attention_sigma <= 0:
+            raise ValueError("guided_attention_weight must be >= 0 and guided_attention_sigma > 0")
         if self.attn_prior_scaling <= 0:
             raise ValueError(f"attn_prior_scaling must be > 0, got {self.attn_prior_scaling}")
         if self.weight_decay < 0:
@@ -156,6 +164,14 @@ class FlowtronTask(Task):
         # The gate belongs to the last flow: while the first trains alone there is none to train.
         use_gate = self.options.gate_loss and n_flows == self.model.config.n_flows
         losses = flowtron_loss(out, batch["mel_lengths"], self.model.config.sigma, use_gate)
+        o = self.options
+        weight = guided_attention_schedule(self.step if step is None else step, o.guided_attention_weight,
+                                           o.guided_attention_half_life)
+        if weight > 0:
+            guided = sum(guided_attention_loss(attn.float().transpose(1, 2), batch["ids_lengths"], batch["mel_lengths"],
+                                               o.guided_attention_sigma) for attn in out.attns) / len(out.attns)
+            losses["guided_attention"] = guided
+            losses["total"] = losses["total"] + weight * guided
         return losses, out
 
     def train_step(self, batch: Batch, step: int, ctx: "StepContext") -> dict[str, float]:
