@@ -66,6 +66,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--preset", default="tiny")
     parser.add_argument("--hidden", type=int, default=64, help="n_hidden (n_attn_channels and n_text_dim: half)")
     parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--gate-pos-weight", type=float, default=1.0,
+                        help="weight of the stop frame in the gate loss (1: the reference's)")
+    parser.add_argument("--flows", type=int, default=2, help="n_flows (the first trains alone for half the steps)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--guided-attention", type=float, default=0.0,
                         help="weight of Tacotron2's guided attention loss on the flows' attention (0: off)")
@@ -124,13 +127,14 @@ def train_model(args: argparse.Namespace, data: Path) -> Path:
     recipe = Recipe.from_dict({
         "model": "flowtron",
         "model_config": {"preset": args.preset, "n_hidden": args.hidden, "n_attn_channels": args.hidden // 2,
-                         "n_text_dim": args.hidden // 2, "max_decoder_steps": 800},
+                         "n_text_dim": args.hidden // 2, "max_decoder_steps": 800, "n_flows": args.flows},
         "data": {"dir": str(data), "batch_size": args.batch_size},
         "train": {"steps": args.steps, "lr": args.lr, "warmup_steps": 0, "grad_clip": 1.0,
                   "eval_interval": max(args.steps // 4, 1), "checkpoint_interval": max(args.steps // 10, 1),
                   "keep_last": 2, "log_interval": 50, "seed": args.seed, "progress": False},
         "options": {"single_flow_steps": args.steps // 2, "use_attn_prior": True, "n_audio_examples": 0,
-                    "attn_prior_steps": args.prior_steps, "guided_attention_weight": args.guided_attention},
+                    "attn_prior_steps": args.prior_steps, "guided_attention_weight": args.guided_attention,
+                    "gate_pos_weight": args.gate_pos_weight},
         "run_dir": str(run_dir),
     })
     resume = (run_dir / "latest.pt").is_file()

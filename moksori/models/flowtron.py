@@ -632,10 +632,13 @@ def beta_binomial_prior(text_lengths: torch.Tensor, mel_lengths: torch.Tensor, s
 
 
 def flowtron_loss(
-    output: FlowtronOutput, mel_lengths: torch.Tensor, sigma: float = 1.0, use_gate: bool = True
+    output: FlowtronOutput, mel_lengths: torch.Tensor, sigma: float = 1.0, use_gate: bool = True,
+    gate_pos_weight: float = 1.0,
 ) -> dict[str, torch.Tensor]:
     """Negative log-likelihood per mel element (the constant ``log(2 pi)/2`` left out, as the
     reference) minus the flows' log-determinants, plus the stop-gate cross-entropy per frame.
+    ``gate_pos_weight`` weighs the one positive (last) frame per row against the many negatives, as
+    Tacotron2's gate loss does (1: the reference's unweighted loss).
     Returns ``total``, ``nll``, ``log_det`` and ``gate`` (0 without a gate)."""
     z = output.z.float()
     frames = z.size(2)
@@ -654,7 +657,8 @@ def flowtron_loss(
     gate = torch.zeros((), device=z.device)
     if use_gate and output.gate is not None:
         target = gate_target(mel_lengths, frames)
-        bce = F.binary_cross_entropy_with_logits(output.gate.float(), target, reduction="none")
+        pos_weight = torch.tensor(gate_pos_weight, device=z.device)
+        bce = F.binary_cross_entropy_with_logits(output.gate.float(), target, reduction="none", pos_weight=pos_weight)
         gate = (bce * mask).sum() / mask.sum()
     return {"total": nll + gate, "nll": nll, "log_det": log_det / n_elements, "gate": gate}
 

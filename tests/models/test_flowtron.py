@@ -219,6 +219,21 @@ def test_loss_gaussian_and_mixture():
     assert mixture.gaussian_mixture.prob_layer.linear_layer.weight.grad.abs().sum() > 0
 
 
+def test_gate_pos_weight_weighs_the_stop_frame():
+    """The gate loss per frame: -(w·y·log σ(g) + (1-y)·log(1-σ(g))), averaged over valid frames."""
+    mel, mel_lengths, text, text_lengths = _batch()
+    out = _model(2)(mel, mel_lengths, text, text_lengths)
+    gate = out.gate.float()
+    target = (torch.arange(gate.size(1)).unsqueeze(0) >= (mel_lengths - 1).unsqueeze(1)).float()
+    mask = (torch.arange(gate.size(1)).unsqueeze(0) < mel_lengths.unsqueeze(1)).float()
+    for weight in (1.0, 10.0):
+        per_frame = -(weight * target * torch.nn.functional.logsigmoid(gate)
+                      + (1 - target) * torch.nn.functional.logsigmoid(-gate))
+        expected = (per_frame * mask).sum() / mask.sum()
+        assert torch.allclose(flowtron_loss(out, mel_lengths, gate_pos_weight=weight)["gate"], expected, atol=1e-6)
+    assert flowtron_loss(out, mel_lengths, gate_pos_weight=10.0)["gate"] > flowtron_loss(out, mel_lengths)["gate"]
+
+
 def test_config_checks_and_presets():
     with pytest.raises(ValueError, match="n_components"):
         FlowtronConfig(n_components=1)

@@ -43,6 +43,7 @@ class FlowtronOptions:
 
     single_flow_steps: int = 0  # the curriculum: steps that train the first flow alone
     gate_loss: bool = True
+    gate_pos_weight: float = 1.0  # weight of the stop frame in the gate loss (1: the reference's)
     use_attn_prior: bool = True
     attn_prior_scaling: float = 1.0  # the reference's betab_scaling_factor
     attn_prior_steps: int = 0  # steps with the prior; 0: the whole run
@@ -59,6 +60,8 @@ class FlowtronOptions:
         for name in ("single_flow_steps", "attn_prior_steps", "n_audio_examples", "guided_attention_half_life"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.gate_pos_weight <= 0:
+            raise ValueError(f"gate_pos_weight must be > 0, got {self.gate_pos_weight}")
         if self.guided_attention_weight < 0 or self.guided_attention_sigma <= 0:
             raise ValueError("guided_attention_weight must be >= 0 and guided_attention_sigma > 0")
         if self.attn_prior_scaling <= 0:
@@ -163,7 +166,7 @@ class FlowtronTask(Task):
                         self._prior(batch, step), n_flows=n_flows)
         # The gate belongs to the last flow: while the first trains alone there is none to train.
         use_gate = self.options.gate_loss and n_flows == self.model.config.n_flows
-        losses = flowtron_loss(out, batch["mel_lengths"], self.model.config.sigma, use_gate)
+        losses = flowtron_loss(out, batch["mel_lengths"], self.model.config.sigma, use_gate, self.options.gate_pos_weight)
         o = self.options
         weight = guided_attention_schedule(self.step if step is None else step, o.guided_attention_weight,
                                            o.guided_attention_half_life)
