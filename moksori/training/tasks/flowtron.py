@@ -149,9 +149,13 @@ class FlowtronTask(Task):
     def active_flows(self, step: int) -> int:
         return 1 if step < self.options.single_flow_steps else self.model.config.n_flows
 
+    def _prior_on(self, step: int | None) -> bool:
+        o = self.options
+        return o.use_attn_prior and not (step is not None and o.attn_prior_steps and step >= o.attn_prior_steps)
+
     def _prior(self, batch: Batch, step: int | None) -> torch.Tensor | None:
         o = self.options
-        if not o.use_attn_prior or (step is not None and o.attn_prior_steps and step >= o.attn_prior_steps):
+        if not self._prior_on(step):
             return None
         return beta_binomial_prior(batch["ids_lengths"].cpu(), batch["mel_lengths"].cpu(), o.attn_prior_scaling,
                                    batch["ids"].size(1), batch["mel"].size(2)).to(batch["mel"].device)
@@ -160,10 +164,8 @@ class FlowtronTask(Task):
         self, model: nn.Module, batch: Batch, step: int | None, ctx: "StepContext | None"
     ) -> tuple[dict[str, torch.Tensor], FlowtronOutput]:
         n_flows = self.active_flows(self.step if step is None else step)
-        speaker = batch["speaker"] if self.model.n_speakers > 1 else None
         with ctx.autocast() if ctx is not None else contextlib.nullcontext():
-            out = model(batch["mel"], batch["mel_lengths"], batch["ids"], batch["ids_lengths"], speaker,
-                        self._prior(batch, step), n_flows=n_flows)
+            out = self._forward(model, batch, self._prior(batch, step), n_flows)
         # The gate belongs to the last flow: while the first trains alone there is none to train.
         use_gate = self.options.gate_loss and n_flows == self.model.config.n_flows
         losses = flowtron_loss(out, batch["mel_lengths"], self.model.config.sigma, use_gate, self.options.gate_pos_weight)
@@ -176,6 +178,11 @@ class FlowtronTask(Task):
             losses["guided_attention"] = guided
             losses["total"] = losses["total"] + weight * guided
         return losses, out
+
+    def _forward(self, model: nn.Module, batch: Batch, prior: torch.Tensor | None, n_flows: int) -> FlowtronOutput:
+        speaker = batch["speaker"] if self.model.n_speakers > 1 else None
+        return model(batch["mel"], batch["mel_lengths"], batch["ids"], batch["ids_lengths"], speaker, prior,
+                     n_flows=n_flows)
 
     def train_step(self, batch: Batch, step: int, ctx: "StepContext") -> dict[str, float]:
         self.step = step
@@ -190,13 +197,11 @@ class FlowtronTask(Task):
         losses, out = self._losses(self.model, batch, self.step, None)
         values = {key if key != "total" else "loss": value.item() for key, value in losses.items()}
         values["attention_diagonality"] = _diagonality(out, batch)
-        if self._prior(batch, self.step) is not None:
+        if self._prior_on(self.step):
             # The prior multiplies the attention, so with it the alignment looks diagonal whether or
             # not the model has learned to attend; inference has no prior. This is the figure that
             # says whether free-running synthesis can align.
-            speaker = batch["speaker"] if self.model.n_speakers > 1 else None
-            bare = self.model(batch["mel"], batch["mel_lengths"], batch["ids"], batch["ids_lengths"], speaker,
-                              None, n_flows=self.active_flows(self.step))
+            bare = self._forward(self.model, batch, None, self.active_flows(self.step))
             values["attention_diagonality_without_prior"] = _diagonality(bare, batch)
         if out.gate is not None:
             last = (batch["mel_lengths"] - 1).unsqueeze(1)
