@@ -256,3 +256,5 @@ def test_guided_attention_trains_the_attention_itself(make_recipe, tmp_path):
     assert not _series(tmp_path / "plain", "guided_attention")
     with pytest.raises(ValueError, match="guided_attention"):
         make_recipe("flowtron", tmp_path / "bad", guided_attention_weight=-1.0)
+    with pytest.raises(ValueError, match="gate_pos_weight"):
+        make_recipe("flowtron", tmp_path / "bad", gate_pos_weight=0.0)
