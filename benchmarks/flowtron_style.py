@@ -70,6 +70,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="weight of the stop frame in the gate loss (1: the reference's)")
     parser.add_argument("--flows", type=int, default=2, help="n_flows (the first trains alone for half the steps)")
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--cumm-attention", action="store_true",
+                        help="use_cumm_attention: NVIDIA's cumulative-attention conditioning (location features)")
     parser.add_argument("--guided-attention", type=float, default=0.0,
                         help="weight of Tacotron2's guided attention loss on the flows' attention (0: off)")
     parser.add_argument("--prior-steps", type=int, default=None,
@@ -127,7 +129,8 @@ def train_model(args: argparse.Namespace, data: Path) -> Path:
     recipe = Recipe.from_dict({
         "model": "flowtron",
         "model_config": {"preset": args.preset, "n_hidden": args.hidden, "n_attn_channels": args.hidden // 2,
-                         "n_text_dim": args.hidden // 2, "max_decoder_steps": 800, "n_flows": args.flows},
+                         "n_text_dim": args.hidden // 2, "max_decoder_steps": 800, "n_flows": args.flows,
+                         "use_cumm_attention": args.cumm_attention},
         "data": {"dir": str(data), "batch_size": args.batch_size},
         "train": {"steps": args.steps, "lr": args.lr, "warmup_steps": 0, "grad_clip": 1.0,
                   "eval_interval": max(args.steps // 4, 1), "checkpoint_interval": max(args.steps // 10, 1),

@@ -20,8 +20,13 @@ masked instance normalisation in place of batch normalisation.
 Layouts: mels and z are ``[b, n_mel_channels, frames]`` as everywhere in moksori; inside the
 flows frames are batch-first ``[b, frames, channels]``.
 
-Not supported: NVIDIA's ``use_cumm_attention`` (cumulative-attention conditioning) and the CTC
-attention loss; a checkpoint that needs the former is refused by name.
+``use_cumm_attention`` (NVIDIA's later option, off in its published configs): an
+``attn_cond_layer`` (Tacotron2's location layer) reads the previous and the accumulated attention
+weights and gates the memory before the keys, so each frame's attention knows where the last ones
+were. It costs a frame-by-frame attention loop in training and is what lets a small model, which
+leans on the previous frame, keep its attention moving and stop when it synthesises on its own.
+
+Not supported: the CTC attention loss.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from moksori.models.alignment import check_alignment
 from moksori.models.layers.common import sequence_mask
 from moksori.models.onnx_runners import (
     FLOWTRON_FRAME_STATE,
+    FLOWTRON_LOCATION_STATE,
     FlowtronOnnx,
     FlowtronStyle,
     attention_max_symbols,
@@ -75,6 +81,7 @@ class FlowtronConfig:
     fixed_gaussian: bool = True
     dummy_speaker_embedding: bool = False
     use_gate_layer: bool = True
+    use_cumm_attention: bool = False
     encoder_n_convolutions: int = 3
     encoder_kernel_size: int = 5
     p_dropout: float = 0.5  # text-encoder dropout (the reference's fixed 0.5)
@@ -216,6 +223,25 @@ class Attention(nn.Module):
         return torch.bmm(attn, values), attn
 
 
+class AttentionConditioningLayer(nn.Module):
+    """NVIDIA's cumulative-attention conditioning: Tacotron2's location convolutions over the
+    accumulated and the previous attention weights ``[b, 2, t_text]``, ending in a sigmoid gate
+    ``[b, n_memory, t_text]`` on every memory channel of every token."""
+
+    def __init__(self, n_memory: int, input_dim: int = 2, attention_n_filters: int = 32,
+                 attention_kernel_sizes: tuple[int, int] = (5, 3)) -> None:
+        super().__init__()
+        self.location_conv_hidden = ConvNorm(input_dim, attention_n_filters, attention_kernel_sizes[0],
+                                             w_init_gain="relu")
+        self.location_conv_out = ConvNorm(attention_n_filters, n_memory, attention_kernel_sizes[1],
+                                          w_init_gain="sigmoid")
+        # The same two modules again under the reference's Sequential name, so its state dicts load.
+        self.conv_layers = nn.Sequential(self.location_conv_hidden, nn.ReLU(), self.location_conv_out, nn.Sigmoid())
+
+    def forward(self, attention_weights_cat: torch.Tensor) -> torch.Tensor:
+        return self.conv_layers(attention_weights_cat)
+
+
 # --- frame order helpers --------------------------------------------------------------------------
 
 
@@ -256,12 +282,50 @@ class AR_Step(nn.Module):  # noqa: N801 - NVIDIA's class name
         self.attention_lstm = nn.LSTM(c.n_mel_channels, c.n_hidden, batch_first=True)
         self.attention_layer = Attention(c.n_hidden, n_memory, c.n_attn_channels)
         self.dense_layer = DenseLayer(c.n_hidden, [c.n_hidden, c.n_hidden])
+        if c.use_cumm_attention:
+            self.attn_cond_layer = AttentionConditioningLayer(n_memory)
         if add_gate:
             self.gate_layer = LinearNorm(c.n_hidden + c.n_attn_channels, 1, w_init_gain="sigmoid")
 
     @property
     def has_gate(self) -> bool:
         return hasattr(self, "gate_layer")
+
+    @property
+    def uses_cumm_attention(self) -> bool:
+        return hasattr(self, "attn_cond_layer")
+
+    def attend(
+        self,
+        queries: torch.Tensor,
+        memory: torch.Tensor,
+        keys: torch.Tensor,
+        values: torch.Tensor,
+        text_mask: torch.Tensor,
+        attn_prior: torch.Tensor | None = None,
+        temperature: float = 1.0,
+        location: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+        """Context and weights for ``queries`` ``[b, frames, n_hidden]``. With cumulative attention
+        the frames go one at a time, each seeing ``location``: the accumulated and the previous
+        weights ``[b, t_text]`` (zeros before the first frame), returned updated for the next call."""
+        if not self.uses_cumm_attention:
+            context, attn = self.attention_layer(queries, keys, values, text_mask, attn_prior, temperature)
+            return context, attn, None
+        if location is None:
+            zeros = memory.new_zeros(memory.shape[:2])
+            location = (zeros, zeros)
+        contexts, attns = [], []
+        for t in range(queries.size(1)):
+            cumulative, previous = location
+            condition = self.attn_cond_layer(torch.stack([cumulative, previous], dim=1)).transpose(1, 2)
+            prior = None if attn_prior is None else attn_prior[:, t : t + 1]
+            context, attn = self.attention_layer(queries[:, t : t + 1], self.attention_layer.key(memory * condition),
+                                                 values, text_mask, prior, temperature)
+            location = (cumulative + attn[:, 0], attn[:, 0])
+            contexts.append(context)
+            attns.append(attn)
+        return torch.cat(contexts, dim=1), torch.cat(attns, dim=1), location
 
     def _affine(self, lstm_hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.conv(self.dense_layer(lstm_hidden).transpose(1, 2)).transpose(1, 2)
@@ -274,7 +338,7 @@ class AR_Step(nn.Module):  # noqa: N801 - NVIDIA's class name
         previous = F.pad(x[:, :-1], (0, 0, 1, 0))  # frame t sees x[t-1]; the first sees zeros
         attention_hidden, _ = self.attention_lstm(previous)
         keys, values = self.attention_layer.memory(text)
-        context, attn = self.attention_layer(attention_hidden, keys, values, text_mask, attn_prior)
+        context, attn, _ = self.attend(attention_hidden, text, keys, values, text_mask, attn_prior)
         decoder_input = torch.cat([attention_hidden, context], dim=-1)
         gate = self.gate_layer(decoder_input).squeeze(-1) if self.has_gate else None
         lstm_hidden, _ = self.lstm(decoder_input)
@@ -297,13 +361,14 @@ class AR_Step(nn.Module):  # noqa: N801 - NVIDIA's class name
         bsz, n, _ = z.shape
         keys, values = self.attention_layer.memory(text)
         frame = z.new_zeros(bsz, 1, z.size(2))
-        state_attn = state_lstm = None
+        state_attn = state_lstm = location = None
         outputs, attns = [], []
         lengths = torch.full((bsz,), n, dtype=torch.long, device=z.device)
         stopped = torch.zeros(bsz, dtype=torch.bool, device=z.device)
         for i in range(n):
             attention_hidden, state_attn = self.attention_lstm(frame, state_attn)
-            context, attn = self.attention_layer(attention_hidden, keys, values, text_mask, temperature=temperature)
+            context, attn, location = self.attend(attention_hidden, text, keys, values, text_mask,
+                                                  temperature=temperature, location=location)
             decoder_input = torch.cat([attention_hidden, context], dim=-1)
             lstm_hidden, state_lstm = self.lstm(decoder_input, state_lstm)
             log_s, b = self._affine(lstm_hidden)
@@ -793,12 +858,16 @@ class FlowtronAcoustic(FlowtronOnnx, AcousticModel):
     # --- ONNX: the text encoder with every flow's keys/values, one frame of each flow ----------
     def forward(self, ids: torch.Tensor, sid: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         memory = self.model.memory(ids, None, sid)
-        pairs = [_ar_step(flow).attention_layer.memory(memory) for flow in self.model.flows]
+        steps = [_ar_step(flow) for flow in self.model.flows]
+        pairs = [step.attention_layer.memory(memory) for step in steps]
+        if self.config.use_cumm_attention:  # the keys change every frame: the frame graphs take the memory
+            return torch.stack([memory] * len(steps)), torch.stack([v for _, v in pairs])
         return torch.stack([k for k, _ in pairs]), torch.stack([v for _, v in pairs])
 
     def onnx_graph(self, n_mels: int) -> OnnxGraph:
         """``input`` int64 [1, T] (and ``sid`` int64 [1] with several speakers) → ``keys``,
-        ``values`` [n_flows, 1, T, n_attn_channels]."""
+        ``values`` [n_flows, 1, T, n_attn_channels] (with cumulative attention ``keys`` holds the
+        memory, [n_flows, 1, T, n_text_dim + n_speaker_dim], from which each frame computes them)."""
         args: tuple[torch.Tensor, ...] = (torch.ones(1, 12, dtype=torch.long),)
         names = ["input"]
         if self.model.n_speakers > 1:
@@ -815,15 +884,26 @@ class FlowtronAcoustic(FlowtronOnnx, AcousticModel):
         graphs: dict[str, tuple[nn.Module, OnnxGraph]] = {"": (self, self.onnx_graph(n_mels))}
         for i, flow in enumerate(self.model.flows):
             frame = _OnnxFlowFrame(_ar_step(flow))
+            key_width = c.n_text_dim + c.n_speaker_dim if c.use_cumm_attention else c.n_attn_channels
             args = (torch.zeros(1, 1, c.n_mel_channels), torch.zeros(1, 1, c.n_mel_channels),
                     torch.zeros(1, 1, c.n_hidden), torch.zeros(1, 1, c.n_hidden),
                     torch.zeros(c.n_lstm_layers, 1, c.n_hidden), torch.zeros(c.n_lstm_layers, 1, c.n_hidden),
-                    torch.zeros(1, tokens, c.n_attn_channels), torch.zeros(1, tokens, c.n_attn_channels))
+                    torch.zeros(1, tokens, key_width), torch.zeros(1, tokens, c.n_attn_channels))
             state = FLOWTRON_FRAME_STATE
-            outputs = ["x", "attn", *(["gate"] if frame.step.has_gate else []), *(f"out_{n}" for n in state)]
             axes = {"keys": {1: "tokens"}, "values": {1: "tokens"}, "attn": {2: "tokens"}}
-            graphs[f"flow{i}"] = (frame, OnnxGraph(args, ["frame", "z", *state, "keys", "values"], outputs, axes))
-        graphs["encode"] = (_OnnxReferenceEncoder(self.model), self._encode_graph(tokens))
+            location: tuple[str, ...] = ()
+            if c.use_cumm_attention:
+                location = FLOWTRON_LOCATION_STATE
+                args += (torch.zeros(1, tokens), torch.zeros(1, tokens))
+                axes.update({name: {1: "tokens"} for name in location})
+                axes.update({f"out_{name}": {1: "tokens"} for name in location})
+            outputs = ["x", "attn", *(["gate"] if frame.step.has_gate else []), *(f"out_{n}" for n in state + location)]
+            inputs = ["frame", "z", *state, "keys", "values", *location]
+            graphs[f"flow{i}"] = (frame, OnnxGraph(args, inputs, outputs, axes))
+        if not c.use_cumm_attention:
+            # With cumulative attention the forward pass is a frame loop, which a traced graph would
+            # fix at the example's length: such exports have no reference encoder.
+            graphs["encode"] = (_OnnxReferenceEncoder(self.model), self._encode_graph(tokens))
         return graphs
 
     def _encode_graph(self, tokens: int) -> OnnxGraph:
@@ -843,7 +923,7 @@ class FlowtronAcoustic(FlowtronOnnx, AcousticModel):
             "n_flows": c.n_flows, "n_speakers": c.n_speakers, "n_mel_channels": c.n_mel_channels, "n_hidden": c.n_hidden,
             "n_lstm_layers": c.n_lstm_layers, "max_decoder_steps": c.max_decoder_steps,
             "gate_threshold": c.gate_threshold, "use_gate_layer": int(c.use_gate_layer), "n_components": 0,
-            "reference_encoder": 1,
+            "reference_encoder": int(not c.use_cumm_attention),
         }
         if c.n_components > 1 and c.fixed_gaussian:
             mixture = self.model.gaussian_mixture
@@ -869,25 +949,28 @@ def _ar_step(flow: nn.Module) -> AR_Step:
 
 class _OnnxFlowFrame(nn.Module):
     """One frame of :meth:`AR_Step.infer` for export: the previous output frame and this
-    frame's z → this frame's x, its attention (the gate logit on the gated flow), new LSTM states."""
+    frame's z → this frame's x, its attention (the gate logit on the gated flow), new LSTM states
+    (and with cumulative attention, whose ``keys`` input is the memory, the new location state)."""
 
     def __init__(self, step: AR_Step):
         super().__init__()
         self.step = step
 
     def forward(self, frame: torch.Tensor, z: torch.Tensor, attention_h: torch.Tensor, attention_c: torch.Tensor,
-                lstm_h: torch.Tensor, lstm_c: torch.Tensor, keys: torch.Tensor,
-                values: torch.Tensor) -> tuple[torch.Tensor, ...]:
+                lstm_h: torch.Tensor, lstm_c: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
+                attn_cumulative: torch.Tensor | None = None,
+                attn_previous: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
         step = self.step
         attention_hidden, (attention_h, attention_c) = step.attention_lstm(frame, (attention_h, attention_c))
-        text_mask = torch.ones_like(keys[..., 0], dtype=torch.bool)
-        context, attn = step.attention_layer(attention_hidden, keys, values, text_mask)
+        text_mask = torch.ones_like(values[..., 0], dtype=torch.bool)
+        location = None if attn_cumulative is None else (attn_cumulative, attn_previous)
+        context, attn, location = step.attend(attention_hidden, keys, keys, values, text_mask, location=location)
         decoder_input = torch.cat([attention_hidden, context], dim=-1)
         lstm_hidden, (lstm_h, lstm_c) = step.lstm(decoder_input, (lstm_h, lstm_c))
         log_s, b = step._affine(lstm_hidden)
         x = (z - b) * torch.exp(-log_s)
         gate = (step.gate_layer(decoder_input).reshape(1),) if step.has_gate else ()
-        return (x, attn, *gate, attention_h, attention_c, lstm_h, lstm_c)
+        return (x, attn, *gate, attention_h, attention_c, lstm_h, lstm_c, *(location or ()))
 
 
 class _OnnxReferenceEncoder(nn.Module):
@@ -928,8 +1011,6 @@ NVIDIA_CLASSES = tuple(
 def config_from_reference_state_dict(state: Mapping[str, torch.Tensor], **overrides: Any) -> FlowtronConfig:
     """The :class:`FlowtronConfig` whose shapes fit an NVIDIA Flowtron state dict (the sizes come
     from the tensors; ``dummy_speaker_embedding`` and ``mean_scale`` are not in the weights)."""
-    if any(".attn_cond_layer." in key for key in state):
-        raise ValueError("this Flowtron uses cumulative attention (use_cumm_attention), which moksori does not implement")
     for key in ("embedding.weight", "speaker_embedding.weight", "flows.0.conv.weight"):
         if key not in state:
             raise ValueError(f"not a Flowtron state dict: no {key}")
@@ -946,6 +1027,7 @@ def config_from_reference_state_dict(state: Mapping[str, torch.Tensor], **overri
         n_speakers=n_speakers, n_speaker_dim=n_speaker_dim, n_text=n_text, n_text_dim=n_text_dim, n_flows=n_flows,
         n_mel_channels=two_mel // 2, n_hidden=n_hidden, n_attn_channels=n_attn, n_lstm_layers=n_lstm,
         use_gate_layer=last + "gate_layer.linear_layer.weight" in state,
+        use_cumm_attention=any(".attn_cond_layer." in key for key in state),
         encoder_n_convolutions=n_convs, encoder_kernel_size=state["encoder.convolutions.0.0.conv.weight"].shape[2],
     )
     if "gaussian_mixture.prob_layer.linear_layer.weight" in state:

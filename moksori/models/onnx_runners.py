@@ -230,6 +230,8 @@ FLOWTRON_METADATA = ("n_flows", "n_speakers", "n_mel_channels", "n_hidden", "n_l
                      "reference_encoder")
 # A flow frame graph's LSTM states: inputs by these names, outputs as ``out_<name>``, in this order.
 FLOWTRON_FRAME_STATE = ("attention_h", "attention_c", "lstm_h", "lstm_c")
+# With cumulative attention (``use_cumm_attention``) also the accumulated and the previous weights [1, tokens].
+FLOWTRON_LOCATION_STATE = ("attn_cumulative", "attn_previous")
 FLOWTRON_STYLE_KEYS = ("ref_mel", "ref_ids", "strength", "segments", "ref_mel_b", "ref_ids_b", "z_b", "alpha",
                        "component")
 MAX_STYLE_SEGMENTS = 64
@@ -406,18 +408,23 @@ def flowtron_flow_inverse(
 ) -> tuple[np.ndarray, np.ndarray]:
     """One flow's inverse over ``z`` ``[frames, c]`` in its processing order, frame by frame
     (``session``: the flow's frame graph); with ``gate_threshold`` it stops after the frame whose
-    gate fires. Returns x ``[frames', c]`` and the attention ``[frames', tokens]``."""
+    gate fires. Returns x ``[frames', c]`` and the attention ``[frames', tokens]``. A graph with
+    cumulative attention also carries :data:`FLOWTRON_LOCATION_STATE` (its ``keys`` are the memory)."""
+    names = FLOWTRON_FRAME_STATE
     state = [np.zeros((1, 1, n_hidden), np.float32)] * 2 + [np.zeros((n_lstm_layers, 1, n_hidden), np.float32)] * 2
+    if FLOWTRON_LOCATION_STATE[0] in {i.name for i in session.get_inputs()}:
+        names += FLOWTRON_LOCATION_STATE
+        state += [np.zeros((1, values.shape[1]), np.float32)] * 2
     frame = np.zeros((1, 1, z.shape[1]), np.float32)
     xs, attns = [], []
     for t in range(len(z)):
         feeds = {"frame": frame, "z": np.ascontiguousarray(z[t][None, None]),
-                 **dict(zip(FLOWTRON_FRAME_STATE, state)), "keys": keys, "values": values}
+                 **dict(zip(names, state)), "keys": keys, "values": values}
         out = session.run(None, feeds)
         frame = out[0]
         xs.append(frame[0, 0])
         attns.append(out[1][0, 0])
-        state = out[-4:]
+        state = out[-len(names):]
         if gate_threshold is not None and 1.0 / (1.0 + np.exp(-float(out[2][0]))) > gate_threshold:
             break
     return np.stack(xs), np.stack(attns)
@@ -495,7 +502,8 @@ class FlowtronOnnx(AcousticOnnx):
             if "encode" not in sessions:
                 raise ValueError("Flowtron style references (ref_mel) need the reference encoder graph "
                                  "(acoustic.encode.onnx), which this export lacks: re-export the voice "
-                                 "(moksori export VOICE --onnx)")
+                                 "(moksori export VOICE --onnx); a model with use_cumm_attention has none "
+                                 "(its forward pass is a frame loop): use it with PyTorch for references")
         if style.ref_mel is not None:
             ref_ids = ids if style.ref_ids is None else style.ref_ids
             encoded = cls.onnx_encode(sessions["encode"], meta, style.ref_mel, ref_ids, controls)
@@ -521,7 +529,8 @@ class FlowtronOnnx(AcousticOnnx):
     @staticmethod
     def onnx_memory(session: Any, meta: Mapping[str, str], ids: list[int],
                     controls: Controls) -> tuple[np.ndarray, np.ndarray]:
-        """Every flow's attention keys and values ``[n_flows, 1, tokens, n_attn]`` of the text."""
+        """Every flow's attention keys and values ``[n_flows, 1, tokens, n_attn]`` of the text (with
+        cumulative attention the keys' place holds the memory ``[n_flows, 1, tokens, n_memory]``)."""
         feeds = {"input": np.asarray([ids], dtype=np.int64), **_flowtron_speaker_feed(session, meta, controls)}
         keys, values = session.run(["keys", "values"], feeds)
         return keys, values
@@ -761,6 +770,7 @@ __all__ = [
     "DEFAULT_CONTEXT_FRAMES",
     "FIRST_NOISE_STEPS",
     "FLOWTRON_FRAME_STATE",
+    "FLOWTRON_LOCATION_STATE",
     "FLOWTRON_METADATA",
     "FLOWTRON_METADATA_PREFIX",
     "FLOWTRON_STYLE_KEYS",

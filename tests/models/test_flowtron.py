@@ -42,9 +42,12 @@ def _batch(n_mel: int = 6, dtype: torch.dtype = torch.float32):
     return mel, mel_lengths, text, text_lengths
 
 
-@pytest.mark.parametrize("n_flows", [1, 2, 3])
-def test_inverse_gives_back_the_mel(n_flows):
-    model = _model(n_flows)
+CUMM = {"use_cumm_attention": True}
+
+
+@pytest.mark.parametrize("n_flows,overrides", [(1, {}), (2, {}), (3, {}), (2, CUMM)])
+def test_inverse_gives_back_the_mel(n_flows, overrides):
+    model = _model(n_flows, **overrides)
     mel, mel_lengths, text, text_lengths = _batch()
     out = model(mel, mel_lengths, text, text_lengths)
     assert out.z.shape == mel.shape
@@ -54,9 +57,9 @@ def test_inverse_gives_back_the_mel(n_flows):
     assert torch.allclose(back.mel, mel, atol=1e-5), (back.mel - mel).abs().max()
 
 
-@pytest.mark.parametrize("n_flows", [1, 2])
-def test_log_determinant_matches_numerical_jacobian(n_flows):
-    model = _model(n_flows, n_mel=3, dtype=torch.float64)
+@pytest.mark.parametrize("n_flows,overrides", [(1, {}), (2, {}), (2, CUMM)])
+def test_log_determinant_matches_numerical_jacobian(n_flows, overrides):
+    model = _model(n_flows, n_mel=3, dtype=torch.float64, **overrides)
     torch.manual_seed(2)
     text = torch.randint(1, 12, (1, 5))
     text_lengths = torch.tensor([5])
@@ -361,8 +364,48 @@ from moksori.checkpoint import CheckpointError  # noqa: E402
 from moksori.models.flowtron import config_from_reference_state_dict, import_reference  # noqa: E402
 
 
-def _nvidia_like(n_components: int = 0) -> Flowtron:
-    return _model(2, n_mel=6, n_components=n_components, n_speakers=3)
+def _nvidia_like(n_components: int = 0, **overrides) -> Flowtron:
+    return _model(2, n_mel=6, n_components=n_components, n_speakers=3, **overrides)
+
+
+def test_import_a_state_dict_with_cumulative_attention(tmp_path):
+    model = _nvidia_like(**CUMM)
+    state = model.state_dict()
+    # the reference's names: the location layer's convolutions, also under its Sequential
+    for prefix in ("flows.0.attn_cond_layer.", "flows.1.ar_step.attn_cond_layer."):
+        assert {prefix + "location_conv_hidden.conv.weight", prefix + "conv_layers.0.conv.weight",
+                prefix + "location_conv_out.conv.bias", prefix + "conv_layers.2.conv.bias"} <= set(state)
+    assert state["flows.0.attn_cond_layer.location_conv_out.conv.weight"].shape == (32 + 8, 32, 3)
+    path = tmp_path / "flowtron_cumm.pt"
+    torch.save({"state_dict": state}, path)
+    config, imported = import_reference(path)
+    assert config.use_cumm_attention
+    assert not config_from_reference_state_dict(_nvidia_like().state_dict()).use_cumm_attention
+    rebuilt = Flowtron(config).eval()
+    rebuilt.load_state_dict(imported)
+    mel, mel_lengths, text, text_lengths = _batch()
+    assert torch.equal(rebuilt(mel, mel_lengths, text, text_lengths).z, model(mel, mel_lengths, text, text_lengths).z)
+
+
+def test_cumulative_attention_conditions_each_frame_on_the_earlier_weights():
+    """Teacher-forced, the frame loop of the training pass gives the attention inference gives
+    for the same frames; and the earlier frames' weights change a frame's attention."""
+    model = _model(1, **CUMM)
+    mel, mel_lengths, text, text_lengths = _batch()
+    out = model(mel, mel_lengths, text, text_lengths)
+    back = model.infer(out.z, text, text_lengths, lengths=mel_lengths)
+    assert torch.allclose(back.attns[0][0], out.attns[0][0], atol=1e-5)
+    step = model.flows[0]
+    memory = model.memory(text[:1], text_lengths[:1], None)
+    keys, values = step.attention_layer.memory(memory)
+    query = torch.randn(1, 1, model.config.n_hidden)
+    mask = torch.ones(1, 7, dtype=torch.bool)
+    _, fresh, _ = step.attend(query, memory, keys, values, mask)
+    at_end = (torch.zeros(1, 7), torch.nn.functional.one_hot(torch.tensor([6]), 7).float())
+    at_end = (at_end[1] * 5, at_end[1])
+    _, later, location = step.attend(query, memory, keys, values, mask, location=at_end)
+    assert not torch.allclose(fresh, later, atol=1e-4)
+    assert torch.allclose(location[0], at_end[0] + later[:, 0]) and torch.equal(location[1], later[:, 0])
 
 
 def test_import_published_state_dict(tmp_path):
@@ -416,10 +459,6 @@ def test_import_refuses_what_it_cannot_read(tmp_path):
     torch.save({"model": Evil()}, path)
     with pytest.raises(CheckpointError, match="not an NVIDIA Flowtron checkpoint"):
         import_reference(path)
-    state = _nvidia_like().state_dict()
-    state["flows.0.attn_cond_layer.location_conv_hidden.conv.weight"] = torch.zeros(1)
-    with pytest.raises(ValueError, match="use_cumm_attention"):
-        config_from_reference_state_dict(state)
     torch.save({"state_dict": {"embedding.weight": torch.zeros(3, 4)}}, path)
     with pytest.raises(CheckpointError, match="not a Flowtron state dict"):
         import_reference(path)
@@ -461,10 +500,11 @@ def _export_flowtron(adapter: FlowtronAcoustic, folder, n_mel: int = 6):
     return OnnxAcoustic(main, type(runner), n_mel, num_threads=1)
 
 
-@pytest.mark.parametrize("n_flows,gate", [(1, "never"), (2, "random"), (3, "random")])
-def test_onnx_graphs_equal_pytorch(tmp_path, n_flows, gate):
+@pytest.mark.parametrize("n_flows,gate,overrides", [(1, "never", {}), (2, "random", {}), (3, "random", {}),
+                                                    (2, "random", CUMM)])
+def test_onnx_graphs_equal_pytorch(tmp_path, n_flows, gate, overrides):
     pytest.importorskip("onnxruntime")
-    adapter = _adapter(n_flows=n_flows, steps=14)
+    adapter = _adapter(n_flows=n_flows, steps=14, **overrides)
     last = adapter.model.flows[-1]
     if gate == "random":  # a gate that depends on the input (with 3 flows it stops one sentence after 5 frames)
         torch.manual_seed(2)
@@ -557,3 +597,19 @@ def test_onnx_export_without_the_reference_encoder_refuses_references(tmp_path):
     for style in ({"ref_mel": torch.randn(6, 10)}, {"ref_mel_b": torch.randn(6, 10), "alpha": 0.5}):
         with pytest.raises(ValueError, match=r"re-export the voice \(moksori export VOICE --onnx\)"):
             old.infer(ids, Controls(style=style), _noise())
+
+
+def test_onnx_export_with_cumulative_attention_has_no_reference_encoder(tmp_path):
+    """Its forward pass is a frame loop, which a traced graph would fix at one length: the export
+    runs every control but references (z_b, components work), and refuses those by name."""
+    pytest.importorskip("onnxruntime")
+    adapter = _adapter(n_flows=2, steps=10, gate_bias=-1.0, **CUMM)
+    runtime = _export_flowtron(adapter, tmp_path)
+    assert "encode" not in runtime.sessions and not (tmp_path / "acoustic.encode.onnx").exists()
+    ids = [3, 4, 5, 6]
+    controls = Controls(noise_scale=0.5, style={"z_b": torch.linspace(-1, 1, 6), "alpha": 0.5})
+    mel = runtime.infer(ids, controls, _noise(2))
+    expected = adapter.infer(torch.tensor([ids]), torch.tensor([len(ids)]), controls, _noise(2))
+    assert torch.allclose(torch.from_numpy(mel), expected.mel[0, :, : mel.shape[1]], atol=1e-4)
+    with pytest.raises(ValueError, match="use_cumm_attention has none"):
+        runtime.infer(ids, Controls(style={"ref_mel": torch.randn(6, 10)}), _noise())
