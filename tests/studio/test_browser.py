@@ -26,16 +26,14 @@ from moksori.server import ServerSettings, create_app
 from moksori.server.studio import configure
 from moksori.store import Database, Recording, Voice
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "out" / "screenshots"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 CHROMEDRIVER = shutil.which("chromedriver")
 
 try:
     from selenium import webdriver
-    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support.ui import WebDriverWait
+    from support.browser import save_shot, wait_until
 except ImportError:  # pragma: no cover - depends on the machine
     webdriver = None
 
@@ -98,19 +96,11 @@ def browser(microphone: Path, launch_chromium) -> Iterator[object]:
 
 
 def _shot(driver, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+    save_shot(driver, f"{name}")
 
 
 def _wait(driver, condition, what: str, timeout_s: float = 30):
-    try:
-        # A list the page redraws may go stale while it is read: read it again.
-        return WebDriverWait(driver, timeout_s, poll_frequency=0.1,
-                             ignored_exceptions=(StaleElementReferenceException,)).until(lambda d: condition(d))
-    except TimeoutException:
-        _shot(driver, f"failed-{what.replace(' ', '-')}")
-        logs = "\n".join(entry["message"] for entry in driver.get_log("browser"))
-        raise AssertionError(f"timed out waiting for {what}; browser console:\n{logs}") from None
+    return wait_until(driver, condition, what, timeout_s, shot=f"failed-{what.replace(' ', '-')}")
 
 
 def _text(driver, element_id: str) -> str:

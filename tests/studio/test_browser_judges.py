@@ -25,10 +25,9 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shuti
 CHROMEDRIVER = shutil.which("chromedriver")
 try:
     from selenium import webdriver
-    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support.ui import WebDriverWait
+    from support.browser import wait_until
 except ImportError:  # pragma: no cover - depends on the machine
     webdriver = None
 
@@ -91,13 +90,7 @@ def driver(tmp_path: Path, spoken, launch_chromium) -> Iterator[object]:
 
 
 def _wait(driver, condition, what: str, timeout_s: float = 30):
-    try:
-        # The verdict list is redrawn when the judges report: an element read mid-redraw is read again.
-        return WebDriverWait(driver, timeout_s, poll_frequency=0.1,
-                             ignored_exceptions=(StaleElementReferenceException,)).until(lambda d: condition(d))
-    except TimeoutException:
-        logs = "\n".join(entry["message"] for entry in driver.get_log("browser"))
-        raise AssertionError(f"timed out waiting for {what}; browser console:\n{logs}") from None
+    return wait_until(driver, condition, what, timeout_s)
 
 
 def _codes(driver) -> list[str]:

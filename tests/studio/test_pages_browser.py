@@ -31,7 +31,6 @@ from moksori.recipes import RECIPES_DIR
 from moksori.server import ServerSettings, create_app
 from moksori.server.studio import configure
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "out" / "screenshots"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 CHROMEDRIVER = shutil.which("chromedriver")
 LONG_TEXT = " ".join(["오늘은 날씨가 맑고 바람이 시원합니다.", "우리는 공원에서 오래 걸었습니다.",
@@ -39,9 +38,9 @@ LONG_TEXT = " ".join(["오늘은 날씨가 맑고 바람이 시원합니다.", "
 
 try:
     from selenium import webdriver
-    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select, WebDriverWait
+    from selenium.webdriver.support.ui import Select
+    from support.browser import save_shot, wait_until
 except ImportError:  # pragma: no cover - depends on the machine
     webdriver = None
 
@@ -110,20 +109,12 @@ def browser(downloads: Path, launch_chromium) -> Iterator[Any]:
         driver.quit()
 
 
-def _shot(driver: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    driver.save_screenshot(str(SCREENSHOTS / f"pages-{name}.png"))
+def _shot(driver, name: str) -> None:
+    save_shot(driver, f"pages-{name}")
 
 
-def _wait(driver: Any, condition: Any, what: str, timeout_s: float = 30) -> Any:
-    try:
-        # A list the page redraws may go stale while it is read: read it again.
-        return WebDriverWait(driver, timeout_s, poll_frequency=0.1,
-                             ignored_exceptions=(StaleElementReferenceException,)).until(lambda d: condition(d))
-    except TimeoutException:
-        _shot(driver, f"failed-{what.replace(' ', '-')}")
-        logs = "\n".join(entry["message"] for entry in driver.get_log("browser"))
-        raise AssertionError(f"timed out waiting for {what}; browser console:\n{logs}") from None
+def _wait(driver, condition, what: str, timeout_s: float = 30):
+    return wait_until(driver, condition, what, timeout_s, shot=f"pages-failed-{what.replace(' ', '-')}")
 
 
 def _body(driver: Any, name: str) -> str | None:
