@@ -10,19 +10,25 @@ The experiment (run from the repository root)::
    also rendered in every style (the target each style would give them).
 2. **Model.** One Flowtron (``--preset`` plus ``--hidden`` overrides) trained on all four styles as
    one speaker, so style lives only in z: ``--steps`` steps, the first half with the first flow
-   alone (the curriculum), the diagonal attention prior on; bundled with Griffin-Lim.
+   alone (the curriculum, when ``--flows`` is 2), the diagonal attention prior for
+   ``--prior-steps``, optionally Tacotron2's guided attention loss and NVIDIA's cumulative attention
+   (``--cumm-attention``); bundled with Griffin-Lim.
 3. **Measurements** on the held-out sentences, from the synthesised audio: mean F0 (pyin, voiced
    frames) and speaking rate (Hangul syllables per second of speech, edge silence trimmed).
 
    * *sigma*: ``--seeds`` seeds at sigma 0, 0.5 and 1; the spread (standard deviation across seeds)
      of mean F0 and of rate, averaged over sentences. Sigma 0 has no spread by construction.
    * *transfer*: for each style, a reference clip of that style (a training sentence, with its
-     transcript) at strength 1 (sigma 0); *share of the gap closed* = (styled - plain) / (target -
-     plain), where *plain* is the same sentence without a reference and *target* the sentence
-     rendered by espeak-ng in that style; 1 means the output matches the style, 0 no change.
+     transcript) at strength 1, z sampled around the reference's mean at ``--style-sigma`` (as
+     NVIDIA's style transfer does), averaged over the seeds; *share of the gap closed* = (styled -
+     plain) / (target - plain), where *plain* is the same sentence without a reference (same sigma
+     and seeds) and *target* the sentence rendered by espeak-ng in that style; 1 means the output
+     matches the style, 0 no change.
    * *interpolation*: z between the low-slow and the high-fast references at alpha 0, 0.25, 0.5,
-     0.75, 1 (strength 1, sigma 0): mean F0 and rate per alpha, and whether they change
-     monotonically.
+     0.75, 1 (strength 1, ``--style-sigma``, the seeds): mean F0 and rate per alpha, and whether
+     they change monotonically.
+   * Every condition also reports the share of syntheses whose alignment failed (after the
+     synthesizer's retry with other noise), e.g. because the gate never fired.
 
 Everything is cached in ``--work`` (data, the training run, which resumes); results go to
 ``results.json`` there and are printed as markdown tables. CPU timings are not the point: on a
@@ -78,6 +84,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="steps with the diagonal attention prior (default: a quarter of --steps; 0: the whole "
                         "run). The prior must end: a model trained with it throughout never learns to attend "
                         "by itself (teacher-forced diagonality without it 0.35) and cannot align free-running")
+    parser.add_argument("--style-sigma", type=float, default=0.5,
+                        help="sigma of the transfer and interpolation runs (NVIDIA samples around the reference's "
+                        "z; at 0 a small model's mean path stalls and never stops)")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
@@ -159,16 +168,28 @@ def measure(wave: np.ndarray, sample_rate: int, text: str) -> dict[str, float]:
     return {"f0": float(np.nanmean(f0[voiced])) if voiced.any() else float("nan"), "rate": rate, "seconds": seconds}
 
 
+def run(synth: Synthesizer, text: str, sigma: float, seed: int, style: dict[str, Any] | None = None) -> dict[str, float]:
+    """:func:`measure` of one synthesis, with ``failed`` 1.0 when its alignment failed (after the
+    synthesizer's retry: e.g. it never stopped) and 0.0 otherwise."""
+    result = synth.synthesize_report(text, noise_scale=sigma, seed=seed, style=style)
+    return {**measure(result.wave, synth.sample_rate, text), "failed": float(not result.alignment_ok)}
+
+
+def averaged(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {key: float(np.nanmean([r[key] for r in runs])) for key in ("f0", "rate", "failed")}
+
+
 def sigma_spread(synth: Synthesizer, texts: list[str], seeds: int) -> dict[str, dict[str, float]]:
     out = {}
     for sigma in SIGMAS:
-        f0_sd, rate_sd = [], []
+        f0_sd, rate_sd, failed = [], [], []
         for text in texts:
-            runs = [measure(synth.synthesize(text, noise_scale=sigma, seed=seed), synth.sample_rate, text)
-                    for seed in range(seeds)]
+            runs = [run(synth, text, sigma, seed) for seed in range(seeds)]
             f0_sd.append(float(np.nanstd([r["f0"] for r in runs])))
             rate_sd.append(float(np.nanstd([r["rate"] for r in runs])))
-        out[str(sigma)] = {"f0_sd_hz": float(np.nanmean(f0_sd)), "rate_sd": float(np.nanmean(rate_sd))}
+            failed += [r["failed"] for r in runs]
+        out[str(sigma)] = {"f0_sd_hz": float(np.nanmean(f0_sd)), "rate_sd": float(np.nanmean(rate_sd)),
+                           "failed": float(np.mean(failed))}
     return out
 
 
@@ -181,17 +202,19 @@ def reference(args: argparse.Namespace, style: str, train_texts: list[str]) -> t
 
 def transfer(args: argparse.Namespace, synth: Synthesizer, held: Path, train_texts: list[str],
              held_texts: list[str]) -> dict[str, dict[str, float]]:
+    """Every condition at ``--style-sigma``, averaged over ``--seeds`` seeds per sentence."""
+    import soundfile
+
+    sigma, seeds = args.style_sigma, range(args.seeds)
+    plain = [averaged([run(synth, t, sigma, seed) for seed in seeds]) for t in held_texts]
     out = {}
-    plain = [measure(synth.synthesize(t, noise_scale=0.0, seed=0), synth.sample_rate, t) for t in held_texts]
     for style in styles(args):
         wave, sr, ref_text = reference(args, style, train_texts)
         controls = synth.style_controls(ref_wave=wave, ref_sample_rate=sr, ref_text=ref_text, strength=1.0)
         closed: dict[str, list[float]] = {"f0": [], "rate": []}
-        values: dict[str, list[float]] = {"f0": [], "rate": [], "target_f0": [], "target_rate": []}
+        values: dict[str, list[float]] = {"f0": [], "rate": [], "failed": [], "target_f0": [], "target_rate": []}
         for i, text in enumerate(held_texts):
-            styled = measure(synth.synthesize(text, noise_scale=0.0, seed=0, style=controls), synth.sample_rate, text)
-            import soundfile
-
+            styled = averaged([run(synth, text, sigma, seed, controls) for seed in seeds])
             target_wave, target_sr = soundfile.read(str(held / style / f"{i:03d}.wav"), dtype="float32")
             target = measure(target_wave, target_sr, text)
             for key in ("f0", "rate"):
@@ -200,13 +223,13 @@ def transfer(args: argparse.Namespace, synth: Synthesizer, held: Path, train_tex
                     closed[key].append((styled[key] - plain[i][key]) / gap)
                 values[key].append(styled[key])
                 values[f"target_{key}"].append(target[key])
+            values["failed"].append(styled["failed"])
         out[style] = {
             "f0_gap_closed": float(np.mean(closed["f0"])) if closed["f0"] else float("nan"),
             "rate_gap_closed": float(np.mean(closed["rate"])) if closed["rate"] else float("nan"),
-            "f0": float(np.nanmean(values["f0"])), "target_f0": float(np.nanmean(values["target_f0"])),
-            "rate": float(np.nanmean(values["rate"])), "target_rate": float(np.nanmean(values["target_rate"])),
+            **{key: float(np.nanmean(value)) for key, value in values.items()},
         }
-    out["plain"] = {"f0": float(np.nanmean([p["f0"] for p in plain])), "rate": float(np.nanmean([p["rate"] for p in plain]))}
+    out["plain"] = {key: float(np.nanmean([p[key] for p in plain])) for key in ("f0", "rate", "failed")}
     return out
 
 
@@ -219,10 +242,8 @@ def interpolation(args: argparse.Namespace, synth: Synthesizer, train_texts: lis
     rows = []
     for alpha in ALPHAS:
         style = {**base, **b, "alpha": alpha}
-        runs = [measure(synth.synthesize(t, noise_scale=0.0, seed=0, style=style), synth.sample_rate, t)
-                for t in held_texts]
-        rows.append({"alpha": alpha, "f0": float(np.nanmean([r["f0"] for r in runs])),
-                     "rate": float(np.nanmean([r["rate"] for r in runs]))})
+        runs = [run(synth, t, args.style_sigma, seed, style) for t in held_texts for seed in range(args.seeds)]
+        rows.append({"alpha": alpha, **averaged(runs)})
 
     def monotonic(key: str) -> bool:
         values = [row[key] for row in rows]
@@ -233,21 +254,23 @@ def interpolation(args: argparse.Namespace, synth: Synthesizer, train_texts: lis
 
 
 def tables(results: dict[str, Any]) -> str:
-    lines = ["| sigma | F0 spread across seeds (Hz) | rate spread (syll/s) |", "|---|---|---|"]
+    lines = ["| sigma | F0 spread across seeds (Hz) | rate spread (syll/s) | alignment failed |", "|---|---|---|---|"]
     for sigma, row in results["sigma"].items():
-        lines.append(f"| {sigma} | {row['f0_sd_hz']:.1f} | {row['rate_sd']:.2f} |")
+        lines.append(f"| {sigma} | {row['f0_sd_hz']:.1f} | {row['rate_sd']:.2f} | {row['failed']:.2f} |")
     plain = results["transfer"]["plain"]
-    lines += ["", f"plain (no reference): F0 {plain['f0']:.1f} Hz, rate {plain['rate']:.2f} syll/s", "",
-              "| style | F0 styled / target (Hz) | F0 gap closed | rate styled / target | rate gap closed |",
-              "|---|---|---|---|---|"]
+    sigma = results["settings"]["style_sigma"]
+    lines += ["", f"plain (no reference, sigma {sigma}): F0 {plain['f0']:.1f} Hz, rate {plain['rate']:.2f} syll/s, "
+              f"alignment failed {plain['failed']:.2f}", "",
+              "| style | F0 styled / target (Hz) | F0 gap closed | rate styled / target | rate gap closed | failed |",
+              "|---|---|---|---|---|---|"]
     for style, row in results["transfer"].items():
         if style == "plain":
             continue
         lines.append(f"| {style} | {row['f0']:.1f} / {row['target_f0']:.1f} | {row['f0_gap_closed']:.2f} | "
-                     f"{row['rate']:.2f} / {row['target_rate']:.2f} | {row['rate_gap_closed']:.2f} |")
+                     f"{row['rate']:.2f} / {row['target_rate']:.2f} | {row['rate_gap_closed']:.2f} | {row['failed']:.2f} |")
     inter = results["interpolation"]
-    lines += ["", "| alpha (low_slow → high_fast) | F0 (Hz) | rate (syll/s) |", "|---|---|---|"]
-    lines += [f"| {row['alpha']} | {row['f0']:.1f} | {row['rate']:.2f} |" for row in inter["rows"]]
+    lines += ["", "| alpha (low_slow → high_fast) | F0 (Hz) | rate (syll/s) | failed |", "|---|---|---|---|"]
+    lines += [f"| {row['alpha']} | {row['f0']:.1f} | {row['rate']:.2f} | {row['failed']:.2f} |" for row in inter["rows"]]
     lines.append(f"\nmonotonic in alpha: F0 {inter['f0_monotonic']}, rate {inter['rate_monotonic']}")
     return "\n".join(lines)
 
