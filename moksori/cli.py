@@ -156,9 +156,11 @@ def _cmd_say(args: argparse.Namespace) -> int:
         document = parse_ssml(text, language=_voice_language(voice), lexicon=lexicon.apply)  # before loading weights
     else:
         text = lexicon.apply(text)
-    style_ref = getattr(args, "style_ref", None)
-    use_onnx = False if style_ref is not None else args.onnx  # style needs the PyTorch model
-    synthesizer = Synthesizer(voice, use_onnx=use_onnx, num_threads=args.threads, precision=args.precision)
+    synthesizer = Synthesizer(voice, use_onnx=args.onnx, num_threads=args.threads, precision=args.precision)
+    if getattr(args, "style_ref", None) is not None and not synthesizer.onnx_style_references:
+        print("note: this voice's ONNX export cannot encode a style reference; using its PyTorch models",
+              file=sys.stderr)
+        synthesizer = Synthesizer(voice, use_onnx=False, num_threads=args.threads, precision=args.precision)
     # A precision the voice was not checked for is warned about by the Synthesizer (logged).
     style = _style_from_args(args, synthesizer)
     started = time.perf_counter()

@@ -71,6 +71,12 @@ class AcousticOnnx:
         return cls.onnx_extra_graphs
 
     @classmethod
+    def onnx_style_references(cls, metadata: dict[str, str]) -> bool:
+        """Whether the export handles style references (``ref_mel``) as the PyTorch model does;
+        False where it lacks a graph for them, so a caller with a reference uses PyTorch."""
+        return True
+
+    @classmethod
     def onnx_run(
         cls, sessions: dict[str, Any], metadata: dict[str, str], ids: list[int], controls: Controls,
         noise: NoiseSource, n_mels: int,
@@ -444,7 +450,11 @@ class FlowtronOnnx(AcousticOnnx):
     def onnx_extra_graph_names(cls, metadata: dict[str, str]) -> tuple[str, ...]:
         meta = _flowtron_facts(metadata)
         flows = tuple(f"flow{i}" for i in range(int(meta["n_flows"])))
-        return flows + (("encode",) if int(meta.get("reference_encoder", 0)) else ())
+        return flows + (("encode",) if cls.onnx_style_references(metadata) else ())
+
+    @classmethod
+    def onnx_style_references(cls, metadata: dict[str, str]) -> bool:
+        return bool(int(_flowtron_facts(metadata).get("reference_encoder", 0)))
 
     @classmethod
     def onnx_run(

@@ -303,6 +303,13 @@ class Synthesizer:
     def uses_onnx(self) -> bool:
         return self._onnx_acoustic is not None
 
+    @property
+    def onnx_style_references(self) -> bool:
+        """False when this synthesizer runs an ONNX export that cannot encode style references
+        (Flowtron with ``use_cumm_attention``): load the voice with ``use_onnx=False`` for them."""
+        onnx = self._onnx_acoustic
+        return onnx is None or onnx.adapter.onnx_style_references(onnx.metadata)
+
     def _with_precision(self, acoustic: Any, vocoder: Any) -> tuple[Any, Any]:
         """The adapters with their precision-safe modules in ``self.precision``; PrecisionError
         when the precision applies to neither (the families declare no such module)."""

@@ -556,6 +556,7 @@ def test_onnx_style_references_equal_pytorch(tmp_path, n_flows, overrides):
     pytest.importorskip("onnxruntime")
     adapter = _adapter(n_flows=n_flows, steps=12, gate_bias=-1.0, **overrides)
     runtime = _export_flowtron(adapter, tmp_path)
+    assert runtime.adapter.onnx_style_references(runtime.metadata)
     ref_mel, ref_ids, ref_mel_b = _references()
     ids = [3, 4, 5, 6, 2]
     speaker = 1 if "n_speakers" in overrides else None
@@ -606,6 +607,7 @@ def test_onnx_export_with_cumulative_attention_has_no_reference_encoder(tmp_path
     adapter = _adapter(n_flows=2, steps=10, gate_bias=-1.0, **CUMM)
     runtime = _export_flowtron(adapter, tmp_path)
     assert "encode" not in runtime.sessions and not (tmp_path / "acoustic.encode.onnx").exists()
+    assert not runtime.adapter.onnx_style_references(runtime.metadata)  # callers with a reference use PyTorch
     ids = [3, 4, 5, 6]
     controls = Controls(noise_scale=0.5, style={"z_b": torch.linspace(-1, 1, 6), "alpha": 0.5})
     mel = runtime.infer(ids, controls, _noise(2))

@@ -1,6 +1,7 @@
 """Flowtron through the one training loop: overfitting with a falling likelihood loss, the
 one-flow-then-two curriculum (in one run and by warm start), the Tacotron2 text encoder."""
 
+import base64
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from moksori.cli import main
 
 from moksori.models.interfaces import Controls
 from moksori.models.tacotron2 import Tacotron2, Tacotron2Config
+from moksori.server.errors import ApiError
 from moksori.training import load_checkpoint, train
 from moksori.training.logging import read_metrics
 from moksori.training.recipe import RecipeError
@@ -280,3 +282,40 @@ def test_cumulative_attention_trains_through_the_loop(make_recipe, tmp_path):
                                                Controls(noise_scale=0.5), lambda row, frames, channels:
                                                np.random.default_rng(0).standard_normal((channels, frames)).astype(np.float32))
     assert out.mel.shape[1] == checkpoint["model_config"]["n_mel_channels"] and int(out.lengths[0]) >= 1
+
+
+def test_say_with_a_style_reference_on_an_onnx_export_without_reference_encoder(
+    make_recipe, tmp_path, capsys
+):
+    """A cumulative-attention Flowtron exports no reference encoder: ``say`` runs ONNX without a
+    reference, and its PyTorch models (saying so) with one; the server refuses one by name."""
+    pytest.importorskip("onnxruntime")
+    from moksori.audio import save_wav
+    from moksori.server.style import StyleRequest, acoustic_controls
+    from moksori.synthesis import Synthesizer
+
+    recipe = make_recipe("flowtron", tmp_path / "run", single_flow_steps=0)
+    recipe.model_config.update(use_cumm_attention=True, max_decoder_steps=60)
+    run_dir = train(recipe, max_steps=1)
+    voice = tmp_path / "voice"
+    assert main(["bundle", str(run_dir), "--out", str(voice)]) == 0
+    assert main(["export", str(voice), "--onnx"]) == 0
+    onnx = Synthesizer(voice)
+    assert onnx.uses_onnx and not onnx.onnx_style_references
+    assert Synthesizer(voice, use_onnx=False).onnx_style_references
+
+    reference = tmp_path / "ref.wav"
+    save_wav(reference, 0.3 * np.sin(np.linspace(0, 800 * np.pi, 22050)).astype(np.float32), 22050)
+    out = tmp_path / "out.wav"
+    capsys.readouterr()
+    assert main(["say", "안녕.", "--voice", str(voice), "-o", str(out), "--seed", "1", "--style-ref", str(reference)]) == 0
+    assert "cannot encode a style reference; using its PyTorch models" in capsys.readouterr().err
+    assert out.is_file()
+    assert main(["say", "안녕.", "--voice", str(voice), "-o", str(out), "--seed", "1", "--sigma", "0.5"]) == 0
+    assert "PyTorch" not in capsys.readouterr().err
+
+    request = acoustic_controls(style_ref_wav=base64.b64encode(reference.read_bytes()).decode())["style"]
+    assert isinstance(request, StyleRequest)
+    with pytest.raises(ApiError, match="cannot encode a style reference") as error:
+        request.controls(onnx)
+    assert error.value.status == 422
