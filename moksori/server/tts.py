@@ -91,7 +91,26 @@ INPUT_FORMAT_HELP = ("text, or ssml: <speak> with <break time>, <sub alias>, <sa
 AUDIO_RESPONSE = {200: {"content": {"audio/wav": {}, "audio/mpeg": {}, "audio/ogg": {}, "audio/aac": {}, "audio/pcm": {}}}}
 
 
-class SpeechRequest(BaseModel):
+class ModelControls(BaseModel):
+    """The vocoder's and the acoustic model's controls, shared by the POST bodies."""
+
+    vocoder_sigma: float | None = Field(None, ge=0.0, le=MAX_VOCODER_SIGMA, description=VOCODER_SIGMA_HELP)
+    vocoder_voice: str | None = Field(None, max_length=200, description=VOCODER_VOICE_HELP)
+    denoise: float | None = Field(None, ge=0.0, le=MAX_DENOISE, description=DENOISE_HELP)
+    sigma: float | None = Field(None, ge=0.0, le=MAX_SIGMA, description=SIGMA_HELP)
+    style_ref: str | None = Field(None, max_length=64, description=STYLE_REF_HELP)
+    style_ref_wav: str | None = Field(None, description=STYLE_REF_WAV_HELP)
+    style_ref_text: str | None = Field(None, max_length=MAX_REFERENCE_TEXT, description=STYLE_REF_TEXT_HELP)
+    style_strength: float | None = Field(None, ge=0.0, le=1.0, description=STRENGTH_HELP)
+    style_component: int | None = Field(None, ge=0, le=MAX_STYLE_COMPONENT, description=COMPONENT_HELP)
+    style_segments: int | None = Field(None, ge=1, le=MAX_STYLE_SEGMENTS, description=SEGMENTS_HELP)
+
+    def acoustic(self) -> dict[str, Any]:
+        return acoustic_controls(self.sigma, self.style_ref, self.style_ref_wav, self.style_ref_text,
+                                 self.style_strength, self.style_component, self.style_segments)
+
+
+class SpeechRequest(ModelControls):
     """The body of OpenAI's ``POST /v1/audio/speech``."""
 
     model_config = ConfigDict(
@@ -109,23 +128,9 @@ class SpeechRequest(BaseModel):
     instructions: str | None = Field(None, description="accepted for compatibility and ignored")
     input_format: InputFormat = Field("text", description=INPUT_FORMAT_HELP)
     stream_format: StreamFormat = Field("audio", description=STREAM_FORMAT_HELP)
-    vocoder_sigma: float | None = Field(None, ge=0.0, le=MAX_VOCODER_SIGMA, description=VOCODER_SIGMA_HELP)
-    vocoder_voice: str | None = Field(None, max_length=200, description=VOCODER_VOICE_HELP)
-    denoise: float | None = Field(None, ge=0.0, le=MAX_DENOISE, description=DENOISE_HELP)
-    sigma: float | None = Field(None, ge=0.0, le=MAX_SIGMA, description=SIGMA_HELP)
-    style_ref: str | None = Field(None, max_length=64, description=STYLE_REF_HELP)
-    style_ref_wav: str | None = Field(None, description=STYLE_REF_WAV_HELP)
-    style_ref_text: str | None = Field(None, max_length=MAX_REFERENCE_TEXT, description=STYLE_REF_TEXT_HELP)
-    style_strength: float | None = Field(None, ge=0.0, le=1.0, description=STRENGTH_HELP)
-    style_component: int | None = Field(None, ge=0, le=MAX_STYLE_COMPONENT, description=COMPONENT_HELP)
-    style_segments: int | None = Field(None, ge=1, le=MAX_STYLE_SEGMENTS, description=SEGMENTS_HELP)
-
-    def acoustic(self) -> dict[str, Any]:
-        return acoustic_controls(self.sigma, self.style_ref, self.style_ref_wav, self.style_ref_text,
-                                 self.style_strength, self.style_component, self.style_segments)
 
 
-class SynthesizeRequest(BaseModel):
+class SynthesizeRequest(ModelControls):
     """The body of ``POST /synthesize``."""
 
     model_config = ConfigDict(
@@ -141,20 +146,6 @@ class SynthesizeRequest(BaseModel):
     format: str = Field("wav", description="wav or pcm when streaming; any /infer format otherwise")
     stream: bool = Field(False, description="send audio sentence by sentence as it is synthesised")
     input_format: InputFormat = Field("text", description=INPUT_FORMAT_HELP)
-    vocoder_sigma: float | None = Field(None, ge=0.0, le=MAX_VOCODER_SIGMA, description=VOCODER_SIGMA_HELP)
-    vocoder_voice: str | None = Field(None, max_length=200, description=VOCODER_VOICE_HELP)
-    denoise: float | None = Field(None, ge=0.0, le=MAX_DENOISE, description=DENOISE_HELP)
-    sigma: float | None = Field(None, ge=0.0, le=MAX_SIGMA, description=SIGMA_HELP)
-    style_ref: str | None = Field(None, max_length=64, description=STYLE_REF_HELP)
-    style_ref_wav: str | None = Field(None, description=STYLE_REF_WAV_HELP)
-    style_ref_text: str | None = Field(None, max_length=MAX_REFERENCE_TEXT, description=STYLE_REF_TEXT_HELP)
-    style_strength: float | None = Field(None, ge=0.0, le=1.0, description=STRENGTH_HELP)
-    style_component: int | None = Field(None, ge=0, le=MAX_STYLE_COMPONENT, description=COMPONENT_HELP)
-    style_segments: int | None = Field(None, ge=1, le=MAX_STYLE_SEGMENTS, description=SEGMENTS_HELP)
-
-    def acoustic(self) -> dict[str, Any]:
-        return acoustic_controls(self.sigma, self.style_ref, self.style_ref_wav, self.style_ref_text,
-                                 self.style_strength, self.style_component, self.style_segments)
 
 
 # --- endpoints -------------------------------------------------------------------------------
