@@ -57,9 +57,9 @@ class StyleRequest:
     def controls(self, synthesizer: Any) -> dict[str, Any]:
         wave = rate = None
         text = self.text
-        if (self.clip_id is not None or self.audio is not None) and not getattr(synthesizer, "onnx_style_references", True):
+        if (self.clip_id is not None or self.audio is not None) and not synthesizer.onnx_style_references:
             raise ApiError(422, "invalid_style", "this voice runs on an ONNX export that cannot encode a style "
-                           "reference (a Flowtron with use_cumm_attention); leave out style_ref/style_ref_wav")
+                           "reference; leave out style_ref/style_ref_wav")
         if self.clip_id is not None:
             wave, rate, clip_text = _voice_clip(Path(synthesizer.voice.path), self.clip_id)
             text = text or clip_text
