@@ -29,6 +29,9 @@ The experiment (run from the repository root)::
      they change monotonically.
    * Every condition also reports the share of syntheses whose alignment failed (after the
      synthesizer's retry with other noise), e.g. because the gate never fired.
+   * *z separation* (no synthesis): does the time-mean z of ``--z-clips`` training clips per style
+     tell the styles apart, and how far apart are the style centroids next to the prior's std?
+     The same for the clips' time-mean mel, for comparison (:func:`z_separation`).
 
 Everything is cached in ``--work`` (data, the training run, which resumes); results go to
 ``results.json`` there and are printed as markdown tables. CPU timings are not the point: on a
@@ -89,6 +92,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "z; at 0 a small model's mean path stalls and never stops)")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seeds", type=int, default=4)
+    parser.add_argument("--z-clips", type=int, default=10, help="training clips per style for the z separation")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.prior_steps is None:
@@ -253,6 +257,60 @@ def interpolation(args: argparse.Namespace, synth: Synthesizer, train_texts: lis
     return {"rows": rows, "f0_monotonic": monotonic("f0"), "rate_monotonic": monotonic("rate")}
 
 
+def centroid_accuracy(features: np.ndarray, labels: np.ndarray) -> float:
+    """Leave-one-out accuracy of a nearest-centroid classifier: how well ``features`` ``[n, d]``
+    tell ``labels`` apart (1/classes is chance)."""
+    hits = 0
+    for i in range(len(labels)):
+        rest = np.arange(len(labels)) != i
+        classes = np.unique(labels[rest])
+        centroids = np.stack([features[rest & (labels == c)].mean(0) for c in classes])
+        hits += classes[np.argmin(((centroids - features[i]) ** 2).sum(1))] == labels[i]
+    return hits / len(labels)
+
+
+def z_separation(run_dir: Path, data: Path, names: list[str], per_style: int) -> dict[str, dict[str, float]]:
+    """Where the style is before any synthesis: the time-mean z of ``per_style`` training clips of
+    each style (read with their own text), and for comparison their time-mean mel. For each: the
+    leave-one-out :func:`centroid_accuracy` of the four styles, of pitch alone and of rate alone
+    (styles named ``<pitch>_<rate>``), the spread of the style centroids (std over styles, mean over
+    channels) and the within-style std. Transfer uses the reference's time-mean z, so a centroid
+    spread far below the prior's std (1) means the reference moves z's mean very little."""
+    import torch
+
+    from moksori.data.manifest import read_manifest
+    from moksori.models import registry
+    from moksori.training import load_checkpoint
+
+    checkpoint = load_checkpoint(run_dir)
+    family = registry.get("flowtron", registry.ACOUSTIC)
+    model = family.build(checkpoint["model_config"])
+    model.load_state_dict(checkpoint["model"])
+    model.eval()
+    features: dict[str, list[np.ndarray]] = {"z": [], "mel": []}
+    labels = []
+    for index, name in enumerate(names):
+        for record in [r for r in read_manifest(data, "train") if r["id"].startswith(name + "_")][:per_style]:
+            mel = torch.from_numpy(np.load(data / record["mel"])).float()
+            ids = torch.tensor(record["ids"])
+            with torch.no_grad():
+                z = model(mel[None], torch.tensor([mel.size(1)]), ids[None], torch.tensor([ids.numel()])).z[0]
+            features["z"].append(z.mean(1).numpy())
+            features["mel"].append(mel.mean(1).numpy())
+            labels.append(index)
+    style = np.array(labels)
+    pitch = np.array([names[i].split("_")[0] for i in labels])
+    rate = np.array([names[i].split("_")[1] for i in labels])
+    out = {}
+    for key, rows in features.items():
+        x = np.stack(rows)
+        centroids = np.stack([x[style == i].mean(0) for i in range(len(names))])
+        out[key] = {"styles_accuracy": centroid_accuracy(x, style), "pitch_accuracy": centroid_accuracy(x, pitch),
+                    "rate_accuracy": centroid_accuracy(x, rate), "centroid_spread": float(centroids.std(0).mean()),
+                    "within_style_std": float(np.mean([x[style == i].std(0).mean() for i in range(len(names))]))}
+    return out
+
+
 def tables(results: dict[str, Any]) -> str:
     lines = ["| sigma | F0 spread across seeds (Hz) | rate spread (syll/s) | alignment failed |", "|---|---|---|---|"]
     for sigma, row in results["sigma"].items():
@@ -272,6 +330,11 @@ def tables(results: dict[str, Any]) -> str:
     lines += ["", "| alpha (low_slow → high_fast) | F0 (Hz) | rate (syll/s) | failed |", "|---|---|---|---|"]
     lines += [f"| {row['alpha']} | {row['f0']:.1f} | {row['rate']:.2f} | {row['failed']:.2f} |" for row in inter["rows"]]
     lines.append(f"\nmonotonic in alpha: F0 {inter['f0_monotonic']}, rate {inter['rate_monotonic']}")
+    lines += ["", "| time-mean of the training clips | 4 styles (chance 0.25) | pitch | rate | centroid spread | "
+              "within-style std |", "|---|---|---|---|---|---|"]
+    for key, row in results["z_separation"].items():
+        lines.append(f"| {key} | {row['styles_accuracy']:.2f} | {row['pitch_accuracy']:.2f} | {row['rate_accuracy']:.2f} | "
+                     f"{row['centroid_spread']:.3f} | {row['within_style_std']:.3f} |")
     return "\n".join(lines)
 
 
@@ -293,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         "sigma": sigma_spread(synth, held_texts, args.seeds),
         "transfer": transfer(args, synth, held, train_texts, held_texts),
         "interpolation": interpolation(args, synth, train_texts, held_texts),
+        "z_separation": z_separation(args.work / "run", data, list(styles(args)), args.z_clips),
         "wall_s": time.perf_counter() - started,
     }
     (args.work / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
