@@ -91,7 +91,7 @@ def _build_state(settings: ServerSettings) -> ServerState:
         database = Database(settings.db_url)
     pool = SynthesisPool(settings.max_concurrency, settings.max_queue, settings.queue_timeout_s, on_idle=release_memory)
     metrics = Metrics(queue_depth=lambda: pool.stats.waiting, in_progress=lambda: pool.stats.running)
-    cache: Any = AudioCache(settings.cache_entries)
+    cache: Any = AudioCache(settings.cache_entries, settings.cache_max_bytes)
     rate_limiter: Any = RateLimiter()
     redis_client = publisher = None
     if redis_url := shared.redis_url_from(settings.redis_url):

@@ -19,10 +19,14 @@ CacheKey = tuple[str, str, float, str]
 
 
 class AudioCache:
-    """Least-recently-used, bounded by entry count; ``max_entries`` 0 disables it."""
+    """Least-recently-used, bounded by entry count and by the bytes it holds; ``max_entries`` 0
+    disables it. An entry larger than ``max_bytes`` is not kept (one long text, or SSML breaks,
+    can make a 100 MB file: 256 of them would hold the server's memory)."""
 
-    def __init__(self, max_entries: int) -> None:
+    def __init__(self, max_entries: int, max_bytes: int = 256 * 1024 * 1024) -> None:
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self.hits = 0
         self.misses = 0
         self._entries: OrderedDict[CacheKey, CachedAudio] = OrderedDict()
@@ -43,13 +47,17 @@ class AudioCache:
             return entry
 
     def put(self, key: CacheKey, entry: CachedAudio) -> None:
-        if self.max_entries <= 0:
+        if self.max_entries <= 0 or len(entry.body) > self.max_bytes:
             return
         with self._lock:
+            replaced = self._entries.pop(key, None)
+            if replaced is not None:
+                self.bytes -= len(replaced.body)
             self._entries[key] = entry
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+            self.bytes += len(entry.body)
+            while len(self._entries) > self.max_entries or self.bytes > self.max_bytes:
+                _, evicted = self._entries.popitem(last=False)
+                self.bytes -= len(evicted.body)
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -75,6 +75,7 @@ def serve(
         max_queue=max_queue,
         max_text_chars=max_text_chars,
         cache_entries=cache_entries,
+        cache_max_bytes=from_env.cache_max_bytes,
         synthesis_threads=_threads_per_job(max_concurrency, workers),
         include_default_voice=include_default_voice,
         body_timeout_s=from_env.body_timeout_s,

@@ -53,6 +53,7 @@ class ServerSettings:
     max_queue: int = 16
     queue_timeout_s: float = 30.0
     cache_entries: int = 256
+    cache_max_bytes: int = 256 * 1024 * 1024
     default_rate_limit_per_minute: int = 60
     synthesis_threads: int | None = None
     graceful_shutdown_s: float = 30.0
@@ -74,6 +75,7 @@ class ServerSettings:
             "max_queue": self.max_queue >= 0,
             "queue_timeout_s": self.queue_timeout_s > 0,
             "cache_entries": self.cache_entries >= 0,
+            "cache_max_bytes": self.cache_max_bytes >= 0,
             "default_rate_limit_per_minute": self.default_rate_limit_per_minute >= 1,
             "body_timeout_s": self.body_timeout_s > 0,
             "header_timeout_s": self.header_timeout_s > 0,
@@ -122,7 +124,7 @@ class ServerSettings:
 
 
 _OPTIONAL = {"default_voice", "db_url", "require_api_keys", "synthesis_threads", "host", "allowed_origins", "redis_url"}
-_INTS = {"max_text_chars", "max_body_bytes", "max_concurrency", "max_queue", "cache_entries", "default_rate_limit_per_minute", "synthesis_threads"}
+_INTS = {"max_text_chars", "max_body_bytes", "max_concurrency", "max_queue", "cache_entries", "cache_max_bytes", "default_rate_limit_per_minute", "synthesis_threads"}
 _FLOATS = {"queue_timeout_s", "graceful_shutdown_s", "body_timeout_s", "header_timeout_s", "cache_ttl_s"}
 _BOOLS = {"include_default_voice"}
 

@@ -9,7 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from moksori.server.cache import AudioCache, CachedAudio
 from moksori.server.errors import ApiError
+from moksori.server.settings import ServerSettings
 from moksori.server.limits import RateLimiter, SynthesisPool
 
 
@@ -72,6 +74,26 @@ def test_cache_can_be_off(make_client, synthesis_spy) -> None:
     for _ in range(2):
         client.get("/infer", params={"text": "캐시 없음"})
     assert synthesis_spy.calls == 2
+
+
+def test_cache_is_bounded_by_bytes_as_well_as_entries() -> None:
+    cache = AudioCache(max_entries=100, max_bytes=1000)
+    for index in range(5):
+        cache.put(("text", str(index), 1.0, "wav"), CachedAudio(b"x" * 300, "audio/wav", 1.0))
+    assert len(cache) == 3 and cache.bytes == 900  # the two oldest were evicted for the bytes
+    assert cache.get(("text", "0", 1.0, "wav")) is None and cache.get(("text", "4", 1.0, "wav")) is not None
+    cache.put(("huge", "v", 1.0, "wav"), CachedAudio(b"x" * 1001, "audio/wav", 1.0))
+    assert cache.get(("huge", "v", 1.0, "wav")) is None and len(cache) == 3  # too large to keep at all
+    cache.put(("text", "4", 1.0, "wav"), CachedAudio(b"x" * 10, "audio/wav", 1.0))
+    assert cache.bytes == 610  # a replaced entry's bytes are given back
+
+
+def test_cache_byte_limit_is_a_server_setting(make_client) -> None:
+    assert ServerSettings.from_env({"MOKSORI_SERVER_CACHE_MAX_BYTES": "4096"}).cache_max_bytes == 4096
+    client = make_client(cache_max_bytes=4096)
+    assert client.app.state.moksori.cache.max_bytes == 4096
+    client.get("/infer", params={"text": "캐시에 남지 않는 긴 소리입니다."})  # a WAV of more than 4 KiB
+    assert client.get("/infer", params={"text": "캐시에 남지 않는 긴 소리입니다."}).headers["x-cache"] == "miss"
 
 
 def test_token_bucket_refills_at_the_key_rate() -> None:
