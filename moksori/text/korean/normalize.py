@@ -21,10 +21,13 @@ Rules, applied in this order (each one rewrites the text for the next):
 3. Dates: 2026-11-21, 2026/11/21 and 2026.11.21. → 이천이십육 년 십일월 이십일 일.
    The trailing dot of 2026.11.21. is part of the date unless it ends the text.
 4. Phone numbers and other hyphenated digit codes, digit by digit with 0 as 공
-   (010-1234-5678 → 공일공 일이삼사 오육칠팔); 3·1절 → 삼일절.
+   (010-1234-5678 → 공일공 일이삼사 오육칠팔); 3·1절 and 3.1절 → 삼일절.
 5. Ranges: 3~4개 → 세 개에서 네 개 (the counter is repeated on the first number),
    10~20명 → 열 명에서 스무 명, 21일~23일 → 이십일 일에서 이십삼 일; a hyphen is
-   read as a range only when a counter or unit follows the second number (2-3일).
+   read as a range only when a counter or unit follows the second number (2-3일). Two
+   neighbouring digits with a comma before a counter are one approximate count: 2,3명 → 두세 명
+   (한두, 두세, 서너, 네다섯, 대여섯, 예닐곱, 일고여덟, 여덟아홉 before native counters),
+   3,4일 → 삼사 일.
 6. Times: 14:30 → 열네 시 삼십 분, 9:05 → 아홉 시 오 분, 3 PM → 오후 세 시.
 7. Money signs: $5 → 오 달러, ₩5,000 → 오천 원 (also € 유로, £ 파운드, ¥ 엔).
 8. Units: 5kg → 오 킬로그램, 50% → 오십 퍼센트, 100km/h → 시속 백 킬로미터,
@@ -328,6 +331,24 @@ def _range_with_counter(match: re.Match) -> str:
     return f"{first}{suffix}에서 {second}{suffix}"
 
 
+# Two neighbouring numbers before a native counter make one approximate count: 2,3명 → 두세 명.
+_NATIVE_APPROXIMATE = {1: "한두", 2: "두세", 3: "서너", 4: "네다섯", 5: "대여섯", 6: "예닐곱", 7: "일고여덟",
+                       8: "여덟아홉"}
+
+
+def _approximate_count(match: re.Match) -> str:
+    """2,3명 → 두세 명, 3,4일 → 삼사 일, 3,4월 → 삼사월: N,N+1 before a counter is "N or N+1"."""
+    first, second, space, counter = int(match.group(1)), int(match.group(2)), match.group(3), match.group(4)
+    if second != first + 1:
+        return match.group(0)
+    before, after = match.string[: match.start()], match.string[match.end() :]
+    if counter == "번째" or _reads_native(counter, first, before, after):
+        return f"{_NATIVE_APPROXIMATE[first]} {counter}"
+    if counter == "월":
+        return f"{sino_korean(first)}{sino_korean(second)}월"
+    return f"{sino_korean(first)}{sino_korean(second)}{space or ' '}{counter}"
+
+
 def _time(match: re.Match) -> str:
     hour, minute, second = int(match.group("h")), match.group("min"), match.group("s")
     if hour > 24:
@@ -609,7 +630,7 @@ _RULES: tuple[Rule, ...] = (
     Rule("ISO date", re.compile(r"(?<![\d.-])(?P<y>\d{4})([-/])(?P<m>0?[1-9]|1[0-2])\2(?P<d>0?[1-9]|[12]\d|3[01])(?![\d-])"), _date),
     Rule("dotted date", re.compile(r"(?<![\d.])(?P<y>\d{4})\.\s?(?P<m>0?[1-9]|1[0-2])\.\s?(?P<d>0?[1-9]|[12]\d|3[01])(?![\d])(?:\.(?!\s*$))?"), _date),
     # context: event dates, versions, quarters, month/day with a slash
-    Rule("historical event date", re.compile(rf"(?<![\d./])(?P<m>1[0-2]|0?[1-9])[./](?P<d>[12]\d|3[01]|0?[1-9])(?![\d./])(?=\s?[가-힣]{{0,2}}(?:{_EVENT})(?![량장화복]))"), _event_date),
+    Rule("historical event date", re.compile(rf"(?<![\d./])(?P<m>1[0-2]|0?[1-9])[./](?P<d>[12]\d|3[01]|0?[1-9])(?![\d./])(?=절|\s?[가-힣]{{0,2}}(?:{_EVENT})(?![량장화복]))"), _event_date),
     Rule("event date with a middle dot", re.compile(r"(?<![\d·])(?P<m>1[0-2]|[1-9])·(?P<d>[12]\d|3[01]|[1-9])(?![\d·])"), _event_date),
     Rule("v + version", re.compile(r"(?<![A-Za-z])[vV]\.?\s?(\d+(?:\.\d+)+)(?![\d.]\d)"), lambda m: "브이 " + _version_components(m.group(1))),
     Rule("version with three parts", re.compile(START + r"(\d+(?:\.\d+){2,})(?![\d.]\d)"), lambda m: _version_components(m.group(1))),
@@ -624,6 +645,7 @@ _RULES: tuple[Rule, ...] = (
     Rule("digit code", re.compile(r"(?<![\d-])\d+(?:-\d+){2,}(?![\d-])"), _digit_groups),
     Rule("middle-dot digits", re.compile(START + r"\d+(?:·\d+)+"), _middle_dot_digits),
     # 5. ranges
+    Rule("approximate count", re.compile(rf"(?<![\d,.])([1-8]),([2-9])(\s?)({_alternation(_ALL_COUNTERS - {'분의'})})"), _approximate_count),
     Rule("range, counter on the second number", re.compile(rf"{START}({NUM})\s*[~–-]\s*({NUM})({SUFFIX})"), _range_with_counter),
     Rule("range of times", re.compile(r"(?<=\d:\d\d)\s*-\s*(?=\d{1,2}:\d\d)"), "에서 "),
     Rule("range", re.compile(r"(?<=\d)([가-힣%°℃A-Za-z]{0,4})\s*[~–]\s*(?=[-+]?[\d$₩€£¥])"), r"\1에서 "),
