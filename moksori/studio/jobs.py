@@ -302,9 +302,13 @@ class TrainingJobs:
 
     def _run(self, session: Any, run_id: int, user_id: int | None) -> TrainingRun:
         run = session.get(TrainingRun, run_id)
+        missing = NotFoundError(f"no training run with id {run_id}")
         if run is None:
-            raise NotFoundError(f"no training run with id {run_id}")
-        self.service.check_voice(session, run.voice_id, user_id)
+            raise missing
+        try:  # someone else's run is answered as a missing one: no word of its voice
+            self.service.check_voice(session, run.voice_id, user_id)
+        except NotFoundError:
+            raise missing from None
         return run
 
     def _signal_cancel(self, run_ids: list[int]) -> None:

@@ -461,9 +461,13 @@ class StudioService:
 
     def _prompt(self, session: Session, prompt_id: int, user_id: int | None) -> Prompt:
         prompt = session.get(Prompt, prompt_id)
+        missing = NotFoundError(f"no prompt with id {prompt_id}")
         if prompt is None:
-            raise NotFoundError(f"no prompt with id {prompt_id}")
-        self._prompt_set(session, prompt.prompt_set_id, user_id)
+            raise missing
+        try:  # a prompt of someone else's uploaded set is answered as a missing one
+            self._prompt_set(session, prompt.prompt_set_id, user_id)
+        except NotFoundError:
+            raise missing from None
         return prompt
 
     # --- takes --------------------------------------------------------------------------------
@@ -719,9 +723,13 @@ class StudioService:
 
     def _recording(self, session: Session, recording_id: int, user_id: int | None) -> Recording:
         recording = session.get(Recording, recording_id)
+        missing = NotFoundError(f"no recording with id {recording_id}")
         if recording is None:
-            raise NotFoundError(f"no recording with id {recording_id}")
-        self.check_voice(session, recording.voice_id, user_id)
+            raise missing
+        try:  # someone else's take is answered as a missing one: no word of its voice
+            self.check_voice(session, recording.voice_id, user_id)
+        except NotFoundError:
+            raise missing from None
         return recording
 
     # --- progress and export ------------------------------------------------------------------

@@ -54,3 +54,24 @@ def test_signed_in_user_cannot_reach_ownerless_voices(make_site, sec):
 def _builtin(client) -> int:
     sets = client.get("/api/studio/prompt-sets").json()["prompt_sets"]
     return next(s["id"] for s in sets if s["source"] == "builtin")
+
+
+def test_someone_elses_take_or_prompt_is_answered_as_a_missing_one(make_site, sec):
+    """A 404 for another user's recording named its voice ("no voice with id 2"), and one for a
+    prompt of another user's uploaded set named the set: both told that the thing exists."""
+    site = make_site()
+    owner, mallory = site.client(), site.client()
+    voice = sec.new_voice(owner, "남의 목소리")
+    recording = sec.upload(owner, voice, sec.first_ko_prompt(owner), _take(), name="take.wav").json()["recording"]["id"]
+    uploaded = owner.post("/api/studio/prompt-sets", data={"name": "mine", "language": "ko"},
+                          files={"file": ("p.txt", "첫 문장입니다.\n".encode(), "text/plain")}).json()["id"]
+    prompt = owner.get(f"/api/studio/prompt-sets/{uploaded}/prompts").json()["prompts"][0]["id"]
+    assert mallory.post("/api/studio/account/signup", json={"username": "mallory", "password": "pw-long-enough"}).status_code == 201
+    own_voice = sec.new_voice(mallory, "내 목소리")
+
+    for path in (f"/api/studio/recordings/{recording}", f"/api/studio/recordings/{recording}/audio"):
+        theirs, missing = mallory.get(path), mallory.get(path.replace(str(recording), "987654"))
+        assert theirs.status_code == missing.status_code == 404
+        assert theirs.json()["error"]["message"] == f"no recording with id {recording}"
+    taken = sec.upload(mallory, own_voice, prompt, _take(), name="take.wav")
+    assert taken.status_code == 404 and taken.json()["error"]["message"] == f"no prompt with id {prompt}"
