@@ -292,7 +292,11 @@ class Trainer:
         if self.resume:
             if not latest.is_file():
                 raise FileNotFoundError(f"cannot resume: no {LATEST} in {self.run_dir}")
-            return load_checkpoint(latest)
+            checkpoint = load_checkpoint(latest)
+            if checkpoint["model_name"] != self.recipe.model:
+                raise TrainingError(f"cannot resume: the run's checkpoint is a {checkpoint['model_name']} model, "
+                                    f"the recipe trains {self.recipe.model}")
+            return checkpoint
         if latest.is_file() or list_checkpoints(self.run_dir):
             raise TrainingError(
                 f"{self.run_dir} already holds checkpoints; resume it (--resume) or choose another run folder"
@@ -371,10 +375,6 @@ class Trainer:
         }
 
     def _restore(self, checkpoint: dict[str, Any], task: Task, specs: list[OptimizerSpec], ctx: StepContext) -> None:
-        if checkpoint["model_name"] != task.model_name:
-            raise TrainingError(
-                f"cannot resume: the run's checkpoint is a {checkpoint['model_name']} model, the recipe trains {task.model_name}"
-            )
         state = checkpoint["train_state"]
         task.inference_module().load_state_dict(checkpoint["model"])
         for name, module in task.nets.items():
@@ -402,7 +402,6 @@ class Trainer:
         data_info = DatasetInfo.from_dir(recipe.data.dir)
         if info.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "recipe.yaml").write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False), "utf-8")
             logs = self.run_dir / "logs"
             logger.info("TensorBoard logs: %s (view them: tensorboard --logdir %s)", logs, logs)
 
@@ -441,6 +440,8 @@ class Trainer:
         elif not warm_started:
             batches.set_position(0, 0)
             task.initialize(_to_device(next(iter(train_loader)), info.device))
+        if info.is_main:  # only now: a refused resume or warm start leaves the run's record as it was
+            (self.run_dir / "recipe.yaml").write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False), "utf-8")
         self._wrap_ddp(task, info)
 
         run_logger = RunLogger(self.run_dir, enabled=info.is_main, sample_rate=data_info.mel_config.sample_rate,

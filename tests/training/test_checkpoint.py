@@ -85,3 +85,10 @@ def test_load_checkpoint_rejects_other_files(tmp_path):
     torch.save({"model": {}}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a moksori-checkpoint-1"):
         load_checkpoint(tmp_path / "other.pt")
+
+
+def test_a_refused_resume_keeps_the_runs_recipe(short_run, make_recipe):
+    kept = (short_run / "recipe.yaml").read_text("utf-8")
+    with pytest.raises(TrainingError, match="cannot resume: the run's checkpoint is a glow_tts model"):
+        train(make_recipe("tacotron2", short_run), max_steps=9, resume=True)
+    assert (short_run / "recipe.yaml").read_text("utf-8") == kept
