@@ -73,7 +73,7 @@ _LETTER_FOLDS = str.maketrans(
     {"ß": "ss", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o", "Ø": "O",
      "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "Th",
      "ı": "i", "‘": "'", "’": "'", "ʼ": "'", "“": '"', "”": '"', "„": '"', "«": '"',
-     "»": '"', "‐": "-", "‑": "-", "−": "-", "×": " times ", "…": "..."}
+     "»": '"', "‐": "-", "‑": "-", "−": "-", "×": " times ", "…": "...", "℃": "°C", "℉": "°F"}
 )
 _SYMBOL_WORDS = {"&": " and ", "%": " percent ", "+": " plus ", "=": " equals ",
                  "@": " at ", "/": " ", "#": " number "}
@@ -90,6 +90,17 @@ _TIME = re.compile(r"\b(\d{1,2}):(\d{2})\b")
 _DECIMAL = re.compile(r"(?<![\d.])(\d+)\.(\d+)\b")
 _NEGATIVE = re.compile(r"(?<![\w-])-(?=\d)")
 _NUMBER = re.compile(r"\d+")
+_DEGREES = re.compile(r"(?<![\d.])(-?\d+(?:\.\d+)?)\s?°(?:\s?([CF])(?![A-Za-z]))?")
+_SCALE_NAMES = {"C": " celsius", "F": " fahrenheit", None: ""}
+_FRACTION = re.compile(r"(?<![\d/])([1-9])/([2-9]|10)(?![\d/])")
+_FRACTION_NAMES = {2: ("half", "halves"), 4: ("quarter", "quarters")}
+_UNITS = {"km": "kilometer", "kg": "kilogram", "cm": "centimeter", "mm": "millimeter", "mg": "milligram",
+          "ml": "milliliter", "mph": "mile per hour", "kph": "kilometer per hour", "km/h": "kilometer per hour",
+          "lb": "pound", "lbs": "pound", "oz": "ounce", "gb": "gigabyte", "mb": "megabyte", "kb": "kilobyte"}
+_UNIT = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s?(" + "|".join(sorted(map(re.escape, _UNITS), key=len, reverse=True))
+                   + r")(?![\w/])", re.IGNORECASE)
+_PHONE = re.compile(r"(?<![\d-])(?:\d{3}-)?\d{3}-\d{4}(?![\d-])")
+_VERSION = re.compile(r"(?<![\d.])\d+(?:\.\d+){2,}(?![.\d])")
 _WHITESPACE = re.compile(r"\s+")
 
 
@@ -143,6 +154,11 @@ def _abbreviation_words(match: re.Match[str], words: str) -> str:
 def expand_numbers(text: str) -> str:
     """Money, ordinals, times, decimals, years and plain numbers → words."""
     text = _COMMA_NUMBER.sub(lambda m: m.group(0).replace(",", ""), text)
+    text = _PHONE.sub(_digit_groups, text)
+    text = _VERSION.sub(lambda m: " point ".join(number_to_words(int(p)) for p in m.group(0).split(".")), text)
+    text = _DEGREES.sub(_degree_words, text)
+    text = _FRACTION.sub(_fraction_words, text)
+    text = _UNIT.sub(_unit_words, text)
     text = _MONEY.sub(_money_words, text)
     text = _ORDINAL.sub(lambda m: ordinal_words(int(m.group(1))), text)
     text = _TIME.sub(_time_words, text)
@@ -205,6 +221,36 @@ def _plain_number_words(digits: str) -> str:
     if len(digits) == 4 and 1000 < number < 3000:
         return year_words(number)
     return number_to_words(number)
+
+
+def _digit_groups(match: re.Match[str]) -> str:
+    """555-1234 → "five five five, one two three four" (a phone number, digit by digit)."""
+    return ", ".join(" ".join(_ONES[int(digit)] for digit in group) for group in match.group(0).split("-"))
+
+
+def _degree_words(match: re.Match[str]) -> str:
+    """-5°C → "-5 degrees celsius" (the number is read later), 1° → "1 degree"."""
+    number = match.group(1)
+    unit = "degree" if number.lstrip("-") == "1" else "degrees"
+    return f"{number} {unit}{_SCALE_NAMES[match.group(2) and match.group(2).upper()]}"
+
+
+def _fraction_words(match: re.Match[str]) -> str:
+    """1/2 → "one half", 3/4 → "three quarters", 2/3 → "two thirds"."""
+    numerator, denominator = int(match.group(1)), int(match.group(2))
+    one, many = _FRACTION_NAMES.get(denominator, (ordinal_words(denominator),) * 2)
+    if denominator not in _FRACTION_NAMES:
+        many += "s"
+    return f"{number_to_words(numerator)} {one if numerator == 1 else many}"
+
+
+def _unit_words(match: re.Match[str]) -> str:
+    """10km → "10 kilometers", 1 kg → "1 kilogram"."""
+    number, unit = match.group(1), _UNITS[match.group(2).lower()]
+    if number != "1":
+        head, per, tail = unit.partition(" per ")
+        unit = head + "s" + per + tail
+    return f"{number} {unit}"
 
 
 def _money_words(match: re.Match[str]) -> str:

@@ -70,6 +70,13 @@ def test_year_words(year: int, words: str) -> None:
         ("It was -5 outside", "it was minus five outside"),
         ("a 91-year-old", "a ninety-one-year-old"),
         ("Rock & Roll", "rock and roll"),
+        ("It was -5°C, 1 ℃ or 98.6°F; a 90° angle", "it was minus five degrees celsius, one degree celsius or "
+         "ninety-eight point six degrees fahrenheit; a ninety degrees angle"),
+        ("Add 1/2 cup, 3/4 cup and 2/3 of it", "add one half cup, three quarters cup and two thirds of it"),
+        ("A 10km run, 1 kg and 60 mph", "a ten kilometers run, one kilogram and sixty miles per hour"),
+        ("Call 555-1234 or 212-555-1234.", "call five five five, one two three four or two one two, five five five, "
+         "one two three four."),
+        ("Version 2.0.1", "version two point zero point one"),
         ("  lots   of\tspace \n here ", "lots of space here"),
     ],
 )
