@@ -19,6 +19,8 @@ vocoder); :func:`load_recipe` picks one by name with ``stage=``.
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -179,7 +181,49 @@ def _section(cls: type, values: Any, where: str) -> Any:
     if not isinstance(values, Mapping):
         raise RecipeError(f"{where}: expected a mapping, got {type(values).__name__}")
     _reject_unknown(cls, values, where)
+    check_field_types(cls, values, where)
     return cls(**dict(values))
+
+
+_TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "text", type(None): "null"}
+
+
+def check_field_types(cls: type, values: Mapping[str, Any], where: str) -> None:
+    """RecipeError naming the first key whose value does not fit its field's scalar type (bool,
+    int, float, str, or one of them or None); a float field takes an integer too."""
+    hints = typing.get_type_hints(cls)
+    for key, value in values.items():
+        hint = hints.get(key)
+        union = isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union
+        expected = typing.get_args(hint) if union else (hint,)
+        if not all(kind in _TYPE_NAMES for kind in expected) or any(_fits(value, kind) for kind in expected):
+            continue
+        note = ""
+        if float in expected and isinstance(value, str) and _is_number(value):
+            note = f" (YAML reads a number without a dot as text: write {_with_dot(value)})"
+        wanted = " or ".join(_TYPE_NAMES[kind] for kind in expected if kind is not type(None))
+        raise RecipeError(f"{where}.{key}: expected {wanted}, got {value!r}{note}")
+
+
+def _fits(value: Any, kind: type) -> bool:
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _with_dot(text: str) -> str:
+    mantissa, _, exponent = text.lower().partition("e")
+    return (mantissa if "." in mantissa else f"{mantissa}.0") + (f"e{exponent}" if exponent else "")
 
 
 def _reject_unknown(cls: type, values: Mapping[str, Any], where: str) -> None:

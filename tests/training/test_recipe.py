@@ -84,3 +84,26 @@ def test_family_settings_are_options_and_old_recipes_still_read() -> None:
 def test_bad_options_name_the_key(values: dict, message: str) -> None:
     with pytest.raises(RecipeError, match=message):
         load_recipe({"data": {"dir": "d"}, "run_dir": "r", **values})
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        # PyYAML reads 1e-3 (no dot) as text
+        (_minimal(train={"lr": "1e-3"}), r"recipe\.train\.lr: expected a number, got '1e-3' .*1\.0e-3"),
+        (_minimal(train={"seed": "abc"}), r"recipe\.train\.seed: expected an integer, got 'abc'"),
+        (_minimal(train={"steps": 1.5}), r"recipe\.train\.steps: expected an integer, got 1\.5"),
+        (_minimal(data={"dir": "d", "num_workers": "x"}), r"recipe\.data\.num_workers: expected an integer"),
+        (_minimal(train={"progress": "no"}), r"recipe\.train\.progress: expected true or false, got 'no'"),
+        (_minimal(model="tacotron2", options={"gate_pos_weight": "abc"}), r"options\.gate_pos_weight: expected a number"),
+        (_minimal(model="flowtron", options={"use_attn_prior": "maybe"}), r"options\.use_attn_prior: expected true or false"),
+    ],
+)
+def test_values_of_the_wrong_type_are_refused_by_key(values: dict, message: str) -> None:
+    with pytest.raises(RecipeError, match=message):
+        load_recipe(values)
+
+
+def test_numbers_of_either_kind_and_none_are_accepted_where_they_fit() -> None:
+    recipe = load_recipe(_minimal(model="tacotron2", train={"lr": 1, "grad_clip": None}, options={"gate_pos_weight": 5}))
+    assert (recipe.train.lr, recipe.train.grad_clip, recipe.options["gate_pos_weight"]) == (1, None, 5)

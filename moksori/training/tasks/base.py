@@ -23,7 +23,7 @@ from moksori.data.manifest import load_config
 from moksori.models import registry
 from moksori.text import TextFrontend
 from moksori.training.logging import Examples
-from moksori.training.recipe import Recipe, RecipeError
+from moksori.training.recipe import Recipe, RecipeError, check_field_types
 
 if TYPE_CHECKING:
     from moksori.training.loop import StepContext
@@ -106,6 +106,7 @@ class Task:
             raise RecipeError(f"options: unknown key(s) {', '.join(map(repr, unknown))}; known: {known}")
         if cls.options_class is None:
             return None
+        check_field_types(cls.options_class, values, "options")
         try:
             return cls.options_class(**values)
         except (TypeError, ValueError) as error:
