@@ -79,9 +79,19 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         path = path / LATEST
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    checkpoint = torch_load(path)
+    try:
+        checkpoint = torch_load(path)
+    except Exception as error:  # torch raises many kinds (KeyError, OSError, RuntimeError) for a damaged file
+        raise CheckpointError(f"{path}: cannot read the checkpoint ({load_failure(error)})") from error
     try:
         check_checkpoint(checkpoint, path)
     except CheckpointError as error:
         raise ValueError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint ({error})") from error
     return checkpoint
+
+
+def load_failure(error: BaseException) -> str:
+    """Why torch could not read a file, in one line: the error's kind and its first sentence
+    (torch's own messages go on with advice that does not apply here)."""
+    first = str(error).split(". ")[0].splitlines()[0] if str(error) else ""
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__

@@ -30,6 +30,7 @@ from moksori.data.dataset import TTSDataset, collate_tts
 from moksori.data.manifest import load_config
 from moksori.models import registry
 from moksori.models.interfaces import AcousticModel
+from moksori.training.checkpoint import load_failure
 
 if TYPE_CHECKING:
     from moksori.training.tasks import Task
@@ -92,7 +93,10 @@ def read_init_source(path: str | Path, model_name: str) -> tuple[dict[str, torch
             raise FileNotFoundError(f"{path}: neither a voice bundle (voice.json) nor a run folder (latest.pt)")
     if not path.is_file():
         raise FileNotFoundError(f"no weights at {path}")
-    data = checkpoint_io.torch_load(path)
+    try:
+        data = checkpoint_io.torch_load(path)
+    except Exception as error:  # torch raises many kinds (KeyError, OSError, RuntimeError) for a damaged file
+        raise checkpoint_io.CheckpointError(f"{path}: cannot read the weights ({load_failure(error)})") from error
     if not isinstance(data, Mapping):
         raise ValueError(f"{path}: expected a checkpoint dict, got {type(data).__name__}")
     source_model = data.get("model_name")

@@ -92,3 +92,10 @@ def test_a_refused_resume_keeps_the_runs_recipe(short_run, make_recipe):
     with pytest.raises(TrainingError, match="cannot resume: the run's checkpoint is a glow_tts model"):
         train(make_recipe("tacotron2", short_run), max_steps=9, resume=True)
     assert (short_run / "recipe.yaml").read_text("utf-8") == kept
+
+
+def test_a_damaged_latest_checkpoint_is_named_with_the_reason(short_run, tmp_path):
+    damaged = tmp_path / "latest.pt"
+    damaged.write_bytes((short_run / "latest.pt").read_bytes()[:5000])
+    with pytest.raises(ValueError, match=r"latest\.pt: cannot read the checkpoint \(\w+"):
+        load_checkpoint(damaged)

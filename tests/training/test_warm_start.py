@@ -103,3 +103,11 @@ def test_voice_bundle_folder_is_a_warm_start_source(source_checkpoint, tmp_path)
     assert set(loaded) == set(state) and others == {}
     with pytest.raises(ValueError, match="holds a glow_tts model"):
         read_init_source(source_checkpoint, "hifigan")
+
+
+@pytest.mark.parametrize("content", [b"hello world\n", b"PK\x03\x04 truncated"])
+def test_a_file_that_is_no_checkpoint_is_named_with_the_reason(content, tmp_path):
+    path = tmp_path / "junk.pt"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=r"junk\.pt: cannot read the weights \(\w+"):
+        read_init_source(path, "glow_tts")
