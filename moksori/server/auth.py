@@ -55,7 +55,12 @@ State = Annotated[ServerState, Depends(server_state)]
 async def authenticate(request: Request, state: State) -> Principal:
     """FastAPI dependency: the caller, or 401 when keys are required and none valid is sent."""
     required = state.settings.keys_required
-    token = bearer_token(request)
+    try:
+        token = bearer_token(request)
+    except ApiError:
+        if required:
+            raise
+        return ANONYMOUS  # keys off: another scheme (a proxy's Basic auth passed on) is ignored like a wrong key
     if token is None:
         if required:
             raise ApiError(401, "missing_api_key", f"this server requires an API key; {_BEARER_HINT}",

@@ -103,6 +103,9 @@ def test_with_keys_off_a_valid_key_still_identifies_its_owner(make_client, db_ur
     client = make_client(db_url=db_url, require_api_keys=False)
     assert client.get("/voices").json()["voices"] == []
     assert client.get("/voices", headers=bearer("sk-whatever")).json()["voices"] == []
+    # A proxy's Basic auth passed on (nginx auth_basic does) is not a key either: ignored, not a 401.
+    basic = client.get("/voices", headers={"Authorization": "Basic dXNlcjpwYXNz"})
+    assert basic.status_code == 200 and basic.json()["voices"] == [], basic.text
     assert [v["name"] for v in client.get("/voices", headers=bearer(alice_key)).json()["voices"]] == ["secret"]
     response = client.get("/infer", params={"text": "안녕", "voice": "secret"}, headers=bearer(alice_key))
     assert response.status_code == 200 and response.headers["x-voice"] == "secret"
