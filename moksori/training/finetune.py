@@ -129,12 +129,13 @@ def finetune(
         raise FinetuneError(f"acoustic steps must be at least 1, got {acoustic_recipe['train']['steps']}")
     if vocoder_recipe["train"].get("steps", 1) < 0:
         raise FinetuneError(f"vocoder steps must not be negative, got {vocoder_recipe['train']['steps']}")
-    if acoustic_recipe.get("model") != base_acoustic.get("model_name"):
-        # The recipe's learning rate and options belong to its own family (the shipped recipe's:
-        # Glow-TTS's Noam scale); a base voice of another family (Tacotron2, Flowtron) keeps its
-        # family's defaults unless ``lr`` is given.
-        acoustic_recipe["train"].pop("lr", None)
-        acoustic_recipe.pop("options", None)
+    # The recipe's learning rate and options belong to its own family (the shipped recipe's:
+    # Glow-TTS's Noam scale, Vocos's GAN options); a base voice of another family (Tacotron2,
+    # Flowtron; WaveGlow, WaveNet) keeps its family's defaults unless ``lr``/``vocoder_lr`` is given.
+    for stage_recipe, base_model in ((acoustic_recipe, base_acoustic), (vocoder_recipe, base_vocoder)):
+        if "model_name" in base_model and stage_recipe.get("model") != base_model["model_name"]:
+            stage_recipe["train"].pop("lr", None)
+            stage_recipe.pop("options", None)
     if lr is not None:
         acoustic_recipe["train"]["lr"] = lr
     if vocoder_lr is not None:

@@ -183,3 +183,23 @@ def test_finetune_help_names_every_option(capsys) -> None:
     for option in ("--from", "--out", "--name", "--acoustic-steps", "--vocoder-steps", "--freeze", "--lr",
                    "--run-dir", "--resume"):
         assert option in text
+
+
+def test_a_base_vocoder_of_another_family_keeps_its_own_settings(finetuned, tmp_path: Path) -> None:
+    """The recipe's vocoder stage (Vocos, GAN options) on a WaveGlow base voice: its lr and
+    options are the recipe family's, so the base family's defaults are used, as for the acoustic."""
+    from moksori.bench import write_untrained_checkpoint
+    from moksori.models import registry
+    from moksori.synthesis import make_bundle
+    from moksori.text import TextFrontend
+
+    frontend = TextFrontend("ko")
+    glow, waveglow = registry.get("glow_tts"), registry.get("waveglow")
+    acoustic = write_untrained_checkpoint(tmp_path / "a.pt", glow.build(glow.config("tiny", n_vocab=len(frontend.symbols))),
+                                          "glow_tts", frontend)
+    vocoder = write_untrained_checkpoint(tmp_path / "v.pt", waveglow.build(waveglow.config("tiny")), "waveglow", None)
+    base = make_bundle(acoustic, tmp_path / "wg", vocoder_ckpt=vocoder, name="wg")
+    result = finetune(finetuned.data_dir, base, out=tmp_path / "out", run_dir=tmp_path / "run", acoustic_steps=1,
+                      vocoder_steps=1, progress=False)
+    data = read_voice_json(result.voice_dir)
+    assert data["vocoder"]["model_name"] == "waveglow" and data["training"]["finetune"]["vocoder"] == "trained"
