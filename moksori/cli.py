@@ -238,14 +238,29 @@ def _voice_language(voice: Path) -> str:
     return str(data.get("language") or data.get("text_frontend", {}).get("language") or "ko")
 
 
+# The server's limit (moksori/server/style.py): a reference is a sentence or a few, and one read
+# whole costs memory in proportion (a 10-minute one took 1.4 GB).
+STYLE_REF_MAX_SECONDS = 30.0
+
+
 def _style_from_args(args: argparse.Namespace, synthesizer: Any) -> dict[str, Any]:
     """Flowtron's style controls from ``--style-ref`` (a wav), ``--style-ref-text``,
     ``--style-strength``, ``--style-component``, ``--style-segments``."""
     wave = rate = None
     if getattr(args, "style_ref", None) is not None:
-        from moksori.audio import load_audio_with_rate
+        from moksori.audio.io import AudioLimitError, AudioLimits, load_audio_bounded
 
-        wave, rate = load_audio_with_rate(args.style_ref)
+        try:
+            wave, rate = load_audio_bounded(args.style_ref, AudioLimits(max_seconds=STYLE_REF_MAX_SECONDS))
+        except AudioLimitError as error:
+            if error.code != "take_too_long":
+                raise
+            import soundfile
+
+            seconds = soundfile.info(str(args.style_ref)).duration  # a header may understate it
+            length = f"this one: {seconds:.1f} s" if seconds > STYLE_REF_MAX_SECONDS else "this one is longer"
+            raise ValueError(f"{args.style_ref}: a style reference may be at most {STYLE_REF_MAX_SECONDS:g} s long "
+                             f"({length})") from None
     return synthesizer.style_controls(
         ref_wave=wave, ref_sample_rate=rate, ref_text=getattr(args, "style_ref_text", None),
         strength=getattr(args, "style_strength", None), component=getattr(args, "style_component", None),
@@ -525,7 +540,8 @@ def build_parser() -> argparse.ArgumentParser:
     say.add_argument("--noise-scale", "--sigma", dest="noise_scale", type=float, default=0.667,
                      help="the acoustic model's sampling temperature (Glow-TTS noise scale; --sigma: Flowtron's sigma)")
     style = say.add_argument_group("style (Flowtron voices)")
-    style.add_argument("--style-ref", type=Path, metavar="WAV", help="a recording whose style (its latent z) to follow")
+    style.add_argument("--style-ref", type=Path, metavar="WAV",
+                       help=f"a recording whose style (its latent z) to follow (at most {STYLE_REF_MAX_SECONDS:g} s)")
     style.add_argument("--style-ref-text", metavar="TEXT", help="what the style recording says (better transfer)")
     style.add_argument("--style-strength", type=float, metavar="FLOAT",
                        help="0..1: how far to move from the voice's own style toward the reference (default 1)")

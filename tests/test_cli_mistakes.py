@@ -106,3 +106,20 @@ def test_help_reads_for_users(capsys):
         main(["serve", "--help"])
     serve = " ".join(capsys.readouterr().out.split())
     assert "port to listen on (default: 8000)" in serve
+
+
+def test_a_style_reference_longer_than_the_servers_limit_is_refused_before_it_is_decoded(tmp, capsys):
+    """say --style-ref reads a reference as the server does: a long recording is refused from its
+    header, not decoded whole (a 10-minute one used 1.4 GB)."""
+    import numpy as np
+    import soundfile
+
+    from moksori.cli import STYLE_REF_MAX_SECONDS
+
+    path = tmp / "long.wav"
+    rate = 8000
+    soundfile.write(path, np.zeros(int((STYLE_REF_MAX_SECONDS + 1) * rate), dtype=np.float32), rate)
+    assert main(["say", "안녕", "--style-ref", str(path), "-o", str(tmp / "x.wav")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (f"moksori say: error: {path}: a style reference may be at most {STYLE_REF_MAX_SECONDS:g} s "
+                       f"long (this one: {STYLE_REF_MAX_SECONDS + 1:.1f} s)")
