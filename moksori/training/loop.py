@@ -296,6 +296,9 @@ class Trainer:
             if checkpoint["model_name"] != self.recipe.model:
                 raise TrainingError(f"cannot resume: the run's checkpoint is a {checkpoint['model_name']} model, "
                                     f"the recipe trains {self.recipe.model}")
+            if not isinstance(checkpoint.get("train_state"), Mapping):
+                raise TrainingError(f"cannot resume: {latest} holds no training state (an imported checkpoint?); "
+                                    f"start a new run from its weights with --init-from")
             return checkpoint
         if latest.is_file() or list_checkpoints(self.run_dir):
             raise TrainingError(

@@ -99,3 +99,13 @@ def test_a_damaged_latest_checkpoint_is_named_with_the_reason(short_run, tmp_pat
     damaged.write_bytes((short_run / "latest.pt").read_bytes()[:5000])
     with pytest.raises(ValueError, match=r"latest\.pt: cannot read the checkpoint \(\w+"):
         load_checkpoint(damaged)
+
+
+def test_resume_from_a_checkpoint_without_training_state_says_so(short_run, make_recipe, tmp_path):
+    """An imported checkpoint (step 0, no optimizer state) written over a run's latest.pt."""
+    run = tmp_path / "run"
+    run.mkdir()
+    checkpoint = torch.load(short_run / "latest.pt", map_location="cpu", weights_only=False)
+    torch.save(checkpoint | {"train_state": None}, run / "latest.pt")
+    with pytest.raises(TrainingError, match=r"cannot resume: .*latest\.pt holds no training state .*--init-from"):
+        train(make_recipe("glowtts", run), max_steps=9, resume=True)
