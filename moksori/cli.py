@@ -271,6 +271,8 @@ def _style_from_args(args: argparse.Namespace, synthesizer: Any) -> dict[str, An
 def _cmd_import(args: argparse.Namespace) -> int:
     from moksori.checkpoint import import_published
 
+    if args.out.exists() and not args.overwrite:
+        raise ValueError(f"{args.out} already exists; choose another --out, or pass --overwrite to replace it")
     out = import_published(args.model, args.checkpoint, args.out)
     print(f"wrote {out} (a {args.model} checkpoint: `moksori bundle` and recipes' init_from read it)")
     return 0
@@ -512,6 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("model", help="model family (`moksori models` lists them), e.g. waveglow")
     imp.add_argument("checkpoint", type=Path, help="the published file (pickled models are read without running code)")
     imp.add_argument("--out", required=True, type=Path, help="moksori checkpoint to write")
+    imp.add_argument("--overwrite", action="store_true", help="replace an existing file at --out")
     imp.set_defaults(func=_cmd_import)
 
     bundle = commands.add_parser("bundle", help="make a voice bundle (folder) from training checkpoints")

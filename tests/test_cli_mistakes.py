@@ -123,3 +123,16 @@ def test_a_style_reference_longer_than_the_servers_limit_is_refused_before_it_is
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == (f"moksori say: error: {path}: a style reference may be at most {STYLE_REF_MAX_SECONDS:g} s "
                        f"long (this one: {STYLE_REF_MAX_SECONDS + 1:.1f} s)")
+
+
+def test_import_never_writes_over_an_existing_file_unless_told(tmp, capsys):
+    """`moksori import … --out runs/x/latest.pt` replaced a run's checkpoint (and its training state)."""
+    source, out = tmp / "published.pt", tmp / "latest.pt"
+    source.write_bytes(b"not a checkpoint")
+    out.write_bytes(b"a run's checkpoint")
+    assert main(["import", "flowtron", str(source), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"moksori import: error: {out} already exists; choose another --out, or pass --overwrite to replace it")
+    assert out.read_bytes() == b"a run's checkpoint"
+    assert main(["import", "flowtron", str(source), "--out", str(out), "--overwrite"]) == 2
+    assert "already exists" not in capsys.readouterr().err  # past the check: the source itself is refused
