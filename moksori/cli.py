@@ -138,6 +138,8 @@ def _passive_threads() -> None:
 def _cmd_say(args: argparse.Namespace) -> int:
     import time
 
+    if Path(args.output).is_dir():  # before any work; the atomic write would name its temporary file
+        raise ValueError(f"{args.output}: is a folder; -o takes the wav file to write (e.g. {Path(args.output) / 'out.wav'})")
     _passive_threads()
     from moksori.synthesis import Synthesizer
     from moksori.synthesis.synthesizer import configure_allocator

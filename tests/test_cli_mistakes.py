@@ -22,6 +22,7 @@ MISTAKES = [
      "cannot resume: no latest.pt"),
     (["train", "tiny_glowtts", "--stage", "vocoder"], "has no stages"),
     (["say", "안녕", "--voice", "{tmp}/no_voice", "-o", "{tmp}/x.wav"], "voice folder not found"),
+    (["say", "안녕", "-o", "{tmp}/data"], "data: is a folder; -o takes the wav file to write"),
     (["text", "😀"], "cannot read '😀'"),
     (["preprocess", "{tmp}/no_dataset", "--out", "{tmp}/out"], "dataset not found"),
     (["sample-dataset", "--out", "{tmp}/s", "--n", "0"], "n must be at least 1"),
