@@ -52,12 +52,24 @@ def get_lexicon(voice_id: Id, studio: StudioDep, user: Caller) -> dict[str, Any]
 def put_lexicon_entry(voice_id: Id, body: LexiconEntryBody, studio: StudioDep, user: Caller) -> dict[str, Any]:
     from moksori.store.lexicon import set_entry
 
-    studio.service.get_voice(voice_id, user)
+    voice = studio.service.get_voice(voice_id, user)
+    _check_readable(body.spoken, voice.language)
     try:
         written, spoken = set_entry(studio.service.db, voice_id, body.written, body.spoken)
     except LexiconError as error:
         raise _invalid(error) from None
     return {"written": written, "spoken": spoken}
+
+
+def _check_readable(spoken: str, language: str) -> None:
+    """400 for a spoken form the voice cannot read: stored, it would fail every request with the word."""
+    from moksori.text import TextFrontend
+    from moksori.text.errors import UnreadableTextError
+
+    try:
+        TextFrontend(language if language in ("ko", "en") else "ko").process(spoken, strict=True)
+    except UnreadableTextError as error:  # punctuation alone (a pause) is fine
+        raise ApiError(400, "invalid_lexicon_entry", f"the spoken form {spoken!r} cannot be read aloud: {error}") from None
 
 
 @router.delete("/api/studio/voices/{voice_id}/lexicon", summary="Remove an entry")

@@ -30,6 +30,10 @@ def test_bad_entries_get_400_or_422_naming_the_problem(client, tools):
     assert client.put(url, json={"written": "a\nb", "spoken": "x"}).status_code == 400
     assert client.put(url, json={"written": "a" * 101, "spoken": "x"}).status_code == 422
     assert client.put(url, json={"written": "a"}).status_code == 422
+    # A spoken form the voice cannot read would make every request with the word fail (422).
+    unreadable = client.put(url, json={"written": "눈사람", "spoken": "☃"})
+    assert unreadable.status_code == 400 and "U+2603" in unreadable.json()["error"]["message"]
+    assert client.get(url).json()["entries"] == []
 
 
 def test_nobody_reads_or_edits_another_users_lexicon(site, tools):
