@@ -290,9 +290,17 @@ def _date_fields(content: str, date_format: str) -> dict[str, int]:
     if len(pieces) != len(date_format) or not all(p.isdigit() for p in pieces):
         raise ValueError(f"{content!r} does not match the format {date_format!r}")
     fields = {letter: int(piece) for letter, piece in zip(date_format, pieces)}
-    if not 1 <= fields.get("m", 1) <= 12 or not 1 <= fields.get("d", 1) <= 31:
+    month = fields.get("m", 1)
+    if not 1 <= month <= 12 or not 1 <= fields.get("d", 1) <= _days_in_month(fields.get("y"), month):
         raise ValueError(f"{content!r} is not a date")
     return fields
+
+
+def _days_in_month(year: int | None, month: int) -> int:
+    """31 for January; 29 for February of a leap year or of no year given (02-29 is a date)."""
+    import calendar
+
+    return calendar.monthrange(year if year is not None and year >= 1 else 2000, month)[1]
 
 
 def _time_fields(content: str) -> tuple[int, int, int, str | None]:
