@@ -101,7 +101,7 @@ def read_init_source(path: str | Path, model_name: str) -> tuple[dict[str, torch
         raise ValueError(f"{path}: expected a checkpoint dict, got {type(data).__name__}")
     source_model = data.get("model_name")
     if source_model is not None and source_model != model_name:
-        raise ValueError(f"{path} holds a {source_model} model; this recipe trains {model_name}")
+        raise ValueError(f"{path} holds a {source_model} model, not a {model_name} one")
     others: dict[str, Any] = {}
     if isinstance(data.get("train_state"), Mapping):
         others = dict(data["train_state"].get("modules") or {})

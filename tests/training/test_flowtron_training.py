@@ -319,3 +319,9 @@ def test_say_with_a_style_reference_on_an_onnx_export_without_reference_encoder(
     with pytest.raises(ApiError, match="cannot encode a style reference") as error:
         request.controls(onnx)
     assert error.value.status == 422
+
+
+def test_text_encoder_from_another_family_says_it_needs_a_tacotron2(glow_checkpoint, make_recipe, sample_data, tmp_path):
+    model = FlowtronTask(make_recipe("flowtron", tmp_path / "run"), DatasetInfo.from_dir(sample_data), torch.device("cpu")).model
+    with pytest.raises(RecipeError, match=r"^options\.text_encoder_from: .*latest\.pt holds a glow_tts model, not a tacotron2"):
+        load_text_encoder(model, glow_checkpoint)

@@ -92,7 +92,10 @@ def load_text_encoder(model: Flowtron, source: str | Path) -> list[str]:
     into ``model``; returns the names loaded. Errors name what does not fit."""
     from moksori.training.warm_start import read_init_source
 
-    state, _ = read_init_source(source, "tacotron2")
+    try:
+        state, _ = read_init_source(source, "tacotron2")
+    except (ValueError, FileNotFoundError) as error:  # the message would otherwise read as the recipe's own
+        raise RecipeError(f"options.text_encoder_from: {error}") from error
     wanted = {name: value for name, value in state.items() if name.startswith(("embedding.", "encoder."))}
     target = model.state_dict()
     loaded, problems = {}, []
