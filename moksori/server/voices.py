@@ -192,8 +192,11 @@ class VoiceRegistry:
     def _default(self, visible: list[VoiceInfo]) -> VoiceInfo:
         if self.default_voice:  # the operator's choice, looked up operator voices first
             found = _lookup(visible, self.default_voice, None)
-            if found is None:
-                raise UnknownVoiceError(self.default_voice, [info.name for info in visible])
+            if found is None:  # said as the server's setting: the caller named no voice
+                names = [info.name for info in visible]
+                raise UnknownVoiceError(self.default_voice, names, f"this server's default voice {self.default_voice!r} "
+                                        f"(default_voice) is not among its voices; name a voice with 'voice'; "
+                                        f"available voices: {', '.join(names) or 'none'}")
             return found
         operator = [info for info in visible if not info.studio]
         public = [info for info in operator if not info.is_private] or operator

@@ -33,6 +33,14 @@ def test_infer_without_voice_uses_the_default_and_id_works_too(make_client) -> N
     assert client.get("/infer", params={"text": "하나", "voice": "tiny"}).status_code == 200
 
 
+def test_a_missing_default_voice_is_named_as_the_servers_setting(make_client) -> None:
+    client = make_client(default_voice="gone")
+    response = client.get("/infer", params={"text": "안녕"})  # the caller named no voice
+    assert response.status_code == 404 and response.json()["error"]["code"] == "voice_not_found"
+    assert "default voice 'gone' (default_voice)" in response.json()["error"]["message"]
+    assert client.get("/infer", params={"text": "안녕", "voice": "tiny"}).status_code == 200
+
+
 def test_openai_speech_request_works_unchanged(make_client) -> None:
     client = make_client()
     response = client.post(
