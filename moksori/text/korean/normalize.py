@@ -29,7 +29,8 @@ Rules, applied in this order (each one rewrites the text for the next):
    (한두, 두세, 서너, 네다섯, 대여섯, 예닐곱, 일고여덟, 여덟아홉 before native counters),
    3,4일 → 삼사 일.
 6. Times: 14:30 → 열네 시 삼십 분, 9:05 → 아홉 시 오 분, 3 PM → 오후 세 시.
-7. Money signs: $5 → 오 달러, ₩5,000 → 오천 원 (also € 유로, £ 파운드, ¥ 엔).
+7. Money signs: $5 → 오 달러, ₩5,000 → 오천 원 (also € 유로, £ 파운드, ¥ 엔); an English scale
+   word becomes 만/억 units ($1.5 million → 백오십만 달러, 3 billion → 삼십억).
 8. Units: 5kg → 오 킬로그램, 50% → 오십 퍼센트, 100km/h → 시속 백 킬로미터,
    -5℃ → 영하 오 도.
 9. Arithmetic between numbers: 3/4 → 사분의 삼, - 마이너스, + 플러스, × and x
@@ -349,6 +350,18 @@ def _approximate_count(match: re.Match) -> str:
     return f"{sino_korean(first)}{sino_korean(second)}{space or ' '}{counter}"
 
 
+_ENGLISH_SCALES = {"thousand": 3, "million": 6, "billion": 9, "trillion": 12}
+
+
+def _english_scale(match: re.Match) -> str:
+    """1.5 million → 1500000 (then read 백오십만), as a Korean reader turns it into 만/억 units."""
+    whole, _, fraction = match.group(1).replace(",", "").partition(".")
+    power = _ENGLISH_SCALES[match.group(2).lower()]
+    if len(fraction) > power:  # more decimals than the scale has zeros: leave it
+        return match.group(0)
+    return str(int(whole + fraction.ljust(power, "0")))
+
+
 def _time(match: re.Match) -> str:
     hour, minute, second = int(match.group("h")), match.group("min"), match.group("s")
     if hour > 24:
@@ -655,6 +668,7 @@ _RULES: tuple[Rule, ...] = (
     Rule("a.m./p.m.", re.compile(r"(?<![A-Za-z])([AaPp])\.[Mm]\.?(?![A-Za-z])"), lambda m: "오전" if m.group(1) in "Aa" else "오후"),
     # 7-8. money and units
     Rule("temperature", re.compile(rf"(영[하상]\s?)?(?<![^\s(\[하상])([-+])({NUM})\s?(?:도|℃|°C)"), _temperature),
+    Rule("English scale word", re.compile(rf"{START}({NUM})\s(thousand|million|billion|trillion)(?![A-Za-z])", re.IGNORECASE), _english_scale),
     Rule("currency sign", re.compile(rf"([{''.join(CURRENCY_SIGNS)}])\s?({NUM})((?:{MAGNITUDE})?)"), _money),
     Rule("unit", re.compile(rf"{START}(?:(?<![^\s(\[])([-+]))?({NUM})\s?({UNIT})(?![A-Za-z0-9²³/])"), _unit),
     # 9. arithmetic between numbers
