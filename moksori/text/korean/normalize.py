@@ -24,7 +24,8 @@ Rules, applied in this order (each one rewrites the text for the next):
    (010-1234-5678 → 공일공 일이삼사 오육칠팔); 3·1절 and 3.1절 → 삼일절.
 5. Ranges: 3~4개 → 세 개에서 네 개 (the counter is repeated on the first number),
    10~20명 → 열 명에서 스무 명, 21일~23일 → 이십일 일에서 이십삼 일; a hyphen is
-   read as a range only when a counter or unit follows the second number (2-3일). Two
+   read as a range only when a counter or unit follows the second number (2-3일); weekdays too
+   (월~금 → 월요일에서 금요일). Two
    neighbouring digits with a comma before a counter are one approximate count: 2,3명 → 두세 명
    (한두, 두세, 서너, 네다섯, 대여섯, 예닐곱, 일고여덟, 여덟아홉 before native counters),
    3,4일 → 삼사 일.
@@ -650,6 +651,7 @@ _RULES: tuple[Rule, ...] = (
     Rule("version after 버전 or a name", re.compile(START + r"(\d+\.\d+)(?![\d.]\d)"), _cued_version),
     Rule("quarter", re.compile(START + r"([1-4])\s?/\s?4\s?분기"), _quarter),
     Rule("month/day with a slash", re.compile(START + r"(?P<m>1[0-2]|0?[1-9])/(?P<d>3[01]|[12]\d|0?[1-9])(?![\d/])"), _slash_date),
+    Rule("range of weekdays", re.compile(rf"(?<![가-힣])([{WEEKDAYS}])(?:요일)?\s?[~–-]\s?([{WEEKDAYS}])(?:요일)?(?![가-힣](?<![까에은는도만]))"), r"\1요일에서 \2요일"),
     Rule("weekday in brackets after a date", re.compile(rf"(?<=\d일)\s?\(\s?([{WEEKDAYS}])(?:요일)?\s?\)(\s*[~–]\s*)?"), _weekday),
     # 4. phone numbers and codes
     Rule("phone number", re.compile(r"(?<![\d-])0\d{1,2}-\d{3,4}-\d{4}(?![\d-])"), _digit_groups),
