@@ -107,3 +107,24 @@ def test_values_of_the_wrong_type_are_refused_by_key(values: dict, message: str)
 def test_numbers_of_either_kind_and_none_are_accepted_where_they_fit() -> None:
     recipe = load_recipe(_minimal(model="tacotron2", train={"lr": 1, "grad_clip": None}, options={"gate_pos_weight": 5}))
     assert (recipe.train.lr, recipe.train.grad_clip, recipe.options["gate_pos_weight"]) == (1, None, 5)
+
+
+@pytest.mark.parametrize(
+    ("name", "values", "message"),
+    [
+        ("flowtron", {"n_flows": "two"}, r"model_config\.n_flows: expected an integer, got 'two'"),
+        ("flowtron", {"use_cumm_attention": "no"}, r"model_config\.use_cumm_attention: expected true or false, got 'no'"),
+        ("glowtts", {"hidden_channels": 19.5}, r"model_config\.hidden_channels: expected an integer"),
+        ("wavenet", {"layers": "4"}, r"model_config\.layers: expected an integer"),
+        ("hifigan", {"upsample_initial_channel": "x"}, r"model_config\.upsample_initial_channel: expected an integer"),
+    ],
+)
+def test_model_config_types_are_checked_by_name(name, values, message, make_recipe, sample_data, tmp_path) -> None:
+    import torch
+
+    from moksori.training.tasks import DatasetInfo, build_task
+
+    recipe = make_recipe(name, tmp_path / "run")
+    recipe.model_config.update(values)
+    with pytest.raises(RecipeError, match=message):
+        build_task(recipe, DatasetInfo.from_dir(sample_data), torch.device("cpu"))

@@ -172,12 +172,20 @@ class Task:
         return Examples()
 
 
+def check_model_config(config_cls: type, values: Mapping[str, Any]) -> None:
+    """RecipeError naming a ``model_config`` key whose value is not of its field's type
+    (``use_cumm_attention: "no"`` would otherwise be true). Unknown keys are the config's own
+    check (a vocoder config accepts some that older voices wrote)."""
+    check_field_types(config_cls, {key: value for key, value in values.items() if key != "preset"}, "model_config")
+
+
 def vocoder_config(
     recipe: Recipe, info: DatasetInfo, config_cls: type, default_preset: str, framing: dict[str, str]
 ) -> Any:
     """A vocoder config: preset, recipe keys, then the data's framing (``framing``: config key →
     MelConfig field, in the family's own names)."""
     values = dict(recipe.model_config)
+    check_model_config(config_cls, values)
     preset = values.pop("preset", default_preset)
     try:
         base = config_cls.preset(str(preset)).to_dict()

@@ -27,7 +27,7 @@ from moksori.models.flowtron import PRESETS, Flowtron, FlowtronConfig, FlowtronO
 from moksori.models.alignment import check_alignment, diagonal_share
 from moksori.training.logging import Examples, plot_alignment, plot_mels
 from moksori.training.recipe import Recipe, RecipeError
-from moksori.training.tasks.base import Batch, DatasetInfo, OptimizerSpec, Task
+from moksori.training.tasks.base import Batch, DatasetInfo, OptimizerSpec, Task, check_model_config
 
 if TYPE_CHECKING:
     from moksori.training.loop import StepContext
@@ -73,6 +73,7 @@ class FlowtronOptions:
 def flowtron_config(recipe: Recipe, info: DatasetInfo) -> FlowtronConfig:
     """The recipe's ``model_config`` (a preset plus overrides) for the data's symbols, mels, speakers."""
     values = dict(recipe.model_config)
+    check_model_config(FlowtronConfig, values)
     preset = values.pop("preset", "base")
     if preset not in PRESETS:
         raise RecipeError(f"model_config.preset: Flowtron presets are {list(PRESETS)}, got {preset!r}")

@@ -15,7 +15,7 @@ from moksori.audio import griffin_lim
 from moksori.models.glow_tts import GlowTTS, GlowTTSConfig, GlowTTSOutput, glow_tts_loss
 from moksori.training.logging import Examples, plot_alignment, plot_mels
 from moksori.training.recipe import Recipe, RecipeError
-from moksori.training.tasks.base import Batch, DatasetInfo, OptimizerSpec, Task
+from moksori.training.tasks.base import Batch, DatasetInfo, OptimizerSpec, Task, check_model_config
 
 if TYPE_CHECKING:
     from moksori.training.loop import StepContext
@@ -36,6 +36,7 @@ class GlowTTSOptions:
 
 def _glow_config(recipe: Recipe, info: DatasetInfo) -> GlowTTSConfig:
     values = dict(recipe.model_config)
+    check_model_config(GlowTTSConfig, values)
     preset = values.pop("preset", "base")
     factories = {"base": GlowTTSConfig.base, "small": GlowTTSConfig.small, "tiny": GlowTTSConfig.tiny}
     if preset not in factories:

@@ -29,7 +29,7 @@ from moksori.models.tacotron2 import (
 )
 from moksori.training.logging import Examples, plot_alignment, plot_mels
 from moksori.training.recipe import Recipe, RecipeError
-from moksori.training.tasks.base import Batch, DatasetInfo, OptimizerSpec, Task
+from moksori.training.tasks.base import Batch, DatasetInfo, OptimizerSpec, Task, check_model_config
 
 if TYPE_CHECKING:
     from moksori.training.loop import StepContext
@@ -67,6 +67,7 @@ class Tacotron2Options:
 def tacotron2_config(recipe: Recipe, info: DatasetInfo) -> Tacotron2Config:
     """The recipe's ``model_config`` (a preset plus overrides) for the data's symbols, mels and speakers."""
     values = dict(recipe.model_config)
+    check_model_config(Tacotron2Config, values)
     preset = values.pop("preset", "base")
     if preset not in PRESETS:
         raise RecipeError(f"model_config.preset: Tacotron2 presets are {list(PRESETS)}, got {preset!r}")
