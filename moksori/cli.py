@@ -123,8 +123,14 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     if not args.onnx:
         raise ValueError("nothing to export: pass --onnx")
-    for path in export_onnx(args.voice):
+    written = export_onnx(args.voice)
+    for path in written:
         print(f"wrote {path}")
+    from moksori.synthesis import read_voice_json
+
+    vocoder = read_voice_json(args.voice)["vocoder"].get("model_name")
+    if vocoder is not None and not any(path.name == "vocoder.onnx" for path in written):
+        print(f"note: the {vocoder} vocoder has no ONNX graph; say and serve run it in PyTorch", file=sys.stderr)
     return 0
 
 
@@ -531,7 +537,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export", help="export a voice's models (ONNX)")
     export.add_argument("voice", type=Path, help="voice bundle folder")
-    export.add_argument("--onnx", action="store_true", help="write acoustic.onnx and vocoder.onnx")
+    export.add_argument("--onnx", action="store_true",
+                        help="write acoustic.onnx and vocoder.onnx (a WaveNet vocoder has none: it stays in PyTorch)")
     export.set_defaults(func=_cmd_export)
 
     say = commands.add_parser("say", help="speak text with a voice into a wav file")
