@@ -63,6 +63,13 @@ _ABBREVIATIONS = [
         ("etc", "et cetera"),
     )
 ]
+_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+           "november", "december")
+# Abbreviations read only before a number: "No. 5", "Jan. 5" (a bare "Jan." may be a name).
+_BEFORE_NUMBER = [(re.compile(r"\bno\.\s?(?=\d)", re.IGNORECASE), "number ")] + [
+    (re.compile(rf"\b{month[:3]}{'t?' if month == 'september' else ''}\.\s?(?=\d)", re.IGNORECASE), f"{month} ")
+    for month in _MONTHS if len(month) > 3
+]
 _LATIN_ABBREVIATIONS = [
     (re.compile(r"\be\.g\.", re.IGNORECASE), "for example"),
     (re.compile(r"\bi\.e\.", re.IGNORECASE), "that is"),
@@ -100,6 +107,11 @@ _UNITS = {"km": "kilometer", "kg": "kilogram", "cm": "centimeter", "mm": "millim
 _UNIT = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s?(" + "|".join(sorted(map(re.escape, _UNITS), key=len, reverse=True))
                    + r")(?![\w/])", re.IGNORECASE)
 _PHONE = re.compile(r"(?<![\d-])(?:\d{3}-)?\d{3}-\d{4}(?![\d-])")
+_ISO_DATE = re.compile(r"(?<![\d-])(\d{4})-(0?[1-9]|1[0-2])-(0?[1-9]|[12]\d|3[01])(?![\d-])")
+_DECADE = re.compile(r"(?<![\w'])'?(\d{1,3}0)s\b")
+_NUMBER_RANGE = re.compile(r"(?<![\w.-])(\d+)-(\d+)(?![\w-])")
+_DIGIT_LETTER = re.compile(r"(?<=\d)(?=[A-Za-z])|(?<=[A-Za-z])(?=\d)")
+_MERIDIEM = re.compile(r"(?<=\d)\s?([ap])\.?m(\.)?(?![a-z])", re.IGNORECASE)
 _VERSION = re.compile(r"(?<![\d.])\d+(?:\.\d+){2,}(?![.\d])")
 _WHITESPACE = re.compile(r"\s+")
 
@@ -140,6 +152,8 @@ def _fold_character(character: str) -> str:
 
 
 def expand_abbreviations(text: str) -> str:
+    for pattern, replacement in _BEFORE_NUMBER:
+        text = pattern.sub(replacement, text)
     for pattern, replacement in _LATIN_ABBREVIATIONS + _ABBREVIATIONS:
         text = pattern.sub(lambda match: _abbreviation_words(match, replacement), text)
     return text
@@ -155,12 +169,17 @@ def expand_numbers(text: str) -> str:
     """Money, ordinals, times, decimals, years and plain numbers → words."""
     text = _COMMA_NUMBER.sub(lambda m: m.group(0).replace(",", ""), text)
     text = _PHONE.sub(_digit_groups, text)
+    text = _ISO_DATE.sub(_iso_date_words, text)
+    text = _DECADE.sub(_decade_words, text)
+    text = _NUMBER_RANGE.sub(r"\1 to \2", text)
+    text = _MERIDIEM.sub(_meridiem_words, text)
     text = _VERSION.sub(lambda m: " point ".join(number_to_words(int(p)) for p in m.group(0).split(".")), text)
     text = _DEGREES.sub(_degree_words, text)
     text = _FRACTION.sub(_fraction_words, text)
     text = _UNIT.sub(_unit_words, text)
     text = _MONEY.sub(_money_words, text)
     text = _ORDINAL.sub(lambda m: ordinal_words(int(m.group(1))), text)
+    text = _DIGIT_LETTER.sub(" ", text)  # 4K, MP3, 3x: the number is a word of its own
     text = _TIME.sub(_time_words, text)
     text = _DECIMAL.sub(_decimal_words, text)
     text = _NEGATIVE.sub("minus ", text)
@@ -226,6 +245,29 @@ def _plain_number_words(digits: str) -> str:
 def _digit_groups(match: re.Match[str]) -> str:
     """555-1234 → "five five five, one two three four" (a phone number, digit by digit)."""
     return ", ".join(" ".join(_ONES[int(digit)] for digit in group) for group in match.group(0).split("-"))
+
+
+def _iso_date_words(match: re.Match[str]) -> str:
+    """2024-03-01 → "march first, twenty twenty-four"."""
+    year, month, day = (int(group) for group in match.groups())
+    return f"{_MONTHS[month - 1]} {ordinal_words(day)}, {year_words(year)}"
+
+
+def _decade_words(match: re.Match[str]) -> str:
+    """1990s → "nineteen nineties", '90s → "nineties", 2000s → "two thousands", 100s → "hundreds"."""
+    digits = match.group(1)
+    if digits in ("100", "1000"):
+        return "hundreds" if digits == "100" else "thousands"  # 100s of people
+    if len(digits) == 1:
+        return match.group(0)
+    words = year_words(int(digits)) if len(digits) == 4 else number_to_words(int(digits))
+    return words[:-1] + "ies" if words.endswith("y") else words + "s"
+
+
+def _meridiem_words(match: re.Match[str]) -> str:
+    """5 p.m. → "5 p m" (a full stop that ends the text stays)."""
+    at_end = match.group(2) and not match.string[match.end() :].strip()
+    return f" {match.group(1).lower()} m" + ("." if at_end else "")
 
 
 def _degree_words(match: re.Match[str]) -> str:

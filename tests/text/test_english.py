@@ -77,6 +77,10 @@ def test_year_words(year: int, words: str) -> None:
         ("Call 555-1234 or 212-555-1234.", "call five five five, one two three four or two one two, five five five, "
          "one two three four."),
         ("Version 2.0.1", "version two point zero point one"),
+        ("In the 1990s and the '60s, 100s of fans", "in the nineteen nineties and the sixties, hundreds of fans"),
+        ("On 2024-03-01, No. 5 won 3-2", "on march first, twenty twenty-four, number five won three to two"),
+        ("From 1990-1995, Jan. 5 at 5 p.m.", "from nineteen ninety to nineteen ninety-five, january five at five p m."),
+        ("A 4K TV plays MP3 3x faster", "a four k tv plays mp three three x faster"),
         ("  lots   of\tspace \n here ", "lots of space here"),
     ],
 )
