@@ -91,7 +91,8 @@ def _inside_quotes(segment: str) -> bool:
 
 
 def _is_initial(word: str) -> bool:
-    return len(word) == 1 and word.isalpha() and word.isupper()
+    """J (of "J. K."), or dotted initials: A.I, U.S (of "A.I. 기술", "the U.S. army")."""
+    return bool(re.fullmatch(r"(?:[A-Z]\.)*[A-Z]", word))
 
 
 def _limit_length(sentence: str, max_chars: int) -> list[str]:

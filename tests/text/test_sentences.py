@@ -47,6 +47,8 @@ def test_english_paragraph() -> None:
         "See Fig. 3 and vol. 2 for details.",
         "(괄호 안. 문장도) 한 문장이다.",
         "그는 「첫째. 둘째.」 하고 적었다.",
+        "이건 A.I. 기술이다.",
+        "The U.S. Army came.",
     ],
 )
 def test_no_split_inside(sentence: str) -> None:
