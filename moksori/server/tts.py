@@ -278,7 +278,9 @@ async def _whole(
     fmt = _format(format_name)
     info = await _with_vocoder_voice(state, await _find_voice(state, voice, principal), vocoder_voice, principal)
     what = await _with_lexicon(state, info, text, ssml=ssml, field=field)
-    text = what if isinstance(what, str) else "ssml:" + what.key()  # the cache key's text
+    # The cache key's text, marked by kind: a plain text that reads like an SSML key ("ssml:1.0:…")
+    # must not answer (or poison) the SSML request.
+    text = "text:" + what if isinstance(what, str) else "ssml:" + what.key()
     vocoder = vocoder or {}
     key = AudioCache.key(text, f"{info.id}|{info.version}{_vocoder_key(vocoder)}", speed, fmt.name)
     cached = state.cache.get(key)

@@ -41,6 +41,17 @@ def test_break_is_real_silence_of_that_length(make_client) -> None:
     assert _longest_silence_s(*_wave(plain.content)) < 0.5  # a sentence gap, not the break
 
 
+def test_plain_text_that_reads_like_an_ssml_cache_key_does_not_answer_the_ssml(make_client) -> None:
+    """The cache keyed SSML as "ssml:" + its parts: a plain text "ssml:1.0:안녕" was stored under the
+    key of <speak>안녕</speak>, so every later SSML request for it got that text's audio."""
+    client = make_client()
+    poison = client.post("/synthesize", json={"text": "ssml:1.0:안녕", "voice": "tiny"})
+    assert poison.status_code == 200 and poison.headers["x-cache"] == "miss"
+    ssml = _speak(client, "<speak>안녕</speak>")
+    assert ssml.status_code == 200 and ssml.headers["x-cache"] == "miss"
+    assert ssml.content != poison.content
+
+
 def test_prosody_rate_maps_to_the_speed(make_client) -> None:
     client = make_client()
     normal = _speak(client, "<speak>오늘은 날씨가 아주 좋네요</speak>")
