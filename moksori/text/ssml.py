@@ -27,6 +27,7 @@ input is the caller's limit. Malformed SSML raises :class:`SsmlError`, whose ``l
 
 from __future__ import annotations
 
+import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -70,8 +71,10 @@ class SsmlDocument:
     parts: tuple[Part, ...]
 
     def key(self) -> str:
-        """A stable text for cache keys."""
-        return "|".join(f"{p.rate!r}:{p.text}" if isinstance(p, Speech) else f"<{p.seconds!r}>" for p in self.parts)
+        """A stable text for cache keys, one per document: JSON, so that no text inside a part can
+        read like a part boundary or a pause ("가|<0.5>|1.0:나" is not 가, a pause, 나)."""
+        return json.dumps([[p.rate, p.text] if isinstance(p, Speech) else p.seconds for p in self.parts],
+                          ensure_ascii=False)
 
     @property
     def text(self) -> str:

@@ -50,6 +50,10 @@ def test_plain_text_that_reads_like_an_ssml_cache_key_does_not_answer_the_ssml(m
     ssml = _speak(client, "<speak>안녕</speak>")
     assert ssml.status_code == 200 and ssml.headers["x-cache"] == "miss"
     assert ssml.content != poison.content
+    # Nor does a text inside SSML that reads like a part boundary and a pause.
+    written = _speak(client, "<speak>가|&lt;0.5&gt;|1.0:나</speak>")
+    paused = _speak(client, '<speak>가<break time="500ms"/>나</speak>')
+    assert (written.headers["x-cache"], paused.headers["x-cache"]) == ("miss", "miss")
 
 
 def test_prosody_rate_maps_to_the_speed(make_client) -> None:
