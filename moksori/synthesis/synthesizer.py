@@ -664,6 +664,7 @@ class Synthesizer:
         for name, value in (("sigma", sigma), ("denoise", denoise)):
             if value is not None and not (math.isfinite(_as_float(value, name)) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        self._check_knobs(float(speed), sigma, denoise)
         if style:
             if "style" not in self._acoustic.knobs:
                 family = self.voice.config.get("acoustic", {}).get("model_name", "this family")
@@ -671,6 +672,22 @@ class Synthesizer:
                                  f"{family}); style needs a Flowtron voice")
         return _Options(1.0 / float(speed), float(noise_scale), self.speaker_id(speaker), seed, sigma, denoise,
                         dict(style) if style else None)
+
+    def _check_knobs(self, speed: float, sigma: float | None, denoise: float | None) -> None:
+        """ValueError for a control this voice's models do not read (the audio would come back
+        unchanged): speed without the acoustic model's length_scale (Tacotron2 and Flowtron set their
+        own pace), sigma/denoise without a vocoder that has them (WaveGlow)."""
+        config = self.voice.config
+        if speed != 1.0 and "length_scale" not in self._acoustic.knobs:
+            family = config.get("acoustic", {}).get("model_name", "its acoustic model")
+            raise ValueError(f"speed: voice {self.voice.name!r} ({family}) has no speed control (its decoder "
+                             f"sets its own pace); leave speed at 1.0")
+        vocoder_knobs = getattr(self._vocoder, "knobs", ())
+        for name, label, value in (("sigma", "vocoder_sigma", sigma), ("denoise", "denoise", denoise)):
+            if value is not None and name not in vocoder_knobs:
+                family = config.get("vocoder", {}).get("model_name", "griffin_lim")
+                raise ValueError(f"{label}: voice {self.voice.name!r}'s vocoder ({family}) has no {name} control "
+                                 "(a WaveGlow vocoder has)")
 
     def _sentences(self, text: str, sentence_silence_s: float, paragraph_silence_s: float) -> list[_Sentence]:
         if not isinstance(text, str) or not text.strip():

@@ -137,3 +137,14 @@ def test_exported_voice_speaks_the_same_through_onnxruntime(voice, tmp_path):
     assert onnx_result.wave.shape == torch_result.wave.shape
     assert abs(onnx_result.wave - torch_result.wave).max() < 1e-3
     assert onnx_result.alignment_summary() == torch_result.alignment_summary()
+
+
+def test_controls_the_voice_does_not_read_are_refused_by_name(voice):
+    """Tacotron2 sets its own pace (no length_scale) and a HiFi-GAN has no sigma or denoiser: the
+    audio came back unchanged, as if the control had worked."""
+    synthesizer = Synthesizer(voice, use_onnx=False)
+    with pytest.raises(ValueError, match=r"speed: voice 't2' \(tacotron2\) has no speed control"):
+        synthesizer.synthesize("안녕.", speed=1.5)
+    for name, label in (("sigma", "vocoder_sigma"), ("denoise", "denoise")):
+        with pytest.raises(ValueError, match=rf"{label}: voice 't2''s vocoder \(hifigan\) has no {name} control"):
+            synthesizer.synthesize("안녕.", **{name: 0.5})
