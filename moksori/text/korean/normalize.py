@@ -598,6 +598,8 @@ def _dae_is_count(n: int, before: str, after: str) -> bool:
         return False
     if _MACHINE_BEFORE.search(before) or _MACHINE_AFTER.match(after):
         return True
+    if after.startswith(("째", "손")):  # 3대째 가게, 5대손: generations, Sino-Korean
+        return False
     return not round_ten
 
 
