@@ -86,7 +86,12 @@ def read_init_source(path: str | Path, model_name: str) -> tuple[dict[str, torch
         if (path / "voice.json").is_file():
             from moksori.synthesis.bundle import ROLE_FILES
 
-            path = path / ROLE_FILES[registry.get(model_name).role]
+            role = registry.get(model_name).role
+            # A bundle's weights file names no family: voice.json does.
+            voice_model = _voice_model_name(path, role)
+            if voice_model is not None and voice_model != model_name:
+                raise ValueError(f"{path}: the voice's {role} model is a {voice_model} model, not a {model_name} one")
+            path = path / ROLE_FILES[role]
         elif (path / "latest.pt").is_file():
             path = path / "latest.pt"
         else:
@@ -109,6 +114,15 @@ def read_init_source(path: str | Path, model_name: str) -> tuple[dict[str, torch
         if isinstance(data.get(key), Mapping):
             return _strip_module_prefix(data[key]), others
     return _strip_module_prefix(data), others
+
+
+def _voice_model_name(voice_dir: Path, role: str) -> str | None:
+    """The family voice.json names for ``role`` (None when it names none, e.g. Griffin-Lim)."""
+    try:
+        entry = json.loads((voice_dir / "voice.json").read_text("utf-8")).get(role)
+    except (OSError, ValueError, AttributeError) as error:
+        raise ValueError(f"{voice_dir}/voice.json: not readable as a voice ({error})") from error
+    return entry.get("model_name") if isinstance(entry, Mapping) else None
 
 
 def _strip_module_prefix(state: Mapping[str, Any]) -> dict[str, torch.Tensor]:

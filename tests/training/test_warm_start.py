@@ -111,3 +111,17 @@ def test_a_file_that_is_no_checkpoint_is_named_with_the_reason(content, tmp_path
     path.write_bytes(content)
     with pytest.raises(ValueError, match=r"junk\.pt: cannot read the weights \(\w+"):
         read_init_source(path, "glow_tts")
+
+
+def test_a_voice_of_another_family_is_refused_as_a_checkpoint_is(source_checkpoint, tmp_path):
+    """A Flowtron voice into a Tacotron2 run loaded 12 of 56 tensors (a Vocos voice into WaveGlow: 0)
+    and trained on as if warm-started."""
+    bundle = tmp_path / "voice"
+    bundle.mkdir()
+    (bundle / "voice.json").write_text(json.dumps({"acoustic": {"model_name": "glow_tts"}, "vocoder": {"model_name": "vocos"}}))
+    torch.save(load_checkpoint(source_checkpoint)["model"], bundle / "acoustic.pt")
+    with pytest.raises(ValueError, match=r"voice's acoustic model is a glow_tts model, not a tacotron2 one"):
+        read_init_source(bundle, "tacotron2")
+    with pytest.raises(ValueError, match=r"voice's vocoder model is a vocos model, not a waveglow one"):
+        read_init_source(bundle, "waveglow")
+    assert set(read_init_source(bundle, "glow_tts")[0]) == set(load_checkpoint(source_checkpoint)["model"])
