@@ -80,10 +80,14 @@ _LETTER_FOLDS = str.maketrans(
     {"ß": "ss", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o", "Ø": "O",
      "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "Th",
      "ı": "i", "‘": "'", "’": "'", "ʼ": "'", "“": '"', "”": '"', "„": '"', "«": '"',
-     "»": '"', "‐": "-", "‑": "-", "−": "-", "×": " times ", "…": "...", "℃": "°C", "℉": "°F"}
+     "»": '"', "‐": "-", "‑": "-", "−": "-", "×": " times ", "…": "...", "℃": "°C", "℉": "°F",
+     "²": " squared", "³": " cubed", "±": " plus or minus ", "½": "1/2", "⅓": "1/3", "⅔": "2/3",
+     "¼": "1/4", "¾": "3/4", "⁄": "/"}
 )
 _SYMBOL_WORDS = {"&": " and ", "%": " percent ", "+": " plus ", "=": " equals ",
-                 "@": " at ", "/": " ", "#": " number "}
+                 "@": " at ", "/": " ", "#": " number ",
+                 # separators with no sound, as in the Korean front end
+                 "\\": " ", "|": " ", "_": " ", "*": " ", "~": " ", "^": " ", "•": " ", "·": " "}
 _CURRENCIES = {"$": ("dollar", "dollars", "cent", "cents"),
                "£": ("pound", "pounds", "penny", "pence"),
                "€": ("euro", "euros", "cent", "cents"),
@@ -138,6 +142,7 @@ def to_ascii(text: str) -> str:
     A character with no ASCII form (Hangul, emoji) is left as it is, so that the
     unreadable-character check can name it.
     """
+    text = re.sub(r"(?<=\d)(?=[½⅓⅔¼¾])", " and ", text)  # 3½ → 3 and 1/2
     return "".join(_fold_character(character) for character in text.translate(_LETTER_FOLDS))
 
 
@@ -169,6 +174,7 @@ def expand_numbers(text: str) -> str:
     """Money, ordinals, times, decimals, years and plain numbers → words."""
     text = _COMMA_NUMBER.sub(lambda m: m.group(0).replace(",", ""), text)
     text = _PHONE.sub(_digit_groups, text)
+    text = re.sub(r"(?<=\d)\s*\*\s*(?=\d)", " times ", text)
     text = _ISO_DATE.sub(_iso_date_words, text)
     text = _DECADE.sub(_decade_words, text)
     text = _NUMBER_RANGE.sub(r"\1 to \2", text)

@@ -81,6 +81,9 @@ def test_year_words(year: int, words: str) -> None:
         ("On 2024-03-01, No. 5 won 3-2", "on march first, twenty twenty-four, number five won three to two"),
         ("From 1990-1995, Jan. 5 at 5 p.m.", "from nineteen ninety to nineteen ninety-five, january five at five p m."),
         ("A 4K TV plays MP3 3x faster", "a four k tv plays mp three three x faster"),
+        ("3² is 9, 5*3 is 15, ±2", "three squared is nine, five times three is fifteen, plus or minus two"),
+        ("Add 3½ cups and ¾ cup", "add three and one half cups and three quarters cup"),
+        ("snake_case | path\\to * note", "snake case path to note"),
         ("  lots   of\tspace \n here ", "lots of space here"),
     ],
 )

@@ -228,10 +228,16 @@ def _normalize_character(char: str) -> str:
     return "".join(out)
 
 
+# Vulgar fractions, which NFKC would write with U+2044 (a character nothing reads): ½ → 1/2.
+_VULGAR_FRACTIONS = {"½": "1/2", "⅓": "1/3", "⅔": "2/3", "¼": "1/4", "¾": "3/4", "⅕": "1/5", "⅛": "1/8"}
+
+
 def _prepare(text: str) -> str:
     text = unicodedata.normalize("NFC", text)
     for old, new in _PRE_MAP.items():
         text = text.replace(old, new)
+    for old, new in _VULGAR_FRACTIONS.items():  # 3½ → 3 1/2
+        text = re.sub(rf"(?<=\d){old}", " " + new, text).replace(old, new)
     text = "".join(_normalize_character(c) for c in text)
     return re.sub(r"\s+", " ", text)
 
@@ -631,7 +637,7 @@ def _model_number(match: re.Match) -> str:
 _SYMBOL_WORDS = {
     "+": "플러스", "&": "앤드", "×": "곱하기", "÷": "나누기", "#": "샵", "@": "골뱅이",
     "%": "퍼센트", "°": "도", "²": "제곱", "³": "세제곱", "$": "달러", "₩": "원",
-    "€": "유로", "£": "파운드", "¥": "엔", "α": "알파", "β": "베타", "γ": "감마",
+    "€": "유로", "£": "파운드", "¥": "엔", "±": "플러스마이너스", "α": "알파", "β": "베타", "γ": "감마",
     "δ": "델타", "Δ": "델타", "ε": "엡실론", "θ": "세타", "λ": "람다", "μ": "뮤",
     "π": "파이", "σ": "시그마", "Σ": "시그마", "ω": "오메가", "Ω": "오메가",
 }  # fmt: skip
