@@ -253,7 +253,10 @@ def _check_replaceable(out_dir: Path, new_files: dict[str, dict[str, Any]], over
         old_files = json.loads(voice_json.read_text(encoding="utf-8")).get("files", {})
     except (OSError, ValueError, AttributeError):
         old_files = {}
-    same = all(old_files.get(key, {}).get("sha256") == entry["sha256"] for key, entry in new_files.items())
+    # Both weight files count, present or not: the same acoustic model without the vocoder is
+    # another (Griffin-Lim) voice, and replacing the folder would delete the trained vocoder.
+    keys = set(new_files) | {ACOUSTIC_FILE, VOCODER_FILE}
+    same = all((old_files.get(key) or {}).get("sha256") == (new_files.get(key) or {}).get("sha256") for key in keys)
     if not same:
         raise VoiceError(f"{out_dir}: holds a different voice; pass overwrite=True to replace it")
 

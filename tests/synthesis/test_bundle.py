@@ -215,3 +215,14 @@ def test_voice_folder_without_a_usable_vocoder_is_refused(tmp_path: Path, voice_
     with pytest.raises(VoiceError, match=r"vocoder.pt: sha256 .* does not match"):
         make_bundle(checkpoints["acoustic"], tmp_path / "v", vocoder_ckpt=damaged)
     assert not (tmp_path / "v").exists()
+
+
+def test_rebundling_without_the_vocoder_does_not_drop_the_voices_vocoder(tmp_path: Path, voice_dir: Path,
+                                                                         checkpoints: dict[str, Path]) -> None:
+    """The same acoustic model with no --vocoder is a different (Griffin-Lim) voice: it replaced the
+    folder, deleting its trained vocoder, without --overwrite."""
+    target = copy_voice(voice_dir, tmp_path)
+    vocoder = (target / "vocoder.pt").read_bytes()
+    with pytest.raises(VoiceError, match="different voice"):
+        make_bundle(checkpoints["acoustic"], target)
+    assert (target / "vocoder.pt").read_bytes() == vocoder
