@@ -170,9 +170,14 @@ def _cmd_say(args: argparse.Namespace) -> int:
               file=sys.stderr)
         synthesizer = Synthesizer(voice, use_onnx=False, num_threads=args.threads, precision=args.precision)
     # A precision the voice was not checked for is warned about by the Synthesizer (logged).
+    if args.noise_scale is not None and "noise_scale" not in synthesizer.acoustic_knobs:
+        family = synthesizer.voice.config.get("acoustic", {}).get("model_name", "its acoustic model")
+        raise ValueError(f"--sigma/--noise-scale: voice {synthesizer.voice.name!r} ({family}) has no sampling "
+                         "temperature; leave it out")
     style = _style_from_args(args, synthesizer)
     started = time.perf_counter()
-    options = dict(noise_scale=args.noise_scale, speaker=args.speaker, seed=args.seed, sigma=args.vocoder_sigma,
+    noise_scale = DEFAULT_NOISE_SCALE if args.noise_scale is None else args.noise_scale
+    options = dict(noise_scale=noise_scale, speaker=args.speaker, seed=args.seed, sigma=args.vocoder_sigma,
                    denoise=args.denoise, **({"style": style} if style else {}))
     if args.ssml:
         from moksori.synthesis.ssml import synthesize_ssml
@@ -245,6 +250,8 @@ def _voice_language(voice: Path) -> str:
         return "ko"  # loading the voice reports what is wrong with it
     return str(data.get("language") or data.get("text_frontend", {}).get("language") or "ko")
 
+
+DEFAULT_NOISE_SCALE = 0.667  # the Synthesizer's default sampling temperature
 
 # The server's limit (moksori/server/style.py): a reference is a sentence or a few, and one read
 # whole costs memory in proportion (a 10-minute one took 1.4 GB).
@@ -549,8 +556,9 @@ def build_parser() -> argparse.ArgumentParser:
     say.add_argument("--speed", type=float, default=1.0, help="speaking rate: 1.0 normal, 1.2 faster, 0.8 slower (default: 1.0)")
     say.add_argument("--ssml", action="store_true",
                      help="the text is SSML: <speak>, <break time>, <sub alias>, <say-as>, <prosody rate>, <p>, <s>")
-    say.add_argument("--noise-scale", "--sigma", dest="noise_scale", type=float, default=0.667,
-                     help="the acoustic model's sampling temperature (Glow-TTS noise scale; --sigma: Flowtron's sigma)")
+    say.add_argument("--noise-scale", "--sigma", dest="noise_scale", type=float,
+                     help="the acoustic model's sampling temperature (Glow-TTS noise scale; --sigma: Flowtron's sigma; "
+                          f"default {DEFAULT_NOISE_SCALE}; Tacotron2 has none)")
     style = say.add_argument_group("style (Flowtron voices)")
     style.add_argument("--style-ref", type=Path, metavar="WAV",
                        help=f"a recording whose style (its latent z) to follow (at most {STYLE_REF_MAX_SECONDS:g} s)")

@@ -304,6 +304,12 @@ class Synthesizer:
         return self._onnx_acoustic is not None
 
     @property
+    def acoustic_knobs(self) -> tuple[str, ...]:
+        """The controls this voice's acoustic model reads (``length_scale``, ``noise_scale``,
+        ``speaker_id``, ``style``)."""
+        return tuple(self._acoustic.knobs)
+
+    @property
     def onnx_style_references(self) -> bool:
         """False when this synthesizer runs an ONNX export that cannot encode style references
         (Flowtron with ``use_cumm_attention``): load the voice with ``use_onnx=False`` for them."""

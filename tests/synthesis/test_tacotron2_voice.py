@@ -148,3 +148,10 @@ def test_controls_the_voice_does_not_read_are_refused_by_name(voice):
     for name, label in (("sigma", "vocoder_sigma"), ("denoise", "denoise")):
         with pytest.raises(ValueError, match=rf"{label}: voice 't2''s vocoder \(hifigan\) has no {name} control"):
             synthesizer.synthesize("안녕.", **{name: 0.5})
+
+
+def test_say_refuses_a_sampling_temperature_tacotron2_does_not_read(voice, tmp_path, capsys):
+    assert main(["say", "안녕.", "--voice", str(voice), "--sigma", "0.3", "-o", str(tmp_path / "x.wav")]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "moksori say: error: --sigma/--noise-scale: voice 't2' (tacotron2) has no sampling temperature; leave it out")
+    assert not (tmp_path / "x.wav").exists()
