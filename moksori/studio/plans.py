@@ -245,6 +245,9 @@ def _refusal(plan: TrainingPlan) -> str | None:
 _INSPECTED: dict[str, tuple[list[WeightMatch], float]] = {}
 _INSPECTED_MAX = 32
 _INSPECTED_LOCK = threading.Lock()
+# Building a GPU-sized recipe's models takes a few hundred MB for half a second; one build at a
+# time, or concurrent plan requests (each recipe and base a new key) add up to gigabytes.
+_INSPECT_SLOT = threading.Lock()
 
 
 def _inspect_cached(
@@ -259,7 +262,14 @@ def _inspect_cached(
     with _INSPECTED_LOCK:
         found = _INSPECTED.get(key)
     if found is None:
-        found = _inspect(stages, base, base_json, language)
+        with _INSPECT_SLOT:
+            with _INSPECTED_LOCK:
+                found = _INSPECTED.get(key)  # built while this request waited
+            if found is None:
+                from moksori.synthesis.synthesizer import release_memory
+
+                found = _inspect(stages, base, base_json, language)
+                release_memory()  # the models are gone; hand their heap back (the server's malloc keeps it)
         with _INSPECTED_LOCK:
             if len(_INSPECTED) >= _INSPECTED_MAX:
                 _INSPECTED.pop(next(iter(_INSPECTED)))

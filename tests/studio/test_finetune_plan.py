@@ -106,3 +106,32 @@ def test_fine_tune_settings_follow_the_base_voice_family(tmp_path):
     (tacotron / "voice.json").write_text(json.dumps(fields))
     assert pick_finetune_recipe(recipes, tacotron)[0] == "finetune_tacotron2_ko"
     assert pick_finetune_recipe({}, tacotron) is None
+
+
+def test_plans_build_their_models_one_at_a_time(monkeypatch):
+    """Each plan builds the recipe's models (a few hundred MB for a GPU-sized one): eight concurrent
+    plan requests for different recipes held 2.8 GB at once."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from moksori.studio import plans
+
+    running, most = [0], [0]
+    lock = threading.Lock()
+
+    def slow_inspect(stages, base, base_json, language):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.05)
+        with lock:
+            running[0] -= 1
+        return [], 1.0
+
+    monkeypatch.setattr(plans, "_inspect", slow_inspect)
+    monkeypatch.setattr(plans, "_INSPECTED", {})
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda n: plans._inspect_cached([{"name": f"s{n}"}], None, None, "ko"), range(8)))
+        list(pool.map(lambda n: plans._inspect_cached([{"name": "same"}], None, None, "ko"), range(8)))
+    assert most[0] == 1
