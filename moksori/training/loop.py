@@ -228,6 +228,17 @@ def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
 
+def _config_difference(run_config: Any, recipe_config: Mapping[str, Any], error: Exception) -> str:
+    """Why a run's weights do not load into the recipe's model: the model_config keys that differ,
+    else the first line of torch's message."""
+    run_config = run_config if isinstance(run_config, Mapping) else {}
+    changed = [f"{key} {run_config[key]} in the run, {recipe_config[key]} in the recipe"
+               for key in recipe_config if key in run_config and run_config[key] != recipe_config[key]]
+    if changed:
+        return "the recipe's model_config differs from the run's checkpoint: " + "; ".join(changed[:5])
+    return f"the run's checkpoint does not fit the recipe's model ({str(error).splitlines()[0]})"
+
+
 def _seed_step(seed: int, step: int, rank: int) -> None:
     torch.manual_seed((seed * 1_000_003 + step * 7919 + rank) % (2**63))
 
@@ -379,10 +390,14 @@ class Trainer:
 
     def _restore(self, checkpoint: dict[str, Any], task: Task, specs: list[OptimizerSpec], ctx: StepContext) -> None:
         state = checkpoint["train_state"]
-        task.inference_module().load_state_dict(checkpoint["model"])
-        for name, module in task.nets.items():
-            if name != task.inference_name:
-                module.load_state_dict(state["modules"][name])
+        try:
+            task.inference_module().load_state_dict(checkpoint["model"])
+            for name, module in task.nets.items():
+                if name != task.inference_name:
+                    module.load_state_dict(state["modules"][name])
+        except RuntimeError as error:  # torch's list of every mismatched tensor
+            raise TrainingError(f"cannot resume: {_config_difference(checkpoint.get('model_config'), task.model_config(), error)}; "
+                                "resume with the run's own recipe.yaml, or start a new run with --init-from") from error
         for spec in specs:
             try:
                 spec.optimizer.load_state_dict(state["optimizers"][spec.name])
