@@ -21,7 +21,8 @@ Rules, applied in this order (each one rewrites the text for the next):
 3. Dates: 2026-11-21, 2026/11/21 and 2026.11.21. → 이천이십육 년 십일월 이십일 일.
    The trailing dot of 2026.11.21. is part of the date unless it ends the text.
 4. Phone numbers and other hyphenated digit codes, digit by digit with 0 as 공
-   (010-1234-5678 → 공일공 일이삼사 오육칠팔); 3·1절 and 3.1절 → 삼일절.
+   (010-1234-5678 → 공일공 일이삼사 오육칠팔; also 010 1234 5678, 010.1234.5678, a local
+   123-4567 and a 900101-1234567 registration number); 3·1절 and 3.1절 → 삼일절.
 5. Ranges: 3~4개 → 세 개에서 네 개 (the counter is repeated on the first number),
    10~20명 → 열 명에서 스무 명, 21일~23일 → 이십일 일에서 이십삼 일; a hyphen is
    read as a range only when a counter or unit follows the second number (2-3일); weekdays too
@@ -369,6 +370,12 @@ def _english_scale(match: re.Match) -> str:
     return str(int(whole + fraction.ljust(power, "0")))
 
 
+def _year_range(match: re.Match) -> str:
+    """1950-1953 → 1950에서 1953 (years, not a phone number or a subtraction)."""
+    first, second = match.group(1), match.group(2)
+    return f"{first}에서 {second}" if int(second) > int(first) else match.group(0)
+
+
 def _time(match: re.Match) -> str:
     hour, minute, second = int(match.group("h")), match.group("min"), match.group("s")
     if hour > 24:
@@ -651,6 +658,8 @@ _RULES: tuple[Rule, ...] = (
     # 3. dates
     Rule("ISO date", re.compile(r"(?<![\d.-])(?P<y>\d{4})([-/])(?P<m>0?[1-9]|1[0-2])\2(?P<d>0?[1-9]|[12]\d|3[01])(?![\d-])"), _date),
     Rule("dotted date", re.compile(r"(?<![\d.])(?P<y>\d{4})\.\s?(?P<m>0?[1-9]|1[0-2])\.\s?(?P<d>0?[1-9]|[12]\d|3[01])(?![\d])(?:\.(?!\s*$))?"), _date),
+    Rule("phone number with spaces or dots", re.compile(r"(?<![\d.-])(0\d{1,2})([ .])(\d{3,4})\2(\d{4})(?![\d-]|\.\d)"),
+         lambda m: " ".join(read_digits(group) for group in (m.group(1), m.group(3), m.group(4)))),
     # context: event dates, versions, quarters, month/day with a slash
     Rule("historical event date", re.compile(rf"(?<![\d./])(?P<m>1[0-2]|0?[1-9])[./](?P<d>[12]\d|3[01]|0?[1-9])(?![\d./])(?=절|\s?[가-힣]{{0,2}}(?:{_EVENT})(?![량장화복]))"), _event_date),
     Rule("event date with a middle dot", re.compile(r"(?<![\d·])(?P<m>1[0-2]|[1-9])·(?P<d>[12]\d|3[01]|[1-9])(?![\d·])"), _event_date),
@@ -663,13 +672,15 @@ _RULES: tuple[Rule, ...] = (
     Rule("weekday in brackets after a date", re.compile(rf"(?<=\d일)\s?\(\s?([{WEEKDAYS}])(?:요일)?\s?\)(\s*[~–]\s*)?"), _weekday),
     # 4. phone numbers and codes
     Rule("phone number", re.compile(r"(?<![\d-])0\d{1,2}-\d{3,4}-\d{4}(?![\d-])"), _digit_groups),
-    Rule("service number", re.compile(r"(?<![\d-])1[5-9]\d\d-\d{4}(?![\d-])"), _digit_groups),
+    Rule("service number", re.compile(r"(?<![\d-])1[568]\d\d-\d{4}(?![\d-])(?!\s?년)"), _digit_groups),
     Rule("bare mobile number", re.compile(r"(?<!\d)(01[016789])(\d{3,4})(\d{4})(?!\d)"), _bare_mobile),
+    Rule("local number or registration number", re.compile(r"(?<![\d-])(?:\d{3}-\d{4}|\d{6}-\d{7})(?![\d-])"), _digit_groups),
     Rule("digit code", re.compile(r"(?<![\d-])\d+(?:-\d+){2,}(?![\d-])"), _digit_groups),
     Rule("middle-dot digits", re.compile(START + r"\d+(?:·\d+)+"), _middle_dot_digits),
     # 5. ranges
     Rule("approximate count", re.compile(rf"(?<![\d,.])([1-8]),([2-9])(\s?)({_alternation(_ALL_COUNTERS - {'분의'})})"), _approximate_count),
     Rule("range, counter on the second number", re.compile(rf"{START}({NUM})\s*[~–-]\s*({NUM})({SUFFIX})"), _range_with_counter),
+    Rule("range of years", re.compile(r"(?<![\d.,-])(1[5-9]\d\d|20\d\d)\s?[-–]\s?(1[5-9]\d\d|20\d\d)(?![\d.,-])(?!\s*=)"), _year_range),
     Rule("range of times", re.compile(r"(?<=\d:\d\d)\s*-\s*(?=\d{1,2}:\d\d)"), "에서 "),
     Rule("range", re.compile(r"(?<=\d)([가-힣%°℃A-Za-z]{0,4})\s*[~–]\s*(?=[-+]?[\d$₩€£¥])"), r"\1에서 "),
     # 6. times
