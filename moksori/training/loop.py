@@ -232,10 +232,10 @@ def _config_difference(run_config: Any, recipe_config: Mapping[str, Any], error:
     """Why a run's weights do not load into the recipe's model: the model_config keys that differ,
     else the first line of torch's message."""
     run_config = run_config if isinstance(run_config, Mapping) else {}
-    changed = [f"{key} {run_config[key]} in the run, {recipe_config[key]} in the recipe"
+    changed = [f"{key} {run_config[key]} in the run, {recipe_config[key]} now"
                for key in recipe_config if key in run_config and run_config[key] != recipe_config[key]]
-    if changed:
-        return "the recipe's model_config differs from the run's checkpoint: " + "; ".join(changed[:5])
+    if changed:  # from the recipe's model_config, or from the data (symbols, mels, speakers)
+        return "the model the recipe and data make differs from the run's: " + "; ".join(changed[:5])
     return f"the run's checkpoint does not fit the recipe's model ({str(error).splitlines()[0]})"
 
 
