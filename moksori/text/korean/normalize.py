@@ -711,6 +711,7 @@ _RULES: tuple[Rule, ...] = (
     Rule("number + 만/억/조", re.compile(rf"{START}({NUM})({MAGNITUDE})(?:\s?({COUNTER}))?"), _magnitude),
     Rule("model number", re.compile(r"(?<![A-Za-z])([A-Za-z]+|보잉|에어버스)\s(\d{3,4})(?![\d.,:])"), _model_number),
     # 13. plain numbers
+    Rule("letters joined to a decimal", re.compile(r"(?<=[A-Za-z])(?=\d+\.\d+(?![\d.]*\d))"), " "),  # PM2.5 → PM 2.5
     Rule("plain number", re.compile(START + NUM + END), _plain_number),
     # 14. Latin
     Rule("web address dot", re.compile(r"(?<=[A-Za-z])\.(?=[A-Za-z])"), " 닷 "),
