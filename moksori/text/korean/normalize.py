@@ -35,6 +35,8 @@ Rules, applied in this order (each one rewrites the text for the next):
    word becomes 만/억 units ($1.5 million → 백오십만 달러, 3 billion → 삼십억).
 8. Units: 5kg → 오 킬로그램, 50% → 오십 퍼센트, 100km/h → 시속 백 킬로미터,
    -5℃ → 영하 오 도.
+   Powers: 10^8 and 10⁸ → 십의 팔 제곱, x⁴ → 엑스 사 제곱 (superscripts are never folded into
+   the number).
 9. Arithmetic between numbers: 3/4 → 사분의 삼, - 마이너스, + 플러스, × and x
    between numbers 곱하기, ÷ 나누기, 3:2 → 삼 대 이; -5 → 마이너스 오.
 10. 제 + number: 제3회 → 제삼 회 (always Sino-Korean).
@@ -229,6 +231,10 @@ def _normalize_character(char: str) -> str:
     return "".join(out)
 
 
+# Superscript exponents, which NFKC would fold into the number (10⁸ → 108): 10⁸ → 10^8.
+_SUPERSCRIPTS = re.compile("(?<=[0-9A-Za-z])(⁻[⁰¹²³⁴⁵⁶⁷⁸⁹]+|[⁰¹²³⁴⁵⁶⁷⁸⁹]*[⁰¹⁴⁵⁶⁷⁸⁹][⁰¹²³⁴⁵⁶⁷⁸⁹]*)")
+_SUPERSCRIPT_DIGITS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
+
 # Vulgar fractions, which NFKC would write with U+2044 (a character nothing reads): ½ → 1/2.
 _VULGAR_FRACTIONS = {"½": "1/2", "⅓": "1/3", "⅔": "2/3", "¼": "1/4", "¾": "3/4", "⅕": "1/5", "⅛": "1/8"}
 
@@ -237,6 +243,7 @@ def _prepare(text: str) -> str:
     text = unicodedata.normalize("NFC", text)
     for old, new in _PRE_MAP.items():
         text = text.replace(old, new)
+    text = _SUPERSCRIPTS.sub(lambda m: "^" + m.group(1).translate(_SUPERSCRIPT_DIGITS), text)
     for old, new in _VULGAR_FRACTIONS.items():  # 3½ → 3 1/2
         text = re.sub(rf"(?<=\d){old}", " " + new, text).replace(old, new)
     text = "".join(_normalize_character(c) for c in text)
@@ -368,6 +375,10 @@ def _english_scale(match: re.Match) -> str:
     if len(fraction) > power:  # more decimals than the scale has zeros: leave it
         return match.group(0)
     return str(int(whole + fraction.ljust(power, "0")))
+
+
+def _exponent(written: str) -> str:
+    return ("마이너스 " if written.startswith("-") else "") + sino_korean(int(written.lstrip("-")))
 
 
 def _year_range(match: re.Match) -> str:
@@ -677,6 +688,9 @@ _RULES: tuple[Rule, ...] = (
     Rule("local number or registration number", re.compile(r"(?<![\d-])(?:\d{3}-\d{4}|\d{6}-\d{7})(?![\d-])"), _digit_groups),
     Rule("digit code", re.compile(r"(?<![\d-])\d+(?:-\d+){2,}(?![\d-])"), _digit_groups),
     Rule("middle-dot digits", re.compile(START + r"\d+(?:·\d+)+"), _middle_dot_digits),
+    # powers: 10^8, 10⁸ → 십의 팔 제곱; x⁴ → x 사 제곱 (as x² → 엑스 제곱)
+    Rule("power", re.compile(rf"{START}({NUM})\s?\^\s?(-?\d{{1,3}})(?!\d)"), lambda m: f"{read_number(m.group(1))}의 {_exponent(m.group(2))} 제곱"),
+    Rule("power of a letter", re.compile(r"(?<![A-Za-z])([A-Za-z])\^(-?\d{1,3})(?!\d)"), lambda m: f"{m.group(1)} {_exponent(m.group(2))} 제곱"),
     # 5. ranges
     Rule("approximate count", re.compile(rf"(?<![\d,.])([1-8]),([2-9])(\s?)({_alternation(_ALL_COUNTERS - {'분의'})})"), _approximate_count),
     Rule("range, counter on the second number", re.compile(rf"{START}({NUM})\s*[~–-]\s*({NUM})({SUFFIX})"), _range_with_counter),
