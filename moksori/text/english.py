@@ -136,6 +136,11 @@ def clean_english(text: str, *, strict: bool = False) -> str:
     return _WHITESPACE.sub(" ", text).strip()
 
 
+_SUPERSCRIPT = re.compile("(?<=[0-9A-Za-z])(⁻?[⁰¹⁴⁵⁶⁷⁸⁹][⁰¹²³⁴⁵⁶⁷⁸⁹]*|⁻?[²³][⁰¹²³⁴⁵⁶⁷⁸⁹]+|⁻[²³])")
+_SUPERSCRIPT_DIGITS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
+_POWER = re.compile(r"(?<=[\dA-Za-z])\s?\^\s?(?=-?\d)")
+
+
 def to_ascii(text: str) -> str:
     """Fold accented and typographic characters to ASCII (é → e, ’ → ').
 
@@ -143,6 +148,8 @@ def to_ascii(text: str) -> str:
     unreadable-character check can name it.
     """
     text = re.sub(r"(?<=\d)(?=[½⅓⅔¼¾])", " and ", text)  # 3½ → 3 and 1/2
+    # 10⁸ → 10 to the power of 8 (NFKD would fold it into the number: 108); ² and ³ are words
+    text = _SUPERSCRIPT.sub(lambda m: " to the power of " + m.group(1).translate(_SUPERSCRIPT_DIGITS), text)
     return "".join(_fold_character(character) for character in text.translate(_LETTER_FOLDS))
 
 
@@ -174,6 +181,7 @@ def expand_numbers(text: str) -> str:
     """Money, ordinals, times, decimals, years and plain numbers → words."""
     text = _COMMA_NUMBER.sub(lambda m: m.group(0).replace(",", ""), text)
     text = _PHONE.sub(_digit_groups, text)
+    text = _POWER.sub(" to the power of ", text)
     text = re.sub(r"(?<=\d)\s*\*\s*(?=\d)", " times ", text)
     text = _ISO_DATE.sub(_iso_date_words, text)
     text = _DECADE.sub(_decade_words, text)

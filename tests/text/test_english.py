@@ -83,6 +83,8 @@ def test_year_words(year: int, words: str) -> None:
         ("A 4K TV plays MP3 3x faster", "a four k tv plays mp three three x faster"),
         ("3² is 9, 5*3 is 15, ±2", "three squared is nine, five times three is fifteen, plus or minus two"),
         ("Add 3½ cups and ¾ cup", "add three and one half cups and three quarters cup"),
+        ("10⁸ is 10^8, not 108; 10⁻³", "ten to the power of eight is ten to the power of eight, not one hundred "
+         "eight; ten to the power of minus three"),
         ("snake_case | path\\to * note", "snake case path to note"),
         ("  lots   of\tspace \n here ", "lots of space here"),
     ],
