@@ -96,7 +96,8 @@ def _build_state(settings: ServerSettings) -> ServerState:
     redis_client = publisher = None
     if redis_url := shared.redis_url_from(settings.redis_url):
         redis_client = shared.connect(redis_url)
-        cache = shared.RedisAudioCache(redis_client, settings.cache_entries, settings.cache_ttl_s)
+        cache = shared.RedisAudioCache(redis_client, settings.cache_entries, settings.cache_ttl_s,
+                                        max_bytes=settings.cache_max_bytes)
         rate_limiter = shared.RedisRateLimiter(redis_client)
         publisher = shared.MetricsPublisher(redis_client, metrics.registry)
     return ServerState(

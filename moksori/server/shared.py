@@ -90,20 +90,40 @@ redis.call('EXPIRE', KEYS[2], ttl)
 return 1
 """
 
-# KEYS[1] entry hash, KEYS[2] index (sorted set: last use); ARGV body, media type, seconds,
-# alignment, ttl, max entries, now. Stores one entry and evicts the least recently used.
+# KEYS[1] entry hash, KEYS[2] index (sorted set: last use), KEYS[3] sizes (hash: entry → bytes),
+# KEYS[4] total bytes; ARGV body, media type, seconds, alignment, ttl, max entries, max bytes, now.
+# Stores one entry, then evicts expired entries and the least recently used until both bounds hold.
 CACHE_PUT = _NOW + """
-local now = now_from(ARGV[7])
-redis.call('HSET', KEYS[1], 'body', ARGV[1], 'media_type', ARGV[2], 'seconds', ARGV[3], 'alignment', ARGV[4])
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[5]))
-redis.call('ZADD', KEYS[2], now, KEYS[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. tostring(now - tonumber(ARGV[5])))
-local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[6])
-if excess > 0 then
-  local evicted = redis.call('ZPOPMIN', KEYS[2], excess)
-  for i = 1, #evicted, 2 do
-    redis.call('DEL', evicted[i])
+local ttl = tonumber(ARGV[5])
+local max_entries = tonumber(ARGV[6])
+local max_bytes = tonumber(ARGV[7])
+local now = now_from(ARGV[8])
+local function drop(name)
+  local size = redis.call('HGET', KEYS[3], name)
+  if size then
+    redis.call('DECRBY', KEYS[4], size)
+    redis.call('HDEL', KEYS[3], name)
   end
+  redis.call('ZREM', KEYS[2], name)
+  redis.call('DEL', name)
+end
+drop(KEYS[1])
+for _, name in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. tostring(now - ttl))) do
+  drop(name)
+end
+local size = string.len(ARGV[1])
+redis.call('HSET', KEYS[1], 'body', ARGV[1], 'media_type', ARGV[2], 'seconds', ARGV[3], 'alignment', ARGV[4])
+redis.call('EXPIRE', KEYS[1], ttl)
+redis.call('ZADD', KEYS[2], now, KEYS[1])
+redis.call('HSET', KEYS[3], KEYS[1], size)
+redis.call('INCRBY', KEYS[4], size)
+while redis.call('ZCARD', KEYS[2]) > max_entries or tonumber(redis.call('GET', KEYS[4])) > max_bytes do
+  local oldest = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
+  if not oldest then  -- sizes counted for entries no longer indexed: nothing is left to hold them
+    redis.call('SET', KEYS[4], 0)
+    break
+  end
+  drop(oldest)
 end
 return 1
 """
@@ -254,17 +274,22 @@ def _account(username: str | None) -> str:
 
 
 class RedisAudioCache:
-    """:class:`moksori.server.cache.AudioCache` in Redis: at most ``max_entries`` entries (least
-    recently used evicted first), each kept at most ``ttl_s`` seconds; ``max_entries`` 0 disables it.
-    ``hits``/``misses`` count this process's lookups."""
+    """:class:`moksori.server.cache.AudioCache` in Redis: at most ``max_entries`` entries and
+    ``max_bytes`` of audio (least recently used evicted first; a larger entry is not kept), each
+    kept at most ``ttl_s`` seconds; ``max_entries`` 0 disables it. ``hits``/``misses`` count this
+    process's lookups."""
 
-    def __init__(self, client: Any, max_entries: int, ttl_s: float, *, prefix: str = PREFIX) -> None:
+    def __init__(self, client: Any, max_entries: int, ttl_s: float, *, max_bytes: int = 256 * 1024 * 1024,
+                 prefix: str = PREFIX) -> None:
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
         self.ttl_s = max(1, int(ttl_s))
         self.hits = 0
         self.misses = 0
         self._client = client
         self._index = f"{prefix}cache:index"
+        self._sizes = f"{prefix}cache:sizes"
+        self._bytes = f"{prefix}cache:bytes"
         self._prefix = f"{prefix}cache:entry:"
         self._put = client.register_script(CACHE_PUT)
 
@@ -296,17 +321,22 @@ class RedisAudioCache:
     def put(self, key: CacheKey, entry: CachedAudio) -> None:
         import redis
 
-        if self.max_entries <= 0:
+        if self.max_entries <= 0 or len(entry.body) > self.max_bytes:
             return
         try:
-            self._put(keys=[self._name(key), self._index],
+            self._put(keys=[self._name(key), self._index, self._sizes, self._bytes],
                       args=[entry.body, entry.media_type, repr(entry.seconds), entry.alignment, self.ttl_s,
-                            self.max_entries, ""])
+                            self.max_entries, self.max_bytes, ""])
         except redis.RedisError as error:
             log.warning("redis cache: %s", error)
 
     def __len__(self) -> int:
         return int(self._client.zcard(self._index))
+
+    @property
+    def bytes(self) -> int:
+        """The audio bytes the cache holds (every instance's entries)."""
+        return int(self._client.get(self._bytes) or 0)
 
     def _name(self, key: CacheKey) -> str:
         digest = hashlib.sha256(json.dumps(list(key), ensure_ascii=False).encode()).hexdigest()

@@ -133,6 +133,26 @@ def test_cache_is_shared_bounded_and_expires(client: Any) -> None:
     assert first.get(first.key("문장 3", "tiny|1", 1.0, "wav")) is None  # past its TTL
 
 
+def test_cache_is_bounded_by_bytes_across_instances(client: Any) -> None:
+    """Entry count alone let a few long SSML answers (100 MB each) fill Redis: the bytes are bounded
+    too, evicting the least recently used, and an entry larger than the bound is not kept."""
+    first, second = (RedisAudioCache(client, 100, 60, max_bytes=1000, prefix="bytes:") for _ in range(2))
+    entry = CachedAudio(b"x" * 300, "audio/wav", 1.0, "")
+    keys = [first.key(f"문장 {i}", "tiny|1", 1.0, "wav") for i in range(4)]
+    first.put(keys[0], entry)
+    second.put(keys[1], entry)
+    first.put(keys[2], entry)
+    assert first.bytes == second.bytes == 900 and len(first) == 3
+    assert second.get(keys[0]) == entry  # now the most recently used
+    second.put(keys[3], entry)  # 1,200 bytes: the least recently used (keys[1]) goes
+    assert first.bytes == 900 and len(first) == 3
+    assert first.get(keys[1]) is None and first.get(keys[0]) == entry
+    first.put(keys[3], CachedAudio(b"y" * 300, "audio/wav", 1.0, ""))  # replacing counts once
+    assert first.bytes == 900
+    first.put(first.key("긴 문장", "tiny|1", 1.0, "wav"), CachedAudio(b"z" * 1001, "audio/wav", 9.0, ""))
+    assert first.get(first.key("긴 문장", "tiny|1", 1.0, "wav")) is None and first.bytes == 900
+
+
 def test_unreachable_redis_is_a_clear_error() -> None:
     url = f"redis://127.0.0.1:{free_port()}/0"
     with pytest.raises(ValueError, match=f"cannot reach Redis at {url}"):
