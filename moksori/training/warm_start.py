@@ -154,6 +154,9 @@ def warm_start(task: "Task", source: str | Path) -> WarmStartReport:
     """Load matching weights into ``task``'s modules from ``source`` (see :func:`read_init_source`)."""
     model_state, others = read_init_source(source, task.model_name)
     report = load_matching(task.inference_module(), model_state)
+    if not report.loaded:  # nothing changed yet: load_matching loaded no tensor
+        raise ValueError(f"{source}: no weight in it fits this {task.model_name} model "
+                         f"({len(model_state)} tensors, {len(report.skipped)} of matching names but other shapes)")
     for name, module in task.nets.items():
         if name != task.inference_name and name in others:
             part = load_matching(module, others[name], prefix=f"{name}.")

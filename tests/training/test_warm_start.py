@@ -125,3 +125,13 @@ def test_a_voice_of_another_family_is_refused_as_a_checkpoint_is(source_checkpoi
     with pytest.raises(ValueError, match=r"voice's vocoder model is a vocos model, not a waveglow one"):
         read_init_source(bundle, "waveglow")
     assert set(read_init_source(bundle, "glow_tts")[0]) == set(load_checkpoint(source_checkpoint)["model"])
+
+
+def test_a_source_with_no_fitting_weights_is_refused(make_recipe, sample_data, tmp_path):
+    """A state dict of other names (or a checkpoint of another model saved bare) warm-started
+    nothing and trained on from scratch, reporting 'loaded 0 tensors'."""
+    path = tmp_path / "unrelated.pt"
+    torch.save({"state_dict": {"w": torch.zeros(3)}}, path)
+    task = build_task(make_recipe("glowtts", tmp_path / "run"), DatasetInfo.from_dir(sample_data), torch.device("cpu"))
+    with pytest.raises(ValueError, match=r"unrelated\.pt: no weight in it fits this glow_tts model"):
+        warm_start(task, path)
