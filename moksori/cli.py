@@ -144,8 +144,7 @@ def _passive_threads() -> None:
 def _cmd_say(args: argparse.Namespace) -> int:
     import time
 
-    if Path(args.output).is_dir():  # before any work; the atomic write would name its temporary file
-        raise ValueError(f"{args.output}: is a folder; -o takes the wav file to write (e.g. {Path(args.output) / 'out.wav'})")
+    _check_not_a_folder(args.output, "-o", "out.wav")
     _passive_threads()
     from moksori.synthesis import Synthesizer
     from moksori.synthesis.synthesizer import configure_allocator
@@ -345,7 +344,15 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_not_a_folder(path: Path | None, option: str, example: str) -> None:
+    """Before any work: a file option given a folder (the atomic write would fail at the end,
+    naming its temporary file)."""
+    if path is not None and Path(path).is_dir():
+        raise ValueError(f"{path}: is a folder; {option} takes the file to write (e.g. {Path(path) / example})")
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    _check_not_a_folder(args.json, "--json", "evaluation.json")
     if getattr(args, "precision", None):  # the reduced-precision guard needs no recordings
         from moksori.evaluation.precision_check import run as check_precision
 
