@@ -153,6 +153,8 @@ def _cmd_say(args: argparse.Namespace) -> int:
     from moksori.voices import resolve_voice
 
     voice = resolve_voice(args.voice)
+    if voice.is_file():  # e.g. a checkpoint; the lexicon lookup below would say "lexicon.json: Not a directory"
+        raise ValueError(f"{voice}: a file, not a voice folder (make a voice from checkpoints with `moksori bundle`)")
     text = args.text if args.text is not None else sys.stdin.read()
     from moksori.text.lexicon import effective_lexicon
 

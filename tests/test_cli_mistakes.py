@@ -138,3 +138,11 @@ def test_import_never_writes_over_an_existing_file_unless_told(tmp, capsys):
     assert out.read_bytes() == b"a run's checkpoint"
     assert main(["import", "flowtron", str(source), "--out", str(out), "--overwrite"]) == 2
     assert "already exists" not in capsys.readouterr().err  # past the check: the source itself is refused
+
+
+def test_say_with_a_checkpoint_file_as_the_voice_says_it_is_no_voice_folder(tmp, capsys):
+    checkpoint = tmp / "latest.pt"
+    checkpoint.write_bytes(b"weights")
+    assert main(["say", "안녕", "--voice", str(checkpoint), "-o", str(tmp / "x.wav")]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"moksori say: error: {checkpoint}: a file, not a voice folder (make a voice from checkpoints with `moksori bundle`)")
