@@ -160,8 +160,10 @@ def controls_of(path: Path, acoustic: str | None, vocoder: str | None) -> dict[s
     from moksori.server.tts import MAX_DENOISE, MAX_VOCODER_SIGMA
     from moksori.synthesis.synthesizer import MAX_SPEED, MIN_SPEED
 
-    controls: dict[str, Any] = {"speed": {"min": MIN_SPEED, "max": MAX_SPEED, "default": 1.0}}
+    controls: dict[str, Any] = {}
     acoustic_knobs, vocoder_knobs = _knobs(acoustic), _knobs(vocoder)
+    if "length_scale" in acoustic_knobs:  # Tacotron2 and Flowtron set their own pace
+        controls["speed"] = {"min": MIN_SPEED, "max": MAX_SPEED, "default": 1.0}
     if "noise_scale" in acoustic_knobs:
         controls["sigma"] = {"min": 0.0, "max": MAX_SIGMA, "default": None,
                              "help": "sampling temperature of the acoustic model (lower: steadier, flatter)"}

@@ -54,7 +54,7 @@ from moksori.server.style import (
 )
 from moksori.server.voices import UnknownVoiceError, VoiceInfo
 from moksori.synthesis import VoiceError
-from moksori.synthesis.synthesizer import BrokenVoiceOutput
+from moksori.synthesis.synthesizer import BrokenVoiceOutput, UnsupportedControl
 from moksori.synthesis.ssml import stream_ssml, synthesize_ssml
 from moksori.synthesis.synthesizer import MAX_SPEED, MIN_SPEED, AlignmentFailure, SynthesisStopped
 from moksori.text import UnreadableTextError
@@ -652,6 +652,8 @@ async def _translate_errors(awaitable: Any, info: VoiceInfo) -> Any:
     except VoiceError as error:
         log.error("voice %s cannot be loaded: %s", info.path, error)
         raise ApiError(500, "voice_unusable", f"voice {info.name!r} cannot be loaded: {error}") from None
+    except UnsupportedControl as error:
+        raise ApiError(422, "unsupported_control", str(error), details={"field": error.field}) from None
     except ValueError as error:
         raise ApiError(422, "invalid_text", str(error)) from None
     except Exception as error:

@@ -132,6 +132,15 @@ class SynthesisStopped(Exception):
     """``synthesize(stop=...)`` was told to stop before the text was done."""
 
 
+class UnsupportedControl(ValueError):
+    """A control this voice's models do not read (``field``: the request's name for it); the audio
+    would come back unchanged, as if it had worked."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class BrokenVoiceOutput(UserError, RuntimeError):
     """A voice produced NaN or infinite values: its weights are broken (typically a training run
     that diverged), so no audio is returned rather than noise or silence."""
@@ -680,20 +689,20 @@ class Synthesizer:
                         dict(style) if style else None)
 
     def _check_knobs(self, speed: float, sigma: float | None, denoise: float | None) -> None:
-        """ValueError for a control this voice's models do not read (the audio would come back
+        """:class:`UnsupportedControl` for a control this voice's models do not read (the audio would come back
         unchanged): speed without the acoustic model's length_scale (Tacotron2 and Flowtron set their
         own pace), sigma/denoise without a vocoder that has them (WaveGlow)."""
         config = self.voice.config
         if speed != 1.0 and "length_scale" not in self._acoustic.knobs:
             family = config.get("acoustic", {}).get("model_name", "its acoustic model")
-            raise ValueError(f"speed: voice {self.voice.name!r} ({family}) has no speed control (its decoder "
-                             f"sets its own pace); leave speed at 1.0")
+            raise UnsupportedControl("speed", f"speed: voice {self.voice.name!r} ({family}) has no speed control "
+                                     "(its decoder sets its own pace); leave speed at 1.0")
         vocoder_knobs = getattr(self._vocoder, "knobs", ())
         for name, label, value in (("sigma", "vocoder_sigma", sigma), ("denoise", "denoise", denoise)):
             if value is not None and name not in vocoder_knobs:
                 family = config.get("vocoder", {}).get("model_name", "griffin_lim")
-                raise ValueError(f"{label}: voice {self.voice.name!r}'s vocoder ({family}) has no {name} control "
-                                 "(a WaveGlow vocoder has)")
+                raise UnsupportedControl(label, f"{label}: voice {self.voice.name!r}'s vocoder ({family}) has no "
+                                         f"{name} control (a WaveGlow vocoder has)")
 
     def _sentences(self, text: str, sentence_silence_s: float, paragraph_silence_s: float) -> list[_Sentence]:
         if not isinstance(text, str) or not text.strip():

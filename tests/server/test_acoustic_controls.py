@@ -118,3 +118,21 @@ def test_style_on_a_voice_without_style_controls(make_client) -> None:
     response = client.get("/infer", params={"text": TEXT, "style_component": 0})
     assert response.status_code == 422 and "style" in response.json()["error"]["message"]
     assert client.get("/infer", params={"text": TEXT, "sigma": 0.3}).status_code == 200
+
+
+def test_controls_a_voice_does_not_read_get_a_422_naming_the_field(make_client, flowtron_voices) -> None:
+    """Flowtron sets its own pace and Griffin-Lim has no denoiser: the audio would come back unchanged."""
+    client = make_client(voices_dir=flowtron_voices)
+    for field, value in (("speed", 1.5), ("denoise", 0.05), ("vocoder_sigma", 0.5)):
+        for response in (
+            client.get("/infer", params={"text": TEXT, field: value}),
+            client.post("/v1/audio/speech", json={"input": TEXT, field: value}),
+            client.post("/synthesize", json={"text": TEXT, field: value}),
+        ):
+            assert response.status_code == 422, response.text
+            error = response.json()["error"]
+            assert error["code"] == "unsupported_control" and error["field"] == field
+            assert error["message"].startswith(f"{field}: voice 'tiny flowtron'")
+    assert client.get("/infer", params={"text": TEXT, "speed": 1.0}).status_code == 200  # the default is no request
+    card = client.get("/voices/ft/card").json()
+    assert set(card["controls"]) == {"sigma", "style"}  # no speed: the page offers only what the voice reads

@@ -167,7 +167,7 @@ function slider(id, label, spec, step, value) {
 }
 
 function renderControls(controls) {
-  const parts = [slider("speed", "Speed", controls.speed, 0.05, controls.speed.default)];
+  const parts = controls.speed ? [slider("speed", "Speed", controls.speed, 0.05, controls.speed.default)] : [];
   if (controls.sigma) parts.push(slider("sigma", "Noise (sigma)", controls.sigma, 0.01, 0.667));
   if (controls.style) {
     const label = document.createElement("label");
