@@ -21,6 +21,9 @@ run holds a NumPy array), so a hostile file cannot run code.
 
 from __future__ import annotations
 
+import pickle
+import re
+import zipfile
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -62,9 +65,36 @@ def _safe_globals() -> list[Any]:
 
 def torch_load(path: str | Path, **kwargs: Any) -> Any:
     """``torch.load`` on the CPU that never executes code from the file (tensors, containers,
-    numbers, strings and NumPy arrays only)."""
-    with torch.serialization.safe_globals(_safe_globals()):
-        return torch.load(path, map_location="cpu", weights_only=True, **kwargs)
+    numbers, strings and NumPy arrays only), of an archive that cannot unpack to more than it holds
+    (:func:`check_archive`)."""
+    check_archive(path)
+    try:
+        with torch.serialization.safe_globals(_safe_globals()):
+            return torch.load(path, map_location="cpu", weights_only=True, **kwargs)
+    except pickle.UnpicklingError as error:
+        # torch's message advises weights_only=False, i.e. running the file's code: never ours to give.
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+        named = f" (it names {found.group(1)})" if found else ""
+        raise pickle.UnpicklingError(f"the file pickles Python objects other than tensors and plain data{named}, "
+                                     "and moksori never runs a checkpoint's pickled code") from None
+
+
+def check_archive(path: str | Path) -> None:
+    """Refuse a zip checkpoint that could unpack to more than its size (a decompression bomb:
+    511 KB that become 512 MB). ``torch.save`` stores its archive entries uncompressed, so a
+    compressed entry means a file made by something else (a stored one holds no more than its bytes)."""
+    path = Path(path)
+    if not zipfile.is_zipfile(path):
+        return  # the legacy (pre-1.6) format: a plain pickle stream, read as it comes
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+    except zipfile.BadZipFile as error:
+        raise CheckpointError(f"{path}: a damaged archive ({error})") from None
+    compressed = [entry.filename for entry in entries if entry.compress_type != zipfile.ZIP_STORED]
+    if compressed:
+        raise CheckpointError(f"{path}: {len(compressed)} compressed archive entries (first: {compressed[0]}); "
+                              "torch.save writes none, and a compressed entry can unpack to far more than the file")
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -279,6 +309,7 @@ def read_pickled_module(
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
+    check_archive(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # legacy files: "source code of class ... has changed"
@@ -382,5 +413,6 @@ __all__ = [
     "strip_module_prefix",
     "to_legacy_weight_norm_names",
     "torch_load",
+    "check_archive",
     "write_imported_checkpoint",
 ]
