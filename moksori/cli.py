@@ -254,29 +254,18 @@ def _voice_language(voice: Path) -> str:
 
 DEFAULT_NOISE_SCALE = 0.667  # the Synthesizer's default sampling temperature
 
-# The server's limit (moksori/server/style.py): a reference is a sentence or a few, and one read
-# whole costs memory in proportion (a 10-minute one took 1.4 GB).
-STYLE_REF_MAX_SECONDS = 30.0
-
-
 def _style_from_args(args: argparse.Namespace, synthesizer: Any) -> dict[str, Any]:
     """Flowtron's style controls from ``--style-ref`` (a wav), ``--style-ref-text``,
     ``--style-strength``, ``--style-component``, ``--style-segments``."""
     wave = rate = None
     if getattr(args, "style_ref", None) is not None:
-        from moksori.audio.io import AudioLimitError, AudioLimits, load_audio_bounded
+        from moksori.audio.io import AudioLimitError
+        from moksori.synthesis.style_reference import load_style_reference
 
         try:
-            wave, rate = load_audio_bounded(args.style_ref, AudioLimits(max_seconds=STYLE_REF_MAX_SECONDS))
-        except AudioLimitError as error:
-            if error.code != "take_too_long":
-                raise
-            import soundfile
-
-            seconds = soundfile.info(str(args.style_ref)).duration  # a header may understate it
-            length = f"this one: {seconds:.1f} s" if seconds > STYLE_REF_MAX_SECONDS else "this one is longer"
-            raise ValueError(f"{args.style_ref}: a style reference may be at most {STYLE_REF_MAX_SECONDS:g} s long "
-                             f"({length})") from None
+            wave, rate = load_style_reference(args.style_ref)
+        except AudioLimitError as error:  # its message names the limit, not the file
+            raise ValueError(f"{args.style_ref}: {error}") from None
     return synthesizer.style_controls(
         ref_wave=wave, ref_sample_rate=rate, ref_text=getattr(args, "style_ref_text", None),
         strength=getattr(args, "style_strength", None), component=getattr(args, "style_component", None),
@@ -570,7 +559,8 @@ def build_parser() -> argparse.ArgumentParser:
                           f"default {DEFAULT_NOISE_SCALE}; Tacotron2 has none)")
     style = say.add_argument_group("style (Flowtron voices)")
     style.add_argument("--style-ref", type=Path, metavar="WAV",
-                       help=f"a recording whose style (its latent z) to follow (at most {STYLE_REF_MAX_SECONDS:g} s)")
+                       help="a recording whose style (its latent z) to follow: a sentence or a few (at most 30 s, "
+                       "as on the server)")
     style.add_argument("--style-ref-text", metavar="TEXT", help="what the style recording says (better transfer)")
     style.add_argument("--style-strength", type=float, metavar="FLOAT",
                        help="0..1: how far to move from the voice's own style toward the reference (default 1)")

@@ -116,33 +116,12 @@ def test_a_style_reference_longer_than_the_servers_limit_is_refused_before_it_is
     import numpy as np
     import soundfile
 
-    from moksori.cli import STYLE_REF_MAX_SECONDS
+    from moksori.synthesis.style_reference import MAX_REFERENCE_SECONDS
 
     path = tmp / "long.wav"
     rate = 8000
-    soundfile.write(path, np.zeros(int((STYLE_REF_MAX_SECONDS + 1) * rate), dtype=np.float32), rate)
+    soundfile.write(path, np.zeros(int((MAX_REFERENCE_SECONDS + 1) * rate), dtype=np.float32), rate)
     assert main(["say", "안녕", "--style-ref", str(path), "-o", str(tmp / "x.wav")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1] == (f"moksori say: error: {path}: a style reference may be at most {STYLE_REF_MAX_SECONDS:g} s "
-                       f"long (this one: {STYLE_REF_MAX_SECONDS + 1:.1f} s)")
-
-
-def test_import_never_writes_over_an_existing_file_unless_told(tmp, capsys):
-    """`moksori import … --out runs/x/latest.pt` replaced a run's checkpoint (and its training state)."""
-    source, out = tmp / "published.pt", tmp / "latest.pt"
-    source.write_bytes(b"not a checkpoint")
-    out.write_bytes(b"a run's checkpoint")
-    assert main(["import", "flowtron", str(source), "--out", str(out)]) == 2
-    assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        f"moksori import: error: {out} already exists; choose another --out, or pass --overwrite to replace it")
-    assert out.read_bytes() == b"a run's checkpoint"
-    assert main(["import", "flowtron", str(source), "--out", str(out), "--overwrite"]) == 2
-    assert "already exists" not in capsys.readouterr().err  # past the check: the source itself is refused
-
-
-def test_say_with_a_checkpoint_file_as_the_voice_says_it_is_no_voice_folder(tmp, capsys):
-    checkpoint = tmp / "latest.pt"
-    checkpoint.write_bytes(b"weights")
-    assert main(["say", "안녕", "--voice", str(checkpoint), "-o", str(tmp / "x.wav")]) == 2
-    assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        f"moksori say: error: {checkpoint}: a file, not a voice folder (make a voice from checkpoints with `moksori bundle`)")
+    assert err[-1] == (f"moksori say: error: {path}: the style reference is {MAX_REFERENCE_SECONDS + 1:.1f} s long; "
+                       f"a style reference may be at most {MAX_REFERENCE_SECONDS:g} s")

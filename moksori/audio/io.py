@@ -81,6 +81,7 @@ class AudioLimits:
     max_channels: int = 2
     max_sample_rate: int = 192_000
     block_frames: int = 65_536
+    what: str = "take"  # what the messages call the recording (the studio's takes, a style reference)
 
 
 def load_audio_bounded(path: str | Path, limits: AudioLimits) -> tuple[np.ndarray, int]:
@@ -113,7 +114,7 @@ def _check_header(frames: int, channels: int, sample_rate: int, limits: AudioLim
             "unsupported_sample_rate",
         )
     if frames < UNKNOWN_FRAMES and frames > limits.max_seconds * sample_rate:
-        raise _too_long(frames / sample_rate, limits.max_seconds)
+        raise _too_long(frames / sample_rate, limits)
 
 
 def _read_blocks(handle: soundfile.SoundFile, max_frames: int, limits: AudioLimits) -> np.ndarray:
@@ -125,14 +126,15 @@ def _read_blocks(handle: soundfile.SoundFile, max_frames: int, limits: AudioLimi
             break
         total += block.shape[0]
         if total > max_frames:  # the header understated the length
-            raise _too_long(total / handle.samplerate, limits.max_seconds, at_least=True)
+            raise _too_long(total / handle.samplerate, limits, at_least=True)
         blocks.append(block.mean(axis=1, dtype=np.float32))
     return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
 
 
-def _too_long(seconds: float, limit: float, *, at_least: bool = False) -> AudioLimitError:
+def _too_long(seconds: float, limits: AudioLimits, *, at_least: bool = False) -> AudioLimitError:
     length = f"{'over ' if at_least else ''}{seconds:.1f} s"
-    return AudioLimitError(f"the take is {length} long; a take may be at most {limit:.0f} s", "take_too_long")
+    return AudioLimitError(f"the {limits.what} is {length} long; a {limits.what} may be at most {limits.max_seconds:.0f} s",
+                           "take_too_long")
 
 
 def _check_file(path: Path) -> None:

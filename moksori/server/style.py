@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from moksori.audio.io import AudioError, AudioLimits, load_audio_bounded
+from moksori.audio.io import AudioError
+from moksori.synthesis.style_reference import MAX_REFERENCE_SECONDS, load_style_reference
 from moksori.models.onnx_runners import MAX_STYLE_SEGMENTS
 from moksori.server.errors import ApiError
 
 MAX_SIGMA = 2.0
 MAX_STYLE_COMPONENT = 255
-MAX_REFERENCE_SECONDS = 30.0
 MAX_REFERENCE_TEXT = 500
 STYLE_DIR = "styles"
 _CLIP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -128,7 +128,7 @@ def _decode_upload(data: bytes) -> tuple[Any, int]:
         handle.write(data)
         handle.flush()
         try:
-            return load_audio_bounded(handle.name, AudioLimits(max_seconds=MAX_REFERENCE_SECONDS))
+            return load_style_reference(handle.name)
         except AudioError as error:
             message = str(error).replace(handle.name, "style_ref_wav")
             raise ApiError(422, "invalid_style", f"style_ref_wav: {message}") from None
@@ -142,7 +142,7 @@ def _voice_clip(voice_dir: Path, clip_id: str) -> tuple[Any, int, str | None]:
         raise ApiError(422, "invalid_style", f"style_ref: this voice has no style clip {clip_id!r}",
                        details={"available": available})
     try:
-        wave, rate = load_audio_bounded(path, AudioLimits(max_seconds=MAX_REFERENCE_SECONDS))
+        wave, rate = load_style_reference(path)
     except AudioError as error:
         raise ApiError(422, "invalid_style", f"style_ref {clip_id!r}: {error}") from None
     transcript = path.with_suffix(".txt")

@@ -136,3 +136,18 @@ def test_controls_a_voice_does_not_read_get_a_422_naming_the_field(make_client, 
     assert client.get("/infer", params={"text": TEXT, "speed": 1.0}).status_code == 200  # the default is no request
     card = client.get("/voices/ft/card").json()
     assert set(card["controls"]) == {"sigma", "style"}  # no speed: the page offers only what the voice reads
+
+
+def test_a_style_reference_over_the_limit_is_named_as_one(make_client, flowtron_voices) -> None:
+    """The bounded reader's message spoke of the studio's takes ("the take is 31.0 s long")."""
+    from moksori.synthesis.style_reference import MAX_REFERENCE_SECONDS
+
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.zeros(int(2000 * (MAX_REFERENCE_SECONDS + 1)), dtype=np.float32), 2000, format="WAV",
+                    subtype="PCM_16")  # small enough for the body limit
+    client = make_client(voices_dir=flowtron_voices)
+    response = client.post("/synthesize", json={"text": TEXT, "style_ref_wav": base64.b64encode(buffer.getvalue()).decode()})
+    assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_style"
+    assert response.json()["error"]["message"] == (
+        f"style_ref_wav: the style reference is {MAX_REFERENCE_SECONDS + 1:.1f} s long; "
+        f"a style reference may be at most {MAX_REFERENCE_SECONDS:g} s")
