@@ -484,6 +484,17 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="train the vocoder on this acoustic model's ground-truth-aligned mels")
 
 
+def _text_may_start_with_a_minus(parser: argparse.ArgumentParser) -> None:
+    """Read "-5도" or "-3.5℃입니다" as the text, not as an unknown option: argparse treats an
+    argument as a number only when it is one whole ("-5"), and no option of these commands starts
+    with a minus and a digit. (A private attribute, unchanged since Python 3.2; without it the text
+    needs ``--`` before it.)"""
+    import re
+
+    if hasattr(parser, "_negative_number_matcher"):
+        parser._negative_number_matcher = re.compile(r"^-\d")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="moksori", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -498,6 +509,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="drop unreadable characters with a warning instead of failing")
     text.add_argument("--json", action="store_true", help="print one JSON object")
     text.set_defaults(func=_cmd_text)
+    _text_may_start_with_a_minus(text)
 
     sample = commands.add_parser("sample-dataset", help="synthesise an LJSpeech-format dataset with espeak-ng")
     sample.add_argument("--lang", default="ko", choices=["ko", "en"], help="language of the sentences (default: ko)")
@@ -548,6 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     say = commands.add_parser("say", help="speak text with a voice into a wav file")
     say.add_argument("text", nargs="?", help="text to speak (stdin when omitted)")
+    _text_may_start_with_a_minus(say)
     say.add_argument("--voice", help="voice bundle folder; 'default' or left out: the Korean voice shipped "
                      "with moksori (ko_default)")
     say.add_argument("-o", "--output", default=Path("out.wav"), type=Path, help="wav file to write (default: out.wav)")

@@ -5,6 +5,7 @@ option."""
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -125,3 +126,13 @@ def test_a_style_reference_longer_than_the_servers_limit_is_refused_before_it_is
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == (f"moksori say: error: {path}: the style reference is {MAX_REFERENCE_SECONDS + 1:.1f} s long; "
                        f"a style reference may be at most {MAX_REFERENCE_SECONDS:g} s")
+
+
+def test_text_that_starts_with_a_minus_is_text_not_an_option(capsys):
+    """argparse took "-5도" for an unknown option ("unrecognized arguments: -5도")."""
+    assert main(["text", "-5도", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["normalized"] == "영하 오 도"
+    assert main(["text", "--lang", "en", "-5 degrees", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["normalized"] == "minus five degrees"
+    with pytest.raises(SystemExit):
+        main(["text", "-x"])  # a real unknown option is still one
