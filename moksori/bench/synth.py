@@ -342,6 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precision", nargs="+", default=["fp32"], type=str.lower, choices=["fp32", "bf16", "int8"],
                         help="PyTorch rows in these precisions (default: fp32)")
     args = parser.parse_args(argv)
+    for name in ("threads", "repeats"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
     from moksori.voices import resolve_voice
 
     rows = run_synth_benchmark(

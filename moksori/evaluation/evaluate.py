@@ -27,7 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from moksori.audio import load_audio
-from moksori.data.manifest import read_manifest, write_json
+from moksori.data.manifest import load_config, read_manifest, write_json
 from moksori.evaluation.asr import Transcriber, try_load_asr
 from moksori.evaluation.judges import (
     JudgeUnavailable,
@@ -182,6 +182,7 @@ def evaluate_voice(
     if not records:
         raise ValueError(f"{dataset_dir}: split {split!r} holds no utterances; try --split all")
     loaded = voice if isinstance(voice, Voice) else load_voice(voice)
+    _check_language(loaded, dataset_dir)
     synthesizer = Synthesizer(loaded) if precision == "fp32" else Synthesizer(loaded, use_onnx=False, precision=precision)
     transcriber, asr_note = _recogniser(asr_model) if asr else (None, "turned off (--no-asr)")
     dnsmos_note = (dnsmos_available() if dnsmos else "turned off (--no-dnsmos)")
@@ -198,6 +199,16 @@ def evaluate_voice(
     for record in tqdm(records, desc=f"evaluate {loaded.name}", unit="utt", disable=not progress):
         result.rows.append(_score_utterance(record, dataset_dir, synthesizer, transcriber, seed, dnsmos_note is None))
     return result
+
+
+def _check_language(voice: Voice, dataset_dir: Path) -> None:
+    """A voice scored on another language's sentences reads them with the wrong front end: its
+    figures would describe that, not the voice."""
+    spoken = (load_config(dataset_dir).get("text") or {}).get("language")
+    reads = voice.frontend.language
+    if spoken and spoken != reads:
+        raise ValueError(f"{dataset_dir} holds {spoken!r} speech, and voice {voice.name!r} reads {reads!r}: "
+                         "evaluate a voice on recordings of its own language")
 
 
 def _recogniser(asr_model: str | Path | None) -> tuple[Transcriber | None, str | None]:

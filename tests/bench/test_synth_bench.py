@@ -43,3 +43,11 @@ def test_main_accepts_a_vocos_config(tmp_path, capsys):
 def test_waveglow_configurations_build(tmp_path):
     voice = read_voice_json(_random_voice("glow_tts tiny + waveglow tiny", tmp_path / "waveglow"))
     assert voice["vocoder"]["model_name"] == "waveglow" and voice["vocoder"]["model_config"]["n_flows"] == 4
+
+
+@pytest.mark.parametrize("flag", ["--repeats", "--threads"])
+def test_zero_repeats_or_threads_are_refused_by_name(flag, capsys):
+    """--repeats 0 ran, then said only "no median for empty data"."""
+    with pytest.raises(SystemExit):
+        main([flag, "0"])
+    assert f"{flag} must be at least 1, got 0" in capsys.readouterr().err

@@ -168,3 +168,14 @@ def test_a_reduced_precision_is_scored_against_the_same_recordings(tiny_voice, t
     assert [row.mcd_db for row in reduced.rows] != [row.mcd_db for row in fp32.rows]  # bf16 really ran
     with pytest.raises(ValueError, match="precision"):
         evaluate_voice(tiny_voice, tiny_dataset, limit=1, progress=False, asr=False, dnsmos=False, precision="fp8")
+
+
+def test_a_dataset_of_another_language_is_refused(tiny_voice, tmp_path):
+    """A Korean voice scored on English sentences ran, and its figures described the wrong front end."""
+    from moksori.data.preprocess import PreprocessConfig, preprocess_dataset
+    from moksori.data.sample_dataset import make_sample_dataset
+
+    raw = make_sample_dataset(tmp_path / "raw", language="en", n=2, workers=1, progress=False)
+    preprocess_dataset(raw, tmp_path / "en", PreprocessConfig(language="en", val_fraction=0.5), workers=1, progress=False)
+    with pytest.raises(ValueError, match=r"holds 'en' speech, and voice .* reads 'ko'"):
+        evaluate_voice(tiny_voice, tmp_path / "en", asr=False, dnsmos=False, progress=False)
