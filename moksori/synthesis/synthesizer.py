@@ -128,6 +128,9 @@ class _Options:
                         seed=self.seed, style=dict(self.style or {}))
 
 
+SILENT_REFERENCE_PEAK = 1e-3  # -60 dBFS: below it a style reference holds no speech
+
+
 class SynthesisStopped(Exception):
     """``synthesize(stop=...)`` was told to stop before the text was done."""
 
@@ -498,6 +501,9 @@ class Synthesizer:
             wave = resample(wave, sample_rate, config.sample_rate)
         if wave.size < 4 * config.hop_length:
             raise ValueError(f"the style reference is too short ({wave.size / config.sample_rate:.3f} s)")
+        peak = float(np.abs(wave).max())
+        if not peak > SILENT_REFERENCE_PEAK:  # its z would be the prior's silence, not a style
+            raise ValueError(f"the style reference is silent (peak {peak:.1e}): it has no style to follow")
         return mel_spectrogram(wave, config.sample_rate, config=config)
 
     def style_controls(

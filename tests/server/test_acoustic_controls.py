@@ -151,3 +151,14 @@ def test_a_style_reference_over_the_limit_is_named_as_one(make_client, flowtron_
     assert response.json()["error"]["message"] == (
         f"style_ref_wav: the style reference is {MAX_REFERENCE_SECONDS + 1:.1f} s long; "
         f"a style reference may be at most {MAX_REFERENCE_SECONDS:g} s")
+
+
+def test_a_silent_style_reference_is_refused(make_client, flowtron_voices) -> None:
+    """Its z is the prior's silence: the request was accepted and followed no style at all."""
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.zeros(22050, dtype=np.float32), 22050, format="WAV", subtype="PCM_16")
+    client = make_client(voices_dir=flowtron_voices)
+    response = client.post("/synthesize", json={"text": TEXT, "style_ref_wav": base64.b64encode(buffer.getvalue()).decode()})
+    assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_style"
+    assert "the style reference is silent" in response.json()["error"]["message"]
+    assert client.post("/synthesize", json={"text": TEXT, "style_ref_wav": _upload()}).status_code == 200
