@@ -626,12 +626,13 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the voice to start from (default: the shipped ko_default)")
     tune.add_argument("--out", type=Path, help="voice folder to write (default: voices/NAME)")
     tune.add_argument("--name", help="voice name (default: the --out folder's name, else the dataset's)")
-    tune.add_argument("--acoustic-steps", type=int, help="Glow-TTS steps (recipe default: 1000)")
+    tune.add_argument("--acoustic-steps", type=int, help="acoustic model steps (the recipe's; finetune_ko: 1000)")
     tune.add_argument("--vocoder-steps", type=int,
                       help="vocoder steps (recipe default: 1000; 0 reuses the base voice's vocoder as it is)")
     tune.add_argument("--freeze", nargs="+", metavar="PREFIX",
                       help="acoustic parameter-name prefixes to keep fixed (e.g. encoder decoder.flows.0)")
-    tune.add_argument("--lr", type=float, help="acoustic learning rate (Noam scale; recipe default 0.05)")
+    tune.add_argument("--lr", type=float, help="acoustic learning rate, in the recipe's schedule (finetune_ko, Glow-TTS: "
+                      "0.05 on the Noam scale; finetune_tacotron2_ko, Tacotron2: 3e-4)")
     tune.add_argument("--vocoder-lr", type=float, help="vocoder learning rate (recipe default 0.0002)")
     tune.add_argument("--run-dir", type=Path, help="folder for the preprocessed data and both runs "
                       "(default: runs/finetune_NAME)")
