@@ -9,6 +9,8 @@ from typing import Any
 
 __all__ = ["PreprocessReport", "build_report", "format_report"]
 
+MAX_REPORTED_REJECTIONS = 50
+
 
 @dataclass
 class PreprocessReport:
@@ -34,6 +36,9 @@ class PreprocessReport:
     symbols_seen: int
     unseen_symbols: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
+    # The first rejected items (id, reason, message), so the report names the bad clips;
+    # all of them are in rejected.jsonl.
+    rejected_items: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def symbol_coverage(self) -> float:
@@ -87,6 +92,10 @@ def build_report(
         symbols_seen=len(speakable) - len(unseen),
         unseen_symbols=unseen,
         elapsed_s=elapsed_s,
+        rejected_items=[
+            {"id": record["id"], "reason": record["reason"], "message": record["message"]}
+            for record in rejected[:MAX_REPORTED_REJECTIONS]
+        ],
     )
 
 
@@ -115,8 +124,17 @@ def format_report(report: PreprocessReport) -> str:
         width = max(len(reason) for reason in report.rejected_by_reason)
         for reason, count in report.rejected_by_reason.items():
             lines.append(f"  {reason:<{width}}  {count}")
+        lines.append(_rejected_heading(report))
+        for item in report.rejected_items:
+            lines.append(f"  {item['id']}  {item['reason']}: {item['message']}")
     lines.append(f"time         {report.elapsed_s:.1f} s")
     return "\n".join(lines)
+
+
+def _rejected_heading(report: PreprocessReport) -> str:
+    if len(report.rejected_items) < report.n_rejected:
+        return f"rejected clips (first {len(report.rejected_items)} of {report.n_rejected}; all in rejected.jsonl)"
+    return "rejected clips (also in rejected.jsonl)"
 
 
 def _hours(hours: float) -> str:

@@ -180,6 +180,28 @@ def test_config_and_report_files(run):
     assert not list(out.rglob("*.tmp"))
 
 
+def test_report_names_each_rejected_clip(run):
+    # "unreadable 1" alone does not tell a user which of thousands of clips to fix.
+    _, out, report, _ = run
+    text = (out / "report.txt").read_text(encoding="utf-8")
+    for utt_id, reason in BAD.items():
+        assert f"  {utt_id}  {reason}: " in text
+    assert "textfile.wav" in text  # the message says what is wrong with the file
+
+
+def test_report_lists_the_first_rejections_and_points_to_the_rest():
+    from moksori.data.report import MAX_REPORTED_REJECTIONS, build_report
+    from moksori.text import TextFrontend
+
+    rejected = [{"id": f"c{i}", "reason": "missing", "message": "audio file not found", "duration_s": None}
+                for i in range(MAX_REPORTED_REJECTIONS + 5)]
+    report = build_report(kept=[], rejected=rejected, n_train=0, n_val=0, frontend=TextFrontend("ko"),
+                          dataset="d", dataset_format="ljspeech", out_dir="o", elapsed_s=0.0)
+    text = format_report(report)
+    assert f"first {MAX_REPORTED_REJECTIONS} of {MAX_REPORTED_REJECTIONS + 5}; all in rejected.jsonl" in text
+    assert f"  c{MAX_REPORTED_REJECTIONS - 1}  missing" in text and f"  c{MAX_REPORTED_REJECTIONS}  " not in text
+
+
 def test_rerun_overwrites_consistently(run, tmp_path):
     dataset, _, _, config = run
     out = tmp_path / "out"
