@@ -34,8 +34,16 @@ def checkpoint_path(run_dir: str | Path, step: int) -> Path:
 
 
 def _atomic_torch_save(value: Any, path: Path) -> None:
-    with atomic_path(path, durable=True) as temp, open(temp, "wb") as handle:
-        torch.save(value, handle)
+    try:
+        with atomic_path(path, durable=True) as temp, open(temp, "wb") as handle:
+            torch.save(value, handle)
+    except RuntimeError as error:
+        # torch's zip writer answers a failed write (a full disk) with its own RuntimeError
+        # ("unexpected pos ..."); the OSError it was handling says what happened.
+        failed_write = error.__context__
+        if isinstance(failed_write, OSError) and failed_write.errno is not None:
+            raise OSError(failed_write.errno, f"cannot write the checkpoint: {failed_write.strerror}", str(path)) from error
+        raise
 
 
 def save_checkpoint(run_dir: str | Path, checkpoint: dict[str, Any], keep_last: int | None = None) -> Path:

@@ -81,6 +81,33 @@ def test_failed_write_leaves_no_temp_file_and_keeps_old_latest(tmp_path, monkeyp
     assert load_checkpoint(tmp_path)["step"] == 1
 
 
+def test_a_full_disk_is_an_os_error_naming_the_checkpoint(tmp_path, monkeypatch):
+    import builtins
+    import errno
+    import io
+
+    from moksori.training import checkpoint as checkpoint_module
+
+    class FullDisk(io.FileIO):
+        def write(self, data):
+            if self.tell() + len(data) > 100:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return super().write(data)
+
+    def open_on_full_disk(file, mode="r", *args, **kwargs):
+        return FullDisk(file, "wb") if mode == "wb" else builtins.open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(checkpoint_module, "open", open_on_full_disk, raising=False)
+    base = {key: None for key in SCHEMA_KEYS} | {"format": CHECKPOINT_FORMAT, "model": {"w": torch.ones(1000)}}
+    with pytest.raises(OSError) as caught:
+        save_checkpoint(tmp_path, base | {"step": 1})
+    # torch raised "RuntimeError: [enforce fail at inline_container.cc] unexpected pos", a traceback
+    assert caught.value.errno == errno.ENOSPC
+    assert caught.value.filename == str(tmp_path / "ckpt_00000001.pt")
+    assert "No space left on device" in caught.value.strerror
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_load_checkpoint_rejects_other_files(tmp_path):
     torch.save({"model": {}}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a moksori-checkpoint-1"):
