@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from moksori.synthesis.synthesizer import MAX_SPEED, MIN_SPEED, AlignmentFailure, SynthesisResult, Synthesizer
+from moksori.synthesis.synthesizer import (
+    MAX_SPEED, MIN_SPEED, PARAGRAPH_SILENCE_S, SENTENCE_SILENCE_S, AlignmentFailure, SynthesisResult, Synthesizer,
+)
 from moksori.text import UnreadableTextError
 from moksori.text.ssml import Pause, Speech, SsmlDocument
 
@@ -28,6 +30,17 @@ def _part_speed(speed: float, rate: float) -> float:
 
 def _silence(synthesizer: Synthesizer, seconds: float) -> np.ndarray:
     return np.zeros(round(seconds * synthesizer.sample_rate), dtype=np.float32)
+
+
+def _boundary_silence(synthesizer: Synthesizer, part: Speech, options: dict[str, Any]) -> np.ndarray:
+    """The silence after a part that ends a sentence or paragraph where another part follows (a
+    ``<prosody>`` change there): the Synthesizer puts it between sentences, but each part is
+    synthesised alone and ends without it."""
+    if part.boundary == "paragraph":
+        return _silence(synthesizer, options.get("paragraph_silence_s", PARAGRAPH_SILENCE_S))
+    if part.boundary == "sentence":
+        return _silence(synthesizer, options.get("sentence_silence_s", SENTENCE_SILENCE_S))
+    return np.zeros(0, dtype=np.float32)
 
 
 def _checked_parts(synthesizer: Synthesizer, document: SsmlDocument, speed: float) -> list[Speech | Pause]:
@@ -65,7 +78,7 @@ def synthesize_ssml(
             pieces.append(_silence(synthesizer, part.seconds))
             continue
         result = synthesizer.synthesize_report(part.text, speed=_part_speed(speed, part.rate), stop=stop, **options)
-        pieces.append(result.wave)
+        pieces += [result.wave, _boundary_silence(synthesizer, part, options)]
         failures += result.alignment_failures
         checked += result.sentences_checked
     return SynthesisResult(np.concatenate(pieces), failures, checked)
@@ -94,3 +107,6 @@ def _stream(
             yield from stream
             if failures is not None:
                 failures += stream.alignment_failures
+            gap = _boundary_silence(synthesizer, part, options)
+            if gap.size:
+                yield gap

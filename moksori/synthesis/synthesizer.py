@@ -44,6 +44,7 @@ torch = LazyModule("torch")
 log = logging.getLogger(__name__)
 
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
+SENTENCE_SILENCE_S, PARAGRAPH_SILENCE_S = 0.2, 0.6  # after a sentence, after a paragraph
 # stream() sends the first sentence's audio as a head of HEAD_FRAMES (~0.19 s) and then the rest,
 # so that the first audio leaves after a head's vocoding instead of a whole sentence's (and, for a
 # model whose AcousticModel.stream makes pieces, after the head's mel: Glow-TTS decodes a head
@@ -377,8 +378,8 @@ class Synthesizer:
         speed: float = 1.0,
         noise_scale: float = 0.667,
         speaker: str | int | None = None,
-        sentence_silence_s: float = 0.2,
-        paragraph_silence_s: float = 0.6,
+        sentence_silence_s: float = SENTENCE_SILENCE_S,
+        paragraph_silence_s: float = PARAGRAPH_SILENCE_S,
         seed: int | None = None,
         sigma: float | None = None,
         denoise: float | None = None,
@@ -401,8 +402,8 @@ class Synthesizer:
         speed: float = 1.0,
         noise_scale: float = 0.667,
         speaker: str | int | None = None,
-        sentence_silence_s: float = 0.2,
-        paragraph_silence_s: float = 0.6,
+        sentence_silence_s: float = SENTENCE_SILENCE_S,
+        paragraph_silence_s: float = PARAGRAPH_SILENCE_S,
         seed: int | None = None,
         sigma: float | None = None,
         denoise: float | None = None,
@@ -435,8 +436,8 @@ class Synthesizer:
         speed: float = 1.0,
         noise_scale: float = 0.667,
         speaker: str | int | None = None,
-        sentence_silence_s: float = 0.2,
-        paragraph_silence_s: float = 0.6,
+        sentence_silence_s: float = SENTENCE_SILENCE_S,
+        paragraph_silence_s: float = PARAGRAPH_SILENCE_S,
         seed: int | None = None,
         sigma: float | None = None,
         denoise: float | None = None,

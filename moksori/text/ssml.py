@@ -56,6 +56,9 @@ class SsmlError(ValueError):
 class Speech:
     text: str
     rate: float = 1.0
+    # What ends the part when another follows at another rate: "sentence" or "paragraph" (an <s>/<p>
+    # end, or a full stop), so that the silence the synthesizer puts there is not lost; "" mid-sentence.
+    boundary: str = ""
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,7 @@ class SsmlDocument:
     def key(self) -> str:
         """A stable text for cache keys, one per document: JSON, so that no text inside a part can
         read like a part boundary or a pause ("가|<0.5>|1.0:나" is not 가, a pause, 나)."""
-        return json.dumps([[p.rate, p.text] if isinstance(p, Speech) else p.seconds for p in self.parts],
+        return json.dumps([[p.rate, p.text, p.boundary] if isinstance(p, Speech) else p.seconds for p in self.parts],
                           ensure_ascii=False)
 
     @property
@@ -139,6 +142,12 @@ def parse_ssml(ssml: str, language: str = "ko", lexicon: Callable[[str], str] | 
 
 _PARAGRAPH, _SENTENCE = "\u2029", "\u2028"  # markers while collecting; never in the output
 _BOUNDARIES = re.compile("\\s*[\u2028\u2029][\\s\u2028\u2029]*")
+_SENTENCE_END = re.compile(r"(?:\.{3}|[.?!…])+[\"'”’」』)\]]*$")  # as moksori.text.sentences ends one
+
+
+def _boundary(space: str) -> str:
+    """The break that whitespace around a part's text holds after :meth:`_Walker.flush`'s rewrite."""
+    return "paragraph" if "\n\n" in space else "sentence" if "\n" in space else ""
 
 
 def _spaces(text: str) -> str:
@@ -174,13 +183,25 @@ class _Walker:
         self.pending = []
         text = _BOUNDARIES.sub(lambda m: "\n\n" if _PARAGRAPH in m.group(0) else "\n", text)
         text = re.sub(r"[ \t]+", " ", text)
-        text = re.sub(r" ?\n ?", "\n", text).strip()
-        if text:
-            self.parts.append(Speech(text, self.rate))
+        text = re.sub(r" ?\n ?", "\n", text)
+        stripped = text.strip()
+        self._end_previous(_boundary(text[: len(text) - len(text.lstrip())] if stripped else text))
+        if stripped:
+            ending = _boundary(text[len(text.rstrip()):]) or ("sentence" if _SENTENCE_END.search(stripped) else "")
+            self.parts.append(Speech(stripped, self.rate, ending))
+
+    def _end_previous(self, boundary: str) -> None:
+        """A break at the start of this text ends the previous part (a paragraph outranks a sentence)."""
+        previous = self.parts[-1] if self.parts else None
+        if boundary and isinstance(previous, Speech) and previous.boundary != "paragraph":
+            self.parts[-1] = Speech(previous.text, previous.rate, boundary)
 
     def finish(self) -> list[Part]:
+        """The parts; a boundary is kept only where another Speech follows (a pause sets its own silence)."""
         self.flush()
-        return self.parts
+        following = self.parts[1:] + [None]
+        return [Speech(part.text, part.rate) if isinstance(part, Speech) and not isinstance(after, Speech) else part
+                for part, after in zip(self.parts, following)]
 
     def children(self, element: ET.Element, rate: float) -> None:
         if element.text:

@@ -154,3 +154,22 @@ def test_errors_name_the_line_and_column(ssml: str, message: str, line: int, col
 def test_hostile_xml_is_refused(hostile: str):
     with pytest.raises(SsmlError, match="DTDs, entity declarations and external references are not allowed"):
         parse_ssml(hostile)
+
+
+@pytest.mark.parametrize(
+    ("ssml", "boundary"),
+    [('<speak><p>하나</p><p><prosody rate="fast">둘</prosody></p></speak>', "paragraph"),
+     ('<speak><s>하나</s><s><prosody rate="fast">둘</prosody></s></speak>', "sentence"),
+     ('<speak>하나. <prosody rate="fast">둘</prosody></speak>', "sentence"),
+     ('<speak><prosody rate="fast">하나</prosody><p>둘</p></speak>', "paragraph"),
+     ('<speak>하나 <prosody rate="fast">둘</prosody></speak>', "")],
+)
+def test_a_sentence_or_paragraph_end_at_a_rate_change_is_kept(ssml: str, boundary: str):
+    """A <p>/<s> end or a full stop where the rate changes was stripped with the part's whitespace,
+    so the two parts were read with no pause between them."""
+    first, second = parts(ssml)
+    assert (first.text, first.boundary, second.boundary) == ("하나" + "." * ("하나." in ssml), boundary, "")
+
+
+def test_a_boundary_is_kept_only_before_more_speech():
+    assert parts('<speak><s>하나</s><break time="1s"/>둘.</speak>') == [Speech("하나"), Pause(1.0), Speech("둘.")]
