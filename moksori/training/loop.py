@@ -300,6 +300,9 @@ class Trainer:
     # --- setup ---------------------------------------------------------------------------
     def _load_resume_checkpoint(self) -> dict[str, Any] | None:
         latest = self.run_dir / LATEST
+        numbered = list_checkpoints(self.run_dir)
+        if not latest.is_file() and numbered:
+            latest = numbered[-1]  # latest.pt was never written (the disk filled up after ckpt_N.pt)
         if self.resume:
             if not latest.is_file():
                 raise FileNotFoundError(f"cannot resume: no {LATEST} in {self.run_dir}")
@@ -311,7 +314,7 @@ class Trainer:
                 raise TrainingError(f"cannot resume: {latest} holds no training state (an imported checkpoint?); "
                                     f"start a new run from its weights with --init-from")
             return checkpoint
-        if latest.is_file() or list_checkpoints(self.run_dir):
+        if latest.is_file():
             raise TrainingError(
                 f"{self.run_dir} already holds checkpoints; resume it (--resume) or choose another run folder"
             )

@@ -108,6 +108,20 @@ def test_a_full_disk_is_an_os_error_naming_the_checkpoint(tmp_path, monkeypatch)
     assert list(tmp_path.iterdir()) == []
 
 
+def test_resume_without_latest_uses_the_newest_numbered_checkpoint(short_run, make_recipe, tmp_path):
+    # A full disk can stop a run after ckpt_N.pt and before latest.pt; "resume it (--resume)"
+    # then answered "cannot resume: no latest.pt".
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(short_run, run_dir)
+    (run_dir / "latest.pt").unlink()
+    newest = list_checkpoints(run_dir)[-1]
+    resumed_from = torch.load(newest, weights_only=False)["step"]
+    train(make_recipe("glowtts", run_dir), max_steps=resumed_from + 1, resume=True)
+    assert load_checkpoint(run_dir)["step"] == resumed_from + 1
+
+
 def test_load_checkpoint_rejects_other_files(tmp_path):
     torch.save({"model": {}}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a moksori-checkpoint-1"):
