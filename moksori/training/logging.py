@@ -108,7 +108,7 @@ class RunLogger:
         if not path.is_file():
             return
         lines = path.read_text(encoding="utf-8").splitlines()
-        kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= step]
+        kept = [line for line in lines if (logged := _logged_step(line)) is not None and logged <= step]
         if len(kept) != len(lines):
             path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
 
@@ -139,6 +139,14 @@ class RunLogger:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+def _logged_step(line: str) -> int | None:
+    """The step of a metrics.jsonl line; None for a blank line or one torn by a killed run or a full disk."""
+    try:
+        return int(json.loads(line).get("step", 0))
+    except (ValueError, AttributeError):
+        return None
 
 
 def read_metrics(run_dir: str | Path, split: str | None = None) -> list[dict[str, Any]]:
