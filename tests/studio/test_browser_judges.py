@@ -120,3 +120,30 @@ def test_the_page_shows_the_judges_checking_and_then_their_problems(served, driv
     assert not driver.find_elements(By.ID, "judges-note")
     severe = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     assert severe == [], severe
+
+
+def test_a_delete_confirmation_stays_open_when_the_judges_verdict_arrives(served, driver, spoken):
+    """Delete take asks first; the judges' verdict arriving meanwhile redraws the verdict but
+    must not close the question the user is answering."""
+    base, recogniser = served
+    driver.get(f"{base}/studio")
+    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
+    driver.find_element(By.ID, "new-voice-name").send_keys("확인")
+    driver.find_element(By.ID, "create-voice").click()
+    _wait(driver, lambda d: d.find_element(By.ID, "prompt-text").text == spoken[0][0], "the first prompt")
+    if driver.find_element(By.ID, "guide").is_displayed():
+        driver.find_element(By.ID, "guide-close").click()
+    webdriver.ActionChains(driver).send_keys(Keys.SPACE).perform()
+    _wait(driver, lambda d: "recording" in d.find_element(By.ID, "record-state").get_attribute("class"), "recording")
+    time.sleep(2.5)
+    webdriver.ActionChains(driver).send_keys(Keys.SPACE).perform()
+    _wait(driver, lambda d: d.find_elements(By.ID, "judges-note"), "the judges' note")
+    driver.find_element(By.ID, "discard").click()
+    assert driver.find_element(By.ID, "discard-confirm").is_displayed()
+    recogniser.gate.set()
+    _wait(driver, lambda d: "words_mismatch" in _codes(d), "the judges' verdict")
+    assert driver.find_element(By.ID, "discard-confirm").is_displayed(), "the judges' verdict closed the question"
+    assert not driver.find_element(By.ID, "discard").is_displayed()
+    driver.find_element(By.ID, "discard-yes").click()
+    _wait(driver, lambda d: "deleted" in d.find_element(By.ID, "record-state").text, "the deletion")
+    assert driver.find_element(By.ID, "take-info").text == "no take yet"

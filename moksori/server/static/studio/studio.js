@@ -448,7 +448,10 @@ async function uploadTake(wav) {
 
 function showVerdict(result) {
   const box = $("verdict");
+  // A redraw of the same take (the judges' verdict arriving) leaves an open "Delete this take?" open.
+  const asking = Boolean(result) && !$("discard-confirm").hidden && box.dataset.take === String(result.recording.id);
   box.replaceChildren();
+  box.dataset.take = result ? String(result.recording.id) : "";
   $("take-actions").hidden = !result;
   $("play").disabled = !result;
   $("waveform").hidden = !result;
@@ -491,8 +494,8 @@ function showVerdict(result) {
   $("keep").hidden = take.kept;
   $("trim").hidden = !result.problems.some((p) => ["leading_silence", "trailing_silence", "late_start"].includes(p.code));
   $("untrim").hidden = !take.trim;
-  $("discard-confirm").hidden = true;
-  $("discard").hidden = false;
+  $("discard-confirm").hidden = !asking;
+  $("discard").hidden = asking;
   drawWaveform(take).catch((error) => console.warn("waveform", error));
 }
 
