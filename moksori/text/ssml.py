@@ -332,9 +332,10 @@ def _time_fields(content: str) -> tuple[int, int, int, str | None]:
     if not match:
         raise ValueError(f"{content!r} is not a time such as 14:30 or 2:30pm")
     hour, minute, second = int(match.group(1)), int(match.group(2) or 0), int(match.group(3) or 0)
-    if hour > 24 or minute > 59 or second > 59:
-        raise ValueError(f"{content!r} is not a time")
     meridiem = match.group(4)[0].lower() if match.group(4) else None
+    # 24:00 is the end of a day, 24:30 no time; am/pm count hours to 12 (13:00pm was read 오후 열세 시)
+    if hour > 24 or minute > 59 or second > 59 or (hour == 24 and minute + second) or (meridiem and hour > 12):
+        raise ValueError(f"{content!r} is not a time")
     return hour, minute, second, meridiem
 
 

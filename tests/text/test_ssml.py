@@ -69,6 +69,8 @@ KOREAN_SAY_AS = [
     ("time", "14:30", None, "열네 시 삼십 분"),
     ("time", "9:05:07", None, "아홉 시 오 분 칠 초"),
     ("time", "2:30pm", None, "오후 두 시 삼십 분"),
+    ("time", "24:00", None, "스물네 시"),
+    ("time", "12:30pm", None, "오후 열두 시 삼십 분"),
     ("telephone", "010-1234-5678", None, "공일공 일이삼사 오육칠팔"),
     ("telephone", "+82 2 123 4567", None, "플러스 팔이 이 일이삼 사오육칠"),
 ]
@@ -121,6 +123,8 @@ ERRORS = [
     ('<speak><say-as interpret-as="date">2026-04-31</say-as></speak>', "is not a date", 1, 8),
     ('<speak><say-as interpret-as="date" format="yq">2026-1</say-as></speak>', "use letters y, m and d", 1, 8),
     ('<speak><say-as interpret-as="time">25:00</say-as></speak>', "is not a time", 1, 8),
+    ('<speak><say-as interpret-as="time">13:00pm</say-as></speak>', "is not a time", 1, 8),
+    ('<speak><say-as interpret-as="time">24:30</say-as></speak>', "is not a time", 1, 8),
     ('<speak><say-as interpret-as="telephone">call me</say-as></speak>', "not a telephone number", 1, 8),
     ('<speak><say-as interpret-as="digits"></say-as></speak>', "is empty", 1, 8),
     ('<speak><prosody rate="10">x</prosody></speak>', "outside 0.25..4", 1, 8),
