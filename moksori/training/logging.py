@@ -5,6 +5,7 @@ Only rank 0 logs; other ranks get a :class:`RunLogger` with ``enabled=False`` th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -115,9 +116,10 @@ class RunLogger:
     def scalars(self, prefix: str, values: Mapping[str, float], step: int) -> None:
         if not self.enabled:
             return
-        for name, value in values.items():
-            if math.isfinite(value):
-                self._writer.add_scalar(f"{prefix}/{name}", value, step)
+        with self._writing_logs():
+            for name, value in values.items():
+                if math.isfinite(value):
+                    self._writer.add_scalar(f"{prefix}/{name}", value, step)
         record = {"step": step, "split": prefix, **{k: float(v) for k, v in values.items()}}
         with open(self.run_dir / METRICS_FILE, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
@@ -125,20 +127,35 @@ class RunLogger:
     def examples(self, examples: Examples, step: int) -> None:
         if not self.enabled:
             return
-        for tag, image in examples.images.items():
-            self._writer.add_image(tag, image, step, dataformats="HWC")
-        for tag, wave in examples.audio.items():
-            wave = np.clip(np.asarray(wave, dtype=np.float32).reshape(-1), -1.0, 1.0)
-            self._writer.add_audio(tag, wave, step, sample_rate=self.sample_rate)
+        with self._writing_logs():
+            for tag, image in examples.images.items():
+                self._writer.add_image(tag, image, step, dataformats="HWC")
+            for tag, wave in examples.audio.items():
+                wave = np.clip(np.asarray(wave, dtype=np.float32).reshape(-1), -1.0, 1.0)
+                self._writer.add_audio(tag, wave, step, sample_rate=self.sample_rate)
 
     def flush(self) -> None:
         if self._writer is not None:
-            self._writer.flush()
+            with self._writing_logs():
+                self._writer.flush()
 
     def close(self) -> None:
         if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+            writer, self._writer = self._writer, None
+            with self._writing_logs():
+                writer.close()
+
+    @contextlib.contextmanager
+    def _writing_logs(self):
+        """TensorBoard writes from a thread and re-raises its error without a file name
+        ("[Errno 28] No space left on device"): name the logs folder."""
+        try:
+            yield
+        except OSError as error:
+            if error.filename is not None:
+                raise
+            reason = error.strerror or str(error)
+            raise OSError(error.errno, f"cannot write the TensorBoard logs: {reason}", str(self.run_dir / "logs")) from error
 
 
 def _logged_step(line: str) -> int | None:

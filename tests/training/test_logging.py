@@ -1,4 +1,7 @@
+import errno
 import json
+
+import pytest
 
 from moksori.training.logging import METRICS_FILE, RunLogger
 
@@ -13,3 +16,18 @@ def test_resume_drops_a_metrics_line_torn_by_a_killed_run(tmp_path):
     logger.close()
     kept = [json.loads(line) for line in (tmp_path / METRICS_FILE).read_text(encoding="utf-8").splitlines()]
     assert kept == records[:2]
+
+
+def test_a_full_disk_under_the_logs_names_the_logs_folder(tmp_path, monkeypatch):
+    logger = RunLogger(tmp_path)
+
+    def full_disk_flush():  # what TensorBoard re-raises from its writer thread
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(logger._writer, "flush", full_disk_flush)
+    with pytest.raises(OSError) as caught:
+        logger.flush()
+    assert caught.value.filename == str(tmp_path / "logs")
+    assert caught.value.errno == errno.ENOSPC and "No space left on device" in caught.value.strerror
+    monkeypatch.undo()
+    logger.close()
