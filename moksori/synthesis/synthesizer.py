@@ -686,6 +686,9 @@ class Synthesizer:
         for name, value in (("sigma", sigma), ("denoise", denoise)):
             if value is not None and not (math.isfinite(_as_float(value, name)) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            # numpy's seeding said only "expected non-negative integer", and a stream said it after its first chunk
+            raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
         self._check_knobs(float(speed), sigma, denoise)
         if style:
             if "style" not in self._acoustic.knobs:

@@ -45,6 +45,16 @@ def test_seed_makes_output_deterministic(synth: Synthesizer) -> None:
     assert not np.array_equal(a, synth.synthesize(ONE, seed=6))
 
 
+@pytest.mark.parametrize("seed", [-1, 1.5, True])
+def test_a_seed_that_is_not_a_whole_number_from_0_is_refused_by_name(synth: Synthesizer, seed: object) -> None:
+    """seed=-1 failed in numpy with "expected non-negative integer" (the CLI's whole message), and a
+    stream only once its first sentence was drawn."""
+    with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+        synth.synthesize(ONE, seed=seed)
+    with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+        synth.stream(THREE, seed=seed)
+
+
 def test_stream_yields_sentence_chunks_equal_to_synthesize(synth: Synthesizer) -> None:
     chunks = list(synth.stream(THREE, seed=3, sentence_silence_s=0.1, paragraph_silence_s=0.5))
     # The first sentence comes as a short head (HEAD_FRAMES of audio) and its rest, then one chunk each.
