@@ -555,13 +555,16 @@ def _info_json(info: RunInfo) -> dict[str, Any]:
 
 
 @router.get("/api/studio/recipes", summary="Training recipes a run may use")
-def recipes(studio: StudioDep, user: Caller) -> dict[str, Any]:
+def recipes(request: Request, studio: StudioDep, user: Caller) -> dict[str, Any]:
     from moksori.studio.plans import FINETUNE_RECIPE
 
     # The fine-tune settings are offered as "fine-tune from <voice>", not as a recipe of their own.
     names = [name for name in studio.jobs.recipes() if name != FINETUNE_RECIPE]
     default = studio.settings.default_recipe if studio.settings.default_recipe in names else (names[0] if names else None)
-    return {"recipes": names, "default": default, "finetune": studio.jobs.finetune_recipe()}
+    # The voices a run may start from, as _base_voice finds them: the session's owner sees their
+    # private voices here, which /voices (answering by API key) leaves out.
+    bases = [info.public_dict() for info in request.app.state.moksori.voices.voices_for(user)]
+    return {"recipes": names, "default": default, "finetune": studio.jobs.finetune_recipe(), "bases": bases}
 
 
 def _base_voice(request: Request, wanted: str | None, user: int | None) -> tuple[str, Path] | None:

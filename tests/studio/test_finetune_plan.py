@@ -87,7 +87,7 @@ def test_without_any_recipe_the_studio_offers_none(site_factory, tmp_path, monke
 
     monkeypatch.setattr(moksori.recipes, "RECIPES_DIR", tmp_path / "no-shipped-recipes")
     client = site_factory(recipes_dir=tmp_path / "empty").client()
-    assert client.get("/api/studio/recipes").json() == {"recipes": [], "default": None, "finetune": None}
+    assert client.get("/api/studio/recipes").json() == {"recipes": [], "default": None, "finetune": None, "bases": []}
 
 
 def test_fine_tune_settings_follow_the_base_voice_family(tmp_path):
@@ -135,3 +135,29 @@ def test_plans_build_their_models_one_at_a_time(monkeypatch):
         list(pool.map(lambda n: plans._inspect_cached([{"name": f"s{n}"}], None, None, "ko"), range(8)))
         list(pool.map(lambda n: plans._inspect_cached([{"name": "same"}], None, None, "ko"), range(8)))
     assert most[0] == 1
+
+
+def test_a_signed_in_owner_is_offered_their_private_trained_voice_to_start_from(site_factory, finetune_dir):
+    """The page's "Start from" list: ``/voices`` answers by API key, so a private voice of the
+    signed-in owner (which the plan and the run accept) was never offered; the studio's own list is."""
+    from sqlalchemy import update
+
+    from moksori.store import Database, Voice
+    from moksori.voices import default_voice_path
+
+    site = site_factory(recipes_dir=finetune_dir)
+    alice = site.client(include_default_voice=True)
+    bob = site.client(include_default_voice=True)
+    alice.post("/api/studio/account/signup", json={"username": "alice", "password": "correct horse"})
+    bob.post("/api/studio/account/signup", json={"username": "bob", "password": "battery staple"})
+    secret = alice.post("/api/studio/voices", json={"name": "비밀", "language": "ko", "private": True}).json()["id"]
+    with Database(site.db_url) as db, db.session() as session:  # as a finished run leaves it: trained
+        session.execute(update(Voice).where(Voice.id == secret).values(bundle_path=str(default_voice_path())))
+        session.commit()
+    own = alice.post("/api/studio/voices", json={"name": "둘째", "language": "ko"}).json()["id"]
+    plan = alice.get(f"/api/studio/voices/{own}/training/plan", params={"init_from_voice": str(secret)})
+    assert plan.status_code == 200, plan.text
+
+    offered = {v["id"]: v for v in alice.get("/api/studio/recipes").json()["bases"]}
+    assert str(secret) in offered and offered[str(secret)]["private"]
+    assert str(secret) not in {v["id"] for v in bob.get("/api/studio/recipes").json()["bases"]}

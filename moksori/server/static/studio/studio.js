@@ -658,9 +658,8 @@ const training = { recipes: [], defaultRecipe: null, finetune: null, bases: [], 
 
 async function loadTrainingChoices() {
   const data = await api("/api/studio/recipes");
-  Object.assign(training, { recipes: data.recipes, defaultRecipe: data.default, finetune: data.finetune });
-  // /voices needs an API key on servers that require keys; fine-tuning is then offered from none.
-  training.bases = await api("/voices").then((body) => body.voices, () => []);
+  // bases: the voices the signed-in caller may start from, their private ones included.
+  Object.assign(training, { recipes: data.recipes, defaultRecipe: data.default, finetune: data.finetune, bases: data.bases });
 }
 
 // "Start from": voices of the studio voice's language (the shipped one first); "Settings": the
