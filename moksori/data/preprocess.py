@@ -42,13 +42,13 @@ from moksori.audio import (
     QualityThresholds,
     analyze_clip,
     check_clip,
-    load_audio,
     mel_spectrogram,
     normalize_loudness,
     pcm16_round_trip,
     save_wav,
     trim_silence,
 )
+from moksori.audio.io import AudioLimitError, AudioLimits, load_audio_bounded, resample
 from moksori.data import manifest
 from moksori.data.readers import Utterance, scan_dataset
 from moksori.data.report import PreprocessReport, build_report, format_report
@@ -93,7 +93,8 @@ class PreprocessConfig:
     """Settings of a preprocessing run (saved to config.json).
 
     Duration limits (``quality.min_duration_s`` / ``max_duration_s``, 0.5–20 s, applied
-    to the trimmed clip) and the text–duration bounds (``quality.min_chars_per_second`` /
+    to the trimmed clip; a source file over 10 times ``max_duration_s`` is refused as
+    ``too_long`` without being decoded) and the text–duration bounds (``quality.min_chars_per_second`` /
     ``max_chars_per_second``: letters and Hangul syllables of the normalised text per
     second of speech) live in ``quality`` with the other clip checks.
     ``allowed_problems`` lists check codes (e.g. "too_quiet", "noisy") to tolerate.
@@ -429,13 +430,25 @@ def _check_text(utt: Utterance):
     return result
 
 
+# A source file may hold this many times quality.max_duration_s (the limit is on the trimmed clip);
+# a longer one (an hour-long session file: 2.5 GB decoded) is refused before it is decoded.
+MAX_SOURCE_DURATION_FACTOR = 10
+
+
 def _load(utt: Utterance) -> tuple[np.ndarray, float]:
     path = Path(utt.audio_path)
     if not path.is_file():
         raise _Rejection("missing", f"audio file not found: {path}")
-    sample_rate = _worker["config"].mel.sample_rate
+    config: PreprocessConfig = _worker["config"]
+    sample_rate = config.mel.sample_rate
+    limits = AudioLimits(max_seconds=MAX_SOURCE_DURATION_FACTOR * config.quality.max_duration_s,
+                         max_channels=16, what="source file")
     try:
-        wave = load_audio(path, sample_rate)
+        wave, file_rate = load_audio_bounded(path, limits)
+        wave = resample(wave, file_rate, sample_rate)
+    except AudioLimitError as error:
+        reason = "too_long" if error.code == "take_too_long" else "unreadable"
+        raise _Rejection(reason, f"{path}: {error}")
     except AudioError as error:
         raise _Rejection("unreadable", str(error))
     except Exception as error:

@@ -279,3 +279,30 @@ def test_refuses_to_write_over_the_dataset_or_foreign_files(tmp_path):
     with pytest.raises(ValueError, match="overwrite the dataset's own audio"):
         preprocess_dataset(dataset, dataset, workers=1, progress=False)
     assert sorted(p.name for p in (dataset / "wavs").iterdir()) == ["a.wav"]
+
+
+def test_an_hour_long_source_file_is_refused_before_it_is_decoded(tmp_path):
+    # An hour-long session file among the clips took 2.5 GB (decoded, resampled, analysed)
+    # only to be rejected as too_long; a few of them in parallel workers exhaust the memory.
+    import tracemalloc
+
+    from moksori.audio import QualityThresholds
+
+    dataset = tmp_path / "dataset"
+    (dataset / "wavs").mkdir(parents=True)
+    rate = 48000
+    with soundfile.SoundFile(str(dataset / "wavs" / "session.wav"), "w", rate, 1, subtype="PCM_16") as handle:
+        for _ in range(10):  # 10 minutes, written a minute at a time
+            handle.write(np.full(60 * rate, 1000, dtype=np.int16))
+    (dataset / "metadata.csv").write_text("session|오늘은 날씨가 참 맑습니다.\n", encoding="utf-8")
+    config = PreprocessConfig(quality=QualityThresholds(max_duration_s=5.0))
+    tracemalloc.start()
+    try:
+        report = preprocess_dataset(dataset, tmp_path / "out", config, workers=1, progress=False)
+        _, peak_bytes = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert report.rejected_by_reason == {"too_long": 1}
+    (rejected,) = read_jsonl(tmp_path / "out" / "rejected.jsonl")
+    assert "600.0 s" in rejected["message"] and "session.wav" in rejected["message"]
+    assert peak_bytes < 80e6  # decoding the file is 115 MB of float32 alone, and 53 MB more resampled
