@@ -366,3 +366,17 @@ def test_phone_touch_hints_and_prompt_upload_warnings(server, browser, tmp_path)
     driver.execute_script("arguments[0].scrollIntoView()", driver.find_element(By.ID, "prompt-warnings"))
     _shot(driver, "13-phone-prompt-warnings")
     assert _text(driver, "prompt-position") == "1 / 4"
+
+
+def test_every_form_control_of_the_studio_has_a_label(server, browser):
+    """A screen reader names each field: a <label> or aria-label, not a placeholder that vanishes
+    while typing (the language <select>s had no name at all)."""
+    base, _, _ = server
+    driver = browser
+    driver.get(f"{base}/studio")
+    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
+    unlabelled = driver.execute_script("""
+      return [...document.querySelectorAll('input, select, textarea')]
+        .filter((e) => e.type !== 'hidden' && !e.labels.length && !e.getAttribute('aria-label'))
+        .map((e) => e.id || e.name);""")
+    assert unlabelled == [], unlabelled
