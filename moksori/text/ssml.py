@@ -37,6 +37,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
 MAX_BREAK_S = 10.0
+MAX_DEPTH = 64  # elements inside one another; deeper (600 <s> in 4 KB) ran out of Python's recursion
 MIN_RATE, MAX_RATE = 0.25, 4.0
 BREAK_STRENGTHS = {"none": 0.0, "x-weak": 0.1, "weak": 0.2, "medium": 0.4, "strong": 0.7, "x-strong": 1.0}
 RATE_WORDS = {"x-slow": 0.5, "slow": 0.75, "medium": 1.0, "default": 1.0, "fast": 1.25, "x-fast": 1.5}
@@ -163,6 +164,7 @@ class _Walker:
         self.parts: list[Part] = []
         self.pending: list[str] = []
         self.rate = 1.0
+        self.depth = 0
 
     def fail(self, element: ET.Element, message: str) -> None:
         line, column = self.positions.get(id(element), (1, 1))
@@ -212,6 +214,13 @@ class _Walker:
                 self.say(self.lexicon(_spaces(child.tail)), rate)
 
     def element(self, element: ET.Element, rate: float) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            self.fail(element, f"elements are nested more than {MAX_DEPTH} deep")
+        self._element(element, rate)
+        self.depth -= 1
+
+    def _element(self, element: ET.Element, rate: float) -> None:
         name = _local(element.tag)
         if name not in ELEMENTS:
             self.fail(element, f"unsupported element <{name}> (supported: {', '.join(ELEMENTS)})")
