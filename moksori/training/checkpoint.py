@@ -56,9 +56,21 @@ def save_checkpoint(run_dir: str | Path, checkpoint: dict[str, Any], keep_last: 
     path = checkpoint_path(run_dir, int(checkpoint["step"]))
     _atomic_torch_save(checkpoint, path)
     _atomic_torch_save(checkpoint, run_dir / LATEST)
+    _remove_interrupted_writes(run_dir)
     if keep_last is not None:
         prune_checkpoints(run_dir, keep_last)
     return path
+
+
+# What atomic_path leaves of a checkpoint write when the process is killed (kill -9, OOM) mid-write.
+_INTERRUPTED_WRITE = re.compile(r"^\.(ckpt_\d{8,}\.pt|" + re.escape(LATEST) + r")\..+\.tmp$")
+
+
+def _remove_interrupted_writes(run_dir: Path) -> None:
+    """Delete temp files of checkpoint writes a killed run left: each is a whole checkpoint's size."""
+    for path in run_dir.iterdir():
+        if _INTERRUPTED_WRITE.match(path.name) and path.is_file():
+            path.unlink(missing_ok=True)
 
 
 def list_checkpoints(run_dir: str | Path) -> list[Path]:

@@ -122,6 +122,18 @@ def test_resume_without_latest_uses_the_newest_numbered_checkpoint(short_run, ma
     assert load_checkpoint(run_dir)["step"] == resumed_from + 1
 
 
+def test_a_save_removes_temp_files_of_writes_a_killed_run_left(tmp_path):
+    # kill -9 during torch.save leaves .ckpt_N.pt.XXXX.tmp (a whole checkpoint) for good.
+    left = [tmp_path / ".ckpt_00000001.pt._uxd381u.tmp", tmp_path / ".latest.pt.k2j4h1.tmp"]
+    others = [tmp_path / ".notes.txt.abc.tmp", tmp_path / "ckpt_00000001.pt.tmp"]
+    for path in left + others:
+        path.write_bytes(b"partial")
+    base = {key: None for key in SCHEMA_KEYS} | {"format": CHECKPOINT_FORMAT}
+    save_checkpoint(tmp_path, base | {"step": 2})
+    assert not any(path.exists() for path in left)
+    assert all(path.exists() for path in others)
+
+
 def test_load_checkpoint_rejects_other_files(tmp_path):
     torch.save({"model": {}}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a moksori-checkpoint-1"):
