@@ -380,3 +380,39 @@ def test_every_form_control_of_the_studio_has_a_label(server, browser):
         .filter((e) => e.type !== 'hidden' && !e.labels.length && !e.getAttribute('aria-label'))
         .map((e) => e.id || e.name);""")
     assert unlabelled == [], unlabelled
+
+
+# Holds each take upload for a second and a half, as a slow network or a busy server does.
+SLOW_UPLOAD_JS = """
+(() => {
+  const fetchNow = window.fetch.bind(window);
+  window.fetch = async (url, init) => {
+    if (String(url).endsWith("/takes")) await new Promise((resolve) => setTimeout(resolve, 1500));
+    return fetchNow(url, init);
+  };
+})();
+"""
+
+
+def test_the_prompt_list_waits_while_a_take_uploads(server, browser):
+    """Clicking another prompt in the list while a take uploads showed that take (and its Keep /
+    Delete buttons) under the other prompt's sentence; the list now waits, as ← → do."""
+    base, _, _ = server
+    driver = browser
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": SLOW_UPLOAD_JS})
+    driver.get(f"{base}/studio")
+    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
+    driver.find_element(By.ID, "new-voice-name").send_keys("느린 망")
+    driver.find_element(By.ID, "create-voice").click()
+    _wait(driver, lambda d: _text(d, "prompt-position") == "1 / 568", "the first prompt")
+    if driver.find_element(By.ID, "guide").is_displayed():
+        driver.find_element(By.ID, "guide-close").click()
+    _press(driver, Keys.SPACE)
+    _wait(driver, lambda d: "recording" in d.find_element(By.ID, "record-state").get_attribute("class"), "recording")
+    time.sleep(2.0)
+    _press(driver, Keys.SPACE)
+    _wait(driver, lambda d: "Checking the take" in _text(d, "record-state"), "the upload")
+    driver.find_elements(By.CSS_SELECTOR, "#prompt-list li")[1].click()
+    _wait(driver, lambda d: _text(d, "verdict"), "the verdict")
+    assert _text(driver, "prompt-position") == "1 / 568"
+    assert _text(driver, "take-info") == "1 take"

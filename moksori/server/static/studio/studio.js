@@ -613,7 +613,7 @@ function renderPromptList() {
     item.classList.toggle("problem", !prompt.kept && prompt.takes > 0);
     item.classList.toggle("current", i === state.index);
     item.addEventListener("click", () => {
-      if (recorder.recording) return;
+      if (recorder.recording || state.uploading) return; // as move(): the take lands on the prompt shown
       state.index = i;
       showPrompt();
     });
