@@ -4,7 +4,8 @@ A sentence ends at ``. ? ! …`` (and closing quotes or brackets right after the
 followed by whitespace or the end of the line. It does not end inside quotes or
 brackets, after an abbreviation (Mr. Dr. e.g.) or an initial (J. K.), before a
 lowercase word, after a dotted date (2026.11.21.) or between the parts of a spaced
-date (2026. 11. 21.), or before a Korean quotative ("가자." 하고 말했다).
+date (2026. 11. 21.), after a list item's number (1. 사과), or before a Korean
+quotative ("가자." 하고 말했다).
 Every line break ends a sentence; a blank line also ends a paragraph. Sentences
 longer than ``max_chars`` are cut at commas, then at spaces.
 """
@@ -74,6 +75,8 @@ def _ends_sentence(line: str, start: int, match: re.Match[str]) -> bool:
             return False
         if last_word.isdigit() and (following[0].isdigit() or _ends_spaced_date(before)):
             return False
+        if len(before) == 1 and last_word.isdigit() and len(last_word) <= 3:
+            return False  # a list item's number ("1. 사과를 씻는다."): a pause, not a sentence of its own
         if following[0].isascii() and following[0].islower():
             return False
     return not (match.group(0)[-1] in "\"'”’」』" and _QUOTATIVE.match(following))

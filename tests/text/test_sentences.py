@@ -98,3 +98,11 @@ def test_short_sentences_untouched_by_limit() -> None:
 def test_invalid_max_chars() -> None:
     with pytest.raises(ValueError):
         split_sentences("가", max_chars=0)
+
+
+def test_a_list_items_number_does_not_end_a_sentence() -> None:
+    """"1. 사과" was split into the sentences "1." and "사과", a sentence pause after each number."""
+    assert split_sentences("1. 사과를 씻는다. 2. 껍질을 깎는다.") == ["1. 사과를 씻는다.", "2. 껍질을 깎는다."]
+    assert split_sentences("준비물:\n1. 사과\n2. 배") == ["준비물:", "1. 사과", "2. 배"]
+    assert split_sentences("답은 5. 다음 문제.") == ["답은 5.", "다음 문제."]  # a number that ends a sentence
+    assert split_sentences("2026. 새해가 밝았다.") == ["2026.", "새해가 밝았다."]  # a year heading
