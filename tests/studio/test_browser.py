@@ -416,3 +416,33 @@ def test_the_prompt_list_waits_while_a_take_uploads(server, browser):
     _wait(driver, lambda d: _text(d, "verdict"), "the verdict")
     assert _text(driver, "prompt-position") == "1 / 568"
     assert _text(driver, "take-info") == "1 take"
+
+
+def test_switching_the_voice_cancels_a_take_being_recorded(server, browser):
+    """A take begun for one voice's sentence and stopped after switching to another voice was
+    stored under the other voice's current prompt: a different sentence. Switching cancels it."""
+    from selenium.webdriver.support.ui import Select
+
+    base, root, _ = server
+    driver = browser
+    driver.get(f"{base}/studio")
+    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
+    for name in ("첫째", "둘째"):
+        if not driver.find_element(By.ID, "new-voice-name").is_displayed():
+            driver.find_element(By.CSS_SELECTOR, "#new-voice summary").click()
+        driver.find_element(By.ID, "new-voice-name").send_keys(name)
+        driver.find_element(By.ID, "create-voice").click()
+        _wait(driver, lambda d: name in Select(d.find_element(By.ID, "voice-select")).first_selected_option.text, name)
+    if driver.find_element(By.ID, "guide").is_displayed():
+        driver.find_element(By.ID, "guide-close").click()
+    driver.find_element(By.ID, "record").click()
+    _wait(driver, lambda d: "recording" in d.find_element(By.ID, "record-state").get_attribute("class"), "recording")
+    time.sleep(1.0)
+    Select(driver.find_element(By.ID, "voice-select")).select_by_visible_text("첫째 (ko)")
+    _wait(driver, lambda d: "Cancelled" in _text(d, "record-state"), "the take to be cancelled")
+    assert _text(driver, "record") == "● Record"
+    driver.find_element(By.ID, "record").click()  # starts a new take: nothing was left running
+    _wait(driver, lambda d: "recording" in d.find_element(By.ID, "record-state").get_attribute("class"), "a new take")
+    _press(driver, Keys.ESCAPE)
+    with Database(f"sqlite:///{root / 'moksori.db'}") as db, db.session() as session:
+        assert session.scalars(select(Recording)).all() == []

@@ -293,6 +293,7 @@ async function createVoice() {
 }
 
 async function openVoice(voice) {
+  cancelRecording(); // a take of this voice's sentence must not be stored under another voice's prompt
   state.voice = voice;
   const hasVoice = Boolean(voice);
   $("recorder").hidden = !hasVoice;
@@ -343,6 +344,7 @@ function showPromptWarnings(warnings) {
 }
 
 async function openPromptSet(promptSet) {
+  cancelRecording();
   state.promptSet = promptSet || null;
   if (!promptSet || !state.voice) return;
   localStorage.setItem(`moksori.set.${state.voice.id}`, promptSet.id);
