@@ -446,3 +446,33 @@ def test_switching_the_voice_cancels_a_take_being_recorded(server, browser):
     _press(driver, Keys.ESCAPE)
     with Database(f"sqlite:///{root / 'moksori.db'}") as db, db.session() as session:
         assert session.scalars(select(Recording)).all() == []
+
+
+def test_a_take_uploading_while_the_voice_is_switched_is_not_shown_under_the_other_voice(server, browser):
+    """The upload's verdict (and its Keep / Delete buttons) belongs to the voice and prompt it was
+    recorded for; opened meanwhile, the other voice shows its own prompt, with no take."""
+    from selenium.webdriver.support.ui import Select
+
+    base, _, _ = server
+    driver = browser
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": SLOW_UPLOAD_JS})
+    driver.get(f"{base}/studio")
+    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
+    for name in ("첫째", "둘째"):
+        if not driver.find_element(By.ID, "new-voice-name").is_displayed():
+            driver.find_element(By.CSS_SELECTOR, "#new-voice summary").click()
+        driver.find_element(By.ID, "new-voice-name").send_keys(name)
+        driver.find_element(By.ID, "create-voice").click()
+        _wait(driver, lambda d: name in Select(d.find_element(By.ID, "voice-select")).first_selected_option.text, name)
+    if driver.find_element(By.ID, "guide").is_displayed():
+        driver.find_element(By.ID, "guide-close").click()
+    driver.find_element(By.ID, "record").click()
+    _wait(driver, lambda d: "recording" in d.find_element(By.ID, "record-state").get_attribute("class"), "recording")
+    time.sleep(2.0)
+    driver.find_element(By.ID, "record").click()
+    _wait(driver, lambda d: "Checking the take" in _text(d, "record-state"), "the upload")
+    Select(driver.find_element(By.ID, "voice-select")).select_by_visible_text("첫째 (ko)")
+    _wait(driver, lambda d: "Checking the take" not in _text(d, "record-state"), "the upload to end")
+    time.sleep(0.5)
+    assert _text(driver, "take-info") == "no take yet" and _text(driver, "verdict") == ""
+    assert not driver.find_element(By.ID, "take-actions").is_displayed()

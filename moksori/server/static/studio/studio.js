@@ -428,6 +428,10 @@ async function uploadTake(wav) {
   state.uploading = true;
   try {
     const result = await api(`/api/studio/voices/${state.voice.id}/takes`, { method: "POST", body });
+    if (currentPrompt() !== prompt) { // another voice or prompt set was opened meanwhile: stored, not shown here
+      setRecordState(`The take was saved for the prompt you left. ${HINT.start}`);
+      return;
+    }
     setRecordState(result.ok
       ? `Saved. ${TOUCH ? "Tap Next →" : "Press →"} for the next prompt, or ${HINT.again}.`
       : `Saved, with problems: ${HINT.again}, or keep it anyway.`);
