@@ -26,6 +26,8 @@ import multiprocessing
 import os
 import time
 from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -377,8 +379,47 @@ def _map_clips(utterances: list[Utterance], out_dir: Path, config: PreprocessCon
     if method == "fork":
         _warm_up(config)
     context = multiprocessing.get_context(method)
-    with context.Pool(workers, initializer=_init_worker, initargs=(config, out_dir)) as pool:
-        yield from pool.imap(_process_clip, utterances, chunksize=chunk)
+    yield from _map_in_pools(utterances, chunk, workers, context, (config, out_dir))
+
+
+def _map_in_pools(utterances: list[Utterance], chunk: int, workers: int, context, initargs: tuple):
+    """Yield (kind, record) for each utterance, in input order, from ``workers`` processes.
+
+    A worker that dies (the kernel's out-of-memory killer, a crash in a codec) breaks the pool;
+    multiprocessing.Pool waited for its clips for ever. Here the first unfinished chunk is then
+    re-run one clip per process, so the clip that kills a worker is rejected by name, and a fresh
+    pool goes on with the rest.
+    """
+    start = 0
+    while start < len(utterances):
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=initargs) as pool:
+            chunks = [utterances[i : i + chunk] for i in range(start, len(utterances), chunk)]
+            futures = [pool.submit(_process_chunk, clips) for clips in chunks]
+            for clips, future in zip(chunks, futures):
+                try:
+                    results = future.result()
+                except BrokenProcessPool:
+                    break
+                yield from results
+                start += len(clips)
+            else:
+                return
+        for utt in utterances[start : start + chunk]:
+            yield _process_clip_alone(utt, context, initargs)
+        start += chunk
+
+
+def _process_chunk(utterances: list[Utterance]) -> list[tuple[str, dict[str, Any]]]:
+    return [_process_clip(utt) for utt in utterances]
+
+
+def _process_clip_alone(utt: Utterance, context, initargs: tuple) -> tuple[str, dict[str, Any]]:
+    with ProcessPoolExecutor(1, mp_context=context, initializer=_init_worker, initargs=initargs) as pool:
+        try:
+            return pool.submit(_process_clip, utt).result()
+        except BrokenProcessPool:
+            message = "the process reading this clip died (killed by the system, e.g. out of memory, or crashed)"
+            return "rejected", _rejected_record(utt, _Rejection("error", message), None)
 
 
 def _start_method() -> str:

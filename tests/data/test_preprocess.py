@@ -306,3 +306,37 @@ def test_an_hour_long_source_file_is_refused_before_it_is_decoded(tmp_path):
     (rejected,) = read_jsonl(tmp_path / "out" / "rejected.jsonl")
     assert "600.0 s" in rejected["message"] and "session.wav" in rejected["message"]
     assert peak_bytes < 80e6  # decoding the file is 115 MB of float32 alone, and 53 MB more resampled
+
+
+def test_a_clip_that_kills_its_worker_is_rejected_by_name_and_the_rest_go_on(run, tmp_path, monkeypatch):
+    # A worker killed by the out-of-memory killer (or a codec crash) made the run wait for ever.
+    import os
+    import signal
+    import threading
+
+    import moksori.data.preprocess as preprocess_module
+
+    dataset, _, _, config = run
+    parent = os.getpid()
+    load = preprocess_module._load
+
+    def load_killing_on_good3(utt):
+        if utt.id == "good3" and os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return load(utt)
+
+    monkeypatch.setattr(preprocess_module, "_load", load_killing_on_good3)
+    result = {}
+    worker = threading.Thread(
+        target=lambda: result.update(report=preprocess_dataset(dataset, tmp_path / "out", config, workers=2, progress=False)),
+        daemon=True,
+    )
+    worker.start()
+    worker.join(timeout=120)
+    assert "report" in result, "preprocessing hung after a worker died"
+    rejected = {r["id"]: r for r in read_jsonl(tmp_path / "out" / "rejected.jsonl")}
+    assert rejected["good3"]["reason"] == "error" and "died" in rejected["good3"]["message"]
+    assert {utt_id: r["reason"] for utt_id, r in rejected.items() if utt_id != "good3"} == BAD
+    assert sorted(r["id"] for r in read_jsonl(tmp_path / "out" / "manifest.jsonl")) == [
+        f"good{i}" for i in range(6) if i != 3
+    ]
