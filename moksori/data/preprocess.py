@@ -392,7 +392,8 @@ def _map_in_pools(utterances: list[Utterance], chunk: int, workers: int, context
     """
     start = 0
     while start < len(utterances):
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=initargs) as pool:
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=initargs)
+        try:
             chunks = [utterances[i : i + chunk] for i in range(start, len(utterances), chunk)]
             futures = [pool.submit(_process_chunk, clips) for clips in chunks]
             for clips, future in zip(chunks, futures):
@@ -404,6 +405,8 @@ def _map_in_pools(utterances: list[Utterance], chunk: int, workers: int, context
                 start += len(clips)
             else:
                 return
+        finally:  # Ctrl-C: drop the clips not started instead of waiting for them all
+            pool.shutdown(cancel_futures=True)
         for utt in utterances[start : start + chunk]:
             yield _process_clip_alone(utt, context, initargs)
         start += chunk

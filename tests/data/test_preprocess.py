@@ -340,3 +340,23 @@ def test_a_clip_that_kills_its_worker_is_rejected_by_name_and_the_rest_go_on(run
     assert sorted(r["id"] for r in read_jsonl(tmp_path / "out" / "manifest.jsonl")) == [
         f"good{i}" for i in range(6) if i != 3
     ]
+
+
+def test_stopping_the_workers_early_does_not_wait_for_every_clip(tmp_path, monkeypatch):
+    # Ctrl-C ends the loop over the workers' results; the pool must not first do every clip left.
+    import time
+
+    import moksori.data.preprocess as preprocess_module
+    from moksori.data.readers import Utterance
+
+    def slow_clip(utt):
+        time.sleep(0.05)
+        return "rejected", {"id": utt.id}
+
+    monkeypatch.setattr(preprocess_module, "_process_clip", slow_clip)
+    utterances = [Utterance(f"c{i}", tmp_path / f"c{i}.wav", "text") for i in range(400)]
+    results = preprocess_module._map_clips(utterances, tmp_path, PreprocessConfig(), workers=2)
+    assert next(results)[1] == {"id": "c0"}
+    started = time.perf_counter()
+    results.close()
+    assert time.perf_counter() - started < 3  # every clip: 400 x 0.05 s over 2 workers = 10 s
