@@ -476,3 +476,58 @@ def test_a_take_uploading_while_the_voice_is_switched_is_not_shown_under_the_oth
     time.sleep(0.5)
     assert _text(driver, "take-info") == "no take yet" and _text(driver, "verdict") == ""
     assert not driver.find_element(By.ID, "take-actions").is_displayed()
+
+
+# While window.__holdRuns is set, a run's status request waits for window.__releaseRuns().
+HELD_RUN_POLL_JS = """
+(() => {
+  const fetchNow = window.fetch.bind(window);
+  window.__heldRuns = 0;
+  window.fetch = async (url, init) => {
+    if (window.__holdRuns && /\\/api\\/studio\\/training\\/\\d+$/.test(String(url))) {
+      window.__heldRuns += 1;
+      await new Promise((resolve) => { window.__releaseRuns = resolve; });
+    }
+    return fetchNow(url, init);
+  };
+})();
+"""
+
+
+def test_a_run_status_arriving_after_the_voice_is_switched_stays_with_its_voice(server, browser, spoken):
+    """Voice A trains; a status poll of A's run still on its way when voice B is opened was shown
+    under B (Start training there said "A run is in progress", and the page went on polling A)."""
+    import httpx
+    from selenium.webdriver.support.ui import Select
+
+    base, _, _ = server
+    driver = browser
+    with httpx.Client(base_url=base) as http:
+        first = http.post("/api/studio/voices", json={"name": "훈련", "language": "ko"}).json()["id"]
+        sets = http.get("/api/studio/prompt-sets").json()["prompt_sets"]
+        ko = next(s["id"] for s in sets if s["language"] == "ko" and s["source"] == "builtin")
+        ids = {p["text"]: p["id"] for p in http.get(f"/api/studio/prompt-sets/{ko}/prompts").json()["prompts"]}
+        for text, wave in spoken[:4]:
+            buffer = io.BytesIO()
+            soundfile.write(buffer, wave, 22050, format="WAV")
+            take = http.post(f"/api/studio/voices/{first}/takes", data={"prompt_id": str(ids[text])},
+                             files={"audio": ("take.wav", buffer.getvalue())}).json()["recording"]["id"]
+            http.patch(f"/api/studio/recordings/{take}", json={"kept": True})
+        run = http.post(f"/api/studio/voices/{first}/training", json={"recipe": "tiny_long"}).json()["id"]
+        http.post("/api/studio/voices", json={"name": "새것", "language": "ko"})
+        try:
+            driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": HELD_RUN_POLL_JS})
+            driver.get(f"{base}/studio")
+            _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
+            Select(driver.find_element(By.ID, "voice-select")).select_by_visible_text("훈련 (ko)")
+            _wait(driver, lambda d: "A run is in progress" in _text(d, "start-reason"), "voice A's run")
+            driver.execute_script("window.__holdRuns = true;")
+            _wait(driver, lambda d: d.execute_script("return window.__heldRuns") > 0, "a held status poll")
+            Select(driver.find_element(By.ID, "voice-select")).select_by_visible_text("새것 (ko)")
+            _wait(driver, lambda d: "needs at least" in _text(d, "start-reason"), "voice B's form")
+            driver.execute_script("window.__holdRuns = false; window.__releaseRuns();")
+            time.sleep(3)  # the released poll, and the next one if it were scheduled
+            assert "needs at least" in _text(driver, "start-reason"), _text(driver, "start-reason")
+            assert driver.execute_script("return window.__heldRuns") == 1
+        finally:
+            http.post(f"/api/studio/training/{run}/cancel")

@@ -757,7 +757,9 @@ async function startTraining() {
 
 async function pollRun(runId) {
   stopRunPoll();
+  const voice = state.voice;
   const run = await api(`/api/studio/training/${runId}`);
+  if (state.voice !== voice) return; // another voice was opened meanwhile: its runs are shown, not this one
   const active = run.status === "queued" || run.status === "running";
   $("training-status").textContent =
     `Run ${run.id} (${run.recipe}): ${run.status}` + (active ? ` — ${run.stage}, step ${run.step}` : "") +
