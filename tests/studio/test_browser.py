@@ -531,3 +531,22 @@ def test_a_run_status_arriving_after_the_voice_is_switched_stays_with_its_voice(
             assert driver.execute_script("return window.__heldRuns") == 1
         finally:
             http.post(f"/api/studio/training/{run}/cancel")
+
+
+def test_deleting_a_voice_asks_for_its_name_in_the_page_own_words(server, browser):
+    """A wrong name in "Delete this voice" says to type the name (the toast showed the API's
+    "send confirm='…'"); the right one deletes the voice."""
+    base, _, _ = server
+    driver = browser
+    driver.get(f"{base}/studio")
+    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
+    driver.find_element(By.ID, "new-voice-name").send_keys("지울것")
+    driver.find_element(By.ID, "create-voice").click()
+    _wait(driver, lambda d: d.find_element(By.ID, "details").is_displayed(), "the voice")
+    driver.find_element(By.ID, "delete-confirm").send_keys("지울", Keys.ENTER)
+    _wait(driver, lambda d: d.find_element(By.ID, "toast").get_attribute("class") == "error", "the refusal")
+    assert "type" in _text(driver, "toast").lower() and "confirm=" not in _text(driver, "toast"), _text(driver, "toast")
+    assert "지울것" in _text(driver, "voice-select")
+    driver.find_element(By.ID, "delete-confirm").send_keys("것", Keys.ENTER)
+    _wait(driver, lambda d: "deleted" in _text(d, "toast"), "the deletion")
+    assert _text(driver, "voice-select") == "" and not driver.find_element(By.ID, "details").is_displayed()

@@ -797,6 +797,9 @@ async function cancelTraining() {
 
 async function deleteVoice() {
   const confirm = $("delete-confirm").value;
+  if (confirm !== state.voice.name) {
+    throw new Error(`To delete this voice, type its name exactly: ${state.voice.name}`);
+  }
   await api(`/api/studio/voices/${state.voice.id}?confirm=${encodeURIComponent(confirm)}`, { method: "DELETE" });
   toast(`Voice “${state.voice.name}” deleted`);
   localStorage.removeItem("moksori.voice");
