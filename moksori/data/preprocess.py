@@ -20,6 +20,7 @@ converts back to float32 when loading).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import multiprocessing
@@ -454,6 +455,8 @@ def _process_clip(utt: Utterance) -> tuple[str, dict[str, Any]]:
         return "kept", _process_audio(utt, wave, text_result)
     except _Rejection as rejection:
         return "rejected", _rejected_record(utt, rejection, duration_s)
+    except OutputWriteError:
+        raise
     except Exception as error:  # one bad clip never stops the run
         rejection = _Rejection("error", f"{type(error).__name__}: {error}")
         return "rejected", _rejected_record(utt, rejection, duration_s)
@@ -514,13 +517,31 @@ def _process_audio(utt: Utterance, wave: np.ndarray, text_result) -> dict[str, A
             trimmed, target_dbfs=config.target_dbfs, peak_limit=config.peak_limit, sample_rate=sample_rate
         )
     wav_path = out_dir / manifest.WAV_DIR / f"{utt.id}.wav"
-    save_wav(wav_path, trimmed, sample_rate)
+    with _writing(wav_path):
+        save_wav(wav_path, trimmed, sample_rate)
     # The mel comes from the saved 16-bit signal, so it matches what a vocoder trains on.
     saved = pcm16_round_trip(trimmed)
     mel = mel_spectrogram(saved, sample_rate, config=config.mel).numpy()
     mel_path = out_dir / manifest.MEL_DIR / f"{utt.id}.npy"
-    manifest.save_mel(mel_path, mel.astype(config.mel_dtype))
+    with _writing(mel_path):
+        manifest.save_mel(mel_path, mel.astype(config.mel_dtype))
     return _manifest_record(utt, text_result, saved, mel, report, (start, end), sample_rate)
+
+
+class OutputWriteError(OSError):
+    """The output folder cannot be written (a full disk): the run stops, for no clip is to blame."""
+
+
+@contextlib.contextmanager
+def _writing(path: Path):
+    # A full disk failed every later clip as "error: LibsndfileError: System error." and the run
+    # went on to report a dataset of rejected clips.
+    try:
+        yield
+    except Exception as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error) or type(error).__name__
+        errno = error.errno if isinstance(error, OSError) else None
+        raise OutputWriteError(errno, f"cannot write the preprocessed output ({reason})", str(path)) from error
 
 
 def _check_quality(report, trimmed_duration_s: float, config: PreprocessConfig) -> None:

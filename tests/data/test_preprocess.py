@@ -360,3 +360,23 @@ def test_stopping_the_workers_early_does_not_wait_for_every_clip(tmp_path, monke
     started = time.perf_counter()
     results.close()
     assert time.perf_counter() - started < 3  # every clip: 400 x 0.05 s over 2 workers = 10 s
+
+
+def test_a_full_output_disk_stops_the_run_instead_of_rejecting_the_clips(run, tmp_path, monkeypatch):
+    # Every clip after the disk filled was rejected as "error: LibsndfileError: System error."
+    # and the run reported success with 1 of 20 clips kept.
+    import errno
+
+    import moksori.data.preprocess as preprocess_module
+
+    def save_on_full_disk(path, wave, sample_rate):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(preprocess_module, "save_wav", save_on_full_disk)
+    dataset, _, _, config = run
+    out = tmp_path / "out"
+    with pytest.raises(OSError) as caught:
+        preprocess_dataset(dataset, out, config, workers=2, progress=False)
+    assert caught.value.errno == errno.ENOSPC and "No space left on device" in caught.value.strerror
+    assert caught.value.filename.startswith(str(out / "wavs"))
+    assert not (out / "rejected.jsonl").exists()
