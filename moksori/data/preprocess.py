@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import soundfile
 import torch
 from tqdm import tqdm
 
@@ -150,11 +151,14 @@ class PreprocessConfig:
 class _Rejection(Exception):
     """Raised inside the per-clip pipeline to reject the clip with a reason code."""
 
-    def __init__(self, reason: str, message: str, problems: list[str] | None = None) -> None:
+    def __init__(
+        self, reason: str, message: str, problems: list[str] | None = None, duration_s: float | None = None
+    ) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
         self.problems = problems or [reason]
+        self.duration_s = duration_s  # of a clip refused before it was decoded
 
 
 # --------------------------------------------------------------------------- public API
@@ -454,7 +458,7 @@ def _process_clip(utt: Utterance) -> tuple[str, dict[str, Any]]:
         wave, duration_s = _load(utt)
         return "kept", _process_audio(utt, wave, text_result)
     except _Rejection as rejection:
-        return "rejected", _rejected_record(utt, rejection, duration_s)
+        return "rejected", _rejected_record(utt, rejection, duration_s if duration_s is not None else rejection.duration_s)
     except OutputWriteError:
         raise
     except Exception as error:  # one bad clip never stops the run
@@ -494,13 +498,21 @@ def _load(utt: Utterance) -> tuple[np.ndarray, float]:
         wave, file_rate = load_audio_bounded(path, limits)
         wave = resample(wave, file_rate, sample_rate)
     except AudioLimitError as error:
-        reason = "too_long" if error.code == "take_too_long" else "unreadable"
-        raise _Rejection(reason, f"{path}: {error}")
+        if error.code == "take_too_long":
+            raise _Rejection("too_long", f"{path}: {error}", duration_s=_header_duration_s(path))
+        raise _Rejection("unreadable", f"{path}: {error}")
     except AudioError as error:
         raise _Rejection("unreadable", str(error))
     except Exception as error:
         raise _Rejection("unreadable", f"{path}: {type(error).__name__}: {error}")
     return wave, wave.size / sample_rate
+
+
+def _header_duration_s(path: Path) -> float | None:
+    try:
+        return float(soundfile.info(str(path)).duration)
+    except (soundfile.LibsndfileError, RuntimeError):
+        return None
 
 
 def _process_audio(utt: Utterance, wave: np.ndarray, text_result) -> dict[str, Any]:

@@ -305,6 +305,7 @@ def test_an_hour_long_source_file_is_refused_before_it_is_decoded(tmp_path):
     assert report.rejected_by_reason == {"too_long": 1}
     (rejected,) = read_jsonl(tmp_path / "out" / "rejected.jsonl")
     assert "600.0 s" in rejected["message"] and "session.wav" in rejected["message"]
+    assert rejected["duration_s"] == pytest.approx(600.0) and report.hours_rejected == pytest.approx(600 / 3600)
     assert peak_bytes < 80e6  # decoding the file is 115 MB of float32 alone, and 53 MB more resampled
 
 
