@@ -197,7 +197,8 @@ def preprocess_dataset(
     frontend = _make_frontend(config)
     speakers = sorted({record["speaker"] for record in kept})
     train, val = split_train_val(kept, config.val_fraction, config.min_val, config.max_val, config.seed)
-    _write_outputs(out_dir, config, frontend, speakers, kept, train, val, rejected)
+    with _writing(out_dir):
+        _write_outputs(out_dir, config, frontend, speakers, kept, train, val, rejected)
     _remove_stale_files(out_dir, {record["id"] for record in kept})
 
     report = build_report(

@@ -381,3 +381,19 @@ def test_a_full_output_disk_stops_the_run_instead_of_rejecting_the_clips(run, tm
     assert caught.value.errno == errno.ENOSPC and "No space left on device" in caught.value.strerror
     assert caught.value.filename.startswith(str(out / "wavs"))
     assert not (out / "rejected.jsonl").exists()
+
+
+def test_a_full_disk_when_the_manifest_is_written_names_the_output_folder(run, tmp_path, monkeypatch):
+    # It said "[Errno 28] No space left on device" naming no file.
+    import errno
+
+    import moksori.data.preprocess as preprocess_module
+
+    def write_on_full_disk(path, records):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(preprocess_module.manifest, "write_jsonl", write_on_full_disk)
+    dataset, _, _, config = run
+    with pytest.raises(OSError) as caught:
+        preprocess_dataset(dataset, tmp_path / "out", config, workers=1, progress=False)
+    assert caught.value.filename == str(tmp_path / "out") and "No space left" in caught.value.strerror
