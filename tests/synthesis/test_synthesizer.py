@@ -205,3 +205,18 @@ def test_vocoder_controls_reach_the_vocoder_interface(synth: Synthesizer, monkey
     assert len(seen) >= 2 and all(c.sigma == 0.5 and c.denoise == 0.01 for c in seen)
     with pytest.raises(ValueError, match="sigma must be a finite number >= 0"):
         synth.synthesize(ONE, sigma=-1.0)
+
+
+def test_each_sentence_fades_out_before_its_silence(synth: Synthesizer) -> None:
+    """A sentence's audio stopped where the vocoder left it (steps of 0.03 into silence: clicks)."""
+    from moksori.synthesis.synthesizer import FADE_OUT_S
+
+    n = round(FADE_OUT_S * synth.sample_rate)
+    ended = synth._with_silence(np.ones(1000, dtype=np.float32), 50)
+    assert ended.size == 1050 and (ended[: 1000 - n] == 1).all() and (ended[1000:] == 0).all()
+    fade = ended[1000 - n : 1000]
+    assert (np.diff(fade) < 0).all() and fade[0] < 1 and 0 < fade[-1] <= 1 / n
+    assert synth._with_silence(np.ones(10, dtype=np.float32), 0).size == 10  # shorter than the fade: all of it
+    wave = synth.synthesize("안녕하세요. 반갑습니다.", seed=1, sentence_silence_s=0.1)
+    gap = np.nonzero(wave == 0)[0][0]  # the first sample of the silence after the first sentence
+    assert abs(wave[gap - 1]) <= np.abs(wave[gap - n : gap]).max() / n + 1e-7
