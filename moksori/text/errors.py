@@ -1,5 +1,7 @@
 """Errors and warnings raised by the text front end."""
 
+import unicodedata
+
 
 class UnreadableTextError(ValueError):
     """Text holds characters the front end cannot read aloud.
@@ -9,10 +11,22 @@ class UnreadableTextError(ValueError):
     """
 
     def __init__(self, characters: list[str], text: str) -> None:
-        self.characters = characters
+        self.characters = _as_written(characters, text)
         self.text = text
-        shown = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in characters)
+        shown = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in self.characters)
         super().__init__(f"cannot read {shown} in {text[:80]!r}")
+
+
+def _as_written(characters: list[str], text: str) -> list[str]:
+    """Each character as the text has it: normalisation may have turned the one written into
+    another (″ into two ′), and a message naming a character nobody typed helps no one."""
+    written = []
+    for character in characters:
+        if character not in text:
+            character = next((c for c in text if character in unicodedata.normalize("NFKD", c)), character)
+        if character not in written:
+            written.append(character)
+    return written
 
 
 class UnreadableTextWarning(UserWarning):

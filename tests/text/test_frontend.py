@@ -175,3 +175,11 @@ def test_spoken_symbols_leave_out_codas_that_pronunciation_never_produces() -> N
     frontend = TextFrontend("ko")
     tokens = set(frontend.process("닭 값이 없어서 꽃을 샀다. 읽고, 앉아!").tokens)
     assert tokens <= set(pronounced)
+
+
+@pytest.mark.parametrize("language", ["ko", "en"])
+def test_an_unreadable_character_is_named_as_written(language: str) -> None:
+    """″ (U+2033) is normalised into two ′ (U+2032), and the error named ′, which nobody typed."""
+    with pytest.raises(UnreadableTextError) as caught:
+        TextFrontend(language).process("5″ 10")
+    assert caught.value.characters == ["″"] and "U+2033" in str(caught.value)
