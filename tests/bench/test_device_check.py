@@ -3,21 +3,17 @@ training checks of two families, the WaveGlow fp16 comparison, and a failing che
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 import torch
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "device_check.py"
+from support.benchmarks import load_benchmark
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("device_check", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("device_check.py")
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ flows are still the identity (so its z is the mel, and both rows must agree)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -14,15 +13,13 @@ from moksori.checkpoint import CHECKPOINT_FORMAT, SCHEMA_KEYS
 from moksori.training.checkpoint import save_checkpoint
 from moksori.models.flowtron import Flowtron, FlowtronConfig
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "flowtron_style.py"
+from support.benchmarks import load_benchmark
+
 STYLES = ["low_slow", "low_fast", "high_slow", "high_fast"]
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("flowtron_style_bench", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("flowtron_style.py")
 
 
 def test_centroid_accuracy_is_one_for_separate_classes_and_chance_for_identical_ones():

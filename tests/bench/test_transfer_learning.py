@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -17,14 +16,11 @@ from moksori.models.vocos import VocosConfig
 from moksori.synthesis import make_bundle, read_voice_json
 from moksori.text import TextFrontend
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "transfer_learning.py"
+from support.benchmarks import load_benchmark
 
 
 def _load_script():
-    spec = importlib.util.spec_from_file_location("transfer_learning_bench", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("transfer_learning.py")
 
 
 @pytest.fixture(scope="module")

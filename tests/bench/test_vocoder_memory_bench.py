@@ -1,14 +1,8 @@
-import importlib.util
-from pathlib import Path
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "vocoder_memory.py"
+from support.benchmarks import load_benchmark
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("vocoder_memory", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("vocoder_memory.py")
 
 
 def test_whole_and_chunked_runs_agree_and_report_peak_memory(tmp_path):

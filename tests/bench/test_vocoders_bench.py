@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "vocoders.py"
+from support.benchmarks import load_benchmark
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("vocoders_bench", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("vocoders.py")
 
 
 def test_held_out_sentences_are_in_no_prompt_pool() -> None:

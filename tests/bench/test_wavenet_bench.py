@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "wavenet_incremental.py"
+from support.benchmarks import load_benchmark
 
 
 def _load_script():
-    spec = importlib.util.spec_from_file_location("wavenet_incremental_bench", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("wavenet_incremental.py")
 
 
 def test_wavenet_benchmark_reports_ratio_latency_and_same_output(tmp_path: Path, capsys) -> None:
