@@ -128,17 +128,9 @@ def test_operator_creates_a_user_and_a_key_owned_by_them(tmp_path, monkeypatch, 
 def test_export_says_when_the_vocoder_stays_in_pytorch(tmp_path, capsys):
     """A WaveNet vocoder has no single ONNX graph: `export --onnx` writes the acoustic graphs only
     and says so (its help promises vocoder.onnx)."""
-    from moksori.bench import write_untrained_checkpoint
-    from moksori.models import registry
-    from moksori.synthesis import make_bundle
-    from moksori.text import TextFrontend
+    from moksori.bench.synth import _random_voice
 
-    frontend = TextFrontend("ko")
-    glow, wavenet = registry.get("glow_tts"), registry.get("wavenet")
-    acoustic = write_untrained_checkpoint(tmp_path / "a.pt", glow.build(glow.config("tiny", n_vocab=len(frontend.symbols))),
-                                          "glow_tts", frontend)
-    vocoder = write_untrained_checkpoint(tmp_path / "v.pt", wavenet.build(wavenet.config("tiny")), "wavenet", None)
-    voice = make_bundle(acoustic, tmp_path / "voice", vocoder_ckpt=vocoder, name="wn")
+    voice = _random_voice("glow_tts tiny + wavenet tiny", tmp_path)
     assert main(["export", str(voice), "--onnx"]) == 0
     captured = capsys.readouterr()
     assert "acoustic.onnx" in captured.out and not (voice / "vocoder.onnx").exists()

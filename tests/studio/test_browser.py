@@ -418,14 +418,10 @@ def test_the_prompt_list_waits_while_a_take_uploads(server, browser):
     assert _text(driver, "take-info") == "1 take"
 
 
-def test_switching_the_voice_cancels_a_take_being_recorded(server, browser):
-    """A take begun for one voice's sentence and stopped after switching to another voice was
-    stored under the other voice's current prompt: a different sentence. Switching cancels it."""
+def _two_voices_then_record(driver) -> None:
+    """On the loaded studio page: create the voices 첫째 and 둘째 (둘째 selected), then start a take."""
     from selenium.webdriver.support.ui import Select
 
-    base, root, _ = server
-    driver = browser
-    driver.get(f"{base}/studio")
     _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
     for name in ("첫째", "둘째"):
         if not driver.find_element(By.ID, "new-voice-name").is_displayed():
@@ -437,6 +433,17 @@ def test_switching_the_voice_cancels_a_take_being_recorded(server, browser):
         driver.find_element(By.ID, "guide-close").click()
     driver.find_element(By.ID, "record").click()
     _wait(driver, lambda d: "recording" in d.find_element(By.ID, "record-state").get_attribute("class"), "recording")
+
+
+def test_switching_the_voice_cancels_a_take_being_recorded(server, browser):
+    """A take begun for one voice's sentence and stopped after switching to another voice was
+    stored under the other voice's current prompt: a different sentence. Switching cancels it."""
+    from selenium.webdriver.support.ui import Select
+
+    base, root, _ = server
+    driver = browser
+    driver.get(f"{base}/studio")
+    _two_voices_then_record(driver)
     time.sleep(1.0)
     Select(driver.find_element(By.ID, "voice-select")).select_by_visible_text("첫째 (ko)")
     _wait(driver, lambda d: "Cancelled" in _text(d, "record-state"), "the take to be cancelled")
@@ -457,17 +464,7 @@ def test_a_take_uploading_while_the_voice_is_switched_is_not_shown_under_the_oth
     driver = browser
     driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": SLOW_UPLOAD_JS})
     driver.get(f"{base}/studio")
-    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
-    for name in ("첫째", "둘째"):
-        if not driver.find_element(By.ID, "new-voice-name").is_displayed():
-            driver.find_element(By.CSS_SELECTOR, "#new-voice summary").click()
-        driver.find_element(By.ID, "new-voice-name").send_keys(name)
-        driver.find_element(By.ID, "create-voice").click()
-        _wait(driver, lambda d: name in Select(d.find_element(By.ID, "voice-select")).first_selected_option.text, name)
-    if driver.find_element(By.ID, "guide").is_displayed():
-        driver.find_element(By.ID, "guide-close").click()
-    driver.find_element(By.ID, "record").click()
-    _wait(driver, lambda d: "recording" in d.find_element(By.ID, "record-state").get_attribute("class"), "recording")
+    _two_voices_then_record(driver)
     time.sleep(2.0)
     driver.find_element(By.ID, "record").click()
     _wait(driver, lambda d: "Checking the take" in _text(d, "record-state"), "the upload")
