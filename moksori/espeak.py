@@ -7,7 +7,8 @@ letter-to-sound rules).
 espeak-ng keeps global state and is not thread-safe, so every call goes through one
 lock, and the library is initialised once per process. A fork waits for that lock, so
 a child never inherits the library halfway through another thread's call (such a child
-hung); the child then initialises its own engine.
+hung). The child then goes on with the engine it inherited: calling espeak_Initialize a
+second time on an initialised library (as a forked child used to) crashed now and then.
 """
 
 from __future__ import annotations
@@ -138,9 +139,8 @@ def _release_after_fork() -> None:
 
 
 def _reset_after_fork() -> None:
-    global _lock, _engine
+    global _lock
     _lock = threading.Lock()
-    _engine = None
 
 
 os.register_at_fork(before=_hold_for_fork, after_in_parent=_release_after_fork, after_in_child=_reset_after_fork)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import multiprocessing
 import random
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +21,7 @@ from tqdm import tqdm
 from moksori.audio import resample, save_wav
 from moksori.data.manifest import atomic_write_text
 from moksori.data.prompt_sets import builtin_prompts, read_prompt_file
-from moksori.espeak import default_voice, synthesize
+from moksori.espeak import EspeakError, default_voice, synthesize
 
 __all__ = ["SAMPLE_RATE", "choose_prompts", "make_sample_dataset"]
 
@@ -105,14 +107,44 @@ def _synthesize_all(jobs: list[_Job], workers: int, progress: bool) -> None:
                 _synthesize_job(job)
                 bar.update()
             return
-        chunk = max(1, min(8, len(jobs) // (workers * 4)))
-        with multiprocessing.get_context(_start_method()).Pool(workers) as pool:
-            for _ in pool.imap_unordered(_synthesize_job, jobs, chunksize=chunk):
-                bar.update()
+        todo = jobs
+        for _attempt in range(_POOL_ATTEMPTS):
+            todo = _synthesize_in_pool(todo, workers, bar)
+            if not todo:
+                return
+        examples = ", ".join(f"{job.utt_id} {job.text[:40]!r}" for job in todo[:3])
+        raise EspeakError(
+            f"an espeak-ng worker process died (crashed or was killed) {_POOL_ATTEMPTS} times; "
+            f"{len(todo)} clips were not made, e.g. {examples}"
+        )
+
+
+# A worker that dies breaks its pool; the clips it left are tried once more in a fresh one.
+_POOL_ATTEMPTS = 2
+
+
+def _synthesize_in_pool(jobs: list[_Job], workers: int, bar: tqdm) -> list[_Job]:
+    """Synthesise ``jobs`` in ``workers`` processes; return those left undone by a dead worker.
+
+    multiprocessing.Pool waited for ever for the clips of a worker that died (a crash in
+    libespeak-ng hung a CI run); ProcessPoolExecutor reports it as a broken pool.
+    """
+    context = multiprocessing.get_context(_start_method())
+    pool = ProcessPoolExecutor(workers, mp_context=context)
+    try:
+        futures = [pool.submit(_synthesize_job, job) for job in jobs]
+        for future in as_completed(futures):
+            if isinstance(future.exception(), BrokenProcessPool):
+                break
+            future.result()  # a clip's own error (a bad voice, a full disk) stops the run
+            bar.update()
+    finally:  # on an error or Ctrl-C, drop the clips not started instead of making them all
+        pool.shutdown(cancel_futures=True)
+    return [job for job, future in zip(jobs, futures) if future.cancelled() or future.exception() is not None]
 
 
 def _start_method() -> str:
-    # fork is much faster to start; espeak re-initialises itself in a forked child.
+    # fork is much faster to start; a forked child goes on with the espeak engine it inherits.
     return "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
 
 

@@ -1,9 +1,13 @@
+import multiprocessing
+from pathlib import Path
+
 import numpy as np
 import pytest
 import soundfile
 
 from moksori.data.readers import read_dataset
 from moksori.data.sample_dataset import choose_prompts, make_sample_dataset
+from moksori.espeak import EspeakError
 
 PROMPTS = [
     "오늘은 날씨가 맑습니다.",
@@ -60,3 +64,51 @@ def test_english_sample_with_a_voice_variant(tmp_path):
     )  # fmt: skip
     assert (out / "voice.txt").read_text().strip() == "en-us+f3"
     assert [u.id for u in read_dataset(out)] == ["en00001", "en00002"]
+
+
+def _dies_once(job):
+    # The first worker to reach this clip dies (as a crash in libespeak-ng or the OOM killer ends it).
+    import os
+    import signal
+
+    from moksori.data import sample_dataset
+
+    marker = Path(job.wav_path).with_suffix(".died")
+    if job.utt_id.endswith("2") and not marker.exists():
+        marker.touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return sample_dataset._real_synthesize_job(job)
+
+
+def _always_dies(job):
+    import os
+    import signal
+
+    if job.utt_id.endswith("3"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    from moksori.data import sample_dataset
+
+    return sample_dataset._real_synthesize_job(job)
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="patches a forked worker")
+def test_a_worker_that_dies_once_is_replaced_and_the_dataset_is_complete(tmp_path, monkeypatch):
+    from moksori.data import sample_dataset
+
+    monkeypatch.setattr(sample_dataset, "_real_synthesize_job", sample_dataset._synthesize_job, raising=False)
+    monkeypatch.setattr(sample_dataset, "_synthesize_job", _dies_once)
+    out = make_sample_dataset(tmp_path / "ko", n=6, seed=1, prompts=PROMPTS, workers=2, progress=False)
+    assert len(read_dataset(out)) == 6
+    assert all((out / "wavs" / f"ko{i:05d}.wav").is_file() for i in range(1, 7))
+    assert (out / "wavs" / "ko00002.died").exists()
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="patches a forked worker")
+def test_a_clip_that_kills_every_worker_is_named_instead_of_hanging(tmp_path, monkeypatch):
+    from moksori.data import sample_dataset
+
+    monkeypatch.setattr(sample_dataset, "_real_synthesize_job", sample_dataset._synthesize_job, raising=False)
+    monkeypatch.setattr(sample_dataset, "_synthesize_job", _always_dies)
+    with pytest.raises(EspeakError, match=r"died .* 2 times; \d+ clips were not made, e\.g\. ko00003"):
+        make_sample_dataset(tmp_path / "ko", n=6, seed=1, prompts=PROMPTS, workers=2, progress=False)
+    assert not (tmp_path / "ko" / "metadata.csv").exists()
