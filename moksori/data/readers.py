@@ -28,7 +28,7 @@ Formats (``format=`` names in brackets):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 __all__ = [
@@ -124,7 +124,28 @@ def scan_dataset(path: str | Path, format: str = "auto") -> DatasetScan:
         raise DatasetFormatError(f"unknown dataset format {format!r}; known: {', '.join(FORMATS)}")
     scan = DatasetScan(format=format)
     readers[format](path, scan)
+    scan.utterances = _qualify_clashing_ids(scan.utterances)
     return scan
+
+
+def _qualify_clashing_ids(utterances: list[Utterance]) -> list[Utterance]:
+    """Prefix the folder name to ids that two different audio files share (spk1/0001.wav and
+    spk2/0001.wav become spk1-0001 and spk2-0001), so neither is rejected as a duplicate.
+
+    Ids are file stems in filelists, KSS and mimic-recording-studio folders; a stem alone is kept
+    where it is unique, so single-folder datasets keep the ids their users know. The same audio
+    file listed twice keeps one id and stays a duplicate.
+    """
+    paths_by_id: dict[str, set[Path]] = {}
+    for utt in utterances:
+        paths_by_id.setdefault(utt.id, set()).add(utt.audio_path)
+    clashing = {utt_id for utt_id, paths in paths_by_id.items() if len(paths) > 1}
+    if not clashing:
+        return utterances
+    return [
+        replace(utt, id=f"{utt.audio_path.parent.name}-{utt.id}") if utt.id in clashing and utt.audio_path.parent.name else utt
+        for utt in utterances
+    ]
 
 
 def detect_format(path: str | Path) -> str:

@@ -74,6 +74,16 @@ def test_filelist_with_and_without_speaker(tmp_path):
     ]
 
 
+def test_speaker_folders_with_the_same_file_names_keep_every_clip(tmp_path):
+    filelist = write(
+        tmp_path / "train.txt",
+        "spk1/0001.wav|one|spk1\nspk2/0001.wav|two|spk2\nspk1/0002.wav|three|spk1\nspk1/0001.wav|again|spk1\n",
+    )
+    ids = [utt.id for utt in read_dataset(filelist)]
+    # The same file listed twice keeps one id, so preprocessing still rejects it as a duplicate.
+    assert ids == ["spk1-0001", "spk2-0001", "0002", "spk1-0001"]
+
+
 def test_mimic_recording_studio_layout(tmp_path):
     uuid_a = "1f3a2b4c-0000-4000-8000-000000000001"
     uuid_b = "1f3a2b4c-0000-4000-8000-000000000002"
