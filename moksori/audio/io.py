@@ -43,19 +43,27 @@ def load_audio_with_rate(path: str | Path) -> tuple[np.ndarray, int]:
     path = Path(path)
     _check_file(path)
     try:
-        data, file_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        data, file_rate = soundfile.read(_source(path), dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as error:
         raise AudioError(f"{path}: not a readable audio file ({error})") from error
     return _checked_mono(path, data.mean(axis=1, dtype=np.float32)), int(file_rate)
 
 
 def _checked_mono(path: Path, wave: np.ndarray) -> np.ndarray:
-    """A decoded mono wave, refused when empty or not finite, clipped to [-1, 1]."""
+    """A decoded mono wave, refused when empty or not finite, brought into [-1, 1].
+
+    A float file (or a lossy codec's overshoot) may go past full scale without having clipped:
+    such a wave is scaled down to peak at 1 instead of clipped, which would have cut its peaks
+    flat and then had the clip rejected as clipped.
+    """
     if wave.size == 0:
         raise AudioError(f"{path}: audio file contains no samples (zero length)")
     if not np.all(np.isfinite(wave)):
         raise AudioError(f"{path}: audio contains NaN or infinite samples")
-    return np.clip(wave, -1.0, 1.0).astype(np.float32, copy=False)
+    peak = float(np.max(np.abs(wave)))
+    if peak > 1.0:
+        wave = wave / np.float32(peak)
+    return wave.astype(np.float32, copy=False)
 
 
 # libsndfile's frame count for a stream that does not state its length (e.g. a FLAC header with
@@ -92,7 +100,9 @@ def load_audio_bounded(path: str | Path, limits: AudioLimits) -> tuple[np.ndarra
     path = Path(path)
     _check_file(path)
     try:
-        with soundfile.SoundFile(str(path)) as handle:
+        # 8 bytes a sample at most (64-bit float WAV): a bigger file cannot fit the limits anyway.
+        max_bytes = int(limits.max_seconds * limits.max_sample_rate * limits.max_channels * 8) + 2**20
+        with soundfile.SoundFile(_source(path, max_bytes)) as handle:
             _check_header(handle.frames, handle.channels, handle.samplerate, limits)
             max_frames = int(limits.max_seconds * handle.samplerate)
             wave = _read_blocks(handle, max_frames, limits)
@@ -135,6 +145,48 @@ def _too_long(seconds: float, limits: AudioLimits, *, at_least: bool = False) ->
     length = f"{'over ' if at_least else ''}{seconds:.1f} s"
     return AudioLimitError(f"the {limits.what} is {length} long; a {limits.what} may be at most {limits.max_seconds:.0f} s",
                            "take_too_long")
+
+
+# WAV sizes are 32-bit; a longer unfinished file is not repaired (it reads as empty).
+_MAX_WAV_BYTES = 0xFFFF_FFFF
+
+
+def _source(path: Path, max_bytes: int = _MAX_WAV_BYTES) -> str | io.BytesIO:
+    """What soundfile should read: the path, or a repaired copy of an unfinished WAV (held in
+    memory, so only when the file is at most ``max_bytes`` long)."""
+    repaired = _finished_wav(path) if path.stat().st_size <= min(max_bytes, _MAX_WAV_BYTES) else None
+    return str(path) if repaired is None else io.BytesIO(repaired)
+
+
+def _finished_wav(path: Path) -> bytes | None:
+    """A WAV whose recorder stopped before writing its sizes (data chunk size 0, samples after
+    it) with the sizes filled in from the file's length; None for any other file.
+
+    libsndfile trusts the size and reads such a file as empty; sox and ffmpeg read on to the
+    end of the file, and so do we.
+    """
+    with path.open("rb") as handle:
+        header = handle.read(12)
+        if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+            return None
+        while True:
+            chunk = handle.read(8)
+            if len(chunk) < 8:
+                return None
+            size = int.from_bytes(chunk[4:], "little")
+            if chunk[:4] == b"data":
+                break
+            handle.seek(size + size % 2, io.SEEK_CUR)  # chunks are padded to an even length
+        data_start = handle.tell()
+        if size != 0:
+            return None
+        handle.seek(0)
+        repaired = bytearray(handle.read())
+    if len(repaired) == data_start:
+        return None  # nothing recorded: the file is reported as holding no samples
+    repaired[4:8] = (len(repaired) - 8).to_bytes(4, "little")
+    repaired[data_start - 4 : data_start] = (len(repaired) - data_start).to_bytes(4, "little")
+    return bytes(repaired)
 
 
 def _check_file(path: Path) -> None:

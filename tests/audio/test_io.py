@@ -17,6 +17,8 @@ from moksori.audio import (
     wav_bytes,
 )
 
+from moksori.audio.io import AudioLimitError, AudioLimits, load_audio_bounded
+
 RATE = 22050
 
 
@@ -120,10 +122,18 @@ def test_stereo_is_averaged_to_mono(tmp_path):
     np.testing.assert_allclose(loaded, 0.4, atol=1e-6)
 
 
-def test_float_file_is_clipped_to_unit_range(tmp_path):
+def test_float_file_past_full_scale_is_scaled_down_not_clipped(tmp_path):
     path = tmp_path / "hot.wav"
     soundfile.write(str(path), np.array([1.5, -2.0, 0.5], dtype=np.float32), RATE, subtype="FLOAT")
-    np.testing.assert_allclose(load_audio(path, sample_rate=None), [1.0, -1.0, 0.5])
+    np.testing.assert_allclose(load_audio(path, sample_rate=None), [0.75, -1.0, 0.25])
+
+
+def test_a_loud_float_recording_keeps_its_peaks(tmp_path):
+    path = tmp_path / "loud.wav"
+    loud = sine(220, 1.0, amplitude=1.5)
+    soundfile.write(str(path), loud, RATE, subtype="FLOAT")
+    loaded = load_audio(path, sample_rate=None)
+    np.testing.assert_allclose(loaded, loud / np.abs(loud).max(), atol=1e-6)
 
 
 def test_load_resamples_to_requested_rate(tmp_path):
@@ -208,3 +218,34 @@ def test_pcm16_round_trip_equals_save_then_load(tmp_path):
     path = tmp_path / "q.wav"
     save_wav(path, wave, 22050)
     np.testing.assert_array_equal(pcm16_round_trip(wave), load_audio(path, 22050))
+
+
+def _unfinished_wav(path, wave: np.ndarray) -> None:
+    """A WAV as a recorder leaves it when stopped before it writes the sizes: both are 0."""
+    buffer = BytesIO()
+    soundfile.write(buffer, wave, RATE, subtype="PCM_16", format="WAV")
+    data = bytearray(buffer.getvalue())
+    data_start = data.find(b"data") + 8
+    data[4:8] = bytes(4)
+    data[data_start - 4 : data_start] = bytes(4)
+    path.write_bytes(bytes(data))
+
+
+def test_a_wav_whose_recorder_never_wrote_the_sizes_is_read_to_its_end(tmp_path):
+    path = tmp_path / "unfinished.wav"
+    tone = sine(440, 0.5)
+    _unfinished_wav(path, tone)
+    assert soundfile.info(str(path)).frames == 0  # what libsndfile alone makes of it
+    np.testing.assert_allclose(load_audio(path, sample_rate=None), tone, atol=1 / 32768)
+    wave, rate = load_audio_bounded(path, AudioLimits(max_seconds=2))
+    assert rate == RATE and wave.size == tone.size
+    with pytest.raises(AudioLimitError, match="at most 1 s"):
+        _unfinished_wav(path, sine(440, 1.5))
+        load_audio_bounded(path, AudioLimits(max_seconds=1))
+
+
+def test_an_unfinished_wav_with_nothing_recorded_holds_no_samples(tmp_path):
+    path = tmp_path / "nothing.wav"
+    _unfinished_wav(path, np.zeros(0, dtype=np.float32))
+    with pytest.raises(AudioError, match="no samples"):
+        load_audio(path)
