@@ -69,7 +69,7 @@ LimitedCaller = Annotated[Principal, Depends(rate_limited)]
 
 # The voices OpenAI clients know; asked for one the server does not have, it uses its default.
 OPENAI_VOICES = frozenset(
-    {"alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse"}
+    {"alloy", "ash", "ballad", "cedar", "coral", "echo", "fable", "marin", "nova", "onyx", "sage", "shimmer", "verse"}
 )
 # OpenAI's own cap on ``input``; /v1/audio/speech applies it (or max_text_chars, if lower).
 OPENAI_MAX_INPUT_CHARS = 4096
