@@ -52,7 +52,9 @@ WORD_ACRONYMS = {
     "SRT": "에스알티", "FAQ": "에프에이큐", "ASAP": "에이샙", "IoT": "아이오티",
     "iOS": "아이오에스", "macOS": "맥오에스", "PhD": "피에이치디", "TED": "테드",
     "MERS": "메르스", "SARS": "사스", "AIDS": "에이즈", "ZIP": "집", "NAVER": "네이버",
-    "KAIST": "카이스트", "POSTECH": "포스텍", 
+    "KAIST": "카이스트", "POSTECH": "포스텍", "NASDAQ": "나스닥", "OLED": "올레드", "AMOLED": "아몰레드",
+    "DRAM": "디램", "NAND": "낸드", "KOTRA": "코트라", "COEX": "코엑스", "KOICA": "코이카", "THAAD": "사드",
+    "BRICS": "브릭스", "SIM": "심", "eSIM": "이심", "MZ": "엠지", "YOLO": "욜로", "FLEX": "플렉스",
 }  # fmt: skip
 
 # Written forms with punctuation or digits inside; matched case-insensitively
