@@ -110,6 +110,12 @@ class ModelControls(BaseModel):
                                  self.style_strength, self.style_component, self.style_segments)
 
 
+class VoiceId(BaseModel):
+    """OpenAI's custom voice reference, ``{"id": "voice_1234"}``: here a voice's name or id."""
+
+    id: str = Field(max_length=200)
+
+
 class SpeechRequest(ModelControls):
     """The body of OpenAI's ``POST /v1/audio/speech``."""
 
@@ -122,7 +128,8 @@ class SpeechRequest(ModelControls):
     )
     model: str = Field("tts-1", description="accepted for compatibility and ignored")
     input: str = Field(description=f"the text to speak, at most {OPENAI_MAX_INPUT_CHARS} characters")
-    voice: str | None = Field(None, description="voice name or id; OpenAI voice names and omission use the default voice")
+    voice: str | VoiceId | None = Field(None, description="voice name or id (or {\"id\": …}); OpenAI voice names and "
+                                                    "omission use the default voice")
     response_format: str = Field("mp3", description="mp3, opus, aac, wav, flac, pcm (16-bit little-endian) or ogg (Vorbis)")
     speed: float = Field(1.0, ge=MIN_SPEED, le=MAX_SPEED)
     instructions: str | None = Field(None, description="accepted for compatibility and ignored")
@@ -184,7 +191,7 @@ async def openai_speech(
     principal: LimitedCaller,
     state: State,
 ) -> Response:
-    voice = body.voice
+    voice = body.voice.id if isinstance(body.voice, VoiceId) else body.voice
     if voice and voice.lower() in OPENAI_VOICES and not await _has_operator_voice(state, voice, principal):
         voice = None  # an OpenAI name means the default voice unless the operator has a voice of that name
     limit = min(state.settings.max_text_chars, OPENAI_MAX_INPUT_CHARS)

@@ -13,3 +13,12 @@ def test_every_openai_voice_name_means_the_default_voice(make_client, voice) -> 
     assert response.status_code == 200, response.text
     assert response.headers["x-voice"] == "tiny"
 
+
+def test_a_voice_object_names_the_voice_by_its_id(make_client) -> None:
+    client = make_client()
+    response = client.post("/v1/audio/speech", json={"model": "gpt-4o-mini-tts", "input": "안녕하세요.",
+                                                     "voice": {"id": "tiny"}, "response_format": "wav"})
+    assert response.status_code == 200, response.text
+    assert response.headers["x-voice"] == "tiny"
+    missing = client.post("/v1/audio/speech", json={"input": "안녕하세요.", "voice": {"id": "voice_1234"}})
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "voice_not_found"
