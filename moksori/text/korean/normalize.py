@@ -26,7 +26,8 @@ Rules, applied in this order (each one rewrites the text for the next):
 5. Ranges: 3~4개 → 세 개에서 네 개 (the counter is repeated on the first number),
    10~20명 → 열 명에서 스무 명, 21일~23일 → 이십일 일에서 이십삼 일; a hyphen is
    read as a range only when a counter or unit follows the second number (2-3일); weekdays too
-   (월~금 → 월요일에서 금요일). Two
+   (월~금 → 월요일에서 금요일), and a time-of-day word may open the second end (오전 9시~오후 6시 →
+   오전 아홉 시에서 오후 여섯 시). Two
    neighbouring digits with a comma before a counter are one approximate count: 2,3명 → 두세 명
    (한두, 두세, 서너, 네다섯, 대여섯, 예닐곱, 일고여덟, 여덟아홉 before native counters),
    3,4일 → 삼사 일.
@@ -513,6 +514,9 @@ def _version_components(version: str) -> str:
     return " 점 ".join(sino_korean(int(part)) for part in version.split("."))
 
 
+# A time-of-day word may open the second end of a range: 오전 9시~오후 6시, 22:00~익일 2:00.
+_TIME_OF_DAY = r"(?:오전|오후|새벽|아침|낮|저녁|밤|익일|다음 날|다음날)\s?"
+
 _SUFFIX_AHEAD = re.compile(rf"\s?(?:{SUFFIX})")
 _LATIN_WORD_BEFORE = re.compile(r"[A-Za-z][A-Za-z0-9+#]*\s$")
 
@@ -698,7 +702,7 @@ _RULES: tuple[Rule, ...] = (
     Rule("range, counter on the second number", re.compile(rf"{START}({NUM})\s*[~–-]\s*({NUM})({SUFFIX})"), _range_with_counter),
     Rule("range of years", re.compile(r"(?<![\d.,-])(1[5-9]\d\d|20\d\d)\s?[-–]\s?(1[5-9]\d\d|20\d\d)(?![\d.,-])(?!\s*=)"), _year_range),
     Rule("range of times", re.compile(r"(?<=\d:\d\d)\s*-\s*(?=\d{1,2}:\d\d)"), "에서 "),
-    Rule("range", re.compile(r"(?<=\d)([가-힣%°℃A-Za-z]{0,4})\s*[~–]\s*(?=[-+]?[\d$₩€£¥])"), r"\1에서 "),
+    Rule("range", re.compile(rf"(?<=\d)([가-힣%°℃A-Za-z]{{0,4}})\s*[~–]\s*(?=(?:{_TIME_OF_DAY})?[-+]?[\d$₩€£¥])"), r"\1에서 "),
     # 6. times
     Rule("clock time", re.compile(r"(?<![\d:])(?P<h>\d{1,2}):(?P<min>[0-5]\d)(?::(?P<s>[0-5]\d))?(?![\d:])(?:\s?(?P<ampm>[AaPp])\.?[Mm]\.?(?![A-Za-z]))?"), _time),
     Rule("hour with am/pm", re.compile(r"(?<![\d:])(?P<h>\d{1,2})\s?(?P<ampm>[AaPp])\.?[Mm]\.?(?![A-Za-z])(?P<min>)(?P<s>)"), _time),
