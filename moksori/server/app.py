@@ -33,7 +33,7 @@ DESCRIPTION = """
 Text to speech with moksori voices. `GET /infer` and `POST /v1/audio/speech` (OpenAI-compatible)
 return whole files; `POST /synthesize` with `"stream": true` sends audio sentence by sentence.
 When API keys are on, send `Authorization: Bearer <key>`. Errors are JSON:
-`{"error": {"code": "...", "message": "..."}}`.
+`{"error": {"code": "...", "message": "...", "type": "...", "param": ...}}` (type and param as OpenAI's).
 """
 
 

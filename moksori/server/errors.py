@@ -1,4 +1,5 @@
-"""The one error shape of the API: ``{"error": {"code": ..., "message": ...}}`` with a 4xx/5xx status."""
+"""The one error shape of the API: ``{"error": {"code": ..., "message": ..., "type": ..., "param": ...}}``
+with a 4xx/5xx status (type and param as in OpenAI's errors)."""
 
 from __future__ import annotations
 
@@ -46,8 +47,12 @@ class SafeJSONResponse(JSONResponse):
 
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None, **details: Any) -> JSONResponse:
-    """The JSON error response; callers inside a request should prefer raising ApiError."""
-    return SafeJSONResponse({"error": {"code": code, "message": message, **details}}, status_code=status, headers=headers)
+    """The JSON error response; callers inside a request should prefer raising ApiError.
+
+    ``type`` and ``param`` (the field at fault, or null) are OpenAI's: its clients read them."""
+    kind = "server_error" if status >= 500 else "invalid_request_error"
+    error = {"code": code, "message": message, "type": kind, "param": details.get("field"), **details}
+    return SafeJSONResponse({"error": error}, status_code=status, headers=headers)
 
 
 def _count(request: Request, code: str) -> None:
@@ -69,7 +74,9 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
         _count(request, "invalid_json")
         return error_response(400, "invalid_json", "the request body is not valid JSON")
     _count(request, "invalid_request")
-    return error_response(422, "invalid_request", "; ".join(_describe(problem) for problem in problems))
+    fields = [".".join(str(part) for part in problem.get("loc", ())[1:]) for problem in problems]
+    named = {"field": fields[0]} if fields and fields[0] else {}
+    return error_response(422, "invalid_request", "; ".join(_describe(problem) for problem in problems), **named)
 
 
 def _describe(problem: dict[str, Any]) -> str:

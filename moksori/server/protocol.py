@@ -42,7 +42,7 @@ def header_timeout_s() -> float:
 
 def raw_json_response(status: int, reason: str, code: str, message: str) -> bytes:
     """A whole HTTP/1.1 response (JSON error body, connection closed) as bytes."""
-    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    body = json.dumps({"error": {"code": code, "message": message, "type": "invalid_request_error", "param": None}}).encode()
     head = (f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n"
             "connection: close\r\n\r\n")
     return head.encode("ascii") + body

@@ -22,3 +22,44 @@ def test_a_voice_object_names_the_voice_by_its_id(make_client) -> None:
     assert response.headers["x-voice"] == "tiny"
     missing = client.post("/v1/audio/speech", json={"input": "안녕하세요.", "voice": {"id": "voice_1234"}})
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "voice_not_found"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code", "param"),
+    [
+        ({"input": "안녕", "response_format": "aiff"}, 400, "unsupported_format", None),
+        ({"input": "안녕", "speed": 5}, 422, "invalid_request", "speed"),
+        ({"input": "가" * 4097}, 413, "text_too_long", "input"),
+        ({"input": "안녕", "voice": "nobody"}, 404, "voice_not_found", None),
+        ({"input": "안녕", "stream_format": "sse"}, 400, "unsupported_format", "response_format"),
+    ],
+)
+def test_errors_carry_openais_type_and_param(make_client, body, status, code, param) -> None:
+    """OpenAI's error object is {message, type, param, code}; its clients read type and param."""
+    response = make_client().post("/v1/audio/speech", json=body)
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert (error["code"], error["type"], error["param"]) == (code, "invalid_request_error", param)
+    assert error["message"]
+
+
+def test_a_server_error_has_openais_server_error_type(make_client, monkeypatch) -> None:
+    from moksori.synthesis.synthesizer import Synthesizer
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(Synthesizer, "synthesize_report", broken)
+    response = make_client().post("/v1/audio/speech", json={"input": "안녕하세요.", "voice": "tiny"})
+    assert response.status_code == 500
+    assert response.json()["error"]["type"] == "server_error"
+
+
+def test_protocol_layer_errors_have_the_same_shape() -> None:
+    import json
+
+    from moksori.server.protocol import raw_json_response
+
+    reply = raw_json_response(408, "Request Timeout", "header_timeout", "too slow")
+    error = json.loads(reply.partition(b"\r\n\r\n")[2])["error"]
+    assert (error["code"], error["type"], error["param"]) == ("header_timeout", "invalid_request_error", None)
