@@ -87,6 +87,10 @@ ambiguous the likelier reading is chosen as written here (cue lists in ``units.p
 - N대M, N 대 M: a ratio, score or competition rate, Sino-Korean (2대1 → 이 대 일, 100 대 1 →
   백 대 일), unless a counter, unit or magnitude follows M (3대 2천만 원 stays a count).
 - N-M next to a word about a game (3-2로 이겼다, 2-1 역전승, 스코어 3-2) is a score: 삼 대 이.
+- N-M before 번지, or after a road or district name (산, 23길, 테헤란로, 역삼동, 진암리; a two-syllable
+  …동 or …로 only after …시/구/군: 중구 명동) is a lot or building number with its sub-number, read
+  with 의 (12-3번지 → 십이의 삼 번지, 한빛로 73-2 → 칠십삼의 이), not a range or a subtraction; a game
+  word still makes it a score.
 - N대 alone: a rank noun after it (대통령, 영화제 …) makes it Sino-Korean (25대 대통령 → 이십오 대);
   a round ten before an age word (남성, 초반 …) is an age group; a machine noun before or after
   it (자동차 20대, 20대의 차량) makes it a count (스무 대); otherwise round tens are age groups
@@ -596,14 +600,36 @@ def _offer(match: re.Match) -> str:
     return f"{ENGLISH_DIGITS[first]} 플러스 {ENGLISH_DIGITS[second]}"
 
 
+def _is_score(before: str, after: str) -> bool:
+    after_word = re.sub(r"^\s?(?:으로|로|의|에서|가|는)?\s?", "", after)
+    return after_word.startswith(SCORE_CUES_AFTER) or any(cue in before[-12:] for cue in SCORE_CUES_BEFORE)
+
+
 def _hyphen_score(match: re.Match) -> str:
     """3-2로 이겼다, 스코어 3-2 → 삼 대 이: a hyphen between scores, next to a word about winning."""
     before, after = match.string[: match.start()], match.string[match.end() :]
-    after_word = re.sub(r"^\s?(?:으로|로|의|에서|가|는)?\s?", "", after)
-    cued = after_word.startswith(SCORE_CUES_AFTER) or any(cue in before[-12:] for cue in SCORE_CUES_BEFORE)
-    if not cued:
+    if not _is_score(before, after):
         return match.group(0)
     return f"{sino_korean(int(match.group(1)))} 대 {sino_korean(int(match.group(2)))}"
+
+
+# A road or district name right before a number: 산, 23길, 12번길, 세종대로 after 중구, or a road
+# (테헤란로, 한빛로) or district (역삼동, 진암리) name of three or more syllables; 으로/대로/스스로 and
+# two-syllable 이동/활동 are ordinary words.
+_ADDRESS_BEFORE = re.compile(
+    r"(?:(?:^|\s)산|\d번?[길로]|[가-힣][시구군읍면]\s[가-힣]+[로길동리]|[가-힣]{2,}(?<![으대스])[로길]|[가-힣]{2,}[동리])\s?$"
+)
+
+
+def _lot_number(match: re.Match) -> str:
+    """12-3번지, 한빛로 73-2, 역삼동 123-45 → 십이의 삼 번지: a lot or building number and its
+    sub-number (지번 본번-부번, 건물번호), read with 의 as the cadastral rules say, not a range."""
+    before, after = match.string[: match.start()], match.string[match.end() :]
+    if not match.group(3):
+        if not _ADDRESS_BEFORE.search(before) or _SUFFIX_AHEAD.match(after) or _is_score(before, after):
+            return match.group(0)
+    lot = f"{sino_korean(int(match.group(1)))}의 {sino_korean(int(match.group(2)))}"
+    return f"{lot} 번지" if match.group(3) else lot
 
 
 def _ratio_dae(match: re.Match) -> str:
@@ -697,6 +723,8 @@ _RULES: tuple[Rule, ...] = (
     # powers: 10^8, 10⁸ → 십의 팔 제곱; x⁴ → x 사 제곱 (as x² → 엑스 제곱)
     Rule("power", re.compile(rf"{START}({NUM})\s?\^\s?(-?\d{{1,3}})(?!\d)"), lambda m: f"{read_number(m.group(1))}의 {_exponent(m.group(2))} 제곱"),
     Rule("power of a letter", re.compile(r"(?<![A-Za-z])([A-Za-z])\^(-?\d{1,3})(?!\d)"), lambda m: f"{m.group(1)} {_exponent(m.group(2))} 제곱"),
+    # addresses: 12-3번지, 한빛로 73-2, 역삼동 123-45, 산 12-3
+    Rule("lot number", re.compile(r"(?<![\d.,-])(\d{1,5})-(\d{1,4})(?![\d:/-]|[.,]\d)(?![A-Za-z])(\s?번지)?"), _lot_number),
     # 5. ranges
     Rule("approximate count", re.compile(rf"(?<![\d,.])([1-8]),([2-9])(\s?)({_alternation(_ALL_COUNTERS - {'분의'})})"), _approximate_count),
     Rule("range, counter on the second number", re.compile(rf"{START}({NUM})\s*[~–-]\s*({NUM})({SUFFIX})"), _range_with_counter),
