@@ -83,7 +83,8 @@ ambiguous the likelier reading is chosen as written here (cue lists in ``units.p
 - M/D with a slash is a date (12/25 → 십이월 이십오 일) only with a date cue: a weekday in
   brackets after it (12/25(금)), another M/D as a range, 오는/지난/마감/일정 … before it or
   부터/까지/개강/출시 … after it. Otherwise it is a fraction (3/4 → 사분의 삼). A weekday in
-  brackets after any date is said in full (12/25(금) → 십이월 이십오 일 금요일).
+  brackets after any date is said in full (12/25(금) → 십이월 이십오 일 금요일), and makes a dotted
+  M.D. a date (12.2.(수) → 십이월 이 일 수요일, not the decimal 십이 점 이).
 - N대M, N 대 M: a ratio, score or competition rate, Sino-Korean (2대1 → 이 대 일, 100 대 1 →
   백 대 일), unless a counter, unit or magnitude follows M (3대 2천만 원 stays a count).
 - N-M next to a word about a game (3-2로 이겼다, 2-1 역전승, 스코어 3-2) is a score: 삼 대 이.
@@ -700,6 +701,8 @@ _RULES: tuple[Rule, ...] = (
     # 3. dates
     Rule("ISO date", re.compile(r"(?<![\d.-])(?P<y>\d{4})([-/])(?P<m>0?[1-9]|1[0-2])\2(?P<d>0?[1-9]|[12]\d|3[01])(?![\d-])"), _date),
     Rule("dotted date", re.compile(r"(?<![\d.])(?P<y>\d{4})\.\s?(?P<m>0?[1-9]|1[0-2])\.\s?(?P<d>0?[1-9]|[12]\d|3[01])(?![\d])(?:\.(?!\s*$))?"), _date),
+    Rule("dotted month.day before a weekday", re.compile(rf"(?<![\d.])(?P<m>1[0-2]|0?[1-9])\.\s?(?P<d>[12]\d|3[01]|0?[1-9])\.?(?=\s?\(\s?[{WEEKDAYS}](?:요일)?\s?\))"),
+         lambda m: f"{int(m.group('m'))}월 {int(m.group('d'))}일"),
     Rule("phone number with spaces or dots", re.compile(r"(?<![\d.-])(0\d{1,2})([ .])(\d{3,4})\2(\d{4})(?![\d-]|\.\d)"),
          lambda m: " ".join(read_digits(group) for group in (m.group(1), m.group(3), m.group(4)))),
     # context: event dates, versions, quarters, month/day with a slash
