@@ -302,7 +302,40 @@ async def _whole(
     headers = {"X-Voice": _header_name(info), "X-Audio-Seconds": f"{cached.seconds:.3f}", "X-Cache": "hit" if hit else "miss"}
     if cached.alignment:  # an attention model lost its place in some sentence, even after a retry
         headers[ALIGNMENT_HEADER] = _latin1(cached.alignment)
-    return Response(cached.body, media_type=cached.media_type, headers=headers)
+    if request is None or request.method != "GET":
+        return Response(cached.body, media_type=cached.media_type, headers=headers)
+    # A browser's <audio src="/infer?…"> asks for byte ranges (Safari plays only what comes back 206).
+    headers["Accept-Ranges"] = "bytes"
+    span = _byte_range(request.headers, len(cached.body))
+    if span is None:
+        return Response(cached.body, media_type=cached.media_type, headers=headers)
+    start, end = span
+    headers["Content-Range"] = f"bytes {start}-{end}/{len(cached.body)}"
+    return Response(cached.body[start:end + 1], status_code=206, media_type=cached.media_type, headers=headers)
+
+
+def _byte_range(headers: Any, size: int) -> tuple[int, int] | None:
+    """The first and last byte of a single ``Range: bytes=…`` within ``size`` bytes; None (the
+    whole body) without one, for several ranges, other units, or an ``If-Range`` (these answers
+    have no validator to match); 416 when it starts past the end."""
+    value = headers.get("range")
+    if value is None or "if-range" in headers:
+        return None
+    unit, _, spec = value.strip().partition("=")
+    first, dash, last = spec.strip().partition("-")
+    if unit.strip().lower() != "bytes" or "," in spec or not dash or not (first + last).isdigit():
+        return None
+    if not first:  # bytes=-N: the last N bytes (bytes=-0: none, unsatisfiable)
+        count = int(last)
+        start, end = (max(0, size - count) if count else size), size - 1
+    else:
+        start, end = int(first), min(int(last), size - 1) if last else size - 1
+        if last and int(last) < start:
+            return None
+    if start >= size:
+        raise ApiError(416, "range_not_satisfiable", f"the range {value.strip()!r} starts past the end of this "
+                       f"{size}-byte file", headers={"Content-Range": f"bytes */{size}"})
+    return start, end
 
 
 ALIGNMENT_HEADER = "X-Moksori-Alignment"
