@@ -67,9 +67,12 @@ _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "augu
            "november", "december")
 # Abbreviations read only before a number: "No. 5", "Jan. 5" (a bare "Jan." may be a name).
 _BEFORE_NUMBER = [(re.compile(r"\bno\.\s?(?=\d)", re.IGNORECASE), "number ")] + [
-    (re.compile(rf"\b{month[:3]}{'t?' if month == 'september' else ''}\.\s?(?=\d)", re.IGNORECASE), f"{month} ")
+    (re.compile(rf"\b{month[:3]}{'t?' if month == 'september' else ''}\.\s?(?=\d)", re.IGNORECASE), f"{month.title()} ")
     for month in _MONTHS if len(month) > 3
 ]
+# "St." after a name or an ordinal and not before a name is a street (Main St., 5th St.); otherwise
+# saint (St. Mary's, in St. Louis).
+_STREET = re.compile(r"\b([A-Z][a-z]+|\d+(?:st|nd|rd|th)) St\.(?!\s?[A-Z])")
 _LATIN_ABBREVIATIONS = [
     (re.compile(r"\be\.g\.", re.IGNORECASE), "for example"),
     (re.compile(r"\bi\.e\.", re.IGNORECASE), "that is"),
@@ -107,7 +110,10 @@ _FRACTION = re.compile(r"(?<![\d/])([1-9])/([2-9]|10)(?![\d/])")
 _FRACTION_NAMES = {2: ("half", "halves"), 4: ("quarter", "quarters")}
 _UNITS = {"km": "kilometer", "kg": "kilogram", "cm": "centimeter", "mm": "millimeter", "mg": "milligram",
           "ml": "milliliter", "mph": "mile per hour", "kph": "kilometer per hour", "km/h": "kilometer per hour",
-          "lb": "pound", "lbs": "pound", "oz": "ounce", "gb": "gigabyte", "mb": "megabyte", "kb": "kilobyte"}
+          "lb": "pound", "lbs": "pound", "oz": "ounce", "gb": "gigabyte", "mb": "megabyte", "kb": "kilobyte",
+          "min": "minute", "mins": "minute", "hr": "hour", "hrs": "hour", "sec": "second", "secs": "second",
+          "ft": "foot"}
+_IRREGULAR_PLURALS = {"foot": "feet"}
 _UNIT = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s?(" + "|".join(sorted(map(re.escape, _UNITS), key=len, reverse=True))
                    + r")(?![\w/])", re.IGNORECASE)
 _PHONE = re.compile(r"(?<![\d-])(?:\d{3}-)?\d{3}-\d{4}(?![\d-])")
@@ -130,6 +136,7 @@ def clean_english(text: str, *, strict: bool = False) -> str:
     original = text
     text = to_ascii(text)
     text = expand_abbreviations(text)
+    text = expand_written_forms(text)
     text = expand_numbers(text)
     text = text.lower()
     text = _drop_unreadable(text, original, strict=strict)
@@ -166,6 +173,7 @@ def _fold_character(character: str) -> str:
 def expand_abbreviations(text: str) -> str:
     for pattern, replacement in _BEFORE_NUMBER:
         text = pattern.sub(replacement, text)
+    text = _STREET.sub(lambda match: match.group(1) + " " + _abbreviation_words(match, "street"), text)
     for pattern, replacement in _LATIN_ABBREVIATIONS + _ABBREVIATIONS:
         text = pattern.sub(lambda match: _abbreviation_words(match, replacement), text)
     return text
@@ -175,6 +183,52 @@ def _abbreviation_words(match: re.Match[str], words: str) -> str:
     # An abbreviation that ends the text also ends the sentence: keep its full stop.
     at_end = not match.string[match.end() :].strip()
     return words + "." if at_end else words
+
+
+_MONTH_NAMES = "|".join(month.title() for month in _MONTHS)
+# January 5 → January fifth; 5 January → the fifth of January (a day, not a count).
+_MONTH_DAY = re.compile(rf"\b({_MONTH_NAMES}) ([12]?\d|3[01])(?![\d:]|[.,]\d|\s?[-–]\s?\d|\s?(?:st|nd|rd|th)\b)")
+_DAY_MONTH = re.compile(rf"(?<![\d.,])\b([12]?\d|3[01]) (?=(?:{_MONTH_NAMES})\b)")
+# 2 1/2 → 2 and 1/2, as 2½ is read (a proper fraction after a whole number).
+_MIXED_NUMBER = re.compile(r"(?<=\d) (?=([1-9])/([2-9]|10)(?![\d/]))")
+# Roman numerals after a ruler's name are ordinals (Henry VIII → Henry the eighth); after another
+# capitalised word they are numbers (World War II, Chapter IV, Rocky II). A lone I, V or X is read
+# only after a ruler's name or a numbering word (Elizabeth I, Part I; not "Then I", "Malcolm X").
+_RULERS = frozenset(
+    "Henry Louis Elizabeth George Edward Charles William James Richard John Paul Pius Benedict Leo Gregory "
+    "Innocent Clement Alexander Peter Frederick Philip Napoleon Mary Victor Emmanuel Ferdinand Nicholas Ivan "
+    "Catherine Anne Stephen Harold Alfonso Carlos Felipe Juan Otto Wilhelm Francis Urban Boniface Sixtus "
+    "Gustav Christian Ramesses Ramses Constantine Justinian Rama".split()
+)
+_NUMBERING_WORDS = frozenset(
+    "Chapter Part Volume Book Act Scene War Phase Episode Season Title Type Class Level Stage Grade "
+    "Section Article Appendix Round Stage Division Tier Schedule".split()
+)
+_ROMAN = re.compile(r"\b([A-Z][a-z]+) (X{0,3}(?:IX|IV|V?I{0,3}))\b(?!['’-])")
+_ROMAN_VALUES = {"I": 1, "V": 5, "X": 10}
+
+
+def expand_written_forms(text: str) -> str:
+    """Dates with a month name, mixed numbers and Roman numerals, which need the text's capitals."""
+    text = _MONTH_DAY.sub(lambda m: f"{m.group(1)} {ordinal_words(int(m.group(2)))}", text)
+    text = _DAY_MONTH.sub(lambda m: f"the {ordinal_words(int(m.group(1)))} of ", text)
+    text = _MIXED_NUMBER.sub(lambda m: " and " if int(m.group(1)) < int(m.group(2)) else " ", text)
+    return _ROMAN.sub(_roman_words, text)
+
+
+def _roman_value(numeral: str) -> int:
+    values = [_ROMAN_VALUES[letter] for letter in numeral]
+    return sum(-v if i + 1 < len(values) and v < values[i + 1] else v for i, v in enumerate(values))
+
+
+def _roman_words(match: re.Match[str]) -> str:
+    name, numeral = match.group(1), match.group(2)
+    if not numeral or (len(numeral) == 1 and name not in _RULERS | _NUMBERING_WORDS):
+        return match.group(0)
+    value = _roman_value(numeral)
+    if name in _RULERS:
+        return f"{name} the {ordinal_words(value)}"
+    return f"{match.group(0)[: -len(numeral)]}{number_to_words(value)}"
 
 
 def expand_numbers(text: str) -> str:
@@ -305,7 +359,7 @@ def _unit_words(match: re.Match[str]) -> str:
     number, unit = match.group(1), _UNITS[match.group(2).lower()]
     if number != "1":
         head, per, tail = unit.partition(" per ")
-        unit = head + "s" + per + tail
+        unit = _IRREGULAR_PLURALS.get(head, head + "s") + per + tail
     return f"{number} {unit}"
 
 
