@@ -238,8 +238,15 @@ class AttentionConditioningLayer(nn.Module):
         # The same two modules again under the reference's Sequential name, so its state dicts load.
         self.conv_layers = nn.Sequential(self.location_conv_hidden, nn.ReLU(), self.location_conv_out, nn.Sigmoid())
 
-    def forward(self, attention_weights_cat: torch.Tensor) -> torch.Tensor:
-        return self.conv_layers(attention_weights_cat)
+    def forward(self, attention_weights_cat: torch.Tensor, token_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``token_mask`` ``[b, t_text]`` True on real tokens: the hidden layer is zeroed past each
+        row's text, as the output convolution's zero padding is for the row alone (its bias made
+        the last tokens' gates depend on how much padding the batch gave the row)."""
+        if token_mask is None:
+            return self.conv_layers(attention_weights_cat)
+        hidden = F.relu(self.location_conv_hidden(attention_weights_cat))
+        hidden = hidden * token_mask.unsqueeze(1).to(hidden.dtype)
+        return torch.sigmoid(self.location_conv_out(hidden))
 
 
 # --- frame order helpers --------------------------------------------------------------------------
@@ -318,7 +325,7 @@ class AR_Step(nn.Module):  # noqa: N801 - NVIDIA's class name
         contexts, attns = [], []
         for t in range(queries.size(1)):
             cumulative, previous = location
-            condition = self.attn_cond_layer(torch.stack([cumulative, previous], dim=1)).transpose(1, 2)
+            condition = self.attn_cond_layer(torch.stack([cumulative, previous], dim=1), text_mask).transpose(1, 2)
             prior = None if attn_prior is None else attn_prior[:, t : t + 1]
             context, attn = self.attention_layer(queries[:, t : t + 1], self.attention_layer.key(memory * condition),
                                                  values, text_mask, prior, temperature)

@@ -114,6 +114,29 @@ def test_padding_does_not_change_a_row():
     assert torch.all(batched.z[1, :, 6:] == 0)
 
 
+@pytest.mark.parametrize("overrides", [{}, CUMM, {"n_components": 3, "fixed_gaussian": False}])
+def test_a_row_padded_in_a_batch_gives_what_it_gives_alone(overrides):
+    """Every output of the training pass and the loss: the row of a padded batch, and the same row
+    alone with extra padding on its text and frames, equal the row alone."""
+    model = _model(2, **overrides)
+    mel, mel_lengths, text, text_lengths = _batch()
+    prior = beta_binomial_prior(text_lengths, mel_lengths, 1.0, text.size(1), mel.size(2))
+    batched = model(mel, mel_lengths, text, text_lengths, attn_prior=prior)
+    alone_mel, alone_text = mel[1:, :, :6], text[1:, :4]
+    alone = model(alone_mel, mel_lengths[1:], alone_text, text_lengths[1:], attn_prior=prior[1:, :6, :4])
+    assert torch.allclose(batched.z[1, :, :6], alone.z[0], atol=1e-5)
+    assert torch.allclose(batched.gate[1, :6], alone.gate[0], atol=1e-5)
+    for flow in range(2):
+        assert torch.allclose(batched.attns[flow][1, :6, :4], alone.attns[flow][0], atol=1e-5)
+    if batched.prob is not None:
+        assert torch.allclose(batched.prob[1], alone.prob[0], atol=1e-6)
+    padded = model(torch.nn.functional.pad(alone_mel, (0, 5)), mel_lengths[1:],
+                   torch.nn.functional.pad(alone_text, (0, 3)), text_lengths[1:])
+    unpadded = model(alone_mel, mel_lengths[1:], alone_text, text_lengths[1:])
+    for key, value in flowtron_loss(unpadded, mel_lengths[1:]).items():
+        assert torch.allclose(flowtron_loss(padded, mel_lengths[1:])[key], value, atol=1e-5), key
+
+
 def test_reverse_frames_keeps_padding_at_the_end():
     x = torch.arange(10).view(2, 5, 1)
     out = reverse_frames(x, torch.tensor([5, 3]))
