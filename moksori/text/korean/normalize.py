@@ -48,7 +48,9 @@ Rules, applied in this order (each one rewrites the text for the next):
 
     - 번: a count of times (세 번 했다, 다섯 번이나) unless a numbered thing
       follows (3번 출구 → 삼 번 출구, 2번 선수, 7번 버스) or a copula
-      (정답은 3번입니다 → 삼 번입니다); 번째 is always native (1번째 → 첫 번째).
+      (정답은 3번입니다 → 삼 번입니다), or it follows such a noun and ends its phrase or is over
+      99 (버스 472번 → 사백칠십이 번, 2반 15번이 → 십오 번이; 버스 3번 갈아탔다 stays 세 번);
+      번째 is always native (1번째 → 첫 번째).
     - 분: minutes (삼 분), unless it is the honorific counter for people, which
       needs clear context: 께서 follows (3분께서 → 세 분께서) or a noun for
       people comes right before the number (손님 3분 → 손님 세 분).
@@ -273,11 +275,22 @@ def _is_label_number(after: str) -> bool:
     return after.startswith(NUMBERED_NOUNS + NUMBERED_COPULAS)
 
 
+# "N번" that ends its phrase (nothing, punctuation, or a case particle after it): 버스 472번, 15번이.
+_PHRASE_END = re.compile(r"(?:[을를은는이가의에]|에서|으로)?(?:\s*$|\s*[.,!?)\]]|(?<=[을를은는이가의에서로])\s)")
+_LABEL_NOUN_BEFORE = re.compile(rf"(?:{_alternation(NUMBERED_NOUNS + ('반',))})\s?$")
+
+
+def _is_numbered_after_noun(n: int, before: str, after: str) -> bool:
+    """버스 472번, 2반 15번이: "N번" right after a numbered noun is that thing's number when it ends
+    its phrase or is a number no one counts times to (over 99); 버스 3번 갈아탔다 stays a count."""
+    return bool(_LABEL_NOUN_BEFORE.search(before)) and (n >= 100 or bool(_PHRASE_END.match(after)))
+
+
 def _reads_native(counter: str, n: int, before: str, after: str) -> bool:
     if counter in NATIVE_COUNTERS:
         return True
     if counter == "번":
-        return not _is_label_number(after)
+        return not (_is_label_number(after) or _is_numbered_after_noun(n, before, after))
     if counter == "분":
         return after.startswith("께서") or before.rstrip().endswith(PEOPLE_NOUNS)
     if counter == "대":
