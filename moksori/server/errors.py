@@ -73,6 +73,12 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     if any(problem.get("type") == "json_invalid" for problem in problems):
         _count(request, "invalid_json")
         return error_response(400, "invalid_json", "the request body is not valid JSON")
+    if any(problem.get("loc") == ("body",) and isinstance(problem.get("input"), bytes) for problem in problems):
+        # FastAPI reads a body as JSON only when Content-Type says so; otherwise it hands over bytes.
+        _count(request, "unsupported_media_type")
+        sent = request.headers.get("content-type", "no Content-Type")
+        return error_response(415, "unsupported_media_type", f"send the JSON body with 'Content-Type: application/json' "
+                              f"(this request has {sent[:100]})")
     _count(request, "invalid_request")
     fields = [".".join(str(part) for part in problem.get("loc", ())[1:]) for problem in problems]
     named = {"field": fields[0]} if fields and fields[0] else {}

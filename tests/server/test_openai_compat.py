@@ -63,3 +63,14 @@ def test_protocol_layer_errors_have_the_same_shape() -> None:
     reply = raw_json_response(408, "Request Timeout", "header_timeout", "too slow")
     error = json.loads(reply.partition(b"\r\n\r\n")[2])["error"]
     assert (error["code"], error["type"], error["param"]) == ("header_timeout", "invalid_request_error", None)
+
+
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain;charset=UTF-8", None])
+def test_json_sent_as_another_media_type_is_415_saying_so(make_client, content_type) -> None:
+    """curl -d without -H, or fetch() with a string body, label JSON as a form or plain text."""
+    headers = {} if content_type is None else {"content-type": content_type}
+    response = make_client().post("/v1/audio/speech", content='{"input": "안녕"}'.encode(), headers=headers)
+    assert response.status_code == 415, response.text
+    error = response.json()["error"]
+    assert error["code"] == "unsupported_media_type" and "application/json" in error["message"]
+
