@@ -80,6 +80,7 @@ ambiguous the likelier reading is chosen as written here (cue lists in ``units.p
   stays a decimal (오 점 일팔), and 운동량/운동장 are not events (1.5 운동량). M·D with a middle dot is always
   an event (6·25 → 육이오). A day that is a round ten, or repeats a two-digit month, is read
   as a number (6·10 → 육십, 12.12 → 십이십이), as these names are said.
+- Blood pressure after 혈압 is two readings joined by 에 (혈압 120/80 → 백이십에 팔십), not a fraction.
 - 1/4분기 … 4/4분기 are quarters (일사분기), never fractions. 24/7 (round the clock) is 이십사 칠,
   as it is said, not the fraction 칠분의 이십사.
 - M/D with a slash is a date (12/25 → 십이월 이십오 일) only with a date cue: a weekday in
@@ -726,6 +727,8 @@ _RULES: tuple[Rule, ...] = (
     Rule("version after 버전 or a name", re.compile(START + r"(\d+\.\d+)(?![\d.]\d)"), _cued_version),
     Rule("quarter", re.compile(START + r"([1-4])\s?/\s?4\s?분기"), _quarter),
     Rule("round the clock", re.compile(START + r"24/7(?![\d/]|[.,]\d)"), "이십사 칠"),
+    Rule("blood pressure", re.compile(r"(?<=혈압)([^\d]{0,6}?)(\d{2,3})\s?/\s?(\d{2,3})(?![\d/])"),
+         lambda m: f"{m.group(1)}{sino_korean(int(m.group(2)))}에 {sino_korean(int(m.group(3)))}"),
     Rule("month/day with a slash", re.compile(START + r"(?P<m>1[0-2]|0?[1-9])/(?P<d>3[01]|[12]\d|0?[1-9])(?![\d/])"), _slash_date),
     Rule("range of weekdays", re.compile(rf"(?<![가-힣])([{WEEKDAYS}])(?:요일)?\s?[~–-]\s?([{WEEKDAYS}])(?:요일)?(?![가-힣](?<![까에은는도만]))"), r"\1요일에서 \2요일"),
     Rule("weekday in brackets after a date", re.compile(rf"(?<=\d일)\s?\(\s?([{WEEKDAYS}])(?:요일)?\s?\)(\s*[~–]\s*)?"), _weekday),
