@@ -118,6 +118,34 @@ def test_duration_predictor_sees_detached_encoder():
     assert model.encoder.encoder.attn_layers[0].conv_q.weight.grad is None
 
 
+@pytest.mark.parametrize("overrides", [{}, {"mean_only": False, "n_speakers": 3, "gin_channels": 8}])
+def test_a_row_padded_in_a_batch_gives_what_it_gives_alone(overrides):
+    """Training pass, loss and inference: a row of a padded batch, and the row alone with extra
+    padding on its text and frames, equal the row alone (float64: exact up to rounding)."""
+    model = _trained_like(make_model(**overrides)).double().eval()
+    x, x_lengths, y, y_lengths = make_batch()
+    y = y.double()
+    g = torch.tensor([0, 2, 1, 2]) if "n_speakers" in overrides else None
+    batched = model(x, x_lengths, y, y_lengths, g=g)
+    mel, mel_lengths, _ = model.infer(x, x_lengths, g=g, noise_scale=0.0)
+    for row in range(4):
+        n, frames = int(x_lengths[row]), int(y_lengths[row])
+        alone_x, alone_y, row_g = x[row : row + 1, :n], y[row : row + 1, :, :frames], None if g is None else g[row : row + 1]
+        alone = model(alone_x, x_lengths[row : row + 1], alone_y, y_lengths[row : row + 1], g=row_g)
+        t = int(alone.y_lengths[0])
+        assert torch.allclose(batched.z[row, :, :t], alone.z[0], atol=1e-10)
+        assert torch.allclose(batched.logdet[row], alone.logdet[0], atol=1e-10)
+        assert torch.allclose(batched.logw[row, :, :n], alone.logw[0], atol=1e-10)
+        assert torch.equal(batched.attn[row, :n, :t], alone.attn[0])
+        padded = model(F.pad(alone_x, (0, 5)), x_lengths[row : row + 1], F.pad(alone_y, (0, 9)),
+                       y_lengths[row : row + 1], g=row_g)
+        for key, value in glow_tts_loss(alone, x_lengths[row : row + 1]).items():
+            assert torch.allclose(glow_tts_loss(padded, x_lengths[row : row + 1])[key], value, atol=1e-10), key
+        alone_mel, alone_lengths, _ = model.infer(alone_x, x_lengths[row : row + 1], g=row_g, noise_scale=0.0)
+        assert int(mel_lengths[row]) == int(alone_lengths[0])
+        assert torch.allclose(mel[row, :, : int(alone_lengths[0])], alone_mel[0], atol=1e-10)
+
+
 def test_infer_shapes_and_length_scale():
     model = make_model().eval()
     x, x_lengths, _, _ = make_batch()
