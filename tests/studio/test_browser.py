@@ -547,3 +547,61 @@ def test_deleting_a_voice_asks_for_its_name_in_the_page_own_words(server, browse
     driver.find_element(By.ID, "delete-confirm").send_keys("것", Keys.ENTER)
     _wait(driver, lambda d: "deleted" in _text(d, "toast"), "the deletion")
     assert _text(driver, "voice-select") == "" and not driver.find_element(By.ID, "details").is_displayed()
+
+
+def _focused_prompt(driver) -> dict | None:
+    """The prompt list item that has keyboard focus: its position, aria-selected, aria-label, outline."""
+    return driver.execute_script("""
+      const item = document.activeElement;
+      if (!item || !item.matches('#prompt-list li')) return null;
+      return {index: [...item.parentElement.children].indexOf(item), selected: item.getAttribute('aria-selected'),
+              label: item.getAttribute('aria-label'), role: item.getAttribute('role'),
+              outline: getComputedStyle(item).outlineStyle};""")
+
+
+def test_the_prompt_list_works_from_the_keyboard(server, browser):
+    """The prompt list was reachable by mouse only: Tab now reaches it (the prompt shown is its one
+    Tab stop, with a visible focus ring), ↑ ↓ Home End move and select, Enter selects, each item
+    is an option named for a screen reader, and a take recorded meanwhile keeps the focus there."""
+    base, _, _ = server
+    driver = browser
+    driver.get(f"{base}/studio")
+    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
+    driver.find_element(By.ID, "new-voice-name").send_keys("건반")
+    driver.find_element(By.ID, "create-voice").click()
+    _wait(driver, lambda d: _text(d, "prompt-position") == "1 / 568", "the first prompt")
+    if driver.find_element(By.ID, "guide").is_displayed():
+        driver.find_element(By.ID, "guide-close").click()
+    assert driver.find_element(By.ID, "prompt-list").get_attribute("role") == "listbox"
+    for _ in range(80):
+        if _focused_prompt(driver):
+            break
+        _press(driver, Keys.TAB)
+    focused = _focused_prompt(driver)
+    assert focused, "Tab never reached the prompt list"
+    assert focused["index"] == 0 and focused["selected"] == "true" and focused["role"] == "option"
+    assert focused["label"] == f"1. {_text(driver, 'prompt-text')}"
+    assert focused["outline"] != "none", "no visible focus"
+
+    _press(driver, Keys.ARROW_DOWN)
+    _wait(driver, lambda d: _text(d, "prompt-position") == "2 / 568", "↓ to select the second prompt")
+    _press(driver, Keys.ARROW_DOWN)
+    _wait(driver, lambda d: _text(d, "prompt-position") == "3 / 568", "↓ to select the third prompt")
+    _press(driver, Keys.ARROW_UP)
+    _wait(driver, lambda d: _text(d, "prompt-position") == "2 / 568", "↑ to go back")
+    assert _focused_prompt(driver)["index"] == 1 and _focused_prompt(driver)["selected"] == "true"
+    _press(driver, Keys.END)
+    _wait(driver, lambda d: _text(d, "prompt-position") == "568 / 568", "End")
+    _press(driver, Keys.HOME)
+    _wait(driver, lambda d: _text(d, "prompt-position") == "1 / 568", "Home")
+    # Enter selects the focused item (focused here by script, as a screen reader's cursor can).
+    driver.execute_script("document.querySelectorAll('#prompt-list li')[4].focus()")
+    _press(driver, Keys.ENTER)
+    _wait(driver, lambda d: _text(d, "prompt-position") == "5 / 568", "Enter to select the focused prompt")
+    selected = driver.find_elements(By.CSS_SELECTOR, "#prompt-list li[aria-selected='true']")
+    assert len(selected) == 1 and selected[0].get_attribute("tabindex") == "0"
+
+    _record_take(driver, 2.0)  # Space from the list records; the list is redrawn with the take's mark
+    focused = _focused_prompt(driver)
+    assert focused and focused["index"] == 4, "the redrawn list lost the keyboard focus"
+    assert focused["label"].startswith("5. ") and ("done: " in focused["label"] or "not kept yet: " in focused["label"])

@@ -376,8 +376,7 @@ function showPrompt() {
   state.take = prompt ? prompt.kept || prompt.latest : null;
   $("take-info").textContent = prompt && prompt.takes ? `${prompt.takes} take${prompt.takes > 1 ? "s" : ""}` : "no take yet";
   showVerdict(state.take ? { recording: state.take, problems: state.take.problems, ok: !state.take.problems.length } : null);
-  document.querySelectorAll("#prompt-list li").forEach((li, i) => li.classList.toggle("current", i === state.index));
-  document.querySelector("#prompt-list li.current")?.scrollIntoView({ block: "nearest" });
+  markCurrentPrompt($("prompt-list").contains(document.activeElement));
   localStorage.setItem(indexKey(), state.index);
 }
 
@@ -610,22 +609,55 @@ function updateTake(take, result) {
 }
 
 function renderPromptList() {
+  const list = $("prompt-list");
+  const hadFocus = list.contains(document.activeElement); // a redraw must not drop keyboard focus to the page
   const items = state.prompts.map((prompt, i) => {
     const item = document.createElement("li");
     const mark = prompt.kept ? "✓ " : prompt.takes > 0 ? "! " : "";
+    const status = prompt.kept ? "done" : prompt.takes > 0 ? "not kept yet" : "";
     item.textContent = mark + prompt.text;
-    item.title = prompt.kept ? `done: ${prompt.text}` : prompt.takes > 0 ? `not kept yet: ${prompt.text}` : prompt.text;
+    item.title = status ? `${status}: ${prompt.text}` : prompt.text;
+    item.setAttribute("role", "option");
+    item.setAttribute("aria-label", `${i + 1}. ${status ? `${status}: ` : ""}${prompt.text}`);
     item.classList.toggle("kept", Boolean(prompt.kept));
     item.classList.toggle("problem", !prompt.kept && prompt.takes > 0);
-    item.classList.toggle("current", i === state.index);
-    item.addEventListener("click", () => {
-      if (recorder.recording || state.uploading) return; // as move(): the take lands on the prompt shown
-      state.index = i;
-      showPrompt();
-    });
+    item.addEventListener("click", () => choosePrompt(i));
     return item;
   });
-  $("prompt-list").replaceChildren(...items);
+  list.replaceChildren(...items);
+  markCurrentPrompt(hadFocus);
+}
+
+// The shown prompt is the list's one selected option and its one Tab stop (roving tabindex).
+function markCurrentPrompt(focus) {
+  document.querySelectorAll("#prompt-list li").forEach((li, i) => {
+    li.classList.toggle("current", i === state.index);
+    li.setAttribute("aria-selected", String(i === state.index));
+    li.tabIndex = i === state.index ? 0 : -1;
+  });
+  const current = document.querySelector("#prompt-list li.current");
+  current?.scrollIntoView({ block: "nearest" });
+  if (focus) current?.focus();
+}
+
+function choosePrompt(index) {
+  if (recorder.recording || state.uploading) return; // as move(): the take lands on the prompt shown
+  state.index = index;
+  showPrompt();
+}
+
+// ↑ ↓ (Page Up/Down by ten, Home, End) move through the list and select; Enter selects the focused prompt.
+function onPromptListKey(event) {
+  const last = state.prompts.length - 1;
+  const steps = { ArrowUp: -1, ArrowDown: 1, PageUp: -10, PageDown: 10 };
+  let index;
+  if (event.key in steps) index = Math.max(0, Math.min(last, state.index + steps[event.key]));
+  else if (event.key === "Home") index = 0;
+  else if (event.key === "End") index = last;
+  else if (event.key === "Enter") index = [...$("prompt-list").children].indexOf(event.target.closest("li"));
+  else return;
+  event.preventDefault();
+  if (index >= 0 && !event.ctrlKey && !event.metaKey && !event.altKey) choosePrompt(index);
 }
 
 // --- progress -------------------------------------------------------------------------------
@@ -836,6 +868,7 @@ function wire() {
   $("prompt-set-select").addEventListener("change", guarded(() => openPromptSet(state.promptSets.find((s) => s.id === Number($("prompt-set-select").value)))));
   $("upload-prompts-form").addEventListener("submit", guarded(uploadPromptSet));
   $("record").addEventListener("click", guarded(toggleRecording));
+  $("prompt-list").addEventListener("keydown", onPromptListKey);
   $("prev").addEventListener("click", () => move(-1));
   $("next").addEventListener("click", () => move(1));
   $("play").addEventListener("click", playTake);
