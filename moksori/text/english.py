@@ -61,6 +61,15 @@ _ABBREVIATIONS = [
         ("prof", "professor"),
         ("vs", "versus"),
         ("etc", "et cetera"),
+        ("mt", "mount"),
+        ("ave", "avenue"),
+        ("blvd", "boulevard"),
+        ("rd", "road"),
+        ("apt", "apartment"),
+        ("dept", "department"),
+        ("fig", "figure"),
+        ("vol", "volume"),
+        ("approx", "approximately"),
     )
 ]
 _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
@@ -97,8 +106,10 @@ _CURRENCIES = {"$": ("dollar", "dollars", "cent", "cents"),
                "¥": ("yen", "yen", "sen", "sen")}
 _READABLE = re.compile(r"[a-z0-9\s.,?!;:'\"()\[\]\-—–]")
 
-_COMMA_NUMBER = re.compile(r"\b\d{1,3}(?:,\d{3})+\b")
-_MONEY = re.compile(r"([$£€¥])\s?(\d+)(?:\.(\d{1,2}))?\b(?:\s(thousand|million|billion|trillion)\b)?")
+_COMMA_NUMBER = re.compile(r"(?<![\d,.])\d{1,3}(?:,\d{3})+(?![,\d])")
+_MONEY = re.compile(r"([$£€¥])\s?(\d+)(?:\.(\d{1,2}))?(?:\s(thousand|million|billion|trillion)\b|(k|K|m|M|mn|bn|b|B|tn)\b|\b)")
+_SCALE_ABBREVIATIONS = {"k": "thousand", "m": "million", "mn": "million", "b": "billion", "bn": "billion",
+                        "tn": "trillion"}
 _ORDINAL = re.compile(r"\b(\d+)(st|nd|rd|th)\b", re.IGNORECASE)
 _TIME = re.compile(r"\b(\d{1,2}):(\d{2})\b")
 _DECIMAL = re.compile(r"(?<![\d.])(\d+)\.(\d+)\b")
@@ -116,10 +127,10 @@ _UNITS = {"km": "kilometer", "kg": "kilogram", "cm": "centimeter", "mm": "millim
 _IRREGULAR_PLURALS = {"foot": "feet"}
 _UNIT = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s?(" + "|".join(sorted(map(re.escape, _UNITS), key=len, reverse=True))
                    + r")(?![\w/])", re.IGNORECASE)
-_PHONE = re.compile(r"(?<![\d-])(?:\d{3}-)?\d{3}-\d{4}(?![\d-])")
+_PHONE = re.compile(r"(?<![\d-])(?:\(\d{3}\)\s?|1-)?(?:\d{3}-)?\d{3}-\d{4}(?![\d-])")
 _ISO_DATE = re.compile(r"(?<![\d-])(\d{4})-(0?[1-9]|1[0-2])-(0?[1-9]|[12]\d|3[01])(?![\d-])")
 _DECADE = re.compile(r"(?<![\w'])'?(\d{1,3}0)s\b")
-_NUMBER_RANGE = re.compile(r"(?<![\w.-])(\d+)-(\d+)(?![\w-])")
+_NUMBER_RANGE = re.compile(r"(?<![\w.-])(\d+)[-–](\d+)(?![\w-])")
 _DIGIT_LETTER = re.compile(r"(?<=\d)(?=[A-Za-z])|(?<=[A-Za-z])(?=\d)")
 _MERIDIEM = re.compile(r"(?<=\d)\s?([ap])\.?m(\.)?(?![a-z])", re.IGNORECASE)
 _VERSION = re.compile(r"(?<![\d.])\d+(?:\.\d+){2,}(?![.\d])")
@@ -189,6 +200,12 @@ _MONTH_NAMES = "|".join(month.title() for month in _MONTHS)
 # January 5 → January fifth; 5 January → the fifth of January (a day, not a count).
 _MONTH_DAY = re.compile(rf"\b({_MONTH_NAMES}) ([12]?\d|3[01])(?![\d:]|[.,]\d|\s?[-–]\s?\d|\s?(?:st|nd|rd|th)\b)")
 _DAY_MONTH = re.compile(rf"(?<![\d.,])\b([12]?\d|3[01]) (?=(?:{_MONTH_NAMES})\b)")
+# 1,999 and 2,026 are quantities, never years (a comma is not written in a year); before a unit the
+# number is left to the unit rule.
+_COMMA_QUANTITY = re.compile(
+    r"(?<![\d,.$£€¥])([12]),(\d{3})(?![,\d]|\.\d|s\b|(?:st|nd|rd|th)\b|\s?(?:"
+    + "|".join(sorted(map(re.escape, _UNITS), key=len, reverse=True)) + r")\b)", re.IGNORECASE
+)
 # 2 1/2 → 2 and 1/2, as 2½ is read (a proper fraction after a whole number).
 _MIXED_NUMBER = re.compile(r"(?<=\d) (?=([1-9])/([2-9]|10)(?![\d/]))")
 # Roman numerals after a ruler's name are ordinals (Henry VIII → Henry the eighth); after another
@@ -202,7 +219,7 @@ _RULERS = frozenset(
 )
 _NUMBERING_WORDS = frozenset(
     "Chapter Part Volume Book Act Scene War Phase Episode Season Title Type Class Level Stage Grade "
-    "Section Article Appendix Round Stage Division Tier Schedule".split()
+    "Section Article Appendix Round Division Tier Schedule".split()
 )
 _ROMAN = re.compile(r"\b([A-Z][a-z]+) (X{0,3}(?:IX|IV|V?I{0,3}))\b(?!['’-])")
 _ROMAN_VALUES = {"I": 1, "V": 5, "X": 10}
@@ -212,6 +229,7 @@ def expand_written_forms(text: str) -> str:
     """Dates with a month name, mixed numbers and Roman numerals, which need the text's capitals."""
     text = _MONTH_DAY.sub(lambda m: f"{m.group(1)} {ordinal_words(int(m.group(2)))}", text)
     text = _DAY_MONTH.sub(lambda m: f"the {ordinal_words(int(m.group(1)))} of ", text)
+    text = _COMMA_QUANTITY.sub(lambda m: number_to_words(int(m.group(1) + m.group(2))), text)
     text = _MIXED_NUMBER.sub(lambda m: " and " if int(m.group(1)) < int(m.group(2)) else " ", text)
     return _ROMAN.sub(_roman_words, text)
 
@@ -312,7 +330,7 @@ def _plain_number_words(digits: str) -> str:
 
 def _digit_groups(match: re.Match[str]) -> str:
     """555-1234 → "five five five, one two three four" (a phone number, digit by digit)."""
-    return ", ".join(" ".join(_ONES[int(digit)] for digit in group) for group in match.group(0).split("-"))
+    return ", ".join(" ".join(_ONES[int(digit)] for digit in group) for group in re.findall(r"\d+", match.group(0)))
 
 
 def _iso_date_words(match: re.Match[str]) -> str:
@@ -367,7 +385,7 @@ def _money_words(match: re.Match[str]) -> str:
     one, many, one_small, many_small = _CURRENCIES[match.group(1)]
     whole = int(match.group(2))
     fraction = match.group(3)
-    scale = match.group(4)
+    scale = match.group(4) or _SCALE_ABBREVIATIONS.get((match.group(5) or "").lower())
     if scale:  # "$3 million" → "three million dollars"
         return f"{_decimal_text(match.group(2), fraction)} {scale} {many}"
     small = int(fraction.ljust(2, "0")) if fraction else 0

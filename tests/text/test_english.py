@@ -88,6 +88,14 @@ def test_year_words(year: int, words: str) -> None:
         ("Then I saw Malcolm X", "then i saw malcolm x"),
         ("Bake 2 1/2 hours, 25 min and 10 sec", "bake two and one half hours, twenty-five minutes and ten seconds"),
         ("6 ft or 1 ft, 2 hrs", "six feet or one foot, two hours"),
+        ("1,999 people paid £1,250", "one thousand nine hundred ninety-nine people paid one thousand two hundred fifty "
+         "pounds"),
+        ("The 1,000th visitor, pages 5–10", "the one thousandth visitor, pages five to ten"),
+        ("Call 1-800-555-0199 or (555) 123-4567", "call one, eight zero zero, five five five, zero one nine nine or "
+         "five five five, one two three, four five six seven"),
+        ("$5k, €50m and £3.2bn", "five thousand dollars, fifty million euros and three point two billion pounds"),
+        ("Mt. Fuji, 5th Ave., Apt. 4, Fig. 3, approx. 5 kg", "mount fuji, fifth avenue, apartment four, figure three, "
+         "approximately five kilograms"),
         ("A 4K TV plays MP3 3x faster", "a four k tv plays mp three three x faster"),
         ("3² is 9, 5*3 is 15, ±2", "three squared is nine, five times three is fifteen, plus or minus two"),
         ("Add 3½ cups and ¾ cup", "add three and one half cups and three quarters cup"),
