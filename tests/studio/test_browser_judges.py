@@ -147,3 +147,62 @@ def test_a_delete_confirmation_stays_open_when_the_judges_verdict_arrives(served
     driver.find_element(By.ID, "discard-yes").click()
     _wait(driver, lambda d: "deleted" in d.find_element(By.ID, "record-state").text, "the deletion")
     assert driver.find_element(By.ID, "take-info").text == "no take yet"
+
+
+# Date.now() runs ahead by window.__skewMs, so the test can pass the page's 90 s wait for the judges at once.
+SKEWED_CLOCK_JS = """
+(() => {
+  const now = Date.now.bind(Date);
+  window.__skewMs = 0;
+  Date.now = () => now() + window.__skewMs;
+})();
+"""
+
+
+def _record_pending_take(driver, base: str, name: str) -> None:
+    driver.get(f"{base}/studio")
+    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
+    driver.find_element(By.ID, "new-voice-name").send_keys(name)
+    driver.find_element(By.ID, "create-voice").click()
+    _wait(driver, lambda d: d.find_element(By.ID, "prompt-position").text == "1 / 568", "the first prompt")
+    if driver.find_element(By.ID, "guide").is_displayed():
+        driver.find_element(By.ID, "guide-close").click()
+    webdriver.ActionChains(driver).send_keys(Keys.SPACE).perform()
+    _wait(driver, lambda d: "recording" in d.find_element(By.ID, "record-state").get_attribute("class"), "recording")
+    time.sleep(2.5)
+    webdriver.ActionChains(driver).send_keys(Keys.SPACE).perform()
+    _wait(driver, lambda d: d.find_elements(By.ID, "judges-note"), "the judges' note")
+
+
+def _stalled_note(driver) -> str:
+    notes = driver.find_elements(By.ID, "judges-note")
+    return notes[0].text if notes and notes[0].get_attribute("data-status") == "stalled" else ""
+
+
+def test_judges_that_never_answer_are_said_with_a_retry(served, driver, spoken):
+    """"Checking the words…" stayed on screen for good when the judges gave no verdict within the
+    page's 90 s, and when asking for it failed; the page now says which, and "Check again"
+    asks again and shows the verdict."""
+    base, recogniser = served
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": SKEWED_CLOCK_JS})
+    _record_pending_take(driver, base, "무응답")
+    driver.execute_script("window.__skewMs = 100000")  # 100 s later, still no verdict (the judge is held)
+    _wait(driver, _stalled_note, "the page to give up waiting")
+    assert "no verdict after 90 s" in _stalled_note(driver) and "Checking the words" not in _text_of(driver)
+    assert driver.find_element(By.ID, "judges-retry").is_displayed()
+
+    driver.execute_script("window.__skewMs = 0")
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/api/studio/recordings/*"]})
+    driver.find_element(By.ID, "judges-retry").click()
+    _wait(driver, lambda d: "asking the server failed" in _stalled_note(d), "a failed request to be said")
+
+    driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+    recogniser.gate.set()
+    driver.find_element(By.ID, "judges-retry").click()
+    _wait(driver, lambda d: "words_mismatch" in _codes(d), "the judges' verdict after Check again")
+    assert not driver.find_elements(By.ID, "judges-note")
+
+
+def _text_of(driver) -> str:
+    return driver.find_element(By.ID, "verdict").text

@@ -27,7 +27,9 @@ const ADVICE = {
 };
 // While the server's background judges (speech recogniser, DNSMOS) work on a take, the page asks again this often.
 const JUDGES_POLL_MS = 1500;
-const JUDGES_POLL_LIMIT = 60;
+// Past this with no verdict (or when a request fails or hangs) the page says so and offers to check again.
+const JUDGES_WAIT_MS = 90000;
+const JUDGES_REQUEST_TIMEOUT_MS = 15000;
 
 // Touch screens have no Space bar: the hints name the button instead.
 const TOUCH = window.matchMedia?.("(pointer: coarse)").matches || navigator.maxTouchPoints > 0;
@@ -376,6 +378,8 @@ function showPrompt() {
   state.take = prompt ? prompt.kept || prompt.latest : null;
   $("take-info").textContent = prompt && prompt.takes ? `${prompt.takes} take${prompt.takes > 1 ? "s" : ""}` : "no take yet";
   showVerdict(state.take ? { recording: state.take, problems: state.take.problems, ok: !state.take.problems.length } : null);
+  // A take still being judged (the page reloaded, or the prompt shown again) is followed until its verdict.
+  if (state.take) followJudges(state.take).catch((error) => console.warn("judges", error));
   markCurrentPrompt($("prompt-list").contains(document.activeElement));
   localStorage.setItem(indexKey(), state.index);
 }
@@ -494,7 +498,7 @@ function showVerdict(result) {
       : `Edge silence trimmed: kept ${take.trim.start_s.toFixed(2)}–${take.trim.end_s.toFixed(2)} s of the recording; the untrimmed recording is kept (Undo trim).`;
     box.append(cut);
   }
-  const judges = judgesNote(take.judges);
+  const judges = judgesNote(take);
   if (judges) box.append(judges);
   $("keep").hidden = take.kept;
   $("trim").hidden = !result.problems.some((p) => ["leading_silence", "trailing_silence", "late_start"].includes(p.code));
@@ -504,30 +508,65 @@ function showVerdict(result) {
   drawWaveform(take).catch((error) => console.warn("waveform", error));
 }
 
-// The background judges' state under the verdict: checking, off (and why), or not run.
-function judgesNote(judges) {
+// The background judges' state under the verdict: checking, no answer (and a retry), off (and why), or not run.
+function judgesNote(take) {
+  const judges = take.judges;
   if (!judges || judges.status === "done") return null;
   const note = document.createElement("div");
   note.className = "hint";
   note.id = "judges-note";
-  note.dataset.status = judges.status;
-  note.textContent = judges.status === "pending"
-    ? "Checking the words against the script and the background noise…"
-    : judges.status === "off"
-      ? `Word and noise checks are off: ${judges.note}`
-      : `Word and noise checks did not run: ${judges.note}`;
+  const stalled = judges.status === "pending" && judgesFollow.stalled.get(take.id);
+  note.dataset.status = stalled ? "stalled" : judges.status;
+  note.textContent = stalled
+    ? `The word and noise checks have not answered: ${stalled}. The take is saved; the checks above stand. `
+    : judges.status === "pending"
+      ? "Checking the words against the script and the background noise…"
+      : judges.status === "off"
+        ? `Word and noise checks are off: ${judges.note}`
+        : `Word and noise checks did not run: ${judges.note}`;
+  if (stalled) {
+    const retry = Object.assign(document.createElement("button"), { id: "judges-retry", className: "secondary", textContent: "Check again" });
+    retry.addEventListener("click", () => followJudges(take).catch((error) => console.warn("judges", error)));
+    note.append(retry);
+  }
   return note;
 }
 
-// Ask for the take again until the background judges are done; show their verdict if it is still the take shown.
+// The takes whose judges are being asked for now, and those that got no answer (id → why).
+const judgesFollow = { active: new Set(), stalled: new Map() };
+
+// Ask for the take again until the background judges are done; show their verdict if it is still
+// the take shown. A request that fails or hangs, or no verdict within JUDGES_WAIT_MS, is said
+// under the verdict with a "Check again" button instead of "Checking…" forever.
 async function followJudges(take) {
-  for (let i = 0; i < JUDGES_POLL_LIMIT && take.judges?.status === "pending"; i++) {
-    await new Promise((resolve) => setTimeout(resolve, JUDGES_POLL_MS));
-    if (state.take?.id !== take.id) return;
-    take = await api(`/api/studio/recordings/${take.id}`);
+  if (take.judges?.status !== "pending" || judgesFollow.active.has(take.id)) return;
+  judgesFollow.active.add(take.id);
+  judgesFollow.stalled.delete(take.id);
+  redrawJudgesNote(take);
+  const deadline = Date.now() + JUDGES_WAIT_MS;
+  try {
+    while (take.judges?.status === "pending" && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, JUDGES_POLL_MS));
+      if (state.take?.id !== take.id) return;
+      take = await api(`/api/studio/recordings/${take.id}`, { signal: AbortSignal.timeout(JUDGES_REQUEST_TIMEOUT_MS) });
+    }
+    if (take.judges?.status === "pending") judgesFollow.stalled.set(take.id, `no verdict after ${JUDGES_WAIT_MS / 1000} s`);
+  } catch (error) {
+    judgesFollow.stalled.set(take.id, error.name === "TimeoutError"
+      ? `the server did not answer within ${JUDGES_REQUEST_TIMEOUT_MS / 1000} s`
+      : `asking the server failed (${error.message})`);
+  } finally {
+    judgesFollow.active.delete(take.id);
   }
-  if (state.take?.id !== take.id || take.judges?.status === "pending") return;
-  updateTake(take, { recording: take, problems: take.problems });
+  if (state.take?.id !== take.id) return;
+  if (judgesFollow.stalled.has(take.id)) redrawJudgesNote(take);
+  else updateTake(take, { recording: take, problems: take.problems });
+}
+
+function redrawJudgesNote(take) {
+  if ($("verdict").dataset.take !== String(take.id)) return;
+  const note = judgesNote(take);
+  if (note) $("judges-note")?.replaceWith(note);
 }
 
 // The stored take's waveform: min/max of the samples under each pixel column.
