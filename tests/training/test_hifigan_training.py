@@ -2,9 +2,11 @@ import numpy as np
 import pytest
 import torch
 
+from moksori.data.dataset import TTSDataset, collate_tts
 from moksori.models.hifigan import Generator, HiFiGANConfig
 from moksori.training import load_checkpoint, train
 from moksori.training.logging import read_metrics
+from moksori.training.tasks.base import DatasetInfo, build_task
 from moksori.training.tasks.gan_vocoder import random_segments
 
 
@@ -70,3 +72,24 @@ def test_vocoder_finetunes_on_aligned_glow_tts_mels(make_recipe, sample_data, gl
         assert not np.allclose(aligned, real)
         assert np.isfinite(aligned).all()
     assert len(_series(run_dir, "mel_l1")) == 2
+
+
+@pytest.mark.parametrize("family", ["hifigan", "vocos"])
+def test_validation_of_a_padded_batch_is_the_frame_weighted_mean_of_its_rows_alone(make_recipe, sample_data, tmp_path,
+                                                                                   family):
+    recipe = make_recipe("hifigan", tmp_path / "run")
+    if family == "vocos":
+        recipe.model, recipe.model_config = "vocos", {"preset": "tiny"}
+    torch.manual_seed(0)
+    task = build_task(recipe, DatasetInfo.from_dir(sample_data), torch.device("cpu"))
+    task.train(False)
+    dataset = TTSDataset(sample_data, "train", load_wave=True)
+    items = sorted((dataset[i] for i in range(len(dataset))), key=lambda item: item["mel"].shape[1])
+    short, long = items[0], items[-1]
+    frames = [item["mel"].shape[1] for item in (short, long)]
+    assert frames[0] < frames[1] - 50
+    alone = [task.validate(collate_tts([item]))["mel_l1"] for item in (short, long)]
+    batched = task.validate(collate_tts([short, long]))["mel_l1"]
+    # Measured before rows were vocoded at their own length: 2.3234 against 2.3229 (tiny HiFi-GAN);
+    # the shipped voice's trained Vocos read 0.1730 against 0.1719.
+    assert batched == pytest.approx((alone[0] * frames[0] + alone[1] * frames[1]) / sum(frames), abs=1e-5)

@@ -161,28 +161,30 @@ class GANVocoderTask(Task):
         metrics["mel_l1"] = parts_g["mel"] / MEL_LOSS_WEIGHT
         return metrics
 
-    def _full_utterances(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        generator = self.nets["generator"]
-        y_hat = generator(batch["mel"]).squeeze(1)
-        n = min(y_hat.shape[-1], batch["wave"].shape[-1])
-        mel_real = self.loss_mel(batch["wave"][:, :n])
-        mel_fake = self.loss_mel(y_hat[:, :n])
-        return y_hat, mel_real, mel_fake
+    def _vocode_row(self, batch: Batch, row: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Row ``row`` vocoded at its own length (in a padded batch the padding reached its last
+        frames through the generator's receptive field and the STFT of the real audio), and the
+        loss mels of the real and the generated audio: ``(1, samples)``, ``(1, n_mels, frames)`` x 2."""
+        frames, samples = int(batch["mel_lengths"][row]), int(batch["wave_lengths"][row])
+        y_hat = self.nets["generator"](batch["mel"][row : row + 1, :, :frames]).squeeze(1)
+        n = min(y_hat.shape[-1], samples)
+        return y_hat, self.loss_mel(batch["wave"][row : row + 1, :n]), self.loss_mel(y_hat[:, :n])
 
     @torch.no_grad()
     def validate(self, batch: Batch) -> dict[str, float]:
-        _, mel_real, mel_fake = self._full_utterances(batch)
-        frames = torch.clamp(batch["mel_lengths"], max=mel_real.shape[-1])
-        mask = (torch.arange(mel_real.shape[-1], device=frames.device)[None, :] < frames[:, None]).float()
-        error = (mel_real - mel_fake).abs().mean(dim=1) * mask
-        return {"mel_l1": (error.sum() / mask.sum()).item()}
+        total, counted = 0.0, 0
+        for row in range(batch["mel"].shape[0]):
+            _, mel_real, mel_fake = self._vocode_row(batch, row)
+            frames = min(int(batch["mel_lengths"][row]), mel_real.shape[-1])
+            total += float((mel_real[..., :frames] - mel_fake[..., :frames]).abs().mean(dim=1).sum())
+            counted += frames
+        return {"mel_l1": total / counted}
 
     @torch.no_grad()
     def examples(self, batch: Batch, step: int) -> Examples:
-        first = {key: value[:1] for key, value in batch.items()}
-        y_hat, mel_real, mel_fake = self._full_utterances(first)
-        frames = int(first["mel_lengths"][0])
-        samples = int(first["wave_lengths"][0])
+        y_hat, mel_real, mel_fake = self._vocode_row(batch, 0)
+        frames = int(batch["mel_lengths"][0])
+        samples = int(batch["wave_lengths"][0])
         return Examples(
             images={"mel": plot_mels({"real": mel_real[0, :, :frames], "generated": mel_fake[0, :, :frames]})},
             audio={"generated/0": y_hat[0, :samples].float().cpu().numpy()},
