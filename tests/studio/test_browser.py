@@ -546,7 +546,9 @@ def test_deleting_a_voice_asks_for_its_name_in_the_page_own_words(server, browse
     assert "지울것" in _text(driver, "voice-select")
     driver.find_element(By.ID, "delete-confirm").send_keys("것", Keys.ENTER)
     _wait(driver, lambda d: "deleted" in _text(d, "toast"), "the deletion")
-    assert _text(driver, "voice-select") == "" and not driver.find_element(By.ID, "details").is_displayed()
+    # The toast comes before the voice list is reloaded: wait for the list, not only the toast.
+    _wait(driver, lambda d: _text(d, "voice-select") == "", "the voice list without the voice")
+    assert not driver.find_element(By.ID, "details").is_displayed()
 
 
 def _focused_prompt(driver) -> dict | None:
