@@ -34,7 +34,8 @@ Rules, applied in this order (each one rewrites the text for the next):
 6. Times: 14:30 → 열네 시 삼십 분, 9:05 → 아홉 시 오 분, 3 PM → 오후 세 시.
 7. Money signs: $5 → 오 달러, ₩5,000 → 오천 원 (also € 유로, £ 파운드, ¥ 엔); an English scale
    word becomes 만/억 units ($1.5 million → 백오십만 달러, 3 billion → 삼십억).
-8. Units: 5kg → 오 킬로그램, 50% → 오십 퍼센트, 100km/h → 시속 백 킬로미터,
+8. Units: 5kg → 오 킬로그램, 50% → 오십 퍼센트, 100km/h → 시속 백 킬로미터, a rate per another
+   unit with 당 (2.5kg/m² → 제곱미터당 이 점 오 킬로그램, 120원/kWh → 킬로와트시당 백이십 원),
    -5℃ → 영하 오 도.
    Powers: 10^8 and 10⁸ → 십의 팔 제곱, x⁴ → 엑스 사 제곱 (superscripts are never folded into
    the number).
@@ -439,6 +440,21 @@ def _unit(match: re.Match) -> str:
     return " ".join(words)
 
 
+# The unit after the slash of a rate, read before the number with 당: 2.5kg/m² → 제곱미터당 이 점 오
+# 킬로그램, 3.5GB/s → 초당 삼 점 오 기가바이트.
+_PER_UNITS = {unit: reading for unit, (prefix, reading) in UNITS.items() if not prefix and "/" not in unit} | {
+    "s": "초", "h": "시간", "hr": "시간", "day": "일", "d": "일"}  # fmt: skip
+PER_UNIT = _alternation(_PER_UNITS)
+
+
+def _unit_per_unit(match: re.Match) -> str:
+    number, unit, per = match.group(1), match.group(2), match.group(3)
+    if f"{unit}/{per}" in UNITS:  # km/h, m/s: a unit of its own (시속, 초속)
+        return match.group(0)
+    reading = UNITS[unit][1] if unit in UNITS else unit
+    return f"{_PER_UNITS[per]}당 {read_number(number)} {reading}"
+
+
 def _fraction(match: re.Match) -> str:
     numerator, denominator = int(match.group(1)), int(match.group(2))
     return f"{sino_korean(denominator)}분의 {sino_korean(numerator)}"
@@ -758,6 +774,7 @@ _RULES: tuple[Rule, ...] = (
     Rule("temperature", re.compile(rf"(영[하상]\s?)?(?<![^\s(\[하상])([-+])({NUM})\s?(?:도|℃|°C)"), _temperature),
     Rule("English scale word", re.compile(rf"{START}({NUM})\s(thousand|million|billion|trillion)(?![A-Za-z])", re.IGNORECASE), _english_scale),
     Rule("currency sign", re.compile(rf"([{''.join(CURRENCY_SIGNS)}])\s?({NUM})((?:{MAGNITUDE})?)"), _money),
+    Rule("unit per unit", re.compile(rf"{START}({NUM})\s?({UNIT}|원|달러)\s?/\s?({PER_UNIT})(?![A-Za-z0-9²³/])"), _unit_per_unit),
     Rule("unit", re.compile(rf"{START}(?:(?<![^\s(\[])([-+]))?({NUM})\s?({UNIT})(?![A-Za-z0-9²³/])"), _unit),
     # 9. arithmetic between numbers
     Rule("equation", re.compile(rf"{START}-?{NUM}(?:\s*{_OPERATOR}\s*{NUM})+\s*=\s*(?:-?{NUM}(?:\s*{_OPERATOR}\s*{NUM})*|\?)(?![\d.,]\d)"), _equation),
