@@ -796,6 +796,7 @@ _RULES: tuple[Rule, ...] = (
     Rule("model number", re.compile(r"(?<![A-Za-z])([A-Za-z]+|보잉|에어버스)\s(\d{3,4})(?![\d.,:])"), _model_number),
     # 13. plain numbers
     Rule("letters joined to a decimal", re.compile(r"(?<=[A-Za-z])(?=\d+\.\d+(?![\d.]*\d))"), " "),  # PM2.5 → PM 2.5
+    Rule("decimal joined to letters", re.compile(START + r"(\d+\.\d+)(?=[A-Za-z])"), r"\1 "),  # 1.5x → 1.5 x
     Rule("plain number", re.compile(START + NUM + END), _plain_number),
     # 14. Latin
     Rule("web address dot", re.compile(r"(?<=[A-Za-z])\.(?=[A-Za-z])"), " 닷 "),
