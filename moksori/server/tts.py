@@ -282,7 +282,7 @@ async def _whole(
     vocoder: dict[str, float] | None = None, ssml: bool = False, vocoder_voice: str | None = None,
 ) -> Response:
     _check_text(text, max_chars or state.settings.max_text_chars, field)
-    fmt = _format(format_name)
+    fmt = _format(format_name, "response_format" if field == "input" else "format")
     info = await _with_vocoder_voice(state, await _find_voice(state, voice, principal), vocoder_voice, principal)
     what = await _with_lexicon(state, info, text, ssml=ssml, field=field)
     # The cache key's text, marked by kind: a plain text that reads like an SSML key ("ssml:1.0:…")
@@ -412,9 +412,10 @@ async def _streamed(
     vocoder: dict[str, float] | None = None, ssml: bool = False, vocoder_voice: str | None = None,
 ) -> Response:
     _check_text(text, state.settings.max_text_chars, "text")
-    fmt = _format(format_name)
+    fmt = _format(format_name, "format")
     if fmt.name not in STREAM_FORMATS:
-        raise ApiError(400, "unsupported_format", f"format {fmt.name!r} cannot be streamed; use one of: {', '.join(STREAM_FORMATS)}")
+        raise ApiError(400, "unsupported_format", f"format {fmt.name!r} cannot be streamed; use one of: {', '.join(STREAM_FORMATS)}",
+                       details={"field": "format"})
     info = await _with_vocoder_voice(state, await _find_voice(state, voice, principal), vocoder_voice, principal)
     what = await _with_lexicon(state, info, text, ssml=ssml)
 
@@ -486,7 +487,7 @@ async def _sse(
     """``speech.audio.delta`` events (base64 audio) as sentences are made, then ``speech.audio.done``
     with the alignment outcome, which headers sent before synthesis cannot carry."""
     _check_text(text, max_chars, "input")
-    fmt = _format(format_name)
+    fmt = _format(format_name, "response_format")
     if fmt.name not in STREAM_FORMATS:
         raise ApiError(400, "unsupported_format", f"response_format {fmt.name!r} cannot be sent with stream_format "
                        f"'sse'; use one of: {', '.join(STREAM_FORMATS)}", details={"field": "response_format"})
@@ -564,7 +565,7 @@ ALLOWED_CONTROLS = frozenset("\t\n\r")
 
 def _check_text(text: str, max_chars: int, field: str = "text") -> None:
     if not text or not text.strip():
-        raise ApiError(400, "empty_text", f"{field} is empty: nothing to say")
+        raise ApiError(400, "empty_text", f"{field} is empty: nothing to say", details={"field": field})
     if len(text) > max_chars:
         raise ApiError(413, "text_too_long", f"{field} has {len(text)} characters; the limit is {max_chars}",
                        details={"limit": max_chars, "field": field})
@@ -587,11 +588,11 @@ def _vocoder_key(vocoder: dict[str, float]) -> str:
     return "".join(f"|{key}={value!r}" for key, value in sorted(vocoder.items()))
 
 
-def _format(name: str) -> AudioFormat:
+def _format(name: str, field: str) -> AudioFormat:
     try:
         return audio_format(name)
     except ValueError as error:
-        raise ApiError(400, "unsupported_format", str(error)) from None
+        raise ApiError(400, "unsupported_format", str(error), details={"field": field}) from None
 
 
 def metric_voice(info: VoiceInfo) -> str:
@@ -607,13 +608,13 @@ def _header_name(info: VoiceInfo) -> str:
     return quote(info.name, safe=" -_.()")
 
 
-async def _find_voice(state: ServerState, voice: str | None, principal: Principal) -> VoiceInfo:
+async def _find_voice(state: ServerState, voice: str | None, principal: Principal, field: str = "voice") -> VoiceInfo:
     try:
         return await run_in_threadpool(state.voices.find, voice, principal.owner_id)
     except UnknownVoiceError as error:
         if not error.available:
             raise ApiError(404, "no_voices", f"this server has no voices; put voice bundles into {state.settings.voices_dir}") from None
-        raise ApiError(404, "voice_not_found", str(error), details={"available": error.available}) from None
+        raise ApiError(404, "voice_not_found", str(error), details={"available": error.available, "field": field}) from None
 
 
 async def _with_lexicon(
@@ -649,7 +650,7 @@ async def _with_vocoder_voice(
     from moksori.synthesis import read_voice_json
     from moksori.synthesis.bundle import check_vocoder_fits
 
-    lender = await _find_voice(state, vocoder_voice, principal)
+    lender = await _find_voice(state, vocoder_voice, principal, "vocoder_voice")
     if lender.path == info.path:
         return info
     def check() -> None:

@@ -27,10 +27,12 @@ def test_a_voice_object_names_the_voice_by_its_id(make_client) -> None:
 @pytest.mark.parametrize(
     ("body", "status", "code", "param"),
     [
-        ({"input": "안녕", "response_format": "aiff"}, 400, "unsupported_format", None),
+        ({"input": "안녕", "response_format": "aiff"}, 400, "unsupported_format", "response_format"),
         ({"input": "안녕", "speed": 5}, 422, "invalid_request", "speed"),
         ({"input": "가" * 4097}, 413, "text_too_long", "input"),
-        ({"input": "안녕", "voice": "nobody"}, 404, "voice_not_found", None),
+        ({"input": " "}, 400, "empty_text", "input"),
+        ({"input": "안녕", "voice": "nobody"}, 404, "voice_not_found", "voice"),
+        ({"input": "안녕", "vocoder_voice": "nobody"}, 404, "voice_not_found", "vocoder_voice"),
         ({"input": "안녕", "stream_format": "sse"}, 400, "unsupported_format", "response_format"),
     ],
 )
@@ -74,3 +76,8 @@ def test_json_sent_as_another_media_type_is_415_saying_so(make_client, content_t
     error = response.json()["error"]
     assert error["code"] == "unsupported_media_type" and "application/json" in error["message"]
 
+
+
+@pytest.mark.parametrize(("params", "param"), [({"text": "안녕", "format": "aiff"}, "format"), ({"text": ""}, "text")])
+def test_infer_errors_name_the_query_parameter(make_client, params, param) -> None:
+    assert make_client().get("/infer", params=params).json()["error"]["param"] == param
