@@ -14,7 +14,8 @@ words missing from our loanword dictionary (see ``latin.py``).
 Rules, applied in this order (each one rewrites the text for the next):
 
 1. Characters: NFC for Hangul, NFKC for everything else (full-width digits and
-   letters, ㎏, ①; never NFKC on Hangul, which would split compatibility jamo).
+   letters, ㎏, ①; never NFKC on Hangul, which would split compatibility jamo); a circled number
+   before 번 is a choice (정답은 ③번 → 삼 번).
    Accents on Latin letters are dropped (café → cafe); zero-width and other
    invisible format characters are removed.
 2. Latin phrases with punctuation inside (Wi-Fi, COVID-19 → 코로나 일구, R&D → 알앤디).
@@ -250,8 +251,13 @@ _SUPERSCRIPT_DIGITS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "012345678
 _VULGAR_FRACTIONS = {"½": "1/2", "⅓": "1/3", "⅔": "2/3", "¼": "1/4", "¾": "3/4", "⅕": "1/5", "⅛": "1/8"}
 
 
+# A circled number names a choice or an item: 정답은 ③번 → 삼 번 (never a count of times, 세 번).
+_CIRCLED_NUMBER_BEFORE_BEON = re.compile(r"([\u2460-\u2473])\s?번(?!째)")
+
+
 def _prepare(text: str) -> str:
     text = unicodedata.normalize("NFC", text)
+    text = _CIRCLED_NUMBER_BEFORE_BEON.sub(lambda m: f"{sino_korean(ord(m.group(1)) - 0x245F)} 번", text)
     for old, new in _PRE_MAP.items():
         text = text.replace(old, new)
     text = _SUPERSCRIPTS.sub(lambda m: "^" + m.group(1).translate(_SUPERSCRIPT_DIGITS), text)
