@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import logging
 import threading
@@ -305,8 +306,11 @@ async def _whole(
     if request is None or request.method != "GET":
         return Response(cached.body, media_type=cached.media_type, headers=headers)
     # A browser's <audio src="/infer?…"> asks for byte ranges (Safari plays only what comes back 206).
+    # The ETag tells one synthesis from another (sampling noise differs), so a browser asking for a
+    # part with If-Range gets a part only of the audio it already holds.
     headers["Accept-Ranges"] = "bytes"
-    span = _byte_range(request.headers, len(cached.body))
+    headers["ETag"] = '"' + hashlib.blake2b(cached.body, digest_size=16).hexdigest() + '"'
+    span = _byte_range(request.headers, len(cached.body), headers["ETag"])
     if span is None:
         return Response(cached.body, media_type=cached.media_type, headers=headers)
     start, end = span
@@ -314,12 +318,12 @@ async def _whole(
     return Response(cached.body[start:end + 1], status_code=206, media_type=cached.media_type, headers=headers)
 
 
-def _byte_range(headers: Any, size: int) -> tuple[int, int] | None:
+def _byte_range(headers: Any, size: int, etag: str) -> tuple[int, int] | None:
     """The first and last byte of a single ``Range: bytes=…`` within ``size`` bytes; None (the
-    whole body) without one, for several ranges, other units, or an ``If-Range`` (these answers
-    have no validator to match); 416 when it starts past the end."""
+    whole body) without one, for several ranges, other units, or an ``If-Range`` other than
+    ``etag``; 416 when it starts past the end."""
     value = headers.get("range")
-    if value is None or "if-range" in headers:
+    if value is None or headers.get("if-range", etag) != etag:
         return None
     unit, _, spec = value.strip().partition("=")
     first, dash, last = spec.strip().partition("-")

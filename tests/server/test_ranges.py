@@ -39,6 +39,18 @@ def test_a_range_past_the_end_is_416_naming_the_size(make_client) -> None:
     assert response.json()["error"]["code"] == "range_not_satisfiable"
 
 
+def test_if_range_with_the_etag_gets_the_part_and_another_audio_gets_the_whole(make_client) -> None:
+    """Parts of two different syntheses must not be joined: a browser resuming a download sends the
+    ETag it had in If-Range, and only that audio's parts come back as parts."""
+    client = make_client()
+    first = client.get("/infer", params=TEXT)
+    etag = first.headers["etag"]
+    same = client.get("/infer", params=TEXT, headers={"Range": "bytes=0-1", "If-Range": etag})
+    assert same.status_code == 206 and same.content == first.content[:2] and same.headers["etag"] == etag
+    other = client.get("/infer", params={**TEXT, "text": "다른 문장입니다."}, headers={"Range": "bytes=0-1", "If-Range": etag})
+    assert other.status_code == 200 and other.headers["etag"] != etag
+
+
 @pytest.mark.parametrize("headers", [{"Range": "bytes=0-1,5-9"}, {"Range": "pages=1-2"}, {"Range": "bytes=5-2"},
                                      {"Range": "bytes=0-1", "If-Range": '"abc"'}])
 def test_other_ranges_get_the_whole_file(make_client, headers) -> None:
