@@ -20,7 +20,9 @@ Rules, applied in this order (each one rewrites the text for the next):
    invisible format characters are removed.
 2. Latin phrases with punctuation inside (Wi-Fi, COVID-19 → 코로나 일구, R&D → 알앤디).
 3. Dates: 2026-11-21, 2026/11/21 and 2026.11.21. → 이천이십육 년 십일월 이십일 일.
-   The trailing dot of 2026.11.21. is part of the date unless it ends the text.
+   The trailing dot of 2026.11.21. is part of the date unless it ends the text. A year (1950-2039)
+   and month are a date when written 2026. 12., 2026-12 or 2026/12, or as a range
+   (2020.03~2024.02 → 이천이십 년 삼월에서 이천이십사 년 이월); a lone 2026.12 stays a decimal.
 4. Phone numbers and other hyphenated digit codes, digit by digit with 0 as 공
    (010-1234-5678 → 공일공 일이삼사 오육칠팔; also 010 1234 5678, 010.1234.5678, a local
    123-4567 and a 900101-1234567 registration number); 3·1절 and 3.1절 → 삼일절.
@@ -415,6 +417,22 @@ def _year_range(match: re.Match) -> str:
     return f"{first}에서 {second}" if int(second) > int(first) else match.group(0)
 
 
+_YEAR_MONTH_AFTER = re.compile(r"\s?[~–-]\s?(?:19|20)\d\d[./-]\d\d(?!\d)")
+_YEAR_MONTH_BEFORE = re.compile(r"(?:19|20)\d\d[./-]\d\d\s?[~–-]\s?$")
+
+
+def _year_month(match: re.Match) -> str:
+    """2026. 12., 2026-12, 2026/12 and 2020.03~2024.02 → 2026년 12월; a lone 2026.12 is a decimal."""
+    year, separator, month, dot = match.groups()
+    before, after = match.string[: match.start()], match.string[match.end() :]
+    two_digits = len(month) == 2
+    in_range = two_digits and not dot and (_YEAR_MONTH_AFTER.match(after) or _YEAR_MONTH_BEFORE.search(before))
+    if not ((separator == "." and dot) or (separator != "." and two_digits) or in_range):
+        return match.group(0)
+    end_of_text = dot and not after.strip()
+    return f"{year}년 {int(month)}월" + ("." if end_of_text else "")
+
+
 def _time(match: re.Match) -> str:
     hour, minute, second = int(match.group("h")), match.group("min"), match.group("s")
     if hour > 24:
@@ -487,7 +505,8 @@ def _counter(match: re.Match) -> str:
     if space and after[:1] >= "가" and after[:1] <= "힣" and after[0] not in _PARTICLE_STARTS:
         # "2 알약": the counter is only the start of the next word; read the number plainly.
         return match.group(0)
-    return _counted(number, counter, text[: match.start()], after)
+    reading = _counted(number, counter, text[: match.start()], after)
+    return reading + " " if after[:1].isdigit() else reading  # 7월1일 → 칠월 일 일, not 칠월일 일
 
 
 def _ratio(match: re.Match) -> str:
@@ -737,6 +756,7 @@ _RULES: tuple[Rule, ...] = (
     # 3. dates
     Rule("ISO date", re.compile(r"(?<![\d.-])(?P<y>\d{4})([-/])(?P<m>0?[1-9]|1[0-2])\2(?P<d>0?[1-9]|[12]\d|3[01])(?![\d-])"), _date),
     Rule("dotted date", re.compile(r"(?<![\d.])(?P<y>\d{4})\.\s?(?P<m>0?[1-9]|1[0-2])\.\s?(?P<d>0?[1-9]|[12]\d|3[01])(?![\d])(?:\.(?!\s*$))?"), _date),
+    Rule("year and month", re.compile(r"(?<![\d.,/-])(19[5-9]\d|20[0-3]\d)([./-])\s?(0?[1-9]|1[0-2])(\.?)(?!\d|[./-]\d|\s?=)"), _year_month),
     Rule("dotted month.day before a weekday", re.compile(rf"(?<![\d.])(?P<m>1[0-2]|0?[1-9])\.\s?(?P<d>[12]\d|3[01]|0?[1-9])\.?(?=\s?\(\s?[{WEEKDAYS}](?:요일)?\s?\))"),
          lambda m: f"{int(m.group('m'))}월 {int(m.group('d'))}일"),
     Rule("phone number with spaces or dots", re.compile(r"(?<![\d.-])(0\d{1,2})([ .])(\d{3,4})\2(\d{4})(?![\d-]|\.\d)"),
