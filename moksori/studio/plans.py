@@ -11,9 +11,11 @@ Before a run starts, the base voice's weights are matched against the modules th
 by name and shape, with the training loop's own warm start; a plan that would drop most of them
 (a different architecture or model family) is refused, naming the counts.
 
-The time estimate scales the measured cost of the shipped voice's acoustic model on a 2-core CPU
-(see :data:`REFERENCE_COST`) by each model's parameter count and batch size: a rough figure, meant to
-tell minutes from hours.
+The time estimate adds, per stage, the costs that do not shrink with the model (starting the training
+process, a floor per step for data loading and the loop, each validation pass, each checkpoint) to
+the measured cost of the shipped voice's acoustic model on a 2-core CPU (see :data:`REFERENCE_COST`)
+scaled by each model's parameter count and batch size, and per run the data export, preprocessing
+and bundling: a rough figure, meant to tell minutes from hours (see the measurements below).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 __all__ = ["FINETUNE_RECIPE", "MIN_LOADED_SHARE", "PlanError", "TrainingPlan", "WeightMatch", "make_plan",
-           "pick_finetune_recipe"]
+           "pick_finetune_recipe", "stage_seconds"]
 
 FINETUNE_RECIPE = "finetune_ko"
 # A warm start that would load fewer than this share of the base voice's tensors is refused.
@@ -39,6 +41,22 @@ MIN_LOADED_SHARE = 0.5
 # too: a rough figure, not a measurement of each family).
 REFERENCE_COST = (0.66, 7.18e6, 8)
 PREPROCESS_S_PER_MINUTE = 6.0  # feature extraction of one minute of recordings, on the same CPU
+# Costs that do not shrink with the model, measured on the same 2-core CPU (shared with other work,
+# so the fastest of two runs) with `OMP_NUM_THREADS=2 moksori train RECIPE` on a 24-clip espeak set
+# (`moksori sample-dataset --n 24`, then `moksori preprocess`), the recipe cut to N steps, wall time:
+#   tiny_glowtts (0.11 M parameters, batch 4): 40 steps 3.7 s, 200 steps 7.1 s, i.e. 0.021 s a step
+#     (the parameter scaling alone said 0.005) and 2.7 s before the first step and after the last;
+#     200 steps validating every 50: 11.1 s (1.0 s a pass); checkpointing every 50: 8.6 s (0.45 s each).
+#   tiny_hifigan (0.05 M, batch 4): 20 steps 5.1 s, 0.027 s a step (scaling alone: 0.002).
+#   finetune_ko's Glow-TTS small (7.2 M, batch 8) 0.50 s a step, Vocos small (3.6 M, batch 16) 0.45 s.
+#   A studio run of tiny_glowtts (300 steps, 5 takes, 16 s of speech), Start training to succeeded:
+#     26.6 s (the old estimate: 3 s): 2.4 s export and preprocessing, 20.6 s training, 3.6 s the bundle.
+STEP_FLOOR_S = 0.02  # a step of the smallest model: data loading, optimiser, loop bookkeeping
+STAGE_START_S = 3.0  # the training process starting, building its model and data; its last checkpoint
+EVAL_S = 1.0  # one validation pass (plus one step's compute for its batches): examples, plots, logs
+CHECKPOINT_S = 0.45  # one checkpoint of a tiny model (plus its weights and optimiser state at WRITE_BYTES_PER_S)
+WRITE_BYTES_PER_S = 300e6  # torch.save of a 7.2 M-parameter model with Adam (86 MB): 0.15-0.6 s
+RUN_START_S = 6.0  # a run's export, preprocessing start and voice bundle
 
 
 class PlanError(ValueError):
@@ -138,7 +156,7 @@ def make_plan(
         kind, stages = "recipe", copy.deepcopy(recipe_stages)
     preprocess = preprocess_settings(base_json) if base_json is not None else None
     matches, estimate = _inspect_cached(stages, base, base_json, language)
-    estimate += minutes * PREPROCESS_S_PER_MINUTE
+    estimate += RUN_START_S + minutes * PREPROCESS_S_PER_MINUTE
     plan = TrainingPlan(kind, recipe, base[0] if base else None, str(base[1]) if base else None, stages, preprocess,
                         matches, estimate)
     plan.problem = _refusal(plan)
@@ -294,7 +312,7 @@ def _inspect(
         recipe = Recipe.from_dict(stage["recipe"], f"stage {stage['name']}")
         task = build_task(recipe, info, torch.device("cpu"))
         params = sum(p.numel() for p in task.inference_module().parameters())
-        seconds += recipe.train.steps * _seconds_per_step(params, recipe.data.batch_size)
+        seconds += stage_seconds(recipe.train, params, recipe.data.batch_size)
         if base is not None and voice_has(base[1], stage["kind"]):
             matches.append(_match(stage["name"], task, base[1]))
         del task
@@ -331,9 +349,22 @@ def _dataset_info(base_json: dict[str, Any] | None, language: str) -> Any:
     return DatasetInfo(root=Path("."), n_vocab=len(frontend.symbols), speakers=[], mel_config=mel, text_settings=text)
 
 
+def stage_seconds(train: Any, params: int, batch_size: int) -> float:
+    """Estimated seconds of one training stage (``train``: its recipe's ``train`` settings): the
+    start, every step, every validation pass and every checkpoint (see the measurements at
+    :data:`STEP_FLOOR_S`)."""
+    if train.steps < 1:
+        return 0.0
+    step = _seconds_per_step(params, batch_size)
+    evals = train.steps // train.eval_interval
+    checkpoints = train.steps // train.checkpoint_interval
+    checkpoint = CHECKPOINT_S + 12 * params / WRITE_BYTES_PER_S  # float32 weights and two Adam moments
+    return STAGE_START_S + train.steps * step + evals * (EVAL_S + step) + checkpoints * checkpoint
+
+
 def _seconds_per_step(params: int, batch_size: int) -> float:
     seconds, ref_params, ref_batch = REFERENCE_COST
-    return seconds * (params / ref_params) * (batch_size / ref_batch)
+    return STEP_FLOOR_S + (seconds - STEP_FLOOR_S) * (params / ref_params) * (batch_size / ref_batch)
 
 
 def _stage_json(stage: dict[str, Any]) -> dict[str, Any]:
