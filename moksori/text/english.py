@@ -78,6 +78,10 @@ _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "augu
 _BEFORE_NUMBER = [(re.compile(r"\bno\.\s?(?=\d)", re.IGNORECASE), "number ")] + [
     (re.compile(rf"\b{month[:3]}{'t?' if month == 'september' else ''}\.\s?(?=\d)", re.IGNORECASE), f"{month.title()} ")
     for month in _MONTHS if len(month) > 3
+] + [  # without the full stop only capitalised and before a day or a year: Nov 5, Sept 30, Aug 2024
+    (re.compile(rf"\b{month[:3].title()}{'t?' if month == 'september' else ''} (?=(?:[12]?\d|3[01])(?!\d|:)|(?:19|20)\d\d\b)"),
+     f"{month.title()} ")
+    for month in _MONTHS if len(month) > 3
 ]
 # "St." after a name or an ordinal and not before a name is a street (Main St., 5th St.); otherwise
 # saint (St. Mary's, in St. Louis).
@@ -123,7 +127,7 @@ _UNITS = {"km": "kilometer", "kg": "kilogram", "cm": "centimeter", "mm": "millim
           "ml": "milliliter", "mph": "mile per hour", "kph": "kilometer per hour", "km/h": "kilometer per hour",
           "lb": "pound", "lbs": "pound", "oz": "ounce", "gb": "gigabyte", "mb": "megabyte", "kb": "kilobyte",
           "min": "minute", "mins": "minute", "hr": "hour", "hrs": "hour", "sec": "second", "secs": "second",
-          "ft": "foot"}
+          "ft": "foot", "tbsp": "tablespoon", "tsp": "teaspoon"}
 _IRREGULAR_PLURALS = {"foot": "feet"}
 _UNIT = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s?(" + "|".join(sorted(map(re.escape, _UNITS), key=len, reverse=True))
                    + r")(?![\w/])", re.IGNORECASE)
@@ -258,6 +262,7 @@ def expand_numbers(text: str) -> str:
     text = _ISO_DATE.sub(_iso_date_words, text)
     text = _DECADE.sub(_decade_words, text)
     text = _NUMBER_RANGE.sub(r"\1 to \2", text)
+    text = re.sub(r"(?<=\d%)\s?[-–]\s?(?=\d)", " to ", text)  # 5%-6%
     text = _MERIDIEM.sub(_meridiem_words, text)
     text = _VERSION.sub(lambda m: " point ".join(number_to_words(int(p)) for p in m.group(0).split(".")), text)
     text = _DEGREES.sub(_degree_words, text)

@@ -88,6 +88,10 @@ def test_year_words(year: int, words: str) -> None:
         ("Then I saw Malcolm X", "then i saw malcolm x"),
         ("Bake 2 1/2 hours, 25 min and 10 sec", "bake two and one half hours, twenty-five minutes and ten seconds"),
         ("6 ft or 1 ft, 2 hrs", "six feet or one foot, two hours"),
+        ("Nov 5 2024, Sept 30 and Jan 2026", "november fifth twenty twenty-four, september thirtieth and january "
+         "twenty twenty-six"),
+        ("Add 1 tbsp oil and 2 tsp salt", "add one tablespoon oil and two teaspoons salt"),
+        ("Rates of 5.25%-5.5%", "rates of five point two five percent to five point five percent"),
         ("1,999 people paid £1,250", "one thousand nine hundred ninety-nine people paid one thousand two hundred fifty "
          "pounds"),
         ("The 1,000th visitor, pages 5–10", "the one thousandth visitor, pages five to ten"),
