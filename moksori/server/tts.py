@@ -28,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from moksori.server.auth import Principal, authenticate, rate_limited
 from moksori.server.cache import AudioCache, CachedAudio
 from moksori.server.encode import (
+    FORMATS,
     STREAM_FORMATS,
     AudioFormat,
     audio_format,
@@ -89,7 +90,7 @@ STREAM_FORMAT_HELP = ("audio (default): the whole file; sse: server-sent events 
                       "holds the alignment outcome")
 INPUT_FORMAT_HELP = ("text, or ssml: <speak> with <break time>, <sub alias>, <say-as interpret-as>, <prosody rate>, "
                      "<p>, <s> (malformed SSML: 400 invalid_ssml naming the line and column)")
-AUDIO_RESPONSE = {200: {"content": {"audio/wav": {}, "audio/mpeg": {}, "audio/ogg": {}, "audio/aac": {}, "audio/pcm": {}}}}
+AUDIO_RESPONSE = {200: {"content": {fmt.media_type: {} for fmt in FORMATS.values()}}}
 
 
 class ModelControls(BaseModel):

@@ -81,3 +81,12 @@ def test_json_sent_as_another_media_type_is_415_saying_so(make_client, content_t
 @pytest.mark.parametrize(("params", "param"), [({"text": "안녕", "format": "aiff"}, "format"), ({"text": ""}, "text")])
 def test_infer_errors_name_the_query_parameter(make_client, params, param) -> None:
     assert make_client().get("/infer", params=params).json()["error"]["param"] == param
+
+
+def test_the_api_schema_lists_every_audio_media_type(make_client) -> None:
+    from moksori.server.encode import FORMATS
+
+    schema = make_client().get("/openapi.json").json()
+    for path, method in (("/infer", "get"), ("/v1/audio/speech", "post"), ("/synthesize", "post")):
+        listed = set(schema["paths"][path][method]["responses"]["200"]["content"])
+        assert {fmt.media_type for fmt in FORMATS.values()} <= listed, (path, listed)
