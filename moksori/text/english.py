@@ -75,12 +75,12 @@ _ABBREVIATIONS = [
 _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
            "november", "december")
 # Abbreviations read only before a number: "No. 5", "Jan. 5" (a bare "Jan." may be a name).
+_DAY_OR_YEAR = r"(?:[12]?\d|3[01])(?!\d|:)|(?:19|20)\d\d\b"
 _BEFORE_NUMBER = [(re.compile(r"\bno\.\s?(?=\d)", re.IGNORECASE), "number ")] + [
     (re.compile(rf"\b{month[:3]}{'t?' if month == 'september' else ''}\.\s?(?=\d)", re.IGNORECASE), f"{month.title()} ")
     for month in _MONTHS if len(month) > 3
 ] + [  # without the full stop only capitalised and before a day or a year: Nov 5, Sept 30, Aug 2024
-    (re.compile(rf"\b{month[:3].title()}{'t?' if month == 'september' else ''} (?=(?:[12]?\d|3[01])(?!\d|:)|(?:19|20)\d\d\b)"),
-     f"{month.title()} ")
+    (re.compile(rf"\b{month[:3].title()}{'t?' if month == 'september' else ''} (?={_DAY_OR_YEAR})"), f"{month.title()} ")
     for month in _MONTHS if len(month) > 3
 ]
 # "St." after a name or an ordinal and not before a name is a street (Main St., 5th St.); otherwise
@@ -111,7 +111,9 @@ _CURRENCIES = {"$": ("dollar", "dollars", "cent", "cents"),
 _READABLE = re.compile(r"[a-z0-9\s.,?!;:'\"()\[\]\-—–]")
 
 _COMMA_NUMBER = re.compile(r"(?<![\d,.])\d{1,3}(?:,\d{3})+(?![,\d])")
-_MONEY = re.compile(r"([$£€¥])\s?(\d+)(?:\.(\d{1,2}))?(?:\s(thousand|million|billion|trillion)\b|(k|K|m|M|mn|bn|b|B|tn)\b|\b)")
+_MONEY = re.compile(
+    r"([$£€¥])\s?(\d+)(?:\.(\d{1,2}))?(?:\s(thousand|million|billion|trillion)\b|(k|K|m|M|mn|bn|b|B|tn)\b|\b)"
+)
 _SCALE_ABBREVIATIONS = {"k": "thousand", "m": "million", "mn": "million", "b": "billion", "bn": "billion",
                         "tn": "trillion"}
 _ORDINAL = re.compile(r"\b(\d+)(st|nd|rd|th)\b", re.IGNORECASE)
