@@ -373,8 +373,8 @@ def _bare_mobile(match: re.Match) -> str:
 
 
 def _range_with_counter(match: re.Match) -> str:
-    first, second, suffix = match.group(1), match.group(2), match.group(3)
-    return f"{first}{suffix}에서 {second}{suffix}"
+    first, sign, second, suffix = match.group(1), match.group(2) or "", match.group(3), match.group(4)
+    return f"{first}{suffix}에서 {sign}{second}{suffix}"
 
 
 # Two neighbouring numbers before a native counter make one approximate count: 2,3명 → 두세 명.
@@ -574,8 +574,9 @@ def _version_components(version: str) -> str:
     return " 점 ".join(sino_korean(int(part)) for part in version.split("."))
 
 
-# A time-of-day word may open the second end of a range: 오전 9시~오후 6시, 22:00~익일 2:00.
-_TIME_OF_DAY = r"(?:오전|오후|새벽|아침|낮|저녁|밤|익일|다음 날|다음날)\s?"
+# A time-of-day word (or 영하/영상) may open the second end of a range: 오전 9시~오후 6시,
+# 22:00~익일 2:00, 영하 10~영하 5도.
+_TIME_OF_DAY = r"(?:오전|오후|새벽|아침|낮|저녁|밤|익일|다음 날|다음날|영하|영상)\s?"
 
 _SUFFIX_AHEAD = re.compile(rf"\s?(?:{SUFFIX})")
 _LATIN_WORD_BEFORE = re.compile(r"[A-Za-z][A-Za-z0-9+#]*\s$")
@@ -788,7 +789,7 @@ _RULES: tuple[Rule, ...] = (
     Rule("lot number", re.compile(r"(?<![\d.,-])(\d{1,5})-(\d{1,4})(?![\d:/-]|[.,]\d)(?![A-Za-z])(\s?번지)?"), _lot_number),
     # 5. ranges
     Rule("approximate count", re.compile(rf"(?<![\d,.])([1-8]),([2-9])(\s?)({_alternation(_ALL_COUNTERS - {'분의'})})"), _approximate_count),
-    Rule("range, counter on the second number", re.compile(rf"{START}({NUM})\s*[~–-]\s*({NUM})({SUFFIX})"), _range_with_counter),
+    Rule("range, counter on the second number", re.compile(rf"{START}({NUM})\s*[~–-]\s*((?:(?<=[~–])|(?<=[~–]\s))[-+])?({NUM})({SUFFIX})"), _range_with_counter),
     Rule("range of years", re.compile(r"(?<![\d.,-])(1[5-9]\d\d|20\d\d)\s?[-–]\s?(1[5-9]\d\d|20\d\d)(?![\d.,-])(?!\s*=)"), _year_range),
     Rule("range of times", re.compile(r"(?<=\d:\d\d)\s*-\s*(?=\d{1,2}:\d\d)"), "에서 "),
     Rule("range", re.compile(rf"(?<=\d)([가-힣%°℃A-Za-z]{{0,4}})\s*[~–]\s*(?=(?:{_TIME_OF_DAY})?[-+]?[\d$₩€£¥])"), r"\1에서 "),
