@@ -607,3 +607,26 @@ def test_the_prompt_list_works_from_the_keyboard(server, browser):
     focused = _focused_prompt(driver)
     assert focused and focused["index"] == 4, "the redrawn list lost the keyboard focus"
     assert focused["label"].startswith("5. ") and ("done: " in focused["label"] or "not kept yet: " in focused["label"])
+
+
+def test_moving_to_another_prompt_clears_the_last_take_message(server, browser):
+    """After a take, → showed the next prompt (no take yet) under "Saved, with problems: … keep it
+    anyway" or "Saved. Press → …": the message was about the prompt left; it now says how to record."""
+    base, _, _ = server
+    driver = browser
+    driver.get(f"{base}/studio")
+    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
+    driver.find_element(By.ID, "new-voice-name").send_keys("다음")
+    driver.find_element(By.ID, "create-voice").click()
+    _wait(driver, lambda d: _text(d, "prompt-position") == "1 / 568", "the first prompt")
+    if driver.find_element(By.ID, "guide").is_displayed():
+        driver.find_element(By.ID, "guide-close").click()
+    _record_take(driver, 2.0)
+    assert _text(driver, "record-state").startswith("Saved")
+    _press(driver, Keys.ARROW_RIGHT)
+    _wait(driver, lambda d: _text(d, "prompt-position") == "2 / 568", "the next prompt")
+    assert _text(driver, "take-info") == "no take yet"
+    assert _text(driver, "record-state") == "Press Space to start recording."
+    driver.find_elements(By.CSS_SELECTOR, "#prompt-list li")[0].click()  # back to the take: the list, as the keys
+    _wait(driver, lambda d: _text(d, "prompt-position") == "1 / 568", "the first prompt again")
+    assert _text(driver, "record-state") == "Press Space to start recording." and _text(driver, "verdict")

@@ -385,11 +385,9 @@ function showPrompt() {
 }
 
 function move(step) {
-  if (recorder.recording || state.uploading) return;
   const next = state.index + step;
   if (next < 0 || next >= state.prompts.length) return;
-  state.index = next;
-  showPrompt();
+  choosePrompt(next);
 }
 
 async function toggleRecording() {
@@ -680,9 +678,11 @@ function markCurrentPrompt(focus) {
 }
 
 function choosePrompt(index) {
-  if (recorder.recording || state.uploading) return; // as move(): the take lands on the prompt shown
+  if (recorder.recording || state.uploading) return; // the take lands on the prompt shown
+  const moved = index !== state.index;
   state.index = index;
   showPrompt();
+  if (moved) setRecordState(HINT.start); // "Saved… keep it anyway" was about the prompt left
 }
 
 // ↑ ↓ (Page Up/Down by ten, Home, End) move through the list and select; Enter selects the focused prompt.
