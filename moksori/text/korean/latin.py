@@ -55,6 +55,7 @@ WORD_ACRONYMS = {
     "KAIST": "카이스트", "POSTECH": "포스텍", "NASDAQ": "나스닥", "OLED": "올레드", "AMOLED": "아몰레드",
     "DRAM": "디램", "NAND": "낸드", "KOTRA": "코트라", "COEX": "코엑스", "KOICA": "코이카", "THAAD": "사드",
     "BRICS": "브릭스", "SIM": "심", "eSIM": "이심", "MZ": "엠지", "YOLO": "욜로", "FLEX": "플렉스",
+    "TOEIC": "토익", "TOEFL": "토플", "TEPS": "텝스", "OPIc": "오픽", "IELTS": "아이엘츠",
 }  # fmt: skip
 
 # Written forms with punctuation or digits inside; matched case-insensitively

@@ -374,6 +374,11 @@ def _bare_mobile(match: re.Match) -> str:
 
 def _range_with_counter(match: re.Match) -> str:
     first, sign, second, suffix = match.group(1), match.group(2) or "", match.group(3), match.group(4)
+    if suffix.strip() == "번" and "." not in first + second:  # both ends read alike: 문제 1~5번 → 일 번에서 오 번
+        before, after = match.string[: match.start()], match.string[match.end() :]
+        if _reads_native("번", int(second.replace(",", "")), before, after):
+            return f"{_counted(first, '번')}에서 {_counted(second, '번')}"
+        return f"{read_number(first)} 번에서 {read_number(second)} 번"
     return f"{first}{suffix}에서 {sign}{second}{suffix}"
 
 
@@ -753,6 +758,7 @@ _RULES: tuple[Rule, ...] = (
     # 2. Latin phrases with punctuation or digits inside
     Rule("latin phrase", _phrase_pattern(), lambda m: PHRASES[m.group(0).lower()]),
     Rule("letters & letters", re.compile(r"(?<![A-Za-z])([A-Za-z]{1,2})&([A-Za-z]{1,2})(?![A-Za-z])"), _ampersand_letters),
+    Rule("page abbreviation", re.compile(r"(?<![A-Za-z])pp?\.\s?(\d+(?:\s?[-–~]\s?\d+)?)(?![\d.,])"), r"\1페이지"),  # p.23, pp. 10-15
     Rule("No. before a number", re.compile(r"(?<![A-Za-z])No\.\s?(?=\d)", re.IGNORECASE), "넘버 "),
     # 3. dates
     Rule("ISO date", re.compile(r"(?<![\d.-])(?P<y>\d{4})([-/])(?P<m>0?[1-9]|1[0-2])\2(?P<d>0?[1-9]|[12]\d|3[01])(?![\d-])"), _date),
