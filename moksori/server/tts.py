@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import logging
+import re
 import threading
 import time
 import unicodedata
@@ -319,6 +320,9 @@ async def _whole(
     return Response(cached.body[start:end + 1], status_code=206, media_type=cached.media_type, headers=headers)
 
 
+_BYTE_RANGE = re.compile(r"bytes\s*=\s*([0-9]*)-([0-9]*)", re.IGNORECASE)
+
+
 def _byte_range(headers: Any, size: int, etag: str) -> tuple[int, int] | None:
     """The first and last byte of a single ``Range: bytes=…`` within ``size`` bytes; None (the
     whole body) without one, for several ranges, other units, or an ``If-Range`` other than
@@ -326,10 +330,10 @@ def _byte_range(headers: Any, size: int, etag: str) -> tuple[int, int] | None:
     value = headers.get("range")
     if value is None or headers.get("if-range", etag) != etag:
         return None
-    unit, _, spec = value.strip().partition("=")
-    first, dash, last = spec.strip().partition("-")
-    if unit.strip().lower() != "bytes" or "," in spec or not dash or not (first + last).isdigit():
+    match = _BYTE_RANGE.fullmatch(value.strip())
+    if match is None or not any(match.groups()):
         return None
+    first, last = match.groups()
     if not first:  # bytes=-N: the last N bytes (bytes=-0: none, unsatisfiable)
         count = int(last)
         start, end = (max(0, size - count) if count else size), size - 1

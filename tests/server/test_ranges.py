@@ -52,6 +52,7 @@ def test_if_range_with_the_etag_gets_the_part_and_another_audio_gets_the_whole(m
 
 
 @pytest.mark.parametrize("headers", [{"Range": "bytes=0-1,5-9"}, {"Range": "pages=1-2"}, {"Range": "bytes=5-2"},
+                                     {"Range": "bytes=-"}, {"Range": "bytes=1-2-3"},
                                      {"Range": "bytes=0-1", "If-Range": '"abc"'}])
 def test_other_ranges_get_the_whole_file(make_client, headers) -> None:
     client = make_client()
@@ -64,3 +65,12 @@ def test_posts_ignore_range(make_client) -> None:
     response = make_client().post("/v1/audio/speech", json={"input": TEXT["text"], "voice": "tiny"},
                                   headers={"Range": "bytes=0-1"})
     assert response.status_code == 200 and len(response.content) > 2
+
+
+def test_digits_other_than_ascii_are_no_range() -> None:
+    """Headers arrive as latin-1: '²' counts as a digit for str.isdigit but int() refuses it (a 500)."""
+    from moksori.server.tts import _byte_range
+
+    assert _byte_range({"range": "bytes=\u00b2-"}, 100, '"e"') is None
+    assert _byte_range({"range": "bytes=0-\u00b9"}, 100, '"e"') is None
+    assert _byte_range({"range": "bytes=2-5"}, 100, '"e"') == (2, 5)
