@@ -120,7 +120,7 @@ LOANWORDS = {
     "smart": "스마트", "power": "파워", "plus": "플러스", "pro": "프로", "max": "맥스",
     "mini": "미니", "ultra": "울트라", "lite": "라이트", "light": "라이트", "air": "에어",
     "edition": "에디션", "version": "버전", "series": "시리즈", "season": "시즌",
-    "level": "레벨", "stage": "스테이지", "mode": "모드", "type": "타입", 
+    "level": "레벨", "core": "코어", "stage": "스테이지", "mode": "모드", "type": "타입", 
     "mister": "미스터", "miss": "미스", "sir": "서", "madam": "마담",
     # technology
     "computer": "컴퓨터", "laptop": "랩톱", "notebook": "노트북", "tablet": "태블릿",

@@ -43,7 +43,8 @@ Rules, applied in this order (each one rewrites the text for the next):
    Powers: 10^8 and 10⁸ → 십의 팔 제곱, x⁴ → 엑스 사 제곱 (superscripts are never folded into
    the number).
 9. Arithmetic between numbers: 3/4 → 사분의 삼, - 마이너스, + 플러스, × and x
-   between numbers 곱하기, ÷ 나누기, 3:2 → 삼 대 이; -5 → 마이너스 오.
+   between numbers 곱하기 (not inside a model name: 7800X3D; a hyphen after letters and digits
+   is no minus either: i7-13700K, DDR5-6400), ÷ 나누기, 3:2 → 삼 대 이; -5 → 마이너스 오.
 10. 제 + number: 제3회 → 제삼 회 (always Sino-Korean).
 11. Number + counter. Native numbers before native counters (3개 → 세 개,
     20명 → 스무 명, 125개 → 백스물다섯 개), Sino-Korean before the others
@@ -66,7 +67,8 @@ Rules, applied in this order (each one rewrites the text for the next):
 13. Plain numbers, Sino-Korean, spaced by 만 units (1,234,567 → 백이십삼만
     사천오백육십칠); decimals with 점 (3.14 → 삼 점 일사); numbers written with
     a leading 0 are codes, read digit by digit (007 → 공공칠).
-14. Latin words (``latin.py``): acronyms letter by letter, dictionary loanwords,
+14. Video resolutions: 1080p → 천팔십 피. p.23 and pp. 10-15 are pages (이십삼 페이지).
+    Latin words (``latin.py``): acronyms letter by letter, dictionary loanwords,
     CMUdict, espeak-ng's letter-to-sound rules, then letter by letter; dots inside web
     addresses are 닷.
 15. Symbols: = 은/는 (the particle that fits the word before), + 플러스,
@@ -814,7 +816,8 @@ _RULES: tuple[Rule, ...] = (
     Rule("score with a hyphen", re.compile(START + r"(\d{1,3})\s?-\s?(\d{1,3})(?![\d.,:/-])(?![A-Za-z])"), _hyphen_score),
     Rule("buy-N-get-M offer", re.compile(START + r"([1-9])\s?\+\s?([1-9])(?![\d=])(?!\s*=)"), _offer),
     Rule("fraction", re.compile(START + r"(\d+)/(\d+)(?![\d/])"), _fraction),
-    Rule("times", re.compile(r"(?<=\d)\s*[×*]\s*(?=\d)|(?<=\d)[xX](?=\d)"), " 곱하기 "),
+    Rule("hyphen in a model name", re.compile(r"(?<![A-Za-z\d])([A-Za-z][A-Za-z\d]*\d)-(?=\d)"), r"\1 "),  # i7-13700K, DDR5-6400
+    Rule("times", re.compile(r"(?<=\d)\s*[×*]\s*(?=\d)|(?<=\d)(?:[xX]|\s[xX]\s)(?=\d+(?![A-Za-z]))"), " 곱하기 "),
     Rule("divided by", re.compile(r"(?<=\d)\s*÷\s*(?=\d)"), " 나누기 "),
     Rule("minus between numbers", re.compile(r"(?<=\d)\s*-\s*(?=\d)"), " 마이너스 "),
     Rule("plus between numbers", re.compile(r"(?<=\d)\s*\+\s*(?=\d)"), " 플러스 "),
@@ -826,6 +829,7 @@ _RULES: tuple[Rule, ...] = (
     Rule("제 + number", re.compile(rf"(?<![가-힣])제\s?{START}({NUM})(?:\s?({COUNTER}))?"), _ordinal_je),
     Rule("number + counter", re.compile(rf"{START}({NUM})(\s?)({COUNTER})"), _counter),
     Rule("number + 만/억/조", re.compile(rf"{START}({NUM})({MAGNITUDE})(?:\s?({COUNTER}))?"), _magnitude),
+    Rule("video resolution", re.compile(START + r"(\d{3,4})p(?![A-Za-z\d])"), lambda m: f"{read_number(m.group(1))} 피"),
     Rule("model number", re.compile(r"(?<![A-Za-z])([A-Za-z]+|보잉|에어버스)\s(\d{3,4})(?![\d.,:])"), _model_number),
     # 13. plain numbers
     Rule("letters joined to a decimal", re.compile(r"(?<=[A-Za-z])(?=\d+\.\d+(?![\d.]*\d))"), " "),  # PM2.5 → PM 2.5
