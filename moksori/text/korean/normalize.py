@@ -35,8 +35,9 @@ Rules, applied in this order (each one rewrites the text for the next):
    (한두, 두세, 서너, 네다섯, 대여섯, 예닐곱, 일고여덟, 여덟아홉 before native counters),
    3,4일 → 삼사 일.
 6. Times: 14:30 → 열네 시 삼십 분, 9:05 → 아홉 시 오 분, 3 PM → 오후 세 시.
-7. Money signs: $5 → 오 달러, ₩5,000 → 오천 원 (also € 유로, £ 파운드, ¥ 엔); an English scale
-   word becomes 만/억 units ($1.5 million → 백오십만 달러, 3 billion → 삼십억).
+7. Money signs: $5 → 오 달러, ₩5,000 → 오천 원 (also € 유로, £ 파운드, ¥ 엔, US$); an English scale
+   word or letter becomes 만/억 units ($1.5 million → 백오십만 달러, 3 billion → 삼십억, $2.5B →
+   이십오억 달러, $100K → 십만 달러); currency codes too (USD 100, 100 USD → 백 달러).
 8. Units: 5kg → 오 킬로그램, 50% → 오십 퍼센트, 100km/h → 시속 백 킬로미터, a rate per another
    unit with 당 (2.5kg/m² → 제곱미터당 이 점 오 킬로그램, 120원/kWh → 킬로와트시당 백이십 원),
    -5℃ → 영하 오 도.
@@ -212,7 +213,7 @@ _MONTHS = {6: "유월", 10: "시월"}
 
 _PRE_MAP = {
     "㎡": "m²", "㎢": "km²", "㎥": "m³", "㎠": "cm²", "㎤": "cm³",
-    "−": "-", "‐": "-", "‑": "-", "⁄": "/", "№": "No. ",
+    "US$": "$", "−": "-", "‐": "-", "‑": "-", "⁄": "/", "№": "No. ",
     "ㆍ": "·", "・": "·", "･": "·", "∙": "·", "〜": "~", "∼": "~",
     "Ⅰ": "일", "Ⅱ": "이", "Ⅲ": "삼", "Ⅳ": "사", "Ⅴ": "오", "Ⅵ": "육",
     "Ⅶ": "칠", "Ⅷ": "팔", "Ⅸ": "구", "Ⅹ": "십", "Ⅺ": "십일", "Ⅻ": "십이",
@@ -298,7 +299,13 @@ def _is_numbered_after_noun(n: int, before: str, after: str) -> bool:
     return bool(_LABEL_NOUN_BEFORE.search(before)) and (n >= 100 or bool(_PHRASE_END.match(after)))
 
 
+# Valuation multiples are read Sino-Korean: PER 15배 → 십오 배 (a count of times is 열다섯 배).
+_VALUATION_BEFORE = re.compile(r"(?:PER|PBR|PSR|PEG|EV/EBITDA|주가수익비율|주가순자산비율)\s?$")
+
+
 def _reads_native(counter: str, n: int, before: str, after: str) -> bool:
+    if counter == "배" and _VALUATION_BEFORE.search(before):
+        return False
     if counter in NATIVE_COUNTERS:
         return True
     if counter == "번":
@@ -407,11 +414,33 @@ _ENGLISH_SCALES = {"thousand": 3, "million": 6, "billion": 9, "trillion": 12}
 
 def _english_scale(match: re.Match) -> str:
     """1.5 million → 1500000 (then read 백오십만), as a Korean reader turns it into 만/억 units."""
-    whole, _, fraction = match.group(1).replace(",", "").partition(".")
-    power = _ENGLISH_SCALES[match.group(2).lower()]
+    return _scaled(match.group(1), _ENGLISH_SCALES[match.group(2).lower()]) or match.group(0)
+
+
+def _scaled(number: str, power: int) -> str | None:
+    whole, _, fraction = number.replace(",", "").partition(".")
     if len(fraction) > power:  # more decimals than the scale has zeros: leave it
-        return match.group(0)
+        return None
     return str(int(whole + fraction.ljust(power, "0")))
+
+
+_SCALE_LETTERS = {"K": 3, "M": 6, "B": 9, "bn": 9}
+
+
+def _money_with_scale_letter(match: re.Match) -> str:
+    """$2.5B → $2500000000 (이십오억 달러), $100K → $100000 (십만 달러)."""
+    scaled = _scaled(match.group(2), _SCALE_LETTERS[match.group(3)])
+    return f"{match.group(1)}{scaled}" if scaled else match.group(0)
+
+
+_CURRENCY_CODES = {"USD": "달러", "EUR": "유로", "JPY": "엔", "KRW": "원", "CNY": "위안", "GBP": "파운드"}
+
+
+def _currency_code(match: re.Match) -> str:
+    """USD 100 and 100 USD → 100달러 (then 백 달러), not a model number read digit by digit."""
+    code = match.group(1) or match.group(4)
+    number = match.group(2) or match.group(3)
+    return f"{number}{_CURRENCY_CODES[code]}"
 
 
 def _exponent(written: str) -> str:
@@ -808,6 +837,8 @@ _RULES: tuple[Rule, ...] = (
     # 7-8. money and units
     Rule("temperature", re.compile(rf"(영[하상]\s?)?(?<![^\s(\[하상])([-+])({NUM})\s?(?:도|℃|°C)"), _temperature),
     Rule("English scale word", re.compile(rf"{START}({NUM})\s(thousand|million|billion|trillion)(?![A-Za-z])", re.IGNORECASE), _english_scale),
+    Rule("currency sign with K, M or B", re.compile(rf"([{''.join(CURRENCY_SIGNS)}])\s?({NUM})(K|M|B|bn)(?![A-Za-z])"), _money_with_scale_letter),
+    Rule("currency code", re.compile(rf"(?<![A-Za-z])({'|'.join(_CURRENCY_CODES)})\s?({NUM})(?![\d.,]\d)|{START}({NUM})\s?({'|'.join(_CURRENCY_CODES)})(?![A-Za-z])"), _currency_code),
     Rule("currency sign", re.compile(rf"([{''.join(CURRENCY_SIGNS)}])\s?({NUM})((?:{MAGNITUDE})?)"), _money),
     Rule("unit per unit", re.compile(rf"{START}({NUM})\s?({UNIT}|원|달러)\s?/\s?({PER_UNIT})(?![A-Za-z0-9²³/])"), _unit_per_unit),
     Rule("unit", re.compile(rf"{START}(?:(?<![^\s(\[])([-+]))?({NUM})\s?({UNIT})(?![A-Za-z0-9²³/])"), _unit),
