@@ -630,3 +630,18 @@ def test_moving_to_another_prompt_clears_the_last_take_message(server, browser):
     driver.find_elements(By.CSS_SELECTOR, "#prompt-list li")[0].click()  # back to the take: the list, as the keys
     _wait(driver, lambda d: _text(d, "prompt-position") == "1 / 568", "the first prompt again")
     assert _text(driver, "record-state") == "Press Space to start recording." and _text(driver, "verdict")
+
+
+def test_downloading_an_empty_dataset_says_why(server, browser):
+    """"Download the dataset" of a voice with no kept take did nothing at all (the export's 409 is
+    dropped by the browser's download); the page now says there is nothing to download and why."""
+    base, _, _ = server
+    driver = browser
+    driver.get(f"{base}/studio")
+    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
+    driver.find_element(By.ID, "new-voice-name").send_keys("빈칸")
+    driver.find_element(By.ID, "create-voice").click()
+    _wait(driver, lambda d: d.find_element(By.ID, "export-link").get_attribute("aria-disabled") == "true", "the progress")
+    driver.find_element(By.ID, "export-link").click()
+    _wait(driver, lambda d: d.find_element(By.ID, "toast").is_displayed(), "a message")
+    assert "Nothing to download yet" in _text(driver, "toast") and driver.current_url.endswith("/studio")

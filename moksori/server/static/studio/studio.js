@@ -49,6 +49,7 @@ const state = {
   prompts: [],
   index: 0,
   take: null, // the take shown under the prompt (a recording from the server)
+  keptTakes: null, // the voice's kept takes, from its progress
   uploading: false,
   runPoll: null,
 };
@@ -707,6 +708,8 @@ async function loadProgress() {
   const progress = await api(`/api/studio/voices/${state.voice.id}/progress${query}`);
   $("progress-prompts").textContent = `${progress.prompts_done ?? 0} / ${progress.prompts_total ?? 0}`;
   $("progress-minutes").textContent = formatDuration(progress.recorded_seconds);
+  state.keptTakes = progress.kept_takes;
+  $("export-link").setAttribute("aria-disabled", String(progress.kept_takes === 0));
   const goals = progress.goals;
   $("progress-finetune").value = Math.min(1, progress.recorded_minutes / goals.finetune_minutes);
   $("progress-scratch").value = Math.min(1, progress.recorded_minutes / goals.scratch_minutes);
@@ -879,6 +882,13 @@ async function deleteVoice() {
 
 // --- wiring ---------------------------------------------------------------------------------
 
+// The export of a voice with no kept take is a 409 that the browser drops without a word: say why instead.
+function exportDataset(event) {
+  if (state.keptTakes !== 0) return;
+  event.preventDefault();
+  toast("Nothing to download yet: the dataset holds this voice's kept takes, and it has none. Record a take (or press Keep anyway) first.", true);
+}
+
 function onKey(event) {
   const typing = event.target.closest?.("input, textarea, select, [contenteditable]");
   if (typing || event.repeat || $("recorder").hidden || event.ctrlKey || event.metaKey || event.altKey) return;
@@ -918,6 +928,7 @@ function wire() {
   $("discard-no").addEventListener("click", () => { $("discard-confirm").hidden = true; $("discard").hidden = false; });
   $("untrim").addEventListener("click", guarded(untrimTake));
   $("guide-close").addEventListener("click", () => { localStorage.setItem("moksori.guide.seen", "1"); $("guide").hidden = true; });
+  $("export-link").addEventListener("click", exportDataset);
   $("training-form").addEventListener("submit", guarded(startTraining));
   $("init-from-select").addEventListener("change", guarded(() => { fillRecipeChoices(); return loadPlan(); }));
   $("recipe-select").addEventListener("change", guarded(loadPlan));
