@@ -80,6 +80,13 @@ RATIOS_AND_SCORES = [
     ("20대 3명", "이십 대 세 명"),
 ]
 
+BASEBALL_RATES = [
+    ("타율 .325", "타율 삼할 이푼 오리"),
+    ("시즌 타율은 0.305", "시즌 타율은 삼할 오리"),
+    ("승률 0.600", "승률 육할"),
+    ("값은 .75이다", "값은 영 점 칠오이다"),  # no rate word: a decimal without its 0
+]
+
 ADDRESSES = [
     ("123-45번지", "백이십삼의 사십오 번지"),
     ("산 12-3번지", "산 십이의 삼 번지"),
@@ -184,6 +191,7 @@ TABLES = {
     "slash_date": SLASH_DATES,
     "ratio_score": RATIOS_AND_SCORES,
     "address": ADDRESSES,
+    "baseball_rate": BASEBALL_RATES,
     "dae_counter": DAE,
     "offer": OFFERS,
     "arithmetic": ARITHMETIC,

@@ -88,6 +88,8 @@ ambiguous the likelier reading is chosen as written here (cue lists in ``units.p
   an event (6·25 → 육이오). A day that is a round ten, or repeats a two-digit month, is read
   as a number (6·10 → 육십, 12.12 → 십이십이), as these names are said.
 - Blood pressure after 혈압 is two readings joined by 에 (혈압 120/80 → 백이십에 팔십), not a fraction.
+- A baseball rate after 타율, 승률, 출루율 or 장타율 is said in 할, 푼, 리 (타율 .325 → 삼할 이푼 오리,
+  승률 0.600 → 육할); elsewhere a decimal written without its 0 (.5) is read 영 점 오.
 - 1/4분기 … 4/4분기 are quarters (일사분기), never fractions. 24/7 (round the clock) is 이십사 칠,
   as it is said, not the fraction 칠분의 이십사.
 - M/D with a slash is a date (12/25 → 십이월 이십오 일) only with a date cue: a weekday in
@@ -515,6 +517,13 @@ def _unit_per_unit(match: re.Match) -> str:
     return f"{_PER_UNITS[per]}당 {read_number(number)} {reading}"
 
 
+def _hal_pun_ri(match: re.Match) -> str:
+    """타율 .325 → 삼할 이푼 오리: a baseball rate in 할, 푼 and 리 (tenths, hundredths, thousandths)."""
+    digits = match.group(2).ljust(3, "0")
+    parts = [sino_korean(int(d)) + unit for d, unit in zip(digits, ("할", "푼", "리")) if d != "0"]
+    return match.group(1) + (" ".join(parts) or "영")
+
+
 def _fraction(match: re.Match) -> str:
     numerator, denominator = int(match.group(1)), int(match.group(2))
     return f"{sino_korean(denominator)}분의 {sino_korean(numerator)}"
@@ -795,6 +804,8 @@ _RULES: tuple[Rule, ...] = (
     Rule("ISO date", re.compile(r"(?<![\d.-])(?P<y>\d{4})([-/])(?P<m>0?[1-9]|1[0-2])\2(?P<d>0?[1-9]|[12]\d|3[01])(?![\d-])"), _date),
     Rule("dotted date", re.compile(r"(?<![\d.])(?P<y>\d{4})\.\s?(?P<m>0?[1-9]|1[0-2])\.\s?(?P<d>0?[1-9]|[12]\d|3[01])(?![\d])(?:\.(?!\s*$))?"), _date),
     Rule("year and month", re.compile(r"(?<![\d.,/-])(19[5-9]\d|20[0-3]\d)([./-])\s?(0?[1-9]|1[0-2])(\.?)(?!\d|[./-]\d|\s?=)"), _year_month),
+    Rule("baseball rate", re.compile(r"((?:타율|승률|출루율|장타율|피안타율|도루 성공률)(?:은|는|이|가|을|를)?\s?)0?\.(\d{1,3})(?![\d.])"), _hal_pun_ri),
+    Rule("decimal without its 0", re.compile(r"(?:(?<=^)|(?<=[\s(\[]))\.(?=\d)"), "0."),  # .5 → 0.5
     Rule("dotted month.day before a weekday", re.compile(rf"(?<![\d.])(?P<m>1[0-2]|0?[1-9])\.\s?(?P<d>[12]\d|3[01]|0?[1-9])\.?(?=\s?\(\s?[{WEEKDAYS}](?:요일)?\s?\))"),
          lambda m: f"{int(m.group('m'))}월 {int(m.group('d'))}일"),
     Rule("phone number with spaces or dots", re.compile(r"(?<![\d.-])(0\d{1,2})([ .])(\d{3,4})\2(\d{4})(?![\d-]|\.\d)"),
