@@ -130,11 +130,14 @@ class StepContext:
         grad_clip: float,
         optimizers: Mapping[str, torch.optim.Optimizer],
         distributed: bool,
+        clip_by_value: bool = False,
     ) -> None:
         self.device = device
         # CPU autocast runs bf16 only; fp16 autocast (with its gradient scaler) is a CUDA thing.
         self.amp = amp if device.type == "cuda" or amp == "bf16" else "off"
         self.grad_clip = grad_clip
+        # True: clamp each gradient element to ±grad_clip (Task.grad_clip_by_value); else clip the global norm.
+        self.clip_by_value = clip_by_value
         self.optimizers = dict(optimizers)
         self.distributed = distributed
         self.scaler = torch.amp.GradScaler("cuda") if self.amp == "fp16" else None
@@ -168,8 +171,10 @@ class StepContext:
             self._unscaled = True
         else:
             loss.backward()
-        max_norm = self.grad_clip if self.grad_clip > 0 else math.inf
+        max_norm = self.grad_clip if self.grad_clip > 0 and not self.clip_by_value else math.inf
         norm = float(torch.nn.utils.clip_grad_norm_(parameters, max_norm)) if parameters else 0.0
+        if self.clip_by_value and self.grad_clip > 0 and parameters:
+            torch.nn.utils.clip_grad_value_(parameters, self.grad_clip)
         self.grad_norms[name] = norm
         if self.scaler is not None:
             self.scaler.step(optimizer)
@@ -450,7 +455,7 @@ class Trainer:
 
         specs = task.optimizers()
         ctx = StepContext(info.device, train.amp, task.grad_clip(),
-                          {s.name: s.optimizer for s in specs}, info.enabled)
+                          {s.name: s.optimizer for s in specs}, info.enabled, task.grad_clip_by_value)
         if info.is_main:
             _warn_about_amp(train.amp, info.device)
         step = epoch = batch_in_epoch = 0

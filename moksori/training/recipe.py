@@ -61,8 +61,10 @@ class TrainRecipe:
     """Loop settings, the same for every family. ``lr`` is the family's base learning rate
     (Glow-TTS: the scale of its Noam schedule; GAN vocoders: AdamW's rate); ``lr`` /
     ``grad_clip`` left at ``None`` take the family's own default (Glow-TTS: Noam scale 1.0,
-    clip 5.0; HiFi-GAN: the config's learning_rate, no clip). ``grad_clip: 0`` turns clipping
-    off (the norm is still logged). Settings only one family has are its ``options``."""
+    clip 5.0; HiFi-GAN: the config's learning_rate, no clip). ``grad_clip`` bounds the global
+    gradient norm, except for Glow-TTS, where it clamps each gradient element (as its reference
+    does). ``grad_clip: 0`` turns clipping off (the norm is still logged). Settings only one
+    family has are its ``options``."""
 
     steps: int = 100_000
     lr: float | None = None

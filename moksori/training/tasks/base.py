@@ -81,6 +81,8 @@ class Task:
     options_class: type | None = None
     load_wave: bool = False
     default_grad_clip: float = 0.0
+    # True: the clip (recipe grad_clip or default_grad_clip) clamps each gradient element, not the norm.
+    grad_clip_by_value: bool = False
 
     def __init__(self, recipe: Recipe, info: DatasetInfo, device: torch.device) -> None:
         self.recipe = recipe
