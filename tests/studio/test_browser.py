@@ -645,3 +645,24 @@ def test_downloading_an_empty_dataset_says_why(server, browser):
     driver.find_element(By.ID, "export-link").click()
     _wait(driver, lambda d: d.find_element(By.ID, "toast").is_displayed(), "a message")
     assert "Nothing to download yet" in _text(driver, "toast") and driver.current_url.endswith("/studio")
+
+
+def test_a_trained_voice_keeps_its_listen_link_after_a_later_run_is_cancelled(server, browser):
+    """A voice trained once, then a second run cancelled (or failed): the voice still speaks from
+    its first run's bundle, but "Listen to this voice" was shown only when the latest run succeeded."""
+    from moksori.store import TrainingRun
+
+    base, root, _ = server
+    driver = browser
+    driver.get(f"{base}/studio")
+    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
+    driver.find_element(By.ID, "new-voice-name").send_keys("두번째")
+    driver.find_element(By.ID, "create-voice").click()
+    _wait(driver, lambda d: d.find_element(By.ID, "details").is_displayed(), "the voice")
+    with Database(f"sqlite:///{root / 'moksori.db'}") as db, db.session() as session:
+        voice = session.scalars(select(Voice)).one()
+        voice.bundle_path = f"studio-{voice.id}"  # its first run's bundle
+        session.add(TrainingRun(voice_id=voice.id, recipe="tiny", status="cancelled"))
+    driver.refresh()
+    _wait(driver, lambda d: "cancelled" in _text(d, "training-status"), "the cancelled run")
+    assert driver.find_element(By.ID, "listen-link").is_displayed()

@@ -846,7 +846,7 @@ async function pollRun(runId) {
   training.runActive = active;
   updateStartButton();
   const listen = $("listen-link");
-  listen.hidden = run.status !== "succeeded";
+  listen.hidden = run.status !== "succeeded" && !state.voice.trained; // a later run cancelled or failed: the voice still speaks
   listen.href = `/listen?voice=${encodeURIComponent(state.voice.id)}`;
   if (active) state.runPoll = setTimeout(() => pollRun(runId).catch(() => {}), 2000);
   else if (run.status === "succeeded" && training.lastSucceeded !== run.id) {
