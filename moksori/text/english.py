@@ -231,8 +231,19 @@ _ROMAN = re.compile(r"\b([A-Z][a-z]+) (X{0,3}(?:IX|IV|V?I{0,3}))\b(?!['’-])")
 _ROMAN_VALUES = {"I": 1, "V": 5, "X": 10}
 
 
+_WEEKDAY_NAMES = {"Mon": "Monday", "Tue": "Tuesday", "Tues": "Tuesday", "Wed": "Wednesday", "Thu": "Thursday",
+                  "Thur": "Thursday", "Thurs": "Thursday", "Fri": "Friday", "Sat": "Saturday", "Sun": "Sunday"}
+_WEEKDAY = "|".join(sorted(_WEEKDAY_NAMES, key=len, reverse=True))
+# Mon-Fri → Monday to Friday (only as a range: a lone "Sun" is a word).
+_WEEKDAY_RANGE = re.compile(rf"\b({_WEEKDAY})\.?\s?[-–]\s?({_WEEKDAY})\b\.?")
+# Call 911 → nine one one: an emergency or short service number after call/dial is said digit by digit.
+_DIALLED = re.compile(r"\b((?:call|dial|phone|ring)(?:ed|ing|s)?\s)(\d{3})(?![\d-])", re.IGNORECASE)
+
+
 def expand_written_forms(text: str) -> str:
     """Dates with a month name, mixed numbers and Roman numerals, which need the text's capitals."""
+    text = _WEEKDAY_RANGE.sub(lambda m: f"{_WEEKDAY_NAMES[m.group(1)]} to {_WEEKDAY_NAMES[m.group(2)]}", text)
+    text = _DIALLED.sub(lambda m: m.group(1) + " ".join(_ONES[int(d)] for d in m.group(2)), text)
     text = _MONTH_DAY.sub(lambda m: f"{m.group(1)} {ordinal_words(int(m.group(2)))}", text)
     text = _DAY_MONTH.sub(lambda m: f"the {ordinal_words(int(m.group(1)))} of ", text)
     text = _COMMA_QUANTITY.sub(lambda m: number_to_words(int(m.group(1) + m.group(2))), text)
@@ -266,6 +277,7 @@ def expand_numbers(text: str) -> str:
     text = _NUMBER_RANGE.sub(r"\1 to \2", text)
     text = re.sub(r"(?<=\d%)\s?[-–]\s?(?=\d)", " to ", text)  # 5%-6%
     text = _MERIDIEM.sub(_meridiem_words, text)
+    text = re.sub(r"(?<=[ap] m)\s?[-–]\s?(?=\d)", " to ", text)  # 10am-6pm
     text = _VERSION.sub(lambda m: " point ".join(number_to_words(int(p)) for p in m.group(0).split(".")), text)
     text = _DEGREES.sub(_degree_words, text)
     text = _FRACTION.sub(_fraction_words, text)

@@ -92,6 +92,9 @@ def test_year_words(year: int, words: str) -> None:
          "twenty twenty-six"),
         ("Add 1 tbsp oil and 2 tsp salt", "add one tablespoon oil and two teaspoons salt"),
         ("Rates of 5.25%-5.5%", "rates of five point two five percent to five point five percent"),
+        ("Open Mon-Fri 10am-6pm, Sat.–Sun. 9am–5pm", "open monday to friday ten a m to six p m, saturday to sunday "
+         "nine a m to five p m"),
+        ("Call 911 or dial 112, not 911 people", "call nine one one or dial one one two, not nine hundred eleven people"),
         ("1,999 people paid £1,250", "one thousand nine hundred ninety-nine people paid one thousand two hundred fifty "
          "pounds"),
         ("The 1,000th visitor, pages 5–10", "the one thousandth visitor, pages five to ten"),
