@@ -666,3 +666,41 @@ def test_a_trained_voice_keeps_its_listen_link_after_a_later_run_is_cancelled(se
     driver.refresh()
     _wait(driver, lambda d: "cancelled" in _text(d, "training-status"), "the cancelled run")
     assert driver.find_element(By.ID, "listen-link").is_displayed()
+
+
+# The first take upload fails on the way (the network drops), as a fetch does.
+FAILING_FIRST_UPLOAD_JS = """
+(() => {
+  const fetchNow = window.fetch.bind(window);
+  let failed = false;
+  window.fetch = async (url, init) => {
+    if (String(url).endsWith("/takes") && !failed) { failed = true; throw new TypeError("Failed to fetch"); }
+    return fetchNow(url, init);
+  };
+})();
+"""
+
+
+def test_a_take_whose_upload_fails_on_the_way_can_be_sent_again(server, browser):
+    """A take whose upload failed (network, server error) was lost: "The take could not be saved"
+    and only recording it again. The page keeps it and offers to upload it again."""
+    base, _, _ = server
+    driver = browser
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": FAILING_FIRST_UPLOAD_JS})
+    driver.get(f"{base}/studio")
+    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
+    driver.find_element(By.ID, "new-voice-name").send_keys("재전송")
+    driver.find_element(By.ID, "create-voice").click()
+    _wait(driver, lambda d: _text(d, "prompt-position") == "1 / 568", "the first prompt")
+    if driver.find_element(By.ID, "guide").is_displayed():
+        driver.find_element(By.ID, "guide-close").click()
+    _press(driver, Keys.SPACE)
+    _wait(driver, lambda d: "recording" in d.find_element(By.ID, "record-state").get_attribute("class"), "recording")
+    time.sleep(2.0)
+    _press(driver, Keys.SPACE)
+    _wait(driver, lambda d: "could not be saved" in _text(d, "record-state"), "the failed upload")
+    assert _text(driver, "take-info") == "no take yet"
+    driver.find_element(By.ID, "retry-upload").click()
+    _wait(driver, lambda d: _text(d, "take-info") == "1 take" and _text(d, "verdict"), "the take sent again")
+    assert not driver.find_element(By.ID, "retry-upload").is_displayed()
+    assert _text(driver, "record-state").startswith("Saved")

@@ -50,6 +50,7 @@ const state = {
   index: 0,
   take: null, // the take shown under the prompt (a recording from the server)
   keptTakes: null, // the voice's kept takes, from its progress
+  unsent: null, // {wav, prompt}: a take whose upload failed on the way (network, server error), to send again
   uploading: false,
   runPoll: null,
 };
@@ -373,6 +374,7 @@ function currentPrompt() {
 
 function showPrompt() {
   const prompt = currentPrompt();
+  if (state.unsent?.prompt !== prompt) forgetUnsent();
   $("prompt-text").textContent = prompt ? prompt.text : "This prompt set is empty.";
   $("prompt-text").lang = state.promptSet?.language || "ko";
   $("prompt-position").textContent = prompt ? `${state.index + 1} / ${state.prompts.length}` : "";
@@ -398,6 +400,7 @@ async function toggleRecording() {
     await recorder.open();
   }
   if (!recorder.recording) {
+    forgetUnsent();
     recorder.begin();
     setRecordState(`Recording… ${HINT.stop}; it stops by itself after a pause.`, true);
     return;
@@ -447,11 +450,30 @@ async function uploadTake(wav) {
     followJudges(result.recording).catch((error) => console.warn("judges", error));
     await loadProgress();
   } catch (error) {
-    setRecordState("The take could not be saved.");
+    // A take refused for what it is (too long, not audio) is gone; one lost on the way is kept to send again.
+    const onTheWay = (error.status === undefined || error.status >= 500) && currentPrompt() === prompt;
+    state.unsent = onTheWay ? { wav, prompt } : null;
+    $("retry-upload").hidden = !onTheWay;
+    setRecordState(onTheWay
+      ? "The take could not be saved. It is kept in this page: Upload it again, or record it again."
+      : "The take could not be saved.");
     throw error;
   } finally {
     state.uploading = false;
   }
+}
+
+async function retryUpload() {
+  const unsent = state.unsent;
+  forgetUnsent();
+  if (!unsent || currentPrompt() !== unsent.prompt || recorder.recording || state.uploading) return;
+  setRecordState("Checking the take…");
+  await uploadTake(unsent.wav);
+}
+
+function forgetUnsent() {
+  state.unsent = null;
+  $("retry-upload").hidden = true;
 }
 
 function showVerdict(result) {
@@ -917,6 +939,7 @@ function wire() {
   $("prompt-set-select").addEventListener("change", guarded(() => openPromptSet(state.promptSets.find((s) => s.id === Number($("prompt-set-select").value)))));
   $("upload-prompts-form").addEventListener("submit", guarded(uploadPromptSet));
   $("record").addEventListener("click", guarded(toggleRecording));
+  $("retry-upload").addEventListener("click", guarded(retryUpload));
   $("prompt-list").addEventListener("keydown", onPromptListKey);
   $("prev").addEventListener("click", () => move(-1));
   $("next").addEventListener("click", () => move(1));
