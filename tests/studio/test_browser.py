@@ -380,6 +380,9 @@ def test_every_form_control_of_the_studio_has_a_label(server, browser):
         .filter((e) => e.type !== 'hidden' && !e.labels.length && !e.getAttribute('aria-label'))
         .map((e) => e.id || e.name);""")
     assert unlabelled == [], unlabelled
+    # What recording is doing ("Recording…", "Saved", "could not be saved") is announced, as the verdict is.
+    assert driver.find_element(By.ID, "record-state").get_attribute("aria-live") == "polite"
+    assert driver.find_element(By.ID, "waveform").get_attribute("role") == "img"  # else its aria-label is not read
 
 
 # Holds each take upload for a second and a half, as a slow network or a busy server does.
