@@ -29,6 +29,8 @@ def test_a_voice_object_names_the_voice_by_its_id(make_client) -> None:
     [
         ({"input": "안녕", "response_format": "aiff"}, 400, "unsupported_format", "response_format"),
         ({"input": "안녕", "speed": 5}, 422, "invalid_request", "speed"),
+        ({"input": "안녕", "voice": 5}, 422, "invalid_request", "voice"),
+        ({"input": "안녕", "voice": {"name": "x"}}, 422, "invalid_request", "voice"),
         ({"input": "가" * 4097}, 413, "text_too_long", "input"),
         ({"input": " "}, 400, "empty_text", "input"),
         ({"input": "안녕", "voice": "nobody"}, 404, "voice_not_found", "voice"),
