@@ -25,7 +25,9 @@ Rules, applied in this order (each one rewrites the text for the next):
    (2020.03~2024.02 → 이천이십 년 삼월에서 이천이십사 년 이월); a lone 2026.12 stays a decimal.
 4. Phone numbers and other hyphenated digit codes, digit by digit with 0 as 공
    (010-1234-5678 → 공일공 일이삼사 오육칠팔; also 010 1234 5678, 010.1234.5678, a local
-   123-4567 and a 900101-1234567 registration number); 3·1절 and 3.1절 → 삼일절.
+   123-4567, a 900101-1234567 registration number, +82 10-…, 20261202-0001 and
+   N-0M codes); 3·1절 and 3.1절 → 삼일절. The emergency numbers 112, 114 and 119 (일일구), and
+   four or more digits after 번호, 코드, 내선, 계좌, PIN (인증번호 123456 → 일이삼사오육), too.
 5. Ranges: 3~4개 → 세 개에서 네 개 (the counter is repeated on the first number),
    10~20명 → 열 명에서 스무 명, 21일~23일 → 이십일 일에서 이십삼 일; a hyphen is
    read as a range only when a counter or unit follows the second number (2-3일); weekdays too
@@ -376,7 +378,7 @@ def _date(match: re.Match) -> str:
 
 
 def _digit_groups(match: re.Match) -> str:
-    return " ".join(read_digits(group) for group in match.group(0).split("-"))
+    return " ".join(read_digits(group) for group in re.findall(r"\d+", match.group(0)))  # masked * dropped
 
 
 def _bare_mobile(match: re.Match) -> str:
@@ -825,10 +827,16 @@ _RULES: tuple[Rule, ...] = (
     Rule("weekday in brackets after a date", re.compile(rf"(?<=\d일)\s?\(\s?([{WEEKDAYS}])(?:요일)?\s?\)(\s*[~–]\s*)?"), _weekday),
     # 4. phone numbers and codes
     Rule("phone number", re.compile(r"(?<![\d-])0\d{1,2}-\d{3,4}-\d{4}(?![\d-])"), _digit_groups),
+    Rule("country calling code", re.compile(r"(?<![\w+])\+(\d{1,3})[\s-](?=\d{1,4}[\s-]\d{3,4}[\s-]\d{4}(?!\d))"),
+         lambda m: f"플러스 {read_digits(m.group(1))} "),
     Rule("service number", re.compile(r"(?<![\d-])1[568]\d\d-\d{4}(?![\d-])(?!\s?년)"), _digit_groups),
     Rule("bare mobile number", re.compile(r"(?<!\d)(01[016789])(\d{3,4})(\d{4})(?!\d)"), _bare_mobile),
-    Rule("local number or registration number", re.compile(r"(?<![\d-])(?:\d{3}-\d{4}|\d{6}-\d{7})(?![\d-])"), _digit_groups),
+    Rule("local number or registration number", re.compile(r"(?<![\d-])(?:\d{3}-\d{4}|\d{6}-\d[\d*]{6})(?![\d-])"), _digit_groups),
     Rule("digit code", re.compile(r"(?<![\d-])\d+(?:-\d+){2,}(?![\d-])"), _digit_groups),
+    Rule("hyphenated code", re.compile(r"(?<![\d.,-])(?:\d{5,}-\d+|\d+-0\d+)(?![\d.,-])"), _digit_groups),
+    Rule("emergency number", re.compile(rf"(?<![\d.,+-])11[249](?![\d.,:/-])(?!\s?(?:{SUFFIX}))"), lambda m: read_digits(m.group(0))),
+    Rule("number after 번호 or 코드", re.compile(rf"((?:번호|코드|내선|계좌|PIN|OTP)(?:는|은|:)?\s?[\[(]?\s?)(\d{{4,}})(?![\d.,])(?!\s?(?:{SUFFIX}))"),
+         lambda m: m.group(1) + read_digits(m.group(2))),
     Rule("middle-dot digits", re.compile(START + r"\d+(?:·\d+)+"), _middle_dot_digits),
     # powers: 10^8, 10⁸ → 십의 팔 제곱; x⁴ → x 사 제곱 (as x² → 엑스 제곱)
     Rule("power", re.compile(rf"{START}({NUM})\s?\^\s?(-?\d{{1,3}})(?!\d)"), lambda m: f"{read_number(m.group(1))}의 {_exponent(m.group(2))} 제곱"),
