@@ -240,8 +240,14 @@ _WEEKDAY_RANGE = re.compile(rf"\b({_WEEKDAY})\.?\s?[-–]\s?({_WEEKDAY})\b\.?")
 _DIALLED = re.compile(r"\b((?:call|dial|phone|ring)(?:ed|ing|s)?\s)(\d{3})(?![\d-])", re.IGNORECASE)
 
 
+# A decimal written without its 0: a .45 caliber, batted .300 → point four five, point three zero zero.
+_BARE_DECIMAL = re.compile(r"(?<![\w.])\.(\d+)\b")
+
+
 def expand_written_forms(text: str) -> str:
-    """Dates with a month name, mixed numbers and Roman numerals, which need the text's capitals."""
+    """Dates with a month name, mixed numbers and Roman numerals, which need the text's capitals;
+    decimals without their 0."""
+    text = _BARE_DECIMAL.sub(lambda m: "point " + " ".join(_ONES[int(d)] for d in m.group(1)), text)
     text = _WEEKDAY_RANGE.sub(lambda m: f"{_WEEKDAY_NAMES[m.group(1)]} to {_WEEKDAY_NAMES[m.group(2)]}", text)
     text = _DIALLED.sub(lambda m: m.group(1) + " ".join(_ONES[int(d)] for d in m.group(2)), text)
     text = _MONTH_DAY.sub(lambda m: f"{m.group(1)} {ordinal_words(int(m.group(2)))}", text)
