@@ -18,7 +18,8 @@ Rules, applied in this order (each one rewrites the text for the next):
    before 번 is a choice (정답은 ③번 → 삼 번).
    Accents on Latin letters are dropped (café → cafe); zero-width and other
    invisible format characters are removed.
-2. Latin phrases with punctuation inside (Wi-Fi, COVID-19 → 코로나 일구, R&D → 알앤디).
+2. Latin phrases with punctuation inside (Wi-Fi, COVID-19 → 코로나 일구, R&D → 알앤디); No. before
+   a number is 넘버, a single digit after it said in English as Koreans say it (No.1 → 넘버 원).
 3. Dates: 2026-11-21, 2026/11/21 and 2026.11.21. → 이천이십육 년 십일월 이십일 일.
    The trailing dot of 2026.11.21. is part of the date unless it ends the text. A year (1950-2039)
    and month are a date when written 2026. 12., 2026-12 or 2026/12, or as a range
@@ -801,7 +802,8 @@ _RULES: tuple[Rule, ...] = (
     Rule("latin phrase", _phrase_pattern(), lambda m: PHRASES[m.group(0).lower()]),
     Rule("letters & letters", re.compile(r"(?<![A-Za-z])([A-Za-z]{1,2})&([A-Za-z]{1,2})(?![A-Za-z])"), _ampersand_letters),
     Rule("page abbreviation", re.compile(r"(?<![A-Za-z])pp?\.\s?(\d+(?:\s?[-–~]\s?\d+)?)(?![\d.,])"), r"\1페이지"),  # p.23, pp. 10-15
-    Rule("No. before a number", re.compile(r"(?<![A-Za-z])No\.\s?(?=\d)", re.IGNORECASE), "넘버 "),
+    Rule("No. before a number", re.compile(r"(?<![A-Za-z])No\.\s?(?:([1-9])(?![\d.,가-힣]))?(?=\d|(?<=\d))", re.IGNORECASE),
+         lambda m: f"넘버 {ENGLISH_DIGITS[int(m.group(1))]}" if m.group(1) else "넘버 "),  # No.1 → 넘버 원, as said
     # 3. dates
     Rule("ISO date", re.compile(r"(?<![\d.-])(?P<y>\d{4})([-/])(?P<m>0?[1-9]|1[0-2])\2(?P<d>0?[1-9]|[12]\d|3[01])(?![\d-])"), _date),
     Rule("dotted date", re.compile(r"(?<![\d.])(?P<y>\d{4})\.\s?(?P<m>0?[1-9]|1[0-2])\.\s?(?P<d>0?[1-9]|[12]\d|3[01])(?![\d])(?:\.(?!\s*$))?"), _date),
