@@ -459,9 +459,14 @@ def _recording_json(recording: Any) -> dict[str, Any]:
         # Edge silence cut when the take was stored (None: not trimmed); POST .../untrim undoes it.
         "trim": quality.get("trim"),
         # The background judges (recogniser vs script, DNSMOS): status pending/done/off/skipped/error.
-        "judges": quality.get("judges"),
+        "judges": _judges_json(quality.get("judges")),
         "audio_url": f"/api/studio/recordings/{recording.id}/audio",
     }
+
+
+def _judges_json(judges: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The take's judges state without the server's own bookkeeping (when it was handed over)."""
+    return None if judges is None else {k: v for k, v in judges.items() if k != "since"}
 
 
 def _take_json(result: TakeResult) -> dict[str, Any]:
@@ -494,7 +499,7 @@ class KeptChange(BaseModel):
 @router.get("/api/studio/recordings/{recording_id}",
             summary="One take, with its verdict and the background judges' result once they have run")
 def get_take(recording_id: Id, studio: StudioDep, user: Caller) -> dict[str, Any]:
-    return _recording_json(studio.service.get_take(recording_id, user))
+    return _recording_json(studio.service.take_with_judges(recording_id, user))
 
 
 @router.patch("/api/studio/recordings/{recording_id}", summary="Keep a take (or drop it from the dataset)")

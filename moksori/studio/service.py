@@ -78,6 +78,9 @@ log = logging.getLogger(__name__)
 ENV_PREFIX = "MOKSORI_STUDIO_"
 # Leftovers younger than this may belong to an upload another server worker is handling now.
 STALE_AFTER_S = 300.0
+# A take "pending" this long is taken as lost even if another server process may have had it
+# (its judges' queue holds at most 16 takes of a few seconds each).
+JUDGES_LOST_AFTER_S = 600.0
 TRASH_PREFIX = ".deleting-"
 LANGUAGES = ("ko", "en")
 ACTIVE_RUN_STATUSES = ("queued", "running")
@@ -280,6 +283,10 @@ class StudioService:
         self.checks: list[Check] = default_checks()
         # The slow checks (moksori.studio.judging), run after a take is stored.
         self.background_judges = BackgroundJudges(enabled=settings.judges)
+        # Takes handed to this process's judges and not answered yet; a take "pending" that is not
+        # here and was handed over before this process started (or long ago) was lost with its process.
+        self._judging: set[int] = set()
+        self._started = time.time()
 
     # --- voices -------------------------------------------------------------------------------
 
@@ -568,7 +575,8 @@ class StudioService:
                                speaker_s_per_syllable=speaker_s_per_syllable, auto_trimmed=auto_trimmed)
         problems = judge_take(context, self.checks)
         quality = {**context.report.to_dict(), "problems": [{"code": p.code, "message": p.message} for p in problems],
-                   "speaker_s_per_syllable": speaker_s_per_syllable, "judges": self.background_judges.initial_state()}
+                   "speaker_s_per_syllable": speaker_s_per_syllable,
+                   "judges": {**self.background_judges.initial_state(), "since": round(time.time(), 3)}}
         return problems, quality
 
     def _judge_in_background(self, recording_id: int, path: str, wave: np.ndarray, sample_rate: int, text: str,
@@ -577,7 +585,16 @@ class StudioService:
         if not self.background_judges.active:
             return
         context = make_context(wave, sample_rate, text, language, self.settings.thresholds)
-        self.background_judges.submit(context, lambda state: self._store_judges(recording_id, path, state))
+
+        def done(state: dict[str, Any]) -> None:
+            try:
+                self._store_judges(recording_id, path, state)
+            finally:
+                self._judging.discard(recording_id)
+
+        self._judging.add(recording_id)
+        if self.background_judges.submit(context, done) is None:
+            self._judging.discard(recording_id)
 
     def _store_judges(self, recording_id: int, path: str, state: dict[str, Any]) -> None:
         """Record the judges' result on the take; their problems join its own (its kept flag stays)."""
@@ -628,6 +645,27 @@ class StudioService:
     def get_take(self, recording_id: int, user_id: int | None) -> Recording:
         with self.db.session() as session:
             return self._recording(session, recording_id, user_id)
+
+    def take_with_judges(self, recording_id: int, user_id: int | None) -> Recording:
+        """:meth:`get_take`, after handing a take whose judges were lost (the server stopped while
+        they worked) to the judges again, so it does not stay "pending" for good."""
+        recording = self.get_take(recording_id, user_id)
+        judges = (recording.quality or {}).get("judges") or {}
+        if judges.get("status") != "pending" or recording.id in self._judging:
+            return recording
+        since = judges.get("since")
+        if since is not None and since >= self._started and time.time() - since < JUDGES_LOST_AFTER_S:
+            return recording  # handed over since this process started: another server process may be judging it
+        with self.db.session() as session:
+            prompt = session.get(Prompt, recording.prompt_id)
+            text, language = prompt.text, prompt.prompt_set.language
+        if not self.background_judges.active:  # turned off since: say so instead of "pending"
+            self._store_judges(recording.id, recording.path, self.background_judges.initial_state())
+            return self.get_take(recording_id, user_id)
+        wave, rate = load_audio_with_rate(self.files.path(recording.path))
+        log.info("take %d: its judges were lost (the server stopped while they worked); judging it again", recording.id)
+        self._judge_in_background(recording.id, recording.path, wave, rate, text, language)
+        return recording
 
     def take_file(self, recording_id: int, user_id: int | None) -> Path:
         """The stored WAV of a take."""

@@ -124,3 +124,44 @@ def test_judges_off_in_the_studio_settings(make_site, tools, spoken):
     prompt = tools.prompt_ids(client, tools.builtin_ko(client))[text]
     take = tools.upload(client, voice, prompt, tools.wav_file(wave)).json()["recording"]
     assert take["judges"]["status"] == "off" and "MOKSORI_STUDIO_JUDGES" in take["judges"]["note"]
+
+
+class LostJudges(BackgroundJudges):
+    """Judges that take a take and never answer: the server process stopped while they worked."""
+
+    def __init__(self) -> None:
+        super().__init__(TakeJudges(Heard("unused"), scores()))
+        self.submitted = 0
+
+    def submit(self, context, done):
+        from concurrent.futures import Future
+
+        self.submitted += 1
+        return Future()  # never run
+
+
+def test_a_take_whose_judges_were_lost_in_a_restart_is_judged_again(make_site, tools, spoken):
+    """A server stopped while its judges worked left the take "pending" for good: the page said
+    "Checking…" forever and asking again did not help. The restarted server hands such a take to
+    its judges when it is asked for; a take still with this server's judges is not handed twice."""
+    site = make_site(judges=True)
+    first = site.client()
+    lost = LostJudges()
+    first.app.state.studio.service.background_judges = lost
+    voice = tools.new_voice(first)
+    text, wave = spoken[0]
+    prompt = tools.prompt_ids(first, tools.builtin_ko(first))[text]
+    take = tools.upload(first, voice, prompt, tools.wav_file(wave)).json()["recording"]
+    assert take["judges"] == {"status": "pending"}
+    assert first.get(f"/api/studio/recordings/{take['id']}").json()["judges"] == {"status": "pending"}
+    assert lost.submitted == 1  # still with this server's judges: not handed again
+    site.stop(first)
+
+    second = site.client()  # the restart
+    service = second.app.state.studio.service
+    service.background_judges = BackgroundJudges(TakeJudges(Heard("전혀 다른 문장입니다"), scores()))
+    assert second.get(f"/api/studio/recordings/{take['id']}").status_code == 200
+    assert service.background_judges.wait_idle(30)
+    judged = second.get(f"/api/studio/recordings/{take['id']}").json()
+    assert judged["judges"]["status"] == "done" and judged["judges"]["transcript"] == "전혀 다른 문장입니다"
+    assert [p["code"] for p in judged["problems"]] == ["words_mismatch"]
