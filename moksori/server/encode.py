@@ -20,6 +20,17 @@ class AudioFormat:
     subtype: str | None
     sample_rates: tuple[int, ...] = ()  # empty: any rate; otherwise resampled to the nearest above
 
+    @property
+    def key(self) -> str:
+        """Tells formats of one name at different rates apart (in cache keys)."""
+        return self.name if not self.sample_rates else f"{self.name}@{','.join(map(str, self.sample_rates))}"
+
+    def output_rate(self, sample_rate: int) -> int:
+        """The rate audio made at ``sample_rate`` is sent at in this format."""
+        if not self.sample_rates or sample_rate in self.sample_rates:
+            return sample_rate
+        return min((rate for rate in self.sample_rates if rate >= sample_rate), default=max(self.sample_rates))
+
 
 FORMATS: dict[str, AudioFormat] = {
     "wav": AudioFormat("wav", "audio/wav", "WAV", "PCM_16"),
@@ -33,6 +44,10 @@ FORMATS: dict[str, AudioFormat] = {
     "aac": AudioFormat("aac", "audio/aac", "ADTS", None),
 }
 STREAM_FORMATS = ("wav", "pcm")
+# OpenAI's API defines pcm as 24 kHz (its clients play it at that rate, told nothing else), so
+# /v1/audio/speech resamples it; /infer and /synthesize send pcm at the voice's rate, named in
+# the media type.
+OPENAI_PCM = AudioFormat("pcm", "audio/pcm", None, None, (24000,))
 
 
 def audio_format(name: str) -> AudioFormat:
@@ -49,11 +64,11 @@ def pcm16(wave: np.ndarray) -> bytes:
     return (clipped * 32767.0).astype("<i2").tobytes()
 
 
-def encode(wave: np.ndarray, sample_rate: int, name: str) -> tuple[bytes, int]:
-    """The bytes of ``wave`` in format ``name`` and the sample rate they are at."""
-    fmt = audio_format(name)
-    if fmt.sample_rates and sample_rate not in fmt.sample_rates:
-        target = min((rate for rate in fmt.sample_rates if rate >= sample_rate), default=max(fmt.sample_rates))
+def encode(wave: np.ndarray, sample_rate: int, fmt: AudioFormat | str) -> tuple[bytes, int]:
+    """The bytes of ``wave`` in format ``fmt`` (or the format of that name) and their sample rate."""
+    fmt = audio_format(fmt) if isinstance(fmt, str) else fmt
+    target = fmt.output_rate(sample_rate)
+    if target != sample_rate:
         wave, sample_rate = resample(wave, sample_rate, target), target
     if fmt.container is None:
         return pcm16(wave), sample_rate

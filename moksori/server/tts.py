@@ -20,6 +20,8 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
+import numpy as np
+import soxr
 from fastapi import APIRouter, Depends, Query, Request
 from redis import RedisError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -30,6 +32,7 @@ from moksori.server.auth import Principal, authenticate, rate_limited
 from moksori.server.cache import AudioCache, CachedAudio
 from moksori.server.encode import (
     FORMATS,
+    OPENAI_PCM,
     STREAM_FORMATS,
     AudioFormat,
     audio_format,
@@ -292,7 +295,7 @@ async def _whole(
     # must not answer (or poison) the SSML request.
     text = "text:" + what if isinstance(what, str) else "ssml:" + what.key()
     vocoder = vocoder or {}
-    key = AudioCache.key(text, f"{info.id}|{info.version}{_vocoder_key(vocoder)}", speed, fmt.name)
+    key = AudioCache.key(text, f"{info.id}|{info.version}{_vocoder_key(vocoder)}", speed, fmt.key)
     cached = state.cache.get(key)
     hit = cached is not None
     state.metrics.cache.labels("hit" if hit else "miss").inc()
@@ -377,9 +380,9 @@ def _synthesize_job(
         wave = result.wave
     except SynthesisStopped:
         raise ClientGone() from None
-    body, sample_rate = encode(wave, synthesizer.sample_rate, fmt.name)
+    body, sample_rate = encode(wave, synthesizer.sample_rate, fmt)
     state.metrics.synthesis_seconds.labels(metric_voice(info)).observe(time.perf_counter() - started)
-    media_type = fmt.media_type if fmt.name != "pcm" else f"audio/pcm;rate={sample_rate}"
+    media_type = fmt.media_type if fmt.container is not None else f"audio/pcm;rate={sample_rate}"
     alignment = "" if result.alignment_ok else result.alignment_summary()
     _count_alignment_failures(state, info, result.alignment_failures)
     return CachedAudio(body, media_type, len(wave) / synthesizer.sample_rate, alignment)
@@ -464,9 +467,11 @@ async def _stream_body(
 
 def _stream_events(
     state: ServerState, info: VoiceInfo, what: str | SsmlDocument, speed: float, vocoder: dict[str, Any] | None,
+    sample_rate: int | None = None,
 ) -> Iterator[tuple[str, Any]]:
-    """Runs on a worker: ``("audio", pcm16 bytes)`` per chunk as it is made, then ``("done", the
-    alignment failures)``; the failures are also counted in the metrics."""
+    """Runs on a worker: ``("audio", pcm16 bytes)`` per chunk as it is made (resampled on the way
+    to ``sample_rate`` when one is given), then ``("done", the alignment failures)``; the failures
+    are also counted in the metrics."""
     synthesizer = state.voices.synthesizer(info)
     options = resolve_style(vocoder or {}, synthesizer)  # vocoder and acoustic controls
     failures: list[AlignmentFailure] = []
@@ -475,10 +480,22 @@ def _stream_events(
     else:
         chunks = synthesizer.stream(what, speed=speed, **options)
         failures = chunks.alignment_failures
+    if sample_rate is not None and sample_rate != synthesizer.sample_rate:
+        chunks = _resampled(chunks, synthesizer.sample_rate, sample_rate)
     for chunk in chunks:
         yield "audio", pcm16(chunk)
     _count_alignment_failures(state, info, failures)
     yield "done", list(failures)
+
+
+def _resampled(chunks: Iterator[np.ndarray], from_rate: int, to_rate: int) -> Iterator[np.ndarray]:
+    """The chunks resampled as they come; their concatenation is the whole audio resampled."""
+    stream = soxr.ResampleStream(from_rate, to_rate, 1, dtype="float32", quality="HQ")
+    for chunk in chunks:
+        resampled = stream.resample_chunk(np.asarray(chunk, dtype=np.float32), last=False)
+        if resampled.size:
+            yield resampled
+    yield stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
 
 
 def _count_alignment_failures(state: ServerState, info: VoiceInfo, failures: list[AlignmentFailure]) -> None:
@@ -502,21 +519,22 @@ async def _sse(
                        f"'sse'; use one of: {', '.join(STREAM_FORMATS)}", details={"field": "response_format"})
     info = await _with_vocoder_voice(state, await _find_voice(state, voice, principal), vocoder_voice, principal)
     what = await _with_lexicon(state, info, text, ssml=ssml, field="input")
-    events = state.pool.stream(lambda: _stream_events(state, info, what, speed, vocoder))
+    sample_rate = fmt.output_rate(info.sample_rate)
+    events = state.pool.stream(lambda: _stream_events(state, info, what, speed, vocoder, sample_rate))
     try:
         # The first chunk is awaited before answering, so bad text still gets its 4xx.
         first = await _translate_errors(anext(events), info)
     except StopAsyncIteration:
         first = ("done", [])
-    header = streaming_wav_header(info.sample_rate) if fmt.name == "wav" else b""
-    body = _sse_body(request, state, info, events, first, header, len(text))
-    headers = {"X-Voice": _header_name(info), "X-Sample-Rate": str(info.sample_rate), "Cache-Control": "no-store"}
+    header = streaming_wav_header(sample_rate) if fmt.name == "wav" else b""
+    body = _sse_body(request, state, info, events, first, header, len(text), sample_rate)
+    headers = {"X-Voice": _header_name(info), "X-Sample-Rate": str(sample_rate), "Cache-Control": "no-store"}
     return StreamingResponse(body, media_type="text/event-stream", headers=headers)
 
 
 async def _sse_body(
     request: Request, state: ServerState, info: VoiceInfo, events: AsyncIterator[tuple[str, Any]],
-    first: tuple[str, Any], header: bytes, input_chars: int,
+    first: tuple[str, Any], header: bytes, input_chars: int, sample_rate: int,
 ) -> AsyncIterator[bytes]:
     sent, item = 0, first
     try:
@@ -525,7 +543,7 @@ async def _sse_body(
             if kind == "done":
                 if header:  # no audio came: the WAV header still opens the file
                     yield _sse_event({"type": "speech.audio.delta", "audio": base64.b64encode(header).decode("ascii")})
-                yield _sse_event(_done_event(value, sent, info.sample_rate, input_chars))
+                yield _sse_event(_done_event(value, sent, sample_rate, input_chars))
                 return
             sent += len(value)
             yield _sse_event({"type": "speech.audio.delta", "audio": base64.b64encode(header + value).decode("ascii")})
@@ -541,7 +559,7 @@ async def _sse_body(
                 return
     finally:
         await events.aclose()  # stops the worker between chunks if the client left
-        state.metrics.audio_seconds.labels(metric_voice(info)).inc(sent / 2 / info.sample_rate)
+        state.metrics.audio_seconds.labels(metric_voice(info)).inc(sent / 2 / sample_rate)
 
 
 def _done_event(failures: list[AlignmentFailure], sent: int, sample_rate: int, input_chars: int) -> dict[str, Any]:
@@ -598,8 +616,10 @@ def _vocoder_key(vocoder: dict[str, float]) -> str:
 
 
 def _format(name: str, field: str) -> AudioFormat:
+    """The format ``name`` asked for in ``field``; ``response_format`` is /v1's, where pcm is OpenAI's."""
     try:
-        return audio_format(name)
+        fmt = audio_format(name)
+        return OPENAI_PCM if field == "response_format" and fmt.name == OPENAI_PCM.name else fmt
     except ValueError as error:
         raise ApiError(400, "unsupported_format", str(error), details={"field": field}) from None
 

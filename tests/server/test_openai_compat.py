@@ -92,3 +92,24 @@ def test_the_api_schema_lists_every_audio_media_type(make_client) -> None:
     for path, method in (("/infer", "get"), ("/v1/audio/speech", "post"), ("/synthesize", "post")):
         listed = set(schema["paths"][path][method]["responses"]["200"]["content"])
         assert {fmt.media_type for fmt in FORMATS.values()} <= listed, (path, listed)
+
+
+def test_pcm_is_24_khz_as_openai_defines_it_and_the_voice_rate_elsewhere(make_client) -> None:
+    # OpenAI's clients play pcm at 24 kHz, told nothing else: 22,050 Hz audio played 9% fast.
+    import io
+
+    import numpy as np
+    import soundfile
+
+    client = make_client()
+    body = {"model": "tts-1", "input": "안녕하세요.", "voice": "tiny", "speed": 1.0}
+    wav = client.post("/v1/audio/speech", json={**body, "response_format": "wav"})
+    pcm = client.post("/v1/audio/speech", json={**body, "response_format": "pcm"})
+    assert pcm.status_code == 200 and pcm.headers["content-type"] == "audio/pcm;rate=24000"
+    samples, rate = soundfile.read(io.BytesIO(wav.content), dtype="float32")
+    assert rate == 22050
+    assert len(pcm.content) // 2 == pytest.approx(samples.size * 24000 / 22050, abs=1)
+    played = np.frombuffer(pcm.content, "<i2").astype(np.float32) / 32767.0
+    assert np.sqrt(np.mean(played**2)) == pytest.approx(np.sqrt(np.mean(samples**2)), rel=0.05)
+    infer = client.get("/infer", params={"text": "안녕하세요.", "voice": "tiny", "format": "pcm"})
+    assert infer.headers["content-type"] == "audio/pcm;rate=22050" and len(infer.content) == samples.size * 2
