@@ -6,9 +6,10 @@ How a Latin token (letters, possibly with digits attached) is read, in order:
 2. our loanword dictionary (case-insensitive): common English words, brands and
    services as Koreans write them (OK → 오케이, iPhone → 아이폰, email → 이메일);
 3. letters mixed with digits (mp3, 5G, A4, B2B): split into runs; letter runs are
-   read as below, a single digit by its English name (쓰리, 파이브), two digits
-   as a Sino-Korean number (S24 → 에스이십사), three or more digit by digit as
-   model numbers are said (A380 → 에이삼팔공);
+   read as below (a lower-case dictionary word as the word: 4bit → 포비트), a single digit by its
+   English name (쓰리, 파이브), two digits as a Sino-Korean number (S24 → 에스이십사), three or
+   more digit by digit as model numbers are said (A380 → 에이삼팔공), except a round hundred,
+   said as one (E300 → 이삼백, H100 → 에이치백);
 4. all capitals of up to four letters, or longer ones not in CMUdict: an acronym,
    letter by letter (KBS → 케이비에스);
 5. camelCase words not in the dictionary are split and each part is read;
@@ -55,7 +56,7 @@ WORD_ACRONYMS = {
     "KAIST": "카이스트", "POSTECH": "포스텍", "NASDAQ": "나스닥", "OLED": "올레드", "AMOLED": "아몰레드",
     "DRAM": "디램", "NAND": "낸드", "KOTRA": "코트라", "COEX": "코엑스", "KOICA": "코이카", "THAAD": "사드",
     "BRICS": "브릭스", "SIM": "심", "eSIM": "이심", "MZ": "엠지", "YOLO": "욜로", "FLEX": "플렉스",
-    "TOEIC": "토익", "TOEFL": "토플", "TEPS": "텝스", "OPIc": "오픽", "IELTS": "아이엘츠",
+    "MPEG": "엠펙", "TOEIC": "토익", "TOEFL": "토플", "TEPS": "텝스", "OPIc": "오픽", "IELTS": "아이엘츠",
 }  # fmt: skip
 
 # Written forms with punctuation or digits inside; matched case-insensitively
@@ -120,7 +121,7 @@ LOANWORDS = {
     "smart": "스마트", "power": "파워", "plus": "플러스", "pro": "프로", "max": "맥스",
     "mini": "미니", "ultra": "울트라", "lite": "라이트", "light": "라이트", "air": "에어",
     "edition": "에디션", "version": "버전", "series": "시리즈", "season": "시즌",
-    "level": "레벨", "core": "코어", "stage": "스테이지", "mode": "모드", "type": "타입", 
+    "level": "레벨", "core": "코어", "bit": "비트", "stage": "스테이지", "mode": "모드", "type": "타입", 
     "mister": "미스터", "miss": "미스", "sir": "서", "madam": "마담",
     # technology
     "computer": "컴퓨터", "laptop": "랩톱", "notebook": "노트북", "tablet": "태블릿",
@@ -157,7 +158,7 @@ LOANWORDS = {
     "hacking": "해킹", "backup": "백업", "reset": "리셋", "test": "테스트", "demo": "데모",
     "beta": "베타", "alpha": "알파", "bug": "버그", "error": "에러", "setting": "세팅",
     "settings": "세팅스", "option": "옵션", "icon": "아이콘", 
-    "zoom": "줌", "skype": "스카이프", "slack": "슬랙", "notion": "노션",
+    "zoom": "줌", "skype": "스카이프", "slack": "슬랙", "notion": "노션", "gemini": "제미나이", "llama": "라마",
     # companies, brands, services
     "google": "구글", "youtube": "유튜브", "youtuber": "유튜버", "apple": "애플",
     "iphone": "아이폰", "ipad": "아이패드", "ipod": "아이팟", "imac": "아이맥",
@@ -256,6 +257,8 @@ def spell_letters(word: str) -> str:
 def _read_digit_run(digits: str) -> str:
     if len(digits) == 1:
         return ENGLISH_DIGITS[int(digits)]
+    if len(digits) == 3 and digits.endswith("00"):  # a round hundred is said as one: E300 → 이삼백, H100
+        return sino_korean(int(digits))
     if len(digits) >= 3:  # a model number: A380 → 에이삼팔공, 520d → 오이공디
         return "".join("공" if d == "0" else sino_korean(int(d)) for d in digits)
     return sino_korean(int(digits))
@@ -348,6 +351,8 @@ def _read_mixed(token: str) -> str:
     for run in _LETTER_RUN_OR_DIGITS.findall(token):
         if run.isdigit():
             parts.append(_read_digit_run(run))
+        elif run.islower() and run in LOANWORDS:  # 4bit → 포비트, 4in1; capitals stay letters (A4)
+            parts.append(LOANWORDS[run])
         elif len(run) <= 3:
             parts.append(spell_letters(run))
         else:

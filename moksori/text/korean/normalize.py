@@ -868,6 +868,8 @@ _RULES: tuple[Rule, ...] = (
     Rule("score with a hyphen", re.compile(START + r"(\d{1,3})\s?-\s?(\d{1,3})(?![\d.,:/-])(?![A-Za-z])"), _hyphen_score),
     Rule("buy-N-get-M offer", re.compile(START + r"([1-9])\s?\+\s?([1-9])(?![\d=])(?!\s*=)"), _offer),
     Rule("fraction", re.compile(START + r"(\d+)/(\d+)(?![\d/])"), _fraction),
+    Rule("letters, hyphen, one digit", re.compile(r"(?<![A-Za-z\d-])([A-Za-z]+)-(\d)(?![\d.,]\d|[\d-])(?![A-Za-z])"),
+         lambda m: f"{m.group(1)} {ENGLISH_DIGITS[int(m.group(2))]}"),  # GPT-4 → GPT 포, as GPT4
     Rule("hyphen in a model name", re.compile(r"(?<![A-Za-z\d])([A-Za-z][A-Za-z\d]*\d)-(?=\d)"), r"\1 "),  # i7-13700K, DDR5-6400
     Rule("times", re.compile(r"(?<=\d)\s*[×*]\s*(?=\d)|(?<=\d)(?:[xX]|\s[xX]\s)(?=\d+(?![A-Za-z]))"), " 곱하기 "),
     Rule("divided by", re.compile(r"(?<=\d)\s*÷\s*(?=\d)"), " 나누기 "),
