@@ -122,9 +122,11 @@ ambiguous the likelier reading is chosen as written here (cue lists in ``units.p
   unit or counter follows (3.5인치 stays a decimal).
 - Paper sizes and model codes joined to letters follow the Latin rule: a single digit in
   English (A4 → 에이포, K5 → 케이파이브), two digits as a number (S23 → 에스이십삼), three or more
-  digit by digit (A380 → 에이삼팔공). A three- or four-digit number after a capitalised name
-  (RTX 4090 → 사공구공) or 보잉/에어버스 is a model number, digit by digit, unless it is a likely year,
-  1950 to 2039 (Office 2019 → 이천십구, BTS 2013 → 이천십삼; so RTX 2060 is read 이천육십).
+  digit by digit (A380 → 에이삼팔공) except a round hundred (H100 → 에이치백); a hyphen before one
+  digit changes nothing (GPT-4 → 지피티 포, as GPT4). A three- or four-digit number after a
+  capitalised name (RTX 4090 → 사공구공) or 보잉/에어버스 is a model number, digit by digit, unless
+  it is a likely year, 1950 to 2039 (Office 2019 → 이천십구, BTS 2013 → 이천십삼; so RTX 2060 is
+  read 이천육십).
 
 Spacing: a number's reading is separated from its counter or unit by a space, as
 standard spelling separates them (3개 → 세 개, 2026년 → 이천이십육 년), except
