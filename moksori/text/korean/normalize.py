@@ -28,7 +28,8 @@ Rules, applied in this order (each one rewrites the text for the next):
    (010-1234-5678 → 공일공 일이삼사 오육칠팔; also 010 1234 5678, 010.1234.5678, a local
    123-4567, a 900101-1234567 registration number, +82 10-…, 20261202-0001 and
    N-0M codes); 3·1절 and 3.1절 → 삼일절. The emergency numbers 112, 114 and 119 (일일구), and
-   four or more digits after 번호, 코드, 내선, 계좌, PIN (인증번호 123456 → 일이삼사오육), too.
+   four or more digits after 번호, 코드, 내선, 계좌, PIN and a postal code after (우) or 우: (인증번호
+   123456 → 일이삼사오육), too.
 5. Ranges: 3~4개 → 세 개에서 네 개 (the counter is repeated on the first number),
    10~20명 → 열 명에서 스무 명, 21일~23일 → 이십일 일에서 이십삼 일; a hyphen is
    read as a range only when a counter or unit follows the second number (2-3일); weekdays too
@@ -839,7 +840,7 @@ _RULES: tuple[Rule, ...] = (
     Rule("digit code", re.compile(r"(?<![\d-])\d+(?:-\d+){2,}(?![\d-])"), _digit_groups),
     Rule("hyphenated code", re.compile(r"(?<![\d.,-])(?:\d{5,}-\d+|\d+-0\d+)(?![\d.,-])"), _digit_groups),
     Rule("emergency number", re.compile(rf"(?<![\d.,+-])11[249](?![\d.,:/-])(?!\s?(?:{SUFFIX}))"), lambda m: read_digits(m.group(0))),
-    Rule("number after 번호 or 코드", re.compile(rf"((?:번호|코드|내선|계좌|PIN|OTP)(?:는|은|:)?\s?[\[(]?\s?)(\d{{4,}})(?![\d.,])(?!\s?(?:{SUFFIX}))"),
+    Rule("number after 번호 or 코드", re.compile(rf"((?:번호|코드|내선|계좌|PIN|OTP|\(우\)|(?<![가-힣])우\s?:)(?:는|은|:)?\s?[\[(]?\s?)(\d{{4,}})(?![\d.,])(?!\s?(?:{SUFFIX}))"),
          lambda m: m.group(1) + read_digits(m.group(2))),
     Rule("middle-dot digits", re.compile(START + r"\d+(?:·\d+)+"), _middle_dot_digits),
     # powers: 10^8, 10⁸ → 십의 팔 제곱; x⁴ → x 사 제곱 (as x² → 엑스 제곱)
