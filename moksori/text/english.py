@@ -70,6 +70,7 @@ _ABBREVIATIONS = [
         ("fig", "figure"),
         ("vol", "volume"),
         ("approx", "approximately"),
+        ("ext", "extension"),
     )
 ]
 _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
@@ -244,12 +245,28 @@ _DIALLED = re.compile(r"\b((?:call|dial|phone|ring)(?:ed|ing|s)?\s)(\d{3})(?![\d
 _BARE_DECIMAL = re.compile(r"(?<![\w.])\.(\d+)\b")
 
 
+# 10/15/2025 → October fifteenth, 2025 (month first, as in the US, unless the first number cannot be
+# a month: 25/12/2025 is the twenty-fifth of December).
+_SLASH_DATE = re.compile(r"(?<![\d/.])(\d{1,2})/(\d{1,2})/((?:1[89]|20)\d\d)(?![\d/])")
+
+
+def _slash_date_words(match: re.Match[str]) -> str:
+    first, second, year = int(match.group(1)), int(match.group(2)), match.group(3)
+    month, day = (first, second) if first <= 12 else (second, first)
+    if not (1 <= month <= 12 and 1 <= day <= 31):
+        return match.group(0)
+    if first > 12:
+        return f"the {ordinal_words(day)} of {_MONTHS[month - 1].title()} {year}"
+    return f"{_MONTHS[month - 1].title()} {ordinal_words(day)}, {year}"
+
+
 def expand_written_forms(text: str) -> str:
     """Dates with a month name, mixed numbers and Roman numerals, which need the text's capitals;
     decimals without their 0."""
     text = _BARE_DECIMAL.sub(lambda m: "point " + " ".join(_ONES[int(d)] for d in m.group(1)), text)
     text = _WEEKDAY_RANGE.sub(lambda m: f"{_WEEKDAY_NAMES[m.group(1)]} to {_WEEKDAY_NAMES[m.group(2)]}", text)
     text = _DIALLED.sub(lambda m: m.group(1) + " ".join(_ONES[int(d)] for d in m.group(2)), text)
+    text = _SLASH_DATE.sub(_slash_date_words, text)
     text = _MONTH_DAY.sub(lambda m: f"{m.group(1)} {ordinal_words(int(m.group(2)))}", text)
     text = _DAY_MONTH.sub(lambda m: f"the {ordinal_words(int(m.group(1)))} of ", text)
     text = _COMMA_QUANTITY.sub(lambda m: number_to_words(int(m.group(1) + m.group(2))), text)

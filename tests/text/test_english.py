@@ -94,6 +94,9 @@ def test_year_words(year: int, words: str) -> None:
         ("Rates of 5.25%-5.5%", "rates of five point two five percent to five point five percent"),
         ("Open Mon-Fri 10am-6pm, Sat.–Sun. 9am–5pm", "open monday to friday ten a m to six p m, saturday to sunday "
          "nine a m to five p m"),
+        ("On 10/15/2025 or 25/12/2025, not 13/13/2025", "on october fifteenth, twenty twenty-five or the "
+         "twenty-fifth of december twenty twenty-five, not thirteen thirteen twenty twenty-five"),
+        ("Call ext. 23", "call extension twenty-three"),
         ("A .45 caliber, about .5 percent", "a point four five caliber, about point five percent"),
         ("Call 911 or dial 112, not 911 people", "call nine one one or dial one one two, not nine hundred eleven people"),
         ("1,999 people paid £1,250", "one thousand nine hundred ninety-nine people paid one thousand two hundred fifty "
