@@ -4,6 +4,13 @@ In the spirit of keithito's ``english_cleaners``, written for this project.
 Numbers are spelled out by our own small functions rather than ``inflect``: the
 rules needed here (cardinals, ordinals, years, decimals, money) fit in a few lines
 and that keeps the package free of another dependency with its own typing runtime.
+
+Readings that need the written form (``expand_written_forms``, before numbers are spelled):
+a day after a month name is an ordinal (Jan. 5 → January fifth, 5 May → the fifth of May,
+10/15/2025 → October fifteenth); Roman numerals after a ruler's name are ordinals (Henry VIII →
+Henry the eighth) and after other capitalised words numbers (World War II → two); a number written
+with a comma is a quantity, never a year (1,999 → one thousand nine hundred ninety-nine); St. after
+a name or an ordinal is a street (Main St.), otherwise saint.
 """
 
 from __future__ import annotations
