@@ -262,6 +262,12 @@ async def health(state: State) -> JSONResponse:
     return JSONResponse(body)
 
 
+# Uptime monitors often probe with HEAD and read a 405 as the server being down.
+@router.head("/health", include_in_schema=False)
+async def health_head(state: State) -> JSONResponse:
+    return await health(state)
+
+
 @router.get("/metrics", summary="Prometheus metrics")
 async def metrics(
     principal: LimitedCaller,

@@ -118,6 +118,8 @@ def test_health_and_openapi_docs(make_client) -> None:
     client = make_client()
     health = client.get("/health").json()
     assert health["status"] == "ok" and health["voices"] == 1
+    head = client.head("/health")  # what uptime monitors send
+    assert head.status_code == 200 and head.content == b""
     assert client.get("/docs").status_code == 200
     schema = client.get("/openapi.json").json()
     speech = schema["components"]["schemas"]["SpeechRequest"]
