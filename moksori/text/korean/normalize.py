@@ -76,7 +76,7 @@ Rules, applied in this order (each one rewrites the text for the next):
     Latin words (``latin.py``): acronyms letter by letter, dictionary loanwords,
     CMUdict, espeak-ng's letter-to-sound rules, then letter by letter; dots inside web
     addresses are 닷.
-15. Symbols: = 은/는 (the particle that fits the word before), + 플러스,
+15. Symbols: = 은/는 (the particle that fits the word before), + 플러스, √ 루트, ∞ 무한대,
     & 앤드, # 샵, @ 골뱅이, % 퍼센트, ° 도, Greek letters by name. Separators
     with no sound (/ \\ | _ * • · - and a ~ that is not a range) become spaces.
 16. Hangul compatibility jamo written alone, as in chat: a consonant is read
@@ -345,6 +345,7 @@ def _with_particle(match: re.Match) -> str:
     """= read as the topic particle that fits the word before it (일은, 이는)."""
     before = match.string[: match.start()].rstrip()
     last = before[-1:] if before else ""
+    last = _SYMBOL_WORDS.get(last, last)[-1:]  # y² = 1: after 제곱, 은
     has_final = "가" <= last <= "힣" and (ord(last) - 0xAC00) % 28 != 0
     return "은 " if has_final else "는 "
 
@@ -794,7 +795,7 @@ def _model_number(match: re.Match) -> str:
 _SYMBOL_WORDS = {
     "+": "플러스", "&": "앤드", "×": "곱하기", "÷": "나누기", "#": "샵", "@": "골뱅이",
     "%": "퍼센트", "°": "도", "²": "제곱", "³": "세제곱", "$": "달러", "₩": "원",
-    "€": "유로", "£": "파운드", "¥": "엔", "±": "플러스마이너스", "α": "알파", "β": "베타", "γ": "감마",
+    "€": "유로", "£": "파운드", "¥": "엔", "±": "플러스마이너스", "√": "루트", "∞": "무한대", "α": "알파", "β": "베타", "γ": "감마",
     "δ": "델타", "Δ": "델타", "ε": "엡실론", "θ": "세타", "λ": "람다", "μ": "뮤",
     "π": "파이", "σ": "시그마", "Σ": "시그마", "ω": "오메가", "Ω": "오메가",
 }  # fmt: skip
