@@ -264,6 +264,9 @@ SIGNS = [
     ("x²", "엑스 제곱"),
     ("π", "파이"),
     ("√2는 약 1.414", "루트 이는 약 일 점 사일사"),
+    ("美 대선, 與野 합의", "미 대선, 여야 합의"),
+    ("北 미사일 3日 발사", "북 미사일 삼 일 발사"),
+    ("2026年 12月 2日", "이천이십육 년 십이월 이 일"),
     ("√16 = 4", "루트 십육은 사"),
     ("∞", "무한대"),
     ("a² = b", "에이 제곱 은 비"),
@@ -519,9 +522,9 @@ def test_cyrillic_is_unreadable():
 
 def test_strict_mode_raises_with_the_characters():
     with pytest.raises(UnreadableTextError) as error:
-        normalize("사랑해 ❤️ 中", strict=True)
-    assert error.value.characters == ["❤", "中"]
-    assert error.value.text == "사랑해 ❤️ 中"
+        normalize("사랑해 ❤️ 漢", strict=True)
+    assert error.value.characters == ["❤", "漢"]
+    assert error.value.text == "사랑해 ❤️ 漢"
 
 
 def test_strict_mode_accepts_readable_text():

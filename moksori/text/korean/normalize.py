@@ -17,7 +17,9 @@ Rules, applied in this order (each one rewrites the text for the next):
    letters, ㎏, ①; never NFKC on Hangul, which would split compatibility jamo); a circled number
    before 번 is a choice (정답은 ③번 → 삼 번).
    Accents on Latin letters are dropped (café → cafe); zero-width and other
-   invisible format characters are removed.
+   invisible format characters are removed. Hanja used as headline abbreviations are read
+   (美 대선 → 미 대선, 與野 → 여야, 3日 → 삼 일) when every character of the run is one of them;
+   other Chinese characters (大韓民國) stay unreadable.
 2. Latin phrases with punctuation inside (Wi-Fi, COVID-19 → 코로나 일구, R&D → 알앤디); No. before
    a number is 넘버, a single digit after it said in English as Koreans say it (No.1 → 넘버 원).
 3. Dates: 2026-11-21, 2026/11/21 and 2026.11.21. → 이천이십육 년 십일월 이십일 일.
@@ -264,12 +266,35 @@ _SUPERSCRIPT_DIGITS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "012345678
 _VULGAR_FRACTIONS = {"½": "1/2", "⅓": "1/3", "⅔": "2/3", "¼": "1/4", "¾": "3/4", "⅕": "1/5", "⅛": "1/8"}
 
 
+# Hanja that news headlines use as abbreviations (美 대선, 與野, 北 미사일), read in Hangul; the
+# date and unit characters only after a number (2026年 12月 2日, 3萬).
+_HEADLINE_HANJA = str.maketrans(
+    "美中北南韓英佛獨伊印與野靑軍檢警前現新高低反親故對比總株價金文尹李朴崔鄭趙",
+    "미중북남한영불독이인여야청군검경전현신고저반친고대비총주가금문윤이박최정조",
+)
+_HANJA_AFTER_NUMBER = {"年": "년", "月": "월", "日": "일", "時": "시", "分": "분", "秒": "초", "萬": "만", "億": "억",
+                       "兆": "조"}
+_HANJA_AFTER_NUMBER_PATTERN = re.compile(rf"(?<=\d)\s?([{''.join(_HANJA_AFTER_NUMBER)}])")
+_HANJA_RUN = re.compile("[\u4e00-\u9fff]+")
+_HEADLINE_HANJA_CHARACTERS = frozenset(chr(code) for code in _HEADLINE_HANJA) | {"日"}
+
+
+def _headline_hanja(match: re.Match) -> str:
+    """美, 與野, 韓美 → 미, 여야, 한미; a run with any other Hanja (大韓民國, a gloss) stays unreadable."""
+    run = match.group(0)
+    if not set(run) <= _HEADLINE_HANJA_CHARACTERS:
+        return run
+    return run.replace("日", "일").translate(_HEADLINE_HANJA)  # 日 정부 (Japan) and 3日 (a day) alike
+
+
 # A circled number names a choice or an item: 정답은 ③번 → 삼 번 (never a count of times, 세 번).
 _CIRCLED_NUMBER_BEFORE_BEON = re.compile(r"([\u2460-\u2473])\s?번(?!째)")
 
 
 def _prepare(text: str) -> str:
     text = unicodedata.normalize("NFC", text)
+    text = _HANJA_AFTER_NUMBER_PATTERN.sub(lambda m: _HANJA_AFTER_NUMBER[m.group(1)], text)
+    text = _HANJA_RUN.sub(_headline_hanja, text)
     text = _CIRCLED_NUMBER_BEFORE_BEON.sub(lambda m: f"{sino_korean(ord(m.group(1)) - 0x245F)} 번", text)
     for old, new in _PRE_MAP.items():
         text = text.replace(old, new)
