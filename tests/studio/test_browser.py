@@ -707,3 +707,33 @@ def test_a_take_whose_upload_fails_on_the_way_can_be_sent_again(server, browser)
     _wait(driver, lambda d: _text(d, "take-info") == "1 take" and _text(d, "verdict"), "the take sent again")
     assert not driver.find_element(By.ID, "retry-upload").is_displayed()
     assert _text(driver, "record-state").startswith("Saved")
+
+
+# The first training-plan request is lost on the way (the network drops), as a fetch does.
+FAILING_FIRST_PLAN_JS = """
+(() => {
+  const fetchNow = window.fetch.bind(window);
+  let failed = false;
+  window.fetch = async (url, init) => {
+    if (String(url).includes("/training/plan") && !failed) { failed = true; throw new TypeError("Failed to fetch"); }
+    return fetchNow(url, init);
+  };
+})();
+"""
+
+
+def test_a_training_plan_lost_on_the_way_can_be_checked_again(server, browser):
+    """A plan request that failed on the way left "✗ Failed to fetch" and a disabled Start
+    training, with no way to ask again but changing the choices twice; it now says the plan
+    could not be checked and offers Check again."""
+    base, _, _ = server
+    driver = browser
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": FAILING_FIRST_PLAN_JS})
+    driver.get(f"{base}/studio")
+    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
+    driver.find_element(By.ID, "new-voice-name").send_keys("계획")
+    driver.find_element(By.ID, "create-voice").click()
+    _wait(driver, lambda d: "could not be checked" in _text(d, "training-plan"), "the lost plan")
+    driver.find_element(By.ID, "plan-retry").click()
+    _wait(driver, lambda d: "steps" in _text(d, "training-plan") and "✗" not in _text(d, "training-plan"), "the plan")
+    assert not driver.find_elements(By.ID, "plan-retry")

@@ -30,6 +30,8 @@ const JUDGES_POLL_MS = 1500;
 // Past this with no verdict (or when a request fails or hangs) the page says so and offers to check again.
 const JUDGES_WAIT_MS = 90000;
 const JUDGES_REQUEST_TIMEOUT_MS = 15000;
+// Building a big recipe's models for the plan takes seconds, one plan at a time on the server.
+const PLAN_TIMEOUT_MS = 60000;
 
 // Touch screens have no Space bar: the hints name the button instead.
 const TOUCH = window.matchMedia?.("(pointer: coarse)").matches || navigator.maxTouchPoints > 0;
@@ -803,17 +805,28 @@ async function loadPlan() {
   if (base) query.set("init_from_voice", base);
   if (recipe) query.set("recipe", recipe);
   let plan = null;
+  let retry = false;
   try {
-    plan = await api(`/api/studio/voices/${state.voice.id}/training/plan?${query}`);
+    plan = await api(`/api/studio/voices/${state.voice.id}/training/plan?${query}`,
+      { signal: AbortSignal.timeout(PLAN_TIMEOUT_MS) });
   } catch (error) {
     if (seq !== training.planSeq) return;
-    training.planError = error.message;
+    // A refusal (another language, a recipe that does not fit) stands; a request lost on the way can be retried.
+    retry = error.status === undefined || error.status >= 500;
+    training.planError = error.name === "TimeoutError"
+      ? `The plan did not come within ${PLAN_TIMEOUT_MS / 1000} s (the server may be busy).`
+      : retry ? `The plan could not be checked: ${error.message}.` : error.message;
   }
   if (seq !== training.planSeq) return; // another choice was made meanwhile
   training.plan = plan;
   $("training-plan").textContent = plan
     ? `${plan.summary}. Weights: ${plan.weights_summary}.` + (plan.ok ? "" : ` ✗ ${plan.problem}`)
-    : `✗ ${training.planError}`;
+    : `✗ ${training.planError} `;
+  if (retry) {
+    const again = Object.assign(document.createElement("button"), { type: "button", id: "plan-retry", className: "secondary", textContent: "Check again" });
+    again.addEventListener("click", guarded(loadPlan));
+    $("training-plan").append(again);
+  }
   $("training-plan").classList.toggle("problem", !plan?.ok);
   updateStartButton();
 }
