@@ -311,7 +311,7 @@ def _prepare(text: str) -> str:
 
 
 def _month(number: str) -> str:
-    n = int(number)
+    n = int(number.replace(",", ""))
     return _MONTHS.get(n, sino_korean(n) + "월")
 
 
