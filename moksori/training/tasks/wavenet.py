@@ -48,7 +48,9 @@ class WaveNetTask(Task):
     inference_name = "model"
     load_wave = True
     options_class = WaveNetOptions
-    default_grad_clip = 1.0  # r9y9/wavenet_vocoder clips at 1.0
+    # r9y9/wavenet_vocoder's mixture-of-logistics hparams do not clip (clip_thresh=-1); its norms of
+    # 50-150 made a clip at 1 rescale every step and slow the early loss.
+    default_grad_clip = 0.0
 
     def __init__(self, recipe: Recipe, info: DatasetInfo, device: torch.device) -> None:
         super().__init__(recipe, info, device)
