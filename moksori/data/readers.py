@@ -13,7 +13,10 @@ Formats (``format=`` names in brackets):
 
 * LJSpeech [``ljspeech``]: a folder with ``metadata.csv``, lines ``id|text`` or
   ``id|raw text|normalized text`` (the normalized column is used when it is not
-  empty); audio is ``wavs/{id}.wav``.
+  empty); audio is ``wavs/{id}.wav`` (or ``.flac``, ``.mp3``, … when there is no wav; an
+  id written with its extension, ``0001.wav``, is the file's stem). A ``metadata.csv`` with
+  no ``|`` on any line is read as a spreadsheet's CSV (comma-, semicolon- or tab-separated,
+  quoted as Excel quotes).
 * KSS [``kss``]: a folder with ``transcript.v.1.x.txt``, lines ``path|original
   script|expanded script|decomposed script|duration|English translation``; the
   expanded script (column 3) is used; audio paths are relative to the folder.
@@ -22,14 +25,20 @@ Formats (``format=`` names in brackets):
 * mimic-recording-studio [``mimic``]: a ``{uuid}-metadata.txt`` file with lines
   ``wavfile|text|length`` beside the wav files (the studio writes both to
   ``backend/audio_files/{uuid}/``). The path may be that folder, the ``audio_files``
-  folder, the ``backend`` folder, or the metadata file itself; the speaker is the uuid.
+  folder, the ``backend`` folder, the studio's checkout, or the metadata file itself;
+  the speaker is the uuid.
+
+Audio paths written on Windows (``clips\\0001.wav``, ``C:\\Users\\me\\tts\\clips\\0001.wav``)
+are read with ``\\`` as the separator; a drive path is looked for under the transcript's
+folder by its trailing folders (``clips/0001.wav``, then ``0001.wav``).
 """
 
 from __future__ import annotations
 
+import csv
 import re
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 __all__ = [
     "FORMATS",
@@ -47,6 +56,8 @@ FORMATS = ("ljspeech", "kss", "filelist", "mimic")
 
 _KSS_PATTERN = "transcript.v.*.txt"
 _MIMIC_SUFFIX = "-metadata.txt"
+# Audio an LJSpeech folder's wavs/ may hold instead of .wav (what libsndfile or PyAV decode).
+_AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".aiff", ".aif")
 
 
 @dataclass
@@ -190,7 +201,8 @@ def _version_key(path: Path) -> tuple:
 
 
 def _mimic_metadata_files(folder: Path) -> list[Path]:
-    patterns = [f"*{_MIMIC_SUFFIX}", f"*/*{_MIMIC_SUFFIX}", f"audio_files/*/*{_MIMIC_SUFFIX}"]
+    patterns = [f"*{_MIMIC_SUFFIX}", f"*/*{_MIMIC_SUFFIX}", f"audio_files/*/*{_MIMIC_SUFFIX}",
+                f"backend/audio_files/*/*{_MIMIC_SUFFIX}"]
     for pattern in patterns:
         found = sorted(p for p in folder.glob(pattern) if p.is_file())
         if found:
@@ -213,9 +225,8 @@ def _numbered_lines(path: Path, scan: DatasetScan):
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as error:
-            scan.malformed.append(
-                MalformedLine(path, number, f"not UTF-8 (byte {error.start})", repr(raw[:80]))
-            )
+            reason = f"not UTF-8 (byte {error.start}): save it as UTF-8 (Excel: 'CSV UTF-8')"
+            scan.malformed.append(MalformedLine(path, number, reason, repr(raw[:80])))
             continue
         line = line.strip()
         if line:
@@ -226,9 +237,58 @@ def _malformed(scan: DatasetScan, path: Path, number: int, reason: str, line: st
     scan.malformed.append(MalformedLine(path, number, reason, line[:200]))
 
 
+_WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
+
+
 def _resolve(base: Path, audio: str) -> Path:
-    audio_path = Path(audio)
+    if _WINDOWS_DRIVE.match(audio):
+        return _windows_absolute(base, PureWindowsPath(audio))
+    audio_path = Path(audio.replace("\\", "/"))
     return audio_path if audio_path.is_absolute() else base / audio_path
+
+
+def _windows_absolute(base: Path, audio: PureWindowsPath) -> Path:
+    """A Windows drive path (the dataset copied from a Windows machine): the first of its tails
+    (clips/0001.wav, then 0001.wav) found under ``base``; the path as written when none is."""
+    parts = audio.parts[1:]
+    for start in range(len(parts)):
+        candidate = base.joinpath(*parts[start:])
+        if candidate.is_file():
+            return candidate
+    return Path(str(audio))
+
+
+def _audio_stem(audio: str) -> str:
+    return PureWindowsPath(audio).stem if "\\" in audio else Path(audio).stem
+
+
+def _ljspeech_audio(wavs: Path, utt_id: str) -> tuple[str, Path]:
+    """(id, audio path) for an LJSpeech id: ``wavs/{id}.wav``, else another audio format there;
+    an id written as a file name (``0001.wav``) is its stem."""
+    if Path(utt_id).suffix.lower() in _AUDIO_SUFFIXES:
+        utt_id = Path(utt_id).stem
+    for suffix in _AUDIO_SUFFIXES:
+        candidate = wavs / f"{utt_id}{suffix}"
+        if candidate.is_file():
+            return utt_id, candidate
+    return utt_id, wavs / f"{utt_id}.wav"
+
+
+def _spreadsheet_delimiter(lines: list[tuple[int, str]]) -> str | None:
+    """The separator of a metadata.csv saved from a spreadsheet (no '|' on any line), else None."""
+    if not lines or any("|" in line for _, line in lines):
+        return None
+    first = lines[0][1]
+    return next((delimiter for delimiter in ("\t", ",", ";") if delimiter in first), None)
+
+
+def _metadata_fields(line: str, delimiter: str | None) -> list[str]:
+    if delimiter is None:
+        return line.split("|")
+    fields = next(csv.reader([line], delimiter=delimiter))
+    while len(fields) > 2 and not fields[-1].strip():
+        fields.pop()  # a spreadsheet pads each row to its widest one
+    return fields
 
 
 # --------------------------------------------------------------------------- readers
@@ -237,8 +297,10 @@ def _resolve(base: Path, audio: str) -> Path:
 def _read_ljspeech(path: Path, scan: DatasetScan) -> None:
     metadata = path if path.is_file() else path / "metadata.csv"
     folder = metadata.parent
-    for number, line in _numbered_lines(metadata, scan):
-        fields = line.split("|")
+    lines = list(_numbered_lines(metadata, scan))
+    delimiter = _spreadsheet_delimiter(lines)
+    for number, line in lines:
+        fields = _metadata_fields(line, delimiter)
         if len(fields) not in (2, 3):
             _malformed(scan, metadata, number, f"expected id|text or id|raw|normalized, got {len(fields)} fields", line)
             continue
@@ -249,7 +311,8 @@ def _read_ljspeech(path: Path, scan: DatasetScan) -> None:
         text = fields[1].strip()
         if len(fields) == 3 and fields[2].strip():
             text = fields[2].strip()
-        scan.utterances.append(Utterance(utt_id, folder / "wavs" / f"{utt_id}.wav", text))
+        utt_id, audio_path = _ljspeech_audio(folder / "wavs", utt_id)
+        scan.utterances.append(Utterance(utt_id, audio_path, text))
 
 
 def _read_kss(path: Path, scan: DatasetScan) -> None:
@@ -271,7 +334,7 @@ def _read_kss(path: Path, scan: DatasetScan) -> None:
         if not audio:
             _malformed(scan, transcript, number, "empty audio path", line)
             continue
-        scan.utterances.append(Utterance(Path(audio).stem, _resolve(folder, audio), fields[2].strip()))
+        scan.utterances.append(Utterance(_audio_stem(audio), _resolve(folder, audio), fields[2].strip()))
 
 
 def _read_filelist(path: Path, scan: DatasetScan) -> None:
@@ -288,7 +351,7 @@ def _read_filelist(path: Path, scan: DatasetScan) -> None:
             _malformed(scan, path, number, "empty audio path", line)
             continue
         speaker = fields[2].strip() if len(fields) == 3 else ""
-        scan.utterances.append(Utterance(Path(audio).stem, _resolve(folder, audio), fields[1].strip(), speaker))
+        scan.utterances.append(Utterance(_audio_stem(audio), _resolve(folder, audio), fields[1].strip(), speaker))
 
 
 def _read_mimic(path: Path, scan: DatasetScan) -> None:

@@ -163,3 +163,50 @@ def test_mimic_metadata_copied_out_still_finds_its_audio(tmp_path):
     first, second = read_dataset(tmp_path)
     assert first.audio_path == nested
     assert second.audio_path == tmp_path / "x2.wav"  # absent in both places: reported as missing later
+
+
+def test_ljspeech_finds_flac_and_mp3_in_wavs_and_ids_written_with_extension(tmp_path):
+    write(tmp_path / "metadata.csv", "a|flac clip\nb.wav|id written as a file name\nc|no audio at all\n")
+    (tmp_path / "wavs").mkdir()
+    (tmp_path / "wavs" / "a.flac").write_bytes(b"x")
+    (tmp_path / "wavs" / "b.wav").write_bytes(b"x")
+    a, b, c = read_dataset(tmp_path)
+    assert a == Utterance("a", tmp_path / "wavs" / "a.flac", "flac clip")
+    assert b == Utterance("b", tmp_path / "wavs" / "b.wav", "id written as a file name")
+    assert c.audio_path == tmp_path / "wavs" / "c.wav"  # reported as missing by preprocessing
+
+
+def test_ljspeech_metadata_saved_by_excel_as_comma_separated_csv(tmp_path):
+    # Excel's "CSV UTF-8": a BOM, CRLF line ends, commas, quotes around text that holds a comma,
+    # and every row padded to the widest one.
+    (tmp_path / "metadata.csv").write_bytes(
+        '\ufeffa001,"네, 알겠습니다.",\r\na002,오늘은 맑아요.,\r\na003,"그가 ""안녕""이라고 했다.",\r\n'.encode()
+    )
+    utterances = read_dataset(tmp_path)
+    assert [(u.id, u.text) for u in utterances] == [
+        ("a001", "네, 알겠습니다."), ("a002", "오늘은 맑아요."), ("a003", '그가 "안녕"이라고 했다.'),
+    ]
+
+
+def test_ljspeech_metadata_in_a_legacy_encoding_says_how_to_save_it(tmp_path):
+    (tmp_path / "metadata.csv").write_bytes("a|좋아요\n".encode("cp949"))
+    scan = scan_dataset(tmp_path)
+    assert "save it as UTF-8" in scan.malformed[0].reason
+
+
+def test_filelist_written_on_windows(tmp_path):
+    clip = tmp_path / "clips" / "a.wav"
+    clip.parent.mkdir()
+    clip.write_bytes(b"x")
+    filelist = write(tmp_path / "list.txt", "clips\\a.wav|relative\nC:\\Users\\me\\tts\\clips\\a.wav|absolute\n")
+    relative, absolute = read_dataset(filelist)
+    assert relative == Utterance("a", clip, "relative")
+    # A drive path is looked for under the filelist's folder by its trailing folders.
+    assert absolute == Utterance("a", clip, "absolute")
+
+
+def test_mimic_recording_studio_checkout_root(tmp_path):
+    uuid = "1f3a2b4c-0000-4000-8000-000000000001"
+    write(tmp_path / "backend" / "audio_files" / uuid / f"{uuid}-metadata.txt", "x.wav|첫 문장|4\n")
+    assert detect_format(tmp_path) == "mimic"
+    assert read_dataset(tmp_path)[0].speaker == uuid
