@@ -737,3 +737,52 @@ def test_a_training_plan_lost_on_the_way_can_be_checked_again(server, browser):
     driver.find_element(By.ID, "plan-retry").click()
     _wait(driver, lambda d: "steps" in _text(d, "training-plan") and "✗" not in _text(d, "training-plan"), "the plan")
     assert not driver.find_elements(By.ID, "plan-retry")
+
+
+# Run status polls fail on the way while window.__failRuns > 0 (the server restarting).
+FAILING_RUN_POLL_JS = """
+(() => {
+  const fetchNow = window.fetch.bind(window);
+  window.__failRuns = 0;
+  window.fetch = async (url, init) => {
+    if (/\\/api\\/studio\\/training\\/\\d+$/.test(String(url)) && window.__failRuns > 0) {
+      window.__failRuns -= 1;
+      throw new TypeError("Failed to fetch");
+    }
+    return fetchNow(url, init);
+  };
+})();
+"""
+
+
+def test_the_page_keeps_following_a_run_after_a_lost_status_poll(server, browser, spoken):
+    """One status poll of a running run lost on the way (a server restart, the network) stopped
+    the page following the run: frozen at its last step for good while the run went on. The page
+    says so and asks again."""
+    import httpx
+
+    base, _, _ = server
+    driver = browser
+    with httpx.Client(base_url=base) as http:
+        voice = http.post("/api/studio/voices", json={"name": "계속", "language": "ko"}).json()["id"]
+        sets = http.get("/api/studio/prompt-sets").json()["prompt_sets"]
+        ko = next(s["id"] for s in sets if s["language"] == "ko" and s["source"] == "builtin")
+        ids = {p["text"]: p["id"] for p in http.get(f"/api/studio/prompt-sets/{ko}/prompts").json()["prompts"]}
+        for text, wave in spoken[:4]:
+            buffer = io.BytesIO()
+            soundfile.write(buffer, wave, 22050, format="WAV")
+            take = http.post(f"/api/studio/voices/{voice}/takes", data={"prompt_id": str(ids[text])},
+                             files={"audio": ("take.wav", buffer.getvalue())}).json()["recording"]["id"]
+            http.patch(f"/api/studio/recordings/{take}", json={"kept": True})
+        run = http.post(f"/api/studio/voices/{voice}/training", json={"recipe": "tiny_long"}).json()["id"]
+        try:
+            driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": FAILING_RUN_POLL_JS})
+            driver.get(f"{base}/studio")
+            _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
+            _wait(driver, lambda d: "running" in _text(d, "training-status"), "the running run")
+            driver.execute_script("window.__failRuns = 1;")
+            _wait(driver, lambda d: "no answer from the server" in _text(d, "training-status"), "the lost poll said")
+            _wait(driver, lambda d: "running —" in _text(d, "training-status"), "the run followed again", timeout_s=20)
+            assert driver.find_element(By.ID, "cancel-training").is_displayed()
+        finally:
+            http.post(f"/api/studio/training/{run}/cancel")

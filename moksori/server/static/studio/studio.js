@@ -883,7 +883,7 @@ async function pollRun(runId) {
   const listen = $("listen-link");
   listen.hidden = run.status !== "succeeded" && !state.voice.trained; // a later run cancelled or failed: the voice still speaks
   listen.href = `/listen?voice=${encodeURIComponent(state.voice.id)}`;
-  if (active) state.runPoll = setTimeout(() => pollRun(runId).catch(() => {}), 2000);
+  if (active) state.runPoll = setTimeout(() => followRun(runId), 2000);
   else if (run.status === "succeeded" && training.lastSucceeded !== run.id) {
     training.lastSucceeded = run.id;
     await loadProgress();
@@ -891,6 +891,18 @@ async function pollRun(runId) {
     fillTrainingChoices();
     await loadPlan();
   }
+}
+
+// The next status poll of an active run. One lost on the way (the server restarting, the network)
+// is said and asked again, less often each time: the page stopped following the run, frozen at its
+// last step, while the run went on.
+function followRun(runId, failures = 0) {
+  const voice = state.voice;
+  pollRun(runId).catch((error) => {
+    if (state.voice !== voice || state.runPoll !== null) return; // another voice (or run) is followed now
+    $("training-status").textContent = `Run ${runId}: no answer from the server (${error.message}); asking again…`;
+    state.runPoll = setTimeout(() => followRun(runId, failures + 1), Math.min(30000, 2000 * 2 ** failures));
+  });
 }
 
 function stopRunPoll() {
