@@ -40,7 +40,8 @@ Rules, applied in this order (each one rewrites the text for the next):
    neighbouring digits with a comma before a counter are one approximate count: 2,3명 → 두세 명
    (한두, 두세, 서너, 네다섯, 대여섯, 예닐곱, 일고여덟, 여덟아홉 before native counters),
    3,4일 → 삼사 일.
-6. Times: 14:30 → 열네 시 삼십 분, 9:05 → 아홉 시 오 분, 3 PM → 오후 세 시.
+6. Times: 14:30 → 열네 시 삼십 분, 9:05 → 아홉 시 오 분, 3 PM and PM 3:00 → 오후 세 시; after
+   기록, 마라톤, 소요 … H:MM:SS is a duration (마라톤 2:03:45 → 두 시간 삼 분 사십오 초).
 7. Money signs: $5 → 오 달러, ₩5,000 → 오천 원 (also € 유로, £ 파운드, ¥ 엔, US$); an English scale
    word or letter becomes 만/억 units ($1.5 million → 백오십만 달러, 3 billion → 삼십억, $2.5B →
    이십오억 달러, $100K → 십만 달러); currency codes too (USD 100, 100 USD → 백 달러).
@@ -503,11 +504,16 @@ def _year_month(match: re.Match) -> str:
     return f"{year}년 {int(month)}월" + ("." if end_of_text else "")
 
 
+# Words before H:MM(:SS) that make it a duration, not a time of day: 마라톤 2:03:45 → 두 시간 삼 분.
+_DURATION_CUES = ("기록", "마라톤", "완주", "소요", "러닝타임", "상영 시간", "상영시간", "재생 시간", "재생시간")
+
+
 def _time(match: re.Match) -> str:
     hour, minute, second = int(match.group("h")), match.group("min"), match.group("s")
     if hour > 24:
         return match.group(0)
-    words = [f"{hour}시"]
+    duration = any(cue in match.string[max(0, match.start() - 12) : match.start()] for cue in _DURATION_CUES)
+    words = [f"{hour}시간" if duration else f"{hour}시"]
     if minute and int(minute):
         words.append(f"{int(minute)}분")
     if second and int(second):
@@ -881,7 +887,8 @@ _RULES: tuple[Rule, ...] = (
     Rule("range of times", re.compile(r"(?<=\d:\d\d)\s*-\s*(?=\d{1,2}:\d\d)"), "에서 "),
     Rule("range", re.compile(rf"(?<=\d)([가-힣%°℃A-Za-z]{{0,4}})\s*[~–]\s*(?=(?:{_TIME_OF_DAY})?[-+]?[\d$₩€£¥])"), r"\1에서 "),
     # 6. times
-    Rule("clock time", re.compile(r"(?<![\d:])(?P<h>\d{1,2}):(?P<min>[0-5]\d)(?::(?P<s>[0-5]\d))?(?![\d:])(?:\s?(?P<ampm>[AaPp])\.?[Mm]\.?(?![A-Za-z]))?"), _time),
+    Rule("am/pm before a time", re.compile(r"(?<![A-Za-z])([AaPp])\.?[Mm]\.?\s?(?=\d{1,2}(?::\d\d|\s?시))"), lambda m: "오전 " if m.group(1) in "Aa" else "오후 "),
+    Rule("clock time", re.compile(r"(?<![\d:])(?P<h>\d{1,2}):(?P<min>[0-5]\d)(?::(?P<s>[0-5]\d))?(?![\d:]|,\d{3})(?:\s?(?P<ampm>[AaPp])\.?[Mm]\.?(?![A-Za-z])|분)?"), _time),
     Rule("hour with am/pm", re.compile(r"(?<![\d:])(?P<h>\d{1,2})\s?(?P<ampm>[AaPp])\.?[Mm]\.?(?![A-Za-z])(?P<min>)(?P<s>)"), _time),
     Rule("a.m./p.m.", re.compile(r"(?<![A-Za-z])([AaPp])\.[Mm]\.?(?![A-Za-z])"), lambda m: "오전" if m.group(1) in "Aa" else "오후"),
     # 7-8. money and units
