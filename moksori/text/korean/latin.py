@@ -56,7 +56,11 @@ WORD_ACRONYMS = {
     "KAIST": "카이스트", "POSTECH": "포스텍", "NASDAQ": "나스닥", "OLED": "올레드", "AMOLED": "아몰레드",
     "DRAM": "디램", "NAND": "낸드", "KOTRA": "코트라", "COEX": "코엑스", "KOICA": "코이카", "THAAD": "사드",
     "BRICS": "브릭스", "SIM": "심", "eSIM": "이심", "MZ": "엠지", "YOLO": "욜로", "FLEX": "플렉스",
-    "MPEG": "엠펙", "TOEIC": "토익", "TOEFL": "토플", "TEPS": "텝스", "OPIc": "오픽", "IELTS": "아이엘츠",
+    "MPEG": "엠펙", "TOEIC": "토익",
+    # capitalised English words of signs and labels, said as words
+    "ON": "온", "OFF": "오프", "NEW": "뉴", "HOT": "핫", "SALE": "세일", "BEST": "베스트", "FREE": "프리",
+    "OPEN": "오픈", "SHOP": "숍", "CAFE": "카페", "MENU": "메뉴", "LIVE": "라이브", "LOVE": "러브",
+    "HOME": "홈", "NEWS": "뉴스", "BOOK": "북", "GAME": "게임", "STOP": "스톱", "PUSH": "푸시", "PULL": "풀", "TOEFL": "토플", "TEPS": "텝스", "OPIc": "오픽", "IELTS": "아이엘츠",
 }  # fmt: skip
 
 # Written forms with punctuation or digits inside; matched case-insensitively

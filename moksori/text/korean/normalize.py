@@ -16,6 +16,7 @@ Rules, applied in this order (each one rewrites the text for the next):
 1. Characters: NFC for Hangul, NFKC for everything else (full-width digits and
    letters, ㎏, ①; never NFKC on Hangul, which would split compatibility jamo); a circled number
    before 번 is a choice (정답은 ③번 → 삼 번).
+   (주) and ㈜ are 주식회사 ((사) 사단법인, (재) 재단법인, (유) 유한회사).
    Accents on Latin letters are dropped (café → cafe); zero-width and other
    invisible format characters are removed. Hanja used as headline abbreviations are read
    (美 대선 → 미 대선, 與野 → 여야, 3日 → 삼 일) when every character of the run is one of them;
@@ -224,6 +225,7 @@ _MONTHS = {6: "유월", 10: "시월"}
 
 _PRE_MAP = {
     "㎡": "m²", "㎢": "km²", "㎥": "m³", "㎠": "cm²", "㎤": "cm³",
+    "(주)": "주식회사 ", "㈜": "주식회사 ", "(사)": "사단법인 ", "(재)": "재단법인 ", "(유)": "유한회사 ",
     "US$": "$", "−": "-", "‐": "-", "‑": "-", "⁄": "/", "№": "No. ",
     "ㆍ": "·", "・": "·", "･": "·", "∙": "·", "〜": "~", "∼": "~",
     "Ⅰ": "일", "Ⅱ": "이", "Ⅲ": "삼", "Ⅳ": "사", "Ⅴ": "오", "Ⅵ": "육",
