@@ -91,9 +91,10 @@ _BEFORE_NUMBER = [(re.compile(r"\bno\.\s?(?=\d)", re.IGNORECASE), "number ")] + 
     (re.compile(rf"\b{month[:3].title()}{'t?' if month == 'september' else ''} (?={_DAY_OR_YEAR})"), f"{month.title()} ")
     for month in _MONTHS if len(month) > 3
 ]
-# "St." after a name or an ordinal and not before a name is a street (Main St., 5th St.); otherwise
-# saint (St. Mary's, in St. Louis).
-_STREET = re.compile(r"\b([A-Z][a-z]+|\d+(?:st|nd|rd|th)) St\.(?!\s?[A-Z])")
+# "St." and "Dr." after a name or an ordinal and not before a name are a street and a drive (Main St.,
+# 5th St., Sunset Dr.); otherwise saint and doctor (St. Mary's, in St. Louis, Dr. Smith).
+_STREET = re.compile(r"\b([A-Z][a-z]+|\d+(?:st|nd|rd|th)) (St|Dr)\.(?!\s?[A-Z])")
+_STREET_WORDS = {"St": "street", "Dr": "drive"}
 _LATIN_ABBREVIATIONS = [
     (re.compile(r"\be\.g\.", re.IGNORECASE), "for example"),
     (re.compile(r"\bi\.e\.", re.IGNORECASE), "that is"),
@@ -198,7 +199,7 @@ def _fold_character(character: str) -> str:
 def expand_abbreviations(text: str) -> str:
     for pattern, replacement in _BEFORE_NUMBER:
         text = pattern.sub(replacement, text)
-    text = _STREET.sub(lambda match: match.group(1) + " " + _abbreviation_words(match, "street"), text)
+    text = _STREET.sub(lambda m: f"{m.group(1)} {_abbreviation_words(m, _STREET_WORDS[m.group(2)])}", text)
     for pattern, replacement in _LATIN_ABBREVIATIONS + _ABBREVIATIONS:
         text = pattern.sub(lambda match: _abbreviation_words(match, replacement), text)
     return text

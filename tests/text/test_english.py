@@ -83,6 +83,7 @@ def test_year_words(year: int, words: str) -> None:
         ("On September 11, 2001 and 5 May", "on september eleventh, two thousand one and the fifth of may"),
         ("Main St. near St. Mary's, 5th St., St. Louis", "main street near saint mary's, fifth street, saint louis"),
         ("He lives on Baker St.", "he lives on baker street."),
+        ("Dr. Lee lives on Sunset Dr. in LA", "doctor lee lives on sunset drive in la"),
         ("World War II, Chapter IV and Type I", "world war two, chapter four and type one"),
         ("Henry VIII, Louis XIV and Elizabeth I", "henry the eighth, louis the fourteenth and elizabeth the first"),
         ("Then I saw Malcolm X", "then i saw malcolm x"),
