@@ -9,8 +9,9 @@ Readings that need the written form (``expand_written_forms``, before numbers ar
 a day after a month name is an ordinal (Jan. 5 → January fifth, 5 May → the fifth of May,
 10/15/2025 → October fifteenth); Roman numerals after a ruler's name are ordinals (Henry VIII →
 Henry the eighth) and after other capitalised words numbers (World War II → two); a number written
-with a comma is a quantity, never a year (1,999 → one thousand nine hundred ninety-nine); St. after
-a name or an ordinal is a street (Main St.), otherwise saint.
+with a comma is a quantity, never a year (1,999 → one thousand nine hundred ninety-nine); St. and
+Dr. after a name or an ordinal are a street and a drive (Main St., Sunset Dr.), otherwise saint and
+doctor.
 """
 
 from __future__ import annotations
