@@ -1,8 +1,9 @@
 """Reading and writing audio files.
 
 Every waveform inside moksori is a 1-D float32 numpy array in [-1, 1]. Files are read
-with soundfile (libsndfile reads wav, flac, ogg/vorbis, opus and mp3) and written as
-16-bit PCM WAV.
+with soundfile (libsndfile reads wav, flac, ogg/vorbis, opus and mp3), and what it cannot
+read (AAC in .m4a, a phone's voice memo; .aac, .wma, a video's sound) with PyAV's FFmpeg;
+they are written as 16-bit PCM WAV.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def load_audio_with_rate(path: str | Path) -> tuple[np.ndarray, int]:
     try:
         data, file_rate = soundfile.read(_source(path), dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as error:
-        raise AudioError(f"{path}: not a readable audio file ({error})") from error
+        wave, file_rate = _decode_with_ffmpeg(path, error)
+        return _checked_mono(path, wave), file_rate
     return _checked_mono(path, data.mean(axis=1, dtype=np.float32)), int(file_rate)
 
 
@@ -108,8 +110,50 @@ def load_audio_bounded(path: str | Path, limits: AudioLimits) -> tuple[np.ndarra
             wave = _read_blocks(handle, max_frames, limits)
             rate = int(handle.samplerate)
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as error:
-        raise AudioError(f"{path}: not a readable audio file ({error})") from error
+        wave, rate = _decode_with_ffmpeg(path, error, limits)
     return _checked_mono(path, wave), rate
+
+
+def _decode_with_ffmpeg(path: Path, soundfile_error: Exception,
+                        limits: AudioLimits | None = None) -> tuple[np.ndarray, int]:
+    """(mono wave, rate) of a file libsndfile cannot read, decoded by PyAV; with ``limits``,
+    checked as :func:`load_audio_bounded` checks. AudioError with libsndfile's reason when
+    FFmpeg cannot read it either."""
+    import av  # only for formats libsndfile lacks
+
+    unreadable = AudioError(f"{path}: not a readable audio file ({soundfile_error})")
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise unreadable
+            stream = container.streams.audio[0]
+            rate, channels = int(stream.rate), int(stream.channels)
+            max_frames = None
+            if limits is not None:
+                known = stream.duration is not None and stream.time_base is not None
+                frames = round(stream.duration * stream.time_base * rate) if known else UNKNOWN_FRAMES
+                _check_header(frames, channels, rate, limits)
+                max_frames = int(limits.max_seconds * rate)
+            wave = _decode_stream(container, stream, max_frames, limits)
+    except av.FFmpegError as error:
+        raise unreadable from error
+    return wave, rate
+
+
+def _decode_stream(container, stream, max_frames: int | None, limits: AudioLimits | None) -> np.ndarray:
+    import av
+
+    planar = av.AudioResampler(format="fltp")  # keeps the rate and channels; (channels, samples)
+    blocks: list[np.ndarray] = []
+    total = 0
+    for frame in container.decode(stream):
+        for converted in planar.resample(frame):
+            block = converted.to_ndarray().mean(axis=0, dtype=np.float32)
+            total += block.size
+            if max_frames is not None and total > max_frames:  # the header understated the length
+                raise _too_long(total / stream.rate, limits, at_least=True)
+            blocks.append(block)
+    return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
 
 
 def _check_header(frames: int, channels: int, sample_rate: int, limits: AudioLimits) -> None:

@@ -249,3 +249,36 @@ def test_an_unfinished_wav_with_nothing_recorded_holds_no_samples(tmp_path):
     _unfinished_wav(path, np.zeros(0, dtype=np.float32))
     with pytest.raises(AudioError, match="no samples"):
         load_audio(path)
+
+
+def write_m4a(path, wave: np.ndarray, sample_rate: int) -> None:
+    """An AAC .m4a (a phone's voice memo), stereo, written with PyAV."""
+    import av
+
+    stereo = np.ascontiguousarray(np.stack([wave, wave]).astype(np.float32))
+    with av.open(str(path), "w", format="mp4") as container:
+        stream = container.add_stream("aac", rate=sample_rate)
+        stream.layout = "stereo"
+        frame = av.AudioFrame.from_ndarray(stereo, format="fltp", layout="stereo")
+        frame.sample_rate = sample_rate
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+
+
+def test_load_m4a_which_libsndfile_cannot_read(tmp_path):
+    tone = sine(440, 1.0, sample_rate=48000)
+    path = tmp_path / "memo.m4a"
+    write_m4a(path, tone, 48000)
+
+    loaded, rate = load_audio_with_rate(path)
+    assert rate == 48000
+    assert abs(loaded.size - tone.size) < 4096  # the codec's priming and padding
+    assert dominant_frequency(loaded, rate) == pytest.approx(440, abs=3)
+    bounded, bounded_rate = load_audio_bounded(path, AudioLimits(max_seconds=5))
+    assert bounded_rate == 48000 and bounded.size == loaded.size
+    with pytest.raises(AudioLimitError) as error:
+        load_audio_bounded(path, AudioLimits(max_seconds=0.5))
+    assert error.value.code == "take_too_long"
+    with pytest.raises(AudioLimitError) as error:
+        load_audio_bounded(path, AudioLimits(max_seconds=5, max_channels=1))
+    assert error.value.code == "too_many_channels"
