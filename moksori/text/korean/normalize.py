@@ -114,7 +114,8 @@ ambiguous the likelier reading is chosen as written here (cue lists in ``units.p
   word still makes it a score.
 - N대 alone: a rank noun after it (대통령, 영화제 …) makes it Sino-Korean (25대 대통령 → 이십오 대);
   a round ten before an age word (남성, 초반 …) is an age group; a machine noun before or after
-  it (자동차 20대, 20대의 차량) makes it a count (스무 대); otherwise round tens are age groups
+  it (자동차 20대, 20대의 차량) makes it a count (스무 대); a noun glued to it (4대강, 5대양) makes
+  it Sino-Korean (사대강); otherwise round tens are age groups
   (20대 → 이십 대) and other numbers counts (3대 → 세 대).
 - N+M with one digit each, next to an offer word (행사, 증정, 편의점 …), is a buy-N-get-M offer,
   said in English (1+1 행사 → 원 플러스 원); otherwise arithmetic.
@@ -796,6 +797,8 @@ def _dae_is_count(n: int, before: str, after: str) -> bool:
     if _MACHINE_BEFORE.search(before) or _MACHINE_AFTER.match(after):
         return True
     if after.startswith(("째", "손")):  # 3대째 가게, 5대손: generations, Sino-Korean
+        return False
+    if "가" <= after[:1] <= "힣" and after[0] not in _PARTICLE_STARTS:  # 4대강, 5대양 6대주: "great"
         return False
     return not round_ten
 
