@@ -786,3 +786,28 @@ def test_the_page_keeps_following_a_run_after_a_lost_status_poll(server, browser
             assert driver.find_element(By.ID, "cancel-training").is_displayed()
         finally:
             http.post(f"/api/studio/training/{run}/cancel")
+
+
+# The browser refuses the microphone, as when the user blocked it for this site.
+BLOCKED_MICROPHONE_JS = """
+navigator.mediaDevices.getUserMedia = async () => { throw new DOMException("Permission denied", "NotAllowedError"); };
+"""
+
+
+def test_a_blocked_microphone_is_said_with_what_to_do(server, browser):
+    """With the microphone blocked, Space left "Opening the microphone…" on screen for good (the
+    toast said only "Permission denied"); the page now says it is blocked and how to allow it."""
+    base, _, _ = server
+    driver = browser
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": BLOCKED_MICROPHONE_JS})
+    driver.get(f"{base}/studio")
+    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
+    driver.find_element(By.ID, "new-voice-name").send_keys("막힘")
+    driver.find_element(By.ID, "create-voice").click()
+    _wait(driver, lambda d: _text(d, "prompt-position") == "1 / 568", "the first prompt")
+    if driver.find_element(By.ID, "guide").is_displayed():
+        driver.find_element(By.ID, "guide-close").click()
+    _press(driver, Keys.SPACE)
+    _wait(driver, lambda d: "blocked" in _text(d, "record-state"), "the blocked microphone said")
+    assert "allow it" in _text(driver, "record-state") and "Opening" not in _text(driver, "record-state")
+    assert _text(driver, "record") == "● Record"

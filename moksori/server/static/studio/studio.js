@@ -399,7 +399,12 @@ async function toggleRecording() {
   if (state.uploading || !currentPrompt()) return;
   if (!recorder.ready) {
     setRecordState("Opening the microphone…");
-    await recorder.open();
+    try {
+      await recorder.open();
+    } catch (error) {
+      setRecordState(microphoneProblem(error));
+      throw error;
+    }
   }
   if (!recorder.recording) {
     forgetUnsent();
@@ -410,6 +415,20 @@ async function toggleRecording() {
   const wav = recorder.end();
   setRecordState("Checking the take…");
   await uploadTake(wav);
+}
+
+// Why the microphone did not open, and what to do (instead of "Opening the microphone…" for good).
+function microphoneProblem(error) {
+  if (!navigator.mediaDevices) {
+    return "The browser gives this page no microphone: it does so only over HTTPS or on http://127.0.0.1 / http://localhost.";
+  }
+  if (error.name === "NotAllowedError" || error.name === "SecurityError") {
+    return `The microphone is blocked for this page: allow it (the icon in the address bar), then ${HINT.start[0].toLowerCase()}${HINT.start.slice(1)}`;
+  }
+  if (error.name === "NotFoundError" || error.name === "OverconstrainedError") {
+    return `No microphone was found: connect one (or choose it in the system settings), then ${HINT.start[0].toLowerCase()}${HINT.start.slice(1)}`;
+  }
+  return `The microphone could not be opened (${error.message}). ${HINT.start}`;
 }
 
 function cancelRecording() {
