@@ -41,15 +41,18 @@ MIN_LOADED_SHARE = 0.5
 # too: a rough figure, not a measurement of each family).
 REFERENCE_COST = (0.66, 7.18e6, 8)
 PREPROCESS_S_PER_MINUTE = 6.0  # feature extraction of one minute of recordings, on the same CPU
-# Costs that do not shrink with the model, measured on the same 2-core CPU (shared with other work,
-# so the fastest of two runs) with `OMP_NUM_THREADS=2 moksori train RECIPE` on a 24-clip espeak set
-# (`moksori sample-dataset --n 24`, then `moksori preprocess`), the recipe cut to N steps, wall time:
+# Costs that do not shrink with the model, measured on the same 2-core CPU (shared with other work:
+# one run each while it was quiet, so a few tens of percent either way) with
+# `OMP_NUM_THREADS=2 moksori train RECIPE` on a 24-clip espeak set (`moksori sample-dataset --n 24`,
+# then `moksori preprocess`), the recipe cut to N steps, wall time:
 #   tiny_glowtts (0.11 M parameters, batch 4): 40 steps 3.7 s, 200 steps 7.1 s, i.e. 0.021 s a step
 #     (the parameter scaling alone said 0.005) and 2.7 s before the first step and after the last;
 #     200 steps validating every 50: 11.1 s (1.0 s a pass); checkpointing every 50: 8.6 s (0.45 s each).
 #   tiny_hifigan (0.05 M, batch 4): 20 steps 5.1 s, 0.027 s a step (scaling alone: 0.002).
-#   finetune_ko's Glow-TTS small (7.2 M, batch 8) 0.50 s a step, Vocos small (3.6 M, batch 16) 0.45 s.
-#   A studio run of tiny_glowtts (300 steps, 5 takes, 16 s of speech), Start training to succeeded:
+#   finetune_ko's Glow-TTS small (7.2 M, batch 8) 0.50 s a step, Vocos small (3.6 M, batch 16) 0.45 s
+#     (the progress bar's steps/s at its fastest; the machine was busy by then).
+#   A studio run of tiny_glowtts (300 steps, 5 takes, 16 s of speech; `OMP_NUM_THREADS=1 moksori serve`),
+#   Start training to succeeded:
 #     26.6 s (the old estimate: 3 s): 2.4 s export and preprocessing, 20.6 s training, 3.6 s the bundle.
 STEP_FLOOR_S = 0.02  # a step of the smallest model: data loading, optimiser, loop bookkeeping
 STAGE_START_S = 3.0  # the training process starting, building its model and data; its last checkpoint
