@@ -117,12 +117,13 @@ _SYMBOL_WORDS = {"&": " and ", "%": " percent ", "+": " plus ", "=": " equals ",
 _CURRENCIES = {"$": ("dollar", "dollars", "cent", "cents"),
                "£": ("pound", "pounds", "penny", "pence"),
                "€": ("euro", "euros", "cent", "cents"),
-               "¥": ("yen", "yen", "sen", "sen")}
+               "¥": ("yen", "yen", "sen", "sen"),
+               "₩": ("won", "won", "jeon", "jeon")}
 _READABLE = re.compile(r"[a-z0-9\s.,?!;:'\"()\[\]\-—–]")
 
 _COMMA_NUMBER = re.compile(r"(?<![\d,.])\d{1,3}(?:,\d{3})+(?![,\d])")
 _MONEY = re.compile(
-    r"([$£€¥])\s?(\d+)(?:\.(\d{1,2}))?(?:\s(thousand|million|billion|trillion)\b|(k|K|m|M|mn|bn|b|B|tn)\b|\b)"
+    r"([$£€¥₩])\s?(\d+)(?:\.(\d{1,2}))?(?:\s(thousand|million|billion|trillion)\b|(k|K|m|M|mn|bn|b|B|tn)\b|\b)"
 )
 _SCALE_ABBREVIATIONS = {"k": "thousand", "m": "million", "mn": "million", "b": "billion", "bn": "billion",
                         "tn": "trillion"}
@@ -219,7 +220,7 @@ _DAY_MONTH = re.compile(rf"(?<![\d.,])\b([12]?\d|3[01]) (?=(?:{_MONTH_NAMES})\b)
 # 1,999 and 2,026 are quantities, never years (a comma is not written in a year); before a unit the
 # number is left to the unit rule.
 _COMMA_QUANTITY = re.compile(
-    r"(?<![\d,.$£€¥])([12]),(\d{3})(?![,\d]|\.\d|s\b|(?:st|nd|rd|th)\b|\s?(?:"
+    r"(?<![\d,.$£€¥₩])([12]),(\d{3})(?![,\d]|\.\d|s\b|(?:st|nd|rd|th)\b|\s?(?:"
     + "|".join(sorted(map(re.escape, _UNITS), key=len, reverse=True)) + r")\b)", re.IGNORECASE
 )
 # 2 1/2 → 2 and 1/2, as 2½ is read (a proper fraction after a whole number).

@@ -98,6 +98,7 @@ def test_year_words(year: int, words: str) -> None:
         ("On 10/15/2025 or 25/12/2025, not 13/13/2025", "on october fifteenth, twenty twenty-five or the "
          "twenty-fifth of december twenty twenty-five, not thirteen thirteen twenty twenty-five"),
         ("Call ext. 23", "call extension twenty-three"),
+        ("It costs ₩5,000 or ₩1.2 trillion", "it costs five thousand won or one point two trillion won"),
         ("A .45 caliber, about .5 percent", "a point four five caliber, about point five percent"),
         ("Call 911 or dial 112, not 911 people", "call nine one one or dial one one two, not nine hundred eleven people"),
         ("1,999 people paid £1,250", "one thousand nine hundred ninety-nine people paid one thousand two hundred fifty "
