@@ -17,8 +17,9 @@ import re
 _END = re.compile(r"(?:\.{3}|[.?!…])+[\"'”’」』)\]]*(?=\s|$)")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n\s*")
 _ABBREVIATIONS = frozenset(
-    "mr mrs ms dr st jr sr prof rev gen col capt lt sgt vs no nos fig vol pp approx "
-    "inc ltd co dept est e.g i.e cf al".split()
+    "mr mrs ms dr st jr sr prof rev gen col capt lt sgt vs no nos fig vol p pp approx "
+    "inc ltd co dept est e.g i.e cf al mt ave blvd rd apt ext ph.d "
+    "jan feb mar apr jun jul aug sep sept oct nov dec".split()
 )
 _DOTTED_DATE = re.compile(r"\d+(?:\.\d+)+$")
 _QUOTATIVE = re.compile(r"(?:하고|하며|하면서|하는|하자|라고|라며|라는|이라고|고)(?:\s|$|[.,?!])")

@@ -49,6 +49,9 @@ def test_english_paragraph() -> None:
         "그는 「첫째. 둘째.」 하고 적었다.",
         "이건 A.I. 기술이다.",
         "The U.S. Army came.",
+        "교재 p. 23을 보세요.",
+        "He was born Sept. 30 on Mt. Fuji, Ph.D. in hand.",
+        "Call ext. 23 now.",
     ],
 )
 def test_no_split_inside(sentence: str) -> None:
