@@ -442,9 +442,10 @@ def _approximate_count(match: re.Match) -> str:
     before, after = match.string[: match.start()], match.string[match.end() :]
     if counter == "번째" or _reads_native(counter, first, before, after):
         return f"{_NATIVE_APPROXIMATE[first]} {counter}"
+    pair = "오륙" if first == 5 else f"{sino_korean(first)}{sino_korean(second)}"  # 五六 is written 오륙
     if counter == "월":
-        return f"{sino_korean(first)}{sino_korean(second)}월"
-    return f"{sino_korean(first)}{sino_korean(second)}{space or ' '}{counter}"
+        return f"{pair}월"
+    return f"{pair}{space or ' '}{counter}"
 
 
 _ENGLISH_SCALES = {"thousand": 3, "million": 6, "billion": 9, "trillion": 12}
