@@ -811,3 +811,45 @@ def test_a_blocked_microphone_is_said_with_what_to_do(server, browser):
     _wait(driver, lambda d: "blocked" in _text(d, "record-state"), "the blocked microphone said")
     assert "allow it" in _text(driver, "record-state") and "Opening" not in _text(driver, "record-state")
     assert _text(driver, "record") == "● Record"
+
+
+# Take uploads never get an answer (a hung server or proxy); the page's 120 s wait for an upload
+# is cut to 1 s here.
+HUNG_UPLOAD_JS = """
+(() => {
+  const fetchNow = window.fetch.bind(window);
+  const timeout = AbortSignal.timeout.bind(AbortSignal);
+  AbortSignal.timeout = (ms) => timeout(ms === 120000 ? 1000 : ms);
+  window.__hang = true;
+  window.fetch = (url, init) => {
+    if (String(url).endsWith("/takes") && window.__hang) {
+      return new Promise((resolve, reject) => init.signal?.addEventListener("abort", () => reject(init.signal.reason)));
+    }
+    return fetchNow(url, init);
+  };
+})();
+"""
+
+
+def test_a_take_upload_that_never_answers_stops_waiting(server, browser):
+    """An upload the server never answered left "Checking the take…" for good, and recording and
+    moving stayed blocked; the page stops waiting, says so and keeps the take to send again."""
+    base, _, _ = server
+    driver = browser
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": HUNG_UPLOAD_JS})
+    driver.get(f"{base}/studio")
+    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
+    driver.find_element(By.ID, "new-voice-name").send_keys("멈춤")
+    driver.find_element(By.ID, "create-voice").click()
+    _wait(driver, lambda d: _text(d, "prompt-position") == "1 / 568", "the first prompt")
+    if driver.find_element(By.ID, "guide").is_displayed():
+        driver.find_element(By.ID, "guide-close").click()
+    _press(driver, Keys.SPACE)
+    _wait(driver, lambda d: "recording" in d.find_element(By.ID, "record-state").get_attribute("class"), "recording")
+    time.sleep(2.0)
+    _press(driver, Keys.SPACE)
+    _wait(driver, lambda d: "could not be saved" in _text(d, "record-state"), "the page to stop waiting")
+    assert "did not answer" in _text(driver, "toast")
+    driver.execute_script("window.__hang = false;")
+    driver.find_element(By.ID, "retry-upload").click()
+    _wait(driver, lambda d: _text(d, "take-info") == "1 take" and _text(d, "verdict"), "the take sent again")

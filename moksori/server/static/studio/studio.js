@@ -30,6 +30,9 @@ const JUDGES_POLL_MS = 1500;
 // Past this with no verdict (or when a request fails or hangs) the page says so and offers to check again.
 const JUDGES_WAIT_MS = 90000;
 const JUDGES_REQUEST_TIMEOUT_MS = 15000;
+// A take's upload and fast checks take a second or two; past this the page stops waiting ("Checking the take…"
+// for good blocked recording and moving) and keeps the take to send again.
+const UPLOAD_TIMEOUT_MS = 120000;
 // Building a big recipe's models for the plan takes seconds, one plan at a time on the server.
 const PLAN_TIMEOUT_MS = 60000;
 
@@ -453,7 +456,8 @@ async function uploadTake(wav) {
   body.set("audio", wav, "take.wav");
   state.uploading = true;
   try {
-    const result = await api(`/api/studio/voices/${state.voice.id}/takes`, { method: "POST", body });
+    const result = await api(`/api/studio/voices/${state.voice.id}/takes`,
+      { method: "POST", body, signal: AbortSignal.timeout(UPLOAD_TIMEOUT_MS) });
     if (currentPrompt() !== prompt) { // another voice or prompt set was opened meanwhile: stored, not shown here
       setRecordState(`The take was saved for the prompt you left. ${HINT.start}`);
       return;
@@ -478,6 +482,7 @@ async function uploadTake(wav) {
     setRecordState(onTheWay
       ? "The take could not be saved. It is kept in this page: Upload it again, or record it again."
       : "The take could not be saved.");
+    if (error.name === "TimeoutError") throw new Error(`the server did not answer within ${UPLOAD_TIMEOUT_MS / 1000} s`);
     throw error;
   } finally {
     state.uploading = false;
