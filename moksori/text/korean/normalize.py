@@ -444,7 +444,7 @@ def _approximate_count(match: re.Match) -> str:
         return f"{_NATIVE_APPROXIMATE[first]} {counter}"
     pair = "오륙" if first == 5 else f"{sino_korean(first)}{sino_korean(second)}"  # 五六 is written 오륙
     if counter == "월":
-        return f"{pair}월"
+        return "오뉴월" if first == 5 else f"{pair}월"  # as 유월: the word is 오뉴월
     return f"{pair}{space or ' '}{counter}"
 
 
