@@ -40,7 +40,7 @@ Rules, applied in this order (each one rewrites the text for the next):
    오전 아홉 시에서 오후 여섯 시). Two
    neighbouring digits with a comma before a counter are one approximate count: 2,3명 → 두세 명
    (한두, 두세, 서너, 네다섯, 대여섯, 예닐곱, 일고여덟, 여덟아홉 before native counters),
-   3,4일 → 삼사 일.
+   3,4일 → 삼사 일 (5,6년 → 오륙 년, 5,6월 → 오뉴월, as they are written).
 6. Times: 14:30 → 열네 시 삼십 분, 9:05 → 아홉 시 오 분, 3 PM and PM 3:00 → 오후 세 시; after
    기록, 마라톤, 소요 … H:MM:SS is a duration (마라톤 2:03:45 → 두 시간 삼 분 사십오 초).
 7. Money signs: $5 → 오 달러, ₩5,000 → 오천 원 (also € 유로, £ 파운드, ¥ 엔, US$); an English scale
