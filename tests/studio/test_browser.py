@@ -853,3 +853,28 @@ def test_a_take_upload_that_never_answers_stops_waiting(server, browser):
     driver.execute_script("window.__hang = false;")
     driver.find_element(By.ID, "retry-upload").click()
     _wait(driver, lambda d: _text(d, "take-info") == "1 take" and _text(d, "verdict"), "the take sent again")
+
+
+def test_a_kept_take_can_be_left_out_of_the_dataset(server, browser):
+    """A kept take (Keep anyway pressed by mistake, or a good take the user dislikes) could leave
+    the dataset only by deleting it: the page had no control for PATCH kept=false."""
+    base, _, _ = server
+    driver = browser
+    driver.get(f"{base}/studio")
+    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
+    driver.find_element(By.ID, "new-voice-name").send_keys("빼기")
+    driver.find_element(By.ID, "create-voice").click()
+    _wait(driver, lambda d: _text(d, "prompt-position") == "1 / 568", "the first prompt")
+    if driver.find_element(By.ID, "guide").is_displayed():
+        driver.find_element(By.ID, "guide-close").click()
+    _record_take(driver, 2.0)
+    if driver.find_element(By.ID, "keep").is_displayed():
+        driver.find_element(By.ID, "keep").click()
+    _wait(driver, lambda d: "is kept for the dataset" in _text(d, "verdict"), "the kept take")
+    _wait(driver, lambda d: d.find_element(By.ID, "export-link").get_attribute("aria-disabled") == "false", "progress")
+    driver.find_element(By.ID, "unkeep").click()
+    _wait(driver, lambda d: "not in the dataset" in _text(d, "verdict"), "the take left out")
+    assert driver.find_element(By.ID, "keep").is_displayed() and not driver.find_element(By.ID, "unkeep").is_displayed()
+    first = driver.find_elements(By.CSS_SELECTOR, "#prompt-list li")[0]
+    assert first.get_attribute("aria-label").startswith("1. not kept yet: ")
+    _wait(driver, lambda d: d.find_element(By.ID, "export-link").get_attribute("aria-disabled") == "true", "no kept take")

@@ -548,6 +548,7 @@ function showVerdict(result) {
   const judges = judgesNote(take);
   if (judges) box.append(judges);
   $("keep").hidden = take.kept;
+  $("unkeep").hidden = !take.kept;
   $("trim").hidden = !result.problems.some((p) => ["leading_silence", "trailing_silence", "late_start"].includes(p.code));
   $("untrim").hidden = !take.trim;
   $("discard-confirm").hidden = !asking;
@@ -648,6 +649,12 @@ async function drawWaveform(take) {
 function playTake() {
   if (!state.take) return;
   new Audio(`${state.take.audio_url}?v=${Date.now()}`).play().catch((error) => toast(error.message, true));
+}
+
+// A kept take left out of the dataset again (a Keep anyway by mistake), without deleting it.
+async function unkeepTake() {
+  const take = await api(`/api/studio/recordings/${state.take.id}`, { method: "PATCH", json: { kept: false } });
+  updateTake(take, { recording: take, problems: take.problems });
 }
 
 async function keepTake() {
@@ -994,6 +1001,7 @@ function wire() {
   $("next").addEventListener("click", () => move(1));
   $("play").addEventListener("click", playTake);
   $("keep").addEventListener("click", guarded(keepTake));
+  $("unkeep").addEventListener("click", guarded(unkeepTake));
   $("trim").addEventListener("click", guarded(trimTake));
   $("discard").addEventListener("click", askDiscard);
   $("discard-yes").addEventListener("click", guarded(discardTake));
