@@ -54,7 +54,8 @@ Rules, applied in this order (each one rewrites the text for the next):
 9. Arithmetic between numbers: 3/4 → 사분의 삼, - 마이너스, + 플러스, × and x
    between numbers 곱하기 (not inside a model name: 7800X3D; a hyphen after letters and digits
    is no minus either: i7-13700K, DDR5-6400), ÷ 나누기, 3:2 → 삼 대 이; -5 → 마이너스 오.
-10. 제 + number: 제3회 → 제삼 회 (always Sino-Korean).
+10. 제 + number: 제3회 → 제삼 회 (always Sino-Korean); 제2조제1항제3호 is read as spaced
+    (제이조 제일 항 제삼 호).
 11. Number + counter. Native numbers before native counters (3개 → 세 개,
     20명 → 스무 명, 125개 → 백스물다섯 개), Sino-Korean before the others
     (3분 → 삼 분, 20세기 → 이십 세기). Months: 6월 → 유월, 10월 → 시월.
@@ -922,6 +923,7 @@ _RULES: tuple[Rule, ...] = (
     Rule("ratio", re.compile(rf"{START}({NUM})\s*:\s*({NUM}){END}"), _ratio),
     Rule("ratio with 대", re.compile(rf"{START}({NUM})\s?대\s?({NUM})(?![\d.,]\d)(?![A-Za-z])(?!\s?(?:{MAGNITUDE}|{COUNTER}|{UNIT}))"), _ratio_dae),
     # 10-12. ordinals, counters, magnitudes
+    Rule("제 after an article number", re.compile(r"(?<=\d[조항호목장절편관])(?=제\s?\d)|(?<=\d조의\d)(?=제\s?\d)"), " "),  # 제2조제1항
     Rule("제 + number", re.compile(rf"(?<![가-힣])제\s?{START}({NUM})(?:\s?({COUNTER}))?"), _ordinal_je),
     Rule("number + counter", re.compile(rf"{START}({NUM})(\s?)({COUNTER})"), _counter),
     Rule("number + 만/억/조", re.compile(rf"{START}({NUM})({MAGNITUDE})(?:\s?({COUNTER}))?"), _magnitude),
