@@ -210,6 +210,8 @@ def expand_abbreviations(text: str) -> str:
 def _abbreviation_words(match: re.Match[str], words: str) -> str:
     # An abbreviation that ends the text also ends the sentence: keep its full stop.
     at_end = not match.string[match.end() :].strip()
+    if match.group(0)[:1].isupper():  # Vol. III → Volume III, for the readings that need capitals
+        words = words[:1].upper() + words[1:]
     return words + "." if at_end else words
 
 

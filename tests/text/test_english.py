@@ -87,6 +87,7 @@ def test_year_words(year: int, words: str) -> None:
         ("World War II, Chapter IV and Type I", "world war two, chapter four and type one"),
         ("Henry VIII, Louis XIV and Elizabeth I", "henry the eighth, louis the fourteenth and elizabeth the first"),
         ("Then I saw Malcolm X", "then i saw malcolm x"),
+        ("Vol. III", "volume three"),
         ("Bake 2 1/2 hours, 25 min and 10 sec", "bake two and one half hours, twenty-five minutes and ten seconds"),
         ("6 ft or 1 ft, 2 hrs", "six feet or one foot, two hours"),
         ("Nov 5 2024, Sept 30 and Jan 2026", "november fifth twenty twenty-four, september thirtieth and january "
