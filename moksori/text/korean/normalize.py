@@ -412,6 +412,13 @@ def _date(match: re.Match) -> str:
     return f"{year}년 {month}월 {day}일"
 
 
+def _emergency_number(match: re.Match) -> str:
+    """119에 신고 → 일일구; after a numbered noun (버스 112) it is that thing's number."""
+    if _LABEL_NOUN_BEFORE.search(match.string[: match.start()]):
+        return match.group(0)
+    return read_digits(match.group(0))
+
+
 def _digit_groups(match: re.Match) -> str:
     return " ".join(read_digits(group) for group in re.findall(r"\d+", match.group(0)))  # masked * dropped
 
@@ -878,7 +885,7 @@ _RULES: tuple[Rule, ...] = (
     Rule("local number or registration number", re.compile(r"(?<![\d-])(?:\d{3}-\d{4}|\d{6}-\d[\d*]{6})(?![\d-])"), _digit_groups),
     Rule("digit code", re.compile(r"(?<![\d-])\d+(?:-\d+){2,}(?![\d-])"), _digit_groups),
     Rule("hyphenated code", re.compile(r"(?<![\d.,-])(?:\d{5,}-\d+|\d+-0\d+)(?![\d.,-])"), _digit_groups),
-    Rule("emergency number", re.compile(rf"(?<![\d.,+-])11[249](?![\d.,:/-])(?!\s?(?:{SUFFIX}))"), lambda m: read_digits(m.group(0))),
+    Rule("emergency number", re.compile(rf"(?<![\d.,+~–-])11[249](?![\d.,:/~–-])(?!\s*[~–])(?!\s?(?:{SUFFIX}))"), _emergency_number),
     Rule("number after 번호 or 코드", re.compile(rf"((?:번호|코드|내선|계좌|PIN|OTP|\(우\)|(?<![가-힣])우\s?:)(?:는|은|:)?\s?[\[(]?\s?)(\d{{4,}})(?![\d.,])(?!\s?(?:{SUFFIX}))"),
          lambda m: m.group(1) + read_digits(m.group(2))),
     Rule("middle-dot digits", re.compile(START + r"\d+(?:·\d+)+"), _middle_dot_digits),
