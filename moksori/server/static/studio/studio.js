@@ -917,6 +917,7 @@ async function pollRun(runId) {
   if (active) state.runPoll = setTimeout(() => followRun(runId), 2000);
   else if (run.status === "succeeded" && training.lastSucceeded !== run.id) {
     training.lastSucceeded = run.id;
+    markTrained(state.voice);
     await loadProgress();
     await loadTrainingChoices(); // the new voice can now be fine-tuned further
     fillTrainingChoices();
@@ -934,6 +935,13 @@ function followRun(runId, failures = 0) {
     $("training-status").textContent = `Run ${runId}: no answer from the server (${error.message}); asking again…`;
     state.runPoll = setTimeout(() => followRun(runId, failures + 1), Math.min(30000, 2000 * 2 ** failures));
   });
+}
+
+// The voice list says "✓ trained" as soon as a run succeeds (it said so only after a reload).
+function markTrained(voice) {
+  voice.trained = true;
+  const option = [...$("voice-select").options].find((o) => Number(o.value) === voice.id);
+  if (option) option.text = `${voice.name} (${voice.language}) ✓ trained`;
 }
 
 function stopRunPoll() {
