@@ -53,7 +53,7 @@ WORD_ACRONYMS = {
     "SRT": "에스알티", "FAQ": "에프에이큐", "ASAP": "에이샙", "IoT": "아이오티",
     "iOS": "아이오에스", "macOS": "맥오에스", "PhD": "피에이치디", "TED": "테드",
     "MERS": "메르스", "SARS": "사스", "AIDS": "에이즈", "ZIP": "집", "NAVER": "네이버",
-    "KAIST": "카이스트", "POSTECH": "포스텍", "NASDAQ": "나스닥", "OLED": "올레드", "AMOLED": "아몰레드",
+    "KAIST": "카이스트", "POSTECH": "포스텍", "IVE": "아이브", "EXO": "엑소", "PSY": "싸이", "NASDAQ": "나스닥", "OLED": "올레드", "AMOLED": "아몰레드",
     "DRAM": "디램", "NAND": "낸드", "KOTRA": "코트라", "COEX": "코엑스", "KOICA": "코이카", "THAAD": "사드",
     "BRICS": "브릭스", "SIM": "심", "eSIM": "이심", "MZ": "엠지", "YOLO": "욜로", "FLEX": "플렉스",
     "MPEG": "엠펙", "TOEIC": "토익",
@@ -78,7 +78,8 @@ PHRASES = {
     "sign-in": "사인인", "add-on": "애드온", "walk-in": "워크인", "drive-thru": "드라이브스루",
     "self-service": "셀프서비스", "pop-up": "팝업", "set-up": "셋업", "start-up": "스타트업",
     "follow-up": "팔로업", "make-up": "메이크업", "rock'n'roll": "로큰롤", "coca-cola": "코카콜라",
-    "rolls-royce": "롤스로이스", "mercedes-benz": "메르세데스벤츠", "hewlett-packard": "휼렛패커드",
+    "rolls-royce": "롤스로이스", "7-eleven": "세븐일레븐", "le sserafim": "르세라핌",
+    "paris baguette": "파리바게뜨", "(g)i-dle": "여자아이들", "mercedes-benz": "메르세데스벤츠", "hewlett-packard": "휼렛패커드",
 }  # fmt: skip
 
 # Lower-case keys. Korean spellings as commonly written (mostly 외래어 표기법).
@@ -192,6 +193,16 @@ LOANWORDS = {
     "jyp": "제이와이피", "yg": "와이지", "sm": "에스엠", "blackpink": "블랙핑크",
     "twice": "트와이스", "newjeans": "뉴진스", "aespa": "에스파", "seventeen": "세븐틴",
     "marvel": "마블", "pokemon": "포켓몬", "lego": "레고", "barbie": "바비",
+    # Korean companies, foreign brands and K-pop names as Koreans write them (CMUdict gave 신헌 for
+    # Shinhan, 해너 for Hana, 미터 for Meta, 허미즈 for Hermes)
+    "shinhan": "신한", "woori": "우리", "hana": "하나", "hanwha": "한화", "doosan": "두산",
+    "celltrion": "셀트리온", "krafton": "크래프톤", "nexon": "넥슨", "ncsoft": "엔씨소프트",
+    "netmarble": "넷마블", "electronics": "일렉트로닉스", "genesis": "제네시스", "meta": "메타",
+    "anthropic": "앤트로픽", "alibaba": "알리바바", "qualcomm": "퀄컴", "ediya": "이디야",
+    "lotteria": "롯데리아", "dominos": "도미노", "domino's": "도미노", "puma": "푸마", "converse": "컨버스",
+    "hermes": "에르메스", "dior": "디올", "mercedes": "메르세데스", "porsche": "포르쉐", "ferrari": "페라리",
+    "lamborghini": "람보르기니", "volkswagen": "폭스바겐", "nissan": "닛산", "chevrolet": "쉐보레",
+    "shinee": "샤이니", "enhypen": "엔하이픈", "nmixx": "엔믹스", "itzy": "있지", "bigbang": "빅뱅",
     "covid": "코로나", "corona": "코로나", "vaccine": "백신", "omicron": "오미크론",
     # places and people
     "korea": "코리아", "seoul": "서울", "busan": "부산", "incheon": "인천", "daegu": "대구",
