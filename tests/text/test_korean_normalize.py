@@ -377,6 +377,7 @@ LATIN = [
     ("Hermes와 Dior, Porsche", "에르메스와 디올, 포르쉐"),
     ("IVE, EXO, ITZY, LE SSERAFIM", "아이브, 엑소, 있지, 르세라핌"),
     ("7-Eleven과 Paris Baguette", "세븐일레븐과 파리바게뜨"),
+    ("LoL 결승 T1 대 Gen.G", "롤 결승 티원 대 젠지"),
     ("NEW 오픈, SALE 50%", "뉴 오픈, 세일 오십 퍼센트"),
     ("TOEIC 900점, TOEFL", "토익 구백 점, 토플"),
     ("교재 p.23 참고", "교재 이십삼 페이지 참고"),
