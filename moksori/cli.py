@@ -73,6 +73,11 @@ def _cmd_preprocess(args: argparse.Namespace) -> int:
     config = PreprocessConfig(language=args.lang, add_blank=args.add_blank)
     report = preprocess_dataset(args.dataset, args.out, config, workers=args.workers)
     print(format_report(report))
+    if report.n_kept == 0:
+        reasons = ", ".join(f"{count} {reason}" for reason, count in report.rejected_by_reason.items())
+        print(f"moksori preprocess: error: no clip was kept ({reasons}); the reasons of each are in "
+              f"{Path(args.out) / 'rejected.jsonl'}", file=sys.stderr)
+        return 2
     return 0
 
 

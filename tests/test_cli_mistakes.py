@@ -136,3 +136,25 @@ def test_text_that_starts_with_a_minus_is_text_not_an_option(capsys):
     assert json.loads(capsys.readouterr().out)["normalized"] == "minus five degrees"
     with pytest.raises(SystemExit):
         main(["text", "-x"])  # a real unknown option is still one
+
+
+def test_preprocess_that_keeps_no_clip_fails_and_says_why(tmp, capsys):
+    # `moksori preprocess … && moksori train …` must stop here, not at an empty train.jsonl.
+    dataset = tmp / "recordings"
+    dataset.mkdir()
+    (dataset / "metadata.csv").write_text("a|안녕하세요.\nb|반갑습니다.\n", encoding="utf-8")
+    assert main(["preprocess", str(dataset), "--out", str(tmp / "out"), "--workers", "1"]) == 2
+    captured = capsys.readouterr()
+    assert "2 rejected" in captured.out  # the report is still printed
+    last = captured.err.strip().splitlines()[-1]
+    assert last.startswith("moksori preprocess: error: no clip was kept") and "2 missing" in last
+    assert str(tmp / "out" / "rejected.jsonl") in last
+
+
+def test_a_folder_holding_a_filelist_names_it(tmp, capsys):
+    dataset = tmp / "my_recordings"
+    dataset.mkdir()
+    (dataset / "train.txt").write_text("clips/a.wav|안녕하세요.\n", encoding="utf-8")
+    assert main(["preprocess", str(dataset), "--out", str(tmp / "out")]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"pass the filelist itself: {dataset / 'train.txt'}" in last

@@ -171,11 +171,26 @@ def detect_format(path: str | Path) -> str:
             return "kss"
         if _mimic_metadata_files(path):
             return "mimic"
+    filelists = _filelists_in(path) if path.is_dir() else []
+    hint = f"; pass the filelist itself: {filelists[0]}" if len(filelists) == 1 else ""
     raise DatasetFormatError(
         f"{path} is not a dataset in a known format; looked for metadata.csv (LJSpeech), "
         f"{_KSS_PATTERN} (KSS), *{_MIMIC_SUFFIX} (mimic-recording-studio, also under "
-        f"audio_files/*/), or a filelist file of path|text[|speaker] lines"
+        f"audio_files/*/), or a filelist file of path|text[|speaker] lines{hint}"
     )
+
+
+def _filelists_in(folder: Path) -> list[Path]:
+    """The .txt/.csv files in ``folder`` whose first line reads as ``path|text``."""
+    found = []
+    for candidate in sorted(folder.iterdir()):
+        if candidate.suffix.lower() not in (".txt", ".csv", ".list") or not candidate.is_file():
+            continue
+        with candidate.open("rb") as handle:
+            first = handle.readline(4096).decode("utf-8", "replace").lstrip("\ufeff")
+        if "|" in first and Path(first.split("|", 1)[0].strip().replace("\\", "/")).suffix:
+            found.append(candidate)
+    return found
 
 
 # --------------------------------------------------------------------------- detection helpers
