@@ -456,7 +456,8 @@ def _time_words(match: re.Match[str]) -> str:
     if hours > 24 or minutes > 59:
         return match.group(0).replace(":", " ")
     if minutes == 0:
-        return f"{number_to_words(hours)} o'clock"
+        meridiem = re.match(r"\s?[ap] m\b", match.string[match.end() :])
+        return number_to_words(hours) if meridiem else f"{number_to_words(hours)} o'clock"  # 3:00 p.m.
     if minutes < 10:
         return f"{number_to_words(hours)} oh {number_to_words(minutes)}"
     return f"{number_to_words(hours)} {number_to_words(minutes)}"

@@ -67,6 +67,7 @@ def test_year_words(year: int, words: str) -> None:
         ("In 1995 and 2026", "in nineteen ninety-five and twenty twenty-six"),
         ("From 0 to 255", "from zero to two hundred fifty-five"),
         ("At 3:30 or 7:00", "at three thirty or seven o'clock"),
+        ("At 3:00 p.m. or 9:00 AM", "at three p m or nine a m"),
         ("It was -5 outside", "it was minus five outside"),
         ("a 91-year-old", "a ninety-one-year-old"),
         ("Rock & Roll", "rock and roll"),
