@@ -510,7 +510,10 @@ def _year_month(match: re.Match) -> str:
     before, after = match.string[: match.start()], match.string[match.end() :]
     two_digits = len(month) == 2
     in_range = two_digits and not dot and (_YEAR_MONTH_AFTER.match(after) or _YEAR_MONTH_BEFORE.search(before))
-    if not ((separator == "." and dot) or (separator != "." and two_digits) or in_range):
+    spaced = " " in match.group(0)
+    # 2026. 12. and 2026.05. are dates; 2031.5. ends a sentence with a decimal
+    dotted = separator == "." and dot and (spaced or two_digits)
+    if not (dotted or (separator != "." and two_digits) or in_range):
         return match.group(0)
     end_of_text = dot and not after.strip()
     return f"{year}년 {int(month)}월" + ("." if end_of_text else "")
