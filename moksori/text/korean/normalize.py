@@ -29,8 +29,8 @@ Rules, applied in this order (each one rewrites the text for the next):
    (2020.03~2024.02 → 이천이십 년 삼월에서 이천이십사 년 이월); a lone 2026.12 stays a decimal.
 4. Phone numbers and other hyphenated digit codes, digit by digit with 0 as 공
    (010-1234-5678 → 공일공 일이삼사 오육칠팔; also 010 1234 5678, 010.1234.5678, a local
-   123-4567, a 900101-1234567 registration number, +82 10-…, 20261202-0001 and
-   N-0M codes); 3·1절 and 3.1절 → 삼일절. The emergency numbers 112, 114 and 119 (일일구), and
+   123-4567, a 900101-1234567 registration number, +82 10-… and N-0M codes such as
+   20261202-0001); 3·1절 and 3.1절 → 삼일절. The emergency numbers 112, 114 and 119 (일일구), and
    four or more digits after 번호, 코드, 내선, 계좌, PIN and a postal code after (우) or 우: (인증번호
    123456 → 일이삼사오육), too.
 5. Ranges: 3~4개 → 세 개에서 네 개 (the counter is repeated on the first number),
@@ -887,7 +887,7 @@ _RULES: tuple[Rule, ...] = (
     Rule("bare mobile number", re.compile(r"(?<!\d)(01[016789])(\d{3,4})(\d{4})(?!\d)"), _bare_mobile),
     Rule("local number or registration number", re.compile(r"(?<![\d-])(?:\d{3}-\d{4}|\d{6}-\d[\d*]{6})(?![\d-])"), _digit_groups),
     Rule("digit code", re.compile(r"(?<![\d-])\d+(?:-\d+){2,}(?![\d-])"), _digit_groups),
-    Rule("hyphenated code", re.compile(r"(?<![\d.,-])(?:\d{5,}-\d+|\d+-0\d+)(?![\d.,-])"), _digit_groups),
+    Rule("hyphenated code", re.compile(rf"(?<![\d.,-])\d+-0\d+(?![\d.,-])(?!\s*=)(?!\s?(?:{SUFFIX}))"), _digit_groups),
     Rule("emergency number", re.compile(rf"(?<![\d.,+~–-])11[249](?![\d.,:/~–-])(?!\s*[~–])(?!\s?(?:{SUFFIX}))"), _emergency_number),
     Rule("number after 번호 or 코드", re.compile(rf"((?:번호|코드|내선|계좌|PIN|OTP|\(우\)|(?<![가-힣])우\s?:)(?:는|은|:)?\s?[\[(]?\s?)(\d{{4,}})(?![\d.,])(?!\s?(?:{SUFFIX}))"),
          lambda m: m.group(1) + read_digits(m.group(2))),
