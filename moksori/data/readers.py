@@ -16,7 +16,7 @@ Formats (``format=`` names in brackets):
   empty); audio is ``wavs/{id}.wav`` (or ``.flac``, ``.mp3``, … when there is no wav; an
   id written with its extension, ``0001.wav``, is the file's stem). A ``metadata.csv`` with
   no ``|`` on any line is read as a spreadsheet's CSV (comma-, semicolon- or tab-separated,
-  quoted as Excel quotes).
+  quoted as Excel quotes; a header row such as ``id,text`` is skipped); so is such a filelist.
 * KSS [``kss``]: a folder with ``transcript.v.1.x.txt``, lines ``path|original
   script|expanded script|decomposed script|duration|English translation``; the
   expanded script (column 3) is used; audio paths are relative to the folder.
@@ -289,6 +289,19 @@ def _ljspeech_audio(wavs: Path, utt_id: str) -> tuple[str, Path]:
     return utt_id, wavs / f"{utt_id}.wav"
 
 
+# First-row names that mark a spreadsheet's header row (not a clip).
+_HEADER_NAMES = {"id", "file", "filename", "file_name", "path", "audio", "wav", "name", "audio_file"}
+
+
+def _spreadsheet_rows(lines: list[tuple[int, str]]) -> tuple[list[tuple[int, str]], str | None]:
+    """The lines of a transcript and its spreadsheet delimiter (None for ``|`` lines), a
+    spreadsheet's header row left out."""
+    delimiter = _spreadsheet_delimiter(lines)
+    if delimiter is not None and _metadata_fields(lines[0][1], delimiter)[0].strip().lower() in _HEADER_NAMES:
+        lines = lines[1:]
+    return lines, delimiter
+
+
 def _spreadsheet_delimiter(lines: list[tuple[int, str]]) -> str | None:
     """The separator of a metadata.csv saved from a spreadsheet (no '|' on any line), else None."""
     if not lines or any("|" in line for _, line in lines):
@@ -312,8 +325,7 @@ def _metadata_fields(line: str, delimiter: str | None) -> list[str]:
 def _read_ljspeech(path: Path, scan: DatasetScan) -> None:
     metadata = path if path.is_file() else path / "metadata.csv"
     folder = metadata.parent
-    lines = list(_numbered_lines(metadata, scan))
-    delimiter = _spreadsheet_delimiter(lines)
+    lines, delimiter = _spreadsheet_rows(list(_numbered_lines(metadata, scan)))
     for number, line in lines:
         fields = _metadata_fields(line, delimiter)
         if len(fields) not in (2, 3):
@@ -356,8 +368,9 @@ def _read_filelist(path: Path, scan: DatasetScan) -> None:
     if not path.is_file():
         raise DatasetFormatError(f"a filelist must be a file, got the folder {path}")
     folder = path.parent
-    for number, line in _numbered_lines(path, scan):
-        fields = line.split("|")
+    lines, delimiter = _spreadsheet_rows(list(_numbered_lines(path, scan)))
+    for number, line in lines:
+        fields = _metadata_fields(line, delimiter)
         if len(fields) not in (2, 3):
             _malformed(scan, path, number, f"expected path|text or path|text|speaker, got {len(fields)} fields", line)
             continue

@@ -210,3 +210,11 @@ def test_mimic_recording_studio_checkout_root(tmp_path):
     write(tmp_path / "backend" / "audio_files" / uuid / f"{uuid}-metadata.txt", "x.wav|첫 문장|4\n")
     assert detect_format(tmp_path) == "mimic"
     assert read_dataset(tmp_path)[0].speaker == uuid
+
+
+def test_spreadsheet_csv_header_row_is_skipped_and_a_filelist_may_be_one(tmp_path):
+    (tmp_path / "metadata.csv").write_bytes("\ufeffID,Text\r\na001,안녕하세요.\r\n".encode())
+    assert [(u.id, u.text) for u in read_dataset(tmp_path)] == [("a001", "안녕하세요.")]
+    filelist = tmp_path / "list.csv"
+    filelist.write_bytes('\ufeffpath;text\r\nclips\\a.wav;"네, 좋아요."\r\n'.encode())
+    assert read_dataset(filelist) == [Utterance("a", tmp_path / "clips" / "a.wav", "네, 좋아요.")]
