@@ -282,7 +282,7 @@ def _ljspeech_audio(wavs: Path, utt_id: str) -> tuple[str, Path]:
     an id written as a file name (``0001.wav``) is its stem."""
     if Path(utt_id).suffix.lower() in _AUDIO_SUFFIXES:
         utt_id = Path(utt_id).stem
-    for suffix in _AUDIO_SUFFIXES:
+    for suffix in (*_AUDIO_SUFFIXES, *(suffix.upper() for suffix in _AUDIO_SUFFIXES)):
         candidate = wavs / f"{utt_id}{suffix}"
         if candidate.is_file():
             return utt_id, candidate

@@ -170,7 +170,10 @@ def test_ljspeech_finds_flac_and_mp3_in_wavs_and_ids_written_with_extension(tmp_
     (tmp_path / "wavs").mkdir()
     (tmp_path / "wavs" / "a.flac").write_bytes(b"x")
     (tmp_path / "wavs" / "b.wav").write_bytes(b"x")
-    a, b, c = read_dataset(tmp_path)
+    (tmp_path / "wavs" / "d.WAV").write_bytes(b"x")  # a Windows recorder's upper-case extension
+    (tmp_path / "metadata.csv").write_text("a|flac clip\nb.wav|id written as a file name\nc|no audio at all\nd|upper\n")
+    a, b, c, d = read_dataset(tmp_path)
+    assert d.audio_path == tmp_path / "wavs" / "d.WAV"
     assert a == Utterance("a", tmp_path / "wavs" / "a.flac", "flac clip")
     assert b == Utterance("b", tmp_path / "wavs" / "b.wav", "id written as a file name")
     assert c.audio_path == tmp_path / "wavs" / "c.wav"  # reported as missing by preprocessing
