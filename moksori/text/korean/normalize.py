@@ -853,14 +853,15 @@ _RULES: tuple[Rule, ...] = (
     # 2. Latin phrases with punctuation or digits inside
     Rule("latin phrase", _phrase_pattern(), lambda m: PHRASES[m.group(0).lower()]),
     Rule("letters & letters", re.compile(r"(?<![A-Za-z])([A-Za-z]{1,2})&([A-Za-z]{1,2})(?![A-Za-z])"), _ampersand_letters),
-    Rule("page abbreviation", re.compile(r"(?<![A-Za-z])pp?\.\s?(\d+(?:\s?[-–~]\s?\d+)?)(?![\d.,])"), r"\1페이지"),  # p.23, pp. 10-15
+    Rule("page abbreviation", re.compile(rf"(?<![A-Za-z])pp?\.\s?(\d+)(?:\s?[-–~]\s?(\d+))?(?![\d.,A-Za-z%/:])(?!\s?(?:{SUFFIX}))"),
+         lambda m: f"페이지 {m.group(1)}" + (f"에서 {m.group(2)}" if m.group(2) else "")),  # p.23을, pp. 10-15
     Rule("No. before a number", re.compile(r"(?<![A-Za-z])No\.\s?(?:([1-9])(?![\d.,가-힣]))?(?=\d|(?<=\d))", re.IGNORECASE),
          lambda m: f"넘버 {ENGLISH_DIGITS[int(m.group(1))]}" if m.group(1) else "넘버 "),  # No.1 → 넘버 원, as said
     # 3. dates
     Rule("ISO date", re.compile(r"(?<![\d.-])(?P<y>\d{4})([-/])(?P<m>0?[1-9]|1[0-2])\2(?P<d>0?[1-9]|[12]\d|3[01])(?![\d-])"), _date),
     Rule("dotted date", re.compile(r"(?<![\d.])(?P<y>\d{4})\.\s?(?P<m>0?[1-9]|1[0-2])\.\s?(?P<d>0?[1-9]|[12]\d|3[01])(?![\d])(?:\.(?!\s*$))?"), _date),
     Rule("year and month", re.compile(r"(?<![\d.,/-])(19[5-9]\d|20[0-3]\d)([./-])\s?(0?[1-9]|1[0-2])(\.?)(?!\d|[./-]\d|\s?=)"), _year_month),
-    Rule("baseball rate", re.compile(r"((?:타율|승률|출루율|장타율|피안타율|도루 성공률)(?:은|는|이|가|을|를)?\s?)0?\.(\d{1,3})(?![\d.])"), _hal_pun_ri),
+    Rule("baseball rate", re.compile(rf"((?:타율|승률|출루율|장타율|피안타율|도루 성공률)(?:은|는|이|가|을|를)?\s?)0?\.(\d{{1,3}})(?![\d.])(?!\s?(?:{SUFFIX}))"), _hal_pun_ri),
     Rule("decimal without its 0", re.compile(r"(?:(?<=^)|(?<=[\s(\[]))\.(?=\d)"), "0."),  # .5 → 0.5
     Rule("dotted month.day before a weekday", re.compile(rf"(?<![\d.])(?P<m>1[0-2]|0?[1-9])\.\s?(?P<d>[12]\d|3[01]|0?[1-9])\.?(?=\s?\(\s?[{WEEKDAYS}](?:요일)?\s?\))"),
          lambda m: f"{int(m.group('m'))}월 {int(m.group('d'))}일"),
@@ -888,8 +889,8 @@ _RULES: tuple[Rule, ...] = (
     Rule("local number or registration number", re.compile(r"(?<![\d-])(?:\d{3}-\d{4}|\d{6}-\d[\d*]{6})(?![\d-])"), _digit_groups),
     Rule("digit code", re.compile(r"(?<![\d-])\d+(?:-\d+){2,}(?![\d-])"), _digit_groups),
     Rule("hyphenated code", re.compile(rf"(?<![\d.,-])\d+-0\d+(?![\d.,-])(?!\s*=)(?!\s?(?:{SUFFIX}))"), _digit_groups),
-    Rule("emergency number", re.compile(rf"(?<![\d.,+~–-])11[249](?![\d.,:/~–-])(?!\s*[~–])(?!\s?(?:{SUFFIX}))"), _emergency_number),
-    Rule("number after 번호 or 코드", re.compile(rf"((?:번호|코드|내선|계좌|PIN|OTP|\(우\)|(?<![가-힣])우\s?:)(?:는|은|:)?\s?[\[(]?\s?)(\d{{4,}})(?![\d.,])(?!\s?(?:{SUFFIX}))"),
+    Rule("emergency number", re.compile(rf"(?<![A-Za-z\d.,+~–:/×=-])(?<![-~–/:×*+=]\s)11[249](?![A-Za-z\d.,:/~–-])(?!\s*[-~–/:×*+=])(?!\s?(?:{SUFFIX}))"), _emergency_number),
+    Rule("number after 번호 or 코드", re.compile(rf"((?:번호|코드|내선|계좌|PIN|OTP|\(우\)|(?<![가-힣])우\s?:)(?:는|은|:)?\s?[\[(]?\s?)(\d{{4,}})(?![\d.,])(?!\s*[-~–/:×*+=x])(?!\s?(?:{SUFFIX}))"),
          lambda m: m.group(1) + read_digits(m.group(2))),
     Rule("middle-dot digits", re.compile(START + r"\d+(?:·\d+)+"), _middle_dot_digits),
     # powers: 10^8, 10⁸ → 십의 팔 제곱; x⁴ → x 사 제곱 (as x² → 엑스 제곱)
@@ -912,7 +913,7 @@ _RULES: tuple[Rule, ...] = (
     Rule("temperature", re.compile(rf"(영[하상]\s?)?(?<![^\s(\[하상])([-+])({NUM})\s?(?:도|℃|°C)"), _temperature),
     Rule("English scale word", re.compile(rf"{START}({NUM})\s(thousand|million|billion|trillion)(?![A-Za-z])", re.IGNORECASE), _english_scale),
     Rule("currency sign with K, M or B", re.compile(rf"([{''.join(CURRENCY_SIGNS)}])\s?({NUM})(K|M|B|bn)(?![A-Za-z])"), _money_with_scale_letter),
-    Rule("currency code", re.compile(rf"(?<![A-Za-z])({'|'.join(_CURRENCY_CODES)})\s?({NUM})(?![\d.,]\d)|{START}({NUM})\s?({'|'.join(_CURRENCY_CODES)})(?![A-Za-z])"), _currency_code),
+    Rule("currency code", re.compile(rf"(?<![A-Za-z])({'|'.join(_CURRENCY_CODES)})\s?({NUM})(?![\d.,]\d|[\dA-Za-z%/:~–-])(?!\s?(?:{SUFFIX}))|{START}({NUM})\s?({'|'.join(_CURRENCY_CODES)})(?![A-Za-z])"), _currency_code),
     Rule("currency sign", re.compile(rf"([{''.join(CURRENCY_SIGNS)}])\s?({NUM})((?:{MAGNITUDE})?)"), _money),
     Rule("unit per unit", re.compile(rf"{START}({NUM})\s?({UNIT}|원|달러)\s?/\s?({PER_UNIT})(?![A-Za-z0-9²³/])"), _unit_per_unit),
     Rule("unit", re.compile(rf"{START}(?:(?<![^\s(\[])([-+]))?({NUM})\s?({UNIT})(?![A-Za-z0-9²³/])"), _unit),
