@@ -77,7 +77,7 @@ Rules, applied in this order (each one rewrites the text for the next):
 13. Plain numbers, Sino-Korean, spaced by 만 units (1,234,567 → 백이십삼만
     사천오백육십칠); decimals with 점 (3.14 → 삼 점 일사), also when letters follow (1.5x → 일 점
     오 엑스); numbers written with a leading 0 are codes, read digit by digit (007 → 공공칠).
-14. Video resolutions: 1080p → 천팔십 피. p.23 and pp. 10-15 are pages (이십삼 페이지).
+14. Video resolutions: 1080p → 천팔십 피. p.23 and pp. 10-15 are pages (페이지 이십삼).
     Latin words (``latin.py``): acronyms letter by letter, dictionary loanwords,
     CMUdict, espeak-ng's letter-to-sound rules, then letter by letter; dots inside web
     addresses are 닷.
