@@ -13,8 +13,9 @@ Formats (``format=`` names in brackets):
 
 * LJSpeech [``ljspeech``]: a folder with ``metadata.csv``, lines ``id|text`` or
   ``id|raw text|normalized text`` (the normalized column is used when it is not
-  empty); audio is ``wavs/{id}.wav`` (or ``.flac``, ``.mp3``, … when there is no wav; an
-  id written with its extension, ``0001.wav``, is the file's stem). A ``metadata.csv`` with
+  empty); audio is ``wavs/{id}.wav`` (or ``.flac``, ``.mp3``, … when there is no wav, or
+  the clip beside metadata.csv when wavs/ lacks it; an id written with its extension,
+  ``0001.wav``, is the file's stem). A ``metadata.csv`` with
   no ``|`` on any line is read as a spreadsheet's CSV (comma-, semicolon- or tab-separated,
   quoted as Excel quotes; a header row such as ``id,text`` is skipped); so is such a filelist.
 * KSS [``kss``]: a folder with ``transcript.v.1.x.txt``, lines ``path|original
@@ -278,14 +279,16 @@ def _audio_stem(audio: str) -> str:
 
 
 def _ljspeech_audio(wavs: Path, utt_id: str) -> tuple[str, Path]:
-    """(id, audio path) for an LJSpeech id: ``wavs/{id}.wav``, else another audio format there;
-    an id written as a file name (``0001.wav``) is its stem."""
+    """(id, audio path) for an LJSpeech id: ``wavs/{id}.wav``, else another audio format there,
+    else the clip beside metadata.csv (a folder of recordings without ``wavs/``); an id written
+    as a file name (``0001.wav``) is its stem."""
     if Path(utt_id).suffix.lower() in _AUDIO_SUFFIXES:
         utt_id = Path(utt_id).stem
-    for suffix in (*_AUDIO_SUFFIXES, *(suffix.upper() for suffix in _AUDIO_SUFFIXES)):
-        candidate = wavs / f"{utt_id}{suffix}"
-        if candidate.is_file():
-            return utt_id, candidate
+    for folder in (wavs, wavs.parent):
+        for suffix in (*_AUDIO_SUFFIXES, *(suffix.upper() for suffix in _AUDIO_SUFFIXES)):
+            candidate = folder / f"{utt_id}{suffix}"
+            if candidate.is_file():
+                return utt_id, candidate
     return utt_id, wavs / f"{utt_id}.wav"
 
 

@@ -221,3 +221,11 @@ def test_spreadsheet_csv_header_row_is_skipped_and_a_filelist_may_be_one(tmp_pat
     filelist = tmp_path / "list.csv"
     filelist.write_bytes('\ufeffpath;text\r\nclips\\a.wav;"네, 좋아요."\r\n'.encode())
     assert read_dataset(filelist) == [Utterance("a", tmp_path / "clips" / "a.wav", "네, 좋아요.")]
+
+
+def test_ljspeech_clips_beside_metadata_without_a_wavs_folder(tmp_path):
+    write(tmp_path / "metadata.csv", "a|beside the transcript\nb|nowhere\n")
+    (tmp_path / "a.mp3").write_bytes(b"x")
+    a, b = read_dataset(tmp_path)
+    assert a.audio_path == tmp_path / "a.mp3"
+    assert b.audio_path == tmp_path / "wavs" / "b.wav"  # the missing clip is named where LJSpeech keeps it
