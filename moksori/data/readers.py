@@ -22,7 +22,8 @@ Formats (``format=`` names in brackets):
   script|expanded script|decomposed script|duration|English translation``; the
   expanded script (column 3) is used; audio paths are relative to the folder.
 * filelist [``filelist``]: a text file of ``path|text`` or ``path|text|speaker``
-  lines; relative audio paths are relative to the filelist's folder.
+  lines; relative audio paths are relative to the filelist's folder; a path without an
+  extension (``clips/0001``) is the audio file of that name.
 * mimic-recording-studio [``mimic``]: a ``{uuid}-metadata.txt`` file with lines
   ``wavfile|text|length`` beside the wav files (the studio writes both to
   ``backend/audio_files/{uuid}/``). The path may be that folder, the ``audio_files``
@@ -182,14 +183,14 @@ def detect_format(path: str | Path) -> str:
 
 
 def _filelists_in(folder: Path) -> list[Path]:
-    """The .txt/.csv files in ``folder`` whose first line reads as ``path|text``."""
+    """The .txt/.csv files in ``folder`` whose first line has ``|`` columns."""
     found = []
     for candidate in sorted(folder.iterdir()):
         if candidate.suffix.lower() not in (".txt", ".csv", ".list") or not candidate.is_file():
             continue
         with candidate.open("rb") as handle:
             first = handle.readline(4096).decode("utf-8", "replace").lstrip("\ufeff")
-        if "|" in first and Path(first.split("|", 1)[0].strip().replace("\\", "/")).suffix:
+        if "|" in first:
             found.append(candidate)
     return found
 
@@ -276,6 +277,16 @@ def _windows_absolute(base: Path, audio: PureWindowsPath) -> Path:
 
 def _audio_stem(audio: str) -> str:
     return PureWindowsPath(audio).stem if "\\" in audio else Path(audio).stem
+
+
+def _with_audio_suffix(path: Path) -> Path:
+    """A path written without its extension (``clips/0001``): the audio file of that name."""
+    if path.suffix or path.exists():
+        return path
+    for suffix in (*_AUDIO_SUFFIXES, *(suffix.upper() for suffix in _AUDIO_SUFFIXES)):
+        if path.with_name(path.name + suffix).is_file():
+            return path.with_name(path.name + suffix)
+    return path
 
 
 def _ljspeech_audio(wavs: Path, utt_id: str) -> tuple[str, Path]:
@@ -382,7 +393,8 @@ def _read_filelist(path: Path, scan: DatasetScan) -> None:
             _malformed(scan, path, number, "empty audio path", line)
             continue
         speaker = fields[2].strip() if len(fields) == 3 else ""
-        scan.utterances.append(Utterance(_audio_stem(audio), _resolve(folder, audio), fields[1].strip(), speaker))
+        audio_path = _with_audio_suffix(_resolve(folder, audio))
+        scan.utterances.append(Utterance(_audio_stem(audio), audio_path, fields[1].strip(), speaker))
 
 
 def _read_mimic(path: Path, scan: DatasetScan) -> None:

@@ -229,3 +229,13 @@ def test_ljspeech_clips_beside_metadata_without_a_wavs_folder(tmp_path):
     a, b = read_dataset(tmp_path)
     assert a.audio_path == tmp_path / "a.mp3"
     assert b.audio_path == tmp_path / "wavs" / "b.wav"  # the missing clip is named where LJSpeech keeps it
+
+
+def test_filelist_of_ids_without_extension_finds_the_clips(tmp_path):
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    (clips / "a.flac").write_bytes(b"x")
+    filelist = write(tmp_path / "transcript.txt", "clips/a|첫 문장\nclips/b|없는 파일\n")
+    a, b = read_dataset(filelist)
+    assert a == Utterance("a", clips / "a.flac", "첫 문장")
+    assert b.audio_path == clips / "b"  # reported as missing, as written
