@@ -429,8 +429,8 @@ def _bare_mobile(match: re.Match) -> str:
 
 def _range_with_counter(match: re.Match) -> str:
     first, sign, second, suffix = match.group(1), match.group(2) or "", match.group(3), match.group(4)
-    if suffix.strip() == "번" and "." not in first + second:  # both ends read alike: 문제 1~5번 → 일 번에서 오 번
-        before, after = match.string[: match.start()], match.string[match.end() :]
+    before, after = match.string[: match.start()], match.string[match.end() :]
+    if suffix.strip() == "번" and "." not in first + second and not before.endswith("제"):  # 문제 1~5번 → 일 번에서 오 번
         if _reads_native("번", int(second.replace(",", "")), before, after):
             return f"{_counted(first, '번')}에서 {_counted(second, '번')}"
         return f"{read_number(first)} 번에서 {read_number(second)} 번"
@@ -855,12 +855,12 @@ _RULES: tuple[Rule, ...] = (
     Rule("letters & letters", re.compile(r"(?<![A-Za-z])([A-Za-z]{1,2})&([A-Za-z]{1,2})(?![A-Za-z])"), _ampersand_letters),
     Rule("page abbreviation", re.compile(rf"(?<![A-Za-z])pp?\.\s?(\d+)(?:\s?[-–~]\s?(\d+))?(?![\d.,A-Za-z%/:])(?!\s?(?:{SUFFIX}))"),
          lambda m: f"페이지 {m.group(1)}" + (f"에서 {m.group(2)}" if m.group(2) else "")),  # p.23을, pp. 10-15
-    Rule("No. before a number", re.compile(r"(?<![A-Za-z])No\.\s?(?:([1-9])(?![\d.,가-힣]))?(?=\d|(?<=\d))", re.IGNORECASE),
+    Rule("No. before a number", re.compile(r"(?<![A-Za-z])No\.\s?(?:([1-9])(?![\d.,가-힣A-Za-z%]|\s*[-~–/:×*+=]))?(?=\d|(?<=\d))", re.IGNORECASE),
          lambda m: f"넘버 {ENGLISH_DIGITS[int(m.group(1))]}" if m.group(1) else "넘버 "),  # No.1 → 넘버 원, as said
     # 3. dates
     Rule("ISO date", re.compile(r"(?<![\d.-])(?P<y>\d{4})([-/])(?P<m>0?[1-9]|1[0-2])\2(?P<d>0?[1-9]|[12]\d|3[01])(?![\d-])"), _date),
     Rule("dotted date", re.compile(r"(?<![\d.])(?P<y>\d{4})\.\s?(?P<m>0?[1-9]|1[0-2])\.\s?(?P<d>0?[1-9]|[12]\d|3[01])(?![\d])(?:\.(?!\s*$))?"), _date),
-    Rule("year and month", re.compile(r"(?<![\d.,/-])(19[5-9]\d|20[0-3]\d)([./-])\s?(0?[1-9]|1[0-2])(\.?)(?!\d|[./-]\d|\s?=)"), _year_month),
+    Rule("year and month", re.compile(rf"(?<![\d.,/-])(19[5-9]\d|20[0-3]\d)([./-])\s?(0?[1-9]|1[0-2])(\.?)(?!\d|[./-]\d|\s?=|[A-Za-z%])(?!{COUNTER})"), _year_month),
     Rule("baseball rate", re.compile(rf"((?:타율|승률|출루율|장타율|피안타율|도루 성공률)(?:은|는|이|가|을|를)?\s?)0?\.(\d{{1,3}})(?![\d.])(?!\s?(?:{SUFFIX}))"), _hal_pun_ri),
     Rule("decimal without its 0", re.compile(r"(?:(?<=^)|(?<=[\s(\[]))\.(?=\d)"), "0."),  # .5 → 0.5
     Rule("dotted month.day before a weekday", re.compile(rf"(?<![\d.])(?P<m>1[0-2]|0?[1-9])\.\s?(?P<d>[12]\d|3[01]|0?[1-9])\.?(?=\s?\(\s?[{WEEKDAYS}](?:요일)?\s?\))"),
@@ -911,6 +911,7 @@ _RULES: tuple[Rule, ...] = (
     Rule("a.m./p.m.", re.compile(r"(?<![A-Za-z])([AaPp])\.[Mm]\.?(?![A-Za-z])"), lambda m: "오전" if m.group(1) in "Aa" else "오후"),
     # 7-8. money and units
     Rule("temperature", re.compile(rf"(영[하상]\s?)?(?<![^\s(\[하상])([-+])({NUM})\s?(?:도|℃|°C)"), _temperature),
+    Rule("times", re.compile(rf"(?<=\d)\s*[×*]\s*(?=\d)|(?<=\d)(?:[xX]|\s[xX]\s)(?=\d+(?:\.\d+)?(?:{UNIT})?(?![A-Za-z]))"), " 곱하기 "),
     Rule("English scale word", re.compile(rf"{START}({NUM})\s(thousand|million|billion|trillion)(?![A-Za-z])", re.IGNORECASE), _english_scale),
     Rule("currency sign with K, M or B", re.compile(rf"([{''.join(CURRENCY_SIGNS)}])\s?({NUM})(K|M|B|bn)(?![A-Za-z])"), _money_with_scale_letter),
     Rule("currency code", re.compile(rf"(?<![A-Za-z])({'|'.join(_CURRENCY_CODES)})\s?({NUM})(?![\d.,]\d|[\dA-Za-z%/:~–-])(?!\s?(?:{SUFFIX}))|{START}({NUM})\s?({'|'.join(_CURRENCY_CODES)})(?![A-Za-z])"), _currency_code),
@@ -925,7 +926,6 @@ _RULES: tuple[Rule, ...] = (
     Rule("letters, hyphen, one digit", re.compile(r"(?<![A-Za-z\d-])([A-Za-z]+)-(\d)(?![\d.,]\d|[\d-])(?![A-Za-z])"),
          lambda m: f"{m.group(1)} {ENGLISH_DIGITS[int(m.group(2))]}"),  # GPT-4 → GPT 포, as GPT4
     Rule("hyphen in a model name", re.compile(r"(?<![A-Za-z\d])([A-Za-z][A-Za-z\d]*\d)-(?=\d)"), r"\1 "),  # i7-13700K, DDR5-6400
-    Rule("times", re.compile(r"(?<=\d)\s*[×*]\s*(?=\d)|(?<=\d)(?:[xX]|\s[xX]\s)(?=\d+(?![A-Za-z]))"), " 곱하기 "),
     Rule("divided by", re.compile(r"(?<=\d)\s*÷\s*(?=\d)"), " 나누기 "),
     Rule("minus between numbers", re.compile(r"(?<=\d)\s*-\s*(?=\d)"), " 마이너스 "),
     Rule("plus between numbers", re.compile(r"(?<=\d)\s*\+\s*(?=\d)"), " 플러스 "),
