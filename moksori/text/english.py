@@ -217,12 +217,12 @@ def _abbreviation_words(match: re.Match[str], words: str) -> str:
 
 _MONTH_NAMES = "|".join(month.title() for month in _MONTHS)
 # January 5 → January fifth; 5 January → the fifth of January (a day, not a count).
-_MONTH_DAY = re.compile(rf"\b({_MONTH_NAMES}) ([12]?\d|3[01])(?![\d:]|[.,]\d|\s?[-–]\s?\d|\s?(?:st|nd|rd|th)\b)")
+_MONTH_DAY = re.compile(rf"\b({_MONTH_NAMES}) ([12]?\d|3[01])(?![\d:/A-Za-z]|[.,]\d|\s?[-–]\s?\d|\s?(?:st|nd|rd|th)\b)")
 _DAY_MONTH = re.compile(rf"(?<![\d.,])\b([12]?\d|3[01]) (?=(?:{_MONTH_NAMES})\b)")
 # 1,999 and 2,026 are quantities, never years (a comma is not written in a year); before a unit the
 # number is left to the unit rule.
 _COMMA_QUANTITY = re.compile(
-    r"(?<![\d,.$£€¥₩])([12]),(\d{3})(?![,\d]|\.\d|s\b|(?:st|nd|rd|th)\b|\s?(?:"
+    r"(?<![\d,.$£€¥₩–-])([12]),(\d{3})(?![,\dA-Za-z]|\.\d|\s?[-–]\s?\d|\s?(?:"
     + "|".join(sorted(map(re.escape, _UNITS), key=len, reverse=True)) + r")\b)", re.IGNORECASE
 )
 # 2 1/2 → 2 and 1/2, as 2½ is read (a proper fraction after a whole number).
