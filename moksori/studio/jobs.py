@@ -44,6 +44,7 @@ from typing import Any, BinaryIO
 
 from sqlalchemy import func, select
 
+import moksori
 from moksori.store import Recording, TrainingRun, Voice
 from moksori.studio.service import (
     ACTIVE_RUN_STATUSES,
@@ -290,7 +291,21 @@ class TrainingJobs:
         with self.db.session() as session:
             run = self._run(session, run_id, user_id)
         stage = self._stages.get(run.id) or run.status
-        return RunInfo(run, stage, read_log_tail(run.log_path, tail_lines))
+        return RunInfo(run, stage, self._without_server_paths(read_log_tail(run.log_path, tail_lines)))
+
+    def _without_server_paths(self, log: str) -> str:
+        """The log as its owner may see it: the server's folders (the studio's data folder, the
+        voices folder, where moksori is installed) are not theirs to know, so they are written as
+        <data>, <voices> and <moksori>."""
+        folders = {
+            "<data>": self.service.files.root,
+            "<voices>": self.service.voices_dir,
+            "<moksori>": Path(moksori.__file__).parent,
+        }
+        for name, folder in folders.items():
+            for form in {str(folder), str(Path(folder).resolve())}:
+                log = log.replace(form, name)
+        return log
 
     @property
     def current_run(self) -> int | None:

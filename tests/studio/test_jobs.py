@@ -52,7 +52,10 @@ def test_training_run_builds_a_served_voice(site, client, tools, spoken):
     assert done["status"] == "succeeded", done["log_tail"] + str(done["error"])
     assert done["progress"] == 1.0 and done["step"] == 15
     assert "== preprocess ==" in done["log_tail"] or "exported 5" in read_log_tail(_log(site, voice, run["id"]), 400)
-    assert "voice bundle written" in done["log_tail"]
+    assert "voice bundle written to <voices>/studio-" in done["log_tail"]
+    # The server's folders are not the user's to know.
+    assert str(site.voices_dir) not in done["log_tail"] and str(site.voices_dir.resolve()) not in done["log_tail"]
+    assert str(site.root) not in done["log_tail"] and str(site.root.resolve()) not in done["log_tail"]
 
     bundle = site.voices_dir / f"studio-{voice}"
     assert (bundle / "voice.json").is_file()
