@@ -247,7 +247,11 @@ ALIGNMENT_RETRIES = 1
 
 def _load_voice(path: str | Path, use_onnx: bool | None, precision: str) -> Voice | OnnxVoice:
     """The voice folder for synthesis: without torch when it runs on ONNX Runtime alone and ONNX
-    is not refused (``use_onnx`` False), else with its PyTorch models."""
+    is not refused (``use_onnx`` False), else with its PyTorch models. ``"default"`` is the
+    shipped voice, as on the command line."""
+    from moksori.voices import resolve_voice
+
+    path = resolve_voice(path)
     if use_onnx is not False and runs_without_torch(path, precision):
         return load_onnx_voice(path)
     from moksori.synthesis.bundle import load_voice

@@ -220,3 +220,10 @@ def test_each_sentence_fades_out_before_its_silence(synth: Synthesizer) -> None:
     wave = synth.synthesize("안녕하세요. 반갑습니다.", seed=1, sentence_silence_s=0.1)
     gap = np.nonzero(wave == 0)[0][0]  # the first sample of the silence after the first sentence
     assert abs(wave[gap - 1]) <= np.abs(wave[gap - n : gap]).max() / n + 1e-7
+
+
+def test_the_shipped_voice_by_the_name_the_command_line_takes():
+    # `moksori say --voice default` works; so does Synthesizer("default") from Python.
+    synth = Synthesizer("default")
+    assert synth.voice.config["name"] == "ko_default"
+    assert synth.synthesize("안녕하세요.", seed=0).size > 0
