@@ -41,7 +41,8 @@ Rules, applied in this order (each one rewrites the text for the next):
    neighbouring digits with a comma before a counter are one approximate count: 2,3명 → 두세 명
    (한두, 두세, 서너, 네다섯, 대여섯, 예닐곱, 일고여덟, 여덟아홉 before native counters),
    3,4일 → 삼사 일 (5,6년 → 오륙 년, 5,6월 → 오뉴월, as they are written).
-6. Times: 14:30 → 열네 시 삼십 분, 9:05 → 아홉 시 오 분, 3 PM and PM 3:00 → 오후 세 시; after
+6. Times: 14:30 → 열네 시 삼십 분, 9:05 → 아홉 시 오 분, 3 PM and PM 3:00 → 오후 세 시, 오전9시 →
+   오전 아홉 시 (a word of its own, as it is said); after
    기록, 마라톤, 소요 … H:MM:SS is a duration (마라톤 2:03:45 → 두 시간 삼 분 사십오 초).
 7. Money signs: $5 → 오 달러, ₩5,000 → 오천 원 (also € 유로, £ 파운드, ¥ 엔, US$); an English scale
    word or letter becomes 만/억 units ($1.5 million → 백오십만 달러, 3 billion → 삼십억, $2.5B →
@@ -905,6 +906,7 @@ _RULES: tuple[Rule, ...] = (
     Rule("range of times", re.compile(r"(?<=\d:\d\d)\s*-\s*(?=\d{1,2}:\d\d)"), "에서 "),
     Rule("range", re.compile(rf"(?<=\d)([가-힣%°℃A-Za-z]{{0,4}})\s*[~–]\s*(?=(?:{_TIME_OF_DAY})?[-+]?[\d$₩€£¥])"), r"\1에서 "),
     # 6. times
+    Rule("time-of-day word glued to the hour", re.compile(r"(?<=오전|오후|새벽|아침|저녁)(?=\d{1,2}(?::\d\d|\s?시))|(?<=[낮밤])(?=\d{1,2}\s?시)"), " "),  # 오전9시
     Rule("am/pm before a time", re.compile(r"(?<![A-Za-z])([AaPp])\.?[Mm]\.?\s?(?=\d{1,2}(?::\d\d|\s?시))"), lambda m: "오전 " if m.group(1) in "Aa" else "오후 "),
     Rule("clock time", re.compile(r"(?<![\d:])(?P<h>\d{1,2}):(?P<min>[0-5]\d)(?::(?P<s>[0-5]\d))?(?![\d:]|,\d{3})(?:\s?(?P<ampm>[AaPp])\.?[Mm]\.?(?![A-Za-z])|분)?"), _time),
     Rule("hour with am/pm", re.compile(r"(?<![\d:])(?P<h>\d{1,2})\s?(?P<ampm>[AaPp])\.?[Mm]\.?(?![A-Za-z])(?P<min>)(?P<s>)"), _time),
