@@ -921,7 +921,7 @@ _RULES: tuple[Rule, ...] = (
     Rule("unit per unit", re.compile(rf"{START}({NUM})\s?({UNIT}|원|달러)\s?/\s?({PER_UNIT})(?![A-Za-z0-9²³/])"), _unit_per_unit),
     Rule("unit", re.compile(rf"{START}(?:(?<![^\s(\[])([-+]))?({NUM})\s?({UNIT})(?![A-Za-z0-9²³/])"), _unit),
     # 9. arithmetic between numbers
-    Rule("equation", re.compile(rf"{START}-?{NUM}(?:\s*{_OPERATOR}\s*{NUM})+\s*=\s*(?:-?{NUM}(?:\s*{_OPERATOR}\s*{NUM})*|\?)(?![\d.,]\d)"), _equation),
+    Rule("equation", re.compile(rf"{START}-?{NUM}(?:\s*{_OPERATOR}\s*-?{NUM})+\s*=\s*(?:-?{NUM}(?:\s*{_OPERATOR}\s*-?{NUM})*|\?)(?![\d.,]\d)"), _equation),
     Rule("score with a hyphen", re.compile(START + r"(\d{1,3})\s?-\s?(\d{1,3})(?![\d.,:/-])(?![A-Za-z])"), _hyphen_score),
     Rule("buy-N-get-M offer", re.compile(START + r"([1-9])\s?\+\s?([1-9])(?![\d=])(?!\s*=)"), _offer),
     Rule("fraction", re.compile(START + r"(\d+)/(\d+)(?![\d/])"), _fraction),
