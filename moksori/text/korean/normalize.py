@@ -22,7 +22,7 @@ Rules, applied in this order (each one rewrites the text for the next):
    (美 대선 → 미 대선, 與野 → 여야, 3日 → 삼 일) when every character of the run is one of them;
    other Chinese characters (大韓民國) stay unreadable.
 2. Latin phrases with punctuation inside (Wi-Fi, COVID-19 → 코로나 일구, R&D → 알앤디); No. before
-   a number is 넘버, a single digit after it said in English as Koreans say it (No.1 → 넘버 원).
+   a number is 넘버, a single digit after it said in English as Koreans say it (No.1 and #1 → 넘버 원).
 3. Dates: 2026-11-21, 2026/11/21 and 2026.11.21. → 이천이십육 년 십일월 이십일 일.
    The trailing dot of 2026.11.21. is part of the date unless it ends the text. A year (1950-2039)
    and month are a date when written 2026. 12., 2026-12 or 2026/12, or as a range
@@ -856,7 +856,8 @@ _RULES: tuple[Rule, ...] = (
     Rule("letters & letters", re.compile(r"(?<![A-Za-z])([A-Za-z]{1,2})&([A-Za-z]{1,2})(?![A-Za-z])"), _ampersand_letters),
     Rule("page abbreviation", re.compile(rf"(?<![A-Za-z])pp?\.\s?(\d+)(?:\s?[-–~]\s?(\d+))?(?![\d.,A-Za-z%/:])(?!\s?(?:{SUFFIX}))"),
          lambda m: f"페이지 {m.group(1)}" + (f"에서 {m.group(2)}" if m.group(2) else "")),  # p.23을, pp. 10-15
-    Rule("No. before a number", re.compile(r"(?<![A-Za-z])No\.\s?(?:([1-9])(?![\d.,가-힣A-Za-z%]|\s*[-~–/:×*+=]))?(?=\d|(?<=\d))", re.IGNORECASE),
+    Rule("# before a number", re.compile(r"(?<![\w#])#(?=\d+(?![\d가-힣A-Za-z]))"), "No."),  # 빌보드 #1 → 넘버 원
+    Rule("No. before a number", re.compile(r"(?<![A-Za-z])No\.\s?(?:([1-9])(?![\d가-힣A-Za-z%]|[.,]\d|\s*[-~–/:×*+=]))?(?=\d|(?<=\d))", re.IGNORECASE),
          lambda m: f"넘버 {ENGLISH_DIGITS[int(m.group(1))]}" if m.group(1) else "넘버 "),  # No.1 → 넘버 원, as said
     # 3. dates
     Rule("ISO date", re.compile(r"(?<![\d.-])(?P<y>\d{4})([-/])(?P<m>0?[1-9]|1[0-2])\2(?P<d>0?[1-9]|[12]\d|3[01])(?![\d-])"), _date),
