@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import csv
 import re
+import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PureWindowsPath
 
@@ -199,6 +200,8 @@ def _filelists_in(folder: Path) -> list[Path]:
 
 
 def _detect_file_format(path: Path) -> str:
+    if zipfile.is_zipfile(path):
+        raise DatasetFormatError(f"{path} is a zip archive (e.g. the studio's LJSpeech export); {_unzip_hint(path)}")
     if path.name == "metadata.csv":
         return "ljspeech"
     if path.match(_KSS_PATTERN):
@@ -206,6 +209,13 @@ def _detect_file_format(path: Path) -> str:
     if path.name.endswith(_MIMIC_SUFFIX):
         return "mimic"
     return "filelist"
+
+
+def _unzip_hint(path: Path) -> str:
+    with zipfile.ZipFile(path) as archive:
+        folders = sorted({name.rpartition("/")[0] for name in archive.namelist() if name.rpartition("/")[2] == "metadata.csv"})
+    target = path.parent / folders[0] if len(folders) == 1 and folders[0] else path.parent
+    return f"unzip it (cd {path.parent} && unzip {path.name}) and pass the folder: {target}"
 
 
 def _kss_transcripts(folder: Path) -> list[Path]:

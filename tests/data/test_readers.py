@@ -239,3 +239,14 @@ def test_filelist_of_ids_without_extension_finds_the_clips(tmp_path):
     a, b = read_dataset(filelist)
     assert a == Utterance("a", clips / "a.flac", "첫 문장")
     assert b.audio_path == clips / "b"  # reported as missing, as written
+
+
+def test_a_zip_archive_says_to_unzip_it(tmp_path):
+    import zipfile
+
+    archive = tmp_path / "studio_export.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("my-voice-3/metadata.csv", "a|안녕\n")
+    with pytest.raises(DatasetFormatError, match="zip archive.*unzip") as error:
+        scan_dataset(archive)
+    assert str(error.value).endswith(f"pass the folder: {tmp_path / 'my-voice-3'}")
