@@ -80,6 +80,13 @@ RATIOS_AND_SCORES = [
     ("20대 3명", "이십 대 세 명"),
 ]
 
+GENERATIONS = [
+    ("2030 세대", "이공삼공 세대"),
+    ("5060 여성", "오공육공 여성"),
+    ("2030년", "이천삼십 년"),
+    ("2030 부산엑스포", "이천삼십 부산엑스포"),
+]
+
 BASEBALL_RATES = [
     ("타율 .325", "타율 삼할 이푼 오리"),
     ("시즌 타율은 0.305", "시즌 타율은 삼할 오리"),
@@ -197,6 +204,7 @@ TABLES = {
     "ratio_score": RATIOS_AND_SCORES,
     "address": ADDRESSES,
     "baseball_rate": BASEBALL_RATES,
+    "generation": GENERATIONS,
     "dae_counter": DAE,
     "offer": OFFERS,
     "arithmetic": ARITHMETIC,

@@ -128,6 +128,8 @@ ambiguous the likelier reading is chosen as written here (cue lists in ``units.p
 - Versions: three or more dotted parts (3.2.1), a number after v/V, or two parts after 버전 or a
   Latin name (Python 3.11, iOS 17.1) are read part by part as whole numbers (삼 점 십일), unless a
   unit or counter follows (3.5인치 stays a decimal).
+- Two neighbouring decades written as one number before a word for people (2030 세대, 5060 여성)
+  are a generation, digit by digit (이공삼공 세대); 코로나19 is 코로나 일구, as COVID-19.
 - Paper sizes and model codes joined to letters follow the Latin rule: a single digit in
   English (A4 → 에이포, K5 → 케이파이브), two digits as a number (S23 → 에스이십삼), three or more
   digit by digit (A380 → 에이삼팔공) except a round hundred (H100 → 에이치백); a hyphen before one
@@ -205,6 +207,10 @@ START = r"(?<![A-Za-z\d])(?<!\d\.)"
 # A number ends here, not inside a Latin token or a longer number.
 END = r"(?![A-Za-z\d])(?![.,]\d)"
 MAGNITUDE = r"(?:[십백천]?[만억조경]|[십백천])(?!큼)"
+
+# Words after two neighbouring decades written as one number (2030 세대, 5060 여성): a generation,
+# said digit by digit (이공삼공), not a year or a number.
+GENERATION_CUES = ("세대", "여성", "남성", "청년", "층", "음악", "가요", "직장인", "고객", "소비자", "남녀", "유권자")
 
 _SPECIAL_COUNTERS = {"번", "번째", "분의", "월", "대"}
 _ALL_COUNTERS = NATIVE_COUNTERS | SINO_COUNTERS | _SPECIAL_COUNTERS
@@ -852,6 +858,8 @@ _SILENT_SEPARATORS = "/\\|_*•·^`–-"
 
 _RULES: tuple[Rule, ...] = (
     # 2. Latin phrases with punctuation or digits inside
+    Rule("코로나19", re.compile(r"코로나\s?19(?!\d)"), "코로나 일구"),  # as COVID-19
+    Rule("unit before 당", re.compile(rf"(?<![A-Za-z\d])({UNIT})(?=당)"), lambda m: UNITS[m.group(1)][1]),  # ℓ당, kg당
     Rule("latin phrase", _phrase_pattern(), lambda m: PHRASES[m.group(0).lower()]),
     Rule("letters & letters", re.compile(r"(?<![A-Za-z])([A-Za-z]{1,2})&([A-Za-z]{1,2})(?![A-Za-z])"), _ampersand_letters),
     Rule("page abbreviation", re.compile(rf"(?<![A-Za-z])pp?\.\s?(\d+)(?:\s?[-–~]\s?(\d+))?(?![\d.,A-Za-z%/:])(?!\s?(?:{SUFFIX}))"),
@@ -937,6 +945,8 @@ _RULES: tuple[Rule, ...] = (
     Rule("ratio", re.compile(rf"{START}({NUM})\s*:\s*({NUM}){END}"), _ratio),
     Rule("ratio with 대", re.compile(rf"{START}({NUM})\s?대\s?({NUM})(?![\d.,]\d)(?![A-Za-z])(?!\s?(?:{MAGNITUDE}|{COUNTER}|{UNIT}))"), _ratio_dae),
     # 10-12. ordinals, counters, magnitudes
+    Rule("generation", re.compile(rf"(?<![\d.,])([1-8]0)([2-9]0)(?![\d.,])(?=\s?(?:{_alternation(GENERATION_CUES)}))"),
+         lambda m: read_digits(m.group(0)) if int(m.group(2)) == int(m.group(1)) + 10 else m.group(0)),
     Rule("제 after an article number", re.compile(r"(?<=\d[조항호목장절편관])(?=제\s?\d)|(?<=\d조의\d)(?=제\s?\d)"), " "),  # 제2조제1항
     Rule("제 + number", re.compile(rf"(?<![가-힣])제\s?{START}({NUM})(?:\s?({COUNTER}))?"), _ordinal_je),
     Rule("number + counter", re.compile(rf"{START}({NUM})(\s?)({COUNTER})"), _counter),
