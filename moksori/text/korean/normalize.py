@@ -48,7 +48,8 @@ Rules, applied in this order (each one rewrites the text for the next):
    word or letter becomes 만/억 units ($1.5 million → 백오십만 달러, 3 billion → 삼십억, $2.5B →
    이십오억 달러, $100K → 십만 달러); currency codes too (USD 100, 100 USD → 백 달러).
 8. Units: 5kg → 오 킬로그램, 50% → 오십 퍼센트, 100km/h → 시속 백 킬로미터, a rate per another
-   unit with 당 (2.5kg/m² → 제곱미터당 이 점 오 킬로그램, 120원/kWh → 킬로와트시당 백이십 원),
+   unit with 당 (2.5kg/m² → 제곱미터당 이 점 오 킬로그램, 120원/kWh → 킬로와트시당 백이십 원; a unit
+   symbol written before 당 alone too: ℓ당 → 리터당),
    -5℃ → 영하 오 도.
    Powers: 10^8 and 10⁸ → 십의 팔 제곱, x⁴ → 엑스 사 제곱 (superscripts are never folded into
    the number).
