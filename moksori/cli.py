@@ -644,7 +644,8 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--resume", action="store_true", help="continue the runs in --run-dir")
     tune.add_argument("--overwrite", action="store_true", help="replace an existing voice folder at --out")
     tune.add_argument("--recipe", type=Path,
-                      help="training settings (default: the shipped finetune_ko recipe)")
+                      help="training settings: a recipe file or a shipped recipe's name, e.g. finetune_tacotron2_ko "
+                      "(default: finetune_ko)")
     tune.add_argument("--workers", type=int, default=2, help="preprocessing processes")
     tune.set_defaults(func=_cmd_finetune)
 

@@ -219,7 +219,13 @@ def _stage_recipes(recipe: str | Path | Mapping[str, Any] | None) -> dict[str, d
     if isinstance(recipe, Mapping):
         data, where = copy.deepcopy(dict(recipe)), "finetune recipe"
     else:
-        data, where = _read_yaml(Path(recipe)), str(recipe)
+        from moksori.recipes import resolve_recipe
+
+        try:  # a shipped recipe's name (finetune_tacotron2_ko), as `moksori train` takes it
+            path = resolve_recipe(recipe)
+        except FileNotFoundError as error:
+            raise FinetuneError(str(error)) from None
+        data, where = _read_yaml(path), str(recipe)
     if not isinstance(data, Mapping) or not isinstance(data.get("stages"), list):
         raise RecipeError(f"{where}: a finetune recipe has 'stages' (acoustic and vocoder) and optional 'defaults'")
     defaults = dict(data.get("defaults") or {})
@@ -236,10 +242,19 @@ def _stage_recipes(recipe: str | Path | Mapping[str, Any] | None) -> dict[str, d
     return stages
 
 
+# Transcript files named for their role, not their voice: the voice is named for their folder.
+_GENERIC_LIST_NAMES = {"train", "training", "metadata", "filelist", "list", "transcript", "transcripts", "all"}
+
+
 def _dataset_name(dataset: Path) -> str:
+    """The voice's name from the dataset: the folder's name (my_recordings/train.txt →
+    my_recordings), or a transcript file's own name when it names the voice (jimin.txt → jimin)."""
     path = dataset.resolve()
-    stem = path.stem if path.is_file() else path.name
-    return stem.removesuffix("_processed") or "my_voice"
+    name = path.name
+    if path.is_file():
+        stem = path.name.split(".")[0]  # transcript.v.1.4.txt → transcript
+        name = path.parent.name if stem.lower() in _GENERIC_LIST_NAMES else path.stem
+    return name.removesuffix("_processed") or "my_voice"
 
 
 def _check_freeze(base_acoustic: Mapping[str, Any], prefixes: list[str]) -> None:

@@ -52,6 +52,30 @@ def test_builtin_recipe_is_packaged_with_both_stages() -> None:
     assert stages == {"glow_tts", "vocos"}
 
 
+def test_a_shipped_finetune_recipe_is_taken_by_name_as_train_takes_it() -> None:
+    from moksori.training.finetune import _stage_recipes
+
+    assert _stage_recipes("finetune_tacotron2_ko")["acoustic"]["model"] == "tacotron2"
+    with pytest.raises(FinetuneError, match="no recipe file finetune_nope; recipes shipped with moksori: .*finetune_ko"):
+        _stage_recipes("finetune_nope")
+
+
+@pytest.mark.parametrize(("relative", "name"), [
+    ("my_recordings/train.txt", "my_recordings"),  # a list named for its role: the folder names the voice
+    ("my_recordings/metadata.csv", "my_recordings"),
+    ("kss/transcript.v.1.4.txt", "kss"),
+    ("lists/jimin.txt", "jimin"),  # a list named for its voice
+    ("jimin_processed", "jimin"),
+])
+def test_the_voice_is_named_for_the_dataset_not_its_list_file(tmp_path: Path, relative: str, name: str) -> None:
+    from moksori.training.finetune import _dataset_name
+
+    path = tmp_path / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.mkdir() if not path.suffix else path.touch()
+    assert _dataset_name(path) == name
+
+
 def test_finetune_preprocesses_trains_and_bundles(finetuned, base_voice: Path, raw_dataset: Path) -> None:
     out = finetuned.voice_dir
     voice = load_voice(out)  # loads: checksums, configs and weights agree
