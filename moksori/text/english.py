@@ -275,9 +275,9 @@ def _slash_date_words(match: re.Match[str]) -> str:
 def expand_written_forms(text: str) -> str:
     """Dates with a month name, mixed numbers and Roman numerals, which need the text's capitals;
     decimals without their 0."""
-    text = _BARE_DECIMAL.sub(lambda m: "point " + " ".join(_ONES[int(d)] for d in m.group(1)), text)
+    text = _BARE_DECIMAL.sub(lambda m: "point " + _digit_words(m.group(1)), text)
     text = _WEEKDAY_RANGE.sub(lambda m: f"{_WEEKDAY_NAMES[m.group(1)]} to {_WEEKDAY_NAMES[m.group(2)]}", text)
-    text = _DIALLED.sub(lambda m: m.group(1) + " ".join(_ONES[int(d)] for d in m.group(2)), text)
+    text = _DIALLED.sub(lambda m: m.group(1) + _digit_words(m.group(2)), text)
     text = _SLASH_DATE.sub(_slash_date_words, text)
     text = _MONTH_DAY.sub(lambda m: f"{m.group(1)} {ordinal_words(int(m.group(2)))}", text)
     text = _DAY_MONTH.sub(lambda m: f"the {ordinal_words(int(m.group(1)))} of ", text)
@@ -382,9 +382,14 @@ def _plain_number_words(digits: str) -> str:
     return number_to_words(number)
 
 
+def _digit_words(digits: str) -> str:
+    """"0199" → "zero one nine nine": each digit by its name."""
+    return " ".join(_ONES[int(digit)] for digit in digits)
+
+
 def _digit_groups(match: re.Match[str]) -> str:
     """555-1234 → "five five five, one two three four" (a phone number, digit by digit)."""
-    return ", ".join(" ".join(_ONES[int(digit)] for digit in group) for group in re.findall(r"\d+", match.group(0)))
+    return ", ".join(_digit_words(group) for group in re.findall(r"\d+", match.group(0)))
 
 
 def _iso_date_words(match: re.Match[str]) -> str:
@@ -470,7 +475,7 @@ def _decimal_words(match: re.Match[str]) -> str:
 def _decimal_text(whole: str, fraction: str | None) -> str:
     words = number_to_words(int(whole))
     if fraction:
-        words += " point " + " ".join(_ONES[int(digit)] for digit in fraction)
+        words += " point " + _digit_words(fraction)
     return words
 
 
