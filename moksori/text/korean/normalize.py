@@ -415,6 +415,11 @@ def _phrase_pattern() -> re.Pattern:
     return re.compile("|".join(parts), re.IGNORECASE)
 
 
+def _around(match: re.Match) -> tuple[str, str]:
+    """The text before and after ``match``, which decides how many of the rules read it."""
+    return match.string[: match.start()], match.string[match.end() :]
+
+
 def _date(match: re.Match) -> str:
     year, month, day = match.group("y"), int(match.group("m")), int(match.group("d"))
     return f"{year}년 {month}월 {day}일"
@@ -437,7 +442,7 @@ def _bare_mobile(match: re.Match) -> str:
 
 def _range_with_counter(match: re.Match) -> str:
     first, sign, second, suffix = match.group(1), match.group(2) or "", match.group(3), match.group(4)
-    before, after = match.string[: match.start()], match.string[match.end() :]
+    before, after = _around(match)
     if suffix.strip() == "번" and "." not in first + second and not before.endswith("제"):  # 문제 1~5번 → 일 번에서 오 번
         if _reads_native("번", int(second.replace(",", "")), before, after):
             return f"{_counted(first, '번')}에서 {_counted(second, '번')}"
@@ -455,7 +460,7 @@ def _approximate_count(match: re.Match) -> str:
     first, second, space, counter = int(match.group(1)), int(match.group(2)), match.group(3), match.group(4)
     if second != first + 1:
         return match.group(0)
-    before, after = match.string[: match.start()], match.string[match.end() :]
+    before, after = _around(match)
     if counter == "번째" or _reads_native(counter, first, before, after):
         return f"{_NATIVE_APPROXIMATE[first]} {counter}"
     pair = "오륙" if first == 5 else f"{sino_korean(first)}{sino_korean(second)}"  # 五六 is written 오륙
@@ -515,7 +520,7 @@ _YEAR_MONTH_BEFORE = re.compile(r"(?:19|20)\d\d[./-]\d\d\s?[~–-]\s?$")
 def _year_month(match: re.Match) -> str:
     """2026. 12., 2026-12, 2026/12 and 2020.03~2024.02 → 2026년 12월; a lone 2026.12 is a decimal."""
     year, separator, month, dot = match.groups()
-    before, after = match.string[: match.start()], match.string[match.end() :]
+    before, after = _around(match)
     two_digits = len(month) == 2
     in_range = two_digits and not dot and (_YEAR_MONTH_AFTER.match(after) or _YEAR_MONTH_BEFORE.search(before))
     spaced = " " in match.group(0)
@@ -690,7 +695,7 @@ _LATIN_WORD_BEFORE = re.compile(r"[A-Za-z][A-Za-z0-9+#]*\s$")
 
 def _cued_version(match: re.Match) -> str:
     """A two-part number after 버전 or a Latin word (Python 3.11, iOS 17.1) is a version."""
-    before, after = match.string[: match.start()], match.string[match.end() :]
+    before, after = _around(match)
     if _SUFFIX_AHEAD.match(after):
         return match.group(0)
     cued = before.rstrip().endswith(VERSION_CUES) or bool(_LATIN_WORD_BEFORE.search(before))
@@ -719,7 +724,7 @@ def _is_date_context(before: str, after: str) -> bool:
 
 def _slash_date(match: re.Match) -> str:
     """12/25 is a date next to 오는, 까지, (금) and the like; otherwise a fraction."""
-    before, after = match.string[: match.start()], match.string[match.end() :]
+    before, after = _around(match)
     if not _is_date_context(before, after):
         return match.group(0)
     return f"{int(match.group('m'))}월 {int(match.group('d'))}일"
@@ -755,7 +760,7 @@ def _read_expression(expression: str) -> str:
 
 def _offer(match: re.Match) -> str:
     """편의점 1+1 행사 → 원 플러스 원: a buy-N-get-M offer is said in English."""
-    before, after = match.string[: match.start()], match.string[match.end() :]
+    before, after = _around(match)
     cued = after.lstrip().startswith(OFFER_NOUNS) or any(cue in before[-15:] for cue in OFFER_CUES_BEFORE)
     if not cued:
         return match.group(0)
@@ -770,7 +775,7 @@ def _is_score(before: str, after: str) -> bool:
 
 def _hyphen_score(match: re.Match) -> str:
     """3-2로 이겼다, 스코어 3-2 → 삼 대 이: a hyphen between scores, next to a word about winning."""
-    before, after = match.string[: match.start()], match.string[match.end() :]
+    before, after = _around(match)
     if not _is_score(before, after):
         return match.group(0)
     return f"{sino_korean(int(match.group(1)))} 대 {sino_korean(int(match.group(2)))}"
@@ -787,7 +792,7 @@ _ADDRESS_BEFORE = re.compile(
 def _lot_number(match: re.Match) -> str:
     """12-3번지, 한빛로 73-2, 역삼동 123-45 → 십이의 삼 번지: a lot or building number and its
     sub-number (지번 본번-부번, 건물번호), read with 의 as the cadastral rules say, not a range."""
-    before, after = match.string[: match.start()], match.string[match.end() :]
+    before, after = _around(match)
     if not match.group(3):
         if not _ADDRESS_BEFORE.search(before) or _SUFFIX_AHEAD.match(after) or _is_score(before, after):
             return match.group(0)
