@@ -289,14 +289,21 @@ def _audio_stem(audio: str) -> str:
     return PureWindowsPath(audio).stem if "\\" in audio else Path(audio).stem
 
 
+def _audio_file(folder: Path, stem: str) -> Path | None:
+    """The audio file ``folder/stem.*`` with the first of the known extensions, lower case then
+    upper case (Windows recorders write ``.WAV``); None when there is none."""
+    for suffix in (*_AUDIO_SUFFIXES, *(suffix.upper() for suffix in _AUDIO_SUFFIXES)):
+        candidate = folder / f"{stem}{suffix}"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def _with_audio_suffix(path: Path) -> Path:
     """A path written without its extension (``clips/0001``): the audio file of that name."""
     if path.suffix or path.exists():
         return path
-    for suffix in (*_AUDIO_SUFFIXES, *(suffix.upper() for suffix in _AUDIO_SUFFIXES)):
-        if path.with_name(path.name + suffix).is_file():
-            return path.with_name(path.name + suffix)
-    return path
+    return _audio_file(path.parent, path.name) or path
 
 
 def _ljspeech_audio(wavs: Path, utt_id: str) -> tuple[str, Path]:
@@ -305,12 +312,8 @@ def _ljspeech_audio(wavs: Path, utt_id: str) -> tuple[str, Path]:
     as a file name (``0001.wav``) is its stem."""
     if Path(utt_id).suffix.lower() in _AUDIO_SUFFIXES:
         utt_id = Path(utt_id).stem
-    for folder in (wavs, wavs.parent):
-        for suffix in (*_AUDIO_SUFFIXES, *(suffix.upper() for suffix in _AUDIO_SUFFIXES)):
-            candidate = folder / f"{utt_id}{suffix}"
-            if candidate.is_file():
-                return utt_id, candidate
-    return utt_id, wavs / f"{utt_id}.wav"
+    found = _audio_file(wavs, utt_id) or _audio_file(wavs.parent, utt_id)
+    return utt_id, found or wavs / f"{utt_id}.wav"
 
 
 # First-row names that mark a spreadsheet's header row (not a clip).
