@@ -101,7 +101,8 @@ def run_train_benchmark(
     torch.manual_seed(0)
     task = build_task(recipe, info, target)
     specs = task.optimizers()
-    ctx = StepContext(target, amp, task.grad_clip(), {s.name: s.optimizer for s in specs}, distributed=False)
+    ctx = StepContext(target, amp, task.grad_clip(), {s.name: s.optimizer for s in specs}, distributed=False,
+                      clip_by_value=task.grad_clip_by_value)
     generator = torch.Generator().manual_seed(0)
     batch = _synthetic_batch(model, batch_size, frames, tokens, info.n_vocab, generator, target)
     task.initialize(batch)
