@@ -114,6 +114,26 @@ def load_audio_bounded(path: str | Path, limits: AudioLimits) -> tuple[np.ndarra
     return _checked_mono(path, wave), rate
 
 
+# What FFmpeg may read: audio containers and codecs that recorders and phones write. FFmpeg's other
+# demuxers include ones that open further files or URLs named inside the file (concat, hls, dash,
+# sdp, image2...); an upload must reach none of them, nor any video or subtitle decoder (the
+# stream probe would otherwise run one on a video stream it finds).
+_FFMPEG_DEMUXERS = ("mov", "aac", "asf", "matroska", "ogg", "mp3", "wav", "flac", "amr", "caf", "aiff")
+_FFMPEG_DECODERS = frozenset((
+    "aac", "aac_fixed", "aac_latm", "alac", "mp1", "mp1float", "mp2", "mp2float", "mp3", "mp3float",
+    "wmav1", "wmav2", "wmapro", "wmalossless", "wmavoice", "opus", "libopus", "vorbis", "flac",
+    "amrnb", "amrwb", "libopencore_amrnb", "libopencore_amrwb", "ac3", "ac3_fixed", "eac3",
+    "adpcm_ima_wav", "adpcm_ms", "pcm_alaw", "pcm_mulaw", "pcm_u8", "pcm_s8",
+    *(f"pcm_{kind}{bits}{order}" for kind in "su" for bits in (16, 24, 32) for order in ("le", "be")),
+    *(f"pcm_f{bits}{order}" for bits in (32, 64) for order in ("le", "be")),
+))
+_FFMPEG_INPUT_OPTIONS = {
+    "format_whitelist": ",".join(_FFMPEG_DEMUXERS),
+    "protocol_whitelist": "file",
+    "codec_whitelist": ",".join(sorted(_FFMPEG_DECODERS)),
+}
+
+
 def _decode_with_ffmpeg(path: Path, soundfile_error: Exception,
                         limits: AudioLimits | None = None) -> tuple[np.ndarray, int]:
     """(mono wave, rate) of a file libsndfile cannot read, decoded by PyAV; with ``limits``,
@@ -123,10 +143,13 @@ def _decode_with_ffmpeg(path: Path, soundfile_error: Exception,
 
     unreadable = AudioError(f"{path}: not a readable audio file ({soundfile_error})")
     try:
-        with av.open(str(path)) as container:
+        # "file:" so that a path such as "concat:a|b" is a file name, not another protocol.
+        with av.open(f"file:{path}", container_options=dict(_FFMPEG_INPUT_OPTIONS)) as container:
             if not container.streams.audio:
                 raise unreadable
             stream = container.streams.audio[0]
+            if stream.codec_context.codec.name not in _FFMPEG_DECODERS:
+                raise AudioError(f"{path}: audio coded as {stream.codec_context.codec.name} is not accepted")
             rate, channels = int(stream.rate), int(stream.channels)
             max_frames = None
             if limits is not None:

@@ -1,0 +1,54 @@
+"""Review 8-X: uploads that FFmpeg (PyAV, for what libsndfile cannot read) would have opened with a
+demuxer that reads other files named inside the upload. An ffconcat list in a take upload read a
+file beside the upload in the studio's tmp folder (another user's upload in flight) as the take."""
+
+from __future__ import annotations
+
+import numpy as np
+import soundfile
+
+from moksori.audio.io import AudioError, AudioLimits, load_audio_bounded, load_audio_with_rate
+
+
+def _tone_wav(path) -> None:
+    rate = 22050
+    soundfile.write(path, 0.5 * np.sin(2 * np.pi * 440 * np.arange(rate) / rate), rate)
+
+
+def test_a_take_upload_cannot_be_a_concat_list_reading_another_file(make_site, sec):
+    site = make_site()
+    client = site.client()
+    voice, prompt = sec.new_voice(client), sec.first_ko_prompt(client)
+    _tone_wav(site.studio.data_dir / "tmp" / "victim.wav")  # e.g. another user's upload in flight
+
+    response = sec.upload(client, voice, prompt, b"ffconcat version 1.0\nfile victim.wav\n", name="take.m4a")
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "invalid_audio"
+
+
+def _tone_aac(path) -> None:
+    import av
+
+    rate = 22050
+    with av.open(str(path), "w", format="adts") as container:
+        stream = container.add_stream("aac", rate=rate, layout="mono")
+        frame = av.AudioFrame.from_ndarray(np.full((1, rate), 0.3, dtype=np.float32), format="fltp", layout="mono")
+        frame.sample_rate = rate
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+
+
+def test_playlists_are_not_followed(tmp_path):
+    _tone_wav(tmp_path / "victim.wav")
+    _tone_aac(tmp_path / "victim.aac")
+    concat = tmp_path / "list.m4a"
+    concat.write_text("ffconcat version 1.0\nfile victim.wav\n")
+    playlist = tmp_path / "list.m3u8"  # hls is probed by this extension
+    playlist.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:1.0,\n{tmp_path / 'victim.aac'}\n#EXT-X-ENDLIST\n")
+    for path in (concat, playlist):
+        for load in (load_audio_with_rate, lambda p: load_audio_bounded(p, AudioLimits(max_seconds=10))):
+            try:
+                load(path)
+            except AudioError:
+                continue
+            raise AssertionError(f"{path.name} was decoded: FFmpeg followed the file names inside it")
