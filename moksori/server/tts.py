@@ -342,18 +342,26 @@ def _byte_range(headers: Any, size: int, etag: str) -> tuple[int, int] | None:
     match = _BYTE_RANGE.fullmatch(value.strip())
     if match is None or not any(match.groups()):
         return None
-    first, last = match.groups()
-    if not first:  # bytes=-N: the last N bytes (bytes=-0: none, unsatisfiable)
-        count = int(last)
-        start, end = (max(0, size - count) if count else size), size - 1
+    first, last = (_byte_position(digits) for digits in match.groups())
+    if first is None:  # bytes=-N: the last N bytes (bytes=-0: none, unsatisfiable)
+        start, end = (max(0, size - last) if last else size), size - 1
     else:
-        start, end = int(first), min(int(last), size - 1) if last else size - 1
-        if last and int(last) < start:
+        start, end = first, min(last, size - 1) if last is not None else size - 1
+        if last is not None and last < start:
             return None
     if start >= size:
         raise ApiError(416, "range_not_satisfiable", f"the range {value.strip()!r} starts past the end of this "
                        f"{size}-byte file", headers={"Content-Range": f"bytes */{size}"})
     return start, end
+
+
+def _byte_position(digits: str) -> int | None:
+    """A range's byte position; one of more than 18 digits (past any file, and past what int()
+    converts: 4,300 digits, a ValueError and a 500) is read as 10**18."""
+    if not digits:
+        return None
+    significant = digits.lstrip("0") or "0"  # int() counts leading zeros against its limit too
+    return int(significant) if len(significant) <= 18 else 10**18
 
 
 ALIGNMENT_HEADER = "X-Moksori-Alignment"

@@ -74,3 +74,16 @@ def test_digits_other_than_ascii_are_no_range() -> None:
     assert _byte_range({"range": "bytes=\u00b2-"}, 100, '"e"') is None
     assert _byte_range({"range": "bytes=0-\u00b9"}, 100, '"e"') is None
     assert _byte_range({"range": "bytes=2-5"}, 100, '"e"') == (2, 5)
+
+
+def test_positions_of_thousands_of_digits_are_past_the_end_not_a_500() -> None:
+    """int() refuses strings of over 4,300 digits (ValueError: a 500 after the synthesis was paid)."""
+    from moksori.server.tts import ApiError, _byte_range
+
+    many = "9" * 5000
+    with pytest.raises(ApiError) as error:
+        _byte_range({"range": f"bytes={many}-"}, 100, '"e"')
+    assert error.value.status == 416
+    assert _byte_range({"range": f"bytes=2-{many}"}, 100, '"e"') == (2, 99)
+    assert _byte_range({"range": f"bytes=-{many}"}, 100, '"e"') == (0, 99)
+    assert _byte_range({"range": f"bytes={'0' * 5000}7-8"}, 100, '"e"') == (7, 8)
