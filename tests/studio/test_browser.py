@@ -107,6 +107,29 @@ def _text(driver, element_id: str) -> str:
     return driver.find_element(By.ID, element_id).text
 
 
+def _open_studio(driver, base: str) -> None:
+    driver.get(f"{base}/studio")
+    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
+
+
+def _new_voice_at_its_first_prompt(driver, base: str, name: str) -> None:
+    """Opens the studio, creates the voice ``name`` and waits for its first prompt, the guide closed."""
+    _open_studio(driver, base)
+    driver.find_element(By.ID, "new-voice-name").send_keys(name)
+    driver.find_element(By.ID, "create-voice").click()
+    _wait(driver, lambda d: _text(d, "prompt-position") == "1 / 568", "the first prompt")
+    if driver.find_element(By.ID, "guide").is_displayed():
+        driver.find_element(By.ID, "guide-close").click()
+
+
+def _record_for(driver, seconds: float) -> None:
+    """Space, ``seconds`` of the fake microphone, Space; no wait for what the page makes of the take."""
+    _press(driver, Keys.SPACE)
+    _wait(driver, lambda d: "recording" in d.find_element(By.ID, "record-state").get_attribute("class"), "recording")
+    time.sleep(seconds)
+    _press(driver, Keys.SPACE)
+
+
 def _record_take(driver, seconds: float, shot: str | None = None) -> tuple[str, float]:
     """Space, speak for ``seconds`` (the fake microphone plays), Space; returns the verdict and
     the widest the level meter got meanwhile (px)."""
@@ -128,8 +151,7 @@ def _record_take(driver, seconds: float, shot: str | None = None) -> tuple[str, 
 def test_record_two_prompts_in_the_browser(server, browser, spoken):
     base, root, studio = server
     driver = browser
-    driver.get(f"{base}/studio")
-    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
+    _open_studio(driver, base)
     _shot(driver, "01-start")
 
     driver.find_element(By.ID, "new-voice-name").send_keys("브라우저 목소리")
@@ -263,8 +285,7 @@ def test_cut_off_and_late_start_takes_get_their_verdicts(server, browser, spoken
     base, root, studio = server
     driver = browser
     driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": FEED_JS})
-    driver.get(f"{base}/studio")
-    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
+    _open_studio(driver, base)
     assert "without an account" in _text(driver, "account-name")
     driver.find_element(By.ID, "new-voice-name").send_keys("판정")
     driver.find_element(By.ID, "create-voice").click()
@@ -346,8 +367,7 @@ def test_phone_touch_hints_and_prompt_upload_warnings(server, browser, tmp_path)
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                            {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True})
     driver.execute_cdp_cmd("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 5})
-    driver.get(f"{base}/studio")
-    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
+    _open_studio(driver, base)
     driver.find_element(By.ID, "new-voice-name").send_keys("전화")
     driver.find_element(By.ID, "create-voice").click()
     _wait(driver, lambda d: d.find_element(By.ID, "recorder").is_displayed(), "the recorder")
@@ -375,8 +395,7 @@ def test_every_form_control_of_the_studio_has_a_label(server, browser):
     while typing (the language <select>s had no name at all)."""
     base, _, _ = server
     driver = browser
-    driver.get(f"{base}/studio")
-    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
+    _open_studio(driver, base)
     unlabelled = driver.execute_script("""
       return [...document.querySelectorAll('input, select, textarea')]
         .filter((e) => e.type !== 'hidden' && !e.labels.length && !e.getAttribute('aria-label'))
@@ -405,17 +424,8 @@ def test_the_prompt_list_waits_while_a_take_uploads(server, browser):
     base, _, _ = server
     driver = browser
     driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": SLOW_UPLOAD_JS})
-    driver.get(f"{base}/studio")
-    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
-    driver.find_element(By.ID, "new-voice-name").send_keys("느린 망")
-    driver.find_element(By.ID, "create-voice").click()
-    _wait(driver, lambda d: _text(d, "prompt-position") == "1 / 568", "the first prompt")
-    if driver.find_element(By.ID, "guide").is_displayed():
-        driver.find_element(By.ID, "guide-close").click()
-    _press(driver, Keys.SPACE)
-    _wait(driver, lambda d: "recording" in d.find_element(By.ID, "record-state").get_attribute("class"), "recording")
-    time.sleep(2.0)
-    _press(driver, Keys.SPACE)
+    _new_voice_at_its_first_prompt(driver, base, "느린 망")
+    _record_for(driver, 2.0)
     _wait(driver, lambda d: "Checking the take" in _text(d, "record-state"), "the upload")
     driver.find_elements(By.CSS_SELECTOR, "#prompt-list li")[1].click()
     _wait(driver, lambda d: _text(d, "verdict"), "the verdict")
@@ -519,8 +529,7 @@ def test_a_run_status_arriving_after_the_voice_is_switched_stays_with_its_voice(
         http.post("/api/studio/voices", json={"name": "새것", "language": "ko"})
         try:
             driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": HELD_RUN_POLL_JS})
-            driver.get(f"{base}/studio")
-            _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
+            _open_studio(driver, base)
             Select(driver.find_element(By.ID, "voice-select")).select_by_visible_text("훈련 (ko)")
             _wait(driver, lambda d: "A run is in progress" in _text(d, "start-reason"), "voice A's run")
             driver.execute_script("window.__holdRuns = true;")
@@ -540,8 +549,7 @@ def test_deleting_a_voice_asks_for_its_name_in_the_page_own_words(server, browse
     "send confirm='…'"); the right one deletes the voice."""
     base, _, _ = server
     driver = browser
-    driver.get(f"{base}/studio")
-    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
+    _open_studio(driver, base)
     driver.find_element(By.ID, "new-voice-name").send_keys("지울것")
     driver.find_element(By.ID, "create-voice").click()
     _wait(driver, lambda d: d.find_element(By.ID, "details").is_displayed(), "the voice")
@@ -572,13 +580,7 @@ def test_the_prompt_list_works_from_the_keyboard(server, browser):
     is an option named for a screen reader, and a take recorded meanwhile keeps the focus there."""
     base, _, _ = server
     driver = browser
-    driver.get(f"{base}/studio")
-    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
-    driver.find_element(By.ID, "new-voice-name").send_keys("건반")
-    driver.find_element(By.ID, "create-voice").click()
-    _wait(driver, lambda d: _text(d, "prompt-position") == "1 / 568", "the first prompt")
-    if driver.find_element(By.ID, "guide").is_displayed():
-        driver.find_element(By.ID, "guide-close").click()
+    _new_voice_at_its_first_prompt(driver, base, "건반")
     assert driver.find_element(By.ID, "prompt-list").get_attribute("role") == "listbox"
     for _ in range(80):
         if _focused_prompt(driver):
@@ -619,13 +621,7 @@ def test_moving_to_another_prompt_clears_the_last_take_message(server, browser):
     anyway" or "Saved. Press → …": the message was about the prompt left; it now says how to record."""
     base, _, _ = server
     driver = browser
-    driver.get(f"{base}/studio")
-    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
-    driver.find_element(By.ID, "new-voice-name").send_keys("다음")
-    driver.find_element(By.ID, "create-voice").click()
-    _wait(driver, lambda d: _text(d, "prompt-position") == "1 / 568", "the first prompt")
-    if driver.find_element(By.ID, "guide").is_displayed():
-        driver.find_element(By.ID, "guide-close").click()
+    _new_voice_at_its_first_prompt(driver, base, "다음")
     _record_take(driver, 2.0)
     assert _text(driver, "record-state").startswith("Saved")
     _press(driver, Keys.ARROW_RIGHT)
@@ -642,8 +638,7 @@ def test_downloading_an_empty_dataset_says_why(server, browser):
     dropped by the browser's download); the page now says there is nothing to download and why."""
     base, _, _ = server
     driver = browser
-    driver.get(f"{base}/studio")
-    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
+    _open_studio(driver, base)
     driver.find_element(By.ID, "new-voice-name").send_keys("빈칸")
     driver.find_element(By.ID, "create-voice").click()
     _wait(driver, lambda d: d.find_element(By.ID, "export-link").get_attribute("aria-disabled") == "true", "the progress")
@@ -659,8 +654,7 @@ def test_a_trained_voice_keeps_its_listen_link_after_a_later_run_is_cancelled(se
 
     base, root, _ = server
     driver = browser
-    driver.get(f"{base}/studio")
-    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
+    _open_studio(driver, base)
     driver.find_element(By.ID, "new-voice-name").send_keys("두번째")
     driver.find_element(By.ID, "create-voice").click()
     _wait(driver, lambda d: d.find_element(By.ID, "details").is_displayed(), "the voice")
@@ -692,17 +686,8 @@ def test_a_take_whose_upload_fails_on_the_way_can_be_sent_again(server, browser)
     base, _, _ = server
     driver = browser
     driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": FAILING_FIRST_UPLOAD_JS})
-    driver.get(f"{base}/studio")
-    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
-    driver.find_element(By.ID, "new-voice-name").send_keys("재전송")
-    driver.find_element(By.ID, "create-voice").click()
-    _wait(driver, lambda d: _text(d, "prompt-position") == "1 / 568", "the first prompt")
-    if driver.find_element(By.ID, "guide").is_displayed():
-        driver.find_element(By.ID, "guide-close").click()
-    _press(driver, Keys.SPACE)
-    _wait(driver, lambda d: "recording" in d.find_element(By.ID, "record-state").get_attribute("class"), "recording")
-    time.sleep(2.0)
-    _press(driver, Keys.SPACE)
+    _new_voice_at_its_first_prompt(driver, base, "재전송")
+    _record_for(driver, 2.0)
     _wait(driver, lambda d: "could not be saved" in _text(d, "record-state"), "the failed upload")
     assert _text(driver, "take-info") == "no take yet"
     driver.find_element(By.ID, "retry-upload").click()
@@ -731,8 +716,7 @@ def test_a_training_plan_lost_on_the_way_can_be_checked_again(server, browser):
     base, _, _ = server
     driver = browser
     driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": FAILING_FIRST_PLAN_JS})
-    driver.get(f"{base}/studio")
-    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
+    _open_studio(driver, base)
     driver.find_element(By.ID, "new-voice-name").send_keys("계획")
     driver.find_element(By.ID, "create-voice").click()
     _wait(driver, lambda d: "could not be checked" in _text(d, "training-plan"), "the lost plan")
@@ -779,8 +763,7 @@ def test_the_page_keeps_following_a_run_after_a_lost_status_poll(server, browser
         run = http.post(f"/api/studio/voices/{voice}/training", json={"recipe": "tiny_long"}).json()["id"]
         try:
             driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": FAILING_RUN_POLL_JS})
-            driver.get(f"{base}/studio")
-            _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
+            _open_studio(driver, base)
             _wait(driver, lambda d: "running" in _text(d, "training-status"), "the running run")
             driver.execute_script("window.__failRuns = 1;")
             _wait(driver, lambda d: "no answer from the server" in _text(d, "training-status"), "the lost poll said")
@@ -802,13 +785,7 @@ def test_a_blocked_microphone_is_said_with_what_to_do(server, browser):
     base, _, _ = server
     driver = browser
     driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": BLOCKED_MICROPHONE_JS})
-    driver.get(f"{base}/studio")
-    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
-    driver.find_element(By.ID, "new-voice-name").send_keys("막힘")
-    driver.find_element(By.ID, "create-voice").click()
-    _wait(driver, lambda d: _text(d, "prompt-position") == "1 / 568", "the first prompt")
-    if driver.find_element(By.ID, "guide").is_displayed():
-        driver.find_element(By.ID, "guide-close").click()
+    _new_voice_at_its_first_prompt(driver, base, "막힘")
     _press(driver, Keys.SPACE)
     _wait(driver, lambda d: "blocked" in _text(d, "record-state"), "the blocked microphone said")
     assert "allow it" in _text(driver, "record-state") and "Opening" not in _text(driver, "record-state")
@@ -839,17 +816,8 @@ def test_a_take_upload_that_never_answers_stops_waiting(server, browser):
     base, _, _ = server
     driver = browser
     driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": HUNG_UPLOAD_JS})
-    driver.get(f"{base}/studio")
-    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
-    driver.find_element(By.ID, "new-voice-name").send_keys("멈춤")
-    driver.find_element(By.ID, "create-voice").click()
-    _wait(driver, lambda d: _text(d, "prompt-position") == "1 / 568", "the first prompt")
-    if driver.find_element(By.ID, "guide").is_displayed():
-        driver.find_element(By.ID, "guide-close").click()
-    _press(driver, Keys.SPACE)
-    _wait(driver, lambda d: "recording" in d.find_element(By.ID, "record-state").get_attribute("class"), "recording")
-    time.sleep(2.0)
-    _press(driver, Keys.SPACE)
+    _new_voice_at_its_first_prompt(driver, base, "멈춤")
+    _record_for(driver, 2.0)
     _wait(driver, lambda d: "could not be saved" in _text(d, "record-state"), "the page to stop waiting")
     assert "did not answer" in _text(driver, "toast")
     driver.execute_script("window.__hang = false;")
@@ -862,13 +830,7 @@ def test_a_kept_take_can_be_left_out_of_the_dataset(server, browser):
     the dataset only by deleting it: the page had no control for PATCH kept=false."""
     base, _, _ = server
     driver = browser
-    driver.get(f"{base}/studio")
-    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
-    driver.find_element(By.ID, "new-voice-name").send_keys("빼기")
-    driver.find_element(By.ID, "create-voice").click()
-    _wait(driver, lambda d: _text(d, "prompt-position") == "1 / 568", "the first prompt")
-    if driver.find_element(By.ID, "guide").is_displayed():
-        driver.find_element(By.ID, "guide-close").click()
+    _new_voice_at_its_first_prompt(driver, base, "빼기")
     _record_take(driver, 2.0)
     if driver.find_element(By.ID, "keep").is_displayed():
         driver.find_element(By.ID, "keep").click()
