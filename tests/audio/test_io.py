@@ -251,6 +251,18 @@ def test_an_unfinished_wav_with_nothing_recorded_holds_no_samples(tmp_path):
         load_audio(path)
 
 
+def test_an_unfinished_wav_behind_a_thousand_chunks_is_not_repaired(tmp_path):
+    """The repair walks the chunks before the samples; a hostile file of 8-byte empty chunks (a
+    20 MB upload holds 2.6 million) would cost seconds of walking, so only the first 64 are looked at."""
+    path = tmp_path / "chunks.wav"
+    _unfinished_wav(path, sine(440, 0.1))
+    data = path.read_bytes()
+    data_chunk = data.find(b"data")
+    path.write_bytes(data[:data_chunk] + (b"JUNK" + bytes(4)) * 1000 + data[data_chunk:])
+    with pytest.raises(AudioError, match="no samples"):  # read as libsndfile reads it: empty
+        load_audio_bounded(path, AudioLimits(max_seconds=2))
+
+
 def write_m4a(path, wave: np.ndarray, sample_rate: int) -> None:
     """An AAC .m4a (a phone's voice memo), stereo, written with PyAV."""
     import av
