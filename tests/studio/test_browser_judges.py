@@ -97,20 +97,26 @@ def _codes(driver) -> list[str]:
     return [li.get_attribute("data-code") for li in driver.find_elements(By.CSS_SELECTOR, "#verdict li")]
 
 
-def test_the_page_shows_the_judges_checking_and_then_their_problems(served, driver, spoken):
-    base, recogniser = served
+def _record_pending_take(driver, base: str, name: str):
+    """Creates the voice ``name``, records its first prompt and returns the judges' note the page
+    shows while they work."""
     driver.get(f"{base}/studio")
     _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
-    driver.find_element(By.ID, "new-voice-name").send_keys("심사")
+    driver.find_element(By.ID, "new-voice-name").send_keys(name)
     driver.find_element(By.ID, "create-voice").click()
-    _wait(driver, lambda d: d.find_element(By.ID, "prompt-text").text == spoken[0][0], "the first prompt")
+    _wait(driver, lambda d: d.find_element(By.ID, "prompt-position").text == "1 / 568", "the first prompt")
     if driver.find_element(By.ID, "guide").is_displayed():
         driver.find_element(By.ID, "guide-close").click()
     webdriver.ActionChains(driver).send_keys(Keys.SPACE).perform()
     _wait(driver, lambda d: "recording" in d.find_element(By.ID, "record-state").get_attribute("class"), "recording")
     time.sleep(2.5)
     webdriver.ActionChains(driver).send_keys(Keys.SPACE).perform()
-    note = _wait(driver, lambda d: d.find_elements(By.ID, "judges-note"), "the judges' note")[0]
+    return _wait(driver, lambda d: d.find_elements(By.ID, "judges-note"), "the judges' note")[0]
+
+
+def test_the_page_shows_the_judges_checking_and_then_their_problems(served, driver):
+    base, recogniser = served
+    note = _record_pending_take(driver, base, "심사")
     assert note.get_attribute("data-status") == "pending" and "Checking the words" in note.text
     recogniser.gate.set()
     _wait(driver, lambda d: "words_mismatch" in _codes(d), "the judges' verdict")
@@ -122,22 +128,11 @@ def test_the_page_shows_the_judges_checking_and_then_their_problems(served, driv
     assert severe == [], severe
 
 
-def test_a_delete_confirmation_stays_open_when_the_judges_verdict_arrives(served, driver, spoken):
+def test_a_delete_confirmation_stays_open_when_the_judges_verdict_arrives(served, driver):
     """Delete take asks first; the judges' verdict arriving meanwhile redraws the verdict but
     must not close the question the user is answering."""
     base, recogniser = served
-    driver.get(f"{base}/studio")
-    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
-    driver.find_element(By.ID, "new-voice-name").send_keys("확인")
-    driver.find_element(By.ID, "create-voice").click()
-    _wait(driver, lambda d: d.find_element(By.ID, "prompt-text").text == spoken[0][0], "the first prompt")
-    if driver.find_element(By.ID, "guide").is_displayed():
-        driver.find_element(By.ID, "guide-close").click()
-    webdriver.ActionChains(driver).send_keys(Keys.SPACE).perform()
-    _wait(driver, lambda d: "recording" in d.find_element(By.ID, "record-state").get_attribute("class"), "recording")
-    time.sleep(2.5)
-    webdriver.ActionChains(driver).send_keys(Keys.SPACE).perform()
-    _wait(driver, lambda d: d.find_elements(By.ID, "judges-note"), "the judges' note")
+    _record_pending_take(driver, base, "확인")
     driver.find_element(By.ID, "discard").click()
     assert driver.find_element(By.ID, "discard-confirm").is_displayed()
     recogniser.gate.set()
@@ -159,27 +154,12 @@ SKEWED_CLOCK_JS = """
 """
 
 
-def _record_pending_take(driver, base: str, name: str) -> None:
-    driver.get(f"{base}/studio")
-    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
-    driver.find_element(By.ID, "new-voice-name").send_keys(name)
-    driver.find_element(By.ID, "create-voice").click()
-    _wait(driver, lambda d: d.find_element(By.ID, "prompt-position").text == "1 / 568", "the first prompt")
-    if driver.find_element(By.ID, "guide").is_displayed():
-        driver.find_element(By.ID, "guide-close").click()
-    webdriver.ActionChains(driver).send_keys(Keys.SPACE).perform()
-    _wait(driver, lambda d: "recording" in d.find_element(By.ID, "record-state").get_attribute("class"), "recording")
-    time.sleep(2.5)
-    webdriver.ActionChains(driver).send_keys(Keys.SPACE).perform()
-    _wait(driver, lambda d: d.find_elements(By.ID, "judges-note"), "the judges' note")
-
-
 def _stalled_note(driver) -> str:
     notes = driver.find_elements(By.ID, "judges-note")
     return notes[0].text if notes and notes[0].get_attribute("data-status") == "stalled" else ""
 
 
-def test_judges_that_never_answer_are_said_with_a_retry(served, driver, spoken):
+def test_judges_that_never_answer_are_said_with_a_retry(served, driver):
     """"Checking the words…" stayed on screen for good when the judges gave no verdict within the
     page's 90 s, and when asking for it failed; the page now says which, and "Check again"
     asks again and shows the verdict."""
