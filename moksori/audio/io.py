@@ -149,6 +149,8 @@ def _decode_with_ffmpeg(path: Path, soundfile_error: Exception,
             if not container.streams.audio:
                 raise unreadable
             stream = container.streams.audio[0]
+            if stream.codec_context is None:  # a codec FFmpeg has no decoder for
+                raise unreadable
             if stream.codec_context.codec.name not in _FFMPEG_DECODERS:
                 raise AudioError(f"{path}: audio coded as {stream.codec_context.codec.name} is not accepted")
             rate, channels = int(stream.rate), int(stream.channels)

@@ -52,3 +52,25 @@ def test_playlists_are_not_followed(tmp_path):
             except AudioError:
                 continue
             raise AssertionError(f"{path.name} was decoded: FFmpeg followed the file names inside it")
+
+
+def test_an_audio_track_of_a_codec_without_a_decoder_is_a_400(make_site, sec, tmp_path):
+    """A Matroska audio track whose codec FFmpeg does not know has no decoder: an AttributeError, a 500."""
+    import av
+
+    path = tmp_path / "take.mka"
+    with av.open(str(path), "w", format="matroska") as container:
+        stream = container.add_stream("pcm_s16le", rate=22050, layout="mono")
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 22050), dtype=np.int16), format="s16", layout="mono")
+        frame.sample_rate = 22050
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+    data = path.read_bytes()
+    assert b"A_PCM/INT/LIT" in data
+    site = make_site()
+    client = site.client()
+    voice, prompt = sec.new_voice(client), sec.first_ko_prompt(client)
+
+    response = sec.upload(client, voice, prompt, data.replace(b"A_PCM/INT/LIT", b"A_ZZZ/INT/LIT"), name="take.mka")
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "invalid_audio"
