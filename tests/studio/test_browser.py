@@ -741,7 +741,7 @@ FAILING_RUN_POLL_JS = """
 """
 
 
-def test_the_page_keeps_following_a_run_after_a_lost_status_poll(server, browser, spoken):
+def test_the_page_keeps_following_a_run_after_a_lost_status_poll(server, browser, spoken, tools):
     """One status poll of a running run lost on the way (a server restart, the network) stopped
     the page following the run: frozen at its last step for good while the run went on. The page
     says so and asks again."""
@@ -750,16 +750,9 @@ def test_the_page_keeps_following_a_run_after_a_lost_status_poll(server, browser
     base, _, _ = server
     driver = browser
     with httpx.Client(base_url=base) as http:
-        voice = http.post("/api/studio/voices", json={"name": "계속", "language": "ko"}).json()["id"]
-        sets = http.get("/api/studio/prompt-sets").json()["prompt_sets"]
-        ko = next(s["id"] for s in sets if s["language"] == "ko" and s["source"] == "builtin")
-        ids = {p["text"]: p["id"] for p in http.get(f"/api/studio/prompt-sets/{ko}/prompts").json()["prompts"]}
-        for text, wave in spoken[:4]:
-            buffer = io.BytesIO()
-            soundfile.write(buffer, wave, 22050, format="WAV")
-            take = http.post(f"/api/studio/voices/{voice}/takes", data={"prompt_id": str(ids[text])},
-                             files={"audio": ("take.wav", buffer.getvalue())}).json()["recording"]["id"]
-            http.patch(f"/api/studio/recordings/{take}", json={"kept": True})
+        voice = tools.new_voice(http, "계속")
+        for take in tools.upload_spoken(http, voice, spoken, 4):
+            http.patch(f"/api/studio/recordings/{take['recording']['id']}", json={"kept": True})
         run = http.post(f"/api/studio/voices/{voice}/training", json={"recipe": "tiny_long"}).json()["id"]
         try:
             driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": FAILING_RUN_POLL_JS})
