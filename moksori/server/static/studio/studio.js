@@ -78,6 +78,12 @@ async function api(path, options = {}) {
   return body;
 }
 
+// A request lost on the way (no answer: network, timeout; or a server error) may be sent again;
+// a 4xx refusal stands.
+function lostOnTheWay(error) {
+  return error.status === undefined || error.status >= 500;
+}
+
 function toast(message, isError = false) {
   const box = $("toast");
   box.textContent = message;
@@ -422,14 +428,15 @@ async function toggleRecording() {
 
 // Why the microphone did not open, and what to do (instead of "Opening the microphone…" for good).
 function microphoneProblem(error) {
+  const thenStart = `then ${HINT.start[0].toLowerCase()}${HINT.start.slice(1)}`;
   if (!navigator.mediaDevices) {
     return "The browser gives this page no microphone: it does so only over HTTPS or on http://127.0.0.1 / http://localhost.";
   }
   if (error.name === "NotAllowedError" || error.name === "SecurityError") {
-    return `The microphone is blocked for this page: allow it (the icon in the address bar), then ${HINT.start[0].toLowerCase()}${HINT.start.slice(1)}`;
+    return `The microphone is blocked for this page: allow it (the icon in the address bar), ${thenStart}`;
   }
   if (error.name === "NotFoundError" || error.name === "OverconstrainedError") {
-    return `No microphone was found: connect one (or choose it in the system settings), then ${HINT.start[0].toLowerCase()}${HINT.start.slice(1)}`;
+    return `No microphone was found: connect one (or choose it in the system settings), ${thenStart}`;
   }
   return `The microphone could not be opened (${error.message}). ${HINT.start}`;
 }
@@ -476,7 +483,7 @@ async function uploadTake(wav) {
     await loadProgress();
   } catch (error) {
     // A take refused for what it is (too long, not audio) is gone; one lost on the way is kept to send again.
-    const onTheWay = (error.status === undefined || error.status >= 500) && currentPrompt() === prompt;
+    const onTheWay = lostOnTheWay(error) && currentPrompt() === prompt;
     state.unsent = onTheWay ? { wav, prompt } : null;
     $("retry-upload").hidden = !onTheWay;
     setRecordState(onTheWay
@@ -843,7 +850,7 @@ async function loadPlan() {
   } catch (error) {
     if (seq !== training.planSeq) return;
     // A refusal (another language, a recipe that does not fit) stands; a request lost on the way can be retried.
-    retry = error.status === undefined || error.status >= 500;
+    retry = lostOnTheWay(error);
     training.planError = error.name === "TimeoutError"
       ? `The plan did not come within ${PLAN_TIMEOUT_MS / 1000} s (the server may be busy).`
       : retry ? `The plan could not be checked: ${error.message}.` : error.message;
