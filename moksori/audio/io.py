@@ -145,7 +145,9 @@ def _decode_with_ffmpeg(path: Path, soundfile_error: Exception,
     unreadable = AudioError(f"{path}: not a readable audio file ({soundfile_error})")
     try:
         # "file:" so that a path such as "concat:a|b" is a file name, not another protocol.
-        with av.open(f"file:{path}", container_options=dict(_FFMPEG_INPUT_OPTIONS)) as container:
+        # Tags need not be UTF-8 (PyAV decodes them on opening; strict, that was a 500).
+        with av.open(f"file:{path}", container_options=dict(_FFMPEG_INPUT_OPTIONS),
+                     metadata_errors="replace") as container:
             if not container.streams.audio:
                 raise unreadable
             stream = container.streams.audio[0]

@@ -74,3 +74,23 @@ def test_an_audio_track_of_a_codec_without_a_decoder_is_a_400(make_site, sec, tm
     response = sec.upload(client, voice, prompt, data.replace(b"A_PCM/INT/LIT", b"A_ZZZ/INT/LIT"), name="take.mka")
     assert response.status_code == 400, response.text
     assert response.json()["error"]["code"] == "invalid_audio"
+
+
+def test_tags_that_are_not_utf8_do_not_stop_decoding(tmp_path):
+    """PyAV decodes a container's tags strictly as UTF-8 when it opens it: a UnicodeDecodeError, a 500."""
+    import av
+
+    path = tmp_path / "memo.m4a"
+    with av.open(str(path), "w", format="mp4") as container:
+        container.metadata["title"] = "TAGTAGTAG"
+        stream = container.add_stream("aac", rate=22050, layout="mono")
+        frame = av.AudioFrame.from_ndarray(np.full((1, 22050), 0.3, dtype=np.float32), format="fltp", layout="mono")
+        frame.sample_rate = 22050
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+    data = path.read_bytes()
+    assert data.count(b"TAGTAGTAG") == 1
+    path.write_bytes(data.replace(b"TAGTAGTAG", b"\xffTAG\xfeTAG\xc2"))
+
+    wave, rate = load_audio_bounded(path, AudioLimits(max_seconds=10))
+    assert rate == 22050 and wave.size > 20000
