@@ -166,17 +166,14 @@ def test_mimic_metadata_copied_out_still_finds_its_audio(tmp_path):
 
 
 def test_ljspeech_finds_flac_and_mp3_in_wavs_and_ids_written_with_extension(tmp_path):
-    write(tmp_path / "metadata.csv", "a|flac clip\nb.wav|id written as a file name\nc|no audio at all\n")
-    (tmp_path / "wavs").mkdir()
-    (tmp_path / "wavs" / "a.flac").write_bytes(b"x")
-    (tmp_path / "wavs" / "b.wav").write_bytes(b"x")
-    (tmp_path / "wavs" / "d.WAV").write_bytes(b"x")  # a Windows recorder's upper-case extension
-    (tmp_path / "metadata.csv").write_text("a|flac clip\nb.wav|id written as a file name\nc|no audio at all\nd|upper\n")
+    write(tmp_path / "metadata.csv", "a|flac clip\nb.wav|id written as a file name\nc|no audio at all\nd|upper\n")
+    for name in ("a.flac", "b.wav", "d.WAV"):  # d.WAV: a Windows recorder's upper-case extension
+        write(tmp_path / "wavs" / name, "x")
     a, b, c, d = read_dataset(tmp_path)
-    assert d.audio_path == tmp_path / "wavs" / "d.WAV"
     assert a == Utterance("a", tmp_path / "wavs" / "a.flac", "flac clip")
     assert b == Utterance("b", tmp_path / "wavs" / "b.wav", "id written as a file name")
     assert c.audio_path == tmp_path / "wavs" / "c.wav"  # reported as missing by preprocessing
+    assert d.audio_path == tmp_path / "wavs" / "d.WAV"
 
 
 def test_ljspeech_metadata_saved_by_excel_as_comma_separated_csv(tmp_path):
