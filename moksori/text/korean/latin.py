@@ -53,14 +53,16 @@ WORD_ACRONYMS = {
     "SRT": "에스알티", "FAQ": "에프에이큐", "ASAP": "에이샙", "IoT": "아이오티",
     "iOS": "아이오에스", "macOS": "맥오에스", "PhD": "피에이치디", "TED": "테드",
     "MERS": "메르스", "SARS": "사스", "AIDS": "에이즈", "ZIP": "집", "NAVER": "네이버",
-    "KAIST": "카이스트", "POSTECH": "포스텍", "IVE": "아이브", "EXO": "엑소", "PSY": "싸이", "LoL": "롤", "VER": "버전", "NASDAQ": "나스닥", "OLED": "올레드", "AMOLED": "아몰레드",
+    "KAIST": "카이스트", "POSTECH": "포스텍", "IVE": "아이브", "EXO": "엑소", "PSY": "싸이", "LoL": "롤", "VER": "버전",
+    "NASDAQ": "나스닥", "OLED": "올레드", "AMOLED": "아몰레드",
     "DRAM": "디램", "NAND": "낸드", "KOTRA": "코트라", "COEX": "코엑스", "KOICA": "코이카", "THAAD": "사드",
     "BRICS": "브릭스", "SIM": "심", "eSIM": "이심", "MZ": "엠지", "YOLO": "욜로", "FLEX": "플렉스",
     "MPEG": "엠펙", "TOEIC": "토익",
     # capitalised English words of signs and labels, said as words
     "ON": "온", "OFF": "오프", "NEW": "뉴", "HOT": "핫", "SALE": "세일", "BEST": "베스트", "FREE": "프리",
     "OPEN": "오픈", "SHOP": "숍", "CAFE": "카페", "MENU": "메뉴", "LIVE": "라이브", "LOVE": "러브",
-    "HOME": "홈", "NEWS": "뉴스", "BOOK": "북", "GAME": "게임", "STOP": "스톱", "PUSH": "푸시", "PULL": "풀", "TOEFL": "토플", "TEPS": "텝스", "OPIc": "오픽", "IELTS": "아이엘츠",
+    "HOME": "홈", "NEWS": "뉴스", "BOOK": "북", "GAME": "게임", "STOP": "스톱", "PUSH": "푸시", "PULL": "풀",
+    "TOEFL": "토플", "TEPS": "텝스", "OPIc": "오픽", "IELTS": "아이엘츠",
 }  # fmt: skip
 
 # Written forms with punctuation or digits inside; matched case-insensitively
@@ -79,7 +81,8 @@ PHRASES = {
     "self-service": "셀프서비스", "pop-up": "팝업", "set-up": "셋업", "start-up": "스타트업",
     "follow-up": "팔로업", "make-up": "메이크업", "rock'n'roll": "로큰롤", "coca-cola": "코카콜라",
     "rolls-royce": "롤스로이스", "7-eleven": "세븐일레븐", "le sserafim": "르세라핌",
-    "paris baguette": "파리바게뜨", "(g)i-dle": "여자아이들", "gen.g": "젠지", "ver.": "버전 ", "mercedes-benz": "메르세데스벤츠", "hewlett-packard": "휼렛패커드",
+    "paris baguette": "파리바게뜨", "(g)i-dle": "여자아이들", "gen.g": "젠지", "ver.": "버전 ", "mercedes-benz": "메르세데스벤츠",
+    "hewlett-packard": "휼렛패커드",
 }  # fmt: skip
 
 # Lower-case keys. Korean spellings as commonly written (mostly 외래어 표기법).
@@ -126,7 +129,7 @@ LOANWORDS = {
     "smart": "스마트", "power": "파워", "plus": "플러스", "pro": "프로", "max": "맥스",
     "mini": "미니", "ultra": "울트라", "lite": "라이트", "light": "라이트", "air": "에어",
     "edition": "에디션", "version": "버전", "series": "시리즈", "season": "시즌",
-    "level": "레벨", "core": "코어", "bit": "비트", "ver": "버전", "stage": "스테이지", "mode": "모드", "type": "타입", 
+    "level": "레벨", "core": "코어", "bit": "비트", "ver": "버전", "stage": "스테이지", "mode": "모드", "type": "타입",
     "mister": "미스터", "miss": "미스", "sir": "서", "madam": "마담",
     # technology
     "computer": "컴퓨터", "laptop": "랩톱", "notebook": "노트북", "tablet": "태블릿",
