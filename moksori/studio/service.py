@@ -657,8 +657,7 @@ class StudioService:
         if since is not None and since >= self._started and time.time() - since < JUDGES_LOST_AFTER_S:
             return recording  # handed over since this process started: another server process may be judging it
         with self.db.session() as session:
-            prompt = session.get(Prompt, recording.prompt_id)
-            text, language = prompt.text, prompt.prompt_set.language
+            text, language = _take_script(session, recording)
         if not self.background_judges.active:  # turned off since: say so instead of "pending"
             self._store_judges(recording.id, recording.path, self.background_judges.initial_state())
             return self.get_take(recording_id, user_id)
@@ -687,8 +686,7 @@ class StudioService:
         at the new one."""
         recording = self.get_take(recording_id, user_id)
         with self.db.session() as session:
-            prompt = session.get(Prompt, recording.prompt_id)
-            text, language = prompt.text, prompt.prompt_set.language
+            text, language = _take_script(session, recording)
             speaker = self._speaker_rate(session, recording.voice_id)
         wave, rate = load_audio_with_rate(self.files.path(recording.path))
         trimmed, _ = trim_silence(wave, rate, margin_s=self.settings.trim_margin_s)
@@ -723,8 +721,7 @@ class StudioService:
             raise InvalidInputError("this take was not trimmed (or its untrimmed recording is gone): nothing to undo",
                                     code="not_trimmed")
         with self.db.session() as session:
-            prompt = session.get(Prompt, recording.prompt_id)
-            text, language = prompt.text, prompt.prompt_set.language
+            text, language = _take_script(session, recording)
             speaker = self._speaker_rate(session, recording.voice_id)
         wave, rate = load_audio_with_rate(self.files.path(original))
         problems, quality = self._judge(wave, rate, text, language, speaker)
@@ -934,6 +931,12 @@ def _take_files(recording: Recording) -> list[str]:
 
 def utterance_id(recording: Recording) -> str:
     return f"v{recording.voice_id}_p{recording.prompt_id:06d}_t{recording.take}"
+
+
+def _take_script(session: Session, recording: Recording) -> tuple[str, str]:
+    """The text the take reads and its language (what its judges check it against)."""
+    prompt = session.get(Prompt, recording.prompt_id)
+    return prompt.text, prompt.prompt_set.language
 
 
 def _verdict(problems: list[Problem]) -> str:
