@@ -29,7 +29,6 @@ import json
 import logging
 import os
 import queue
-import re
 import signal
 import subprocess
 import sys
