@@ -30,8 +30,8 @@ const JUDGES_POLL_MS = 1500;
 // Past this with no verdict (or when a request fails or hangs) the page says so and offers to check again.
 const JUDGES_WAIT_MS = 90000;
 const JUDGES_REQUEST_TIMEOUT_MS = 15000;
-// A take's upload and fast checks take a second or two; past this the page stops waiting ("Checking the take…"
-// for good blocked recording and moving) and keeps the take to send again.
+// A take's upload and fast checks take a second or two; past this the page stops waiting, so a hung
+// request cannot block recording and moving, and keeps the take to send again.
 const UPLOAD_TIMEOUT_MS = 120000;
 // Building a big recipe's models for the plan takes seconds, one plan at a time on the server.
 const PLAN_TIMEOUT_MS = 60000;
@@ -426,7 +426,7 @@ async function toggleRecording() {
   await uploadTake(wav);
 }
 
-// Why the microphone did not open, and what to do (instead of "Opening the microphone…" for good).
+// Why the microphone did not open, and what to do about it.
 function microphoneProblem(error) {
   const thenStart = `then ${HINT.start[0].toLowerCase()}${HINT.start.slice(1)}`;
   if (!navigator.mediaDevices) {
@@ -592,7 +592,7 @@ const judgesFollow = { active: new Set(), stalled: new Map() };
 
 // Ask for the take again until the background judges are done; show their verdict if it is still
 // the take shown. A request that fails or hangs, or no verdict within JUDGES_WAIT_MS, is said
-// under the verdict with a "Check again" button instead of "Checking…" forever.
+// under the verdict with a "Check again" button: the judges' process may have stopped.
 async function followJudges(take) {
   if (take.judges?.status !== "pending" || judgesFollow.active.has(take.id)) return;
   judgesFollow.active.add(take.id);
@@ -745,7 +745,7 @@ function choosePrompt(index) {
   const moved = index !== state.index;
   state.index = index;
   showPrompt();
-  if (moved) setRecordState(HINT.start); // "Saved… keep it anyway" was about the prompt left
+  if (moved) setRecordState(HINT.start); // the last take's message is about the prompt left
 }
 
 // ↑ ↓ (Page Up/Down by ten, Home, End) move through the list and select; Enter selects the focused prompt.
@@ -933,8 +933,8 @@ async function pollRun(runId) {
 }
 
 // The next status poll of an active run. One lost on the way (the server restarting, the network)
-// is said and asked again, less often each time: the page stopped following the run, frozen at its
-// last step, while the run went on.
+// is said and asked again, less often each time: the run goes on meanwhile and the page must not
+// stay at its last step.
 function followRun(runId, failures = 0) {
   const voice = state.voice;
   pollRun(runId).catch((error) => {
@@ -944,7 +944,7 @@ function followRun(runId, failures = 0) {
   });
 }
 
-// The voice list says "✓ trained" as soon as a run succeeds (it said so only after a reload).
+// The voice list says "✓ trained" as soon as a run succeeds, without waiting for a reload.
 function markTrained(voice) {
   voice.trained = true;
   const option = [...$("voice-select").options].find((o) => Number(o.value) === voice.id);
