@@ -8,7 +8,7 @@ espeak-ng keeps global state and is not thread-safe, so every call goes through 
 lock, and the library is initialised once per process. A fork waits for that lock, so
 a child never inherits the library halfway through another thread's call (such a child
 hung). The child then goes on with the engine it inherited: calling espeak_Initialize a
-second time on an initialised library (as a forked child used to) crashed now and then.
+second time on an initialised library crashes now and then.
 """
 
 from __future__ import annotations
