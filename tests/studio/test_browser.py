@@ -219,7 +219,7 @@ def _train_from_the_page(driver, base: str, voice_id: int, spoken) -> None:
     _shot(driver, "06-training")
     _wait(driver, lambda d: "succeeded" in _text(d, "training-status"), "the run to succeed", timeout_s=120)
     assert "voice bundle written" in _text(driver, "training-log")
-    # The voice list says so at once (it said so only after a reload).
+    # The voice list says so at once, without a reload.
     _wait(driver, lambda d: "✓ trained" in _text(d, "voice-select"), "the voice marked trained")
     # Long lines (the run folder's paths) wrap instead of scrolling sideways.
     log = driver.find_element(By.ID, "training-log")
