@@ -120,9 +120,8 @@ def test_upload_answers_before_the_judges_and_their_problems_join_the_take(make_
 def test_judges_off_in_the_studio_settings(make_site, tools, spoken):
     client = make_site().client()  # test sites turn the judges off
     voice = tools.new_voice(client)
-    text, wave = spoken[0]
-    prompt = tools.prompt_ids(client, tools.builtin_ko(client))[text]
-    take = tools.upload(client, voice, prompt, tools.wav_file(wave)).json()["recording"]
+    (upload,) = tools.upload_spoken(client, voice, spoken, 1)
+    take = upload["recording"]
     assert take["judges"]["status"] == "off" and "MOKSORI_STUDIO_JUDGES" in take["judges"]["note"]
 
 
@@ -149,9 +148,8 @@ def test_a_take_whose_judges_were_lost_in_a_restart_is_judged_again(make_site, t
     lost = LostJudges()
     first.app.state.studio.service.background_judges = lost
     voice = tools.new_voice(first)
-    text, wave = spoken[0]
-    prompt = tools.prompt_ids(first, tools.builtin_ko(first))[text]
-    take = tools.upload(first, voice, prompt, tools.wav_file(wave)).json()["recording"]
+    (upload,) = tools.upload_spoken(first, voice, spoken, 1)
+    take = upload["recording"]
     assert take["judges"] == {"status": "pending"}
     assert first.get(f"/api/studio/recordings/{take['id']}").json()["judges"] == {"status": "pending"}
     assert lost.submitted == 1  # still with this server's judges: not handed again
