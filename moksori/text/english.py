@@ -383,7 +383,7 @@ def _plain_number_words(digits: str) -> str:
 
 
 def _digit_words(digits: str) -> str:
-    """"0199" → "zero one nine nine": each digit by its name."""
+    """0199 → "zero one nine nine": each digit by its name."""
     return " ".join(_ONES[int(digit)] for digit in digits)
 
 
