@@ -667,17 +667,22 @@ def test_a_trained_voice_keeps_its_listen_link_after_a_later_run_is_cancelled(se
     assert driver.find_element(By.ID, "listen-link").is_displayed()
 
 
-# The first take upload fails on the way (the network drops), as a fetch does.
-FAILING_FIRST_UPLOAD_JS = """
+def _first_fetch_fails_js(url_test: str) -> str:
+    """A page script: the first fetch whose URL passes ``url_test`` (a JavaScript condition on
+    ``url``) fails on the way, as a fetch does when the network drops."""
+    return """
 (() => {
   const fetchNow = window.fetch.bind(window);
   let failed = false;
   window.fetch = async (url, init) => {
-    if (String(url).endsWith("/takes") && !failed) { failed = true; throw new TypeError("Failed to fetch"); }
+    if (URL_TEST && !failed) { failed = true; throw new TypeError("Failed to fetch"); }
     return fetchNow(url, init);
   };
 })();
-"""
+""".replace("URL_TEST", url_test)
+
+
+FAILING_FIRST_UPLOAD_JS = _first_fetch_fails_js('String(url).endsWith("/takes")')
 
 
 def test_a_take_whose_upload_fails_on_the_way_can_be_sent_again(server, browser):
@@ -696,17 +701,7 @@ def test_a_take_whose_upload_fails_on_the_way_can_be_sent_again(server, browser)
     assert _text(driver, "record-state").startswith("Saved")
 
 
-# The first training-plan request is lost on the way (the network drops), as a fetch does.
-FAILING_FIRST_PLAN_JS = """
-(() => {
-  const fetchNow = window.fetch.bind(window);
-  let failed = false;
-  window.fetch = async (url, init) => {
-    if (String(url).includes("/training/plan") && !failed) { failed = true; throw new TypeError("Failed to fetch"); }
-    return fetchNow(url, init);
-  };
-})();
-"""
+FAILING_FIRST_PLAN_JS = _first_fetch_fails_js('String(url).includes("/training/plan")')
 
 
 def test_a_training_plan_lost_on_the_way_can_be_checked_again(server, browser):
