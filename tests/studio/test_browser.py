@@ -221,9 +221,11 @@ def _train_from_the_page(driver, base: str, voice_id: int, spoken) -> None:
     assert "voice bundle written" in _text(driver, "training-log")
     # The voice list says so at once, without a reload.
     _wait(driver, lambda d: "✓ trained" in _text(d, "voice-select"), "the voice marked trained")
-    # Long lines (the run folder's paths) wrap instead of scrolling sideways.
+    # Long lines wrap instead of scrolling sideways: in a 300 px box, a line of over 60 characters
+    # (at least 6 px each) cannot fit unwrapped.
     log = driver.find_element(By.ID, "training-log")
-    assert max(len(line) for line in log.get_attribute("textContent").splitlines()) > 150
+    assert max(len(line) for line in log.get_attribute("textContent").splitlines()) > 60
+    driver.execute_script("arguments[0].style.width = '300px'", log)
     assert driver.execute_script("return arguments[0].scrollWidth <= arguments[0].clientWidth", log)
     _shot(driver, "07-trained")
 
