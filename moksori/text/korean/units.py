@@ -114,11 +114,9 @@ OFFER_NOUNS = ("행사", "이벤트", "상품", "제품", "할인", "증정", "�
                "묶음", "특가", "구매", "기획")
 OFFER_CUES_BEFORE = ("편의점", "마트", "매장", "행사", "특가", "세일")
 
-# Words before a signed number of 도 that make it a temperature (기온 -5도 → 영하 오 도); before
-# them, an angle (기울기 -5도 → 마이너스 오 도). With no cue, 도 after a signed number is read
-# as a temperature: Korean text mostly writes negative degrees for the weather.
-TEMPERATURE_CUES = ("기온", "온도", "최저", "최고", "체감", "수은주", "날씨", "추위", "한파", "섭씨", "수온",
-                    "아침", "낮", "밤", "기상", "영하", "영상")
+# Words before a signed number of 도 that make it an angle (기울기 -5도 → 마이너스 오 도). Without
+# one, 도 after a signed number is a temperature (기온 -5도 → 영하 오 도): Korean text mostly writes
+# negative degrees for the weather.
 ANGLE_CUES = ("각도", "각", "기울기", "기울", "회전", "경사", "위도", "경도", "방향", "틸트")
 
 # Words before a decimal-looking number that make it a software version (버전 3.11 → 삼 점 십일).
