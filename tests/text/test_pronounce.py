@@ -91,6 +91,14 @@ PHRASE_CASES = [
     ("갈 데가", "갈 떼가"),
     ("책 가방", "책 까방"),
     ("옷 입다", "온 닙따"),  # ㄴ-insertion in a phrase (제29항 붙임 2): sounds change in place
+    # ㄹ+ㄴ → [ㄹㄹ] (제20항) inside a word, and across a space only after a number before its counter.
+    ("설날", "설랄"),
+    ("일 년 동안", "일 련 동안"),
+    ("십팔 년", "십팔 련"),
+    ("만 원을 냈어요", "만 워늘 내써요"),
+    ("설탕을 넣으세요", "설탕을 너으세요"),
+    ("오늘 날씨가", "오늘 날씨가"),
+    ("물 나오는 곳", "물 나오는 곧"),
 ]
 
 # Known differences from the standard that we leave as the library does them.

@@ -28,8 +28,9 @@ We run those steps ourselves instead of calling ``G2p()(text)`` because:
   rules do not get right (see ``_idioms``).
 
 Known differences from the standard: no liaison across words (꽃 위 → 꼳 위 for [꼬뒤],
-돈 있어 → 돈 이써 for [도니써]; see above), and across-word 유음화 is applied
-(한 라운드 → 할 라운드). ㄴ-insertion across words is done where it moves nothing
+돈 있어 → 돈 이써 for [도니써]; see above), and across-word 유음화 of ㄴ+ㄹ is applied
+(한 라운드 → 할 라운드); ㄹ+ㄴ across words is [ㄹㄹ] only after a number (일 년 → 일 련; 물 나오는
+keeps 물 나오는). ㄴ-insertion across words is done where it moves nothing
 (옷 입다 → 온 닙따, 제29항 붙임 2).
 """
 
@@ -110,11 +111,27 @@ def _pronounce_line(line: str, *, idioms: bool = True) -> str:
     for rule in _SPECIAL_RULES:
         jamo = rule(jamo)
     jamo = _ANNOTATION_TAG.sub("", jamo)
+    jamo = _BEFORE_NIEUN_ACROSS_WORDS.sub(_hold_nieun_after_word, jamo)
     for pattern, replacement in _rule_table():
         jamo = pattern.sub(replacement, jamo)
+    jamo = jamo.replace(_HELD_SPACE, " ")
     for link in (link1, link2, link4):  # link3 (liaison across a space) left out
         jamo = link(jamo)
     return compose(jamo)
+
+
+# ㄹ + ㄴ → [ㄹㄹ] (제20항) is a rule inside words. Across a space the table would also apply it
+# between any two words (원을 냈어요 → 워늘 래써요, 물 나오는 → 물 라오는), where careful speech
+# keeps [ㄴ]; only a Sino-Korean number before a counter is said as one word (일 년 → [일련]).
+# At other ㄹ-space-ㄴ boundaries the space is held out of the table's reach.
+_BEFORE_NIEUN_ACROSS_WORDS = re.compile("(\\S*\u11af) (?=\u1102)")
+_NUMBER_WORD = re.compile("[일이삼사오육륙칠팔구십백천만억조]+")
+_HELD_SPACE = "\u2060"  # word joiner: no table pattern has it
+
+
+def _hold_nieun_after_word(match: re.Match[str]) -> str:
+    word = match.group(1)
+    return match.group(0) if _NUMBER_WORD.fullmatch(compose(word)) else word + _HELD_SPACE
 
 
 def _get_g2p() -> G2p:
