@@ -112,11 +112,16 @@ def _open_studio(driver, base: str) -> None:
     _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true", "the page")
 
 
+def _create_voice(driver, name: str) -> None:
+    """Type a new voice's name and create it (each caller waits for what it needs next)."""
+    driver.find_element(By.ID, "new-voice-name").send_keys(name)
+    driver.find_element(By.ID, "create-voice").click()
+
+
 def _new_voice_at_its_first_prompt(driver, base: str, name: str) -> None:
     """Opens the studio, creates the voice ``name`` and waits for its first prompt, the guide closed."""
     _open_studio(driver, base)
-    driver.find_element(By.ID, "new-voice-name").send_keys(name)
-    driver.find_element(By.ID, "create-voice").click()
+    _create_voice(driver, name)
     _wait(driver, lambda d: _text(d, "prompt-position") == "1 / 568", "the first prompt")
     if driver.find_element(By.ID, "guide").is_displayed():
         driver.find_element(By.ID, "guide-close").click()
@@ -154,8 +159,7 @@ def test_record_two_prompts_in_the_browser(server, browser, spoken):
     _open_studio(driver, base)
     _shot(driver, "01-start")
 
-    driver.find_element(By.ID, "new-voice-name").send_keys("브라우저 목소리")
-    driver.find_element(By.ID, "create-voice").click()
+    _create_voice(driver, "브라우저 목소리")
     _wait(driver, lambda d: d.find_element(By.ID, "recorder").is_displayed(), "the recorder")
     _wait(driver, lambda d: _text(d, "prompt-text") == "안녕하세요, 만나서 반갑습니다.", "the first prompt")
     assert _text(driver, "prompt-position") == "1 / 568"
@@ -289,8 +293,7 @@ def test_cut_off_and_late_start_takes_get_their_verdicts(server, browser, spoken
     driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": FEED_JS})
     _open_studio(driver, base)
     assert "without an account" in _text(driver, "account-name")
-    driver.find_element(By.ID, "new-voice-name").send_keys("판정")
-    driver.find_element(By.ID, "create-voice").click()
+    _create_voice(driver, "판정")
     _wait(driver, lambda d: _text(d, "prompt-text") == spoken[0][0], "the first prompt")
     assert driver.find_element(By.ID, "guide").is_displayed()  # the first visit's guide
     driver.find_element(By.ID, "guide-close").click()
@@ -370,8 +373,7 @@ def test_phone_touch_hints_and_prompt_upload_warnings(server, browser, tmp_path)
                            {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True})
     driver.execute_cdp_cmd("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 5})
     _open_studio(driver, base)
-    driver.find_element(By.ID, "new-voice-name").send_keys("전화")
-    driver.find_element(By.ID, "create-voice").click()
+    _create_voice(driver, "전화")
     _wait(driver, lambda d: d.find_element(By.ID, "recorder").is_displayed(), "the recorder")
     assert _text(driver, "record-state") == "Tap ● Record to start recording."
     assert not driver.find_element(By.ID, "keys-hint").is_displayed()
@@ -443,8 +445,7 @@ def _two_voices_then_record(driver) -> None:
     for name in ("첫째", "둘째"):
         if not driver.find_element(By.ID, "new-voice-name").is_displayed():
             driver.find_element(By.CSS_SELECTOR, "#new-voice summary").click()
-        driver.find_element(By.ID, "new-voice-name").send_keys(name)
-        driver.find_element(By.ID, "create-voice").click()
+        _create_voice(driver, name)
         _wait(driver, lambda d: name in Select(d.find_element(By.ID, "voice-select")).first_selected_option.text, name)
     if driver.find_element(By.ID, "guide").is_displayed():
         driver.find_element(By.ID, "guide-close").click()
@@ -552,8 +553,7 @@ def test_deleting_a_voice_asks_for_its_name_in_the_page_own_words(server, browse
     base, _, _ = server
     driver = browser
     _open_studio(driver, base)
-    driver.find_element(By.ID, "new-voice-name").send_keys("지울것")
-    driver.find_element(By.ID, "create-voice").click()
+    _create_voice(driver, "지울것")
     _wait(driver, lambda d: d.find_element(By.ID, "details").is_displayed(), "the voice")
     driver.find_element(By.ID, "delete-confirm").send_keys("지울", Keys.ENTER)
     _wait(driver, lambda d: d.find_element(By.ID, "toast").get_attribute("class") == "error", "the refusal")
@@ -641,8 +641,7 @@ def test_downloading_an_empty_dataset_says_why(server, browser):
     base, _, _ = server
     driver = browser
     _open_studio(driver, base)
-    driver.find_element(By.ID, "new-voice-name").send_keys("빈칸")
-    driver.find_element(By.ID, "create-voice").click()
+    _create_voice(driver, "빈칸")
     _wait(driver, lambda d: d.find_element(By.ID, "export-link").get_attribute("aria-disabled") == "true", "the progress")
     driver.find_element(By.ID, "export-link").click()
     _wait(driver, lambda d: d.find_element(By.ID, "toast").is_displayed(), "a message")
@@ -657,8 +656,7 @@ def test_a_trained_voice_keeps_its_listen_link_after_a_later_run_is_cancelled(se
     base, root, _ = server
     driver = browser
     _open_studio(driver, base)
-    driver.find_element(By.ID, "new-voice-name").send_keys("두번째")
-    driver.find_element(By.ID, "create-voice").click()
+    _create_voice(driver, "두번째")
     _wait(driver, lambda d: d.find_element(By.ID, "details").is_displayed(), "the voice")
     with Database(f"sqlite:///{root / 'moksori.db'}") as db, db.session() as session:
         voice = session.scalars(select(Voice)).one()
@@ -714,8 +712,7 @@ def test_a_training_plan_lost_on_the_way_can_be_checked_again(server, browser):
     driver = browser
     driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": FAILING_FIRST_PLAN_JS})
     _open_studio(driver, base)
-    driver.find_element(By.ID, "new-voice-name").send_keys("계획")
-    driver.find_element(By.ID, "create-voice").click()
+    _create_voice(driver, "계획")
     _wait(driver, lambda d: "could not be checked" in _text(d, "training-plan"), "the lost plan")
     driver.find_element(By.ID, "plan-retry").click()
     _wait(driver, lambda d: "steps" in _text(d, "training-plan") and "✗" not in _text(d, "training-plan"), "the plan")
