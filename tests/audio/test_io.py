@@ -19,6 +19,8 @@ from moksori.audio import (
 
 from moksori.audio.io import AudioLimitError, AudioLimits, load_audio_bounded
 
+from support.pyav import write_with_pyav
+
 RATE = 22050
 
 
@@ -264,17 +266,8 @@ def test_an_unfinished_wav_behind_a_thousand_chunks_is_not_repaired(tmp_path):
 
 
 def write_m4a(path, wave: np.ndarray, sample_rate: int) -> None:
-    """An AAC .m4a (a phone's voice memo), stereo, written with PyAV."""
-    import av
-
-    stereo = np.ascontiguousarray(np.stack([wave, wave]).astype(np.float32))
-    with av.open(str(path), "w", format="mp4") as container:
-        stream = container.add_stream("aac", rate=sample_rate)
-        stream.layout = "stereo"
-        frame = av.AudioFrame.from_ndarray(stereo, format="fltp", layout="stereo")
-        frame.sample_rate = sample_rate
-        for packet in [*stream.encode(frame), *stream.encode(None)]:
-            container.mux(packet)
+    """An AAC .m4a (a phone's voice memo), stereo."""
+    write_with_pyav(path, np.stack([wave, wave]).astype(np.float32), sample_rate, "mp4", "aac")
 
 
 def test_load_m4a_which_libsndfile_cannot_read(tmp_path):

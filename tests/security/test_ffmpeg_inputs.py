@@ -8,6 +8,8 @@ import numpy as np
 import soundfile
 
 from moksori.audio.io import AudioError, AudioLimits, load_audio_bounded, load_audio_with_rate
+from moksori.server.encode import encode_aac
+from support.pyav import write_with_pyav
 
 
 def _tone_wav(path) -> None:
@@ -27,15 +29,7 @@ def test_a_take_upload_cannot_be_a_concat_list_reading_another_file(make_site, s
 
 
 def _tone_aac(path) -> None:
-    import av
-
-    rate = 22050
-    with av.open(str(path), "w", format="adts") as container:
-        stream = container.add_stream("aac", rate=rate, layout="mono")
-        frame = av.AudioFrame.from_ndarray(np.full((1, rate), 0.3, dtype=np.float32), format="fltp", layout="mono")
-        frame.sample_rate = rate
-        for packet in [*stream.encode(frame), *stream.encode(None)]:
-            container.mux(packet)
+    path.write_bytes(encode_aac(np.full(22050, 0.3, dtype=np.float32), 22050))
 
 
 def test_playlists_are_not_followed(tmp_path):
@@ -56,15 +50,8 @@ def test_playlists_are_not_followed(tmp_path):
 
 def test_an_audio_track_of_a_codec_without_a_decoder_is_a_400(make_site, sec, tmp_path):
     """A Matroska audio track whose codec FFmpeg does not know has no decoder: an AttributeError, a 500."""
-    import av
-
     path = tmp_path / "take.mka"
-    with av.open(str(path), "w", format="matroska") as container:
-        stream = container.add_stream("pcm_s16le", rate=22050, layout="mono")
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 22050), dtype=np.int16), format="s16", layout="mono")
-        frame.sample_rate = 22050
-        for packet in [*stream.encode(frame), *stream.encode(None)]:
-            container.mux(packet)
+    write_with_pyav(path, np.zeros((1, 22050), dtype=np.int16), 22050, "matroska", "pcm_s16le")
     data = path.read_bytes()
     assert b"A_PCM/INT/LIT" in data
     site = make_site()
@@ -78,16 +65,8 @@ def test_an_audio_track_of_a_codec_without_a_decoder_is_a_400(make_site, sec, tm
 
 def test_tags_that_are_not_utf8_do_not_stop_decoding(tmp_path):
     """PyAV decodes a container's tags strictly as UTF-8 when it opens it: a UnicodeDecodeError, a 500."""
-    import av
-
     path = tmp_path / "memo.m4a"
-    with av.open(str(path), "w", format="mp4") as container:
-        container.metadata["title"] = "TAGTAGTAG"
-        stream = container.add_stream("aac", rate=22050, layout="mono")
-        frame = av.AudioFrame.from_ndarray(np.full((1, 22050), 0.3, dtype=np.float32), format="fltp", layout="mono")
-        frame.sample_rate = 22050
-        for packet in [*stream.encode(frame), *stream.encode(None)]:
-            container.mux(packet)
+    write_with_pyav(path, np.full((1, 22050), 0.3, dtype=np.float32), 22050, "mp4", "aac", {"title": "TAGTAGTAG"})
     data = path.read_bytes()
     assert data.count(b"TAGTAGTAG") == 1
     path.write_bytes(data.replace(b"TAGTAGTAG", b"\xffTAG\xfeTAG\xc2"))
