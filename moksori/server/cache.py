@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -13,6 +15,11 @@ class CachedAudio:
     media_type: str
     seconds: float
     alignment: str = ""  # "failed; <reasons>" when an attention model's alignment failed, else empty
+
+    @cached_property
+    def etag(self) -> str:
+        """A strong HTTP entity tag of the body, hashed once per cached entry (not per request)."""
+        return '"' + hashlib.blake2b(self.body, digest_size=16).hexdigest() + '"'
 
 
 CacheKey = tuple[str, str, float, str]
